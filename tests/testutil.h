@@ -1,0 +1,70 @@
+/* Minimal test helpers shared by the C tests (header-only). */
+#ifndef CC_TESTS_TESTUTIL_H
+#define CC_TESTS_TESTUTIL_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int cc_test_failures = 0;
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);          \
+            cc_test_failures++;                                                      \
+        }                                                                            \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                                        \
+    do {                                                                             \
+        double _a = (a), _b = (b);                                                   \
+        if (!(fabs(_a - _b) <= (tol))) {                                             \
+            fprintf(stderr, "FAIL %s:%d: %s = %.15g, expected %.15g (tol %g)\n",     \
+                    __FILE__, __LINE__, #a, _a, _b, (double)(tol));                   \
+            cc_test_failures++;                                                      \
+        }                                                                            \
+    } while (0)
+
+#define CHECK_OK(expr)                                                               \
+    do {                                                                             \
+        cc_status _st = (expr);                                                      \
+        if (_st != CC_OK) {                                                          \
+            fprintf(stderr, "FAIL %s:%d: %s -> %s: %s\n", __FILE__, __LINE__, #expr, \
+                    cc_status_name(_st), cc_error_message());                        \
+            cc_test_failures++;                                                      \
+        }                                                                            \
+    } while (0)
+
+/* Path of the shared data folder, or exit 77 (skip) with a reason. */
+static inline const char *cc_test_shared_or_skip(void)
+{
+    const char *s = getenv("CLEARCUBE_SHARED");
+    struct stat st;
+    if (!s || stat(s, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        printf("SKIP: ../shared (real datasets) is not beside this checkout\n");
+        exit(77);
+    }
+    return s;
+}
+
+/* A scratch directory for this test (created). */
+static inline const char *cc_test_tmpdir(const char *name)
+{
+    static char buf[4096];
+    const char *t = getenv("CLEARCUBE_TMP");
+    snprintf(buf, sizeof buf, "%s/%s", t ? t : "/tmp", name);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "cannot create %s\n", buf);
+        exit(1);
+    }
+    return buf;
+}
+
+#define TEST_RETURN() return cc_test_failures ? (fprintf(stderr, "%d failure(s)\n", cc_test_failures), 1) : 0
+
+#endif
