@@ -115,9 +115,9 @@ cc_status cc_quicklook_write(const char *path, int width, int height, const uint
         goto out;
     }
     /* GDAL may write a sidecar .aux.xml for the temporary name */
-    char aux[4200];
-    snprintf(aux, sizeof aux, "%s.aux.xml", tmp);
-    unlink(aux);
+    char tmp_aux[4200];
+    snprintf(tmp_aux, sizeof tmp_aux, "%s.aux.xml", tmp);
+    unlink(tmp_aux);
     tmp[0] = '\0';
     st = CC_OK;
 out:
