@@ -27,9 +27,10 @@
 
 #define CC_HASH_CHUNK (1 << 20)
 
-/* Hex digest of a VSI file with the given EVP algorithm into hex (>= 2*64+1). */
-static cc_status hash_file(const char *path, const EVP_MD *md, char *hex, size_t hexsz,
-                           unsigned char *buf)
+/* Hex digest of a VSI file of expect_size bytes (from VSIStatL) with the given
+ * EVP algorithm into hex (>= 2*EVP_MAX_MD_SIZE+1); buf is a CC_HASH_CHUNK scratch. */
+static cc_status hash_file(const char *path, unsigned long long expect_size, const EVP_MD *md,
+                           char *hex, size_t hexsz, unsigned char *buf)
 {
     cc_status st = CC_OK;
     VSILFILE *fp = NULL;
@@ -47,19 +48,23 @@ static cc_status hash_file(const char *path, const EVP_MD *md, char *hex, size_t
         st = cc_error_set(CC_ERR_INTERNAL, "%s: cannot initialise %s digest", path, EVP_MD_get0_name(md));
         goto out;
     }
+    /* Read to the end; a short count is not an error by itself (archive
+     * streams may return less), so compare the total with the stat size. */
+    unsigned long long total = 0;
     for (;;) {
         size_t n = VSIFReadL(buf, 1, CC_HASH_CHUNK, fp);
-        if (n > 0 && EVP_DigestUpdate(ctx, buf, n) != 1) {
+        if (n == 0)
+            break;
+        if (EVP_DigestUpdate(ctx, buf, n) != 1) {
             st = cc_error_set(CC_ERR_INTERNAL, "%s: digest update failed", path);
             goto out;
         }
-        if (n < CC_HASH_CHUNK) {
-            if (!VSIFEofL(fp)) {
-                st = cc_error_set(CC_ERR_IO, "%s: read error while verifying checksum", path);
-                goto out;
-            }
-            break;
-        }
+        total += n;
+    }
+    if (total != expect_size) {
+        st = cc_error_set(CC_ERR_IO, "%s: read error while verifying checksum (%llu of %llu bytes)",
+                          path, total, expect_size);
+        goto out;
     }
     if (EVP_DigestFinal_ex(ctx, dig, &dlen) != 1 || 2 * (size_t)dlen + 1 > hexsz) {
         st = cc_error_set(CC_ERR_INTERNAL, "%s: digest finalisation failed", path);
@@ -152,7 +157,7 @@ static cc_status verify_stream(const char *safe_root, const char *mpath, CPLXMLN
         }
     }
     char hex[2 * EVP_MAX_MD_SIZE + 1];
-    st = hash_file(full, md, hex, sizeof hex, buf);
+    st = hash_file(full, (unsigned long long)sb.st_size, md, hex, sizeof hex, buf);
     if (st != CC_OK)
         goto out;
     /* trim the expected value */

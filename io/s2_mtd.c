@@ -599,8 +599,8 @@ static cc_status parse_grid(const char *path, const char *what, CPLXMLNode *node
         }
         if (n != cols) {
             st = cc_error_set(CC_ERR_FORMAT,
-                              "%s: wrong grid size in %s: row %d has %d values, expected %d", path,
-                              what, j + 1, n, cols);
+                              "%s: wrong grid size in %s: row %d has %d values but row 1 has %d",
+                              path, what, j + 1, n, cols);
             goto out;
         }
         j++;
