@@ -60,7 +60,7 @@ static cc_status xml_load(const char *path, CPLXMLNode **doc, CPLXMLNode **root)
         }
     }
     if (!*root)
-        st = cc_error_set(CC_ERR_FORMAT, "%s: XML document has no root element", path);
+        st = cc_error_set(CC_ERR_FORMAT, "%s: not an XML document (no root element)", path);
 out:
     if (st != CC_OK && *doc) {
         CPLDestroyXMLNode(*doc);
@@ -533,6 +533,15 @@ static int parse_row(const char *s, float *dst, int max, const char **bad)
     return n;
 }
 
+/* Length of the blank-delimited token at s, at most 32 (for messages). */
+static int token_len(const char *s)
+{
+    int n = 0;
+    while (n < 32 && s[n] && !isspace((unsigned char)s[n]))
+        n++;
+    return n;
+}
+
 /* One angle grid (<Zenith> or <Azimuth> with COL_STEP, ROW_STEP, Values_List).
  * On success *v (nx*ny floats, malloc) is owned by the caller. */
 static cc_status parse_grid(const char *path, const char *what, CPLXMLNode *node, int *nx,
@@ -570,8 +579,8 @@ static cc_status parse_grid(const char *path, const char *what, CPLXMLNode *node
             const char *txt = CPLGetXMLValue(r, NULL, "");
             cols = parse_row(txt, NULL, 0, &bad);
             if (cols < 0) {
-                st = cc_error_set(CC_ERR_FORMAT, "%s: bad number '%.20s' in %s row 1", path, bad,
-                                  what);
+                st = cc_error_set(CC_ERR_FORMAT, "%s: bad number '%.*s' in %s row 1", path,
+                                  token_len(bad), bad, what);
                 goto out;
             }
         }
@@ -593,8 +602,8 @@ static cc_status parse_grid(const char *path, const char *what, CPLXMLNode *node
             continue;
         int n = parse_row(CPLGetXMLValue(r, NULL, ""), buf + (size_t)j * cols, cols, &bad);
         if (n < 0) {
-            st = cc_error_set(CC_ERR_FORMAT, "%s: bad number '%.20s' in %s row %d", path, bad, what,
-                              j + 1);
+            st = cc_error_set(CC_ERR_FORMAT, "%s: bad number '%.*s' in %s row %d", path,
+                              token_len(bad), bad, what, j + 1);
             goto out;
         }
         if (n != cols) {
