@@ -464,8 +464,8 @@ cc_status cc_s2_mtd_product_read(const char *xml_path, cc_s2_product_mtd *out)
         if (!is_child(g, "Granule") && !is_child(g, "Granules"))
             continue;
         for (CPLXMLNode *f = g->psChild; f && st == CC_OK; f = f->psNext) {
-            if (!is_child(f, "IMAGE_FILE") && !is_child(f, "IMAGE_FILE_2A") &&
-                !is_child(f, "IMAGE_ID") && !is_child(f, "IMAGE_ID_2A"))
+            /* IMAGE_FILE_2A: early Sen2Cor products */
+            if (!is_child(f, "IMAGE_FILE") && !is_child(f, "IMAGE_FILE_2A"))
                 continue;
             const char *txt = CPLGetXMLValue(f, NULL, NULL);
             if (!txt || !*txt)

@@ -36,7 +36,12 @@ typedef struct {
 
 /* Reads a product metadata file into *out (zeroed first). On failure every
  * owned string is already freed and *out is zeroed. On success the caller
- * frees the owned strings with cc_s2_mtd_product_free(). */
+ * frees the owned strings with cc_s2_mtd_product_free().
+ * Statuses: CC_ERR_IO (cannot open), CC_ERR_FORMAT (not XML, not a S2
+ * product file, bad number/time), CC_ERR_MISSING (required element absent),
+ * CC_ERR_UNSUPPORTED (unknown SPACECRAFT_NAME). Special values default to
+ * NODATA 0 / SATURATED 65535 when not listed. PB >= 04.00 without offsets
+ * logs a warning and keeps 0. */
 cc_status cc_s2_mtd_product_read(const char *xml_path, cc_s2_product_mtd *out);
 void cc_s2_mtd_product_free(cc_s2_product_mtd *m);   /* frees owned strings, safe on zeroed struct */
 
@@ -55,7 +60,14 @@ typedef struct {
 
 /* Reads a tile metadata file into *out (zeroed first). The angle grids' v
  * arrays are owned by *out and freed with cc_s2_mtd_tile_free(); on failure
- * nothing is left allocated. */
+ * nothing is left allocated.
+ * - Every grid must have the sun grid's size and step, and the sun grid must
+ *   cover the 10 m raster extent; otherwise CC_ERR_FORMAT ("wrong grid size").
+ * - View grids: per node, zenith = nanmean over detectors, azimuth = circular
+ *   (sin/cos) mean over detectors; NaN where no detector has data. A band
+ *   without any Viewing_Incidence_Angles_Grids keeps v == NULL, nx == 0.
+ * - mean_view_* is NaN for bands absent from Mean_Viewing_Incidence_Angle_List;
+ *   cloudy_pixel_percentage is NaN when CLOUDY_PIXEL_PERCENTAGE is absent. */
 cc_status cc_s2_mtd_tile_read(const char *xml_path, cc_s2_tile_mtd *out);
 void cc_s2_mtd_tile_free(cc_s2_tile_mtd *t);
 
