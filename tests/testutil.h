@@ -53,10 +53,14 @@ static inline const char *cc_test_shared_or_skip(void)
 /* A scratch directory for this test (created). */
 static inline const char *cc_test_tmpdir(const char *name)
 {
-    static char buf[4096];
+    static char buf[2048];
     const char *t = getenv("CLEARCUBE_TMP");
-    snprintf(buf, sizeof buf, "%s/%s", t ? t : "/tmp", name);
-    char cmd[4200];
+    int len = snprintf(buf, sizeof buf, "%s/%s", t ? t : "/tmp", name);
+    char cmd[2 * sizeof buf + 64];
+    if (len < 0 || (size_t)len >= sizeof buf || strchr(buf, '\'')) {
+        fprintf(stderr, "unusable scratch path %s/%s\n", t ? t : "/tmp", name);
+        exit(1);
+    }
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
     if (system(cmd) != 0) {
         fprintf(stderr, "cannot create %s\n", buf);
