@@ -19,8 +19,8 @@ const int cc_l2a_bands[CC_L2A_NBANDS] = {CC_B01, CC_B02, CC_B03, CC_B04, CC_B05,
 const double cc_band_wavelength_nm[CC_NBANDS] = {442.7, 492.4, 559.8, 664.6, 704.1, 740.5, 782.8,
                                                  832.8, 864.7, 945.1, 1373.5, 1613.7, 2202.4};
 
-#define CC_DEFAULT_WV 2.0   /* g cm-2, sen2like fallback (science.md) */
-#define CC_DEFAULT_OZONE 0.331
+#define CC_DEFAULT_WV CC_ATMOS_DEFAULT_WV
+#define CC_DEFAULT_OZONE CC_ATMOS_DEFAULT_UO3
 
 void cc_reference_options_init(cc_reference_options *o)
 {
