@@ -1,0 +1,217 @@
+/* clearcube: SMAC inversion kernel (see smac_cuda.h). The device maths
+ * mirrors pipeline/smac.c term by term (Rahman & Dedieu 1994; science.md
+ * section 1); keep the two in step, test_smac_cuda checks parity. */
+#include "kernels/cuda/smac_cuda.h"
+
+#include <cuda_runtime.h>
+#include <math.h>
+
+/* The one checking macro, used for every CUDA runtime call: evaluates to
+ * CC_OK, or on failure sets the error (status fail_st; the message names the
+ * call, CUDA's error string and code) after clearing CUDA's sticky last
+ * error, and evaluates to fail_st. */
+#define CC_CUDA(fail_st, call) cc_cuda_check((call), (fail_st), #call, __FILE__, __LINE__)
+
+static cc_status cc_cuda_check(cudaError_t e, cc_status fail_st, const char *what,
+                               const char *file, int line)
+{
+    if (e == cudaSuccess)
+        return CC_OK;
+    (void)cudaGetLastError();
+    return cc_error_set(fail_st, "cuda: %s failed: %s (%d) at %s:%d", what, cudaGetErrorString(e),
+                        (int)e, file, line);
+}
+
+/* Runs a CUDA call in a function with `st` and an `out:` label. */
+#define CC_CUDA_TRY(call)                                                                   \
+    do {                                                                                    \
+        if ((st = CC_CUDA(CC_ERR_INTERNAL, call)) != CC_OK)                                 \
+            goto out;                                                                       \
+    } while (0)
+
+namespace {
+
+struct dev_params {
+    cc_smac_coefs c;
+    double tetas, phis, tetav, phiv, pressure_hpa, aot550, uo3, uh2o;
+    const float *tetas_px, *phis_px, *tetav_px, *phiv_px, *pressure_px, *uh2o_px;
+};
+
+__device__ double smac_gas(double a, double u, double m, double n)
+{
+    return exp(a * pow(u * m, n));
+}
+
+__device__ double smac_aerosol(const cc_smac_coefs &c, double us, double uv, double taup,
+                               double ksi_deg)
+{
+    const double wo = c.wo, gc = c.gc;
+    const double phase = c.a0P + c.a1P * ksi_deg + c.a2P * ksi_deg * ksi_deg +
+                         c.a3P * ksi_deg * ksi_deg * ksi_deg +
+                         c.a4P * ksi_deg * ksi_deg * ksi_deg * ksi_deg;
+    const double g3 = 3.0 - 3.0 * wo * gc;
+    const double ak2 = (1.0 - wo) * g3;
+    const double ak = sqrt(ak2);
+    const double den = 1.0 - ak2 * us * us;
+    const double e = -3.0 * us * us * wo / (4.0 * den);
+    const double f = -(1.0 - wo) * 3.0 * gc * us * us * wo / (4.0 * den);
+    const double dp = e / (3.0 * us) + us * f;
+    const double d = e + f;
+    const double b = 2.0 * ak / g3;
+    const double ep = exp(ak * taup), em = exp(-ak * taup);
+    const double delta = ep * (1.0 + b) * (1.0 + b) - em * (1.0 - b) * (1.0 - b);
+    const double ww = wo / 4.0;
+    const double ss = us / den;
+    const double q1 = 2.0 + 3.0 * us + (1.0 - wo) * 3.0 * gc * us * (1.0 + 2.0 * us);
+    const double q2 = 2.0 - 3.0 * us - (1.0 - wo) * 3.0 * gc * us * (1.0 - 2.0 * us);
+    const double q3 = q2 * exp(-taup / us);
+    const double c1 = (ww * ss / delta) * (q1 * ep * (1.0 + b) + q3 * (1.0 - b));
+    const double c2 = -(ww * ss / delta) * (q1 * em * (1.0 - b) + q3 * (1.0 + b));
+    const double cp1 = c1 * ak / g3;
+    const double cp2 = -c2 * ak / g3;
+    const double z = d - wo * 3.0 * gc * uv * dp + wo * phase / 4.0;
+    const double x = c1 - wo * 3.0 * gc * uv * cp1;
+    const double y = c2 - wo * 3.0 * gc * uv * cp2;
+    const double aa1 = uv / (1.0 + ak * uv);
+    const double aa2 = uv / (1.0 - ak * uv);
+    const double aa3 = us * uv / (us + uv);
+    double r = x * aa1 * (1.0 - exp(-taup / aa1));
+    r += y * aa2 * (1.0 - exp(-taup / aa2));
+    r += z * aa3 * (1.0 - exp(-taup / aa3));
+    return r / (us * uv);
+}
+
+__device__ double smac_invert_px(const cc_smac_coefs &c, double tetas, double phis, double tetav,
+                                 double phiv, double pressure, double tau, double uo3,
+                                 double uh2o, double toa)
+{
+    const double deg = 3.14159265358979323846 / 180.0;
+    const double us = cos(tetas * deg), uv = cos(tetav * deg);
+    const double peq = pressure / 1013.25;
+    const double m = 1.0 / us + 1.0 / uv;
+    const double taup = c.a0taup + c.a1taup * tau;
+    const double tg = smac_gas(c.ah2o, uh2o, m, c.nh2o) * smac_gas(c.ao3, uo3, m, c.no3) *
+                      smac_gas(c.ao2, pow(peq, c.po2), m, c.no2) *
+                      smac_gas(c.aco2, pow(peq, c.pco2), m, c.nco2) *
+                      smac_gas(c.ach4, pow(peq, c.pch4), m, c.nch4) *
+                      smac_gas(c.ano2, pow(peq, c.pno2), m, c.nno2) *
+                      smac_gas(c.aco, pow(peq, c.pco), m, c.nco);
+    const double t_down = c.a0T + c.a1T * tau / us + (c.a2T * peq + c.a3T) / (1.0 + us);
+    const double t_up = c.a0T + c.a1T * tau / uv + (c.a2T * peq + c.a3T) / (1.0 + uv);
+    const double s = c.a0s * peq + c.a3s + c.a1s * tau + c.a2s * tau * tau;
+    double cksi = -(us * uv + sqrt(1.0 - us * us) * sqrt(1.0 - uv * uv) * cos((phis - phiv) * deg));
+    cksi = fmin(1.0, fmax(-1.0, cksi));
+    const double ksi_deg = acos(cksi) / deg;
+    const double ray_phase = 0.7190443 * (1.0 + cksi * cksi) + 0.0412742;
+    const double ray_ref = c.taur * ray_phase / (4.0 * us * uv) * peq;
+    const double xr = c.taur * ray_phase / (us * uv);
+    const double res_ray = c.Resr1 + c.Resr2 * xr + c.Resr3 * xr * xr;
+    const double aer_ref = smac_aerosol(c, us, uv, taup, ksi_deg);
+    const double xa = taup * m * cksi;
+    const double res_aer = c.Resa1 + c.Resa2 * xa + c.Resa3 * xa * xa + c.Resa4 * xa * xa * xa;
+    const double xt = (taup + c.taur * peq) * m * cksi;
+    const double res_6s = c.Rest1 + c.Rest2 * xt + c.Rest3 * xt * xt + c.Rest4 * xt * xt * xt;
+    const double ratm = ray_ref - res_ray + aer_ref - res_aer + res_6s;
+    const double r = toa - ratm * tg;
+    return r / (tg * t_down * t_up + r * s);
+}
+
+__global__ void smac_invert_kernel(dev_params p, const float *toa, float *surf, size_t n)
+{
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (size_t)blockDim.x * gridDim.x) {
+        const float t = toa[i];
+        if (isnan(t)) {
+            surf[i] = t;
+            continue;
+        }
+        const double ts = p.tetas_px ? p.tetas_px[i] : p.tetas;
+        const double ps = p.phis_px ? p.phis_px[i] : p.phis;
+        const double tv = p.tetav_px ? p.tetav_px[i] : p.tetav;
+        const double pv = p.phiv_px ? p.phiv_px[i] : p.phiv;
+        const double pr = p.pressure_px ? p.pressure_px[i] : p.pressure_hpa;
+        const double wv = p.uh2o_px ? p.uh2o_px[i] : p.uh2o;
+        surf[i] = (float)smac_invert_px(p.c, ts, ps, tv, pv, pr, p.aot550, p.uo3, wv, t);
+    }
+}
+
+} // namespace
+
+extern "C" cc_status cc_cuda_smac_invert(const cc_smac_coefs *c, const cc_cuda_smac_params *p,
+                                         const float *toa, size_t n, float *surf)
+{
+    cc_status st = CC_OK;
+    int ndev = 0;
+    dev_params dp;
+    /* device copies; all freed at out */
+    float *d_toa = NULL, *d_surf = NULL;
+    float *d_px[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+    const float *h_px[6];
+    const size_t bytes = n * sizeof(float);
+    int threads = 256, blocks = 0;
+
+    if (!c || !p || (n && (!toa || !surf)))
+        return cc_error_set(CC_ERR_ARG, "cuda smac: NULL argument");
+    if (n > ((size_t)-1) / sizeof(float))
+        return cc_error_set(CC_ERR_NOMEM, "cuda smac: %zu pixels overflow", n);
+    /* without a driver this fails (cudaErrorInsufficientDriver = 35, or
+     * cudaErrorNoDevice = 100): no GPU, not an internal error */
+    if ((st = CC_CUDA(CC_ERR_UNSUPPORTED, cudaGetDeviceCount(&ndev))) != CC_OK)
+        return st;
+    if (ndev < 1)
+        return cc_error_set(CC_ERR_UNSUPPORTED, "cuda smac: no CUDA device");
+    if (n == 0)
+        return CC_OK;
+
+    dp.c = *c;
+    dp.tetas = p->tetas;
+    dp.phis = p->phis;
+    dp.tetav = p->tetav;
+    dp.phiv = p->phiv;
+    dp.pressure_hpa = p->pressure_hpa;
+    dp.aot550 = p->aot550;
+    dp.uo3 = p->uo3;
+    dp.uh2o = p->uh2o;
+    h_px[0] = p->tetas_px;
+    h_px[1] = p->phis_px;
+    h_px[2] = p->tetav_px;
+    h_px[3] = p->phiv_px;
+    h_px[4] = p->pressure_px;
+    h_px[5] = p->uh2o_px;
+
+    CC_CUDA_TRY(cudaMalloc((void **)&d_toa, bytes));
+    CC_CUDA_TRY(cudaMalloc((void **)&d_surf, bytes));
+    CC_CUDA_TRY(cudaMemcpy(d_toa, toa, bytes, cudaMemcpyHostToDevice));
+    for (int k = 0; k < 6; k++) {
+        if (!h_px[k])
+            continue;
+        CC_CUDA_TRY(cudaMalloc((void **)&d_px[k], bytes));
+        CC_CUDA_TRY(cudaMemcpy(d_px[k], h_px[k], bytes, cudaMemcpyHostToDevice));
+    }
+    dp.tetas_px = d_px[0];
+    dp.phis_px = d_px[1];
+    dp.tetav_px = d_px[2];
+    dp.phiv_px = d_px[3];
+    dp.pressure_px = d_px[4];
+    dp.uh2o_px = d_px[5];
+
+    blocks = (int)((n + threads - 1) / threads);
+    if (blocks > 65535)
+        blocks = 65535; /* grid-stride loop covers the rest */
+    smac_invert_kernel<<<blocks, threads>>>(dp, d_toa, d_surf, n);
+    CC_CUDA_TRY(cudaGetLastError());
+    CC_CUDA_TRY(cudaMemcpy(surf, d_surf, bytes, cudaMemcpyDeviceToHost));
+
+out:
+    /* cudaFree(NULL) is a no-op; a failed free is reported only if nothing
+     * failed before it */
+    {
+        void *bufs[8] = {d_toa, d_surf, d_px[0], d_px[1], d_px[2], d_px[3], d_px[4], d_px[5]};
+        for (int k = 0; k < 8; k++) {
+            cc_status fst = CC_CUDA(CC_ERR_INTERNAL, cudaFree(bufs[k]));
+            if (st == CC_OK)
+                st = fst;
+        }
+    }
+    return st;
+}
