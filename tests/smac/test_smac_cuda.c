@@ -25,12 +25,6 @@ static double urand(void)
 int main(void)
 {
     const size_t n = 1000003; /* not a multiple of the block size */
-    float *toa = cc_malloc3(n, sizeof(float), 1), *surf = cc_malloc3(n, sizeof(float), 1);
-    float *ts = cc_malloc3(n, sizeof(float), 1), *tv = cc_malloc3(n, sizeof(float), 1);
-    float *ps = cc_malloc3(n, sizeof(float), 1), *pv = cc_malloc3(n, sizeof(float), 1);
-    float *pr = cc_malloc3(n, sizeof(float), 1), *wv = cc_malloc3(n, sizeof(float), 1);
-    CC_ASSERT(toa && surf && ts && tv && ps && pv && pr && wv);
-
     /* probe: no GPU -> skip */
     cc_cuda_smac_params p0 = {.tetas = 30, .tetav = 5, .pressure_hpa = 1013, .aot550 = 0.1,
                               .uo3 = 0.3, .uh2o = 1.0};
@@ -41,6 +35,13 @@ int main(void)
         return 77;
     }
     CHECK_OK(st);
+
+    /* all freed at the end of main */
+    float *toa = cc_malloc3(n, sizeof(float), 1), *surf = cc_malloc3(n, sizeof(float), 1);
+    float *ts = cc_malloc3(n, sizeof(float), 1), *tv = cc_malloc3(n, sizeof(float), 1);
+    float *ps = cc_malloc3(n, sizeof(float), 1), *pv = cc_malloc3(n, sizeof(float), 1);
+    float *pr = cc_malloc3(n, sizeof(float), 1), *wv = cc_malloc3(n, sizeof(float), 1);
+    CC_ASSERT(toa && surf && ts && tv && ps && pv && pr && wv);
 
     for (size_t i = 0; i < n; i++) {
         toa[i] = (float)(0.02 + 0.6 * urand());
