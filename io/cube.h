@@ -63,6 +63,10 @@ cc_status cc_cube_write(const cc_cube_write_args *a);
  * (days since 1970-01-01) in a cube. *days is malloc'd; caller frees. */
 cc_status cc_cube_dates(const char *path, int *ndates, double **days);
 
+/* Proleptic Gregorian date <-> days since 1970-01-01 (the cube's time axis). */
+long cc_cube_days_from_date(int year, int month, int day);
+void cc_cube_date_from_days(long days, int *year, int *month, int *day);
+
 #ifdef __cplusplus
 }
 #endif
