@@ -164,6 +164,9 @@ void cc_nn_encode_pixel(const cc_nn_model *m, const cc_nn_node *o, const uint16_
 /* Activation of one value (exact formulas of PyTorch, in float). */
 static inline float cc_nn_act_apply(cc_act a, float alpha, float v);
 
+/* The CPU backend (kernels/cpu/ref.c). Static storage. */
+const cc_nn_backend *cc_nn_cpu_backend_get(void);
+
 #ifdef CC_HAVE_CUDA
 /* Implemented by kernels/cuda/nn_cuda.cu (the CUDA engineer): the CUDA backend,
  * or NULL when no GPU is usable (driver missing, no device). nn.c calls it only

@@ -114,8 +114,29 @@ int cc_nn_model_add(cc_nn_model *m, const cc_nn_node *node);
 cc_status cc_nn_model_finalize(cc_nn_model *m);
 void cc_nn_model_free(cc_nn_model *m);
 
-/* FLOPs per output pixel at full resolution (multiply-add = 2 FLOPs). */
+/* FLOPs per output pixel at full resolution (multiply-add = 2 FLOPs; bias,
+ * activation, affine, add, pool, upsample and DN coding counted per element). */
 double cc_nn_model_flops_per_pixel(const cc_nn_model *m);
+
+/* The reference architectures (parity tests, benchmarks), finalized, with
+ * deterministic random weights drawn from `seed`. All take 16 input channels
+ * (fixed per-channel mean/std, dn_offset -1000) and give 12 output channels;
+ * output c adds the reflectance of input channel c (residual), out_dn_offset 1000.
+ *   'A' per-pixel MLP: conv1x1 16->64 ReLU, 64->64 ReLU, 64->12.
+ *   'B' residual block, zero padding:
+ *         x1 = ReLU(conv3x3 16->32); x2 = ReLU(conv3x3 32->32 (x1));
+ *         x3 = ReLU(conv3x3 32->32 (x2) + x1)  [add node with ReLU];
+ *         y  = conv1x1 32->12 (x3).
+ *   'C' U-Net-lite, reflect padding, ReLU after every 3x3 conv:
+ *         e1 = 2x conv3x3 (16->32, 32->32);  maxpool2
+ *         e2 = 2x conv3x3 (32->64, 64->64);  maxpool2
+ *         b  = 2x conv3x3 (64->128, 128->128)
+ *         d2 = 2x conv3x3 (concat(bilinear-up(b), e2): 192->64, 64->64)
+ *         d1 = 2x conv3x3 (concat(bilinear-up(d2), e1): 96->32, 32->32)
+ *         y  = conv1x1 32->12 (d1).     size_multiple 4.
+ * On success m holds the model (free with cc_nn_model_free); on failure m is
+ * left empty. CC_ERR_ARG for an unknown `which`. */
+cc_status cc_nn_model_reference(char which, unsigned seed, cc_nn_model *m);
 
 /* ---- execution ---- */
 

@@ -1,0 +1,681 @@
+/* clearcube: the CPU backend (issue 3). Executes the shared plan group by group
+ * with OpenMP; the hot loops (1x1 conv over a pixel tile, one row of a k x k
+ * conv) go through the cc_cpu_kernels table (portable kernels here, SIMD ones
+ * from kernels/cpu/simd*.c when available). See kernels/backend-impl.h and
+ * kernels/cpu/cpu-impl.h.
+ *
+ * Threading: every parallel loop has a fixed decomposition that does not
+ * depend on the thread count (pixel tiles of CPU_TILE pixels from pixel 0,
+ * output rows), and each output element is computed by one thread in one
+ * fixed order, so results are bit-identical for any number of threads. */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "kernels/backend-impl.h"
+#include "kernels/cpu/cpu-impl.h"
+
+#define CPU_TILE 64 /* pixels per tile of a fused per-pixel group */
+
+/* ---- portable kernels ---- */
+
+static void scalar_conv1x1(const cc_cpu_conv *c, size_t npix, const float *x, float *y)
+{
+    const int cin = c->cin, cout = c->cout, ldw = c->ldw;
+    float acc[4][CC_NN_MAX_CHANNELS + CC_CPU_COUT_PAD];
+    size_t p = 0;
+    /* 4 pixels at a time share each weight row; the tail uses the same order */
+    for (; p + 4 <= npix; p += 4) {
+        for (int j = 0; j < 4; j++)
+            memcpy(acc[j], c->bias, (size_t)ldw * sizeof(float));
+        const float *x0 = x + p * (size_t)cin;
+        for (int ci = 0; ci < cin; ci++) {
+            const float *wr = c->w + (size_t)ci * (size_t)ldw;
+            const float a0 = x0[ci], a1 = x0[cin + ci], a2 = x0[2 * cin + ci],
+                        a3 = x0[3 * cin + ci];
+            for (int co = 0; co < ldw; co++) {
+                acc[0][co] += a0 * wr[co];
+                acc[1][co] += a1 * wr[co];
+                acc[2][co] += a2 * wr[co];
+                acc[3][co] += a3 * wr[co];
+            }
+        }
+        for (int j = 0; j < 4; j++) {
+            float *yo = y + (p + (size_t)j) * (size_t)cout;
+            for (int co = 0; co < cout; co++)
+                yo[co] = cc_nn_act_apply(c->act, c->alpha, acc[j][co]);
+        }
+    }
+    for (; p < npix; p++) {
+        memcpy(acc[0], c->bias, (size_t)ldw * sizeof(float));
+        const float *x0 = x + p * (size_t)cin;
+        for (int ci = 0; ci < cin; ci++) {
+            const float *wr = c->w + (size_t)ci * (size_t)ldw;
+            const float a0 = x0[ci];
+            for (int co = 0; co < ldw; co++)
+                acc[0][co] += a0 * wr[co];
+        }
+        float *yo = y + p * (size_t)cout;
+        for (int co = 0; co < cout; co++)
+            yo[co] = cc_nn_act_apply(c->act, c->alpha, acc[0][co]);
+    }
+}
+
+/* Column ix of a row under the padding mode: the pixel, or NULL for zeros. */
+static inline const float *row_px(const float *row, int ix, int win, int cin, cc_pad pad)
+{
+    if (!row)
+        return NULL;
+    if (ix < 0 || ix >= win) {
+        if (pad == CC_PAD_ZERO)
+            return NULL;
+        ix = ix < 0 ? -ix : 2 * win - 2 - ix;
+    }
+    return row + (size_t)ix * (size_t)cin;
+}
+
+static void scalar_conv2d_row(const cc_cpu_conv *c, int win, int wout, const float *const *rows,
+                              float *out)
+{
+    const int cin = c->cin, cout = c->cout, ldw = c->ldw, k = c->k, s = c->stride;
+    const int pad = k / 2;
+    float acc[4][CC_NN_MAX_CHANNELS + CC_CPU_COUT_PAD];
+    /* blocks of 4 output pixels sharing each weight row; a zero-padded input
+     * is skipped (same value as adding 0*w for finite weights) */
+    for (int ox0 = 0; ox0 < wout; ox0 += 4) {
+        const int nb = wout - ox0 < 4 ? wout - ox0 : 4;
+        for (int j = 0; j < nb; j++)
+            memcpy(acc[j], c->bias, (size_t)ldw * sizeof(float));
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                const float *px[4];
+                for (int j = 0; j < nb; j++)
+                    px[j] = row_px(rows[ky], (ox0 + j) * s - pad + kx, win, cin, c->pad);
+                const float *wt = c->w + (size_t)(ky * k + kx) * (size_t)cin * (size_t)ldw;
+                for (int j = 0; j < nb; j++) {
+                    if (!px[j])
+                        continue;
+                    const float *xp = px[j];
+                    float *a = acc[j];
+                    for (int ci = 0; ci < cin; ci++) {
+                        const float xv = xp[ci];
+                        const float *wr = wt + (size_t)ci * (size_t)ldw;
+                        for (int co = 0; co < ldw; co++)
+                            a[co] += xv * wr[co];
+                    }
+                }
+            }
+        for (int j = 0; j < nb; j++) {
+            float *o = out + (size_t)(ox0 + j) * (size_t)cout;
+            for (int co = 0; co < cout; co++)
+                o[co] = cc_nn_act_apply(c->act, c->alpha, acc[j][co]);
+        }
+    }
+}
+
+static const cc_cpu_kernels scalar_kernels = {
+    .name = "scalar",
+    .conv1x1 = scalar_conv1x1,
+    .conv2d_row = scalar_conv2d_row,
+};
+
+const cc_cpu_kernels *cc_cpu_kernels_scalar(void)
+{
+    return &scalar_kernels;
+}
+
+static cc_cpu_kernels selected_kernels;
+static pthread_once_t select_once = PTHREAD_ONCE_INIT;
+
+static void select_kernels(void)
+{
+    const char *force = getenv("CLEARCUBE_SIMD");
+    const cc_cpu_kernels *k = NULL;
+    int want = 2; /* 2 avx512, 1 avx2, 0 scalar */
+    if (force && *force) {
+        if (strcmp(force, "scalar") == 0)
+            want = 0;
+        else if (strcmp(force, "avx2") == 0)
+            want = 1;
+        else if (strcmp(force, "avx512") != 0)
+            cc_warn("CLEARCUBE_SIMD=%s unknown (avx512, avx2, scalar): using the best level",
+                    force);
+    }
+#ifdef CC_CPU_HAVE_AVX512
+    if (!k && want >= 2)
+        k = cc_cpu_kernels_avx512();
+#endif
+#ifdef CC_CPU_HAVE_AVX2
+    if (!k && want >= 1)
+        k = cc_cpu_kernels_avx2();
+#endif
+    if (!k)
+        k = &scalar_kernels;
+    if (force && *force && strcmp(force, k->name) != 0 &&
+        (want == 2 ? strcmp(force, "avx512") == 0 : want == 1))
+        cc_warn("CLEARCUBE_SIMD=%s not available on this CPU/build: using %s", force, k->name);
+    selected_kernels = *k;
+    if (!selected_kernels.conv1x1)
+        selected_kernels.conv1x1 = scalar_kernels.conv1x1;
+    if (!selected_kernels.conv2d_row)
+        selected_kernels.conv2d_row = scalar_kernels.conv2d_row;
+}
+
+const cc_cpu_kernels *cc_cpu_kernels_get(void)
+{
+    pthread_once(&select_once, select_kernels);
+    return &selected_kernels;
+}
+
+/* ---- run context ---- */
+
+typedef struct {
+    const cc_nn_model *m;
+    const cc_nn_plan *p;
+    const cc_cpu_kernels *k;
+    cc_cpu_conv *conv;  /* [nnodes]: packed conv2d layers (w == NULL elsewhere) */
+    float **slot;       /* [nslots] */
+    const uint16_t *dn;
+    void *out;
+    int out_float;
+    int nthreads;
+} run_ctx;
+
+static int max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static float *aligned_floats(size_t n)
+{
+    size_t bytes = n * sizeof(float);
+    if (n == 0 || bytes / sizeof(float) != n || bytes > SIZE_MAX - CC_CPU_ALIGN) {
+        cc_error_set(CC_ERR_NOMEM, "nn cpu: buffer of %zu floats too large", n);
+        return NULL;
+    }
+    bytes = (bytes + CC_CPU_ALIGN - 1) / CC_CPU_ALIGN * CC_CPU_ALIGN;
+    float *p = aligned_alloc(CC_CPU_ALIGN, bytes);
+    if (!p)
+        cc_error_set(CC_ERR_NOMEM, "nn cpu: out of memory (%zu bytes)", bytes);
+    return p;
+}
+
+static cc_status pack_conv(const cc_nn_model *m, int i, cc_cpu_conv *c)
+{
+    const cc_nn_node *n = &m->nodes[i];
+    const int cin = m->nodes[n->inputs[0]].cout, cout = n->cout, k = n->kernel;
+    const int ldw = (cout + CC_CPU_COUT_PAD - 1) / CC_CPU_COUT_PAD * CC_CPU_COUT_PAD;
+    float *w = aligned_floats((size_t)k * (size_t)k * (size_t)cin * (size_t)ldw);
+    float *b = aligned_floats((size_t)ldw);
+    if (!w || !b) {
+        free(w);
+        free(b);
+        return CC_ERR_NOMEM;
+    }
+    memset(w, 0, (size_t)k * (size_t)k * (size_t)cin * (size_t)ldw * sizeof(float));
+    memset(b, 0, (size_t)ldw * sizeof(float));
+    for (int co = 0; co < cout; co++) {
+        for (int t = 0; t < k * k; t++)
+            for (int ci = 0; ci < cin; ci++)
+                w[((size_t)t * (size_t)cin + (size_t)ci) * (size_t)ldw + (size_t)co] =
+                    n->weight[((size_t)co * (size_t)(k * k) + (size_t)t) * (size_t)cin + (size_t)ci];
+        if (n->bias)
+            b[co] = n->bias[co];
+    }
+    c->cin = cin;
+    c->cout = cout;
+    c->ldw = ldw;
+    c->k = k;
+    c->stride = n->stride;
+    c->pad = n->pad;
+    c->act = n->act;
+    c->alpha = n->alpha;
+    c->w = w;
+    c->bias = b;
+    return CC_OK;
+}
+
+static float *node_tensor(const run_ctx *r, int node)
+{
+    int s = r->p->node_slot[node];
+    CC_ASSERT(s >= 0);
+    return r->slot[s];
+}
+
+/* Per-pixel ops applied in place to np pixels of c channels. */
+static void apply_affine(const cc_nn_node *n, size_t np, int c, float *x)
+{
+    for (size_t p = 0; p < np; p++)
+        for (int k = 0; k < c; k++) {
+            float v = x[p * (size_t)c + (size_t)k];
+            if (n->scale)
+                v *= n->scale[k];
+            if (n->shift)
+                v += n->shift[k];
+            x[p * (size_t)c + (size_t)k] = cc_nn_act_apply(n->act, n->alpha, v);
+        }
+}
+
+static void apply_act(const cc_nn_node *n, size_t np, int c, float *x)
+{
+    size_t e = np * (size_t)c;
+    for (size_t i = 0; i < e; i++)
+        x[i] = cc_nn_act_apply(n->act, n->alpha, x[i]);
+}
+
+/* ---- group: per-pixel chain ---- */
+
+static int group_max_channels(const cc_nn_model *m, const cc_nn_group *g)
+{
+    int c = 0;
+    for (int k = 0; k < g->nnodes; k++) {
+        const cc_nn_node *n = &m->nodes[g->node[k]];
+        if (n->cout > c)
+            c = n->cout;
+        if (n->ninputs && m->nodes[n->inputs[0]].cout > c)
+            c = m->nodes[n->inputs[0]].cout;
+    }
+    return c;
+}
+
+static cc_status run_pixel_group(run_ctx *r, const cc_nn_group *g)
+{
+    const cc_nn_model *m = r->m;
+    const cc_nn_plan *p = r->p;
+    const int first = g->node[0];
+    const size_t npix = (size_t)p->shape[first][0] * (size_t)p->shape[first][1] *
+                        (size_t)p->shape[first][2];
+    const int maxc = group_max_channels(m, g);
+    const size_t per_thread = 2 * (size_t)CPU_TILE * (size_t)maxc;
+    float *scratch = aligned_floats(per_thread * (size_t)r->nthreads);
+    if (!scratch)
+        return CC_ERR_NOMEM;
+    const float *src = g->reads_dn ? NULL : node_tensor(r, g->inputs[0]);
+    const int src_c = g->reads_dn ? m->input.nchannels : m->nodes[g->inputs[0]].cout;
+    float *dst = g->writes_out ? NULL : node_tensor(r, g->result);
+    const int nin = m->input.nchannels;
+    const long ntiles = (long)((npix + CPU_TILE - 1) / CPU_TILE);
+
+#pragma omp parallel for schedule(static) num_threads(r->nthreads)
+    for (long tile = 0; tile < ntiles; tile++) {
+        const size_t p0 = (size_t)tile * CPU_TILE;
+        const size_t np = npix - p0 < CPU_TILE ? npix - p0 : CPU_TILE;
+        float *bufs[2];
+        bufs[0] = scratch + per_thread * (size_t)thread_id();
+        bufs[1] = bufs[0] + (size_t)CPU_TILE * (size_t)maxc;
+        const float *cur; /* current activations: np x cc */
+        int cc, nb = 0;   /* nb: index of the next free scratch buffer */
+        int k0 = 0;
+        if (g->reads_dn) {
+            for (size_t q = 0; q < np; q++)
+                cc_nn_decode_pixel(m, r->dn + (p0 + q) * (size_t)nin, bufs[0] + q * (size_t)nin);
+            cur = bufs[0];
+            nb = 1;
+            cc = nin;
+            k0 = 1;
+        } else {
+            cur = src + p0 * (size_t)src_c;
+            cc = src_c;
+        }
+        for (int k = k0; k < g->nnodes; k++) {
+            const int ni = g->node[k];
+            const cc_nn_node *n = &m->nodes[ni];
+            const int is_last = k == g->nnodes - 1;
+            if (n->op == CC_OP_OUTPUT) {
+                const uint16_t *dpx = r->dn + p0 * (size_t)nin;
+                for (size_t q = 0; q < np; q++) {
+                    size_t o = (p0 + q) * (size_t)n->cout;
+                    cc_nn_encode_pixel(m, n, dpx + q * (size_t)nin, cur + q * (size_t)cc,
+                                       r->out_float ? NULL : (uint16_t *)r->out + o,
+                                       r->out_float ? (float *)r->out + o : NULL);
+                }
+                break;
+            }
+            float *y = is_last ? dst + p0 * (size_t)n->cout : bufs[nb];
+            if (n->op == CC_OP_CONV2D) {
+                r->k->conv1x1(&r->conv[ni], np, cur, y);
+            } else {
+                if (y != cur)
+                    memcpy(y, cur, np * (size_t)cc * sizeof(float));
+                if (n->op == CC_OP_AFFINE)
+                    apply_affine(n, np, cc, y);
+                else
+                    apply_act(n, np, cc, y);
+            }
+            if (!is_last) {
+                cur = y;
+                nb ^= 1;
+            }
+            cc = n->cout;
+        }
+        if (!g->writes_out && g->nnodes == 1 && g->reads_dn) /* lone INPUT: decode to tensor */
+            memcpy(dst + p0 * (size_t)nin, bufs[0], np * (size_t)nin * sizeof(float));
+    }
+    free(scratch);
+    return CC_OK;
+}
+
+/* ---- group: spatial conv (+ DN decode head, + affine/act tail) ---- */
+
+static cc_status run_conv_group(run_ctx *r, const cc_nn_group *g)
+{
+    const cc_nn_model *m = r->m;
+    const cc_nn_plan *p = r->p;
+    const int ci_node = g->node[g->reads_dn ? 1 : 0];
+    const cc_cpu_conv *c = &r->conv[ci_node];
+    const int *is = p->shape[g->reads_dn ? g->node[0] : g->inputs[0]];
+    const int *os = p->shape[ci_node];
+    const int T = is[0], H = is[1], W = is[2], cin = is[3];
+    const int Ho = os[1], Wo = os[2], cout = os[3];
+    const int k = c->k, pad = k / 2;
+    const int tail0 = g->reads_dn ? 2 : 1;
+    float *dst = node_tensor(r, g->result);
+    const float *src = g->reads_dn ? NULL : node_tensor(r, g->inputs[0]);
+    const size_t row_floats = (size_t)W * (size_t)cin;
+    float *scratch = NULL;
+    if (g->reads_dn) {
+        scratch = aligned_floats(row_floats * (size_t)k * (size_t)r->nthreads);
+        if (!scratch)
+            return CC_ERR_NOMEM;
+    }
+    const long nrows = (long)T * Ho;
+
+#pragma omp parallel for schedule(static) num_threads(r->nthreads)
+    for (long row = 0; row < nrows; row++) {
+        const int t = (int)(row / Ho), oy = (int)(row % Ho);
+        const float *rows[3] = {NULL, NULL, NULL};
+        for (int ky = 0; ky < k; ky++) {
+            int iy = oy * c->stride - pad + ky;
+            if (iy < 0 || iy >= H) {
+                if (c->pad == CC_PAD_ZERO)
+                    continue;
+                iy = iy < 0 ? -iy : 2 * H - 2 - iy;
+            }
+            const size_t off = ((size_t)t * (size_t)H + (size_t)iy) * row_floats;
+            if (g->reads_dn) {
+                float *buf = scratch + row_floats * ((size_t)thread_id() * (size_t)k + (size_t)ky);
+                const uint16_t *d = r->dn + off;
+                for (int x = 0; x < W; x++)
+                    cc_nn_decode_pixel(m, d + (size_t)x * (size_t)cin, buf + (size_t)x * (size_t)cin);
+                rows[ky] = buf;
+            } else {
+                rows[ky] = src + off;
+            }
+        }
+        float *o = dst + ((size_t)t * (size_t)Ho + (size_t)oy) * (size_t)Wo * (size_t)cout;
+        r->k->conv2d_row(c, W, Wo, rows, o);
+        for (int kk = tail0; kk < g->nnodes; kk++) {
+            const cc_nn_node *n = &m->nodes[g->node[kk]];
+            if (n->op == CC_OP_AFFINE)
+                apply_affine(n, (size_t)Wo, cout, o);
+            else
+                apply_act(n, (size_t)Wo, cout, o);
+        }
+    }
+    free(scratch);
+    return CC_OK;
+}
+
+/* ---- group: single ops ---- */
+
+static void run_add(const run_ctx *r, const cc_nn_node *n, const float *a, const float *b,
+                    float *y, size_t e)
+{
+#pragma omp parallel for schedule(static) num_threads(r->nthreads)
+    for (size_t i = 0; i < e; i++)
+        y[i] = cc_nn_act_apply(n->act, n->alpha, a[i] + b[i]);
+}
+
+static void run_concat(const run_ctx *r, const cc_nn_node *n, const float *const *in,
+                       const int *cins, size_t npix, float *y)
+{
+    const int cout = n->cout;
+#pragma omp parallel for schedule(static) num_threads(r->nthreads)
+    for (size_t p = 0; p < npix; p++) {
+        float *o = y + p * (size_t)cout;
+        for (int k = 0; k < n->ninputs; k++) {
+            memcpy(o, in[k] + p * (size_t)cins[k], (size_t)cins[k] * sizeof(float));
+            o += cins[k];
+        }
+    }
+}
+
+static void run_pool(const run_ctx *r, const cc_nn_node *n, const int *is, const float *x,
+                     float *y)
+{
+    const int T = is[0], H = is[1], W = is[2], C = is[3], Ho = H / 2, Wo = W / 2;
+    const int is_max = n->op == CC_OP_MAXPOOL2;
+    const long nrows = (long)T * Ho;
+#pragma omp parallel for schedule(static) num_threads(r->nthreads)
+    for (long row = 0; row < nrows; row++) {
+        const int t = (int)(row / Ho), oy = (int)(row % Ho);
+        const float *r0 = x + ((size_t)t * (size_t)H + 2 * (size_t)oy) * (size_t)W * (size_t)C;
+        const float *r1 = r0 + (size_t)W * (size_t)C;
+        float *o = y + (size_t)row * (size_t)Wo * (size_t)C;
+        for (int ox = 0; ox < Wo; ox++)
+            for (int c = 0; c < C; c++) {
+                const size_t i0 = (2 * (size_t)ox) * (size_t)C + (size_t)c, i1 = i0 + (size_t)C;
+                const float a = r0[i0], b = r0[i1], d = r1[i0], e = r1[i1];
+                float v;
+                if (is_max) {
+                    v = a;
+                    if (b > v || isnan(b))
+                        v = b;
+                    if (d > v || isnan(d))
+                        v = d;
+                    if (e > v || isnan(e))
+                        v = e;
+                    if (isnan(a))
+                        v = a;
+                } else {
+                    v = (((a + b) + d) + e) / 4.0f;
+                }
+                o[(size_t)ox * (size_t)C + (size_t)c] = v;
+            }
+    }
+}
+
+/* PyTorch area_pixel_compute_source_index, align_corners=False, scale 1/2. */
+static void bilinear_index(int dst, int in_size, int *i0, int *i1, float *l0, float *l1)
+{
+    float src = 0.5f * ((float)dst + 0.5f) - 0.5f;
+    if (src < 0.0f)
+        src = 0.0f;
+    int a = (int)src;
+    *i0 = a;
+    *i1 = a + (a < in_size - 1 ? 1 : 0);
+    *l1 = src - (float)a;
+    *l0 = 1.0f - *l1;
+}
+
+static void run_upsample(const run_ctx *r, const cc_nn_node *n, const int *is, const float *x,
+                         float *y)
+{
+    const int T = is[0], H = is[1], W = is[2], C = is[3], Ho = 2 * H, Wo = 2 * W;
+    const int bil = n->op == CC_OP_UPSAMPLE2_BILINEAR;
+    const long nrows = (long)T * Ho;
+#pragma omp parallel for schedule(static) num_threads(r->nthreads)
+    for (long row = 0; row < nrows; row++) {
+        const int t = (int)(row / Ho), oy = (int)(row % Ho);
+        const float *base = x + (size_t)t * (size_t)H * (size_t)W * (size_t)C;
+        float *o = y + (size_t)row * (size_t)Wo * (size_t)C;
+        if (!bil) {
+            const float *ir = base + (size_t)(oy / 2) * (size_t)W * (size_t)C;
+            for (int ox = 0; ox < Wo; ox++)
+                memcpy(o + (size_t)ox * (size_t)C, ir + (size_t)(ox / 2) * (size_t)C,
+                       (size_t)C * sizeof(float));
+            continue;
+        }
+        int y0, y1, x0, x1;
+        float ly0, ly1, lx0, lx1;
+        bilinear_index(oy, H, &y0, &y1, &ly0, &ly1);
+        const float *ra = base + (size_t)y0 * (size_t)W * (size_t)C;
+        const float *rb = base + (size_t)y1 * (size_t)W * (size_t)C;
+        for (int ox = 0; ox < Wo; ox++) {
+            bilinear_index(ox, W, &x0, &x1, &lx0, &lx1);
+            const float *a0 = ra + (size_t)x0 * (size_t)C, *a1 = ra + (size_t)x1 * (size_t)C;
+            const float *b0 = rb + (size_t)x0 * (size_t)C, *b1 = rb + (size_t)x1 * (size_t)C;
+            float *op = o + (size_t)ox * (size_t)C;
+            for (int c = 0; c < C; c++)
+                op[c] = ly0 * (lx0 * a0[c] + lx1 * a1[c]) + ly1 * (lx0 * b0[c] + lx1 * b1[c]);
+        }
+    }
+}
+
+static void run_conv1d_time(const run_ctx *r, const cc_nn_node *n, const int *is, const float *x,
+                            float *y)
+{
+    const int T = is[0], cin = is[3], cout = n->cout, kt = n->kernel, left = (kt - 1) / 2;
+    const size_t hw = (size_t)is[1] * (size_t)is[2];
+    const long total = (long)T * (long)hw;
+#pragma omp parallel for schedule(static) num_threads(r->nthreads)
+    for (long i = 0; i < total; i++) {
+        const int t = (int)(i / (long)hw);
+        const size_t px = (size_t)(i % (long)hw);
+        float *o = y + (size_t)i * (size_t)cout;
+        for (int co = 0; co < cout; co++) {
+            float acc = n->bias ? n->bias[co] : 0.0f;
+            for (int j = 0; j < kt; j++) {
+                int ts = t + j - left;
+                if (ts < 0 || ts >= T)
+                    continue;
+                const float *xp = x + ((size_t)ts * hw + px) * (size_t)cin;
+                const float *w = n->weight + ((size_t)co * (size_t)kt + (size_t)j) * (size_t)cin;
+                for (int ci = 0; ci < cin; ci++)
+                    acc += xp[ci] * w[ci];
+            }
+            o[co] = cc_nn_act_apply(n->act, n->alpha, acc);
+        }
+    }
+}
+
+static cc_status run_single_group(run_ctx *r, const cc_nn_group *g)
+{
+    const cc_nn_model *m = r->m;
+    const int ni = g->node[0];
+    const cc_nn_node *n = &m->nodes[ni];
+    const int *is = r->p->shape[g->inputs[0]];
+    const float *x = node_tensor(r, g->inputs[0]);
+    float *y = node_tensor(r, g->result);
+    switch (n->op) {
+    case CC_OP_ADD:
+        run_add(r, n, x, node_tensor(r, g->inputs[1]), y, cc_nn_plan_numel(r->p, ni));
+        return CC_OK;
+    case CC_OP_CONCAT: {
+        const float *in[CC_NN_MAX_INPUTS];
+        int cins[CC_NN_MAX_INPUTS];
+        for (int k = 0; k < n->ninputs; k++) {
+            in[k] = node_tensor(r, g->inputs[k]);
+            cins[k] = m->nodes[g->inputs[k]].cout;
+        }
+        run_concat(r, n, in, cins, (size_t)is[0] * (size_t)is[1] * (size_t)is[2], y);
+        return CC_OK;
+    }
+    case CC_OP_AVGPOOL2:
+    case CC_OP_MAXPOOL2: run_pool(r, n, is, x, y); return CC_OK;
+    case CC_OP_UPSAMPLE2_NEAREST:
+    case CC_OP_UPSAMPLE2_BILINEAR: run_upsample(r, n, is, x, y); return CC_OK;
+    case CC_OP_CONV1D_TIME: run_conv1d_time(r, n, is, x, y); return CC_OK;
+    default:
+        return cc_error_set(CC_ERR_INTERNAL, "nn cpu: node '%s' (%s) in a single group", n->name,
+                            cc_op_name(n->op));
+    }
+}
+
+/* ---- the backend ---- */
+
+static const char *cpu_detail(const cc_nn_backend *self)
+{
+    return cc_cpu_kernels_get()->name;
+}
+
+static int cpu_supports(const cc_nn_backend *self, const cc_nn_model *m, int node)
+{
+    const cc_nn_node *n = &m->nodes[node];
+    if (n->op == CC_OP_CONV2D)
+        return (n->kernel == 1 || n->kernel == 3) && (n->stride == 1 || n->stride == 2);
+    return (int)n->op >= 0 && n->op < CC_OP_COUNT;
+}
+
+static cc_status cpu_run(const cc_nn_backend *self, const cc_nn_model *m, const cc_nn_plan *p,
+                         const uint16_t *dn, void *out, int out_float)
+{
+    cc_status st = CC_ERR_NOMEM;
+    run_ctx r;
+    memset(&r, 0, sizeof r);
+    r.m = m;
+    r.p = p;
+    r.k = cc_cpu_kernels_get();
+    r.dn = dn;
+    r.out = out;
+    r.out_float = out_float;
+    r.nthreads = max_threads();
+    r.conv = cc_calloc3((size_t)m->nnodes, sizeof *r.conv, 1);
+    r.slot = cc_calloc3((size_t)(p->nslots > 0 ? p->nslots : 1), sizeof *r.slot, 1);
+    if (!r.conv || !r.slot)
+        goto out;
+    for (int i = 0; i < m->nnodes; i++)
+        if (p->live[i] && m->nodes[i].op == CC_OP_CONV2D && pack_conv(m, i, &r.conv[i]) != CC_OK)
+            goto out;
+    for (int s = 0; s < p->nslots; s++)
+        if (!(r.slot[s] = aligned_floats(p->slot_floats[s])))
+            goto out;
+    for (int gi = 0; gi < p->ngroups; gi++) {
+        const cc_nn_group *g = &p->groups[gi];
+        switch (g->kind) {
+        case CC_NN_GROUP_PIXEL: st = run_pixel_group(&r, g); break;
+        case CC_NN_GROUP_CONV: st = run_conv_group(&r, g); break;
+        default: st = run_single_group(&r, g); break;
+        }
+        if (st != CC_OK)
+            goto out;
+    }
+    st = CC_OK;
+out:
+    if (r.slot)
+        for (int s = 0; s < p->nslots; s++)
+            free(r.slot[s]);
+    if (r.conv)
+        for (int i = 0; i < m->nnodes; i++) {
+            free((void *)r.conv[i].w);
+            free((void *)r.conv[i].bias);
+        }
+    free(r.slot);
+    free(r.conv);
+    return st;
+}
+
+static const cc_nn_backend cpu_backend = {
+    .name = "cpu",
+    .detail = cpu_detail,
+    .supports = cpu_supports,
+    .run = cpu_run,
+    .ctx = NULL,
+};
+
+const cc_nn_backend *cc_nn_cpu_backend_get(void)
+{
+    return &cpu_backend;
+}
