@@ -460,8 +460,22 @@ static cc_status check_compatible(const cc_cube_write_args *a, OGRSpatialReferen
         }
     osrs = srs_from_wkt(o->wkt);
     if (strcmp(o->wkt, a->wkt) != 0 && (!osrs || !OSRIsSame(osrs, srs))) {
-        st = cc_error_set(CC_ERR_ARG, "%s: CRS differs from the cube's", a->path);
+        const char *nn = OSRGetName(srs), *on = osrs ? OSRGetName(osrs) : NULL;
+        st = cc_error_set(CC_ERR_ARG, "%s: CRS \"%s\" differs from the cube's \"%s\"", a->path,
+                          nn ? nn : "?", on ? on : "?");
         goto out;
+    }
+    const char *ids[2][2] = {{"tile_id", a->tile_id}, {"product", a->product}};
+    for (int i = 0; i < 2; i++) {
+        char *have = NULL;
+        CHECK_ST(get_text_att(o->ncid, NC_GLOBAL, ids[i][0], a->path, &have));
+        int differ = have && ids[i][1] && strcmp(have, ids[i][1]) != 0;
+        if (differ)
+            st = cc_error_set(CC_ERR_ARG, "%s: %s \"%s\" differs from the cube's \"%s\"",
+                              a->path, ids[i][0], ids[i][1], have);
+        free(have);
+        if (differ)
+            goto out;
     }
     if (o->nvars != a->nlayers) {
         st = cc_error_set(CC_ERR_ARG, "%s: %d layers given, the cube has %d", a->path,
@@ -567,9 +581,10 @@ static cc_status define_global_atts(const cc_cube_write_args *a, const old_cube 
     }
     title = xasprintf("clearcube %s datacube, tile %s", a->product ? a->product : "",
                       a->tile_id ? a->tile_id : "");
-    line = xasprintf("%s: clearcube %s wrote %04d-%02d-%02d (%s)%s%s", now, CC_VERSION, a->year,
-                     a->month, a->day, a->processor ? a->processor : "cc_cube_write",
-                     a->inputs ? " from " : "", a->inputs ? a->inputs : "");
+    line = xasprintf("%s: clearcube %s wrote %04d-%02d-%02d (%s)%s%s%s%s", now, CC_VERSION,
+                     a->year, a->month, a->day, a->processor ? a->processor : "cc_cube_write",
+                     a->inputs ? " from " : "", a->inputs ? a->inputs : "",
+                     a->parameters ? "; " : "", a->parameters ? a->parameters : "");
     if (!title || !line) {
         st = CC_ERR_NOMEM;
         goto out;
@@ -749,7 +764,7 @@ cc_status cc_cube_write(const cc_cube_write_args *a)
     long *slot = NULL;
     uint16_t *buf = NULL;
     size_t nold, nnew = 0;
-    struct stat sb;
+    struct stat sb, sb2;
     char dir[PATH_MAX];
     const char *base;
 
@@ -802,6 +817,11 @@ cc_status cc_cube_write(const cc_cube_write_args *a)
         }
     }
 
+    split_path(a->path, dir, sizeof dir, &base);
+    if (stat(dir, &sb2) != 0 || !S_ISDIR(sb2.st_mode)) {
+        st = cc_error_set(CC_ERR_IO, "%s: directory %s does not exist", a->path, dir);
+        goto out;
+    }
     tmp = xasprintf("%s.tmp-%ld", a->path, (long)getpid());
     if (!tmp) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", a->path);
@@ -844,7 +864,6 @@ cc_status cc_cube_write(const cc_cube_write_args *a)
         goto out;
     }
     tmp_created = 0; /* it is the cube now */
-    split_path(a->path, dir, sizeof dir, &base);
     CHECK_ST(fsync_path(dir, 1));
 out:
     if (n.ncid >= 0)

@@ -4,6 +4,8 @@
  * NetCDF-C. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -256,6 +258,12 @@ int main(void)
     a.nlayers = NL - 1;
     expect_rejected(&a, "layer count", dir);
     a = args(2023, 10, 1, 6, L);
+    a.tile_id = "33UUP";
+    expect_rejected(&a, "tile", dir);
+    a = args(2023, 10, 1, 6, L);
+    a.product = "boa";
+    expect_rejected(&a, "product", dir);
+    a = args(2023, 10, 1, 6, L);
     L[0].add_offset = 0; /* pre-04.00 DN convention into a 04.00 cube */
     expect_rejected(&a, "add_offset", dir);
     check_cube((int[]){2023, 6, 1, 2023, 7, 14, 2023, 8, 1, 2023, 9, 2}, (int[]){1, 4, 3, 5}, 4);
@@ -318,8 +326,34 @@ int main(void)
     }
     CHECK(count_temps(dir) == 0);
 
+    /* a write failing midway (file size limit) leaves the cube and no temporary */
+    {
+        size_t n0 = 0, n1 = 0;
+        char *before = slurp(path, &n0);
+        fflush(stdout);
+        pid_t p = fork();
+        if (p == 0) {
+            struct rlimit rl = {256 * 1024, 256 * 1024};
+            signal(SIGXFSZ, SIG_IGN);
+            setrlimit(RLIMIT_FSIZE, &rl);
+            a = args(2023, 11, 1, 7, L);
+            cc_status st = cc_cube_write(&a);
+            printf("file size limit: %s\n", cc_error_message());
+            fflush(stdout);
+            _exit(st == CC_OK ? 0 : 3);
+        }
+        int ws = 0;
+        CHECK(waitpid(p, &ws, 0) == p && WIFEXITED(ws) && WEXITSTATUS(ws) == 3);
+        char *after = slurp(path, &n1);
+        CHECK(before && after && n0 == n1 && memcmp(before, after, n0) == 0);
+        CHECK(count_temps(dir) == 0);
+        free(before);
+        free(after);
+    }
+
     /* stale temporaries: a dead writer's is removed, a live one's kept */
     {
+        fflush(stdout);
         pid_t dead = fork();
         if (dead == 0)
             _exit(0);

@@ -31,6 +31,7 @@ static double now_s(void)
 
 static pid_t spawn(const char *date, const char *seed)
 {
+    fflush(stdout);
     pid_t p = fork();
     if (p == 0) {
         execl(writer, writer, path, sz, sz, "3", date, seed, (char *)NULL);
