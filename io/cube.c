@@ -218,7 +218,8 @@ static OGRSpatialReferenceH srs_from_wkt(const char *wkt)
     OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
     if (!srs)
         return NULL;
-    if (OSRSetFromUserInput(srs, wkt) != OGRERR_NONE) {
+    char *w = (char *)wkt; /* OSRImportFromWkt advances its copy of the pointer only */
+    if (OSRImportFromWkt(srs, &w) != OGRERR_NONE) {
         OSRDestroySpatialReference(srs);
         return NULL;
     }
@@ -526,7 +527,8 @@ static cc_status check_args(const cc_cube_write_args *a)
     if (a->width <= 0 || a->height <= 0)
         return cc_error_set(CC_ERR_ARG, "%s: bad grid size %dx%d", a->path, a->width, a->height);
     if (!(a->gt[1] > 0) || !(a->gt[5] < 0) || a->gt[2] != 0 || a->gt[4] != 0 ||
-        !isfinite(a->gt[0]) || !isfinite(a->gt[3]))
+        !isfinite(a->gt[0]) || !isfinite(a->gt[1]) || !isfinite(a->gt[3]) ||
+        !isfinite(a->gt[5]))
         return cc_error_set(CC_ERR_ARG, "%s: geotransform is not north-up without rotation",
                             a->path);
     if (!valid_date(a->year, a->month, a->day))
