@@ -27,6 +27,12 @@
 #include "core/alloc.h"
 #include "core/version.h"
 
+#if H5_VERSION_GE(1, 12, 0)
+#define mf_vlen_reclaim H5Treclaim
+#else
+#define mf_vlen_reclaim H5Dvlen_reclaim
+#endif
+
 #define MF_MAX_NODES 4096           /* a sanity bound on /graph                     */
 #define MF_MAX_KERNEL 63            /* conv2d kernel / conv1d_time kt bound          */
 #define MF_MAX_STRING (1 << 20)     /* longest string attribute read                 */
@@ -835,7 +841,7 @@ static cc_status get_strs(const char *path, const char *obj, hid_t loc, const ch
             nfilled++;
         }
         if ((sid = H5Aget_space(aid)) >= 0)
-            H5Treclaim(mtype, sid, H5P_DEFAULT, vl);
+            mf_vlen_reclaim(mtype, sid, H5P_DEFAULT, vl);
     } else {
         size_t w = H5Tget_size(ftype);
         if (w == 0 || w > MF_MAX_STRING)
@@ -859,7 +865,7 @@ static cc_status get_strs(const char *path, const char *obj, hid_t loc, const ch
     goto out;
 bad_reclaim:
     if ((sid = H5Aget_space(aid)) >= 0)
-        H5Treclaim(mtype, sid, H5P_DEFAULT, vl);
+        mf_vlen_reclaim(mtype, sid, H5P_DEFAULT, vl);
 bad:
     st = cc_error_set(CC_ERR_FORMAT, "%s: cannot read string attribute %s of %s", path, name, obj);
 out:
