@@ -479,7 +479,7 @@ static char *architecture_summary(const cc_nn_model *m)
         if (nd->op == CC_OP_CONV2D)
             snprintf(k, sizeof k, "%dx%d%s", nd->kernel, nd->kernel, nd->stride == 2 ? "/2" : "");
         else if (nd->op == CC_OP_CONV1D_TIME)
-            snprintf(k, sizeof k, "t%d", nd->kernel);
+            snprintf(k, sizeof k, ":kt%d", nd->kernel);
         len += (size_t)snprintf(s + len, cap - len, " %s%s(%d%s%s)", cc_op_name(nd->op), k, nd->cout,
                                 nd->act != CC_ACT_NONE ? "," : "", nd->act != CC_ACT_NONE ? cc_act_name(nd->act) : "");
     }
