@@ -26,58 +26,55 @@
 
 #define CPU_TILE 64 /* pixels per tile of a fused per-pixel group */
 
-/* ---- portable kernels ---- */
+/* ---- portable kernels ----
+ * Register blocking: PB pixels x CB output channels of accumulators, updated
+ * with one weight row segment per input channel (the compiler vectorises the
+ * CB loop). Tails reuse the same code on a duplicated pixel, so every output
+ * element is always bias + sum over (tap, ci) in the same order. */
+
+#define PB 4
+#define CB 8
+
+static const float zero_px[CC_NN_MAX_CHANNELS];
 
 static void scalar_conv1x1(const cc_cpu_conv *c, size_t npix, const float *x, float *y)
 {
     const int cin = c->cin, cout = c->cout, ldw = c->ldw;
-    float acc[4][CC_NN_MAX_CHANNELS + CC_CPU_COUT_PAD];
-    size_t p = 0;
-    /* 4 pixels at a time share each weight row; the tail uses the same order */
-    for (; p + 4 <= npix; p += 4) {
-        for (int j = 0; j < 4; j++)
-            memcpy(acc[j], c->bias, (size_t)ldw * sizeof(float));
-        const float *x0 = x + p * (size_t)cin;
-        for (int ci = 0; ci < cin; ci++) {
-            const float *wr = c->w + (size_t)ci * (size_t)ldw;
-            const float a0 = x0[ci], a1 = x0[cin + ci], a2 = x0[2 * cin + ci],
-                        a3 = x0[3 * cin + ci];
-            for (int co = 0; co < ldw; co++) {
-                acc[0][co] += a0 * wr[co];
-                acc[1][co] += a1 * wr[co];
-                acc[2][co] += a2 * wr[co];
-                acc[3][co] += a3 * wr[co];
+    for (size_t p = 0; p < npix; p += PB) {
+        const int nb = npix - p < PB ? (int)(npix - p) : PB;
+        const float *xp[PB];
+        for (int j = 0; j < PB; j++)
+            xp[j] = x + (p + (size_t)(j < nb ? j : nb - 1)) * (size_t)cin;
+        for (int cb = 0; cb < ldw; cb += CB) {
+            float acc[PB][CB];
+            for (int j = 0; j < PB; j++)
+                for (int u = 0; u < CB; u++)
+                    acc[j][u] = c->bias[cb + u];
+            const float *wr = c->w + cb;
+            for (int ci = 0; ci < cin; ci++, wr += ldw)
+                for (int j = 0; j < PB; j++) {
+                    const float xv = xp[j][ci];
+                    for (int u = 0; u < CB; u++)
+                        acc[j][u] += xv * wr[u];
+                }
+            const int nu = cout - cb < CB ? cout - cb : CB;
+            for (int j = 0; j < nb; j++) {
+                float *yo = y + (p + (size_t)j) * (size_t)cout + cb;
+                for (int u = 0; u < nu; u++)
+                    yo[u] = cc_nn_act_apply(c->act, c->alpha, acc[j][u]);
             }
         }
-        for (int j = 0; j < 4; j++) {
-            float *yo = y + (p + (size_t)j) * (size_t)cout;
-            for (int co = 0; co < cout; co++)
-                yo[co] = cc_nn_act_apply(c->act, c->alpha, acc[j][co]);
-        }
-    }
-    for (; p < npix; p++) {
-        memcpy(acc[0], c->bias, (size_t)ldw * sizeof(float));
-        const float *x0 = x + p * (size_t)cin;
-        for (int ci = 0; ci < cin; ci++) {
-            const float *wr = c->w + (size_t)ci * (size_t)ldw;
-            const float a0 = x0[ci];
-            for (int co = 0; co < ldw; co++)
-                acc[0][co] += a0 * wr[co];
-        }
-        float *yo = y + p * (size_t)cout;
-        for (int co = 0; co < cout; co++)
-            yo[co] = cc_nn_act_apply(c->act, c->alpha, acc[0][co]);
     }
 }
 
-/* Column ix of a row under the padding mode: the pixel, or NULL for zeros. */
+/* Column ix of a row under the padding mode (zero padding: a zero pixel). */
 static inline const float *row_px(const float *row, int ix, int win, int cin, cc_pad pad)
 {
     if (!row)
-        return NULL;
+        return zero_px;
     if (ix < 0 || ix >= win) {
         if (pad == CC_PAD_ZERO)
-            return NULL;
+            return zero_px;
         ix = ix < 0 ? -ix : 2 * win - 2 - ix;
     }
     return row + (size_t)ix * (size_t)cin;
@@ -88,36 +85,33 @@ static void scalar_conv2d_row(const cc_cpu_conv *c, int win, int wout, const flo
 {
     const int cin = c->cin, cout = c->cout, ldw = c->ldw, k = c->k, s = c->stride;
     const int pad = k / 2;
-    float acc[4][CC_NN_MAX_CHANNELS + CC_CPU_COUT_PAD];
-    /* blocks of 4 output pixels sharing each weight row; a zero-padded input
-     * is skipped (same value as adding 0*w for finite weights) */
-    for (int ox0 = 0; ox0 < wout; ox0 += 4) {
-        const int nb = wout - ox0 < 4 ? wout - ox0 : 4;
-        for (int j = 0; j < nb; j++)
-            memcpy(acc[j], c->bias, (size_t)ldw * sizeof(float));
-        for (int ky = 0; ky < k; ky++)
-            for (int kx = 0; kx < k; kx++) {
-                const float *px[4];
-                for (int j = 0; j < nb; j++)
-                    px[j] = row_px(rows[ky], (ox0 + j) * s - pad + kx, win, cin, c->pad);
-                const float *wt = c->w + (size_t)(ky * k + kx) * (size_t)cin * (size_t)ldw;
-                for (int j = 0; j < nb; j++) {
-                    if (!px[j])
-                        continue;
-                    const float *xp = px[j];
-                    float *a = acc[j];
-                    for (int ci = 0; ci < cin; ci++) {
-                        const float xv = xp[ci];
-                        const float *wr = wt + (size_t)ci * (size_t)ldw;
-                        for (int co = 0; co < ldw; co++)
-                            a[co] += xv * wr[co];
-                    }
+    for (int ox0 = 0; ox0 < wout; ox0 += PB) {
+        const int nb = wout - ox0 < PB ? wout - ox0 : PB;
+        for (int cb = 0; cb < ldw; cb += CB) {
+            float acc[PB][CB];
+            for (int j = 0; j < PB; j++)
+                for (int u = 0; u < CB; u++)
+                    acc[j][u] = c->bias[cb + u];
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) {
+                    const float *xp[PB];
+                    for (int j = 0; j < PB; j++)
+                        xp[j] = row_px(rows[ky], (ox0 + (j < nb ? j : nb - 1)) * s - pad + kx, win,
+                                       cin, c->pad);
+                    const float *wr = c->w + (size_t)(ky * k + kx) * (size_t)cin * (size_t)ldw + cb;
+                    for (int ci = 0; ci < cin; ci++, wr += ldw)
+                        for (int j = 0; j < PB; j++) {
+                            const float xv = xp[j][ci];
+                            for (int u = 0; u < CB; u++)
+                                acc[j][u] += xv * wr[u];
+                        }
                 }
+            const int nu = cout - cb < CB ? cout - cb : CB;
+            for (int j = 0; j < nb; j++) {
+                float *o = out + (size_t)(ox0 + j) * (size_t)cout + cb;
+                for (int u = 0; u < nu; u++)
+                    o[u] = cc_nn_act_apply(c->act, c->alpha, acc[j][u]);
             }
-        for (int j = 0; j < nb; j++) {
-            float *o = out + (size_t)(ox0 + j) * (size_t)cout;
-            for (int co = 0; co < cout; co++)
-                o[co] = cc_nn_act_apply(c->act, c->alpha, acc[j][co]);
         }
     }
 }
