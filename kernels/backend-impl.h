@@ -80,6 +80,7 @@
 #ifndef CC_KERNELS_BACKEND_IMPL_H
 #define CC_KERNELS_BACKEND_IMPL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -177,7 +178,6 @@ const cc_nn_backend *cc_nn_cuda_backend_get(void);
 #endif
 
 /* ---- inline definitions ---- */
-#include <math.h>
 static inline float cc_nn_act_apply(cc_act a, float alpha, float v)
 {
     switch (a) {
