@@ -7,7 +7,8 @@
  *
  * Input decoding is fused into the first layer (CC_OP_INPUT: uint16 DN ->
  * reflectance rho = (DN + dn_offset)/quantification, then (rho - mean)/std per
- * channel; DN 0 = nodata) and output encoding into the last (CC_OP_OUTPUT:
+ * channel; DN 0 in ANY channel marks the pixel nodata: it decodes to 0 in every
+ * channel, i.e. to the channel mean, and its output is DN 0 / NaN) and output encoding into the last (CC_OP_OUTPUT:
  * value*out_scale + out_shift, optionally added to the input reflectance of a
  * band (residual correction), -> DN = rho*10000 + out_dn_offset, clamped to
  * [1, 65534], DN 0 where any input channel of the pixel was nodata).
