@@ -59,6 +59,43 @@ typedef struct {
  * existing file is untouched. On any failure no new file is left behind. */
 cc_status cc_cube_write(const cc_cube_write_args *a);
 
+/* ---- streaming writer (full tiles without whole bands in memory) ----
+ *
+ * Writes a NEW single-date cube window by window, with exactly the layout,
+ * attributes, chunking and compression that cc_cube_write gives a new cube.
+ * Crash safety is the same: the data go to "<path>.tmp-<pid>", which commit
+ * fsyncs and renames to <path> (then fsyncs the directory); abort, a failed
+ * commit or a killed process leaves no file at <path>. Appending a date to an
+ * existing cube by streaming is not implemented: open returns
+ * CC_ERR_UNSUPPORTED when <path> exists (use cc_cube_write, or remove it).
+ * Not thread-safe (NetCDF-C is not): one thread drives one stream, and no
+ * other NetCDF use may run concurrently in the process. */
+typedef struct cc_cube_stream cc_cube_stream;
+
+/* `a` as for cc_cube_write, except that layers[i].data is ignored (may be
+ * NULL); every string is copied, so `a` may be freed after the call. On
+ * success *out must be passed to exactly one of cc_cube_stream_commit or
+ * cc_cube_stream_abort, which free it. On failure *out is NULL and no file is
+ * left behind. */
+cc_status cc_cube_stream_open(const cc_cube_write_args *a, cc_cube_stream **out);
+
+/* Writes the window [x0, x0+w) x [y0, y0+h) of every layer. `data` is
+ * channels-last (the layout of cc_nn_run's output): the DN of layer l at
+ * window row r, column c is data[((size_t)r*w + c)*nlayers + l]. Windows must
+ * lie inside the grid and must not overlap; commit checks that they covered
+ * every pixel. A failure leaves the stream usable only for abort. */
+cc_status cc_cube_stream_write_window(cc_cube_stream *s, int x0, int y0, int w, int h,
+                                      const uint16_t *data);
+
+/* Closes, fsyncs and renames the temporary into place; frees s (also on
+ * failure, in which case the temporary is removed). CC_ERR_ARG if the written
+ * windows did not cover the grid; CC_ERR_UNSUPPORTED if <path> appeared
+ * meanwhile (it is not replaced). */
+cc_status cc_cube_stream_commit(cc_cube_stream *s);
+
+/* Discards everything written and frees s; NULL is a no-op. */
+void cc_cube_stream_abort(cc_cube_stream *s);
+
 /* Small reader for tests and tools: the number of dates and their values
  * (days since 1970-01-01) in a cube. *days is malloc'd; caller frees. */
 cc_status cc_cube_dates(const char *path, int *ndates, double **days);
