@@ -37,6 +37,7 @@
 #define CC_KERNELS_CPU_CPU_IMPL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kernels/nn.h"
 
@@ -76,6 +77,18 @@ typedef struct {
      * wout = (win + 2p - k)/stride + 1.                                          */
     void (*conv2d_row)(const cc_cpu_conv *c, int win, int wout, const float *const *rows,
                        float *out);
+
+    /* ---- OPTIONAL entries: NULL = not provided (ref.c then uses the portable
+     * per-pixel helpers of kernels/backend-impl.h). Same contract as above. ---- */
+    /* DN decoding of npix consecutive pixels: for each p, exactly
+     * cc_nn_decode_pixel(m, dn + p*nin, x + p*nin) (nin = m->input.nchannels),
+     * bit for bit.                                                             */
+    void (*decode)(const cc_nn_model *m, size_t npix, const uint16_t *dn, float *x);
+    /* Output encoding of npix consecutive pixels: for each p, exactly
+     * cc_nn_encode_pixel(m, o, dn + p*nin, x + p*o->cout, out_dn + p*o->cout or
+     * NULL, out_f + p*o->cout or NULL), bit for bit.                            */
+    void (*encode)(const cc_nn_model *m, const cc_nn_node *o, size_t npix, const uint16_t *dn,
+                   const float *x, uint16_t *out_dn, float *out_f);
 } cc_cpu_kernels;
 
 /* The portable kernels (always available). Static storage. */

@@ -323,8 +323,11 @@ static cc_status run_pixel_group(run_ctx *r, const cc_nn_group *g)
         int cc, nb = 0;   /* nb: index of the next free scratch buffer */
         int k0 = 0;
         if (g->reads_dn) {
-            for (size_t q = 0; q < np; q++)
-                cc_nn_decode_pixel(m, r->dn + (p0 + q) * (size_t)nin, bufs[0] + q * (size_t)nin);
+            if (r->k->decode) /* optional SIMD entry, same bits */
+                r->k->decode(m, np, r->dn + p0 * (size_t)nin, bufs[0]);
+            else
+                for (size_t q = 0; q < np; q++)
+                    cc_nn_decode_pixel(m, r->dn + (p0 + q) * (size_t)nin, bufs[0] + q * (size_t)nin);
             cur = bufs[0];
             nb = 1;
             cc = nin;
@@ -339,6 +342,12 @@ static cc_status run_pixel_group(run_ctx *r, const cc_nn_group *g)
             const int is_last = k == g->nnodes - 1;
             if (n->op == CC_OP_OUTPUT) {
                 const uint16_t *dpx = r->dn + p0 * (size_t)nin;
+                if (r->k->encode) { /* optional SIMD entry, same bits */
+                    const size_t o = p0 * (size_t)n->cout;
+                    r->k->encode(m, n, np, dpx, cur, r->out_float ? NULL : (uint16_t *)r->out + o,
+                                 r->out_float ? (float *)r->out + o : NULL);
+                    break;
+                }
                 for (size_t q = 0; q < np; q++) {
                     size_t o = (p0 + q) * (size_t)n->cout;
                     cc_nn_encode_pixel(m, n, dpx + q * (size_t)nin, cur + q * (size_t)cc,
@@ -411,8 +420,12 @@ static cc_status run_conv_group(run_ctx *r, const cc_nn_group *g)
             if (g->reads_dn) {
                 float *buf = scratch + row_floats * ((size_t)thread_id() * (size_t)k + (size_t)ky);
                 const uint16_t *d = r->dn + off;
-                for (int x = 0; x < W; x++)
-                    cc_nn_decode_pixel(m, d + (size_t)x * (size_t)cin, buf + (size_t)x * (size_t)cin);
+                if (r->k->decode) /* optional SIMD entry, same bits */
+                    r->k->decode(m, (size_t)W, d, buf);
+                else
+                    for (int x = 0; x < W; x++)
+                        cc_nn_decode_pixel(m, d + (size_t)x * (size_t)cin,
+                                           buf + (size_t)x * (size_t)cin);
                 rows[ky] = buf;
             } else {
                 rows[ky] = src + off;
