@@ -28,10 +28,17 @@
 #include "kernels/cpu/cpu-impl.h"
 #include "kernels/nn.h"
 
+/* --cputime: process CPU time divided by the thread count instead of wall
+ * time (for tuning on a loaded machine; OpenMP spin-waits count as busy). */
+static int use_cputime;
+static int nthreads(void);
+
 static double now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(use_cputime ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
+    if (use_cputime)
+        return ((double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec) / (double)nthreads();
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -302,9 +309,11 @@ int main(int argc, char **argv)
             skip_peak = 1;
         else if (!strcmp(argv[i], "--no-conv"))
             skip_conv = 1;
+        else if (!strcmp(argv[i], "--cputime"))
+            use_cputime = 1;
         else {
             fprintf(stderr, "usage: %s [--dir D] [--runs N] [--seed S] [--models ABC] "
-                            "[--size-scale F] [--no-peak] [--no-conv]\n", argv[0]);
+                            "[--size-scale F] [--no-peak] [--no-conv] [--cputime]\n", argv[0]);
             return 2;
         }
     }

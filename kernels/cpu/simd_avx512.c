@@ -3,6 +3,9 @@
  * with -mavx512f -mfma; used only when the running CPU has AVX-512F
  * (cc_cpu_kernels_avx512 returns NULL otherwise). See simd-common.h. */
 #include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "kernels/cpu/cpu-impl.h"
 
@@ -46,10 +49,157 @@ static inline void v_store_n(float *p, __m512 v, int n)
 
 #include "kernels/cpu/simd-common.h"
 
+/* ---- DN decoding / output encoding, 16 channels per vector ----
+ * The same IEEE operations as cc_nn_decode_pixel / cc_nn_encode_pixel (double
+ * (DN + offset) / quantification rounded to float, float (rho - mean) / std,
+ * double rho*10000 + offset, floor(q + 0.5) clamped to [1, 65534]), so the
+ * results are bit-identical (this file is compiled with -ffp-contract=off). */
+
+#define IO_CHUNKS (CC_NN_MAX_IO / 16)
+
+/* rho of 16 DN (int32 lanes) = (float)((DN + off) / q) */
+static inline __m512 dn_to_rho(__m512i d, __m512d off, __m512d q)
+{
+    const __m512d lo = _mm512_div_pd(_mm512_add_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(d)), off), q);
+    const __m512d hi =
+        _mm512_div_pd(_mm512_add_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(d, 1)), off), q);
+    const __m256 flo = _mm512_cvtpd_ps(lo), fhi = _mm512_cvtpd_ps(hi);
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(flo)),
+                                               _mm256_castps_pd(fhi), 1));
+}
+
+static inline __mmask16 lanes(int n) /* first n (<= 16, may be <= 0) lanes */
+{
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
+
+static void avx512_decode(const cc_nn_model *m, size_t npix, const uint16_t *dn, float *x)
+{
+    const cc_nn_input_desc *d = &m->input;
+    const int nc = d->nchannels, nch = (nc + 15) / 16;
+    const __m512d off = _mm512_set1_pd(d->dn_offset), q = _mm512_set1_pd(d->quantification);
+    __m512 mean[IO_CHUNKS], sd[IO_CHUNKS];
+    for (int k = 0; k < nch; k++) {
+        float a[16] = {0}, b[16];
+        for (int i = 0; i < 16; i++) {
+            int c = 16 * k + i;
+            a[i] = c < nc ? d->mean[c] : 0.0f;
+            b[i] = c < nc ? d->std[c] : 1.0f;
+        }
+        mean[k] = _mm512_loadu_ps(a);
+        sd[k] = _mm512_loadu_ps(b);
+    }
+    for (size_t p = 0; p < npix; p++) {
+        uint16_t buf[CC_NN_MAX_IO];
+        const uint16_t *px = dn + p * (size_t)nc;
+        if (nc % 16) {
+            memset(buf, 0, sizeof buf);
+            memcpy(buf, px, (size_t)nc * sizeof *buf);
+            px = buf;
+        }
+        float *xo = x + p * (size_t)nc;
+        __m512i di[IO_CHUNKS];
+        __mmask16 zero = 0;
+        for (int k = 0; k < nch; k++) {
+            di[k] = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(px + 16 * k)));
+            zero |= _mm512_mask_cmpeq_epi32_mask(lanes(nc - 16 * k), di[k], _mm512_setzero_si512());
+        }
+        for (int k = 0; k < nch; k++) {
+            __m512 v = _mm512_setzero_ps();
+            if (!zero)
+                v = _mm512_div_ps(_mm512_sub_ps(dn_to_rho(di[k], off, q), mean[k]), sd[k]);
+            _mm512_mask_storeu_ps(xo + 16 * k, lanes(nc - 16 * k), v);
+        }
+    }
+}
+
+static void avx512_encode(const cc_nn_model *m, const cc_nn_node *o, size_t npix, const uint16_t *dn,
+                          const float *x, uint16_t *out_dn, float *out_f)
+{
+    const cc_nn_input_desc *d = &m->input;
+    const int nc = d->nchannels, nch = (nc + 15) / 16;
+    const int co = o->cout, nco = (co + 15) / 16;
+    const __m512d off = _mm512_set1_pd(d->dn_offset), q = _mm512_set1_pd(d->quantification);
+    const __m512d quant = _mm512_set1_pd(CC_NN_OUT_QUANT), oofs = _mm512_set1_pd(o->out_dn_offset);
+    const __m512d half = _mm512_set1_pd(0.5), one = _mm512_set1_pd(1.0),
+                  top = _mm512_set1_pd(65534.0);
+    __m512 scale[IO_CHUNKS], shift[IO_CHUNKS];
+    __mmask16 resm[IO_CHUNKS];
+    int rc[CC_NN_MAX_IO];
+    for (int k = 0; k < nco; k++) {
+        float a[16], b[16];
+        resm[k] = 0;
+        for (int i = 0; i < 16; i++) {
+            int c = 16 * k + i;
+            a[i] = c < co && o->scale ? o->scale[c] : 1.0f;
+            b[i] = c < co && o->shift ? o->shift[c] : 0.0f;
+            if (c < co)
+                rc[c] = o->residual_channel[c];
+            if (c < co && rc[c] >= 0)
+                resm[k] |= (__mmask16)(1u << i);
+        }
+        scale[k] = _mm512_loadu_ps(a);
+        shift[k] = _mm512_loadu_ps(b);
+    }
+    for (size_t p = 0; p < npix; p++) {
+        const uint16_t *px = dn + p * (size_t)nc;
+        __mmask16 zero = 0;
+        for (int k = 0; k < nch; k++) {
+            uint16_t buf[16] = {0};
+            const int n = nc - 16 * k < 16 ? nc - 16 * k : 16;
+            memcpy(buf, px + 16 * k, (size_t)n * sizeof *buf);
+            const __m512i di = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)buf));
+            zero |= _mm512_mask_cmpeq_epi32_mask(lanes(n), di, _mm512_setzero_si512());
+        }
+        for (int k = 0; k < nco; k++) {
+            const int n = co - 16 * k < 16 ? co - 16 * k : 16;
+            const __mmask16 lm = lanes(n);
+            __m512 v = _mm512_maskz_loadu_ps(lm, x + p * (size_t)co + 16 * k);
+            if (o->scale)
+                v = _mm512_mul_ps(v, scale[k]);
+            if (o->shift)
+                v = _mm512_add_ps(v, shift[k]);
+            if (resm[k]) {
+                int32_t r[16] = {0};
+                for (int i = 0; i < n; i++)
+                    r[i] = rc[16 * k + i] >= 0 ? px[rc[16 * k + i]] : 0;
+                const __m512 rho = dn_to_rho(_mm512_loadu_si512(r), off, q);
+                v = _mm512_mask_add_ps(v, resm[k], v, rho);
+            }
+            if (out_f) {
+                if (zero)
+                    v = _mm512_set1_ps(NAN);
+                _mm512_mask_storeu_ps(out_f + p * (size_t)co + 16 * k, lm, v);
+                continue;
+            }
+            __m512d h[2] = {_mm512_cvtps_pd(_mm512_castps512_ps256(v)),
+                            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))};
+            __m256i w[2];
+            for (int j = 0; j < 2; j++) {
+                const __m512d qq = _mm512_add_pd(_mm512_mul_pd(h[j], quant), oofs);
+                const __mmask8 nan = _mm512_cmp_pd_mask(qq, qq, _CMP_UNORD_Q);
+                __m512d rr = _mm512_roundscale_pd(_mm512_add_pd(qq, half),
+                                                  _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+                rr = _mm512_min_pd(_mm512_max_pd(rr, one), top);
+                rr = _mm512_mask_mov_pd(rr, nan, _mm512_setzero_pd());
+                w[j] = _mm512_cvttpd_epi32(rr);
+            }
+            __m512i wi = _mm512_inserti64x4(_mm512_castsi256_si512(w[0]), w[1], 1);
+            if (zero)
+                wi = _mm512_setzero_si512();
+            uint16_t ob[16];
+            _mm256_storeu_si256((__m256i *)ob, _mm512_cvtepi32_epi16(wi));
+            memcpy(out_dn + p * (size_t)co + 16 * k, ob, (size_t)n * sizeof *ob);
+        }
+    }
+}
+
 static const cc_cpu_kernels avx512_kernels = {
     .name = "avx512",
     .conv1x1 = sc_conv1x1,
     .conv2d_row = sc_conv2d_row,
+    .decode = avx512_decode,
+    .encode = avx512_encode,
 };
 
 const cc_cpu_kernels *cc_cpu_kernels_avx512(void)

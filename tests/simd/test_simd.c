@@ -5,7 +5,9 @@
  *     (zero) rows, every activation;
  *  2. position independence: a pixel's bits do not depend on npix or on its
  *     place in the call (the contract's determinism rule);
- *  3. the reference models A, B, C through cc_nn_run_float with
+ *  3. the optional decode/encode entries bit for bit against
+ *     cc_nn_decode_pixel / cc_nn_encode_pixel (nodata, clamping, NaN);
+ *  4. the reference models A, B, C through cc_nn_run_float with
  *     CLEARCUBE_SIMD=avx512 / avx2 vs scalar (each level in a forked child,
  *     since the level is chosen once per process).
  * Exit 77 when the CPU has neither AVX2 nor AVX-512.
@@ -301,6 +303,79 @@ static void test_models(int have512, int have2)
     free(dn);
 }
 
+/* optional decode/encode entries: bit-identical to the per-pixel helpers */
+static void test_codec(const cc_cpu_kernels *K)
+{
+    if (!K->decode && !K->encode) {
+        printf("%s: no decode/encode entries\n", K->name);
+        return;
+    }
+    static const int ncs[] = {16, 13, 20, 64, 1};
+    for (size_t t = 0; t < sizeof ncs / sizeof ncs[0]; t++) {
+        const int nc = ncs[t], co = (int)(t % 2 ? 17 : 12) > nc + 5 ? nc : (t % 2 ? 17 : 12);
+        const size_t np = 101;
+        cc_nn_model m;
+        memset(&m, 0, sizeof m);
+        m.input.nchannels = nc;
+        m.input.dn_offset = t == 1 ? 0.0 : -1000.0;
+        m.input.quantification = 10000.0;
+        for (int c = 0; c < nc; c++) {
+            m.input.mean[c] = 0.05f + 0.013f * (float)c;
+            m.input.std[c] = 0.07f + 0.003f * (float)c;
+        }
+        cc_nn_node o;
+        memset(&o, 0, sizeof o);
+        o.op = CC_OP_OUTPUT;
+        o.cout = co;
+        float scale[CC_NN_MAX_IO], shift[CC_NN_MAX_IO];
+        for (int c = 0; c < co; c++) {
+            scale[c] = 0.5f + 0.01f * (float)c;
+            shift[c] = -0.01f * (float)c;
+            o.residual_channel[c] = c % 3 == 2 ? -1 : (c * 7) % nc;
+        }
+        o.scale = t % 3 == 2 ? NULL : scale;
+        o.shift = t % 2 ? NULL : shift;
+        o.out_dn_offset = t == 1 ? 0.0 : 1000.0;
+        uint16_t *dn = malloc(np * nc * sizeof *dn);
+        for (size_t i = 0; i < np * nc; i++)
+            dn[i] = (uint16_t)(uni() < 0.01 ? 0 : uni() < 0.05 ? irange(1, 5) * 13000 : irange(1, 9000));
+        float *x = rnd(np * co, 6.0f);
+        for (size_t i = 0; i < np * co; i += 37)
+            x[i] = i % 2 ? NAN : 1e9f; /* NaN and clamping */
+        float *xa = malloc(np * nc * 4), *xb = malloc(np * nc * 4);
+        float *fa = malloc(np * co * 4), *fb = malloc(np * co * 4);
+        uint16_t *da = malloc(np * co * 2), *db = malloc(np * co * 2);
+        for (size_t p = 0; p < np; p++) {
+            cc_nn_decode_pixel(&m, dn + p * nc, xa + p * nc);
+            cc_nn_encode_pixel(&m, &o, dn + p * nc, x + p * co, da + p * co, NULL);
+            cc_nn_encode_pixel(&m, &o, dn + p * nc, x + p * co, NULL, fa + p * co);
+        }
+        if (K->decode) {
+            K->decode(&m, np, dn, xb);
+            CHECK(memcmp(xa, xb, np * nc * 4) == 0, "%s decode nc %d differs", K->name, nc);
+        }
+        if (K->encode) {
+            K->encode(&m, &o, np, dn, x, db, NULL);
+            K->encode(&m, &o, np, dn, x, NULL, fb);
+            CHECK(memcmp(da, db, np * co * 2) == 0, "%s encode (DN) nc %d cout %d differs", K->name,
+                  nc, co);
+            int same = 1;
+            for (size_t i = 0; i < np * co; i++)
+                same &= isnan(fa[i]) ? isnan(fb[i]) : memcmp(&fa[i], &fb[i], 4) == 0;
+            CHECK(same, "%s encode (float) nc %d cout %d differs", K->name, nc, co);
+        }
+        free(dn);
+        free(x);
+        free(xa);
+        free(xb);
+        free(fa);
+        free(fb);
+        free(da);
+        free(db);
+    }
+    printf("%s: decode/encode bit-identical to the per-pixel helpers\n", K->name);
+}
+
 int main(void)
 {
     __builtin_cpu_init();
@@ -325,6 +400,7 @@ int main(void)
         }
         test_conv1x1(S, K[i]);
         test_conv2d_row(S, K[i]);
+        test_codec(K[i]);
         printf("%s: conv1x1 and conv2d_row vs scalar done\n", K[i]->name);
     }
     if (failures)
