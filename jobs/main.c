@@ -1,3 +1,4 @@
-/* clearcube CLI: placeholder until the subcommand table lands. */
-#include <stdio.h>
-int main(void) { puts("clearcube"); return 0; }
+/* clearcube: the command-line entry point. */
+#include "jobs/cli.h"
+
+int main(int argc, char **argv) { return cc_cli_main(argc, argv); }
