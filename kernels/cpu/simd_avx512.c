@@ -141,14 +141,30 @@ static void avx512_encode(const cc_nn_model *m, const cc_nn_node *o, size_t npix
         scale[k] = _mm512_loadu_ps(a);
         shift[k] = _mm512_loadu_ps(b);
     }
+    /* residual DN gathered with one permute when every source is in the first 16 channels */
+    int perm_ok = nc >= 16 && nco == 1;
+    int32_t idx[16] = {0};
+    for (int c = 0; c < co && c < 16; c++) {
+        idx[c] = rc[c] >= 0 ? rc[c] : 0;
+        perm_ok &= rc[c] < 16;
+    }
+    const __m512i vidx = _mm512_loadu_si512(idx);
     for (size_t p = 0; p < npix; p++) {
         const uint16_t *px = dn + p * (size_t)nc;
         __mmask16 zero = 0;
+        __m512i d0 = _mm512_setzero_si512();
         for (int k = 0; k < nch; k++) {
-            uint16_t buf[16] = {0};
             const int n = nc - 16 * k < 16 ? nc - 16 * k : 16;
-            memcpy(buf, px + 16 * k, (size_t)n * sizeof *buf);
-            const __m512i di = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)buf));
+            __m512i di;
+            if (n == 16) {
+                di = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(px + 16 * k)));
+            } else {
+                uint16_t buf[16] = {0};
+                memcpy(buf, px + 16 * k, (size_t)n * sizeof *buf);
+                di = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)buf));
+            }
+            if (k == 0)
+                d0 = di;
             zero |= _mm512_mask_cmpeq_epi32_mask(lanes(n), di, _mm512_setzero_si512());
         }
         for (int k = 0; k < nco; k++) {
@@ -160,11 +176,16 @@ static void avx512_encode(const cc_nn_model *m, const cc_nn_node *o, size_t npix
             if (o->shift)
                 v = _mm512_add_ps(v, shift[k]);
             if (resm[k]) {
-                int32_t r[16] = {0};
-                for (int i = 0; i < n; i++)
-                    r[i] = rc[16 * k + i] >= 0 ? px[rc[16 * k + i]] : 0;
-                const __m512 rho = dn_to_rho(_mm512_loadu_si512(r), off, q);
-                v = _mm512_mask_add_ps(v, resm[k], v, rho);
+                __m512i rd;
+                if (perm_ok) {
+                    rd = _mm512_permutexvar_epi32(vidx, d0);
+                } else {
+                    int32_t r[16] = {0};
+                    for (int i = 0; i < n; i++)
+                        r[i] = rc[16 * k + i] >= 0 ? px[rc[16 * k + i]] : 0;
+                    rd = _mm512_loadu_si512(r);
+                }
+                v = _mm512_mask_add_ps(v, resm[k], v, dn_to_rho(rd, off, q));
             }
             if (out_f) {
                 if (zero)
@@ -187,9 +208,7 @@ static void avx512_encode(const cc_nn_model *m, const cc_nn_node *o, size_t npix
             __m512i wi = _mm512_inserti64x4(_mm512_castsi256_si512(w[0]), w[1], 1);
             if (zero)
                 wi = _mm512_setzero_si512();
-            uint16_t ob[16];
-            _mm256_storeu_si256((__m256i *)ob, _mm512_cvtepi32_epi16(wi));
-            memcpy(out_dn + p * (size_t)co + 16 * k, ob, (size_t)n * sizeof *ob);
+            _mm512_mask_cvtepi32_storeu_epi16(out_dn + p * (size_t)co + 16 * k, lm, wi);
         }
     }
 }
