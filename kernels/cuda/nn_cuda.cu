@@ -405,9 +405,7 @@ cc_status conv_auto(const ccn_conv_args *a, cudaStream_t s)
         if (st == CC_OK)
             CCN_TRY(CCN_CUDA(cudaEventRecord(ev[3], s)));
     }
-    if (st != CC_OK) {
-        if (st != CC_ERR_UNSUPPORTED)
-            goto out;
+    if (st != CC_OK) { /* any cuDNN failure here: time the direct kernel only */
         cc_debug("nn cuda: cuDNN unavailable for conv %d->%d k%d s%d (%s): direct kernel",
                  a->cin, a->cout, a->k, a->stride, cc_error_message());
         cudnn_ok = 0;
@@ -422,7 +420,7 @@ cc_status conv_auto(const ccn_conv_args *a, cudaStream_t s)
              a->cin, a->cout, a->k, a->stride, a->pad == CC_PAD_REFLECT ? "reflect" : "zero",
              a->T, a->H, a->W, t_direct, cudnn_ok ? "" : "n/a ", t_cudnn,
              conv_names[engine]);
-    if (engine == CONV_DIRECT && cudnn_ok) /* the result must come from the chosen engine */
+    if (engine == CONV_DIRECT) /* the result must come from the chosen engine */
         CCN_TRY(ccn_launch_conv_direct(a, s));
     {
         std::lock_guard<std::mutex> lock(g_choice_mu);

@@ -24,8 +24,14 @@ cc_status cudnn_status(cudnnStatus_t e, const char *what, const char *file, int 
 {
     if (e == CUDNN_STATUS_SUCCESS)
         return CC_OK;
-    return cc_error_set(e == CUDNN_STATUS_ALLOC_FAILED ? CC_ERR_NOMEM : CC_ERR_INTERNAL,
-                        "nn cuda: %s failed: %s (%d) at %s:%d", what, cudnnGetErrorString(e),
+    /* the 3000 category (CUDNN_STATUS_NOT_SUPPORTED*) and sub-library loading
+     * failures (1000 category) mean "not for this shape/setup": the caller
+     * falls back to the direct kernel */
+    const int code = (int)e;
+    const cc_status fail = e == CUDNN_STATUS_ALLOC_FAILED               ? CC_ERR_NOMEM
+                           : (code / 1000 == 3 || code / 1000 == 1) ? CC_ERR_UNSUPPORTED
+                                                                    : CC_ERR_INTERNAL;
+    return cc_error_set(fail, "nn cuda: %s failed: %s (%d) at %s:%d", what, cudnnGetErrorString(e),
                         (int)e, file, line);
 }
 #define CCN_CUDNN(call) cudnn_status((call), #call, __FILE__, __LINE__)
