@@ -80,9 +80,14 @@ static cc_status gdal_read(void *ctx, int x0, int y0, int w, int h, uint16_t *ds
                     return st;
             }
         }
-        if (e != CE_None)
+        if (e != CE_None) {
+            /* decoder errors raised in GDAL's worker threads do not reach
+             * this thread's last-error message */
+            const char *msg = CPLGetLastErrorMsg();
             return cc_error_set(CC_ERR_IO, "%s: cannot read rows %d-%d: %s", c->path, y0,
-                                y0 + h - 1, CPLGetLastErrorMsg());
+                                y0 + h - 1,
+                                msg && *msg ? msg : "decoding failed (truncated or corrupt file?)");
+        }
     }
     return CC_OK;
 }
