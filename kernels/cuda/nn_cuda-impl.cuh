@@ -202,11 +202,11 @@ __device__ __forceinline__ float ccn_conv_in(const ccn_conv_args &a, int t, int 
 cc_status ccn_launch_pixel(ccn_pixel_args *a, cudaStream_t s);
 /* nn_cuda_conv.cu: direct fp32 conv (+ bias + act + tail). */
 cc_status ccn_launch_conv_direct(const ccn_conv_args *a, cudaStream_t s);
-/* nn_cuda_wmma.cu: tensor-core conv; half = 1 for fp16, 0 for bf16. a->wh must
+/* nn_cuda_wmma.cu: tensor-core conv; fp16 = 1 for fp16, 0 for bf16. a->wh must
  * hold the packed weights (ccn_launch_pack_half). Requires sm_80+. */
-cc_status ccn_launch_conv_wmma(const ccn_conv_args *a, int half, cudaStream_t s);
+cc_status ccn_launch_conv_wmma(const ccn_conv_args *a, int fp16, cudaStream_t s);
 /* Packs w [K][cout] fp32 into wh [Kpad][Npad] fp16/bf16, zero padded. */
-cc_status ccn_launch_pack_half(const float *w, int K, int cout, int Kpad, int Npad, int half,
+cc_status ccn_launch_pack_half(const float *w, int K, int cout, int Kpad, int Npad, int fp16,
                                void *wh, cudaStream_t s);
 #define CCN_WMMA_BK 32 /* Kpad is a multiple of this */
 #define CCN_WMMA_BN 64 /* Npad is a multiple of this */

@@ -449,13 +449,13 @@ cc_status run_conv(run_ctx *r, const cc_nn_group *g)
     conv_args(r, g, &a);
     if (g_state.precision != PREC_FP32) {
         const int K = a.k * a.k * a.cin;
-        const int half = g_state.precision == PREC_FP16;
+        const int fp16 = g_state.precision == PREC_FP16;
         a.Kpad = (K + CCN_WMMA_BK - 1) / CCN_WMMA_BK * CCN_WMMA_BK;
         a.Npad = (a.cout + CCN_WMMA_BN - 1) / CCN_WMMA_BN * CCN_WMMA_BN;
         CCN_TRY(CCN_CUDA(cudaMallocAsync(&wh, (size_t)a.Kpad * (size_t)a.Npad * 2, r->s)));
-        CCN_TRY(ccn_launch_pack_half(a.w, K, a.cout, a.Kpad, a.Npad, half, wh, r->s));
+        CCN_TRY(ccn_launch_pack_half(a.w, K, a.cout, a.Kpad, a.Npad, fp16, wh, r->s));
         a.wh = wh;
-        CCN_TRY(ccn_launch_conv_wmma(&a, half, r->s));
+        CCN_TRY(ccn_launch_conv_wmma(&a, fp16, r->s));
         goto out;
     }
 #ifdef CC_HAVE_CUDNN

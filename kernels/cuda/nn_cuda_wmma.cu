@@ -115,12 +115,12 @@ __global__ void pack_kernel(const float *w, int K, int cout, int Kpad, int Npad,
 
 } // namespace
 
-cc_status ccn_launch_pack_half(const float *w, int K, int cout, int Kpad, int Npad, int half,
+cc_status ccn_launch_pack_half(const float *w, int K, int cout, int Kpad, int Npad, int fp16,
                                void *wh, cudaStream_t s)
 {
     const size_t n = (size_t)Kpad * (size_t)Npad;
     const unsigned blocks = (unsigned)((n + 255) / 256 < 4096 ? (n + 255) / 256 : 4096);
-    if (half)
+    if (fp16)
         pack_kernel<__half><<<blocks, 256, 0, s>>>(w, K, cout, Kpad, Npad, (__half *)wh);
     else
         pack_kernel<__nv_bfloat16><<<blocks, 256, 0, s>>>(w, K, cout, Kpad, Npad,
@@ -128,14 +128,14 @@ cc_status ccn_launch_pack_half(const float *w, int K, int cout, int Kpad, int Np
     return CCN_LAUNCHED("pack_kernel");
 }
 
-cc_status ccn_launch_conv_wmma(const ccn_conv_args *a, int half, cudaStream_t s)
+cc_status ccn_launch_conv_wmma(const ccn_conv_args *a, int fp16, cudaStream_t s)
 {
     const size_t M = (size_t)a->T * a->Ho * a->Wo;
     const size_t bx = (M + BM - 1) / BM;
     if (bx > 0x7fffffffu)
         return cc_error_set(CC_ERR_ARG, "nn cuda: conv output of %zu pixels too large", M);
     const dim3 grid((unsigned)bx, (unsigned)(a->Npad / BN));
-    if (half)
+    if (fp16)
         conv_wmma_kernel<__half><<<grid, WTHREADS, 0, s>>>(*a);
     else
         conv_wmma_kernel<__nv_bfloat16><<<grid, WTHREADS, 0, s>>>(*a);
