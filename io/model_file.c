@@ -33,6 +33,12 @@
 #define mf_vlen_reclaim H5Dvlen_reclaim
 #endif
 
+#if H5_VERSION_GE(1, 10, 2)
+#define MF_LIBVER_HIGH H5F_LIBVER_V110
+#else
+#define MF_LIBVER_HIGH H5F_LIBVER_LATEST
+#endif
+
 #define MF_MAX_NODES 4096           /* a sanity bound on /graph                     */
 #define MF_MAX_KERNEL 63            /* conv2d kernel / conv1d_time kt bound          */
 #define MF_MAX_STRING (1 << 20)     /* longest string attribute read                 */
@@ -636,7 +642,7 @@ out:
 cc_status cc_model_file_write(const char *path, const cc_nn_model *m, const char *provenance)
 {
     cc_status st = CC_OK;
-    hid_t fid = H5I_INVALID_HID;
+    hid_t fid = H5I_INVALID_HID, fapl = H5I_INVALID_HID;
     char *tmp = NULL, hash[65];
     mf_eauto ea;
     int created = 0;
@@ -674,7 +680,16 @@ cc_status cc_model_file_write(const char *path, const cc_nn_model *m, const char
     snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
 
     eauto_off(&ea);
-    fid = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    /* File format >= 1.8 (object header v2, superblock v2): HDF5 then keeps
+     * checksums on all metadata, so a damaged file is reported by the library
+     * instead of being parsed (the 1.6-compatible default has none). Readable
+     * by HDF5 >= 1.10.0, h5py and h5dump. */
+    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, MF_LIBVER_HIGH) < 0) {
+        st = cc_error_set(CC_ERR_INTERNAL, "%s: cannot set the HDF5 file format version", path);
+        goto out;
+    }
+    fid = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (fid < 0) {
         st = cc_error_set(CC_ERR_IO, "%s: cannot create %s", path, tmp);
         goto out;
@@ -703,6 +718,7 @@ cc_status cc_model_file_write(const char *path, const cc_nn_model *m, const char
     created = 0;
 out:
     close_id(&fid);
+    close_id(&fapl);
     if (created)
         unlink(tmp);
     eauto_restore(&ea);
@@ -807,8 +823,24 @@ static void free_strs(char **s, int n)
     free(s);
 }
 
-static cc_status get_strs(const char *path, const char *obj, hid_t loc, const char *name, int maxn, char ***out,
-                          int *nout)
+/* Names and keywords are printable ASCII; free text (text != 0) may also hold
+ * tabs, newlines and UTF-8. Keeps control bytes from a damaged file out of
+ * error messages and logs. */
+static int str_ok(const char *s, int text)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\n' || *p == '\t' || *p == '\r') {
+            if (!text)
+                return 0;
+        } else if (*p < 0x20 || *p == 0x7f || (*p > 0x7f && !text)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static cc_status get_strs(const char *path, const char *obj, hid_t loc, const char *name, int maxn, int text,
+                          char ***out, int *nout)
 {
     hid_t aid, ftype, mtype = H5I_INVALID_HID, sid = H5I_INVALID_HID;
     int n = 0, nfilled = 0;
@@ -862,6 +894,12 @@ static cc_status get_strs(const char *path, const char *obj, hid_t loc, const ch
             nfilled++;
         }
     }
+    for (int i = 0; i < n; i++)
+        if (!str_ok(res[i], text)) {
+            st = cc_error_set(CC_ERR_FORMAT, "%s: attribute %s of %s is not %s", path, name, obj,
+                              text ? "text" : "printable ASCII");
+            goto out;
+        }
     goto out;
 bad_reclaim:
     if ((sid = H5Aget_space(aid)) >= 0)
@@ -889,7 +927,7 @@ static cc_status get_str(const char *path, const char *obj, hid_t loc, const cha
 {
     char **s = NULL;
     int n = 0;
-    cc_status st = get_strs(path, obj, loc, name, 1, &s, &n);
+    cc_status st = get_strs(path, obj, loc, name, 1, 0, &s, &n);
     if (st != CC_OK)
         return st;
     if (n != 1 || strlen(s[0]) >= bufsz)
@@ -919,7 +957,7 @@ static cc_status read_input(const char *path, hid_t fid, cc_nn_input_desc *in)
     if (g < 0)
         return st;
     memset(in, 0, sizeof *in);
-    if ((st = get_strs(path, "/input", g, "bands", CC_NN_MAX_IO, &bands, &nb)) != CC_OK)
+    if ((st = get_strs(path, "/input", g, "bands", CC_NN_MAX_IO, 0, &bands, &nb)) != CC_OK)
         goto out;
     if (nb < 1) {
         st = cc_error_set(CC_ERR_FORMAT, "%s: /input has no bands", path);
@@ -1185,7 +1223,7 @@ cc_status cc_model_file_read(const char *path, cc_nn_model *m)
         close_id(&g);
         if ((g = open_group(path, fid, "/provenance", &st)) < 0)
             goto out;
-        if (H5Aexists(g, "text") > 0 && (st = get_strs(path, "/provenance", g, "text", 1, &prov, &nprov)) != CC_OK)
+        if (H5Aexists(g, "text") > 0 && (st = get_strs(path, "/provenance", g, "text", 1, 1, &prov, &nprov)) != CC_OK)
             goto out;
     }
 

@@ -183,7 +183,7 @@ def write(path, model, provenance="", output_bands=None):
     inp, nodes = model["input"], model["nodes"]
     out = [n for n in nodes if n["op"] == "output"][0]
     tmp = "%s.tmp.%d" % (path, os.getpid())
-    with h5py.File(tmp, "w") as f:
+    with h5py.File(tmp, "w", libver=("v108", "v110")) as f:   # checksummed metadata, as the C writer
         f.attrs["format"] = _s(FORMAT)
         f.attrs["format_version"] = np.int32(VERSION)
         f.attrs["architecture"] = _s("%d nodes: " % len(nodes) + " ".join("%s(%d)" % (n["op"], n["cout"]) for n in nodes))

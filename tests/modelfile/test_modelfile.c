@@ -324,6 +324,11 @@ static void test_bad_files(const char *good)
     H5Fclose(f);
     expect_bad(tmp_path("unknown_op.h5"), CC_ERR_FORMAT, "unknown op 'conv5d'", "/graph/node0003");
 
+    f = edit_copy(good, "control_chars.h5");
+    replace_attr_str(f, "/graph/node0002", "name", "enc\x01\x1b[2J");
+    H5Fclose(f);
+    expect_bad(tmp_path("control_chars.h5"), CC_ERR_FORMAT, "not printable ASCII", "/graph/node0002");
+
     f = edit_copy(good, "bad_cout.h5");
     replace_attr_int(f, "/graph/node0001", "cout", 9);
     H5Fclose(f);
