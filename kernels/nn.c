@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "io/model_file.h"
 #include "kernels/backend-impl.h"
 
 /* ---- names ---- */
@@ -360,62 +360,6 @@ static void receptive_field(const cc_nn_model *m, const int *level, int *L, int 
     }
 }
 
-static cc_status model_hash(cc_nn_model *m)
-{
-    cc_status st = CC_ERR_INTERNAL;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-        cc_error_set(CC_ERR_INTERNAL, "nn model: cannot initialise SHA-256");
-        goto out;
-    }
-    /* architecture: fixed-width integers and the tensors in declaration order */
-    const cc_nn_input_desc *d = &m->input;
-    EVP_DigestUpdate(ctx, "clearcube-nn-1", 14);
-    EVP_DigestUpdate(ctx, &d->nchannels, sizeof d->nchannels);
-    EVP_DigestUpdate(ctx, d->band, sizeof d->band);
-    EVP_DigestUpdate(ctx, &d->dn_offset, sizeof d->dn_offset);
-    EVP_DigestUpdate(ctx, &d->quantification, sizeof d->quantification);
-    EVP_DigestUpdate(ctx, d->mean, sizeof d->mean);
-    EVP_DigestUpdate(ctx, d->std, sizeof d->std);
-    for (int i = 0; i < m->nnodes; i++) {
-        const cc_nn_node *n = &m->nodes[i];
-        int32_t a[9] = {(int32_t)n->op, n->ninputs, n->cout, n->kernel, n->stride,
-                        (int32_t)n->pad, (int32_t)n->act, n->in_channels, 0};
-        EVP_DigestUpdate(ctx, n->name, strlen(n->name) + 1);
-        EVP_DigestUpdate(ctx, a, sizeof a);
-        EVP_DigestUpdate(ctx, n->inputs, sizeof(int) * (size_t)n->ninputs);
-        EVP_DigestUpdate(ctx, &n->alpha, sizeof n->alpha);
-        int cin = n->ninputs ? m->nodes[n->inputs[0]].cout : 0;
-        size_t co = (size_t)n->cout;
-        if (n->op == CC_OP_CONV2D)
-            EVP_DigestUpdate(ctx, n->weight, co * (size_t)(n->kernel * n->kernel * cin) * 4);
-        if (n->op == CC_OP_CONV1D_TIME)
-            EVP_DigestUpdate(ctx, n->weight, co * (size_t)(n->kernel * cin) * 4);
-        if (n->bias)
-            EVP_DigestUpdate(ctx, n->bias, co * 4);
-        if (n->scale)
-            EVP_DigestUpdate(ctx, n->scale, co * 4);
-        if (n->shift)
-            EVP_DigestUpdate(ctx, n->shift, co * 4);
-        if (n->op == CC_OP_OUTPUT) {
-            EVP_DigestUpdate(ctx, n->residual_channel, sizeof(int) * co);
-            EVP_DigestUpdate(ctx, &n->out_dn_offset, sizeof n->out_dn_offset);
-        }
-    }
-    if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1) {
-        cc_error_set(CC_ERR_INTERNAL, "nn model: SHA-256 failed");
-        goto out;
-    }
-    for (unsigned int i = 0; i < mdlen && i < 32; i++)
-        snprintf(m->content_hash + 2 * i, 3, "%02x", md[i]);
-    st = CC_OK;
-out:
-    EVP_MD_CTX_free(ctx);
-    return st;
-}
-
 cc_status cc_nn_model_finalize(cc_nn_model *m)
 {
     cc_status st = CC_ERR_ARG;
@@ -488,7 +432,9 @@ cc_status cc_nn_model_finalize(cc_nn_model *m)
     if (m->halo < 0)
         m->halo = 0;
     m->size_multiple = 1 << maxlevel;
-    st = model_hash(m);
+    /* one content hash for models built in code and models read from files:
+     * the canonical serialisation of docs/formats/model.md */
+    st = cc_model_content_hash(m, m->content_hash);
     if (st != CC_OK)
         goto out;
     m->output_node = output;
