@@ -8,6 +8,7 @@
 #include "io/scene.h"
 #include "pipeline/reference.h"
 #include "pipeline/simulate.h"
+#include "pipeline/smac.h"
 #include "testutil.h"
 
 static int read_truth(const char *path, int n, uint16_t *out)
@@ -111,6 +112,45 @@ int main(void)
     }
     free(truth);
     cc_reference_result_free(&r1);
+
+    /* pressure: from --elevation, and from a DEM in another CRS warped onto the grid */
+    cc_reference_options_init(&ro);
+    ro.aot550 = so.aot550;
+    ro.water_vapour = so.uh2o;
+    ro.elevation_m = 1500;
+    CHECK_OK(cc_reference_run(s, &ro, &r1));
+    CHECK(strcmp(r1.pressure_source, "elevation") == 0);
+    CHECK_NEAR(r1.pressure_hpa, cc_smac_pressure_from_elevation(1500), 1e-9);
+    uint16_t b04_elev = r1.boa[3][(size_t)100 * so.size + 100];
+    cc_reference_result_free(&r1);
+
+    char dem[4200], dem_far[4200];
+    snprintf(dem, sizeof dem, "%s/dem_wgs84.tif", dir);
+    snprintf(dem_far, sizeof dem_far, "%s/dem_elsewhere.tif", dir);
+    for (int k = 0; k < 2; k++) {
+        /* EPSG:4326, 0.001 deg pixels; the scene is near 10.04 E, 46.03 N */
+        GDALDatasetH d = GDALCreate(GDALGetDriverByName("GTiff"), k ? dem_far : dem, 400, 400, 1,
+                                    GDT_Float32, NULL);
+        double gt[6] = {k ? 20.0 : 9.85, 0.001, 0, 46.2, 0, -0.001};
+        GDALSetGeoTransform(d, gt);
+        GDALSetProjection(d, "GEOGCS[\"WGS 84\",DATUM[\"WGS_1984\",SPHEROID[\"WGS 84\",6378137,298.257223563]],"
+                             "PRIMEM[\"Greenwich\",0],UNIT[\"degree\",0.0174532925199433],AUTHORITY[\"EPSG\",\"4326\"]]");
+        GDALFillRaster(GDALGetRasterBand(d, 1), 1500.0, 0);
+        GDALClose(d);
+    }
+    ro.elevation_m = NAN;
+    ro.dem_path = dem;
+    CHECK_OK(cc_reference_run(s, &ro, &r1));
+    CHECK(r1.pressure_source && strcmp(r1.pressure_source, "DEM") == 0);
+    CHECK_NEAR(r1.pressure_hpa, cc_smac_pressure_from_elevation(1500), 1e-3);
+    /* same pressure everywhere -> same result as the constant elevation */
+    CHECK(r1.boa[3][(size_t)100 * so.size + 100] == b04_elev);
+    printf("pressure from a WGS84 DEM of 1500 m: %.3f hPa (expected %.3f)\n", r1.pressure_hpa,
+           cc_smac_pressure_from_elevation(1500));
+    cc_reference_result_free(&r1);
+    ro.dem_path = dem_far; /* does not cover the scene */
+    CHECK(cc_reference_run(s, &ro, &r1) == CC_ERR_NODATA);
+    CHECK(strstr(cc_error_message(), "dem_elsewhere.tif") != NULL);
     cc_scene_free(s);
     GDALDestroyDriverManager();
     TEST_RETURN();
