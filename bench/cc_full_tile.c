@@ -188,14 +188,24 @@ int main(int argc, char **argv)
     double total = now_s() - t0, rss = peak_rss_gib();
     printf("windows         %d x %d (core %d, halo %d, ~%.0f MiB planned)\n", stats.nwin_x,
            stats.nwin_y, stats.core, stats.halo, (double)stats.window_bytes / 1048576.0);
-    printf("read (decode)   %8.1f s\n", stats.read_s);
+    printf("read (decode)   %8.1f s  (reader thread CPU %.1f s, without GDAL's decoder "
+           "threads)\n", stats.read_s, stats.read_cpu_s);
     printf("compute         %8.1f s  (%.2f Mpx/s)\n", stats.compute_s,
            (double)src.width * src.height / 1e6 / (stats.compute_s > 0 ? stats.compute_s : 1));
-    printf("write           %8.1f s\n", stats.write_s);
+    printf("write           %8.1f s  (writer thread CPU %.1f s: deflate)\n", stats.write_s,
+           stats.write_cpu_s);
     printf("pipeline wall   %8.1f s  (overlap %.2f = stage sum / wall)\n", stats.wall_s,
            stats.overlap);
     printf("commit          %8.1f s\n", now_s() - tc);
-    printf("total wall      %8.1f s\n", total);
+    {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        double cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+                     (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        printf("total wall      %8.1f s  (process CPU %.1f s = %.2f of %ld cores; the rest "
+               "went to other processes)\n", total, cpu, cpu / (total > 0 ? total : 1), ncpu);
+    }
     printf("peak RSS        %8.2f GiB  (limit 4 GiB: %s)\n", rss, rss <= 4.0 ? "within" : "OVER");
     printf("output          %s\n", outpath);
 out:

@@ -34,6 +34,14 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0.0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
 void cc_infer_options_init(cc_infer_options *o)
@@ -162,6 +170,7 @@ typedef struct {
     char errmsg[1024];
 
     double read_s, compute_s, write_s, wait_compute_s;
+    double read_cpu_s, write_cpu_s;
 } infer_ctx;
 
 /* Records the first error (stage, window, message of this thread) and stops
@@ -281,31 +290,36 @@ static cc_status compute_window(infer_ctx *c, const win_geom *g, const uint16_t 
     return CC_OK;
 }
 
-static void *reader_main(void *arg)
+static void reader_loop(infer_ctx *c)
 {
-    infer_ctx *c = arg;
     for (int i = 0; i < c->nwin; i++) {
         win_buf *w = pop(c, &c->in_free);
         if (!w)
-            return NULL;
+            return;
         window_of(&c->L, i, &w->g);
         double t0 = now_s();
         cc_status st = read_window(c, &w->g, w->buf);
         c->read_s += now_s() - t0;
         if (st != CC_OK) {
             fail(c, "read", &w->g, st);
-            return NULL;
+            return;
         }
         if (!push(c, &c->in_full, w))
-            return NULL;
+            return;
     }
     close_fifo(c, &c->in_full);
+}
+
+static void *reader_main(void *arg)
+{
+    infer_ctx *c = arg;
+    reader_loop(c);
+    c->read_cpu_s = thread_cpu_s();
     return NULL;
 }
 
-static void *writer_main(void *arg)
+static void writer_loop(infer_ctx *c)
 {
-    infer_ctx *c = arg;
     win_buf *w;
     while ((w = pop(c, &c->out_full)) != NULL) {
         double t0 = now_s();
@@ -313,14 +327,21 @@ static void *writer_main(void *arg)
         c->write_s += now_s() - t0;
         if (st != CC_OK) {
             fail(c, "write", &w->g, st);
-            return NULL;
+            return;
         }
         if (c->opt->progress > 0 && ((w->g.idx + 1) % c->opt->progress == 0 ||
                                      w->g.idx + 1 == c->nwin))
             cc_info("infer: %d/%d windows written", w->g.idx + 1, c->nwin);
         if (!push(c, &c->out_free, w))
-            return NULL;
+            return;
     }
+}
+
+static void *writer_main(void *arg)
+{
+    infer_ctx *c = arg;
+    writer_loop(c);
+    c->write_cpu_s = thread_cpu_s();
     return NULL;
 }
 
@@ -516,6 +537,8 @@ out:
         stats->compute_s = c.compute_s;
         stats->write_s = c.write_s;
         stats->wait_compute_s = c.wait_compute_s;
+        stats->read_cpu_s = c.read_cpu_s;
+        stats->write_cpu_s = c.write_cpu_s;
         stats->wall_s = now_s() - t_start;
         stats->overlap = stats->wall_s > 0
                              ? (c.read_s + c.compute_s + c.write_s) / stats->wall_s : 0.0;

@@ -88,6 +88,8 @@ typedef struct {
     int nwin_x, nwin_y;         /* windows per row / column                          */
     double read_s, compute_s, write_s; /* time spent inside each stage               */
     double wait_compute_s;      /* compute stage idle, waiting for input or queue    */
+    double read_cpu_s, write_cpu_s; /* CPU time of the reader / writer thread (pipelined
+                                   only; GDAL's own decoder threads not included)    */
     double wall_s;              /* whole run                                         */
     double overlap;             /* (read_s + compute_s + write_s) / wall_s: 1 = none */
     size_t window_bytes;        /* estimated memory of the window buffers + network  */
