@@ -2,6 +2,7 @@
  * mirrors pipeline/smac.c term by term (Rahman & Dedieu 1994; science.md
  * section 1); keep the two in step, test_smac_cuda checks parity. */
 #include "kernels/cuda/smac_cuda.h"
+#include "pipeline/smac-impl.h"
 
 #include <cuda_runtime.h>
 #include <math.h>
@@ -37,83 +38,23 @@ struct dev_params {
     const float *tetas_px, *phis_px, *tetav_px, *phiv_px, *pressure_px, *uh2o_px;
 };
 
-__device__ double smac_gas(double a, double u, double m, double n)
-{
-    return exp(a * pow(u * m, n));
-}
-
-__device__ double smac_aerosol(const cc_smac_coefs &c, double us, double uv, double taup,
-                               double ksi_deg)
-{
-    const double wo = c.wo, gc = c.gc;
-    const double phase = c.a0P + c.a1P * ksi_deg + c.a2P * ksi_deg * ksi_deg +
-                         c.a3P * ksi_deg * ksi_deg * ksi_deg +
-                         c.a4P * ksi_deg * ksi_deg * ksi_deg * ksi_deg;
-    const double g3 = 3.0 - 3.0 * wo * gc;
-    const double ak2 = (1.0 - wo) * g3;
-    const double ak = sqrt(ak2);
-    const double den = 1.0 - ak2 * us * us;
-    const double e = -3.0 * us * us * wo / (4.0 * den);
-    const double f = -(1.0 - wo) * 3.0 * gc * us * us * wo / (4.0 * den);
-    const double dp = e / (3.0 * us) + us * f;
-    const double d = e + f;
-    const double b = 2.0 * ak / g3;
-    const double ep = exp(ak * taup), em = exp(-ak * taup);
-    const double delta = ep * (1.0 + b) * (1.0 + b) - em * (1.0 - b) * (1.0 - b);
-    const double ww = wo / 4.0;
-    const double ss = us / den;
-    const double q1 = 2.0 + 3.0 * us + (1.0 - wo) * 3.0 * gc * us * (1.0 + 2.0 * us);
-    const double q2 = 2.0 - 3.0 * us - (1.0 - wo) * 3.0 * gc * us * (1.0 - 2.0 * us);
-    const double q3 = q2 * exp(-taup / us);
-    const double c1 = (ww * ss / delta) * (q1 * ep * (1.0 + b) + q3 * (1.0 - b));
-    const double c2 = -(ww * ss / delta) * (q1 * em * (1.0 - b) + q3 * (1.0 + b));
-    const double cp1 = c1 * ak / g3;
-    const double cp2 = -c2 * ak / g3;
-    const double z = d - wo * 3.0 * gc * uv * dp + wo * phase / 4.0;
-    const double x = c1 - wo * 3.0 * gc * uv * cp1;
-    const double y = c2 - wo * 3.0 * gc * uv * cp2;
-    const double aa1 = uv / (1.0 + ak * uv);
-    const double aa2 = uv / (1.0 - ak * uv);
-    const double aa3 = us * uv / (us + uv);
-    double r = x * aa1 * (1.0 - exp(-taup / aa1));
-    r += y * aa2 * (1.0 - exp(-taup / aa2));
-    r += z * aa3 * (1.0 - exp(-taup / aa3));
-    return r / (us * uv);
-}
-
+/* One pixel, with the SMAC maths shared with the CPU (pipeline/smac-impl.h). */
 __device__ double smac_invert_px(const cc_smac_coefs &c, double tetas, double phis, double tetav,
                                  double phiv, double pressure, double tau, double uo3,
                                  double uh2o, double toa)
 {
-    const double deg = 3.14159265358979323846 / 180.0;
-    const double us = cos(tetas * deg), uv = cos(tetav * deg);
-    const double peq = pressure / 1013.25;
-    const double m = 1.0 / us + 1.0 / uv;
-    const double taup = c.a0taup + c.a1taup * tau;
-    const double tg = smac_gas(c.ah2o, uh2o, m, c.nh2o) * smac_gas(c.ao3, uo3, m, c.no3) *
-                      smac_gas(c.ao2, pow(peq, c.po2), m, c.no2) *
-                      smac_gas(c.aco2, pow(peq, c.pco2), m, c.nco2) *
-                      smac_gas(c.ach4, pow(peq, c.pch4), m, c.nch4) *
-                      smac_gas(c.ano2, pow(peq, c.pno2), m, c.nno2) *
-                      smac_gas(c.aco, pow(peq, c.pco), m, c.nco);
-    const double t_down = c.a0T + c.a1T * tau / us + (c.a2T * peq + c.a3T) / (1.0 + us);
-    const double t_up = c.a0T + c.a1T * tau / uv + (c.a2T * peq + c.a3T) / (1.0 + uv);
-    const double s = c.a0s * peq + c.a3s + c.a1s * tau + c.a2s * tau * tau;
-    double cksi = -(us * uv + sqrt(1.0 - us * us) * sqrt(1.0 - uv * uv) * cos((phis - phiv) * deg));
-    cksi = fmin(1.0, fmax(-1.0, cksi));
-    const double ksi_deg = acos(cksi) / deg;
-    const double ray_phase = 0.7190443 * (1.0 + cksi * cksi) + 0.0412742;
-    const double ray_ref = c.taur * ray_phase / (4.0 * us * uv) * peq;
-    const double xr = c.taur * ray_phase / (us * uv);
-    const double res_ray = c.Resr1 + c.Resr2 * xr + c.Resr3 * xr * xr;
-    const double aer_ref = smac_aerosol(c, us, uv, taup, ksi_deg);
-    const double xa = taup * m * cksi;
-    const double res_aer = c.Resa1 + c.Resa2 * xa + c.Resa3 * xa * xa + c.Resa4 * xa * xa * xa;
-    const double xt = (taup + c.taur * peq) * m * cksi;
-    const double res_6s = c.Rest1 + c.Rest2 * xt + c.Rest3 * xt * xt + c.Rest4 * xt * xt * xt;
-    const double ratm = ray_ref - res_ray + aer_ref - res_aer + res_6s;
-    const double r = toa - ratm * tg;
-    return r / (tg * t_down * t_up + r * s);
+    cc_smac_atmos a;
+    a.tetas = tetas;
+    a.phis = phis;
+    a.tetav = tetav;
+    a.phiv = phiv;
+    a.pressure_hpa = pressure;
+    a.aot550 = tau;
+    a.uo3 = uo3;
+    a.uh2o = uh2o;
+    cc_smac_terms t;
+    cc_smac_terms_eval(&c, &a, &t);
+    return cc_smac_invert_terms(&t, toa);
 }
 
 __global__ void smac_invert_kernel(dev_params p, const float *toa, float *surf, size_t n)
