@@ -1,6 +1,6 @@
-/* clearcube: SMAC inversion kernel (see smac_cuda.h). The device maths
- * mirrors pipeline/smac.c term by term (Rahman & Dedieu 1994; science.md
- * section 1); keep the two in step, test_smac_cuda checks parity. */
+/* clearcube: SMAC inversion kernel (see smac_cuda.h). The maths is the
+ * CPU's own, from pipeline/smac-impl.h (host/device inline functions);
+ * test_smac_cuda checks parity on a GPU. */
 #include "kernels/cuda/smac_cuda.h"
 #include "pipeline/smac-impl.h"
 
