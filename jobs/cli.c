@@ -18,6 +18,9 @@ static const cc_cli_command commands[] = {
     {"info", "print what clearcube reads from an input product", cc_cmd_info, cc_cmd_info_help},
     {"simulate", "write a small SIMULATED L1C scene (for demos and tests)", cc_cmd_simulate,
      cc_cmd_simulate_help},
+    {"tiles", "list the Sentinel-2 tiles of an area (bbox or GeoJSON)", cc_cmd_tiles, cc_cmd_tiles_help},
+    {"job", "job files: print the template, check a job and list its work items", cc_cmd_job,
+     cc_cmd_job_help},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -60,6 +60,11 @@ cc_status cc_job_load(const char *path, cc_job *job);
 void cc_job_free(cc_job *job);
 /* The commented template, generated from the same key table the parser uses. */
 void cc_job_print_template(void *stream /* FILE* */);
+/* The key reference as a Markdown table (docs/jobs.md), from the same table. */
+void cc_job_print_markdown(void *stream /* FILE* */);
+/* Path of key i of the table ("limits.retries"), NULL past the last key
+ * (for tests and tools; the string is owned by the library). */
+const char *cc_job_key_path(int i);
 
 /* Expands a job into items sorted by decreasing cost, then id (a deterministic
  * order). *items is an array the caller frees with cc_job_items_free. */
