@@ -1,4 +1,5 @@
 /* clearcube: the Sentinel-2 tiling grid (MGRS). See jobs/mgrs.h. */
+#define _GNU_SOURCE /* strdup, strndup, scandir, M_PI */
 #include "jobs/mgrs.h"
 
 #include <ctype.h>
@@ -231,11 +232,13 @@ static void square_footprint(int c, int r, double *e0, double *n0, double *e1, d
     *n0 = *n1 - CC_MGRS_TILE_SIZE;
 }
 
-/* Does square (c, r) of zone z belong to the zone's part `zb`? */
+/* Does square (c, r) of zone z belong to the zone's part `zb`? (Shrunk by
+ * 1 m: a square that only touches the part, as zone 31V's east edge at
+ * 3 E = 500 km, does not.) */
 static int square_in_box(int z, int c, int r, const box *zb)
 {
     double x[NPOLY], y[NPOLY];
-    utm_rect_poly(z, c * SQ, r * SQ, (c + 1) * SQ, (r + 1) * SQ, x, y);
+    utm_rect_poly(z, c * SQ + 1.0, r * SQ + 1.0, (c + 1) * SQ - 1.0, (r + 1) * SQ - 1.0, x, y);
     return poly_meets_box(x, y, NPOLY, zb);
 }
 
