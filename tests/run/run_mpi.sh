@@ -82,11 +82,17 @@ reference_run() { mpi 2 job.yaml -o ref --log-level warn > /dev/null || fail "re
 case $scenario in
 ranks)
   for n in 1 2 4; do
-    mpi $n job.yaml -o out$n --log-level warn > items$n.jsonl
+    mpi $n job.yaml -o out$n --mosaic-res 20 --log-level warn > items$n.jsonl
     rc=$?; [ $rc -eq 0 ] || fail "$n ranks: exit $rc"
     [ "$(grep -c '"status":"done"' items$n.jsonl)" -eq 6 ] || fail "$n ranks: not 6 done lines"
   done
   same_cubes out1 out2; same_cubes out1 out4
+  # the regional mosaic (EPSG:3035, 20 m, parallel NetCDF-4): same bytes on 1, 2, 4 ranks
+  cmp -s out1/mosaic.nc out2/mosaic.nc || fail "mosaic differs 1 vs 2 ranks"
+  cmp -s out1/mosaic.nc out4/mosaic.nc || fail "mosaic differs 1 vs 4 ranks"
+  gdalinfo NETCDF:out4/mosaic.nc:B04 2>/dev/null | grep -q 'ID\["EPSG",3035\]' || fail "mosaic CRS (gdalinfo)"
+  gdalinfo NETCDF:out4/mosaic.nc:B04 2>/dev/null | grep -q 'Pixel Size = (20' || fail "mosaic resolution"
+  [ "$(ncdump -v B04 out4/mosaic.nc | grep -o '[0-9][0-9][0-9][0-9]' | wc -l)" -gt 1000 ] || fail "mosaic is blank"
   ncdump -v time out1/32UMF.nc | grep -q 'time = 19875, 19885 ;' || fail "cube dates"
   ncdump -h out1/32UMF.nc | grep -q 'date_created = "2023-11-14T22:13:20Z"' || fail "date_created"
   ncdump -h out1/32UMF.nc | grep -q 'ushort B04(time, y, x)' || fail "cube layers"
