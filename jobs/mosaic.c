@@ -206,6 +206,11 @@ out:
     return st;
 }
 
+static int put_str(int ncid, int var, const char *name, const char *s)
+{
+    return nc_put_att_text(ncid, var, name, strlen(s), s);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -307,25 +312,25 @@ cc_status cc_run_mosaic(MPI_Comm comm, const char *path, const char *crs, double
     NCP(nc_def_dim(ncid, "y", (size_t)H, &yd));
     NCP(nc_def_dim(ncid, "x", (size_t)W, &xd));
     NCP(nc_def_var(ncid, "time", NC_DOUBLE, 1, &td, &tv));
-    NCP(nc_put_att_text(ncid, tv, "standard_name", 4, "time"));
-    NCP(nc_put_att_text(ncid, tv, "units", 30, "days since 1970-01-01 00:00:00"));
-    NCP(nc_put_att_text(ncid, tv, "calendar", 8, "standard"));
-    NCP(nc_put_att_text(ncid, tv, "axis", 1, "T"));
+    NCP(put_str(ncid, tv, "standard_name", "time"));
+    NCP(put_str(ncid, tv, "units", "days since 1970-01-01 00:00:00"));
+    NCP(put_str(ncid, tv, "calendar", "standard"));
+    NCP(put_str(ncid, tv, "axis", "T"));
     NCP(nc_def_var(ncid, "y", NC_DOUBLE, 1, &yd, &yv));
-    NCP(nc_put_att_text(ncid, yv, "standard_name", 23, "projection_y_coordinate"));
-    NCP(nc_put_att_text(ncid, yv, "units", 1, "m"));
-    NCP(nc_put_att_text(ncid, yv, "axis", 1, "Y"));
+    NCP(put_str(ncid, yv, "standard_name", "projection_y_coordinate"));
+    NCP(put_str(ncid, yv, "units", "m"));
+    NCP(put_str(ncid, yv, "axis", "Y"));
     NCP(nc_def_var(ncid, "x", NC_DOUBLE, 1, &xd, &xv));
-    NCP(nc_put_att_text(ncid, xv, "standard_name", 23, "projection_x_coordinate"));
-    NCP(nc_put_att_text(ncid, xv, "units", 1, "m"));
-    NCP(nc_put_att_text(ncid, xv, "axis", 1, "X"));
+    NCP(put_str(ncid, xv, "standard_name", "projection_x_coordinate"));
+    NCP(put_str(ncid, xv, "units", "m"));
+    NCP(put_str(ncid, xv, "axis", "X"));
     NCP(nc_def_var(ncid, "spatial_ref", NC_INT, 0, NULL, &cv));
     char gts[256];
     snprintf(gts, sizeof gts, "%.16g %.16g %.16g %.16g %.16g %.16g", mgt[0], mgt[1], mgt[2], mgt[3], mgt[4],
              mgt[5]);
-    NCP(nc_put_att_text(ncid, cv, "crs_wkt", strlen(dst_wkt), dst_wkt));
-    NCP(nc_put_att_text(ncid, cv, "spatial_ref", strlen(dst_wkt), dst_wkt));
-    NCP(nc_put_att_text(ncid, cv, "GeoTransform", strlen(gts), gts));
+    NCP(put_str(ncid, cv, "crs_wkt", dst_wkt));
+    NCP(put_str(ncid, cv, "spatial_ref", dst_wkt));
+    NCP(put_str(ncid, cv, "GeoTransform", gts));
     int dims[3] = {td, yd, xd};
     size_t chunk[3] = {1, (size_t)(H < 512 ? H : 512), (size_t)(W < 512 ? W : 512)};
     for (int l = 0; l < nlayers && lvar; l++) {
@@ -334,11 +339,11 @@ cc_status cc_run_mosaic(MPI_Comm comm, const char *path, const char *crs, double
         NCP(nc_def_var_chunking(ncid, lvar[l], NC_CHUNKED, chunk));
         NCP(nc_def_var_deflate(ncid, lvar[l], 1, 1, 4));
         NCP(nc_def_var_fill(ncid, lvar[l], 0, &L->fill));
-        NCP(nc_put_att_text(ncid, lvar[l], "long_name", strlen(L->long_name), L->long_name));
-        NCP(nc_put_att_text(ncid, lvar[l], "units", strlen(L->units), L->units));
+        NCP(put_str(ncid, lvar[l], "long_name", L->long_name));
+        NCP(put_str(ncid, lvar[l], "units", L->units));
         NCP(nc_put_att_double(ncid, lvar[l], "scale_factor", NC_DOUBLE, 1, &L->scale));
         NCP(nc_put_att_double(ncid, lvar[l], "add_offset", NC_DOUBLE, 1, &L->offset));
-        NCP(nc_put_att_text(ncid, lvar[l], "grid_mapping", 11, "spatial_ref"));
+        NCP(put_str(ncid, lvar[l], "grid_mapping", "spatial_ref"));
     }
     char created[32], title[128];
     time_t tt = (time_t)submitted;
@@ -346,11 +351,11 @@ cc_status cc_run_mosaic(MPI_Comm comm, const char *path, const char *crs, double
     gmtime_r(&tt, &tmv);
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tmv);
     snprintf(title, sizeof title, "clearcube %s regional mosaic (%s, %g m)", CC_VERSION, crs, res);
-    NCP(nc_put_att_text(ncid, NC_GLOBAL, "Conventions", 6, "CF-1.8"));
-    NCP(nc_put_att_text(ncid, NC_GLOBAL, "title", strlen(title), title));
-    NCP(nc_put_att_text(ncid, NC_GLOBAL, "date_created", strlen(created), created));
-    NCP(nc_put_att_text(ncid, NC_GLOBAL, "mosaic_rule", 62,
-                        "nearest neighbour; first valid pixel in tile-name order wins"));
+    static const char rule[] = "nearest neighbour; first valid pixel in tile-name order wins";
+    NCP(put_str(ncid, NC_GLOBAL, "Conventions", "CF-1.8"));
+    NCP(put_str(ncid, NC_GLOBAL, "title", title));
+    NCP(put_str(ncid, NC_GLOBAL, "date_created", created));
+    NCP(put_str(ncid, NC_GLOBAL, "mosaic_rule", rule));
     NCP(nc_put_att_int(ncid, NC_GLOBAL, "tile_count", NC_INT, 1, &ncubes));
     NCP(nc_enddef(ncid));
     /* collective access for every variable (the layers are compressed) */

@@ -816,7 +816,7 @@ static void child_reason(const char *log, char *out, size_t n)
         const char *p = strstr(line, "error: ");
         if (p)
             snprintf(out, n, "%s", p + 7);
-        else if (!out[0] || !strstr(out, ""))
+        else if (!out[0])
             fmt_buf(out, n, "%s", line);
     }
     fclose(f);

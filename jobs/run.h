@@ -30,8 +30,8 @@ enum {
 
 /* Runs `clearcube run` with argv[0] = "run" on communicator `comm` (which
  * MPI_Init'ed the caller). Collective over comm; returns the exit code, the
- * same on every rank. Never calls MPI_Abort (the caller, the job driver's
- * main, decides). */
+ * same on every rank. Calls MPI_Abort only when a rank cannot allocate the
+ * item table (it could not take part in the collective steps that follow). */
 int cc_run(int argc, char **argv, MPI_Comm comm);
 void cc_run_help(void);
 
