@@ -294,6 +294,73 @@ static int group_max_channels(const cc_nn_model *m, const cc_nn_group *g)
     return c;
 }
 
+/* One tile of np pixels (global pixel index p0) through the per-pixel chain g:
+ * src: the tile's input activations (NULL when g reads DN); bufs: two per-thread
+ * buffers of CPU_TILE x group_max_channels floats; dst: g's result tensor (NULL
+ * when g writes the caller's output). */
+static void pixel_tile(const run_ctx *r, const cc_nn_group *g, size_t p0, size_t np,
+                       const float *src, float *const bufs[2], float *dst)
+{
+    const cc_nn_model *m = r->m;
+    const int nin = m->input.nchannels;
+    const float *cur; /* current activations: np x cc */
+    int cc, nb = 0;   /* nb: index of the next free scratch buffer */
+    int k0 = 0;
+    if (g->reads_dn) {
+        if (r->k->decode) /* optional SIMD entry, same bits */
+            r->k->decode(m, np, r->dn + p0 * (size_t)nin, bufs[0]);
+        else
+            for (size_t q = 0; q < np; q++)
+                cc_nn_decode_pixel(m, r->dn + (p0 + q) * (size_t)nin, bufs[0] + q * (size_t)nin);
+        cur = bufs[0];
+        nb = 1;
+        cc = nin;
+        k0 = 1;
+    } else {
+        cur = src;
+        cc = m->nodes[g->inputs[0]].cout;
+    }
+    for (int k = k0; k < g->nnodes; k++) {
+        const int ni = g->node[k];
+        const cc_nn_node *n = &m->nodes[ni];
+        const int is_last = k == g->nnodes - 1;
+        if (n->op == CC_OP_OUTPUT) {
+            const uint16_t *dpx = r->dn + p0 * (size_t)nin;
+            if (r->k->encode) { /* optional SIMD entry, same bits */
+                const size_t o = p0 * (size_t)n->cout;
+                r->k->encode(m, n, np, dpx, cur, r->out_float ? NULL : (uint16_t *)r->out + o,
+                             r->out_float ? (float *)r->out + o : NULL);
+                break;
+            }
+            for (size_t q = 0; q < np; q++) {
+                size_t o = (p0 + q) * (size_t)n->cout;
+                cc_nn_encode_pixel(m, n, dpx + q * (size_t)nin, cur + q * (size_t)cc,
+                                   r->out_float ? NULL : (uint16_t *)r->out + o,
+                                   r->out_float ? (float *)r->out + o : NULL);
+            }
+            break;
+        }
+        float *y = is_last ? dst + p0 * (size_t)n->cout : bufs[nb];
+        if (n->op == CC_OP_CONV2D) {
+            r->k->conv1x1(&r->conv[ni], np, cur, y);
+        } else {
+            if (y != cur)
+                memcpy(y, cur, np * (size_t)cc * sizeof(float));
+            if (n->op == CC_OP_AFFINE)
+                apply_affine(n, np, cc, y);
+            else
+                apply_act(n, np, cc, y);
+        }
+        if (!is_last) {
+            cur = y;
+            nb ^= 1;
+        }
+        cc = n->cout;
+    }
+    if (!g->writes_out && g->nnodes == 1 && g->reads_dn) /* lone INPUT: decode to tensor */
+        memcpy(dst + p0 * (size_t)nin, bufs[0], np * (size_t)nin * sizeof(float));
+}
+
 static cc_status run_pixel_group(run_ctx *r, const cc_nn_group *g)
 {
     const cc_nn_model *m = r->m;
@@ -309,7 +376,6 @@ static cc_status run_pixel_group(run_ctx *r, const cc_nn_group *g)
     const float *src = g->reads_dn ? NULL : node_tensor(r, g->inputs[0]);
     const int src_c = g->reads_dn ? m->input.nchannels : m->nodes[g->inputs[0]].cout;
     float *dst = g->writes_out ? NULL : node_tensor(r, g->result);
-    const int nin = m->input.nchannels;
     const long ntiles = (long)((npix + CPU_TILE - 1) / CPU_TILE);
 
 #pragma omp parallel for schedule(static) num_threads(r->nthreads)
@@ -319,70 +385,50 @@ static cc_status run_pixel_group(run_ctx *r, const cc_nn_group *g)
         float *bufs[2];
         bufs[0] = scratch + per_thread * (size_t)thread_id();
         bufs[1] = bufs[0] + (size_t)CPU_TILE * (size_t)maxc;
-        const float *cur; /* current activations: np x cc */
-        int cc, nb = 0;   /* nb: index of the next free scratch buffer */
-        int k0 = 0;
-        if (g->reads_dn) {
-            if (r->k->decode) /* optional SIMD entry, same bits */
-                r->k->decode(m, np, r->dn + p0 * (size_t)nin, bufs[0]);
-            else
-                for (size_t q = 0; q < np; q++)
-                    cc_nn_decode_pixel(m, r->dn + (p0 + q) * (size_t)nin, bufs[0] + q * (size_t)nin);
-            cur = bufs[0];
-            nb = 1;
-            cc = nin;
-            k0 = 1;
-        } else {
-            cur = src + p0 * (size_t)src_c;
-            cc = src_c;
-        }
-        for (int k = k0; k < g->nnodes; k++) {
-            const int ni = g->node[k];
-            const cc_nn_node *n = &m->nodes[ni];
-            const int is_last = k == g->nnodes - 1;
-            if (n->op == CC_OP_OUTPUT) {
-                const uint16_t *dpx = r->dn + p0 * (size_t)nin;
-                if (r->k->encode) { /* optional SIMD entry, same bits */
-                    const size_t o = p0 * (size_t)n->cout;
-                    r->k->encode(m, n, np, dpx, cur, r->out_float ? NULL : (uint16_t *)r->out + o,
-                                 r->out_float ? (float *)r->out + o : NULL);
-                    break;
-                }
-                for (size_t q = 0; q < np; q++) {
-                    size_t o = (p0 + q) * (size_t)n->cout;
-                    cc_nn_encode_pixel(m, n, dpx + q * (size_t)nin, cur + q * (size_t)cc,
-                                       r->out_float ? NULL : (uint16_t *)r->out + o,
-                                       r->out_float ? (float *)r->out + o : NULL);
-                }
-                break;
-            }
-            float *y = is_last ? dst + p0 * (size_t)n->cout : bufs[nb];
-            if (n->op == CC_OP_CONV2D) {
-                r->k->conv1x1(&r->conv[ni], np, cur, y);
-            } else {
-                if (y != cur)
-                    memcpy(y, cur, np * (size_t)cc * sizeof(float));
-                if (n->op == CC_OP_AFFINE)
-                    apply_affine(n, np, cc, y);
-                else
-                    apply_act(n, np, cc, y);
-            }
-            if (!is_last) {
-                cur = y;
-                nb ^= 1;
-            }
-            cc = n->cout;
-        }
-        if (!g->writes_out && g->nnodes == 1 && g->reads_dn) /* lone INPUT: decode to tensor */
-            memcpy(dst + p0 * (size_t)nin, bufs[0], np * (size_t)nin * sizeof(float));
+        pixel_tile(r, g, p0, np, src ? src + p0 * (size_t)src_c : NULL, bufs, dst);
     }
     free(scratch);
     return CC_OK;
 }
 
-/* ---- group: spatial conv (+ DN decode head, + affine/act tail) ---- */
+/* y[i] = act(y[i] + b[i]) (the ADD node n, fused or not): the switch is hoisted
+ * out of the loop so that the loop vectorises. Same value as
+ * cc_nn_act_apply(act, alpha, a + b) (float + is commutative). */
+static void add_act(const cc_nn_node *n, const float *a, const float *b, float *y, size_t e)
+{
+    switch (n->act) {
+    case CC_ACT_NONE:
+        for (size_t i = 0; i < e; i++)
+            y[i] = a[i] + b[i];
+        break;
+    case CC_ACT_RELU:
+        for (size_t i = 0; i < e; i++) {
+            const float v = a[i] + b[i];
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+        break;
+    default:
+        for (size_t i = 0; i < e; i++)
+            y[i] = cc_nn_act_apply(n->act, n->alpha, a[i] + b[i]);
+        break;
+    }
+}
 
-static cc_status run_conv_group(run_ctx *r, const cc_nn_group *g)
+/* ---- group: spatial conv (+ DN decode head, + affine/act tail) ----
+ * CPU-internal fusion (the plan is unchanged): the conv group may be followed,
+ * row by row, by an ADD group (epilogue: y = act(conv + other), other read
+ * from its tensor) and then by a per-pixel group reading that result (1x1
+ * chain, possibly writing the output), when the skipped intermediate tensors
+ * have no other consumer. Each element is computed with the same operations
+ * in the same order as the unfused groups, so results are bit-identical. */
+
+typedef struct {
+    const cc_nn_group *add;   /* fused ADD group, or NULL                       */
+    int add_other;            /* the ADD's other input node                     */
+    const cc_nn_group *pix;   /* fused per-pixel group, or NULL                 */
+} conv_epilogue;
+
+static cc_status run_conv_group(run_ctx *r, const cc_nn_group *g, const conv_epilogue *ep)
 {
     const cc_nn_model *m = r->m;
     const cc_nn_plan *p = r->p;
@@ -394,51 +440,107 @@ static cc_status run_conv_group(run_ctx *r, const cc_nn_group *g)
     const int Ho = os[1], Wo = os[2], cout = os[3];
     const int k = c->k, pad = k / 2;
     const int tail0 = g->reads_dn ? 2 : 1;
-    float *dst = node_tensor(r, g->result);
+    /* where the row goes: the last materialised tensor of the fused chain */
+    const cc_nn_group *last = ep->pix ? ep->pix : ep->add ? ep->add : g;
+    float *dst = ep->pix ? NULL : node_tensor(r, last->result);
+    float *pdst = ep->pix && !ep->pix->writes_out ? node_tensor(r, ep->pix->result) : NULL;
+    const float *other = ep->add ? node_tensor(r, ep->add_other) : NULL;
     const float *src = g->reads_dn ? NULL : node_tensor(r, g->inputs[0]);
     const size_t row_floats = (size_t)W * (size_t)cin;
+    const size_t orow_floats = (size_t)Wo * (size_t)cout;
+    /* per thread: k decoded DN rows (with their row tags), the fused row, two pixel tiles */
+    const size_t dec_floats = g->reads_dn ? row_floats * (size_t)k : 0;
+    const size_t rowbuf_floats = ep->pix ? orow_floats : 0;
+    const int maxc = ep->pix ? group_max_channels(m, ep->pix) : 0;
+    const size_t tile_floats = (size_t)CPU_TILE * (size_t)maxc;
+    const size_t per_thread = dec_floats + rowbuf_floats + 2 * tile_floats;
     float *scratch = NULL;
-    if (g->reads_dn) {
-        scratch = aligned_floats(row_floats * (size_t)k * (size_t)r->nthreads);
+    if (per_thread) {
+        scratch = aligned_floats((per_thread + 16) * (size_t)r->nthreads);
         if (!scratch)
             return CC_ERR_NOMEM;
     }
     const long nrows = (long)T * Ho;
 
-#pragma omp parallel for schedule(static) num_threads(r->nthreads)
-    for (long row = 0; row < nrows; row++) {
-        const int t = (int)(row / Ho), oy = (int)(row % Ho);
-        const float *rows[3] = {NULL, NULL, NULL};
-        for (int ky = 0; ky < k; ky++) {
-            int iy = oy * c->stride - pad + ky;
-            if (iy < 0 || iy >= H) {
-                if (c->pad == CC_PAD_ZERO)
-                    continue;
-                iy = iy < 0 ? -iy : 2 * H - 2 - iy;
+#pragma omp parallel num_threads(r->nthreads)
+    {
+        float *mine = scratch ? scratch + (per_thread + 16) * (size_t)thread_id() : NULL;
+        float *dec = mine;
+        float *rowbuf = mine ? mine + dec_floats : NULL;
+        float *bufs[2] = {rowbuf ? rowbuf + rowbuf_floats : NULL,
+                          rowbuf ? rowbuf + rowbuf_floats + tile_floats : NULL};
+        /* decoded-row cache: slot j holds input row tag[j] (t*H + iy), -1 = empty.
+         * Consecutive output rows of one thread share 2 of their 3 input rows. */
+        long tag[3] = {-1, -1, -1};
+
+#pragma omp for schedule(static)
+        for (long row = 0; row < nrows; row++) {
+            const int t = (int)(row / Ho), oy = (int)(row % Ho);
+            const float *rows[3] = {NULL, NULL, NULL};
+            for (int ky = 0; ky < k; ky++) {
+                int iy = oy * c->stride - pad + ky;
+                if (iy < 0 || iy >= H) {
+                    if (c->pad == CC_PAD_ZERO)
+                        continue;
+                    iy = iy < 0 ? -iy : 2 * H - 2 - iy;
+                }
+                const long rid = (long)t * H + iy;
+                const size_t off = (size_t)rid * row_floats;
+                if (g->reads_dn) {
+                    int j = 0;
+                    while (j < k && tag[j] != rid)
+                        j++;
+                    if (j == k) { /* not cached: evict a row this output row does not use */
+                        for (j = 0; j < k; j++) {
+                            int used = 0;
+                            for (int kk = 0; kk < k; kk++) {
+                                int jy = oy * c->stride - pad + kk;
+                                if (jy < 0 || jy >= H) {
+                                    if (c->pad == CC_PAD_ZERO)
+                                        continue;
+                                    jy = jy < 0 ? -jy : 2 * H - 2 - jy;
+                                }
+                                used |= tag[j] == (long)t * H + jy;
+                            }
+                            if (!used)
+                                break;
+                        }
+                        CC_ASSERT(j < k);
+                        float *buf = dec + row_floats * (size_t)j;
+                        const uint16_t *d = r->dn + off;
+                        if (r->k->decode) /* optional SIMD entry, same bits */
+                            r->k->decode(m, (size_t)W, d, buf);
+                        else
+                            for (int x = 0; x < W; x++)
+                                cc_nn_decode_pixel(m, d + (size_t)x * (size_t)cin,
+                                                   buf + (size_t)x * (size_t)cin);
+                        tag[j] = rid;
+                    }
+                    rows[ky] = dec + row_floats * (size_t)j;
+                } else {
+                    rows[ky] = src + off;
+                }
             }
-            const size_t off = ((size_t)t * (size_t)H + (size_t)iy) * row_floats;
-            if (g->reads_dn) {
-                float *buf = scratch + row_floats * ((size_t)thread_id() * (size_t)k + (size_t)ky);
-                const uint16_t *d = r->dn + off;
-                if (r->k->decode) /* optional SIMD entry, same bits */
-                    r->k->decode(m, (size_t)W, d, buf);
+            const size_t orow = (size_t)row * orow_floats;
+            float *o = ep->pix ? rowbuf : dst + orow;
+            r->k->conv2d_row(c, W, Wo, rows, o);
+            for (int kk = tail0; kk < g->nnodes; kk++) {
+                const cc_nn_node *n = &m->nodes[g->node[kk]];
+                if (n->op == CC_OP_AFFINE)
+                    apply_affine(n, (size_t)Wo, cout, o);
                 else
-                    for (int x = 0; x < W; x++)
-                        cc_nn_decode_pixel(m, d + (size_t)x * (size_t)cin,
-                                           buf + (size_t)x * (size_t)cin);
-                rows[ky] = buf;
-            } else {
-                rows[ky] = src + off;
+                    apply_act(n, (size_t)Wo, cout, o);
             }
-        }
-        float *o = dst + ((size_t)t * (size_t)Ho + (size_t)oy) * (size_t)Wo * (size_t)cout;
-        r->k->conv2d_row(c, W, Wo, rows, o);
-        for (int kk = tail0; kk < g->nnodes; kk++) {
-            const cc_nn_node *n = &m->nodes[g->node[kk]];
-            if (n->op == CC_OP_AFFINE)
-                apply_affine(n, (size_t)Wo, cout, o);
-            else
-                apply_act(n, (size_t)Wo, cout, o);
+            if (ep->add)
+                add_act(&m->nodes[ep->add->node[0]], o, other + orow, o, orow_floats);
+            if (ep->pix) {
+                const size_t p0 = (size_t)row * (size_t)Wo;
+                for (int x0 = 0; x0 < Wo; x0 += CPU_TILE) {
+                    const size_t np = Wo - x0 < CPU_TILE ? (size_t)(Wo - x0) : CPU_TILE;
+                    pixel_tile(r, ep->pix, p0 + (size_t)x0, np, o + (size_t)x0 * (size_t)cout,
+                               bufs, pdst);
+                }
+            }
         }
     }
     free(scratch);
@@ -450,9 +552,13 @@ static cc_status run_conv_group(run_ctx *r, const cc_nn_group *g)
 static void run_add(const run_ctx *r, const cc_nn_node *n, const float *a, const float *b,
                     float *y, size_t e)
 {
+    const size_t chunk = 4096; /* fixed decomposition: thread-count independent */
+    const long nchunks = (long)((e + chunk - 1) / chunk);
 #pragma omp parallel for schedule(static) num_threads(r->nthreads)
-    for (size_t i = 0; i < e; i++)
-        y[i] = cc_nn_act_apply(n->act, n->alpha, a[i] + b[i]);
+    for (long ci = 0; ci < nchunks; ci++) {
+        const size_t i0 = (size_t)ci * chunk, ne = e - i0 < chunk ? e - i0 : chunk;
+        add_act(n, a + i0, b + i0, y + i0, ne);
+    }
 }
 
 static void run_concat(const run_ctx *r, const cc_nn_node *n, const float *const *in,
@@ -626,6 +732,48 @@ static int cpu_supports(const cc_nn_backend *self, const cc_nn_model *m, int nod
     return (int)n->op >= 0 && n->op < CC_OP_COUNT;
 }
 
+/* Number of group inputs (over the whole plan) that read node n's tensor. */
+static int tensor_uses(const cc_nn_plan *p, int n)
+{
+    int u = 0;
+    for (int gi = 0; gi < p->ngroups; gi++)
+        for (int k = 0; k < p->groups[gi].ninputs; k++)
+            u += p->groups[gi].inputs[k] == n;
+    return u;
+}
+
+/* The groups after conv group gi that run_conv_group fuses as a row epilogue
+ * (see there): returns how many (0..2). */
+static int plan_epilogue(const cc_nn_plan *p, const cc_nn_model *m, int gi, conv_epilogue *ep)
+{
+    const cc_nn_group *g = &p->groups[gi];
+    int nf = 0, cur = g->result;
+    memset(ep, 0, sizeof *ep);
+    if (cur < 0)
+        return 0;
+    if (gi + 1 < p->ngroups) {
+        const cc_nn_group *a = &p->groups[gi + 1];
+        if (a->kind == CC_NN_GROUP_SINGLE && a->nnodes == 1 && m->nodes[a->node[0]].op == CC_OP_ADD &&
+            a->ninputs == 2 && (a->inputs[0] == cur) != (a->inputs[1] == cur) &&
+            tensor_uses(p, cur) == 1 && !memcmp(p->shape[a->inputs[0]], p->shape[a->inputs[1]],
+                                                sizeof p->shape[0])) {
+            ep->add = a;
+            ep->add_other = a->inputs[0] == cur ? a->inputs[1] : a->inputs[0];
+            cur = a->result;
+            nf = 1;
+        }
+    }
+    if (gi + 1 + nf < p->ngroups) {
+        const cc_nn_group *q = &p->groups[gi + 1 + nf];
+        if (q->kind == CC_NN_GROUP_PIXEL && !q->reads_dn && q->ninputs == 1 && q->inputs[0] == cur &&
+            tensor_uses(p, cur) == 1) {
+            ep->pix = q;
+            nf++;
+        }
+    }
+    return nf;
+}
+
 static cc_status cpu_run(const cc_nn_backend *self, const cc_nn_model *m, const cc_nn_plan *p,
                          const uint16_t *dn, void *out, int out_float)
 {
@@ -653,7 +801,12 @@ static cc_status cpu_run(const cc_nn_backend *self, const cc_nn_model *m, const 
         const cc_nn_group *g = &p->groups[gi];
         switch (g->kind) {
         case CC_NN_GROUP_PIXEL: st = run_pixel_group(&r, g); break;
-        case CC_NN_GROUP_CONV: st = run_conv_group(&r, g); break;
+        case CC_NN_GROUP_CONV: {
+            conv_epilogue ep;
+            gi += plan_epilogue(p, m, gi, &ep);
+            st = run_conv_group(&r, g, &ep);
+            break;
+        }
         default: st = run_single_group(&r, g); break;
         }
         if (st != CC_OK)
