@@ -74,9 +74,16 @@ rank_pid() { # mpirun-pid rank -> pid of that rank
     if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo $p; return; fi
   done
 }
-wait_ends() { # dir n: until the journal holds n "end" lines (20 s at most)
-  for _ in $(seq 200); do
+wait_ends() { # dir n: until the journal holds n "end" lines (120 s at most: slow under ASan)
+  for _ in $(seq 1200); do
     [ "$(cat "$1/journal.jsonl" 2>/dev/null | grep -c '"event":"end"')" -ge "$2" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+wait_starts() { # dir n: until the journal holds n "start" lines (120 s at most: slow under ASan)
+  for _ in $(seq 1200); do
+    [ "$(cat "$1/journal.jsonl" 2>/dev/null | grep -c '"event":"start"')" -ge "$2" ] && return 0
     sleep 0.1
   done
   return 1
@@ -159,9 +166,13 @@ sigterm)
   nend=$(grep -c '"event":"end"' out/journal.jsonl)
   [ "$nend" -lt 6 ] || fail "SIGTERM came too late"
   # (b) SIGUSR1 to mpirun (forwarded to the ranks), short grace: in-flight items abandoned
+  nstart=$(grep -c '"event":"start"' out/journal.jsonl)
   CLEARCUBE_TEST_ITEM_DELAY_MS=3000 "$MPIEXEC" -n 2 "$BIN" run job.yaml -o out --grace 0.5 --log-level warn > /dev/null 2>&1 &
   mp=$!
-  sleep 1.5
+  # signal only once items are in flight: before mpirun has installed its
+  # forwarding handlers, SIGUSR1 would simply kill it (slow starts under ASan)
+  wait_starts out $((nstart + 1)) || fail "no item started before SIGUSR1"
+  sleep 0.5
   kill -USR1 $mp
   wait $mp; rc=$?
   [ $rc -eq 75 ] || fail "SIGUSR1 to mpirun: exit $rc, expected 75"
