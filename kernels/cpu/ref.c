@@ -732,6 +732,52 @@ static int cpu_supports(const cc_nn_backend *self, const cc_nn_model *m, int nod
     return (int)n->op >= 0 && n->op < CC_OP_COUNT;
 }
 
+/* ---- activation arena ----
+ * The slots of a run live in one block owned by the calling thread and kept
+ * for its next call (a window of the same size reuses the same pages: no page
+ * faults, no zeroing by the kernel). Concurrent calls from different threads
+ * use different arenas; the block is freed when the thread exits. The arena
+ * grows to the largest window the thread has run (it holds the plan's peak
+ * live set, the same memory a call allocates anyway). */
+typedef struct {
+    float *p;
+    size_t cap; /* floats */
+} cpu_arena;
+
+static pthread_key_t arena_key;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+static _Thread_local cpu_arena arena_tls;
+
+static void arena_destroy(void *a)
+{
+    cpu_arena *ar = a;
+    free(ar->p);
+    ar->p = NULL;
+    ar->cap = 0;
+}
+
+static void arena_key_init(void)
+{
+    (void)pthread_key_create(&arena_key, arena_destroy);
+}
+
+static float *arena_get(size_t n)
+{
+    cpu_arena *ar = &arena_tls;
+    if (n == 0)
+        n = 16;
+    if (ar->cap < n) {
+        pthread_once(&arena_once, arena_key_init);
+        free(ar->p);
+        ar->p = aligned_floats(n);
+        ar->cap = ar->p ? n : 0;
+        if (!ar->p)
+            return NULL;
+        pthread_setspecific(arena_key, ar);
+    }
+    return ar->p;
+}
+
 /* Number of group inputs (over the whole plan) that read node n's tensor. */
 static int tensor_uses(const cc_nn_plan *p, int n)
 {
@@ -794,9 +840,19 @@ static cc_status cpu_run(const cc_nn_backend *self, const cc_nn_model *m, const 
     for (int i = 0; i < m->nnodes; i++)
         if (p->live[i] && m->nodes[i].op == CC_OP_CONV2D && pack_conv(m, i, &r.conv[i]) != CC_OK)
             goto out;
-    for (int s = 0; s < p->nslots; s++)
-        if (!(r.slot[s] = aligned_floats(p->slot_floats[s])))
+    {
+        /* all slots in one per-thread arena kept between calls (no page faults) */
+        size_t total = 0;
+        for (int s = 0; s < p->nslots; s++)
+            total += (p->slot_floats[s] + 15) / 16 * 16;
+        float *base = arena_get(total);
+        if (!base)
             goto out;
+        for (int s = 0; s < p->nslots; s++) {
+            r.slot[s] = base;
+            base += (p->slot_floats[s] + 15) / 16 * 16;
+        }
+    }
     for (int gi = 0; gi < p->ngroups; gi++) {
         const cc_nn_group *g = &p->groups[gi];
         switch (g->kind) {
@@ -814,9 +870,6 @@ static cc_status cpu_run(const cc_nn_backend *self, const cc_nn_model *m, const 
     }
     st = CC_OK;
 out:
-    if (r.slot)
-        for (int s = 0; s < p->nslots; s++)
-            free(r.slot[s]);
     if (r.conv)
         for (int i = 0; i < m->nnodes; i++) {
             free((void *)r.conv[i].w);
