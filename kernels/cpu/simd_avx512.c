@@ -4,6 +4,8 @@
  * (cc_cpu_kernels_avx512 returns NULL otherwise). See simd-common.h. */
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -57,15 +59,89 @@ static inline void v_store_n(float *p, __m512 v, int n)
 
 #define IO_CHUNKS (CC_NN_MAX_IO / 16)
 
-/* rho of 16 DN (int32 lanes) = (float)((DN + off) / q) */
-static inline __m512 dn_to_rho(__m512i d, __m512d off, __m512d q)
+/* rho of 16 DN (int32 lanes) = (float)((DN + off) / q).
+ * Fast form, used only when rho_fast_ok(off, q) proved it bit-identical for
+ * every DN 0..65535: ((float)DN + (float)off) / (float)q, one float division
+ * instead of two double ones. */
+typedef struct {
+    __m512d off, q;
+    __m512 offf, qf;
+    int fast;
+} rho_coef;
+
+static inline __m512 dn_to_rho(__m512i d, const rho_coef *rc)
 {
+    if (rc->fast)
+        return _mm512_div_ps(_mm512_add_ps(_mm512_cvtepi32_ps(d), rc->offf), rc->qf);
+    const __m512d off = rc->off, q = rc->q;
     const __m512d lo = _mm512_div_pd(_mm512_add_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(d)), off), q);
     const __m512d hi =
         _mm512_div_pd(_mm512_add_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(d, 1)), off), q);
     const __m256 flo = _mm512_cvtpd_ps(lo), fhi = _mm512_cvtpd_ps(hi);
     return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(flo)),
                                                _mm256_castps_pd(fhi), 1));
+}
+
+/* Exhaustive check (once per (off, q) pair per process, cached): does the
+ * float form give the bits of (float)(((double)DN + off) / q) for all DN? */
+#define RHO_CACHE 8
+static struct {
+    double off, q;
+    int ok;
+} rho_cache[RHO_CACHE];
+static _Atomic int rho_ncache;
+static pthread_mutex_t rho_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int rho_fast_check(double off, double q)
+{
+    if (!(off == (double)(int)off) || off < -8388608.0 || off > 8388608.0 || q == 0.0 ||
+        (double)(float)q != q || !isfinite(q))
+        return 0;
+    const float of = (float)off, qf = (float)q;
+    for (int dn = 0; dn < 65536; dn++) {
+        volatile float a = (float)dn + of; /* no contraction, no excess precision */
+        const float f = a / qf;
+        const float ref = (float)(((double)dn + off) / q);
+        if (memcmp(&f, &ref, sizeof f) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static int rho_fast_ok(double off, double q)
+{
+    int n = atomic_load_explicit(&rho_ncache, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        if (rho_cache[i].off == off && rho_cache[i].q == q)
+            return rho_cache[i].ok;
+    pthread_mutex_lock(&rho_mu);
+    n = atomic_load_explicit(&rho_ncache, memory_order_relaxed);
+    int ok = -1;
+    for (int i = 0; i < n; i++)
+        if (rho_cache[i].off == off && rho_cache[i].q == q)
+            ok = rho_cache[i].ok;
+    if (ok < 0) {
+        ok = rho_fast_check(off, q);
+        if (n < RHO_CACHE) {
+            rho_cache[n].off = off;
+            rho_cache[n].q = q;
+            rho_cache[n].ok = ok;
+            atomic_store_explicit(&rho_ncache, n + 1, memory_order_release);
+        } else {
+            ok = 0; /* cache full: the double form (always exact) */
+        }
+    }
+    pthread_mutex_unlock(&rho_mu);
+    return ok;
+}
+
+static void rho_init(rho_coef *rc, const cc_nn_input_desc *d)
+{
+    rc->off = _mm512_set1_pd(d->dn_offset);
+    rc->q = _mm512_set1_pd(d->quantification);
+    rc->fast = rho_fast_ok(d->dn_offset, d->quantification);
+    rc->offf = _mm512_set1_ps((float)d->dn_offset);
+    rc->qf = _mm512_set1_ps((float)d->quantification);
 }
 
 static inline __mmask16 lanes(int n) /* first n (<= 16, may be <= 0) lanes */
@@ -77,7 +153,8 @@ static void avx512_decode(const cc_nn_model *m, size_t npix, const uint16_t *dn,
 {
     const cc_nn_input_desc *d = &m->input;
     const int nc = d->nchannels, nch = (nc + 15) / 16;
-    const __m512d off = _mm512_set1_pd(d->dn_offset), q = _mm512_set1_pd(d->quantification);
+    rho_coef rc;
+    rho_init(&rc, d);
     __m512 mean[IO_CHUNKS], sd[IO_CHUNKS];
     for (int k = 0; k < nch; k++) {
         float a[16] = {0}, b[16];
@@ -107,7 +184,7 @@ static void avx512_decode(const cc_nn_model *m, size_t npix, const uint16_t *dn,
         for (int k = 0; k < nch; k++) {
             __m512 v = _mm512_setzero_ps();
             if (!zero)
-                v = _mm512_div_ps(_mm512_sub_ps(dn_to_rho(di[k], off, q), mean[k]), sd[k]);
+                v = _mm512_div_ps(_mm512_sub_ps(dn_to_rho(di[k], &rc), mean[k]), sd[k]);
             _mm512_mask_storeu_ps(xo + 16 * k, lanes(nc - 16 * k), v);
         }
     }
@@ -119,7 +196,8 @@ static void avx512_encode(const cc_nn_model *m, const cc_nn_node *o, size_t npix
     const cc_nn_input_desc *d = &m->input;
     const int nc = d->nchannels, nch = (nc + 15) / 16;
     const int co = o->cout, nco = (co + 15) / 16;
-    const __m512d off = _mm512_set1_pd(d->dn_offset), q = _mm512_set1_pd(d->quantification);
+    rho_coef rcf;
+    rho_init(&rcf, d);
     const __m512d quant = _mm512_set1_pd(CC_NN_OUT_QUANT), oofs = _mm512_set1_pd(o->out_dn_offset);
     const __m512d half = _mm512_set1_pd(0.5), one = _mm512_set1_pd(1.0),
                   top = _mm512_set1_pd(65534.0);
@@ -185,12 +263,17 @@ static void avx512_encode(const cc_nn_model *m, const cc_nn_node *o, size_t npix
                         r[i] = rc[16 * k + i] >= 0 ? px[rc[16 * k + i]] : 0;
                     rd = _mm512_loadu_si512(r);
                 }
-                v = _mm512_mask_add_ps(v, resm[k], v, dn_to_rho(rd, off, q));
+                v = _mm512_mask_add_ps(v, resm[k], v, dn_to_rho(rd, &rcf));
             }
             if (out_f) {
                 if (zero)
                     v = _mm512_set1_ps(NAN);
-                _mm512_mask_storeu_ps(out_f + p * (size_t)co + 16 * k, lm, v);
+                /* full-width store when the 16 lanes stay inside this call's output
+                 * (lanes past cout land on the next pixel, rewritten right after) */
+                if ((p * (size_t)co + 16 * (size_t)k) + 16 <= npix * (size_t)co)
+                    _mm512_storeu_ps(out_f + p * (size_t)co + 16 * k, v);
+                else
+                    _mm512_mask_storeu_ps(out_f + p * (size_t)co + 16 * k, lm, v);
                 continue;
             }
             __m512d h[2] = {_mm512_cvtps_pd(_mm512_castps512_ps256(v)),
@@ -208,7 +291,11 @@ static void avx512_encode(const cc_nn_model *m, const cc_nn_node *o, size_t npix
             __m512i wi = _mm512_inserti64x4(_mm512_castsi256_si512(w[0]), w[1], 1);
             if (zero)
                 wi = _mm512_setzero_si512();
-            _mm512_mask_cvtepi32_storeu_epi16(out_dn + p * (size_t)co + 16 * k, lm, wi);
+            if ((p * (size_t)co + 16 * (size_t)k) + 16 <= npix * (size_t)co) /* see above */
+                _mm256_storeu_si256((__m256i *)(out_dn + p * (size_t)co + 16 * k),
+                                    _mm512_cvtepi32_epi16(wi));
+            else
+                _mm512_mask_cvtepi32_storeu_epi16(out_dn + p * (size_t)co + 16 * k, lm, wi);
         }
     }
 }
