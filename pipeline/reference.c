@@ -86,12 +86,33 @@ static cc_status check_options(const cc_scene *s, const cc_reference_options *o)
     return CC_OK;
 }
 
-cc_status cc_reference_run(const cc_scene *s, const cc_reference_options *o, cc_reference_result *r)
+/* Buffers of steps 1-5, on r->grid. */
+typedef struct {
+    float *toa[CC_NBANDS];
+    float *wv, *pres, *sun_z, *sun_a;
+    double mean_sz, mean_sa, mean_vz, mean_va;
+} prep_buffers;
+
+static void prep_free(prep_buffers *p)
+{
+    for (int b = 0; b < CC_NBANDS; b++)
+        free(p->toa[b]);
+    free(p->wv);
+    free(p->pres);
+    free(p->sun_z);
+    free(p->sun_a);
+    memset(p, 0, sizeof *p);
+}
+
+/* Steps 1-5: grid, TOA reflectance, geometry, pressure, water vapour,
+ * aerosol. Fills r's grid and atmosphere fields and p's buffers; on failure
+ * the caller frees both. */
+static cc_status prepare(const cc_scene *s, const cc_reference_options *o, cc_reference_result *r,
+                         prep_buffers *p)
 {
     cc_status st;
-    float *toa[CC_NBANDS] = {0};
+    float **toa = p->toa;
     float *wv = NULL, *pres = NULL, *sun_z = NULL, *sun_a = NULL;
-    memset(r, 0, sizeof *r);
 
     if ((st = check_options(s, o)) != CC_OK)
         goto out;
@@ -146,6 +167,10 @@ cc_status cc_reference_run(const cc_scene *s, const cc_reference_options *o, cc_
     }
     mean_vz /= nvb;
     mean_va /= nvb;
+    p->mean_sz = mean_sz;
+    p->mean_sa = mean_sa;
+    p->mean_vz = mean_vz;
+    p->mean_va = mean_va;
     if (mean_sz >= 85.0) {
         st = cc_error_set(CC_ERR_ARG, "%s: sun zenith %.1f deg is too low a sun for SMAC", s->product_id,
                           mean_sz);
@@ -245,6 +270,54 @@ cc_status cc_reference_run(const cc_scene *s, const cc_reference_options *o, cc_
     cc_info("atmosphere: AOT550 %.3f (%s), water vapour %.2f g cm-2 (%s), pressure %.1f hPa (%s), ozone %.3f",
             r->aot550, r->aot_source, r->water_vapour, r->wv_source, r->pressure_hpa, r->pressure_source,
             r->ozone);
+out:
+    p->wv = wv;
+    p->pres = pres;
+    p->sun_z = sun_z;
+    p->sun_a = sun_a;
+    return st;
+}
+
+cc_status cc_reference_atmosphere(const cc_scene *s, const cc_reference_options *o, cc_reference_atmos *a)
+{
+    cc_reference_result r;
+    prep_buffers p;
+    memset(&r, 0, sizeof r);
+    memset(&p, 0, sizeof p);
+    memset(a, 0, sizeof *a);
+    cc_status st = prepare(s, o, &r, &p);
+    if (st == CC_OK) {
+        a->aot550 = r.aot550;
+        a->aot_source = r.aot_source;
+        a->water_vapour = r.water_vapour;
+        a->wv_source = r.wv_source;
+        a->pressure_hpa = r.pressure_hpa;
+        a->pressure_source = r.pressure_source;
+        a->ozone = r.ozone;
+        a->n_ddv = r.n_ddv;
+        a->mean_sun_zenith = p.mean_sz;
+        a->mean_sun_azimuth = p.mean_sa;
+        a->mean_view_zenith = p.mean_vz;
+        a->mean_view_azimuth = p.mean_va;
+        a->grid_resolution = r.grid.gt[1];
+    }
+    prep_free(&p);
+    return st;
+}
+
+cc_status cc_reference_run(const cc_scene *s, const cc_reference_options *o, cc_reference_result *r)
+{
+    cc_status st;
+    prep_buffers p;
+    memset(r, 0, sizeof *r);
+    memset(&p, 0, sizeof p);
+    if ((st = prepare(s, o, r, &p)) != CC_OK)
+        goto out;
+    const cc_grid *g = &r->grid;
+    size_t n = cc_grid_npix(g);
+    float **toa = p.toa;
+    float *wv = p.wv, *pres = p.pres, *sun_z = p.sun_z, *sun_a = p.sun_a;
+    double mean_sz = p.mean_sz, mean_vz = p.mean_vz, mean_va = p.mean_va;
 
     /* 6. SMAC inversion per band and pixel. */
     r->dn_offset = output_dn_offset(s);
@@ -321,12 +394,7 @@ cc_status cc_reference_run(const cc_scene *s, const cc_reference_options *o, cc_
              r->ozone, r->n_ddv, g->gt[1], r->dn_offset, mean_sz, mean_vz);
     st = CC_OK;
 out:
-    for (int b = 0; b < CC_NBANDS; b++)
-        free(toa[b]);
-    free(wv);
-    free(pres);
-    free(sun_z);
-    free(sun_a);
+    prep_free(&p);
     if (st != CC_OK)
         cc_reference_result_free(r);
     return st;

@@ -60,6 +60,19 @@ typedef struct {
 cc_status cc_reference_run(const cc_scene *s, const cc_reference_options *o, cc_reference_result *r);
 void cc_reference_result_free(cc_reference_result *r);
 
+/* The scene-level atmosphere alone (steps 1-5 of cc_reference_run, the same
+ * code): what cc_reference_run would use on the grid of o->resolution. Used
+ * by the emulator (pipeline/boa.h) for its context inputs; run it on a
+ * coarser grid (o->resolution 60) for full tiles. */
+typedef struct {
+    double aot550, water_vapour, pressure_hpa, ozone;
+    const char *aot_source, *wv_source, *pressure_source;
+    size_t n_ddv;
+    double mean_sun_zenith, mean_sun_azimuth, mean_view_zenith, mean_view_azimuth; /* degrees */
+    double grid_resolution;   /* metres of the grid the retrieval ran on */
+} cc_reference_atmos;
+cc_status cc_reference_atmosphere(const cc_scene *s, const cc_reference_options *o, cc_reference_atmos *a);
+
 #ifdef __cplusplus
 }
 #endif
