@@ -63,6 +63,26 @@ typedef struct {
     const char *mosaic_error;       /* NULL if ok                             */
 } cc_run_report;
 
+/* The scheduler of `clearcube run` (rank 0 hands out items largest first in
+ * list order, every rank incl. 0 pulls one at a time; tile tasks once all
+ * items of a tile are final; failed items retried up to `retries` times)
+ * driven in-process: item_fn runs each item on the rank that pulled it
+ * (return 0 = done, else failed with a reason in `why`); tile_fn (NULL = done
+ * at once) each tile task. No child processes, no journal, no files. For the
+ * dispatch benchmark (bench/dispatch) and tests. Collective over comm; `items`
+ * the same list on every rank. On rank 0, `all` (size entries, may be NULL
+ * elsewhere) gets every rank's stage times (CC_STAGE_ITEM = inside item_fn,
+ * CC_STAGE_WAIT = waiting for the scheduler with nothing to run) and
+ * counts[3] (may be NULL) done / failed / other items. Returns CC_RUN_EXIT_OK,
+ * _PARTIAL (some failed) or _ERROR, the same on every rank. */
+typedef int (*cc_run_item_fn)(void *arg, int index, const cc_job_item *it, char *why, size_t nwhy);
+typedef int (*cc_run_tile_fn)(void *arg, const char *tile, char *why, size_t nwhy);
+int cc_run_dispatch(MPI_Comm comm, const cc_job_item *items, int nitems, int retries,
+                    cc_run_item_fn item_fn, cc_run_tile_fn tile_fn, void *arg,
+                    cc_run_rank_times *all, int *counts);
+/* Size of one scheduler message (bytes), for a like-for-like ping-pong. */
+extern const size_t cc_run_msg_bytes;
+
 /* report.c */
 cc_status cc_run_report_write(const cc_run_report *r);
 /* One JSON line for a finished item (no newline). */

@@ -57,6 +57,8 @@ typedef struct {
     int retry_failed;
     char **extra;             /* product options passed through to each item      */
     int nextra;
+    int share_i, share_k;     /* --share I/K: this run's share of the tiles (K 0: all) */
+    char share_dir[PATH_MAX]; /* DIR/share-I-of-K                                  */
 } run_opts;
 
 void cc_run_help(void)
@@ -82,6 +84,9 @@ void cc_run_help(void)
            "  --mosaic-res M        also write DIR/mosaic.nc on a common grid, M metres\n"
            "  --mosaic-crs CRS      the mosaic's CRS (default EPSG:3035)\n"
            "  --progress auto|always|never   live progress line on stderr (default auto: tty)\n"
+           "  --share I/K           only the tiles whose index (in order of first appearance\n"
+           "                        in the item order) is I modulo K, as an independent run\n"
+           "                        in DIR/share-I-of-K (Slurm job arrays: clearcube submit)\n"
            "  --log-level LEVEL     debug, info, warn, error, quiet\n\n"
            "Exit codes: 0 all done; 3 finished with failed or quarantined items; 75 stopped\n"
            "by a signal, rerun to resume (Slurm: requeue); 2 usage; 1 other errors.\n");
@@ -115,7 +120,7 @@ static int parse_pos_opt(const char *opt, const char *v, double *out)
 static int parse_opts(int argc, char **argv, run_opts *o, int loud)
 {
     enum { O_ITEMS = 1, O_TIMEOUT, O_RETRIES, O_SLOTS, O_THREADS, O_GRACE, O_MRES, O_MCRS,
-           O_PROGRESS, O_LOG, O_RETRYF };
+           O_PROGRESS, O_LOG, O_RETRYF, O_SHARE };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
         {"items", required_argument, 0, O_ITEMS}, {"timeout", required_argument, 0, O_TIMEOUT},
@@ -123,7 +128,8 @@ static int parse_opts(int argc, char **argv, run_opts *o, int loud)
         {"threads", required_argument, 0, O_THREADS}, {"grace", required_argument, 0, O_GRACE},
         {"mosaic-res", required_argument, 0, O_MRES}, {"mosaic-crs", required_argument, 0, O_MCRS},
         {"progress", required_argument, 0, O_PROGRESS}, {"log-level", required_argument, 0, O_LOG},
-        {"retry-failed", no_argument, 0, O_RETRYF}, {0, 0, 0, 0}};
+        {"retry-failed", no_argument, 0, O_RETRYF}, {"share", required_argument, 0, O_SHARE},
+        {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->timeout_s = NAN;
     o->retries = -1;
@@ -156,6 +162,19 @@ static int parse_opts(int argc, char **argv, run_opts *o, int loud)
         case O_MRES: if (parse_pos_opt("mosaic-res", optarg, &o->mosaic_res)) return 2; break;
         case O_MCRS: o->mosaic_crs = optarg; break;
         case O_RETRYF: o->retry_failed = 1; break;
+        case O_SHARE: {
+            int i = -1, k = 0, n = -1;
+            if (sscanf(optarg, "%d/%d%n", &i, &k, &n) != 2 || optarg[n] || k < 1 || k > 100000 ||
+                i < 0 || i >= k) {
+                if (loud)
+                    fprintf(stderr, "clearcube: error: run: --share: '%s' must be I/K with 0 <= I < K\n",
+                            optarg);
+                return 2;
+            }
+            o->share_i = i;
+            o->share_k = k;
+            break;
+        }
         case O_PROGRESS:
             if (!strcmp(optarg, "auto")) o->progress = -1;
             else if (!strcmp(optarg, "always")) o->progress = 1;
@@ -195,6 +214,12 @@ static int parse_opts(int argc, char **argv, run_opts *o, int loud)
     if (!o->job_path && !o->items_path) {
         if (loud)
             fprintf(stderr, "clearcube: error: run: need a JOB file or --items LIST (see clearcube run --help)\n");
+        return 2;
+    }
+    if (o->share_k && o->mosaic_res > 0) {
+        if (loud)
+            fprintf(stderr, "clearcube: error: run: --share and --mosaic-res: a share holds only some "
+                            "tiles; make the mosaic from a run without --share\n");
         return 2;
     }
     if (o->items_path && !o->output_dir) {
@@ -516,6 +541,11 @@ typedef struct {
     double t_start, last_progress;
     int progress;
     int journal_error;
+    /* cc_run_dispatch: items and tile tasks run in-process by these callbacks
+     * instead of child processes and cube assembly (NULL in `clearcube run`) */
+    cc_run_item_fn item_fn;
+    cc_run_tile_fn tile_fn;
+    void *fn_arg;
 } run_ctx;
 
 static void post_up(run_ctx *c, const run_msg *m);
@@ -990,6 +1020,16 @@ static void end_item_msg(run_ctx *c, run_slot *s, int status, const char *reason
 static void start_item(run_ctx *c, run_slot *s, int index, int attempt)
 {
     const cc_job_item *it = &c->items[index];
+    if (c->item_fn) { /* cc_run_dispatch: the item runs here, now */
+        char why[256] = "";
+        s->index = index;
+        s->attempt = attempt;
+        s->t0 = mono_now();
+        int rc = c->item_fn(c->fn_arg, index, it, why, sizeof why);
+        c->times.t[CC_STAGE_ITEM] += mono_now() - s->t0;
+        end_item_msg(c, s, rc == 0 ? ST_DONE : ST_FAILED, rc == 0 ? NULL : why);
+        return;
+    }
     const char *crash = getenv("CLEARCUBE_TEST_CRASH_ITEM");
     if (crash && !strcmp(crash, it->id)) {
         /* test hook: this rank dies as if the item had crashed it */
@@ -1340,6 +1380,15 @@ static void run_tile_task(run_ctx *c, int t, const char *tile)
     memset(&m, 0, sizeof m);
     m.kind = M_END_TILE;
     m.index = t;
+    if (c->item_fn) { /* cc_run_dispatch */
+        int rc = c->tile_fn ? c->tile_fn(c->fn_arg, tile, m.reason, sizeof m.reason) : 0;
+        m.status = rc == 0 ? ST_DONE : ST_FAILED;
+        m.seconds = mono_now() - t0;
+        c->times.t[CC_STAGE_ASSEMBLE] += m.seconds;
+        c->times.tiles++;
+        post_up(c, &m);
+        return;
+    }
     /* the tile's committed items: all staging files of done items. Every rank
      * knows the items; the done set is what the staging directory holds for
      * the tile's item ids (rank 0 only hands out the task once all are final,
@@ -1677,6 +1726,42 @@ static cc_status load_job(run_ctx *c, cc_job *job, char ***owned)
     return CC_OK;
 }
 
+/* --share I/K: keeps the items of every K-th tile, counting tiles in order of
+ * first appearance in the (deterministic, largest first) item order, from I;
+ * whole tiles, so that each share writes complete tile cubes. The share is an
+ * independent run (own journal, report, cubes) in DIR/share-I-of-K. */
+static cc_status apply_share(run_ctx *c)
+{
+    int n = c->nitems, kept = 0, ntiles = 0;
+    char(*seen)[sizeof c->items[0].tile_id] = calloc((size_t)n + 1, sizeof *seen);
+    if (!seen)
+        return cc_error_set(CC_ERR_NOMEM, "run: out of memory");
+    for (int i = 0; i < n; i++) {
+        cc_job_item *it = &c->items[i];
+        int t = 0;
+        while (t < ntiles && strcmp(seen[t], it->tile_id) != 0)
+            t++;
+        if (t == ntiles)
+            memcpy(seen[ntiles++], it->tile_id, sizeof seen[0]);
+        if (t % c->o.share_k == c->o.share_i) {
+            c->items[kept++] = *it;
+        } else {
+            for (int k = 0; k < it->ninputs; k++)
+                free(it->inputs[k]);
+            free(it->inputs);
+        }
+    }
+    free(seen);
+    c->nitems = kept;
+    fmt_buf(c->o.share_dir, sizeof c->o.share_dir, "%s/share-%d-of-%d", c->o.output_dir,
+            c->o.share_i, c->o.share_k);
+    c->o.output_dir = c->o.share_dir;
+    if (kept == 0)
+        return cc_error_set(CC_ERR_ARG, "run: --share %d/%d: no tiles in this share (%d tiles in all)",
+                            c->o.share_i, c->o.share_k, ntiles);
+    return CC_OK;
+}
+
 /* Rank 0 packs: status, settings, extra args, items. */
 typedef struct {
     int status, nitems, nextra;
@@ -1725,6 +1810,8 @@ int cc_run(int argc, char **argv, MPI_Comm comm)
         }
         if (st == CC_OK && !c->o.output_dir)
             st = cc_error_set(CC_ERR_ARG, "run: no output directory (job output or -o DIR)");
+        if (st == CC_OK && c->o.share_k)
+            st = apply_share(c);
         if (st == CC_OK && (!realpath(c->o.output_dir, c->outdir))) {
             if ((st = mkdir_p(c->o.output_dir)) == CC_OK && !realpath(c->o.output_dir, c->outdir))
                 st = cc_error_set(CC_ERR_IO, "%s: %s", c->o.output_dir, strerror(errno));
@@ -1937,3 +2024,66 @@ out:
     return code;
 }
 
+
+/* ---- cc_run_dispatch: the scheduler without processes, journal or cubes ---- */
+
+const size_t cc_run_msg_bytes = sizeof(run_msg);
+
+int cc_run_dispatch(MPI_Comm comm, const cc_job_item *items, int nitems, int retries,
+                    cc_run_item_fn item_fn, cc_run_tile_fn tile_fn, void *arg,
+                    cc_run_rank_times *all, int *counts)
+{
+    run_ctx ctx, *c = &ctx;
+    memset(c, 0, sizeof *c);
+    c->comm = comm;
+    MPI_Comm_rank(comm, &c->rank);
+    MPI_Comm_size(comm, &c->size);
+    c->o.slots = 1;
+    c->o.retries = retries;
+    c->o.timeout_s = 1e30;
+    c->o.grace_s = 60;
+    c->item_fn = item_fn;
+    c->tile_fn = tile_fn;
+    c->fn_arg = arg;
+    c->items = (cc_job_item *)items; /* read only; not freed here */
+    c->nitems = nitems;
+    snprintf(c->outdir, sizeof c->outdir, "/nonexistent");
+    double t_start = mono_now();
+    int lerr = nitems < 1 || !item_fn || build_tiles(c) != CC_OK;
+    c->slots = calloc(1, sizeof *c->slots);
+    lerr |= !c->slots;
+    if (c->rank == 0 && !lerr && sched_init(c) != CC_OK)
+        lerr = 1;
+    int nerr = 0;
+    MPI_Allreduce(&lerr, &nerr, 1, MPI_INT, MPI_SUM, comm);
+    int code = CC_RUN_EXIT_ERROR;
+    if (!nerr) {
+        g_stop_signal = 0;
+        c->slots[0].index = -1;
+        t_start = mono_now(); /* CC_STAGE_TOTAL: the loop only, not the set-up */
+        if (c->rank == 0)
+            c->t_start = t_start;
+        run_loop(c);
+        c->times.t[CC_STAGE_TOTAL] = mono_now() - t_start;
+        MPI_Gather(&c->times, (int)(sizeof c->times / sizeof(double)), MPI_DOUBLE, all,
+                   (int)(sizeof c->times / sizeof(double)), MPI_DOUBLE, 0, comm);
+        if (c->rank == 0) {
+            int cnt[3] = {0, 0, 0};
+            for (int i = 0; i < nitems; i++)
+                cnt[c->res[i].state == CC_RI_DONE ? 0 : c->res[i].state == CC_RI_FAILED ? 1 : 2]++;
+            if (counts)
+                memcpy(counts, cnt, sizeof cnt);
+            code = all_final(c) ? (cnt[1] ? CC_RUN_EXIT_PARTIAL : CC_RUN_EXIT_OK) : CC_RUN_EXIT_ERROR;
+        }
+        MPI_Bcast(&code, 1, MPI_INT, 0, comm);
+    }
+    free(c->slots);
+    free(c->tiles);
+    free(c->item_tile);
+    free(c->res);
+    free(c->assigned_t);
+    free(c->queue);
+    free(c->ready);
+    free(c->waiting);
+    return code;
+}
