@@ -25,6 +25,8 @@ void cc_cmd_tiles_help(void);
 int cc_cmd_job(int argc, char **argv);
 void cc_cmd_job_help(void);
 int cc_cmd_dataset(int argc, char **argv); void cc_cmd_dataset_help(void);
+int cc_cmd_submit(int argc, char **argv);
+void cc_cmd_submit_help(void);
 
 /* Shared option handling for commands that read a scene. */
 #include "io/scene.h"
