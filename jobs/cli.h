@@ -24,6 +24,8 @@ int cc_cmd_tiles(int argc, char **argv);
 void cc_cmd_tiles_help(void);
 int cc_cmd_job(int argc, char **argv);
 void cc_cmd_job_help(void);
+int cc_cmd_plan(int argc, char **argv);
+void cc_cmd_plan_help(void);
 int cc_cmd_dataset(int argc, char **argv); void cc_cmd_dataset_help(void);
 int cc_cmd_submit(int argc, char **argv);
 void cc_cmd_submit_help(void);
