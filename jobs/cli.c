@@ -22,6 +22,7 @@ static const cc_cli_command commands[] = {
     {"job", "job files: print the template, check a job and list its work items", cc_cmd_job,
      cc_cmd_job_help},
     {"run", "run a job over MPI ranks (mpirun/srun), resumable", cc_cmd_run, cc_cmd_run_help},
+    {"validate", "compare a predicted L2A with a reference L2A (MAE, bias, RMSE, NDVI; report + PNGs)", cc_cmd_validate, cc_cmd_validate_help},
     {"plan", "node-hours, wall time and scaling of a job (cost model + scheduler simulation)", cc_cmd_plan,
      cc_cmd_plan_help},
     {"dataset", "build emulator training data (L1C/L2A patches, HDF5) from a YAML config", cc_cmd_dataset, cc_cmd_dataset_help},

@@ -20,6 +20,7 @@ int cc_cmd_simulate(int argc, char **argv);
 void cc_cmd_simulate_help(void);
 int cc_cmd_run(int argc, char **argv);
 void cc_cmd_run_help(void);
+int cc_cmd_validate(int argc, char **argv); void cc_cmd_validate_help(void);
 int cc_cmd_tiles(int argc, char **argv);
 void cc_cmd_tiles_help(void);
 int cc_cmd_job(int argc, char **argv);
