@@ -113,11 +113,19 @@ static cc_status set_grid(product *p, const char *path, GDALDatasetH ds, int fir
 static cc_status read_cube(product *p, const char *path, GDALDatasetH ds)
 {
     char **md = GDALGetMetadata(ds, "SUBDATASETS");
+    char single[4200];
+    single[0] = '\0';
+    if (!md && GDALGetRasterCount(ds) >= 1) {
+        /* a cube with one layer: GDAL opens the variable directly */
+        const char *var = GDALGetMetadataItem(GDALGetRasterBand(ds, 1), "NETCDF_VARNAME", NULL);
+        if (var)
+            snprintf(single, sizeof single, "NETCDF:\"%s\":%s", path, var);
+    }
     int first = 1;
     for (int k = 1;; k++) {
         char key[64];
         snprintf(key, sizeof key, "SUBDATASET_%d_NAME", k);
-        const char *sd = CSLFetchNameValue(md, key);
+        const char *sd = md ? CSLFetchNameValue(md, key) : k == 1 && single[0] ? single : NULL;
         if (!sd)
             break;
         const char *colon = strrchr(sd, ':');
@@ -253,7 +261,7 @@ static cc_status product_read(product *p, const char *path, const char *bands, d
         return cc_error_set(CC_ERR_FORMAT, "%s: cannot open: %s", path, gdal_msg());
     const char *drv = GDALGetDriverShortName(GDALGetDatasetDriver(ds));
     cc_status st;
-    if (!strcmp(drv, "netCDF") && GDALGetMetadata(ds, "SUBDATASETS"))
+    if (!strcmp(drv, "netCDF"))
         st = read_cube(p, path, ds);
     else
         st = read_stack(p, path, ds, bands, dn_offset, default_by_count);
