@@ -15,6 +15,10 @@
 static const cc_cli_command commands[] = {
     {"reference", "physical reference L1C -> L2A processor (SMAC) into a NetCDF cube",
      cc_cmd_reference, cc_cmd_reference_help},
+    {"boa", "Rapid BoA: L2A surface reflectance emulated by the shipped network", cc_cmd_boa,
+     cc_cmd_boa_help},
+    {"train", "train the Rapid BoA emulator from a dataset (MPI data-parallel, resumable)", cc_cmd_train,
+     cc_cmd_train_help},
     {"info", "print what clearcube reads from an input product", cc_cmd_info, cc_cmd_info_help},
     {"simulate", "write a small SIMULATED L1C scene (for demos and tests)", cc_cmd_simulate,
      cc_cmd_simulate_help},

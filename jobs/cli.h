@@ -14,6 +14,10 @@ int cc_cli_main(int argc, char **argv);
 
 int cc_cmd_reference(int argc, char **argv);
 void cc_cmd_reference_help(void);
+int cc_cmd_boa(int argc, char **argv);
+void cc_cmd_boa_help(void);
+int cc_cmd_train(int argc, char **argv);
+void cc_cmd_train_help(void);
 int cc_cmd_info(int argc, char **argv);
 void cc_cmd_info_help(void);
 int cc_cmd_simulate(int argc, char **argv);

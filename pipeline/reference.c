@@ -43,7 +43,7 @@ void cc_reference_result_free(cc_reference_result *r)
 
 /* Output DN offset from the input's processing baseline (or its radiometric
  * offset when the baseline is unknown, e.g. band stacks). */
-static double output_dn_offset(const cc_scene *s)
+double cc_reference_output_dn_offset(const cc_scene *s)
 {
     if (s->processing_baseline[0])
         return atof(s->processing_baseline) >= 4.0 ? 1000.0 : 0.0;
@@ -320,7 +320,7 @@ cc_status cc_reference_run(const cc_scene *s, const cc_reference_options *o, cc_
     double mean_sz = p.mean_sz, mean_vz = p.mean_vz, mean_va = p.mean_va;
 
     /* 6. SMAC inversion per band and pixel. */
-    r->dn_offset = output_dn_offset(s);
+    r->dn_offset = cc_reference_output_dn_offset(s);
     for (int k = 0; k < CC_L2A_NBANDS; k++) {
         int b = cc_l2a_bands[k];
         if (!toa[b])

@@ -71,6 +71,8 @@ typedef struct {
     double mean_sun_zenith, mean_sun_azimuth, mean_view_zenith, mean_view_azimuth; /* degrees */
     double grid_resolution;   /* metres of the grid the retrieval ran on */
 } cc_reference_atmos;
+/* The L2A DN offset for a product (1000 for baseline >= 04.00, else 0). */
+double cc_reference_output_dn_offset(const cc_scene *s);
 cc_status cc_reference_atmosphere(const cc_scene *s, const cc_reference_options *o, cc_reference_atmos *a);
 
 #ifdef __cplusplus
