@@ -781,7 +781,7 @@ static cc_status write_quicklook(const char *tmp, const char *final, const produ
         cc_image_fill_rect(&im, tx, by + 14, 1, 4, 0);
         char tl[32];
         double v = vmax * t / 4;
-        snprintf(tl, sizeof tl, "%.3g%s", v, t == 4 ? "+" : "");
+        snprintf(tl, sizeof tl, "%.6g%s", v, t == 4 ? "+" : "");
         int tw = cc_image_text_width(tl, 1);
         int lx = tx - tw / 2;
         if (lx < x) lx = x;
