@@ -285,6 +285,11 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
         return st;
     const cc_grid *g = &src.grid;
 
+    for (int k = 0; k < CC_BOA_NBANDS; k++)
+        if (!s->band[cc_l2a_bands[k]].present)
+            return cc_error_set(CC_ERR_MISSING, "%s: band %s is missing (the emulator needs all 12 L2A bands)",
+                                input_name, cc_band_names[cc_l2a_bands[k]]);
+
     /* 1. The atmosphere (scene context), by the reference processor's own code. */
     cc_reference_options ao = o->atmos;
     double cres = o->context_resolution;

@@ -31,6 +31,21 @@ expect_fail() {
   echo "ok   $name: $(cat err.txt)"
 }
 
+same_weights() { # a.h5 b.h5: same content hash and the same tensor bytes
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+assert a.attrs["content_hash"] == b.attrs["content_hash"], "content hash differs"
+def walk(g, out, pre=""):
+    for k in g:
+        if isinstance(g[k], h5py.Dataset): out[pre + k] = g[k][()]
+        else: walk(g[k], out, pre + k + "/")
+ta, tb = {}, {}
+walk(a["tensors"], ta); walk(b["tensors"], tb)
+assert ta.keys() == tb.keys() and all(np.array_equal(ta[k], tb[k]) for k in ta), "tensors differ"
+PY
+}
+
 sim_dataset() {
   for s in 1 2 3 4; do
     "$CC" simulate -o sim$s --size 128 --seed $s --aot 0.$((s + 1)) >/dev/null || exit 1
@@ -83,26 +98,28 @@ YAML
 case $what in
 train)
   sim_dataset
-  train_cfg a 120; train_cfg b 120; train_cfg c 120
+  train_cfg a 200; train_cfg b 200; train_cfg c 200
   "$CC" train a.yaml --no-progress --log-level warn > a.json || fail "train a"
   python3 - <<'PY' || fail "loss reduction"
 import json
 r = json.load(open("a.json"))
 f, l = r["first_loss"], r["last_loss"]
 print(f"loss {f:.4g} -> {l:.4g} ({f/l:.1f}x)")
-assert f / l >= 20, "loss not reduced 20x"
+assert f / l >= 20, "loss not reduced 20x in 200 steps"
 PY
   [ -s a.png ] || fail "no loss plot"
-  [ "$(wc -l < a.jsonl)" -eq 4 ] || fail "log lines"
+  [ "$(wc -l < a.jsonl)" -eq 7 ] || fail "log lines"
   # resume: stop at 60, continue to 120 -> identical model bytes
-  "$CC" train b.yaml --no-progress --log-level warn --stop-after 60 > /dev/null || fail "train b (stop)"
+  "$CC" train b.yaml --no-progress --log-level warn --stop-after 100 > /dev/null || fail "train b (stop)"
   [ ! -e b.h5 ] || fail "model written before the last step"
   "$CC" train b.yaml --no-progress --log-level warn --resume > /dev/null || fail "train b (resume)"
-  cmp -s a.h5 b.h5 && echo "ok   resume: same model bytes" || fail "resumed model differs"
+  # the content hash covers architecture, normalisation and every tensor (docs/formats/model.md);
+  # the provenance text names the config file, so the files themselves differ there
+  same_weights a.h5 b.h5 && echo "ok   resume: same weights (content hash)" || fail "resumed model differs"
   # 2 ranks: identical bytes
   "$MPIEXEC" -n 2 --oversubscribe "$CC" train c.yaml --no-progress --log-level warn > c.json || fail "train c (2 ranks)"
   grep -q '"ranks":2' c.json || fail "not 2 ranks: $(cat c.json)"
-  cmp -s a.h5 c.h5 && echo "ok   2 ranks: same model bytes" || fail "2-rank model differs"
+  same_weights a.h5 c.h5 && echo "ok   2 ranks: same weights (content hash)" || fail "2-rank model differs"
   # bad configs
   printf 'dataset: data.h5\nmodel: x.h5\ncheckpoint: x.ckpt\nloss_plot: x.png\nlog: x.jsonl\ntrain:\n  stpes: 3\n' > bad1.yaml
   expect_fail "unknown key" "bad1.yaml: train.stpes: unknown key" "$CC" train bad1.yaml
