@@ -36,6 +36,7 @@ void cc_cmd_boa_help(void)
            "  --resolution M        output grid resolution (default: finest band present)\n"
            "  --context-resolution M  grid of the aerosol / water-vapour retrieval (default: the\n"
            "                        output grid up to 16 Mpx, else 60 m)\n"
+           "  --b8a-from-b08        a product without B8A (sen2r stacks): use B08 as the B8A input\n"
            "  --log-level LEVEL     debug, info, warn, error, quiet\n\n" CC_CLI_SCENE_OPTIONS_HELP);
 }
 
@@ -47,7 +48,7 @@ static int fail(void)
 
 int cc_cmd_boa(int argc, char **argv)
 {
-    enum { O_QL = CC_OPT_SCENE_LAST + 1, O_AOT, O_WV, O_ELEV, O_DEM, O_OZONE, O_RES, O_MODEL, O_CRES };
+    enum { O_QL = CC_OPT_SCENE_LAST + 1, O_AOT, O_WV, O_ELEV, O_DEM, O_OZONE, O_RES, O_MODEL, O_CRES, O_B8A };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
         {"quicklook", required_argument, 0, O_QL}, {"aot", required_argument, 0, O_AOT},
@@ -55,6 +56,7 @@ int cc_cmd_boa(int argc, char **argv)
         {"elevation", required_argument, 0, O_ELEV}, {"dem", required_argument, 0, O_DEM},
         {"ozone", required_argument, 0, O_OZONE}, {"resolution", required_argument, 0, O_RES},
         {"model", required_argument, 0, O_MODEL}, {"context-resolution", required_argument, 0, O_CRES},
+        {"b8a-from-b08", no_argument, 0, O_B8A},
         CC_CLI_SCENE_LONGOPTS, {0, 0, 0, 0}};
     cc_scene_options so;
     cc_scene_options_init(&so);
@@ -75,6 +77,7 @@ int cc_cmd_boa(int argc, char **argv)
         case O_DEM: bo.atmos.dem_path = optarg; break;
         case O_OZONE: if (cc_cli_parse_double("ozone", optarg, &bo.atmos.ozone)) return 2; break;
         case O_RES: if (cc_cli_parse_double("resolution", optarg, &bo.atmos.resolution)) return 2; break;
+        case O_B8A: bo.b8a_from_b08 = 1; break;
         case O_CRES: if (cc_cli_parse_double("context-resolution", optarg, &bo.context_resolution)) return 2; break;
         default:
             rc = cc_cli_scene_option(c, optarg, &so);

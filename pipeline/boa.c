@@ -285,8 +285,9 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
         return st;
     const cc_grid *g = &src.grid;
 
+    int b8a_sub = o->b8a_from_b08 && !s->band[CC_B8A].present && s->band[CC_B08].present;
     for (int k = 0; k < CC_BOA_NBANDS; k++)
-        if (!s->band[cc_l2a_bands[k]].present)
+        if (!s->band[cc_l2a_bands[k]].present && !(b8a_sub && cc_l2a_bands[k] == CC_B8A))
             return cc_error_set(CC_ERR_MISSING, "%s: band %s is missing (the emulator needs all 12 L2A bands)",
                                 input_name, cc_band_names[cc_l2a_bands[k]]);
 
@@ -313,6 +314,10 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
     double radio = NAN;
     for (int k = 0; k < CC_BOA_NBANDS; k++) {
         int b = cc_l2a_bands[k];
+        if (b == CC_B8A && b8a_sub) {
+            cc_warn("%s: no B8A: the emulator's B8A input is B08 (--b8a-from-b08)", input_name);
+            b = CC_B08;
+        }
         if (!s->band[b].present) {
             st = cc_error_set(CC_ERR_MISSING, "%s: band %s is missing (the emulator needs all 12 L2A bands)",
                               input_name, cc_band_names[b]);
@@ -390,9 +395,10 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
              m->content_hash);
     snprintf(stats->parameters, sizeof stats->parameters,
              "model_sha256=%s; aot550=%.4f (%s); water_vapour=%.3f g cm-2 (%s); pressure=%.2f hPa (%s); "
-             "context_grid=%g m; dn=10000*rho+%g",
+             "context_grid=%g m; dn=10000*rho+%g%s",
              m->content_hash, at->aot550, at->aot_source, at->water_vapour, at->wv_source, at->pressure_hpa,
-             at->pressure_source, at->grid_resolution, out_off);
+             at->pressure_source, at->grid_resolution, out_off,
+             b8a_sub ? "; B8A input = B08 (product has no B8A; B8A output approximate)" : "");
     cc_cube_write_args ca = {.path = out_nc, .tile_id = s->tile_id, .product = "boa-l2a", .wkt = s->wkt,
                              .width = g->width, .height = g->height, .year = s->year, .month = s->month,
                              .day = s->day, .nlayers = CC_BOA_NBANDS, .layers = layers,
