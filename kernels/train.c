@@ -60,6 +60,15 @@ static int nthreads_max(void)
 #endif
 }
 
+/* Parallelise a loop only when it is worth a fork/join (count iterations of
+ * about `per` units of work each): tiny tensors run on the calling thread.
+ * The decomposition, hence every result, does not depend on this. */
+#define PAR_MIN_WORK 65536
+static int par_worth(size_t count, size_t per)
+{
+    return count > 1 && count * per >= PAR_MIN_WORK;
+}
+
 static int thread_id(void)
 {
 #ifdef _OPENMP
@@ -306,7 +315,7 @@ static void act_fwd_par(cc_act a, float alpha, float *y, float *aux, size_t n)
     if (a == CC_ACT_NONE)
         return;
     const long nc = (long)((n + EW_CHUNK - 1) / EW_CHUNK);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(nc), EW_CHUNK))
     for (long c = 0; c < nc; c++) {
         const size_t i0 = (size_t)c * EW_CHUNK, ne = n - i0 < EW_CHUNK ? n - i0 : EW_CHUNK;
         act_fwd(a, alpha, y + i0, aux ? aux + i0 : NULL, ne);
@@ -319,7 +328,7 @@ static void act_bwd_par(cc_act a, float alpha, const float *y, const float *aux,
     if (a == CC_ACT_NONE)
         return;
     const long nc = (long)((n + EW_CHUNK - 1) / EW_CHUNK);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(nc), EW_CHUNK))
     for (long c = 0; c < nc; c++) {
         const size_t i0 = (size_t)c * EW_CHUNK, ne = n - i0 < EW_CHUNK ? n - i0 : EW_CHUNK;
         act_bwd(a, alpha, y + i0, aux ? aux + i0 : NULL, g + i0, ne);
@@ -804,7 +813,7 @@ static cc_status conv2d_fwd(cc_train_net *n, int i)
     if (is_pointwise(nd)) {
         const size_t P = (size_t)os[0] * os[1] * os[2];
         const long nu = (long)((P + UNIT_PX - 1) / UNIT_PX);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(nu), (size_t)UNIT_PX * (size_t)cout))
         for (long u = 0; u < nu; u++) {
             const size_t p0 = (size_t)u * UNIT_PX, np = P - p0 < UNIT_PX ? P - p0 : UNIT_PX;
             gemm_t g = {(int)np, cout, cin, x + p0 * cin, cin, 1, wp, (ptrdiff_t)ldo, bp,
@@ -819,7 +828,7 @@ static cc_status conv2d_fwd(cc_train_net *n, int i)
     if ((st = ensure_scratch(n, (size_t)Wo * kc)) != CC_OK)
         return st;
     const long nrows = (long)os[0] * Ho;
-#pragma omp parallel for schedule(static) num_threads(nthreads_max())
+#pragma omp parallel for schedule(static) num_threads(nthreads_max()) if(par_worth((size_t)(nrows), (size_t)Wo * kc))
     for (long r = 0; r < nrows; r++) {
         float *cols = thread_scratch(n);
         im2col_row(x, is, nd, (int)(r / Ho), (int)(r % Ho), Wo, cols);
@@ -835,7 +844,7 @@ static cc_status conv2d_fwd(cc_train_net *n, int i)
 static void reduce_partials(const float *part, int nch, size_t stride, size_t len, float *dst)
 {
     const long nb = (long)((len + 255) / 256);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(nb), (size_t)256 * (size_t)nch))
     for (long b = 0; b < nb; b++) {
         const size_t e0 = (size_t)b * 256, e1 = len - e0 < 256 ? len : e0 + 256;
         for (size_t e = e0; e < e1; e++) {
@@ -848,7 +857,7 @@ static void reduce_partials(const float *part, int nch, size_t stride, size_t le
 }
 
 /* g: dL/dz of node i (activation already applied). gx: the input's gradient. */
-static cc_status conv2d_bwd(cc_train_net *n, int i, const float *g, float *gx, int gx_set)
+static cc_status conv2d_bwd(cc_train_net *n, int i, float *g, float *gx, int gx_set)
 {
     const cc_nn_model *m = n->m;
     const cc_nn_node *nd = &m->nodes[i];
@@ -875,7 +884,7 @@ static cc_status conv2d_bwd(cc_train_net *n, int i, const float *g, float *gx, i
         memcpy(wp + (size_t)co * ldk, nd->weight + (size_t)co * kc, kc * sizeof(float));
     const int nt = nthreads_max(); /* <= scratch_nt when scratch is used */
     /* parameter gradients (and, pointwise, the input gradient) */
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(static) num_threads(nt) if(par_worth((size_t)(nch), (P / (size_t)nch + 1) * (size_t)cout))
     for (int c = 0; c < nch; c++) {
         const long u0 = (long)c * nunits / nch, u1 = (long)(c + 1) * nunits / nch;
         float *pc = part + (size_t)c * pstride, *pb = pc + (size_t)cout * ldk;
@@ -887,6 +896,10 @@ static cc_status conv2d_bwd(cc_train_net *n, int i, const float *g, float *gx, i
             if (pw) {
                 const size_t p0 = (size_t)u * UNIT_PX;
                 np = (int)(P - p0 < UNIT_PX ? P - p0 : UNIT_PX);
+                /* activation derivative of this unit (fused: one pass less) */
+                act_bwd(nd->act, nd->alpha, n->out[i] + p0 * cout,
+                        n->aux[i] ? n->aux[i] + p0 * cout : NULL, g + p0 * cout,
+                        (size_t)np * (size_t)cout);
                 dz = g + p0 * cout;
                 bm = x + p0 * cin;
                 ldb = cin;
@@ -911,17 +924,27 @@ static cc_status conv2d_bwd(cc_train_net *n, int i, const float *g, float *gx, i
             }
         }
     }
-    float *gw_dst = n->grads + n->off_a[i];
-    /* weights: partial rows have stride ldk; reduce row by row */
-    if (ldk == kc) {
-        reduce_partials(part, nch, pstride, (size_t)cout * kc, gw_dst);
-    } else {
-        for (int co = 0; co < cout; co++)
-            reduce_partials(part + (size_t)co * ldk, nch, pstride, kc, gw_dst + (size_t)co * kc);
+    /* weights + bias: chunk partials summed in chunk order, one parallel region */
+    {
+        float *gw_dst = n->grads + n->off_a[i];
+        float *gb_dst = n->off_b[i] != SIZE_MAX ? n->grads + n->off_b[i] : NULL;
+        const size_t nw = (size_t)cout * kc, len = nw + (gb_dst ? (size_t)cout : 0);
+        const long nb = (long)((len + 255) / 256);
+#pragma omp parallel for schedule(static) if(par_worth((size_t)nb, (size_t)256 * (size_t)nch))
+        for (long bk = 0; bk < nb; bk++) {
+            const size_t e0 = (size_t)bk * 256, e1 = len - e0 < 256 ? len : e0 + 256;
+            for (size_t e = e0; e < e1; e++) {
+                const size_t src = e < nw ? (e / kc) * ldk + e % kc : (size_t)cout * ldk + (e - nw);
+                float sum = part[src];
+                for (int c = 1; c < nch; c++)
+                    sum += part[(size_t)c * pstride + src];
+                if (e < nw)
+                    gw_dst[e] += sum;
+                else
+                    gb_dst[e - nw] += sum;
+            }
+        }
     }
-    if (n->off_b[i] != SIZE_MAX)
-        reduce_partials(part + (size_t)cout * ldk, nch, pstride, (size_t)cout,
-                        n->grads + n->off_b[i]);
     if (pw)
         return CC_OK;
     /* spatial input gradient: dcols = dz * W, scattered in 3 phases of rows */
@@ -933,7 +956,7 @@ static cc_status conv2d_bwd(cc_train_net *n, int i, const float *g, float *gx, i
         if (per <= 0)
             continue;
         const long total = (long)os[0] * per;
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(static) num_threads(nt) if(par_worth((size_t)(total), (size_t)Wo * kc))
         for (long q = 0; q < total; q++) {
             const int t = (int)(q / per), oy = ph + 3 * (int)(q % per);
             float *dcols = thread_scratch(n);
@@ -959,7 +982,7 @@ static void conv1d_fwd(cc_train_net *n, int i)
     const float *x = n->out[nd->inputs[0]];
     float *y = n->out[i];
     const long total = (long)T * (long)hw;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(total), (size_t)cout * (size_t)cin * (size_t)kt))
     for (long e = 0; e < total; e++) {
         const int t = (int)(e / (long)hw);
         const size_t px = (size_t)(e % (long)hw);
@@ -991,7 +1014,7 @@ static void conv1d_bwd(cc_train_net *n, int i, const float *g, float *gx, int gx
     float *gw = n->grads + n->off_a[i];
     float *gb = n->off_b[i] != SIZE_MAX ? n->grads + n->off_b[i] : NULL;
     /* parameters: one output channel per iteration, fixed (t, px) order */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(cout), (size_t)T * hw * (size_t)cin * (size_t)kt))
     for (int co = 0; co < cout; co++) {
         float *wrow = gw + (size_t)co * kt * cin;
         for (int j = 0; j < kt; j++)
@@ -1014,7 +1037,7 @@ static void conv1d_bwd(cc_train_net *n, int i, const float *g, float *gx, int gx
         }
     }
     const long total = (long)T * (long)hw;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(total), (size_t)cout * (size_t)cin * (size_t)kt))
     for (long e = 0; e < total; e++) {
         const int ts = (int)(e / (long)hw);
         const size_t px = (size_t)(e % (long)hw);
@@ -1046,7 +1069,7 @@ static void pool_fwd(cc_train_net *n, int i)
     const float *x = n->out[nd->inputs[0]];
     float *y = n->out[i];
     const long nrows = (long)T * Ho;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(nrows), (size_t)W * (size_t)C))
     for (long row = 0; row < nrows; row++) {
         const int t = (int)(row / Ho), oy = (int)(row % Ho);
         const float *r0 = x + ((size_t)t * H + 2 * (size_t)oy) * W * C, *r1 = r0 + (size_t)W * C;
@@ -1082,7 +1105,7 @@ static void pool_bwd(cc_train_net *n, int i, const float *g, float *gx, int gx_s
     const int is_max = nd->op == CC_OP_MAXPOOL2;
     const float *x = n->out[nd->inputs[0]];
     const long nrows = (long)T * Ho;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(nrows), (size_t)W * (size_t)C))
     for (long row = 0; row < nrows; row++) {
         const int t = (int)(row / Ho), oy = (int)(row % Ho);
         const size_t b0 = ((size_t)t * H + 2 * (size_t)oy) * W * C, b1 = b0 + (size_t)W * C;
@@ -1139,7 +1162,7 @@ static void upsample_fwd(cc_train_net *n, int i)
     const float *x = n->out[nd->inputs[0]];
     float *y = n->out[i];
     const long nrows = (long)T * Ho;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(nrows), (size_t)W * (size_t)C))
     for (long row = 0; row < nrows; row++) {
         const int t = (int)(row / Ho), oy = (int)(row % Ho);
         const float *base = x + (size_t)t * H * W * C;
@@ -1182,7 +1205,7 @@ static void upsample_bwd(cc_train_net *n, int i, const float *g, float *gx, int 
     const int T = is[0], H = is[1], W = is[2], C = is[3], Ho = 2 * H, Wo = 2 * W;
     const int bil = nd->op == CC_OP_UPSAMPLE2_BILINEAR;
     const long nrows = (long)T * H;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(nrows), (size_t)W * (size_t)C))
     for (long row = 0; row < nrows; row++) {
         const int t = (int)(row / H), iy = (int)(row % H);
         const float *gb = g + (size_t)t * Ho * Wo * C;
@@ -1253,7 +1276,7 @@ cc_status cc_train_forward(cc_train_net *n, int b, int h, int w, const float *rh
         switch (nd->op) {
         case CC_OP_INPUT: {
             const float *mean = m->input.mean, *sd = m->input.std;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(npix), (size_t)C))
             for (size_t p = 0; p < npix; p++)
                 for (int c = 0; c < C; c++)
                     y[p * C + c] = (rho[p * C + c] - mean[c]) / sd[c];
@@ -1265,7 +1288,7 @@ cc_status cc_train_forward(cc_train_net *n, int b, int h, int w, const float *rh
             break;
         case CC_OP_CONV1D_TIME: conv1d_fwd(n, i); break;
         case CC_OP_AFFINE:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(npix), (size_t)C))
             for (size_t p = 0; p < npix; p++)
                 for (int c = 0; c < C; c++) {
                     float v = x[p * C + c];
@@ -1305,7 +1328,7 @@ cc_status cc_train_forward(cc_train_net *n, int b, int h, int w, const float *rh
         case CC_OP_UPSAMPLE2_BILINEAR: upsample_fwd(n, i); break;
         case CC_OP_OUTPUT: {
             const int nin = m->input.nchannels;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(npix), (size_t)C))
             for (size_t p = 0; p < npix; p++)
                 for (int c = 0; c < C; c++) {
                     float v = x[p * C + c];
@@ -1362,7 +1385,7 @@ static cc_status affine_bwd(cc_train_net *n, int i, const float *g)
     if (grow(&n->partial, &n->partial_cap, (size_t)nch * ps) != CC_OK)
         return CC_ERR_NOMEM;
     float *part = n->partial;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(nch), (P / (size_t)nch + 1) * (size_t)C))
     for (int c = 0; c < nch; c++) {
         const size_t p0 = (size_t)((long)c * nunits / nch) * UNIT_PX;
         size_t p1 = (size_t)((long)(c + 1) * nunits / nch) * UNIT_PX;
@@ -1421,7 +1444,7 @@ cc_status cc_train_backward(cc_train_net *n, const float *dout)
         }
         if (!n->gset[i]) /* cannot happen for a live node, but stay defined */
             memset(g, 0, e * sizeof(float));
-        if (has_act(nd->op))
+        if (has_act(nd->op) && !(nd->op == CC_OP_CONV2D && is_pointwise(nd)))
             act_bwd_par(nd->act, nd->alpha, n->out[i], n->aux[i], g, e);
         const int in = nd->ninputs > 0 ? nd->inputs[0] : -1;
         switch (nd->op) {
@@ -1447,7 +1470,7 @@ cc_status cc_train_backward(cc_train_net *n, const float *dout)
             if (nd->scale) {
                 float *gx = n->grad[in];
                 const int set = n->gset[in];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(par_worth((size_t)(npix), (size_t)C))
                 for (size_t p = 0; p < npix; p++)
                     for (int c = 0; c < C; c++) {
                         const float v = g[p * C + c] * nd->scale[c];

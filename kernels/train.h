@@ -14,11 +14,13 @@
  * Nodata is the caller's business: the loss takes a per-pixel weight.
  * Per-pixel MLPs are trained with H = 1, W = number of pixels (B = 1) or
  * B = pixels, H = W = 1: any layout works for 1x1 models.
+ * CC_OP_CONV1D_TIME convolves along the batch axis b (the runtime's T axis).
  *
  * Parameters are one flat float vector in a canonical order: nodes in model
  * order; per node weight, then bias (conv2d, conv1d_time), or scale, then
- * shift (affine). Gradients use the same layout, so data-parallel training
- * allreduces one buffer.
+ * shift (affine). Arrays that are NULL in the model (a conv without bias, an
+ * affine without scale or shift) are not parameters. Gradients use the same
+ * layout, so data-parallel training allreduces one buffer.
  *
  * Determinism: forward and backward compute every element in a fixed order
  * (OpenMP threads may split work, but every reduction, in particular the
@@ -43,8 +45,11 @@ typedef struct cc_train_net cc_train_net;
 
 /* Creates a trainer for model m (borrowed: must outlive the net; its
  * parameters are updated in place by cc_train_adamw_step) and a maximum batch
- * shape (buffers are sized for B*H*W pixels at most). Ops without a backward
- * pass give CC_ERR_UNSUPPORTED naming the op. */
+ * shape (buffers are sized for B*H*W pixels at most: a later forward may use
+ * any (b, h, w) whose every node tensor fits the one of the maximum shape, so
+ * a 1x1 model takes any layout of at most max_b*max_h*max_w pixels; larger
+ * gives CC_ERR_ARG). Ops without a backward pass give CC_ERR_UNSUPPORTED
+ * naming the node and op. */
 cc_status cc_train_net_create(cc_nn_model *m, int max_b, int max_h, int max_w, cc_train_net **out);
 void cc_train_net_free(cc_train_net *n);
 
@@ -71,6 +76,7 @@ const float *cc_train_input_grad(const cc_train_net *n);
 /* ---- losses: value and gradient over n elements with per-element weights ----
  * loss = sum_i w_i * f(y_i - t_i) / sum_i w_i, grad_i = dloss/dy_i.
  * Huber with delta: f(r) = r^2/2 for |r| <= delta, delta*(|r| - delta/2) else.
+ * (L1: gradient 0 at r = 0; elements with w_i = 0 get gradient 0.)
  * w may be NULL (all 1). Returns the loss (0 and zero grad if sum w == 0).
  * The sums are done in a fixed order (double accumulation). */
 typedef enum { CC_LOSS_MSE = 0, CC_LOSS_L1, CC_LOSS_HUBER } cc_loss_kind;
@@ -82,8 +88,9 @@ typedef struct {
     double lr;            /* learning rate for this step (schedules: cc_train_lr) */
     double beta1, beta2;  /* 0.9, 0.999                                          */
     double eps;           /* 1e-8                                                 */
-    double weight_decay;  /* decoupled, applied to WEIGHTS only (not biases,
-                             affine shifts); 0 = plain Adam                      */
+    double weight_decay;  /* decoupled (p *= 1 - lr*wd, as torch.optim.AdamW),
+                             applied to conv2d / conv1d_time WEIGHTS only (not
+                             biases, affine scale or shift); 0 = plain Adam     */
 } cc_adamw_options;
 void cc_adamw_options_init(cc_adamw_options *o);
 
@@ -100,12 +107,15 @@ cc_status cc_train_adamw_step(cc_train_net *n, cc_adamw_state *s, const cc_adamw
                               const float *g);
 
 /* Learning rate at `step` of `total`: linear warm-up over `warmup` steps from
- * 0 to lr_max, then cosine decay to lr_min at `total`. */
+ * 0 to lr_max (lr_max*step/warmup: 0 at step 0), then cosine decay to lr_min at
+ * `total` (lr_min for step >= total). */
 double cc_train_lr(long step, long total, long warmup, double lr_max, double lr_min);
 
 /* Deterministic initialisation of every trainable parameter of m from `seed`
- * (He/Kaiming-uniform for weights by fan-in, zero biases, affine scale 1 and
- * shift 0); output node scale/shift untouched. */
+ * (He/Kaiming-uniform for weights by fan-in: U(-sqrt(6/fan_in), sqrt(6/fan_in)),
+ * fan_in = k*k*cin (conv2d) or kt*cin (conv1d_time), drawn in node order from
+ * splitmix64 seeded with `seed` (top 53 bits -> [0,1)); zero biases, affine
+ * scale 1 and shift 0); output node scale/shift untouched. */
 void cc_train_init_params(cc_nn_model *m, unsigned long long seed);
 
 #ifdef __cplusplus
