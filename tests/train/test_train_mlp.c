@@ -1,5 +1,7 @@
 /* Training of a per-pixel MLP (issue 4): a seeded AdamW run on a synthetic
- * smooth function must reduce the MSE by at least LOSS_FACTOR.
+ * smooth function must reduce the MSE by at least LOSS_FACTOR and end below
+ * VAR_FRACTION x the variance of the targets (PyTorch with the same setup
+ * reaches ~0.1 of the variance in 300 steps).
  *   test_train_mlp              the test
  *   test_train_mlp --bench [npix] [iters]
  *                               forward+backward speed of 18->64->64->64->12
@@ -21,7 +23,8 @@
 #define NIN 18
 #define NOUT 12
 #define HID 64
-#define LOSS_FACTOR 20.0
+#define LOSS_FACTOR 10.0 /* final (mean of the last 10 steps) <= initial / 10 */
+#define VAR_FRACTION 0.2 /* and <= 0.2 x the target variance (R^2 >= 0.8) */
 
 const char *cc_train_kernel_name(void); /* kernels/train.c (diagnostics) */
 
@@ -46,6 +49,12 @@ static void build_mlp(cc_nn_model *m, unsigned long long seed)
         o->shift[c] = 0.0f;
     }
     cc_train_init_params(m, seed);
+    /* He-uniform on the regression head gives outputs ~1 (initial MSE ~2.7 for
+     * targets of variance 0.03, which Adam spends its first steps undoing): the
+     * usual small head init, 0.1x (PyTorch's nn.Linear default is ~0.4x). */
+    cc_nn_node *head = &m->nodes[m->output_node - 1];
+    for (int i = 0; i < NOUT * HID; i++)
+        head->weight[i] *= 0.1f;
 }
 
 static double now_s(void)
@@ -122,7 +131,7 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "--bench") == 0)
         return bench(argc >= 3 ? atoi(argv[2]) : 16384, argc >= 4 ? atoi(argv[3]) : 20);
 
-    const int npix = 2048, steps = 300;
+    const int npix = 2048, steps = argc >= 3 && strcmp(argv[1], "--steps") == 0 ? atoi(argv[2]) : 300;
     cc_nn_model m;
     build_mlp(&m, 1234);
     cc_train_net *net = NULL;
@@ -141,7 +150,7 @@ int main(int argc, char **argv)
     cc_adamw_options_init(&opt);
     opt.weight_decay = 1e-4;
     CHECK_OK(cc_adamw_init(&st, cc_train_nparams(net)));
-    double first = 0.0, last = 0.0, evalsum = 0.0;
+    double first = 0.0, last = 0.0, evalsum = 0.0, tvar = 0.0;
     int nlast = 0;
     for (int s = 0; s < steps; s++) {
         /* a fresh random batch each step (seeded) */
@@ -153,8 +162,19 @@ int main(int argc, char **argv)
         const float *out;
         CHECK_OK(cc_train_forward(net, npix, 1, 1, rho, &out));
         double loss = cc_train_loss(CC_LOSS_MSE, 0.0, (size_t)npix * NOUT, out, tgt, NULL, gout);
-        if (s == 0)
+        if (s == 0) {
             first = loss;
+            /* variance of the targets (the loss of the best constant per channel) */
+            for (int c = 0; c < NOUT; c++) {
+                double mu = 0.0, v2 = 0.0;
+                for (int p = 0; p < npix; p++)
+                    mu += tgt[p * NOUT + c];
+                mu /= npix;
+                for (int p = 0; p < npix; p++)
+                    v2 += (tgt[p * NOUT + c] - mu) * (tgt[p * NOUT + c] - mu);
+                tvar += v2 / npix / NOUT;
+            }
+        }
         if (s >= steps - 10) {
             evalsum += loss;
             nlast++;
@@ -170,8 +190,10 @@ int main(int argc, char **argv)
     const double final = evalsum / nlast;
     printf("initial loss %.6g, mean of the last 10 %.6g (last %.6g): reduced %.1fx (need >= %.0fx)\n",
            first, final, last, first / final, LOSS_FACTOR);
+    printf("target variance %.6g: final loss / variance = %.3f\n", tvar, final / tvar);
     CHECK(isfinite(final));
     CHECK(first / final >= LOSS_FACTOR);
+    CHECK(final <= VAR_FRACTION * tvar);
     cc_adamw_free(&st);
     free(rho);
     free(tgt);
