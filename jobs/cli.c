@@ -83,6 +83,19 @@ int cc_cli_scene_option(int id, const char *val, cc_scene_options *so)
     }
 }
 
+int cc_cli_atmos_option(int id, const char *val, cc_reference_options *ro)
+{
+    switch (id) {
+    case CC_OPT_AOT: return cc_cli_parse_double("aot", val, &ro->aot550) ? -1 : 1;
+    case CC_OPT_WV: return cc_cli_parse_double("water-vapour", val, &ro->water_vapour) ? -1 : 1;
+    case CC_OPT_ELEV: return cc_cli_parse_double("elevation", val, &ro->elevation_m) ? -1 : 1;
+    case CC_OPT_DEM: ro->dem_path = val; return 1;
+    case CC_OPT_OZONE: return cc_cli_parse_double("ozone", val, &ro->ozone) ? -1 : 1;
+    case CC_OPT_RES: return cc_cli_parse_double("resolution", val, &ro->resolution) ? -1 : 1;
+    default: return 0;
+    }
+}
+
 int cc_cli_main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {

@@ -68,4 +68,19 @@ enum {
     {"no-verify-checksums", no_argument, 0, CC_OPT_NO_VERIFY},                \
     {"log-level", required_argument, 0, CC_OPT_LOG_LEVEL}
 
+/* Atmosphere overrides shared by `reference` and `boa`. */
+#include "pipeline/reference.h"
+enum {
+    CC_OPT_AOT = CC_OPT_SCENE_LAST + 1, CC_OPT_WV, CC_OPT_ELEV, CC_OPT_DEM, CC_OPT_OZONE, CC_OPT_RES,
+    CC_OPT_ATMOS_LAST
+};
+#define CC_CLI_ATMOS_LONGOPTS                                                                 \
+    {"aot", required_argument, 0, CC_OPT_AOT}, {"water-vapour", required_argument, 0, CC_OPT_WV}, \
+    {"water-vapor", required_argument, 0, CC_OPT_WV}, {"elevation", required_argument, 0, CC_OPT_ELEV}, \
+    {"dem", required_argument, 0, CC_OPT_DEM}, {"ozone", required_argument, 0, CC_OPT_OZONE},  \
+    {"resolution", required_argument, 0, CC_OPT_RES}
+/* Handles one of the atmosphere options; returns 1 if `id` was one, 0 if not,
+ * -1 on a bad value (message printed). */
+int cc_cli_atmos_option(int id, const char *val, cc_reference_options *ro);
+
 #endif

@@ -49,16 +49,12 @@ static int fail(void)
 
 int cc_cmd_boa(int argc, char **argv)
 {
-    enum { O_QL = CC_OPT_SCENE_LAST + 1, O_AOT, O_WV, O_ELEV, O_DEM, O_OZONE, O_RES, O_MODEL, O_CRES, O_B8A };
+    enum { O_QL = CC_OPT_ATMOS_LAST + 1, O_MODEL, O_CRES, O_B8A };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
-        {"quicklook", required_argument, 0, O_QL}, {"aot", required_argument, 0, O_AOT},
-        {"water-vapour", required_argument, 0, O_WV}, {"water-vapor", required_argument, 0, O_WV},
-        {"elevation", required_argument, 0, O_ELEV}, {"dem", required_argument, 0, O_DEM},
-        {"ozone", required_argument, 0, O_OZONE}, {"resolution", required_argument, 0, O_RES},
-        {"model", required_argument, 0, O_MODEL}, {"context-resolution", required_argument, 0, O_CRES},
-        {"b8a-from-b08", no_argument, 0, O_B8A},
-        CC_CLI_SCENE_LONGOPTS, {0, 0, 0, 0}};
+        {"quicklook", required_argument, 0, O_QL}, {"model", required_argument, 0, O_MODEL},
+        {"context-resolution", required_argument, 0, O_CRES}, {"b8a-from-b08", no_argument, 0, O_B8A},
+        CC_CLI_ATMOS_LONGOPTS, CC_CLI_SCENE_LONGOPTS, {0, 0, 0, 0}};
     cc_scene_options so;
     cc_scene_options_init(&so);
     cc_boa_options bo;
@@ -72,16 +68,11 @@ int cc_cmd_boa(int argc, char **argv)
         case 'h': cc_cmd_boa_help(); return 0;
         case O_QL: ql = optarg; break;
         case O_MODEL: model = optarg; break;
-        case O_AOT: if (cc_cli_parse_double("aot", optarg, &bo.atmos.aot550)) return 2; break;
-        case O_WV: if (cc_cli_parse_double("water-vapour", optarg, &bo.atmos.water_vapour)) return 2; break;
-        case O_ELEV: if (cc_cli_parse_double("elevation", optarg, &bo.atmos.elevation_m)) return 2; break;
-        case O_DEM: bo.atmos.dem_path = optarg; break;
-        case O_OZONE: if (cc_cli_parse_double("ozone", optarg, &bo.atmos.ozone)) return 2; break;
-        case O_RES: if (cc_cli_parse_double("resolution", optarg, &bo.atmos.resolution)) return 2; break;
         case O_B8A: bo.b8a_from_b08 = 1; break;
         case O_CRES: if (cc_cli_parse_double("context-resolution", optarg, &bo.context_resolution)) return 2; break;
         default:
-            rc = cc_cli_scene_option(c, optarg, &so);
+            if ((rc = cc_cli_atmos_option(c, optarg, &bo.atmos)) == 0)
+                rc = cc_cli_scene_option(c, optarg, &so);
             if (rc == 1)
                 break;
             if (rc == 0)

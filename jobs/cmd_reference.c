@@ -80,14 +80,10 @@ cc_status cc_reference_write_cube(const char *path, const cc_scene *s, const cc_
 
 int cc_cmd_reference(int argc, char **argv)
 {
-    enum { O_QL = CC_OPT_SCENE_LAST + 1, O_AOT, O_WV, O_ELEV, O_DEM, O_OZONE, O_RES };
+    enum { O_QL = CC_OPT_ATMOS_LAST + 1 };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
-        {"quicklook", required_argument, 0, O_QL}, {"aot", required_argument, 0, O_AOT},
-        {"water-vapour", required_argument, 0, O_WV}, {"water-vapor", required_argument, 0, O_WV},
-        {"elevation", required_argument, 0, O_ELEV}, {"dem", required_argument, 0, O_DEM},
-        {"ozone", required_argument, 0, O_OZONE}, {"resolution", required_argument, 0, O_RES},
-        CC_CLI_SCENE_LONGOPTS, {0, 0, 0, 0}};
+        {"quicklook", required_argument, 0, O_QL}, CC_CLI_ATMOS_LONGOPTS, CC_CLI_SCENE_LONGOPTS, {0, 0, 0, 0}};
     cc_scene_options so;
     cc_scene_options_init(&so);
     cc_reference_options ro;
@@ -100,14 +96,9 @@ int cc_cmd_reference(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'h': cc_cmd_reference_help(); return 0;
         case O_QL: ql = optarg; break;
-        case O_AOT: if (cc_cli_parse_double("aot", optarg, &ro.aot550)) return 2; break;
-        case O_WV: if (cc_cli_parse_double("water-vapour", optarg, &ro.water_vapour)) return 2; break;
-        case O_ELEV: if (cc_cli_parse_double("elevation", optarg, &ro.elevation_m)) return 2; break;
-        case O_DEM: ro.dem_path = optarg; break;
-        case O_OZONE: if (cc_cli_parse_double("ozone", optarg, &ro.ozone)) return 2; break;
-        case O_RES: if (cc_cli_parse_double("resolution", optarg, &ro.resolution)) return 2; break;
         default:
-            rc = cc_cli_scene_option(c, optarg, &so);
+            if ((rc = cc_cli_atmos_option(c, optarg, &ro)) == 0)
+                rc = cc_cli_scene_option(c, optarg, &so);
             if (rc == 1)
                 break;
             if (rc == 0)

@@ -120,7 +120,17 @@ int cc_cmd_train(int argc, char **argv)
             printf("],\"val_mae_dn\":[");
             for (int k = 0; k < CC_BOA_NBANDS; k++)
                 printf("%s%.3f", k ? "," : "", r.val_mae_dn[k]);
-            printf("]}\n");
+            printf("]");
+            static const char *const kn[3] = {"reference", "simulated_l1c", "pair"};
+            for (int q = 0; q < 3; q++) {
+                if (!r.n_val_kind_px[q])
+                    continue;
+                printf(",\"val_%s_mae_dn\":[", kn[q]);
+                for (int k = 0; k < CC_BOA_NBANDS; k++)
+                    printf("%s%.3f", k ? "," : "", r.val_kind_mae_dn[q][k]);
+                printf("]");
+            }
+            printf("}\n");
         }
     }
     if (mpi)

@@ -295,6 +295,8 @@ typedef struct {
     double dn_offset;
     uint32_t *train_px, *val_px; /* (patch << 14) | pixel */
     size_t n_train, n_val;
+    uint32_t *val_kind_px[3];    /* validation pixels by dataset kind (0 reference, 1 simulated L1C, 2 pair) */
+    size_t n_val_kind[3];
     char *nscenes_text;
 } dataset;
 
@@ -307,6 +309,8 @@ static void dataset_free(dataset *d)
     free(d->kind);
     free(d->train_px);
     free(d->val_px);
+    for (int k = 0; k < 3; k++)
+        free(d->val_kind_px[k]);
     memset(d, 0, sizeof *d);
 }
 
@@ -410,6 +414,16 @@ static cc_status dataset_load(const char *path, dataset *d)
             else
                 d->train_px[d->n_train++] = id;
         }
+    for (int k = 0; k < 3; k++)
+        if (!(d->val_kind_px[k] = cc_malloc3(d->n_val ? d->n_val : 1, sizeof(uint32_t), 1))) {
+            st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
+            goto out;
+        }
+    for (size_t i = 0; i < d->n_val; i++) {
+        int k = d->kind[d->val_px[i] >> 14];
+        if (k >= 0 && k < 3)
+            d->val_kind_px[k][d->n_val_kind[k]++] = d->val_px[i];
+    }
     if (d->n_train == 0)
         st = cc_error_set(CC_ERR_NODATA, "%s: no valid training pixel", path);
 out:
@@ -454,7 +468,7 @@ typedef struct {
     float *params, *m, *v;
     /* history (one entry per evaluation) */
     int nh;
-    double *h_step, *h_loss, *h_train, *h_val;
+    double *h_step, *h_loss, *h_train, *h_val; /* h_val: every validation pixel */
 } ckpt;
 
 static int wr_f(hid_t f, const char *name, hid_t type, const void *buf, hsize_t n)
@@ -844,6 +858,12 @@ cc_status cc_boa_train(const cc_boa_train_config *c, const cc_boa_train_options 
             if ((st = evaluate(net, &d, d.train_px, d.n_train, c->eval_pixels, cm, tr)) != CC_OK ||
                 (st = evaluate(net, &d, d.val_px, d.n_val, c->eval_pixels, cm, va)) != CC_OK)
                 goto out;
+            for (int k = 0; k < 3; k++) {
+                r->n_val_kind_px[k] = d.n_val_kind[k];
+                if ((st = evaluate(net, &d, d.val_kind_px[k], d.n_val_kind[k], c->eval_pixels, cm,
+                                   r->val_kind_mae_dn[k])) != CC_OK)
+                    goto out;
+            }
             double lmean = loss_acc / (loss_n ? loss_n : 1);
             r->last_loss = lmean;
             memcpy(r->train_mae_dn, tr, sizeof tr);
@@ -859,7 +879,17 @@ cc_status cc_boa_train(const cc_boa_train_config *c, const cc_boa_train_options 
                 fprintf(logf, "],\"val_mae_dn\":[");
                 for (int k = 0; k < NB; k++)
                     fprintf(logf, "%s%.3f", k ? "," : "", va[k]);
-                fprintf(logf, "]}\n");
+                static const char *const kn[3] = {"reference", "simulated_l1c", "pair"};
+                fprintf(logf, "]");
+                for (int q = 0; q < 3; q++) {
+                    if (!d.n_val_kind[q])
+                        continue;
+                    fprintf(logf, ",\"val_%s_mae_dn\":[", kn[q]);
+                    for (int k = 0; k < NB; k++)
+                        fprintf(logf, "%s%.3f", k ? "," : "", r->val_kind_mae_dn[q][k]);
+                    fprintf(logf, "]");
+                }
+                fprintf(logf, "}\n");
                 fflush(logf);
             }
             cc_info("step %ld/%ld: loss %.4g, MAE train %.2f DN, validation %.2f DN", done, total, lmean, mean12(tr),
