@@ -56,8 +56,9 @@ typedef struct {
 #define NOCOUNT 0
 
 static const job_key top_keys[] = {
-    {"product", K_CHOICE, 0, 0, "reference", "reference", 0, NULL,
-     "what to make: 'reference' is the physical L1C -> L2A processor (SMAC)", OFF(product), NOCOUNT},
+    {"product", K_CHOICE, 0, 0, "reference|boa", "reference", 0, NULL,
+     "what to make: 'reference' is the physical L1C -> L2A processor (SMAC), 'boa' the Rapid BoA emulator "
+     "(clearcube boa)", OFF(product), NOCOUNT},
     {"catalogues", K_PATHS, 1, 1e6, NULL, NULL, F_REQUIRED, "[/data/s2/l1c]",
      "input folders, scanned recursively for products (SAFE folders or .zip, band folders, GeoTIFF "
      "stacks with a .options sidecar); several products per tile and date are allowed",
@@ -65,7 +66,7 @@ static const job_key top_keys[] = {
     {"output", K_PATH, 0, 0, NULL, NULL, F_REQUIRED, "/scratch/clearcube/out",
      "output folder: one cube per tile, and the job journal", OFF(output_dir), NOCOUNT},
     {"model", K_PATH, 0, 0, NULL, NULL, 0, "/models/rapid-boa.h5",
-     "model file (HDF5); not needed by the reference product", OFF(model_path), NOCOUNT},
+     "model file (HDF5) for 'boa' (unset: the shipped models/boa-s2.h5); not used by 'reference'", OFF(model_path), NOCOUNT},
 };
 
 static const job_key area_keys[] = {

@@ -58,6 +58,8 @@ typedef struct {
     char **extra;             /* product options passed through to each item      */
     int nextra;
     int share_i, share_k;     /* --share I/K: this run's share of the tiles (K 0: all) */
+    const char *product;      /* the job's product ("reference", "boa"); NULL: reference */
+    const char *model;        /* the job's model file (boa); NULL: the product's default */
     char share_dir[PATH_MAX]; /* DIR/share-I-of-K                                  */
 } run_opts;
 
@@ -935,18 +937,29 @@ static char **item_argv(run_ctx *c, const cc_job_item *it, const char *part)
         return NULL;
 #define ADD(s) do { if (n < cap - 1) av[n++] = strdup(s); } while (0)
     ADD(c->exe);
-    ADD("reference");
+    ADD(c->o.product ? c->o.product : "reference");
     ADD(it->inputs[0]);
+    if (c->o.model && c->o.product && strcmp(c->o.product, "boa") == 0) {
+        ADD("--model");
+        ADD(c->o.model);
+    }
     ADD("-o");
     ADD(part);
     ADD("--log-level");
     ADD("warn");
-    /* stack inputs carry their scene options in a sidecar "<stem>.options" */
+    /* stack inputs carry their scene options in a sidecar "<stem>.options", band
+     * folders in "<folder>.options" */
     char side[PATH_MAX];
     snprintf(side, sizeof side, "%s", it->inputs[0]);
+    size_t sl = strlen(side);
+    while (sl > 1 && side[sl - 1] == '/')
+        side[--sl] = '\0';
     char *dot = strrchr(side, '.'), *slash = strrchr(side, '/');
-    if (dot && (!slash || dot > slash)) {
+    if (dot && (!slash || dot > slash))
         snprintf(dot, sizeof side - (size_t)(dot - side), ".options");
+    else if (sl + 9 < sizeof side)
+        memcpy(side + sl, ".options", 9);
+    {
         FILE *f = fopen(side, "r");
         if (f) {
             char w[512];
@@ -1701,6 +1714,8 @@ static cc_status load_job(run_ctx *c, cc_job *job, char ***owned)
                             c->o.job_path);
     if (!c->o.output_dir)
         c->o.output_dir = job->output_dir;
+    c->o.product = job->product;
+    c->o.model = job->model_path;
     if (isnan(c->o.timeout_s) && job->item_timeout_s > 0)
         c->o.timeout_s = job->item_timeout_s;
     if (c->o.retries < 0)
@@ -1770,6 +1785,8 @@ typedef struct {
     int retries;
     int64_t submitted;
     char outdir[PATH_MAX];
+    char product[16];      /* the job's product ("" = reference)                 */
+    char model[PATH_MAX];  /* the job's model file ("" = the product's default)  */
 } run_header;
 
 
@@ -1854,6 +1871,8 @@ int cc_run(int argc, char **argv, MPI_Comm comm)
         h.retries = c->o.retries < 0 ? 2 : c->o.retries;
         h.submitted = c->submitted;
         fmt_buf(h.outdir, sizeof h.outdir, "%s", c->outdir);
+        fmt_buf(h.product, sizeof h.product, "%s", c->o.product ? c->o.product : "");
+        fmt_buf(h.model, sizeof h.model, "%s", c->o.model ? c->o.model : "");
     }
     /* every rank learns the outcome before any further collective step */
     MPI_Bcast(&h, (int)sizeof h, MPI_BYTE, 0, comm);
@@ -1871,6 +1890,8 @@ int cc_run(int argc, char **argv, MPI_Comm comm)
     c->o.retries = h.retries;
     c->submitted = h.submitted;
     snprintf(c->outdir, sizeof c->outdir, "%s", h.outdir);
+    c->o.product = h.product[0] ? h.product : NULL;
+    c->o.model = h.model[0] ? h.model : NULL;
     fmt_buf(c->staging, sizeof c->staging, "%s/.staging", c->outdir);
     int lerr = 0;
     if (c->rank != 0) {

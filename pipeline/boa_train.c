@@ -746,6 +746,14 @@ cc_status cc_boa_train(const cc_boa_train_config *c, const cc_boa_train_options 
     if ((st = cc_boa_model_build(&arch, &m)) != CC_OK)
         goto out;
     cc_train_init_params(&m, c->seed);
+    /* the correction head starts near zero (BOA = TOA): Kaiming-uniform there gives
+     * corrections of the order of out_scale, far from the target, and slows training */
+    for (int i = 0; i < m.nnodes; i++)
+        if (!strcmp(m.nodes[i].name, "correction")) {
+            size_t nw = (size_t)m.nodes[i].cout * (size_t)m.nodes[m.nodes[i].inputs[0]].cout;
+            for (size_t k = 0; k < nw; k++)
+                m.nodes[i].weight[k] *= 0.1f;
+        }
     int cm = c->batch / c->chunks; /* pixels per chunk */
     if ((st = cc_train_net_create(&m, 1, 1, cm, &net)) != CC_OK)
         goto out;

@@ -159,6 +159,36 @@ boa)
   # shellcheck disable=SC2086
   expect_fail "missing band" "band B12 is missing" "$CC" boa s12.tif $OPTS12 --model m.h5 -o x.nc
   [ ! -e x.nc ] || fail "output left by a failed run"
+  # the boa product through the MPI job runner (a band folder with a <folder>.options
+  # sidecar, and a stack with <stem>.options): 1 and 2 ranks give the same cubes
+  mkdir -p cat/T32UNF_20240601
+  i=1
+  for b in B01 B02 B03 B04 B05 B06 B07 B08 B8A B09 B10 B11 B12; do
+    gdal_translate -q -of JP2OpenJPEG -co REVERSIBLE=YES -co QUALITY=100 -b $i scene/S2A_SIMULATED_L1C.tif cat/T32UNF_20240601/T32UNF_20240601T103021_$b.jp2
+    i=$((i + 1))
+  done
+  echo "$OPTS" | sed 's/--bands [^ ]*//; s/--date [0-9-]*//' > cat/T32UNF_20240601.options
+  cp scene/S2A_SIMULATED_L1C.tif cat/S2A_T32UMF_20240601_L1C.tif
+  cp scene/S2A_SIMULATED_L1C.options cat/S2A_T32UMF_20240601_L1C.options
+  cat > job.yaml <<YAML
+product: boa
+model: m.h5
+area:
+  tiles: [32UMF, 32UNF]
+dates:
+  start: 2024-06-01
+  end: 2024-06-30
+catalogues: [cat]
+output: jobout
+YAML
+  for n in 1 2; do
+    "$MPIEXEC" -n $n --oversubscribe "$CC" run job.yaml -o run$n --log-level warn > run$n.jsonl || fail "run boa on $n ranks"
+  done
+  [ "$(grep -c '"status":"done"' run1.jsonl)" -eq 2 ] || fail "boa job: not 2 items done: $(cat run1.jsonl)"
+  for t in 32UMF 32UNF; do
+    cmp -s run1/$t.nc run2/$t.nc || fail "boa job: $t.nc differs between 1 and 2 ranks"
+    ncdump -h run1/$t.nc | grep -q ':product = "boa-l2a"' || fail "boa job: $t.nc is not a boa cube"
+  done
   ;;
 shipped)
   S=${CLEARCUBE_SHARED:-}
