@@ -175,10 +175,31 @@ static uint16_t encode_feature(float f, double dn_offset, double quant)
     return (uint16_t)(dn < 1 ? 1 : dn > 65535 ? 65535 : dn);
 }
 
+#define CC_BOA_GEO_STEP 16
+
+/* mu_s + 1, mu_v + 1, cos_raa + 1 at pixel (col, row) of the output grid */
+static void geometry_features(const boa_source *b, int col, int row, double f[3])
+{
+    const double d2r = 3.14159265358979323846 / 180.0;
+    double x, y;
+    cc_grid_xy(&b->grid, col, row, &x, &y);
+    const cc_scene *s = b->s;
+    double sz = cc_angle_grid_sample(&s->sun_zenith, x, y);
+    double sa = cc_angle_grid_sample_azimuth(&s->sun_azimuth, x, y);
+    double vz = b->vz ? cc_angle_grid_sample(b->vz, x, y) : b->mean_vz;
+    double va = b->va ? cc_angle_grid_sample_azimuth(b->va, x, y) : b->mean_va;
+    if (isnan(vz))
+        vz = b->mean_vz;
+    if (isnan(va))
+        va = b->mean_va;
+    f[0] = cos(sz * d2r) + 1.0;
+    f[1] = cos(vz * d2r) + 1.0;
+    f[2] = cos((sa - va) * d2r) + 1.0;
+}
+
 static cc_status boa_read(void *vctx, int x0, int y0, int w, int h, uint16_t *dst)
 {
     boa_source *b = vctx;
-    const cc_scene *s = b->s;
     for (int k = 0; k < CC_BOA_NBANDS; k++) {
         if (b->resampled[k] || b->factor[k] == 1) {
             const uint16_t *src = b->resampled[k] ? b->resampled[k] : b->band[k]->dn;
@@ -197,27 +218,38 @@ static cc_status boa_read(void *vctx, int x0, int y0, int w, int h, uint16_t *ds
                 return st;
         }
     }
-    /* context: per-pixel geometry, scene constants */
+    /* context: per-pixel geometry, scene constants. The geometry is evaluated
+     * exactly at a global lattice of columns (multiples of CC_BOA_GEO_STEP and
+     * the last column) and interpolated linearly in between: the angle grids
+     * are 5 km bilinear meshes, so over 16 pixels the change is below 1e-6 in
+     * the cosines, and every pixel's value depends only on its global position
+     * (windowed == whole image). */
     uint16_t aot = encode_feature(b->ctx_const[0], b->dn_offset, b->quant);
     uint16_t wv = encode_feature(b->ctx_const[1], b->dn_offset, b->quant);
     uint16_t pr = encode_feature(b->ctx_const[2], b->dn_offset, b->quant);
-    const double d2r = 3.14159265358979323846 / 180.0;
+    int W = b->grid.width;
     for (int r = 0; r < h; r++) {
+        double fa[3], fb[3];
+        int ca = -1, cb = -1;
         for (int c = 0; c < w; c++) {
-            double x, y;
-            cc_grid_xy(&b->grid, x0 + c, y0 + r, &x, &y);
-            double sz = cc_angle_grid_sample(&s->sun_zenith, x, y);
-            double sa = cc_angle_grid_sample_azimuth(&s->sun_azimuth, x, y);
-            double vz = b->vz ? cc_angle_grid_sample(b->vz, x, y) : b->mean_vz;
-            double va = b->va ? cc_angle_grid_sample_azimuth(b->va, x, y) : b->mean_va;
-            if (isnan(vz))
-                vz = b->mean_vz;
-            if (isnan(va))
-                va = b->mean_va;
+            int gx = x0 + c;
+            int a = gx / CC_BOA_GEO_STEP * CC_BOA_GEO_STEP, bb = a + CC_BOA_GEO_STEP;
+            if (bb > W - 1)
+                bb = W - 1;
+            if (a != ca) {
+                if (a == cb)
+                    memcpy(fa, fb, sizeof fa);
+                else
+                    geometry_features(b, a, y0 + r, fa);
+                ca = a;
+                if (bb != a)
+                    geometry_features(b, bb, y0 + r, fb);
+                cb = bb;
+            }
+            double t = bb > a ? (double)(gx - a) / (double)(bb - a) : 0.0;
             uint16_t *d = dst + ((size_t)r * w + c) * CC_BOA_NIN + CC_BOA_NBANDS;
-            d[0] = encode_feature((float)(cos(sz * d2r) + 1.0), b->dn_offset, b->quant);
-            d[1] = encode_feature((float)(cos(vz * d2r) + 1.0), b->dn_offset, b->quant);
-            d[2] = encode_feature((float)(cos((sa - va) * d2r) + 1.0), b->dn_offset, b->quant);
+            for (int q = 0; q < 3; q++)
+                d[q] = encode_feature((float)(fa[q] + t * ((bb > a ? fb[q] : fa[q]) - fa[q])), b->dn_offset, b->quant);
             d[3] = aot;
             d[4] = wv;
             d[5] = pr;

@@ -148,6 +148,9 @@ boa)
   # same input, same bytes
   # shellcheck disable=SC2086
   "$CC" boa scene/S2A_SIMULATED_L1C.tif $OPTS --model m.h5 -o boa2.nc --log-level warn && cmp -s boa.nc boa2.nc || fail "boa not deterministic"
+  # small windows (several per row and column, geometry lattice across window edges): same bytes
+  # shellcheck disable=SC2086
+  "$CC" boa scene/S2A_SIMULATED_L1C.tif $OPTS --model m.h5 -o boa3.nc --window 48 --log-level warn && cmp -s boa.nc boa3.nc || fail "windowed output differs"
   # shellcheck disable=SC2086
   expect_fail "output exists" "boa.nc: exists" "$CC" boa scene/S2A_SIMULATED_L1C.tif $OPTS --model m.h5 -o boa.nc
   expect_fail "missing model" "nope.h5" "$CC" boa scene/S2A_SIMULATED_L1C.tif $OPTS --model nope.h5 -o x.nc
