@@ -458,6 +458,16 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
     cc_infer_options_init(&io);
     io.backend = o->backend;
     io.core = o->core;
+    if (io.core == 0) {
+        /* windows aligned with the cube's 512 x 512 chunks: each chunk is then
+         * compressed once (an unaligned window leaves partial chunks that the
+         * HDF5 cache evicts and re-compresses) */
+        int core = 0, halo = 0;
+        size_t bytes = 0;
+        if ((st = cc_infer_plan(&mm, g->width, g->height, &io, &core, &halo, &bytes)) != CC_OK)
+            goto out;
+        io.core = core >= 512 ? core / 512 * 512 : core;
+    }
     cc_infer_stats is;
     double t1 = now_s();
     st = cc_infer_run(&mm, &isrc, &isnk, &io, &is);
