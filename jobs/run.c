@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sched.h>
 #include <getopt.h>
 #include <limits.h>
 #include <ctype.h>
@@ -524,6 +525,9 @@ typedef struct {
     int outstanding, stop_received, signal_sent;
     double signal_t;
     run_msg local_reply;         /* rank 0's reply to itself                      */
+    run_msg *send_buf;           /* send_msg: buffers of the non-blocking sends   */
+    MPI_Request *send_req;
+    int nsend, send_next;
     int have_local_reply;
     char **envp;
     /* rank 0: scheduler */
@@ -535,6 +539,9 @@ typedef struct {
     cc_run_tile *tiles;
     int ntiles;
     int *item_tile;              /* tile index of each item                      */
+    int *tile_first;             /* the items of tile t: tile_item[tile_first[t] ..
+                                    tile_first[t + 1] - 1], in item (list) order  */
+    int *tile_item;
     int *ready, nready;          /* tiles ready to assemble                      */
     int *waiting;                /* ranks with a deferred request                */
     int nwaiting;
@@ -551,6 +558,51 @@ typedef struct {
 } run_ctx;
 
 static void post_up(run_ctx *c, const run_msg *m);
+
+/* Sends are non-blocking. Open MPI's shared-memory transport can complete a
+ * blocking MPI_Send only once the receiver has taken the message, so rank 0
+ * stalled in every reply until the worker's next poll (measured: the dispatch
+ * benchmark's rank 0 spent most of its time in MPI_Send). Rank 0 keeps one
+ * buffer per destination (a worker has at most one request open, hence at most
+ * one reply in flight); a worker keeps a ring of SEND_RING buffers (the end of
+ * an item, the next request and a signal can be in flight at once). A buffer
+ * is reused only once its previous send completed; the loop's end waits for
+ * all. MPI keeps the order of messages between two ranks. */
+enum { SEND_RING = 4 };
+
+static int send_init(run_ctx *c)
+{
+    c->nsend = c->rank == 0 ? c->size : SEND_RING;
+    c->send_buf = calloc((size_t)c->nsend, sizeof *c->send_buf);
+    c->send_req = malloc((size_t)c->nsend * sizeof *c->send_req);
+    if (!c->send_buf || !c->send_req)
+        return -1;
+    for (int k = 0; k < c->nsend; k++)
+        c->send_req[k] = MPI_REQUEST_NULL;
+    return 0;
+}
+
+static void send_msg(run_ctx *c, int dest, int tag, const run_msg *m)
+{
+    int k = dest;
+    if (c->rank != 0) {
+        k = c->send_next;
+        c->send_next = (k + 1) % c->nsend;
+    }
+    MPI_Wait(&c->send_req[k], MPI_STATUS_IGNORE); /* no-op on MPI_REQUEST_NULL */
+    c->send_buf[k] = *m;
+    MPI_Isend(&c->send_buf[k], (int)sizeof *m, MPI_BYTE, dest, tag, c->comm, &c->send_req[k]);
+}
+
+static void send_fini(run_ctx *c)
+{
+    if (c->send_req)
+        MPI_Waitall(c->nsend, c->send_req, MPI_STATUSES_IGNORE);
+    free(c->send_buf);
+    free(c->send_req);
+    c->send_buf = NULL;
+    c->send_req = NULL;
+}
 
 /* -- rank 0: scheduler -- */
 
@@ -580,21 +632,19 @@ static void tile_check(run_ctx *c, int t)
     cc_run_tile *tl = &c->tiles[t];
     if (tl->state != 0)
         return;
-    int nfinal = 0, ndone = 0;
+    const int *ti = &c->tile_item[c->tile_first[t]];
+    /* the tile's items in reverse list order: those handed out last (most
+     * likely still pending) first, so that an unfinished tile costs O(1) */
+    for (int k = tl->nitems - 1; k >= 0; k--)
+        if (!item_final(c, ti[k]))
+            return;
+    int ndone = 0;
     int *idx = malloc((size_t)tl->nitems * sizeof *idx);
     if (!idx)
         return;
-    for (int i = 0; i < c->nitems; i++) {
-        if (c->item_tile[i] != t)
-            continue;
-        nfinal += item_final(c, i);
-        if (c->res[i].state == CC_RI_DONE)
-            idx[ndone++] = i;
-    }
-    if (nfinal < tl->nitems) {
-        free(idx);
-        return;
-    }
+    for (int k = 0; k < tl->nitems; k++)
+        if (c->res[ti[k]].state == CC_RI_DONE)
+            idx[ndone++] = ti[k];
     /* digest over done ids in id order (items are in cost order) */
     for (int a = 1; a < ndone; a++)
         for (int b = a; b > 0 && strcmp(c->items[idx[b - 1]].id, c->items[idx[b]].id) > 0; b--) {
@@ -702,7 +752,7 @@ static void sched_reply(run_ctx *c, int rank, const run_msg *m)
         c->local_reply = *m;
         c->have_local_reply = 1;
     } else {
-        MPI_Send(m, (int)sizeof *m, MPI_BYTE, rank, TAG_DOWN, c->comm);
+        send_msg(c, rank, TAG_DOWN, m);
     }
 }
 
@@ -830,7 +880,7 @@ static void post_up(run_ctx *c, const run_msg *m)
     if (c->rank == 0)
         sched_handle(c, 0, m);
     else
-        MPI_Send(m, (int)sizeof *m, MPI_BYTE, 0, TAG_UP, c->comm);
+        send_msg(c, 0, TAG_UP, m);
 }
 
 /* The last "clearcube: error: ..." (or last non-empty) line of a child's log. */
@@ -1406,11 +1456,10 @@ static void run_tile_task(run_ctx *c, int t, const char *tile)
      * knows the items; the done set is what the staging directory holds for
      * the tile's item ids (rank 0 only hands out the task once all are final,
      * and stale files of failed items never exist: only done items commit). */
-    char **parts = calloc((size_t)c->nitems, sizeof *parts);
+    char **parts = calloc((size_t)c->tiles[t].nitems + 1, sizeof *parts);
     int n = 0;
-    for (int i = 0; parts && i < c->nitems; i++) {
-        if (strcmp(c->items[i].tile_id, tile) != 0)
-            continue;
+    for (int k = c->tile_first[t]; parts && k < c->tile_first[t + 1]; k++) {
+        int i = c->tile_item[k];
         char p[PATH_MAX + 80];
         snprintf(p, sizeof p, "%s/%s.nc", c->staging, c->items[i].id);
         if (access(p, F_OK) == 0)
@@ -1436,30 +1485,42 @@ static void run_tile_task(run_ctx *c, int t, const char *tile)
 
 /* ---- set-up, the loop, the end ---------------------------------------------- */
 
-/* The tiles (sorted unique tile ids) and each item's tile: the same on every rank. */
+/* The tiles (sorted unique tile ids), each item's tile and each tile's items
+ * (in item order): the same on every rank. O(items log items). */
+static const cc_job_item *g_sort_items; /* qsort has no context argument */
+static int cmp_item_tile(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    int d = strcmp(g_sort_items[x].tile_id, g_sort_items[y].tile_id);
+    return d ? d : (x > y) - (x < y); /* ties in item order */
+}
+
 static cc_status build_tiles(run_ctx *c)
 {
-    c->tiles = calloc((size_t)c->nitems, sizeof *c->tiles);
-    c->item_tile = calloc((size_t)c->nitems, sizeof *c->item_tile);
-    if (!c->tiles || !c->item_tile)
+    int n = c->nitems;
+    c->tiles = calloc((size_t)n, sizeof *c->tiles);
+    c->item_tile = calloc((size_t)n, sizeof *c->item_tile);
+    c->tile_first = calloc((size_t)n + 1, sizeof *c->tile_first);
+    c->tile_item = calloc((size_t)n, sizeof *c->tile_item);
+    if (!c->tiles || !c->item_tile || !c->tile_first || !c->tile_item)
         return cc_error_set(CC_ERR_NOMEM, "run: out of memory");
-    for (int i = 0; i < c->nitems; i++) {
-        int t = 0;
-        while (t < c->ntiles && strcmp(c->tiles[t].tile, c->items[i].tile_id) < 0)
-            t++;
-        if (t == c->ntiles || strcmp(c->tiles[t].tile, c->items[i].tile_id) != 0) {
-            memmove(&c->tiles[t + 1], &c->tiles[t], (size_t)(c->ntiles - t) * sizeof *c->tiles);
-            memset(&c->tiles[t], 0, sizeof *c->tiles);
-            snprintf(c->tiles[t].tile, sizeof c->tiles[t].tile, "%s", c->items[i].tile_id);
-            c->ntiles++;
+    for (int i = 0; i < n; i++)
+        c->tile_item[i] = i;
+    g_sort_items = c->items;
+    qsort(c->tile_item, (size_t)n, sizeof *c->tile_item, cmp_item_tile);
+    g_sort_items = NULL;
+    c->ntiles = 0;
+    for (int k = 0; k < n; k++) {
+        int i = c->tile_item[k];
+        if (k == 0 || strcmp(c->items[c->tile_item[k - 1]].tile_id, c->items[i].tile_id) != 0) {
+            cc_run_tile *tl = &c->tiles[c->ntiles];
+            snprintf(tl->tile, sizeof tl->tile, "%s", c->items[i].tile_id);
+            c->tile_first[c->ntiles++] = k;
         }
+        c->item_tile[i] = c->ntiles - 1;
+        c->tiles[c->ntiles - 1].nitems++;
     }
-    for (int i = 0; i < c->nitems; i++)
-        for (int t = 0; t < c->ntiles; t++)
-            if (!strcmp(c->tiles[t].tile, c->items[i].tile_id)) {
-                c->item_tile[i] = t;
-                c->tiles[t].nitems++;
-            }
+    c->tile_first[c->ntiles] = n;
     return CC_OK;
 }
 
@@ -1552,9 +1613,21 @@ static cc_status sched_init(run_ctx *c)
     return CC_OK;
 }
 
+/* The loop polls (children with waitpid WNOHANG, messages with MPI_Iprobe,
+ * the stop signal) and must not block in MPI: a blocking receive would not
+ * see a child exit or a SIGTERM, and Open MPI's blocking calls spin a core.
+ * When an iteration did nothing it backs off: it yields the CPU for the first
+ * IDLE_SPIN_S after the last activity (a reply usually comes within one round
+ * trip), then sleeps IDLE_SLEEP_MIN_NS doubling up to IDLE_SLEEP_MAX_NS (the
+ * old fixed 2 ms: the same CPU use when idle for long). */
+#define IDLE_SPIN_S 20e-6
+#define IDLE_SLEEP_MIN_NS 16000L
+#define IDLE_SLEEP_MAX_NS 2000000L
+
 static void run_loop(run_ctx *c)
 {
-    double last = mono_now();
+    double last = mono_now(), last_busy = last;
+    long sleep_ns = IDLE_SLEEP_MIN_NS;
     for (;;) {
         int busy = 0, nrun = 0, free_slot = -1;
         double now = mono_now();
@@ -1654,14 +1727,23 @@ static void run_loop(run_ctx *c)
                 break;
         }
         now = mono_now();
-        if (!busy) {
+        if (busy) {
+            last_busy = now;
+            sleep_ns = IDLE_SLEEP_MIN_NS;
+        } else {
             if (nrun == 0 && c->outstanding)
                 c->times.t[CC_STAGE_WAIT] += now - last;
-            struct timespec ts = {0, 2000000};
-            nanosleep(&ts, NULL);
+            if (now - last_busy < IDLE_SPIN_S) {
+                sched_yield();
+            } else {
+                struct timespec ts = {0, sleep_ns};
+                nanosleep(&ts, NULL);
+                sleep_ns = sleep_ns * 2 > IDLE_SLEEP_MAX_NS ? IDLE_SLEEP_MAX_NS : sleep_ns * 2;
+            }
         }
         last = now;
     }
+    send_fini(c); /* every message sent is taken before the collective steps */
 }
 
 /* Rank 0: reads the items and the journal, opens the journal. */
@@ -1916,7 +1998,7 @@ int cc_run(int argc, char **argv, MPI_Comm comm)
     c->gpu = pick_gpu(comm);
     c->slots = calloc((size_t)c->o.slots, sizeof *c->slots);
     c->envp = make_env(c);
-    if (!c->slots || !c->envp)
+    if (!c->slots || !c->envp || send_init(c))
         lerr = 1;
     if (c->rank == 0 && !lerr && sched_init(c) != CC_OK) {
         fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
@@ -2036,6 +2118,9 @@ out:
     free(c->slots);
     free(c->tiles);
     free(c->item_tile);
+    free(c->tile_first);
+    free(c->tile_item);
+    send_fini(c);
     free(c->res);
     free(c->assigned_t);
     free(c->queue);
@@ -2072,7 +2157,7 @@ int cc_run_dispatch(MPI_Comm comm, const cc_job_item *items, int nitems, int ret
     double t_start = mono_now();
     int lerr = nitems < 1 || !item_fn || build_tiles(c) != CC_OK;
     c->slots = calloc(1, sizeof *c->slots);
-    lerr |= !c->slots;
+    lerr |= !c->slots || send_init(c);
     if (c->rank == 0 && !lerr && sched_init(c) != CC_OK)
         lerr = 1;
     int nerr = 0;
@@ -2101,6 +2186,9 @@ int cc_run_dispatch(MPI_Comm comm, const cc_job_item *items, int nitems, int ret
     free(c->slots);
     free(c->tiles);
     free(c->item_tile);
+    free(c->tile_first);
+    free(c->tile_item);
+    send_fini(c);
     free(c->res);
     free(c->assigned_t);
     free(c->queue);
