@@ -533,6 +533,8 @@ static cc_status check_args(const cc_cube_write_args *a, int need_data)
         return cc_error_set(CC_ERR_ARG, "%s: no CRS WKT", a->path);
     if (a->width <= 0 || a->height <= 0)
         return cc_error_set(CC_ERR_ARG, "%s: bad grid size %dx%d", a->path, a->width, a->height);
+    if (a->deflate_level < 0 || a->deflate_level > 9)
+        return cc_error_set(CC_ERR_ARG, "%s: deflate level %d outside 1..9", a->path, a->deflate_level);
     if (!(a->gt[1] > 0) || !(a->gt[5] < 0) || a->gt[2] != 0 || a->gt[4] != 0 ||
         !isfinite(a->gt[0]) || !isfinite(a->gt[1]) || !isfinite(a->gt[3]) ||
         !isfinite(a->gt[5]))
@@ -673,7 +675,7 @@ static cc_status define_cube(const cc_cube_write_args *a, OGRSpatialReferenceH s
         unsigned short fv = L->fill_value;
         NC(nc_def_var(ncid, L->name, NC_USHORT, 3, dims, &v));
         NC(nc_def_var_chunking(ncid, v, NC_CHUNKED, chunk));
-        NC(nc_def_var_deflate(ncid, v, 1, 1, CUBE_DEFLATE_LEVEL));
+        NC(nc_def_var_deflate(ncid, v, 1, 1, a->deflate_level > 0 ? a->deflate_level : CUBE_DEFLATE_LEVEL));
         NC(nc_put_att_ushort(ncid, v, "_FillValue", NC_USHORT, 1, &fv));
         if (o) { /* keep extra attributes of the existing variable */
             int natts;

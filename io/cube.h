@@ -51,6 +51,7 @@ typedef struct {
     const char *inputs;     /* input product(s)                                   */
     const char *processor;  /* e.g. "clearcube reference (SMAC)"                  */
     const char *parameters; /* e.g. "aot=0.12 (DDV) uh2o=1.3 (B9/B8A) ..."        */
+    int deflate_level;      /* zlib level of the layers, 1..9; 0: the default 4  */
 } cc_cube_write_args;
 
 /* Creates the cube, or adds the date to an existing one (replacing the slice

@@ -39,6 +39,7 @@ void cc_cmd_boa_help(void)
            "                        output grid up to 16 Mpx, else 60 m)\n"
            "  --window N            inference window (core) size in pixels (default: from a 1.5 GiB\n"
            "                        budget); the output does not depend on it\n"
+           "  --deflate N           zlib level of the cube's layers, 1..9 (default 1: fastest)\n"
            "  --b8a-from-b08        a product without B8A (sen2r stacks): use B08 as the B8A input\n"
            "  --log-level LEVEL     debug, info, warn, error, quiet\n\n" CC_CLI_SCENE_OPTIONS_HELP);
 }
@@ -51,12 +52,12 @@ static int fail(void)
 
 int cc_cmd_boa(int argc, char **argv)
 {
-    enum { O_QL = CC_OPT_ATMOS_LAST + 1, O_MODEL, O_CRES, O_B8A, O_WIN };
+    enum { O_QL = CC_OPT_ATMOS_LAST + 1, O_MODEL, O_CRES, O_B8A, O_WIN, O_DEFL };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
         {"quicklook", required_argument, 0, O_QL}, {"model", required_argument, 0, O_MODEL},
         {"context-resolution", required_argument, 0, O_CRES}, {"b8a-from-b08", no_argument, 0, O_B8A},
-        {"window", required_argument, 0, O_WIN},
+        {"window", required_argument, 0, O_WIN}, {"deflate", required_argument, 0, O_DEFL},
         CC_CLI_ATMOS_LONGOPTS, CC_CLI_SCENE_LONGOPTS, {0, 0, 0, 0}};
     cc_scene_options so;
     cc_scene_options_init(&so);
@@ -72,6 +73,17 @@ int cc_cmd_boa(int argc, char **argv)
         case O_QL: ql = optarg; break;
         case O_MODEL: model = optarg; break;
         case O_B8A: bo.b8a_from_b08 = 1; break;
+        case O_DEFL: {
+            double v;
+            if (cc_cli_parse_double("deflate", optarg, &v))
+                return 2;
+            if (v < 1 || v > 9 || v != (int)v) {
+                fprintf(stderr, "clearcube: error: --deflate %s: must be an integer in [1, 9]\n", optarg);
+                return 2;
+            }
+            bo.deflate_level = (int)v;
+            break;
+        }
         case O_WIN: {
             double v;
             if (cc_cli_parse_double("window", optarg, &v))

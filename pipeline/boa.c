@@ -434,7 +434,8 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
     cc_cube_write_args ca = {.path = out_nc, .tile_id = s->tile_id, .product = "boa-l2a", .wkt = s->wkt,
                              .width = g->width, .height = g->height, .year = s->year, .month = s->month,
                              .day = s->day, .nlayers = CC_BOA_NBANDS, .layers = layers,
-                             .inputs = input_name, .processor = processor, .parameters = stats->parameters};
+                             .inputs = input_name, .processor = processor, .parameters = stats->parameters,
+                             .deflate_level = o->deflate_level > 0 ? o->deflate_level : 1};
     memcpy(ca.gt, g->gt, sizeof ca.gt);
     if ((st = cc_cube_stream_open(&ca, &snk.cube)) != CC_OK)
         goto out;

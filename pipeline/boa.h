@@ -74,6 +74,9 @@ typedef struct {
                                    grid when it has <= 16 Mpx, else 60 m          */
     const cc_nn_backend *backend; /* NULL: CPU                                      */
     int core;                   /* inference window core size (0: from memory budget) */
+    int deflate_level;          /* zlib level of the cube's layers (0: 1, the fastest:
+                                   the single writer thread is the pipeline's
+                                   slowest stage on a full tile at level 4)       */
     int b8a_from_b08;           /* a product without B8A (e.g. sen2r's 10 m stacks):
                                    feed B08 as the B8A input (NIR plateau; stated in
                                    the cube's parameters); 0: B8A is required      */
