@@ -39,13 +39,13 @@ static int under_mpi(void)
 
 int cc_cmd_train(int argc, char **argv)
 {
-    enum { O_RESUME = 1000, O_STOP, O_STEPS, O_NOPROG, O_LOG };
+    enum { O_RESUME = CC_OPT_SCENE_LAST + 1, O_STOP, O_STEPS, O_NOPROG };
     static const struct option longopts[] = {{"help", no_argument, 0, 'h'},
                                               {"resume", no_argument, 0, O_RESUME},
                                               {"stop-after", required_argument, 0, O_STOP},
                                               {"steps", required_argument, 0, O_STEPS},
                                               {"no-progress", no_argument, 0, O_NOPROG},
-                                              {"log-level", required_argument, 0, O_LOG},
+                                              {"log-level", required_argument, 0, CC_OPT_LOG_LEVEL},
                                               {0, 0, 0, 0}};
     cc_boa_train_options o = {.progress = isatty(2)};
     int c;
@@ -70,13 +70,10 @@ int cc_cmd_train(int argc, char **argv)
             o.steps_override = (long)v;
             break;
         case O_NOPROG: o.progress = 0; break;
-        case O_LOG: {
-            int l = cc_log_parse_level(optarg);
-            if (l < 0) {
-                fprintf(stderr, "clearcube: error: --log-level: unknown level '%s'\n", optarg);
+        case CC_OPT_LOG_LEVEL: {
+            cc_scene_options unused;
+            if (cc_cli_scene_option(c, optarg, &unused) < 0)
                 return 2;
-            }
-            cc_log_set_level((cc_log_level)l);
             break;
         }
         default: fprintf(stderr, "clearcube: error: train: bad option (see clearcube train --help)\n"); return 2;
