@@ -644,15 +644,14 @@ static void draw_atmos(uint64_t source_seed, size_t patch, int v, ds_atmos *a)
     a->p_hpa = cc_smac_pressure_from_elevation(urand(&s, 0.0, 2500.0));
 }
 
-/* Patch-mean angles: sun from the scene grids, view as the mean over the
- * L2A bands' grids; azimuths averaged as unit vectors. */
-static void patch_angles(const cc_scene *s, const cc_grid *g, int x0, int y0, ds_atmos *a)
+void cc_dataset_region_angles(const cc_scene *s, const cc_grid *g, int x0, int y0, int w, int h, double *sun_zenith,
+                              double *sun_azimuth, double *view_zenith, double *view_azimuth)
 {
     double szs = 0, vzs = 0, sas = 0, sac = 0, vas = 0, vac = 0;
     int n = 0, nv = 0;
     const double d2r = M_PI / 180.0;
-    for (int r = 0; r < P; r += 8)
-        for (int c = 0; c < P; c += 8) {
+    for (int r = 0; r < h; r += 8)
+        for (int c = 0; c < w; c += 8) {
             int col = x0 + c, row = y0 + r;
             if (col >= g->width)
                 col = g->width - 1;
@@ -682,10 +681,16 @@ static void patch_angles(const cc_scene *s, const cc_grid *g, int x0, int y0, ds
                 nv++;
             }
         }
-    a->sz = n ? szs / n : NAN;
-    a->sa = n ? atan2(sas, sac) / d2r : NAN;
-    a->vz = nv ? vzs / nv : 0.0;
-    a->va = nv ? atan2(vas, vac) / d2r : 0.0;
+    *sun_zenith = n ? szs / n : NAN;
+    *sun_azimuth = n ? atan2(sas, sac) / d2r : NAN;
+    *view_zenith = nv ? vzs / nv : 0.0;
+    *view_azimuth = nv ? atan2(vas, vac) / d2r : 0.0;
+}
+
+/* Patch-mean angles (cc_dataset_region_angles over the patch). */
+static void patch_angles(const cc_scene *s, const cc_grid *g, int x0, int y0, ds_atmos *a)
+{
+    cc_dataset_region_angles(s, g, x0, y0, P, P, &a->sz, &a->sa, &a->vz, &a->va);
 }
 
 /* Copies a patch of 12 full-grid bands into channels-last `out`, and clears
@@ -777,8 +782,7 @@ static cc_status open_scene(const ds_source *src, int l2a, cc_scene **s)
     return cc_scene_open(l2a ? src->l2a_path : src->path, &o, s);
 }
 
-/* 1: all 12 L2A bands present; 0: missing (names listed in `miss`). */
-static int has_bands(const cc_scene *s, char *miss, size_t len)
+int cc_dataset_has_l2a_bands(const cc_scene *s, char *miss, size_t len)
 {
     miss[0] = '\0';
     for (int k = 0; k < NB; k++)
@@ -788,6 +792,7 @@ static int has_bands(const cc_scene *s, char *miss, size_t len)
         }
     return miss[0] == '\0';
 }
+#define has_bands cc_dataset_has_l2a_bands
 
 /* Resamples a band onto g and encodes it as dataset DN (0 = nodata). */
 static cc_status band_to_dn(const cc_scene *s, int b, const cc_grid *g, float *tmp, uint16_t *out)
@@ -920,44 +925,125 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+void cc_dataset_l2a_free(cc_dataset_l2a *l)
+{
+    free(l->data);
+    free(l->aot);
+    free(l->wv);
+    memset(l, 0, sizeof *l);
+    l->wv_median = NAN;
+}
+
+cc_status cc_dataset_l2a_read(const cc_scene *s, int atmosphere, cc_dataset_l2a *l)
+{
+    cc_status st;
+    float *tmp = NULL, *sorted = NULL;
+    memset(l, 0, sizeof *l);
+    l->wv_median = NAN;
+    if ((st = cc_grid_for_scene(s, 0, &l->grid)) != CC_OK)
+        return st;
+    const cc_grid *g = &l->grid;
+    size_t n = cc_grid_npix(g);
+    if (!(tmp = cc_malloc3(n, sizeof(float), 1)) || !(l->data = cc_malloc3(n, NB, sizeof(uint16_t)))) {
+        st = CC_ERR_NOMEM;
+        goto out;
+    }
+    for (int k = 0; k < NB; k++) {
+        l->boa[k] = l->data + (size_t)k * n;
+        if ((st = band_to_dn(s, cc_l2a_bands[k], g, tmp, l->boa[k])) != CC_OK)
+            goto out;
+    }
+    if (!atmosphere || !s->aot.present || !s->wvp.present) {
+        st = CC_OK;
+        goto out;
+    }
+    l->aot = cc_malloc3(n, sizeof(float), 1);
+    l->wv = cc_malloc3(n, sizeof(float), 1);
+    sorted = cc_malloc3(n, sizeof(float), 1);
+    if (!l->aot || !l->wv || !sorted) {
+        st = CC_ERR_NOMEM;
+        goto out;
+    }
+    if ((st = cc_grid_resample_band(&s->aot, s->wkt, g, l->aot)) != CC_OK ||
+        (st = cc_grid_resample_band(&s->wvp, s->wkt, g, l->wv)) != CC_OK)
+        goto out;
+    size_t m = 0;
+    for (size_t q = 0; q < n; q++) {
+        l->aot[q] = l->aot[q] > 0 ? (float)(l->aot[q] / s->aot_quantification) : NAN;
+        l->wv[q] = l->wv[q] > 0 ? (float)(l->wv[q] / s->wvp_quantification) : NAN;
+        if (!isnan(l->wv[q]))
+            sorted[m++] = l->wv[q];
+    }
+    if (m == 0) {
+        free(l->aot);
+        free(l->wv);
+        l->aot = l->wv = NULL;
+    } else {
+        qsort(sorted, m, sizeof *sorted, cmp_float);
+        l->wv_median = m % 2 ? sorted[m / 2] : 0.5 * (sorted[m / 2 - 1] + sorted[m / 2]);
+    }
+    st = CC_OK;
+out:
+    free(tmp);
+    free(sorted);
+    if (st != CC_OK)
+        cc_dataset_l2a_free(l);
+    return st;
+}
+
+cc_status cc_dataset_forward_init(cc_dataset_forward *f, cc_spacecraft sc, double sun_zenith, double sun_azimuth,
+                                  double view_zenith, double view_azimuth, double pressure_hpa, double aot550,
+                                  double water_vapour)
+{
+    f->at = (cc_smac_atmos){.tetas = sun_zenith, .phis = sun_azimuth, .tetav = view_zenith, .phiv = view_azimuth,
+                            .pressure_hpa = pressure_hpa, .aot550 = aot550, .uo3 = 0.331, .uh2o = water_vapour};
+    for (int k = 0; k < NB; k++) {
+        if (!(f->cf[k] = cc_smac_coefs_get(sc, cc_l2a_bands[k])))
+            return CC_ERR_ARG;
+        cc_smac_terms_compute(f->cf[k], &f->at, &f->t[k]);
+    }
+    return CC_OK;
+}
+
+void cc_dataset_forward_pixel(const cc_dataset_forward *f, double aot550, double water_vapour, const uint16_t *in,
+                              size_t in_stride, uint16_t *out, size_t out_stride)
+{
+    cc_smac_terms tp[NB];
+    const cc_smac_terms *t = f->t;
+    if (!isnan(aot550) || !isnan(water_vapour)) {
+        cc_smac_atmos at = f->at;
+        if (!isnan(aot550))
+            at.aot550 = aot550;
+        if (!isnan(water_vapour))
+            at.uh2o = water_vapour;
+        for (int k = 0; k < NB; k++)
+            cc_smac_terms_compute(f->cf[k], &at, &tp[k]);
+        t = tp;
+    }
+    for (int k = 0; k < NB; k++) {
+        double rho_s = ((double)in[k * in_stride] - CC_DATASET_DN_OFFSET) / 10000.0;
+        out[k * out_stride] = cc_dataset_encode(cc_smac_forward(&t[k], rho_s));
+    }
+}
+
 /* SMAC forward of one patch: l2a patch in rc->p2, valid mask, into rc->p1.
  * aot/wv NULL: uniform atmosphere `a`; else per-pixel layers (full grid). */
 static void forward_patch(run_ctx *rc, cc_spacecraft sc, const ds_atmos *a, const float *aot, const float *wv,
                           const cc_grid *g, int x0, int y0)
 {
-    const cc_smac_coefs *cf[NB];
-    cc_smac_terms tu[NB];
-    for (int k = 0; k < NB; k++) {
-        cf[k] = cc_smac_coefs_get(sc, cc_l2a_bands[k]);
-        cc_smac_atmos at = {.tetas = a->sz, .phis = a->sa, .tetav = a->vz, .phiv = a->va, .pressure_hpa = a->p_hpa,
-                            .aot550 = a->aot, .uo3 = 0.331, .uh2o = a->wv};
-        cc_smac_terms_compute(cf[k], &at, &tu[k]);
-    }
+    cc_dataset_forward f;
+    cc_dataset_forward_init(&f, sc, a->sz, a->sa, a->vz, a->va, a->p_hpa, a->aot, a->wv);
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < P; r++)
         for (int c = 0; c < P; c++) {
             size_t pi = (size_t)r * P + c;
             uint16_t *o = rc->p1 + pi * NB;
-            const uint16_t *in = rc->p2 + pi * NB;
             if (!rc->valid[pi]) {
                 memset(o, 0, NB * sizeof *o);
                 continue;
             }
-            cc_smac_terms tp[NB];
-            const cc_smac_terms *t = tu;
-            if (aot) {
-                size_t i = (size_t)(y0 + r) * g->width + (x0 + c);
-                for (int k = 0; k < NB; k++) {
-                    cc_smac_atmos at = {.tetas = a->sz, .phis = a->sa, .tetav = a->vz, .phiv = a->va,
-                                        .pressure_hpa = a->p_hpa, .aot550 = aot[i], .uo3 = 0.331, .uh2o = wv[i]};
-                    cc_smac_terms_compute(cf[k], &at, &tp[k]);
-                }
-                t = tp;
-            }
-            for (int k = 0; k < NB; k++) {
-                double rho_s = ((double)in[k] - CC_DATASET_DN_OFFSET) / 10000.0;
-                o[k] = cc_dataset_encode(cc_smac_forward(&t[k], rho_s));
-            }
+            size_t i = (size_t)(y0 + r) * g->width + (x0 + c);
+            cc_dataset_forward_pixel(&f, aot ? aot[i] : NAN, aot ? wv[i] : NAN, rc->p2 + pi * NB, 1, o, 1);
         }
 }
 
@@ -966,8 +1052,8 @@ static cc_status run_l2a_source(run_ctx *rc, int i, const ds_source *src)
 {
     cc_status st;
     cc_scene *s = NULL;
-    uint16_t *l2a[NB] = {0};
-    float *tmp = NULL, *aot = NULL, *wv = NULL, *sorted = NULL;
+    cc_dataset_l2a l2;
+    memset(&l2, 0, sizeof l2);
     char miss[64];
     if ((st = open_scene(src, 0, &s)) != CC_OK)
         goto out;
@@ -985,22 +1071,6 @@ static cc_status run_l2a_source(run_ctx *rc, int i, const ds_source *src)
         st = cc_error_set(CC_ERR_ARG, "%s: sources[%d]: spacecraft unknown (set spacecraft: S2A|S2B|S2C)", src->path, i);
         goto out;
     }
-    cc_grid g;
-    if ((st = cc_grid_for_scene(s, 0, &g)) != CC_OK)
-        goto out;
-    size_t n = cc_grid_npix(&g);
-    if (!(tmp = cc_malloc3(n, sizeof(float), 1))) {
-        st = CC_ERR_NOMEM;
-        goto out;
-    }
-    for (int k = 0; k < NB; k++) {
-        if (!(l2a[k] = cc_malloc3(n, sizeof(uint16_t), 1))) {
-            st = CC_ERR_NOMEM;
-            goto out;
-        }
-        if ((st = band_to_dn(s, cc_l2a_bands[k], &g, tmp, l2a[k])) != CC_OK)
-            goto out;
-    }
     int real = src->real_atmosphere && s->aot.present && s->wvp.present && !isnan(src->sun_zenith) &&
                !isnan(src->sun_azimuth) && !isnan(src->view_zenith) && !isnan(src->view_azimuth);
     if (src->real_atmosphere && !real && src->variants == 0) {
@@ -1011,33 +1081,16 @@ static cc_status run_l2a_source(run_ctx *rc, int i, const ds_source *src)
     }
     if (src->real_atmosphere && !real)
         cc_info("%s: sources[%d]: no AOT/WVP layers or angles: random variants only", src->path, i);
-    double wv_median = NAN;
-    if (real) {
-        aot = cc_malloc3(n, sizeof(float), 1);
-        wv = cc_malloc3(n, sizeof(float), 1);
-        sorted = cc_malloc3(n, sizeof(float), 1);
-        if (!aot || !wv || !sorted) {
-            st = CC_ERR_NOMEM;
-            goto out;
-        }
-        if ((st = cc_grid_resample_band(&s->aot, s->wkt, &g, aot)) != CC_OK ||
-            (st = cc_grid_resample_band(&s->wvp, s->wkt, &g, wv)) != CC_OK)
-            goto out;
-        size_t m = 0;
-        for (size_t q = 0; q < n; q++) {
-            aot[q] = aot[q] > 0 ? (float)(aot[q] / s->aot_quantification) : NAN;
-            wv[q] = wv[q] > 0 ? (float)(wv[q] / s->wvp_quantification) : NAN;
-            if (!isnan(wv[q]))
-                sorted[m++] = wv[q];
-        }
-        if (m == 0) {
-            real = 0;
-            cc_warn("%s: sources[%d]: WVP layer has no valid pixel: random variants only", src->path, i);
-        } else {
-            qsort(sorted, m, sizeof *sorted, cmp_float);
-            wv_median = m % 2 ? sorted[m / 2] : 0.5 * (sorted[m / 2 - 1] + sorted[m / 2]);
-        }
+    if ((st = cc_dataset_l2a_read(s, real, &l2)) != CC_OK)
+        goto out;
+    if (real && !l2.aot) {
+        real = 0;
+        cc_warn("%s: sources[%d]: WVP layer has no valid pixel: random variants only", src->path, i);
     }
+    const cc_grid g = l2.grid;
+    uint16_t *const *l2a = l2.boa;
+    const float *aot = l2.aot, *wv = l2.wv;
+    double wv_median = l2.wv_median;
     uint64_t seed = mix64((uint64_t)rc->c->seed ^ hash_str(src->scene) ^ mix64((uint64_t)i + 1));
     double p_real = isnan(src->elevation) ? 1013.25 : cc_smac_pressure_from_elevation(src->elevation);
     size_t kept = 0, patch = 0;
@@ -1115,12 +1168,7 @@ static cc_status run_l2a_source(run_ctx *rc, int i, const ds_source *src)
     rc->sum->n_sources_used++;
     st = CC_OK;
 out:
-    for (int k = 0; k < NB; k++)
-        free(l2a[k]);
-    free(tmp);
-    free(aot);
-    free(wv);
-    free(sorted);
+    cc_dataset_l2a_free(&l2);
     cc_scene_free(s);
     return st;
 }
