@@ -29,31 +29,9 @@ fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 rm -rf "$T" && mkdir -p "$T/cat" && cd "$T" || exit 1
-# the catalogue and job of tests/run/run_mpi.sh
-seed=1
-for tile in 32UMF 32UNF 32ULF; do
-  for d in 20240601 20240611; do
-    "$BIN" simulate -o sim --size 64 --seed $seed > /dev/null || exit 1
-    seed=$((seed + 1))
-    iso="${d:0:4}-${d:4:2}-${d:6:2}"
-    mv sim/S2A_SIMULATED_L1C.tif "cat/S2A_T${tile}_${d}_L1C.tif"
-    sed "s/--date [0-9-]*/--date $iso/" sim/S2A_SIMULATED_L1C.options > "cat/S2A_T${tile}_${d}_L1C.options"
-  done
-done
-cat > job.yaml <<'JOB'
-product: reference
-area:
-  tiles: [32UMF, 32UNF, 32ULF]
-dates:
-  start: 2024-06-01
-  end: 2024-06-30
-catalogues: [cat]
-output: out
-limits:
-  item_timeout_s: 120
-  retries: 1
-JOB
-TILES="32UMF 32UNF 32ULF"
+# shellcheck source=../lib/sim_catalogue.sh
+. "$(dirname "$(readlink -f "$0")")/../lib/sim_catalogue.sh"
+cc_sim_catalogue "$BIN" || exit 1
 
 same_cubes() { # dirA dirB
   for t in $TILES; do

@@ -1,0 +1,31 @@
+# Sourced by the MPI and Slurm test scripts (tests/run/run_mpi.sh, tests/slurm/slurm_local.sh):
+# cc_sim_catalogue BIN writes, in the current folder, a catalogue cat/ of SIMULATED scenes
+# (`clearcube simulate`, fixed seeds) named as 3 tiles x 2 dates GeoTIFF stacks with .options
+# sidecars, and job.yaml over it (product reference, June 2024); sets TILES.
+cc_sim_catalogue() {
+  local bin=$1 seed=1 tile d iso
+  mkdir -p cat
+  for tile in 32UMF 32UNF 32ULF; do
+    for d in 20240601 20240611; do
+      "$bin" simulate -o sim --size 64 --seed $seed > /dev/null || return 1
+      seed=$((seed + 1))
+      iso="${d:0:4}-${d:4:2}-${d:6:2}"
+      mv sim/S2A_SIMULATED_L1C.tif "cat/S2A_T${tile}_${d}_L1C.tif"
+      sed "s/--date [0-9-]*/--date $iso/" sim/S2A_SIMULATED_L1C.options > "cat/S2A_T${tile}_${d}_L1C.options"
+    done
+  done
+  cat > job.yaml <<'JOB'
+product: reference
+area:
+  tiles: [32UMF, 32UNF, 32ULF]
+dates:
+  start: 2024-06-01
+  end: 2024-06-30
+catalogues: [cat]
+output: out
+limits:
+  item_timeout_s: 120
+  retries: 1
+JOB
+  TILES="32UMF 32UNF 32ULF"
+}
