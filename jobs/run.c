@@ -1872,6 +1872,22 @@ typedef struct {
 } run_header;
 
 
+/* Frees the scheduler state of a run (cc_run and cc_run_dispatch). */
+static void sched_free(run_ctx *c)
+{
+    free(c->slots);
+    free(c->tiles);
+    free(c->item_tile);
+    free(c->tile_first);
+    free(c->tile_item);
+    send_fini(c);
+    free(c->res);
+    free(c->assigned_t);
+    free(c->queue);
+    free(c->ready);
+    free(c->waiting);
+}
+
 int cc_run(int argc, char **argv, MPI_Comm comm)
 {
     run_ctx ctx, *c = &ctx;
@@ -2115,17 +2131,7 @@ out:
     free_strv(extra_owned);
     free_strv(c->envp);
     free(pack);
-    free(c->slots);
-    free(c->tiles);
-    free(c->item_tile);
-    free(c->tile_first);
-    free(c->tile_item);
-    send_fini(c);
-    free(c->res);
-    free(c->assigned_t);
-    free(c->queue);
-    free(c->ready);
-    free(c->waiting);
+    sched_free(c);
     (void)t_start;
     return code;
 }
@@ -2183,16 +2189,6 @@ int cc_run_dispatch(MPI_Comm comm, const cc_job_item *items, int nitems, int ret
         }
         MPI_Bcast(&code, 1, MPI_INT, 0, comm);
     }
-    free(c->slots);
-    free(c->tiles);
-    free(c->item_tile);
-    free(c->tile_first);
-    free(c->tile_item);
-    send_fini(c);
-    free(c->res);
-    free(c->assigned_t);
-    free(c->queue);
-    free(c->ready);
-    free(c->waiting);
+    sched_free(c);
     return code;
 }

@@ -336,8 +336,6 @@ static cc_status dataset_load(const char *path, dataset *d)
     memset(d, 0, sizeof *d);
     if (access(path, R_OK) != 0)
         return cc_error_set(CC_ERR_IO, "%s: cannot read the dataset: %s", path, strerror(errno));
-    H5E_BEGIN_TRY { (void)0; }
-    H5E_END_TRY;
     hid_t f;
     H5E_BEGIN_TRY { f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); }
     H5E_END_TRY;
@@ -733,7 +731,7 @@ cc_status cc_boa_train(const cc_boa_train_config *c, const cc_boa_train_options 
     memset(&adam, 0, sizeof adam);
     ckpt hist;
     memset(&hist, 0, sizeof hist);
-    float *gbuf = NULL, *gsum = NULL, *x = NULL, *t = NULL, *y10 = NULL, *t10 = NULL, *gy = NULL, *lossbuf = NULL;
+    float *gbuf = NULL, *gsum = NULL, *x = NULL, *t = NULL, *y10 = NULL, *t10 = NULL, *gy = NULL;
     FILE *logf = NULL;
     long total = o->steps_override > 0 ? o->steps_override : c->steps;
 
@@ -798,7 +796,6 @@ cc_status cc_boa_train(const cc_boa_train_config *c, const cc_boa_train_options 
         st = cc_error_set(CC_ERR_IO, "%s: cannot write the log: %s", c->log, strerror(errno));
         goto out;
     }
-    (void)lossbuf;
     cc_adamw_options ao;
     cc_adamw_options_init(&ao);
     ao.weight_decay = c->weight_decay;
