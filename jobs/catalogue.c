@@ -23,6 +23,7 @@
 #include <ogr_srs_api.h>
 
 #include "core/log.h"
+#include "io/cube.h"
 #include "jobs/job.h"
 #include "jobs/mgrs.h"
 
@@ -282,6 +283,66 @@ static cc_status scan_dir(scan_state *s, const char *dir, int depth)
     return st;
 }
 
+/* Product 'cloudless': the sensor cubes <tile>_{s2,landsat,olci,s1}.nc of a
+ * folder (pipeline/cloudless_product.h) give one item per tile of the area and
+ * DAY of the job's dates (the daily product), whose input is the folder. A
+ * tile found in several folders uses the first (a warning says so). */
+static cc_status scan_sensor_cubes(scan_state *s, const char *dir)
+{
+    static const char *suffix[] = {"_s2.nc", "_landsat.nc", "_olci.nc", "_s1.nc"};
+    cc_status st = CC_OK;
+    struct dirent **ents = NULL;
+    int n = scandir(dir, &ents, NULL, alphasort);
+    if (n < 0)
+        return cc_error_set(CC_ERR_IO, "catalogue: cannot read folder %s: %s", dir, strerror(errno));
+    int y0, m0, d0, y1, m1, d1;
+    sscanf(s->job->start_date, "%d-%d-%d", &y0, &m0, &d0);
+    sscanf(s->job->end_date, "%d-%d-%d", &y1, &m1, &d1);
+    long first = cc_cube_days_from_date(y0, m0, d0), last = cc_cube_days_from_date(y1, m1, d1);
+    char done[8] = "";
+    for (int i = 0; i < n && st == CC_OK; i++) {
+        const char *name = ents[i]->d_name;
+        size_t len = strlen(name);
+        char tile[8];
+        if (len < 6 || !tile_like(name) || name[5] != '_')
+            continue;
+        int k = -1;
+        for (int j = 0; j < 4; j++)
+            if (!strcmp(name + 5, suffix[j]))
+                k = j;
+        snprintf(tile, sizeof tile, "%.5s", name);
+        if (k < 0 || !strcmp(tile, done) || !in_tiles(s, tile))
+            continue;
+        snprintf(done, sizeof done, "%s", tile); /* the names are sorted: a tile's cubes are adjacent */
+        int dup = 0;
+        for (int j = 0; j < s->n; j++)
+            dup |= !strcmp(s->p[j].tile, tile) && strcmp(s->p[j].path, dir);
+        if (dup) {
+            cc_warn("catalogue: tile %s has sensor cubes in several folders; %s is not used", tile, dir);
+            continue;
+        }
+        struct stat sb;
+        double bytes = 0;
+        for (int j = 0; j < 4; j++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s%s", dir, tile, suffix[j]);
+            if (stat(path, &sb) == 0)
+                bytes += (double)sb.st_size;
+        }
+        for (long day = first; day <= last && st == CC_OK; day++) {
+            int y, m, d;
+            char date[11];
+            cc_cube_date_from_days(day, &y, &m, &d);
+            snprintf(date, sizeof date, "%04d-%02d-%02d", y, m, d);
+            st = add_product(s, dir, tile, date, bytes);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        free(ents[i]);
+    free(ents);
+    return st;
+}
+
 static int cmp_product(const void *a, const void *b)
 {
     const product *x = a, *y = b;
@@ -341,7 +402,8 @@ cc_status cc_job_items(const cc_job *job, cc_job_item **items, int *nitems)
                               i, job->catalogues[i]);
             goto out;
         }
-        if ((st = scan_dir(&s, job->catalogues[i], 0)) != CC_OK)
+        int cloudless = job->product && !strcmp(job->product, "cloudless");
+        if ((st = cloudless ? scan_sensor_cubes(&s, job->catalogues[i]) : scan_dir(&s, job->catalogues[i], 0)) != CC_OK)
             goto out;
     }
     if (s.n)

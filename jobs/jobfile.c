@@ -56,9 +56,11 @@ typedef struct {
 #define NOCOUNT 0
 
 static const job_key top_keys[] = {
-    {"product", K_CHOICE, 0, 0, "reference|boa", "reference", 0, NULL,
+    {"product", K_CHOICE, 0, 0, "reference|boa|cloudless", "reference", 0, NULL,
      "what to make: 'reference' is the physical L1C -> L2A processor (SMAC), 'boa' the Rapid BoA emulator "
-     "(clearcube boa)", OFF(product), NOCOUNT},
+     "(clearcube boa), 'cloudless' the daily cloud-free image of every tile and day from the sensor cubes "
+     "(<tile>_s2.nc, _landsat.nc, _olci.nc, _s1.nc) in the catalogues (clearcube cloudless)",
+     OFF(product), NOCOUNT},
     {"catalogues", K_PATHS, 1, 1e6, NULL, NULL, F_REQUIRED, "[/data/s2/l1c]",
      "input folders, scanned recursively for products (SAFE folders or .zip, band folders, GeoTIFF "
      "stacks with a .options sidecar); several products per tile and date are allowed",
@@ -66,7 +68,8 @@ static const job_key top_keys[] = {
     {"output", K_PATH, 0, 0, NULL, NULL, F_REQUIRED, "/scratch/clearcube/out",
      "output folder: one cube per tile, and the job journal", OFF(output_dir), NOCOUNT},
     {"model", K_PATH, 0, 0, NULL, NULL, 0, "/models/rapid-boa.h5",
-     "model file (HDF5) for 'boa' (unset: the shipped models/boa-s2.h5); not used by 'reference'", OFF(model_path), NOCOUNT},
+     "model file (HDF5) for 'boa' or 'cloudless' (unset: the shipped models/boa-s2.h5 or models/cloudless.h5); not "
+     "used by 'reference'", OFF(model_path), NOCOUNT},
 };
 
 static const job_key area_keys[] = {

@@ -989,9 +989,16 @@ static char **item_argv(run_ctx *c, const cc_job_item *it, const char *part)
     ADD(c->exe);
     ADD(c->o.product ? c->o.product : "reference");
     ADD(it->inputs[0]);
-    if (c->o.model && c->o.product && strcmp(c->o.product, "boa") == 0) {
+    int cloudless = c->o.product && strcmp(c->o.product, "cloudless") == 0;
+    if (c->o.model && c->o.product && (strcmp(c->o.product, "boa") == 0 || cloudless)) {
         ADD("--model");
         ADD(c->o.model);
+    }
+    if (cloudless) { /* the input is the folder of the tile's sensor cubes */
+        ADD("--tile");
+        ADD(it->tile_id);
+        ADD("--date");
+        ADD(it->date);
     }
     ADD("-o");
     ADD(part);
@@ -1436,6 +1443,48 @@ out:
     return st;
 }
 
+/* Adds to parts (n entries, NULL-terminated capacity n+1) the committed
+ * staging files "<tile>_YYYYMMDD.nc" of other jobs; returns the (possibly
+ * reallocated) array, or NULL when out of memory (parts freed). */
+static char **add_earlier_days(run_ctx *c, const char *tile, char **parts, int *n)
+{
+    struct dirent **ents = NULL;
+    int ne = scandir(c->staging, &ents, NULL, alphasort);
+    size_t tl = strlen(tile);
+    for (int i = 0; i < ne; i++) {
+        const char *nm = ents[i]->d_name;
+        char p[PATH_MAX + 80];
+        int known = 0;
+        if (strlen(nm) == tl + 12 && !strncmp(nm, tile, tl) && nm[tl] == '_' && !strcmp(nm + tl + 9, ".nc")) {
+            snprintf(p, sizeof p, "%s/%s", c->staging, nm);
+            for (int k = 0; k < *n && !known; k++)
+                known = !strcmp(parts[k], p);
+            if (!known) {
+                char **np = realloc(parts, (size_t)(*n + 2) * sizeof *np);
+                if (!np) {
+                    for (int k = 0; k < *n; k++)
+                        free(parts[k]);
+                    free(parts);
+                    parts = NULL;
+                    *n = 0;
+                } else {
+                    parts = np;
+                    parts[(*n)++] = strdup(p);
+                    parts[*n] = NULL;
+                }
+            }
+        }
+        free(ents[i]);
+        if (!parts) {
+            for (int k = i + 1; k < ne; k++)
+                free(ents[k]);
+            break;
+        }
+    }
+    free(ents);
+    return parts;
+}
+
 static void run_tile_task(run_ctx *c, int t, const char *tile)
 {
     double t0 = mono_now();
@@ -1465,6 +1514,11 @@ static void run_tile_task(run_ctx *c, int t, const char *tile)
         if (access(p, F_OK) == 0)
             parts[n++] = strdup(p);
     }
+    /* 'cloudless' is a daily product: the days that earlier jobs committed to
+     * the same output folder stay in the tile's cube (the daily run appends the
+     * new day). */
+    if (parts && n > 0 && c->o.product && !strcmp(c->o.product, "cloudless"))
+        parts = add_earlier_days(c, tile, parts, &n);
     char cube[PATH_MAX + 32];
     snprintf(cube, sizeof cube, "%s/%s.nc", c->outdir, tile);
     cc_status st = parts && n > 0 ? assemble_tile(c, tile, parts, n, cube)
