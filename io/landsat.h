@@ -49,6 +49,9 @@ typedef struct {
 cc_status cc_landsat_espa_load(const char *dir, cc_landsat_espa_series *out);
 void cc_landsat_espa_free(cc_landsat_espa_series *s);
 
+/* Days since 1970-01-01 of a Gregorian calendar date (month 1-12). */
+long cc_landsat_days_from_civil(int year, int month, int day);
+
 #ifdef __cplusplus
 }
 #endif
