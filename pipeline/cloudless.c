@@ -1,0 +1,647 @@
+/* Cloudless fusion model: features, network layout, model files, prediction
+ * and evidence (see pipeline/cloudless.h and docs/cloudless-model.md). */
+#define _GNU_SOURCE /* strdup */
+#include "pipeline/cloudless.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "core/alloc.h"
+#include "io/model_file.h"
+
+#define NB CC_CL_NBANDS
+#define NF CC_CL_NFEAT
+#define CL_HEADER "clearcube-cloudless 1"
+#define DIST_CAP 2.0f
+#define PRIOR_FILL 0.1f
+#define BLOCK 2048
+
+const char *const cc_cl_feature_names[NF] = {
+    "LIN_B02", "LIN_B03", "LIN_B04", "LIN_B05", "LIN_B06", "LIN_B07", "LIN_B08", "LIN_B8A", "LIN_B11", "LIN_B12",
+    "WHD_B02", "WHD_B03", "WHD_B04", "WHD_B05", "WHD_B06", "WHD_B07", "WHD_B08", "WHD_B8A", "WHD_B11", "WHD_B12",
+    "LSD_B02", "LSD_B03", "LSD_B04", "LSD_B05", "LSD_B06", "LSD_B07", "LSD_B08", "LSD_B8A", "LSD_B11", "LSD_B12",
+    "LS_DIST",
+    "OLD_B02", "OLD_B03", "OLD_B04", "OLD_B05", "OLD_B06", "OLD_B07", "OLD_B08", "OLD_B8A", "OLD_B11", "OLD_B12",
+    "OL_DIST", "S1_VV", "S1_VH", "S1_DIST", "S2_PREV", "S2_NEXT", "S2_FLAG", "DOY_SIN", "DOY_COS"};
+
+struct cc_cl_model {
+    cc_nn_model net;
+    int half_window, kt;
+    double lambda;
+    char *note;
+};
+
+void cc_cl_arch_init(cc_cl_arch *a)
+{
+    memset(a, 0, sizeof *a);
+    a->half_window = CC_CL_HALF_WINDOW;
+    a->kt = 3;
+    a->width_in = 24;
+    a->width_t = 24;
+    a->act = CC_ACT_RELU;
+    a->out_scale = 0.1f;
+    a->whittaker_lambda = 100;
+    for (int c = 0; c < NF; c++) {
+        a->mean[c] = c < NB ? 0.2f : 1.0f;
+        a->std[c] = c < NB ? 0.15f : 0.5f;
+    }
+}
+
+int cc_cl_model_half_window(const cc_cl_model *m) { return m->half_window; }
+int cc_cl_model_kt(const cc_cl_model *m) { return m->kt; }
+double cc_cl_model_lambda(const cc_cl_model *m) { return m->lambda; }
+cc_nn_model *cc_cl_model_net(cc_cl_model *m) { return &m->net; }
+const cc_nn_model *cc_cl_model_net_const(const cc_cl_model *m) { return &m->net; }
+const char *cc_cl_model_note(const cc_cl_model *m) { return m->note; }
+
+void cc_cl_model_free(cc_cl_model *m)
+{
+    if (!m)
+        return;
+    cc_nn_model_free(&m->net);
+    free(m->note);
+    free(m);
+}
+
+static int add_layer(cc_nn_model *n, const char *name, cc_op_type op, int prev, int cin, int cout, int k, cc_act act)
+{
+    float *w = calloc((size_t)cout * cin * k, sizeof *w), *b = calloc((size_t)cout, sizeof *b);
+    if (!w || !b) {
+        free(w);
+        free(b);
+        cc_error_set(CC_ERR_NOMEM, "cloudless model: out of memory");
+        return -1;
+    }
+    cc_nn_node nd;
+    memset(&nd, 0, sizeof nd);
+    nd.op = op;
+    snprintf(nd.name, sizeof nd.name, "%s", name);
+    nd.ninputs = 1;
+    nd.inputs[0] = prev;
+    nd.cout = cout;
+    nd.kernel = k;
+    nd.stride = 1;
+    nd.act = act;
+    nd.alpha = 0.01f;
+    nd.weight = w;
+    nd.bias = b;
+    int r = cc_nn_model_add(n, &nd);
+    free(w);
+    free(b);
+    return r;
+}
+
+cc_status cc_cl_model_build(const cc_cl_arch *a, cc_cl_model **out)
+{
+    *out = NULL;
+    if (a->kt < 1 || a->kt > 15 || a->kt % 2 == 0)
+        return cc_error_set(CC_ERR_ARG, "cloudless model: temporal kernel %d (odd, 1..15)", a->kt);
+    if (a->half_window < a->kt / 2 || a->half_window > 366)
+        return cc_error_set(CC_ERR_ARG, "cloudless model: half window %d (%d..366)", a->half_window, a->kt / 2);
+    if (a->nhidden < 0 || a->nhidden > CC_CL_MAX_HIDDEN)
+        return cc_error_set(CC_ERR_ARG, "cloudless model: %d hidden layers (0..%d)", a->nhidden, CC_CL_MAX_HIDDEN);
+    int widths[2 + CC_CL_MAX_HIDDEN] = {a->width_in, a->width_t};
+    for (int i = 0; i < a->nhidden; i++)
+        widths[2 + i] = a->hidden[i];
+    for (int i = 0; i < 2 + a->nhidden; i++)
+        if (widths[i] < 1 || widths[i] > CC_NN_MAX_CHANNELS)
+            return cc_error_set(CC_ERR_ARG, "cloudless model: layer width %d", widths[i]);
+    if (!(a->whittaker_lambda > 0))
+        return cc_error_set(CC_ERR_ARG, "cloudless model: Whittaker lambda %g (> 0)", a->whittaker_lambda);
+    cc_cl_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return cc_error_set(CC_ERR_NOMEM, "cloudless model: out of memory");
+    m->half_window = a->half_window;
+    m->kt = a->kt;
+    m->lambda = a->whittaker_lambda;
+    cc_nn_model *n = &m->net;
+    cc_nn_model_init(n);
+    cc_nn_input_desc *in = &n->input;
+    in->nchannels = NF;
+    for (int c = 0; c < NF; c++) {
+        snprintf(in->band[c], sizeof in->band[c], "%s", cc_cl_feature_names[c]);
+        in->resolution_m[c] = 10;
+        in->mean[c] = a->mean[c];
+        in->std[c] = a->std[c] > 0 ? a->std[c] : 1.0f;
+    }
+    in->dn_offset = -1000;
+    in->quantification = 10000;
+    cc_nn_node nd;
+    memset(&nd, 0, sizeof nd);
+    nd.op = CC_OP_INPUT;
+    snprintf(nd.name, sizeof nd.name, "input");
+    nd.in_channels = NF;
+    int prev = cc_nn_model_add(n, &nd);
+    if (prev >= 0)
+        prev = add_layer(n, "in", CC_OP_CONV2D, prev, NF, a->width_in, 1, a->act);
+    if (prev >= 0)
+        prev = add_layer(n, "temporal", CC_OP_CONV1D_TIME, prev, a->width_in, a->width_t, a->kt, a->act);
+    int cin = a->width_t;
+    for (int i = 0; i < a->nhidden && prev >= 0; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "hidden%d", i + 1);
+        prev = add_layer(n, name, CC_OP_CONV2D, prev, cin, a->hidden[i], 1, a->act);
+        cin = a->hidden[i];
+    }
+    if (prev >= 0)
+        prev = add_layer(n, "correction", CC_OP_CONV2D, prev, cin, NB, 1, CC_ACT_NONE);
+    if (prev >= 0) {
+        float scale[NB], shift[NB];
+        memset(&nd, 0, sizeof nd);
+        nd.op = CC_OP_OUTPUT;
+        snprintf(nd.name, sizeof nd.name, "output");
+        nd.ninputs = 1;
+        nd.inputs[0] = prev;
+        for (int c = 0; c < NB; c++) {
+            scale[c] = a->out_scale;
+            shift[c] = 0;
+            nd.residual_channel[c] = CC_CLF_LIN + c;
+        }
+        nd.scale = scale;
+        nd.shift = shift;
+        nd.out_dn_offset = 1000;
+        prev = cc_nn_model_add(n, &nd);
+    }
+    if (prev < 0 || cc_nn_model_finalize(n) != CC_OK) {
+        cc_status st = cc_error_status();
+        cc_cl_model_free(m);
+        return st;
+    }
+    *out = m;
+    return CC_OK;
+}
+
+cc_status cc_cl_model_check(const cc_nn_model *m, const char *path)
+{
+    if (m->input.nchannels != NF)
+        return cc_error_set(CC_ERR_FORMAT, "%s: not a Cloudless model (%d input channels, expected %d)", path,
+                            m->input.nchannels, NF);
+    for (int c = 0; c < NF; c++)
+        if (strcmp(m->input.band[c], cc_cl_feature_names[c]) != 0)
+            return cc_error_set(CC_ERR_FORMAT, "%s: not a Cloudless model (input channel %d is '%s', expected '%s')",
+                                path, c, m->input.band[c], cc_cl_feature_names[c]);
+    const cc_nn_node *o = &m->nodes[m->output_node];
+    if (o->cout != NB)
+        return cc_error_set(CC_ERR_FORMAT, "%s: not a Cloudless model (%d outputs, expected %d)", path, o->cout, NB);
+    for (int c = 0; c < NB; c++)
+        if (o->residual_channel[c] != CC_CLF_LIN + c)
+            return cc_error_set(CC_ERR_FORMAT, "%s: not a Cloudless model (output %d is not a correction of %s)",
+                                path, c, cc_cl_feature_names[CC_CLF_LIN + c]);
+    if (m->input.dn_offset != -1000 || m->input.quantification != 10000)
+        return cc_error_set(CC_ERR_FORMAT, "%s: not a Cloudless model (input coding %g/%g, expected -1000/10000)",
+                            path, m->input.dn_offset, m->input.quantification);
+    return CC_OK;
+}
+
+/* temporal kernel of the network: the single conv1d_time node's kernel */
+static int net_kt(const cc_nn_model *n)
+{
+    int kt = 1, count = 0;
+    for (int i = 0; i < n->nnodes; i++)
+        if (n->nodes[i].op == CC_OP_CONV1D_TIME) {
+            kt = n->nodes[i].kernel;
+            count++;
+        }
+    return count == 1 ? kt : -1;
+}
+
+cc_status cc_cl_model_load(const char *path, cc_cl_model **out)
+{
+    *out = NULL;
+    cc_cl_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
+    cc_nn_model_init(&m->net);
+    cc_status st = cc_model_file_read(path, &m->net);
+    if (st != CC_OK)
+        goto out;
+    if ((st = cc_cl_model_check(&m->net, path)) != CC_OK)
+        goto out;
+    const char *pv = m->net.provenance ? m->net.provenance : "";
+    int hw = 0, kt = 0, used = 0;
+    double lambda = 0;
+    if (strncmp(pv, CL_HEADER " ", strlen(CL_HEADER) + 1) != 0 ||
+        sscanf(pv + strlen(CL_HEADER), " half_window=%d kt=%d whittaker_lambda=%lf%n", &hw, &kt, &lambda, &used) !=
+            3) {
+        st = cc_error_set(CC_ERR_FORMAT, "%s: not a Cloudless model (no '" CL_HEADER "' provenance header)", path);
+        goto out;
+    }
+    if (hw < 1 || hw > 366 || kt != net_kt(&m->net) || kt % 2 == 0 || kt / 2 > hw || !(lambda > 0)) {
+        st = cc_error_set(CC_ERR_FORMAT, "%s: Cloudless header inconsistent (half_window=%d kt=%d lambda=%g)", path,
+                          hw, kt, lambda);
+        goto out;
+    }
+    m->half_window = hw;
+    m->kt = kt;
+    m->lambda = lambda;
+    const char *rest = pv + strlen(CL_HEADER) + used;
+    while (*rest == '\n' || *rest == ' ')
+        rest++;
+    if (*rest && !(m->note = strdup(rest))) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    *out = m;
+    return CC_OK;
+out:
+    cc_cl_model_free(m);
+    return st;
+}
+
+cc_status cc_cl_model_save_note(const cc_cl_model *m, const char *path, const char *note)
+{
+    if (!note)
+        note = m->note ? m->note : "";
+    size_t len = strlen(note) + 160;
+    char *pv = malloc(len);
+    if (!pv)
+        return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
+    snprintf(pv, len, CL_HEADER " half_window=%d kt=%d whittaker_lambda=%.17g\n%s", m->half_window, m->kt,
+             m->lambda, note);
+    cc_status st = cc_model_file_write(path, &m->net, pv);
+    free(pv);
+    return st;
+}
+
+cc_status cc_cl_model_save(const cc_cl_model *m, const char *path) { return cc_cl_model_save_note(m, path, NULL); }
+
+/* ------------------------------------------------------------- features */
+
+typedef struct {
+    int W;
+    float *s2, *ls, *ol, *s1; /* window copies [W][nb] */
+    float *wh;                /* Whittaker [W][NB]     */
+    double *L, *z;            /* banded Cholesky [W][3], rhs [W] */
+} workspace;
+
+static void ws_free(workspace *w)
+{
+    free(w->s2);
+    free(w->ls);
+    free(w->ol);
+    free(w->s1);
+    free(w->wh);
+    free(w->L);
+    free(w->z);
+    memset(w, 0, sizeof *w);
+}
+
+static int ws_alloc(workspace *w, int W)
+{
+    memset(w, 0, sizeof *w);
+    w->W = W;
+    w->s2 = malloc((size_t)W * NB * sizeof(float));
+    w->ls = malloc((size_t)W * NB * sizeof(float));
+    w->ol = malloc((size_t)W * NB * sizeof(float));
+    w->s1 = malloc((size_t)W * CC_CL_NS1 * sizeof(float));
+    w->wh = malloc((size_t)W * NB * sizeof(float));
+    w->L = malloc((size_t)W * 3 * sizeof(double));
+    w->z = malloc((size_t)W * sizeof(double));
+    if (!w->s2 || !w->ls || !w->ol || !w->s1 || !w->wh || !w->L || !w->z) {
+        ws_free(w);
+        return -1;
+    }
+    return 0;
+}
+
+/* copies the window [t-N, t+N] of pixel p of array a (nb bands) into dst;
+ * counts the valid samples per band into cnt */
+static void gather(const float *a, const cc_series *s, size_t p, int w0, int W, int nb, float *dst, int *cnt)
+{
+    for (int b = 0; b < nb; b++)
+        cnt[b] = 0;
+    for (int i = 0; i < W; i++) {
+        int d = w0 + i;
+        float *o = dst + (size_t)i * nb;
+        if (d < 0 || d >= s->ndays) {
+            for (int b = 0; b < nb; b++)
+                o[b] = NAN;
+            continue;
+        }
+        const float *v = a + ((size_t)d * s->npix + p) * nb;
+        for (int b = 0; b < nb; b++) {
+            o[b] = v[b];
+            cnt[b] += !isnan(v[b]);
+        }
+    }
+}
+
+/* linear interpolation of band b at window index i (constant beyond the
+ * ends); dist = days to the nearest valid sample. cnt > 0 required. */
+static float interp_at(const float *y, int W, int nb, int b, int i, int *dist)
+{
+    int j = i < W - 1 ? i : W - 1, k = i > 0 ? i : 0;
+    while (j >= 0 && isnan(y[(size_t)j * nb + b]))
+        j--;
+    while (k < W && isnan(y[(size_t)k * nb + b]))
+        k++;
+    if (j >= 0 && k < W) {
+        *dist = i - j < k - i ? i - j : k - i;
+        if (k == j)
+            return y[(size_t)j * nb + b];
+        float a = y[(size_t)j * nb + b], c = y[(size_t)k * nb + b];
+        return (float)(a + ((double)c - a) * (double)(i - j) / (double)(k - j));
+    }
+    if (j >= 0) {
+        *dist = i - j;
+        return y[(size_t)j * nb + b];
+    }
+    *dist = k - i;
+    return y[(size_t)k * nb + b];
+}
+
+/* Whittaker smoother d = 2 of band b of the window y (W samples, nb stride)
+ * into wh[.][b]; NaN when fewer than 3 samples. Same solver as
+ * cc_gapfill_whittaker (banded Cholesky), without allocation. */
+static void whittaker2(workspace *ws, const float *y, int nb, int b, double lambda, float *wh)
+{
+    const int n = ws->W, d = 2, w = 3;
+    static const double c[3] = {1, -2, 1};
+    double *L = ws->L, *z = ws->z;
+    int nvalid = 0;
+    for (int i = 0; i < n; i++)
+        nvalid += !isnan(y[(size_t)i * nb + b]);
+    if (nvalid < 3 || n < 3) {
+        for (int i = 0; i < n; i++)
+            wh[(size_t)i * NB + b] = NAN;
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        float v = y[(size_t)i * nb + b];
+        int valid = !isnan(v);
+        z[i] = valid ? (double)v : 0.0;
+        for (int k = 0; k <= d; k++) {
+            double s = 0;
+            if (k <= i) {
+                int r0 = i - d > 0 ? i - d : 0;
+                int r1 = i - k < n - d - 1 ? i - k : n - d - 1;
+                for (int r = r0; r <= r1; r++)
+                    s += c[i - r] * c[i - k - r];
+            }
+            L[(size_t)i * w + k] = lambda * s + (k == 0 && valid ? 1.0 : 0.0);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        for (int k = d; k >= 0; k--) {
+            int j = i - k;
+            if (j < 0)
+                continue;
+            double s = L[(size_t)i * w + k];
+            int m0 = i - d > 0 ? i - d : 0;
+            for (int m = m0; m < j; m++)
+                s -= L[(size_t)i * w + (i - m)] * L[(size_t)j * w + (j - m)];
+            if (k == 0)
+                L[(size_t)i * w] = sqrt(s > 1e-300 ? s : 1e-300);
+            else
+                L[(size_t)i * w + k] = s / L[(size_t)j * w];
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        double s = z[i];
+        for (int k = 1; k <= d && k <= i; k++)
+            s -= L[(size_t)i * w + k] * z[i - k];
+        z[i] = s / L[(size_t)i * w];
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        double s = z[i];
+        for (int k = 1; k <= d && i + k < n; k++)
+            s -= L[(size_t)(i + k) * w + k] * z[i + k];
+        z[i] = s / L[(size_t)i * w];
+    }
+    for (int i = 0; i < n; i++)
+        wh[(size_t)i * NB + b] = (float)z[i];
+}
+
+/* the runtime's view of a feature: DN = round(10000 f + 1000) in [1, 65535],
+ * decoded back */
+static inline uint16_t enc(float f)
+{
+    double q = (double)f * 10000.0 + 1000.0;
+    return q <= 1.0 ? 1 : q >= 65535.0 ? 65535 : (uint16_t)floor(q + 0.5);
+}
+static inline float dec(uint16_t dn) { return (float)(((double)dn - 1000.0) / 10000.0); }
+
+static float dist_feat(int dist, int N) { return 1.0f + fminf((float)dist / (float)N, DIST_CAP); }
+
+/* Raw features (float, not yet quantised) of pixel p: out[kt][NF]. */
+static void features_px(workspace *ws, const cc_series *s, size_t p, int t, int N, int kt, double lambda, int hide,
+                        float *out, uint8_t *prior_ok)
+{
+    const int W = 2 * N + 1, w0 = t - N, R = kt / 2;
+    int c2[NB], cl[NB], co[NB], c1[CC_CL_NS1];
+    gather(s->s2, s, p, w0, W, NB, ws->s2, c2);
+    if (hide >= w0 && hide < w0 + W) {
+        float *o = ws->s2 + (size_t)(hide - w0) * NB;
+        for (int b = 0; b < NB; b++)
+            if (!isnan(o[b])) {
+                o[b] = NAN;
+                c2[b]--;
+            }
+    }
+    gather(s->landsat, s, p, w0, W, NB, ws->ls, cl);
+    gather(s->olci, s, p, w0, W, NB, ws->ol, co);
+    gather(s->s1, s, p, w0, W, CC_CL_NS1, ws->s1, c1);
+    for (int b = 0; b < NB; b++)
+        whittaker2(ws, ws->s2, NB, b, lambda, ws->wh);
+    int anyls = 0, anyol = 0;
+    for (int b = 0; b < NB; b++) {
+        anyls |= cl[b] > 0;
+        anyol |= co[b] > 0;
+        if (prior_ok)
+            prior_ok[b] = c2[b] > 0 || cl[b] > 0 || co[b] > 0;
+    }
+    for (int k = 0; k < kt; k++) {
+        int i = N - R + k; /* window index of day t-R+k */
+        float *f = out + (size_t)k * NF;
+        int ldist = 1 << 20, odist = 1 << 20, sdist = 1 << 20, dd;
+        for (int b = 0; b < NB; b++) {
+            float prior;
+            if (c2[b] > 0)
+                prior = interp_at(ws->s2, W, NB, b, i, &dd);
+            else if (cl[b] > 0)
+                prior = interp_at(ws->ls, W, NB, b, i, &dd);
+            else if (co[b] > 0)
+                prior = interp_at(ws->ol, W, NB, b, i, &dd);
+            else
+                prior = PRIOR_FILL;
+            f[CC_CLF_LIN + b] = prior;
+            float wv = i >= 0 && i < W ? ws->wh[(size_t)i * NB + b] : NAN;
+            if (i < 0 || i >= W) /* outside the window: the nearest end */
+                wv = ws->wh[(size_t)(i < 0 ? 0 : W - 1) * NB + b];
+            f[CC_CLF_WHD + b] = 1.0f + (isnan(wv) ? 0.0f : wv - prior);
+            float lv = 0;
+            if (cl[b] > 0) {
+                lv = interp_at(ws->ls, W, NB, b, i, &dd) - prior;
+                if (dd < ldist)
+                    ldist = dd;
+            }
+            f[CC_CLF_LSD + b] = 1.0f + lv;
+            float ov = 0;
+            if (co[b] > 0) {
+                ov = interp_at(ws->ol, W, NB, b, i, &dd) - prior;
+                if (dd < odist)
+                    odist = dd;
+            }
+            f[CC_CLF_OLD + b] = 1.0f + ov;
+        }
+        f[CC_CLF_LS_DIST] = anyls ? dist_feat(ldist, N) : 1.0f + DIST_CAP;
+        f[CC_CLF_OL_DIST] = anyol ? dist_feat(odist, N) : 1.0f + DIST_CAP;
+        for (int b = 0; b < CC_CL_NS1; b++) {
+            float v = -15.0f;
+            if (c1[b] > 0) {
+                v = interp_at(ws->s1, W, CC_CL_NS1, b, i, &dd);
+                if (dd < sdist)
+                    sdist = dd;
+            }
+            f[CC_CLF_S1_VV + b] = 1.0f + fminf(fmaxf((v + 30.0f) / 10.0f, -0.5f), 4.0f);
+        }
+        f[CC_CLF_S1_DIST] = c1[0] > 0 || c1[1] > 0 ? dist_feat(sdist, N) : 1.0f + DIST_CAP;
+        /* S2: previous / next clear observation (any band) */
+        int prev = -1, next = -1, flag = 0;
+        for (int j = i < W - 1 ? i : W - 1; j >= 0 && prev < 0; j--)
+            for (int b = 0; b < NB; b++)
+                if (!isnan(ws->s2[(size_t)j * NB + b])) {
+                    prev = j;
+                    break;
+                }
+        for (int j = i > 0 ? i : 0; j < W && next < 0; j++)
+            for (int b = 0; b < NB; b++)
+                if (!isnan(ws->s2[(size_t)j * NB + b])) {
+                    next = j;
+                    break;
+                }
+        flag = prev == i && i >= 0 && i < W;
+        f[CC_CLF_S2_PREV] = prev >= 0 ? dist_feat(i - prev, N) : 1.0f + DIST_CAP;
+        f[CC_CLF_S2_NEXT] = next >= 0 ? dist_feat(next - i, N) : 1.0f + DIST_CAP;
+        f[CC_CLF_S2_FLAG] = 1.0f + (float)flag;
+        double day = (double)s->day0 + (double)(t - R + k);
+        double ph = 2.0 * 3.14159265358979323846 * fmod(day, 365.2425) / 365.2425;
+        f[CC_CLF_DOY_SIN] = (float)(1.0 + sin(ph));
+        f[CC_CLF_DOY_COS] = (float)(1.0 + cos(ph));
+    }
+}
+
+cc_status cc_cl_features(const cc_series *s, size_t p, int t, int half_window, int kt, double lambda, int hide,
+                         float *out, uint8_t prior_ok[CC_CL_NBANDS])
+{
+    if (half_window < 1 || kt < 1 || kt % 2 == 0 || kt / 2 > half_window || p >= s->npix)
+        return cc_error_set(CC_ERR_ARG, "cloudless features: half window %d, kt %d, pixel %zu of %zu", half_window,
+                            kt, p, s->npix);
+    workspace ws;
+    if (ws_alloc(&ws, 2 * half_window + 1))
+        return cc_error_set(CC_ERR_NOMEM, "cloudless features: out of memory");
+    features_px(&ws, s, p, t, half_window, kt, lambda, hide, out, prior_ok);
+    for (int i = 0; i < kt * NF; i++)
+        out[i] = dec(enc(out[i]));
+    ws_free(&ws);
+    return CC_OK;
+}
+
+/* ------------------------------------------------------------ prediction */
+
+static int s2_valid_any(const cc_series *s, int d, size_t p)
+{
+    const float *v = s->s2 + ((size_t)d * s->npix + p) * NB;
+    for (int b = 0; b < NB; b++)
+        if (!isnan(v[b]))
+            return 1;
+    return 0;
+}
+
+cc_status cc_cl_predict(const cc_cl_model *m, const cc_series *s, int t, float *out)
+{
+    if (t < 0 || t >= s->ndays)
+        return cc_error_set(CC_ERR_ARG, "cloudless: target day index %d outside the series (0..%d)", t, s->ndays - 1);
+    const int N = m->half_window, kt = m->kt, R = kt / 2;
+    const size_t npix = s->npix;
+    const cc_nn_backend *be = cc_nn_backend_cpu();
+    int nth = omp_get_max_threads();
+    uint16_t *dn = cc_malloc3((size_t)kt * BLOCK, NF, sizeof(uint16_t));
+    float *res = cc_malloc3((size_t)kt * BLOCK, NB, sizeof(float));
+    uint8_t *ok = cc_malloc3(BLOCK, NB, 1);
+    float *feat = cc_malloc3((size_t)nth, (size_t)kt * NF, sizeof(float));
+    workspace *ws = calloc((size_t)nth, sizeof *ws);
+    cc_status st = CC_OK;
+    int bad = !dn || !res || !ok || !feat || !ws;
+    for (int i = 0; !bad && i < nth; i++)
+        bad = ws_alloc(&ws[i], 2 * N + 1);
+    if (bad) {
+        st = cc_error_set(CC_ERR_NOMEM, "cloudless: out of memory for %zu pixels", npix);
+        goto out;
+    }
+    for (size_t p0 = 0; p0 < npix; p0 += BLOCK) {
+        int nb = (int)(npix - p0 < BLOCK ? npix - p0 : BLOCK);
+#pragma omp parallel for schedule(static) num_threads(nth)
+        for (int i = 0; i < nb; i++) {
+            int th = omp_get_thread_num();
+            float *f = feat + (size_t)th * kt * NF;
+            features_px(&ws[th], s, p0 + (size_t)i, t, N, kt, m->lambda, -1, f, ok + (size_t)i * NB);
+            for (int k = 0; k < kt; k++)
+                for (int c = 0; c < NF; c++)
+                    dn[((size_t)k * nb + i) * NF + c] = enc(f[(size_t)k * NF + c]);
+        }
+        if ((st = cc_nn_run_float(be, &m->net, kt, 1, nb, dn, res)) != CC_OK)
+            goto out;
+#pragma omp parallel for schedule(static) num_threads(nth)
+        for (int i = 0; i < nb; i++) {
+            size_t p = p0 + (size_t)i;
+            const float *r = res + ((size_t)R * nb + i) * NB;
+            const float *obs = s->s2 + ((size_t)t * npix + p) * NB;
+            int clear = s2_valid_any(s, t, p);
+            float *o = out + p * NB;
+            for (int b = 0; b < NB; b++) {
+                if (clear && !isnan(obs[b]))
+                    o[b] = obs[b];
+                else
+                    o[b] = ok[(size_t)i * NB + b] ? r[b] : NAN;
+            }
+        }
+    }
+out:
+    if (ws)
+        for (int i = 0; i < nth; i++)
+            ws_free(&ws[i]);
+    free(ws);
+    free(dn);
+    free(res);
+    free(ok);
+    free(feat);
+    return st;
+}
+
+void cc_cl_evidence(const cc_series *s, int t, int16_t *days_since_s2, uint8_t *sensors)
+{
+    const int N = CC_CL_HALF_WINDOW;
+    int d0 = t - N < 0 ? 0 : t - N, d1 = t + N >= s->ndays ? s->ndays - 1 : t + N;
+    const size_t npix = s->npix;
+#pragma omp parallel for schedule(static)
+    for (size_t p = 0; p < npix; p++) {
+        int since = -1;
+        uint8_t mask = 0;
+        for (int d = d0; d <= d1; d++) {
+            size_t o = (size_t)d * npix + p;
+            for (int b = 0; b < NB; b++) {
+                if (!isnan(s->s2[o * NB + b])) {
+                    mask |= 1u << CC_SENSOR_S2;
+                    if (d <= t)
+                        since = t - d;
+                }
+                if (!isnan(s->landsat[o * NB + b]))
+                    mask |= 1u << CC_SENSOR_LANDSAT;
+                if (!isnan(s->olci[o * NB + b]))
+                    mask |= 1u << CC_SENSOR_OLCI;
+            }
+            for (int b = 0; b < CC_CL_NS1; b++)
+                if (!isnan(s->s1[o * CC_CL_NS1 + b]))
+                    mask |= 1u << CC_SENSOR_S1;
+        }
+        if (days_since_s2)
+            days_since_s2[p] = (int16_t)since;
+        if (sensors)
+            sensors[p] = mask;
+    }
+}
