@@ -402,11 +402,12 @@ cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats
         tmodel += now() - tb;
         for (size_t p = 0; p < bp; p++) {
             size_t q = (size_t)y0 * (size_t)W + p;
-            int ok = 1;
-            for (int b = 0; b < CC_CL_NBANDS; b++)
-                ok &= isfinite(pred[p * CC_CL_NBANDS + (size_t)b]);
-            for (int b = 0; b < CC_CL_NBANDS; b++)
-                out[(size_t)b * npix + q] = ok ? refl_dn(pred[p * CC_CL_NBANDS + (size_t)b]) : 0;
+            int ok = 0; /* a band no optical sensor observed in the window stays fill */
+            for (int b = 0; b < CC_CL_NBANDS; b++) {
+                float v = pred[p * CC_CL_NBANDS + (size_t)b];
+                ok |= isfinite(v);
+                out[(size_t)b * npix + q] = refl_dn(v);
+            }
             out[(size_t)CC_CL_NBANDS * npix + q] = ok ? evidence_days_dn(dsince[p]) : 0;
             out[(size_t)(CC_CL_NBANDS + 1) * npix + q] = ok ? (uint16_t)(sens[p] + 1) : 0;
             filled += ok;
