@@ -33,6 +33,7 @@ static const cc_cli_command commands[] = {
     {"cloudless", "Cloudless: the cloud-free 10-band image of a tile and day, fused from the sensor cubes", cc_cmd_cloudless, cc_cmd_cloudless_help},
     {"submit", "submit a job to Slurm (batch script with graceful stop and requeue)", cc_cmd_submit,
      cc_cmd_submit_help},
+    {"cloudmask", "Sentinel-2 cloud/shadow mask (GeoTIFF) and its scores against SCL or Fmask", cc_cmd_cloudmask, cc_cmd_cloudmask_help},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -324,7 +324,7 @@ cc_status cc_cloudmask_compute_score(const cc_cloudmask_input *in, const cc_clou
                 cand[i] = 0;
     }
     for (size_t i = 0; i < n; i++)
-        if (cand[i] && (mask[i] == CC_CM_CLEAR || mask[i] == CC_CM_WATER))
+        if (cand[i] && mask[i] == CC_CM_CLEAR) /* water and snow stay */
             mask[i] = CC_CM_SHADOW;
 
     /* 7. buffers: cloud into every valid class, shadow into clear, snow, water */
