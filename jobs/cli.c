@@ -31,6 +31,7 @@ static const cc_cli_command commands[] = {
      cc_cmd_plan_help},
     {"dataset", "build emulator training data (L1C/L2A patches, HDF5) from a YAML config", cc_cmd_dataset, cc_cmd_dataset_help},
     {"cloudless", "Cloudless: the cloud-free 10-band image of a tile and day, fused from the sensor cubes", cc_cmd_cloudless, cc_cmd_cloudless_help},
+    {"cloudless-train", "train the Cloudless fusion model (hidden clear targets; YAML recipe)", cc_cmd_cloudless_train, cc_cmd_cloudless_train_help},
     {"submit", "submit a job to Slurm (batch script with graceful stop and requeue)", cc_cmd_submit,
      cc_cmd_submit_help},
     {"cloudmask", "Sentinel-2 cloud/shadow mask (GeoTIFF) and its scores against SCL or Fmask", cc_cmd_cloudmask, cc_cmd_cloudmask_help},

