@@ -123,10 +123,11 @@ static void set_platform(cc_s1_info *info, const char *s)
 /* warping linear power onto the grid                                       */
 /* ------------------------------------------------------------------------ */
 
-/* A one-band float32 MEM dataset holding a copy of lin (w x h), georeferenced
- * by gt + wkt, or by the GCPs of `gcp_src` when gt is NULL. */
-static GDALDatasetH mem_linear(const float *lin, int w, int h, const double *gt, const char *wkt,
-                               GDALDatasetH gcp_src)
+/* A one-band float32 MEM dataset holding a copy of lin, the window (x0, y0,
+ * w x h) of a larger raster, georeferenced by that raster's gt + wkt, or by
+ * the GCPs of `gcp_src` (shifted into the window) when gt is NULL. */
+static GDALDatasetH mem_linear(const float *lin, int x0, int y0, int w, int h, const double *gt,
+                               const char *wkt, GDALDatasetH gcp_src)
 {
     GDALDriverH drv = GDALGetDriverByName("MEM");
     if (!drv)
@@ -135,11 +136,28 @@ static GDALDatasetH mem_linear(const float *lin, int w, int h, const double *gt,
     if (!ds)
         return NULL;
     if (gt) {
-        GDALSetGeoTransform(ds, (double *)gt);
+        double wgt[6] = {gt[0] + x0 * gt[1] + y0 * gt[2], gt[1], gt[2],
+                         gt[3] + x0 * gt[4] + y0 * gt[5], gt[4], gt[5]};
+        GDALSetGeoTransform(ds, wgt);
         GDALSetProjection(ds, wkt);
     } else {
-        GDALSetGCPs(ds, GDALGetGCPCount(gcp_src), GDALGetGCPs(gcp_src),
-                    GDALGetGCPProjection(gcp_src));
+        int n = GDALGetGCPCount(gcp_src);
+        GDAL_GCP *gcp = GDALDuplicateGCPs(n, GDALGetGCPs(gcp_src));
+        if (!gcp) {
+            GDALClose(ds);
+            return NULL;
+        }
+        for (int i = 0; i < n; i++) {
+            gcp[i].dfGCPPixel -= x0;
+            gcp[i].dfGCPLine -= y0;
+        }
+        CPLErr e = GDALSetGCPs(ds, n, gcp, GDALGetGCPProjection(gcp_src));
+        GDALDeinitGCPs(n, gcp);
+        CPLFree(gcp);
+        if (e != CE_None) {
+            GDALClose(ds);
+            return NULL;
+        }
     }
     GDALRasterBandH b = GDALGetRasterBand(ds, 1);
     GDALSetRasterNoDataValue(b, NAN);
@@ -166,6 +184,54 @@ static double source_resolution(GDALDatasetH src, const cc_grid *g, int tps)
         GDALDestroyGenImgProjTransformer(tr);
     CSLDestroy(opt);
     return res;
+}
+
+/* The pixel window of src (x0, y0, *ww x *wh) that covers grid g, with a
+ * margin for the resampling kernels: grid points on a 21 x 21 lattice mapped
+ * back into src with the same transformer the warp uses. Returns 0 when g
+ * does not overlap src (or the CRS cannot be related: the warp reports it). */
+static int source_window(GDALDatasetH src, const cc_grid *g, int tps, int *x0, int *y0, int *ww,
+                         int *wh)
+{
+    char **opt = NULL;
+    int found = 0, w = GDALGetRasterXSize(src), h = GDALGetRasterYSize(src);
+    double minx = INFINITY, miny = INFINITY, maxx = -INFINITY, maxy = -INFINITY;
+    opt = CSLSetNameValue(opt, "DST_SRS", g->wkt);
+    if (tps)
+        opt = CSLSetNameValue(opt, "METHOD", "GCP_TPS");
+    void *tr = GDALCreateGenImgProjTransformer2(src, NULL, opt);
+    CSLDestroy(opt);
+    if (!tr)
+        return 0;
+    for (int j = 0; j <= 20; j++)
+        for (int i = 0; i <= 20; i++) {
+            double x = g->gt[0] + g->width * (i / 20.0) * g->gt[1];
+            double y = g->gt[3] + g->height * (j / 20.0) * g->gt[5], z = 0.0;
+            int ok = 0;
+            if (GDALGenImgProjTransform(tr, TRUE, 1, &x, &y, &z, &ok) && ok && isfinite(x) &&
+                isfinite(y)) {
+                minx = fmin(minx, x);
+                maxx = fmax(maxx, x);
+                miny = fmin(miny, y);
+                maxy = fmax(maxy, y);
+                found = 1;
+            }
+        }
+    GDALDestroyGenImgProjTransformer(tr);
+    if (!found)
+        return 0;
+    /* margin: 8 source pixels plus one output pixel's worth of source pixels */
+    double res = source_resolution(src, g, tps);
+    double m = 8.0 + (res > 0.0 ? ceil(fabs(g->gt[1]) / res) : 0.0);
+    double a = fmax(floor(minx - m), 0.0), b = fmin(ceil(maxx + m), (double)w);
+    double c = fmax(floor(miny - m), 0.0), d = fmin(ceil(maxy + m), (double)h);
+    if (!(b > a && d > c))
+        return 0;
+    *x0 = (int)a;
+    *y0 = (int)c;
+    *ww = (int)(b - a);
+    *wh = (int)(d - c);
+    return 1;
 }
 
 /* Warps the linear-power dataset src onto g; out receives width*height
@@ -317,7 +383,7 @@ static cc_status ard_band(const char *tif, const cc_grid *g, float *out)
     }
     for (size_t i = 0; i < n; i++)
         db[i] = isnan(db[i]) ? NAN : powf(10.0f, db[i] / 10.0f);
-    if (!(mem = mem_linear(db, w, h, gt, wkt, NULL))) {
+    if (!(mem = mem_linear(db, 0, 0, w, h, gt, wkt, NULL))) {
         st = cc_error_set(CC_ERR_INTERNAL, "%s: cannot wrap the band in memory", tif);
         goto out;
     }
@@ -516,31 +582,34 @@ out:
     return st;
 }
 
-/* Linear interpolation of vector k over columns 0..w-1 (clamped at the ends). */
-static void lut_row(const s1_lut *l, int k, int w, float *row)
+/* Linear interpolation of vector k over columns x0..x0+w-1 (clamped at the
+ * ends) into row[0..w-1]. */
+static void lut_row(const s1_lut *l, int k, int x0, int w, float *row)
 {
     const double *px = l->pix[k], *v = l->val[k];
     int n = l->np[k], j = 0;
-    for (int x = 0; x < w; x++) {
+    for (int i = 0; i < w; i++) {
+        int x = x0 + i;
         if (n == 1 || x <= px[0]) {
-            row[x] = (float)v[0];
+            row[i] = (float)v[0];
             continue;
         }
         if (x >= px[n - 1]) {
-            row[x] = (float)v[n - 1];
+            row[i] = (float)v[n - 1];
             continue;
         }
         while (j + 1 < n - 1 && px[j + 1] <= x)
             j++;
         double t = (x - px[j]) / (px[j + 1] - px[j]);
-        row[x] = (float)((1.0 - t) * v[j] + t * v[j + 1]);
+        row[i] = (float)((1.0 - t) * v[j] + t * v[j + 1]);
     }
 }
 
 /* Bilinear evaluator over (line, pixel), one image row at a time. */
 typedef struct {
     const s1_lut *l;
-    int w, k;        /* k: index of the vector cached in a (and k+1 in b) */
+    int x0, w;       /* columns x0..x0+w-1                                 */
+    int k;           /* index of the vector cached in a (and k+1 in b)     */
     float *a, *b;
 } lut_eval;
 
@@ -552,8 +621,8 @@ static void lut_eval_row(lut_eval *e, int y, float *row)
     while (k + 1 < l->n - 1 && l->line[k + 1] <= y)
         k++;
     if (k != e->k) {
-        lut_row(l, k, e->w, e->a);
-        lut_row(l, l->n > 1 ? k + 1 : k, e->w, e->b);
+        lut_row(l, k, e->x0, e->w, e->a);
+        lut_row(l, l->n > 1 ? k + 1 : k, e->x0, e->w, e->b);
         e->k = k;
     }
     double t = 0.0;
@@ -695,6 +764,14 @@ static cc_status grd_band(const char *root_dir, const char *tif, const cc_grid *
         st = cc_error_set(CC_ERR_CRS, "%s: neither GCPs with a CRS nor a geotransform", tif);
         goto out;
     }
+    /* only the part of the image that covers g is read and calibrated */
+    int x0 = 0, y0 = 0;
+    if (!source_window(ds, g, !has_gt, &x0, &y0, &w, &h)) {
+        for (size_t i = 0, n = cc_grid_npix(g); i < n; i++)
+            out[i] = NAN;
+        *noise_used = use_noise;
+        goto out;
+    }
     lin = cc_malloc3((size_t)w, (size_t)h, sizeof *lin);
     dn = cc_malloc3((size_t)w, 1, sizeof *dn);
     arow = cc_malloc3((size_t)w, 1, sizeof *arow);
@@ -707,18 +784,19 @@ static cc_status grd_band(const char *root_dir, const char *tif, const cc_grid *
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory for %d x %d pixels", tif, w, h);
         goto out;
     }
-    lut_eval ce = {&cal, w, -1, ea, eb}, ne = {&noise, w, -1, na, nb};
+    lut_eval ce = {&cal, x0, w, -1, ea, eb}, ne = {&noise, x0, w, -1, na, nb};
     GDALRasterBandH band = GDALGetRasterBand(ds, 1);
     for (int y = 0; y < h; y++) {
         CPLErrorReset();
-        if (GDALRasterIO(band, GF_Read, 0, y, w, 1, dn, w, 1, GDT_UInt16, 0, 0) != CE_None) {
-            st = cc_error_set(CC_ERR_FORMAT, "%s: cannot read line %d: %s", tif, y,
+        if (GDALRasterIO(band, GF_Read, x0, y0 + y, w, 1, dn, w, 1, GDT_UInt16, 0, 0) !=
+            CE_None) {
+            st = cc_error_set(CC_ERR_FORMAT, "%s: cannot read line %d: %s", tif, y0 + y,
                               gdal_reason(tif));
             goto out;
         }
-        lut_eval_row(&ce, y, arow);
+        lut_eval_row(&ce, y0 + y, arow);
         if (use_noise)
-            lut_eval_row(&ne, y, nrow);
+            lut_eval_row(&ne, y0 + y, nrow);
         float *o = lin + (size_t)y * (size_t)w;
         for (int x = 0; x < w; x++) {
             if (dn[x] == 0) {
@@ -733,7 +811,7 @@ static cc_status grd_band(const char *root_dir, const char *tif, const cc_grid *
             o[x] = use_noise && !(s > FLOOR_LINEAR) ? FLOOR_LINEAR : s;
         }
     }
-    if (!(mem = mem_linear(lin, w, h, has_gt ? gt : NULL, GDALGetProjectionRef(ds), ds))) {
+    if (!(mem = mem_linear(lin, x0, y0, w, h, has_gt ? gt : NULL, GDALGetProjectionRef(ds), ds))) {
         st = cc_error_set(CC_ERR_INTERNAL, "%s: cannot wrap the band in memory", tif);
         goto out;
     }

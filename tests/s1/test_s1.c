@@ -15,6 +15,7 @@
 
 #include <cpl_conv.h>
 #include <gdal.h>
+#include <ogr_api.h>
 #include <ogr_srs_api.h>
 
 #include "io/s1.h"
@@ -547,6 +548,43 @@ static void test_grd(const char *shared, const char *tmp)
     CHECK_NEAR(vh[at], 10.0 * log10(((double)MARK_VH * MARK_VH - 5e6) / (250.0 * 250.0)), 1e-3);
     unlink(n_vv);
     unlink(n_vh);
+
+    /* 3b. a 1 km grid over the whole scene and beyond: the valid area equals
+     * the footprint of productInfo.json (the GCP corners), NaN outside */
+    {
+        const char *fp = "POLYGON ((77.891296 9.225784, 75.605247 9.682624, 75.906174 11.190425, "
+                         "78.203903 10.737548, 77.891296 9.225784))";
+        OGRGeometryH poly = NULL;
+        char *fpw = (char *)fp;
+        CHECK(OGR_G_CreateFromWkt(&fpw, ll, &poly) == OGRERR_NONE);
+        CHECK(OGR_G_Transform(poly, ct) == OGRERR_NONE);
+        double area_km2 = OGR_G_Area(poly) / 1e6;
+        OGREnvelope env;
+        OGR_G_GetEnvelope(poly, &env);
+        cc_grid gb = {.width = (int)((env.MaxX - env.MinX) / 1000) + 21,
+                      .height = (int)((env.MaxY - env.MinY) / 1000) + 21, .wkt = wkt};
+        gb.gt[0] = floor(env.MinX / 1000) * 1000 - 10000;
+        gb.gt[1] = 1000;
+        gb.gt[3] = floor(env.MaxY / 1000) * 1000 + 10000;
+        gb.gt[5] = -1000;
+        size_t nb = cc_grid_npix(&gb), valid = 0;
+        float *big = malloc(nb * sizeof *big);
+        CHECK_OK(cc_s1_read(safe, &gb, big, NULL, &info));
+        for (size_t i = 0; i < nb; i++)
+            valid += !isnan(big[i]);
+        printf("GRD: 1 km grid %d x %d: %zu valid pixels (km2), footprint %.0f km2\n", gb.width,
+               gb.height, valid, area_km2);
+        CHECK(fabs(valid - area_km2) < 0.02 * area_km2);
+        CHECK(isnan(big[0]) && isnan(big[nb - 1]));
+        free(big);
+        OGR_G_DestroyGeometry(poly);
+        /* a grid entirely outside the swath: OK, all NaN */
+        cc_grid go = g;
+        go.gt[0] += 500000.0;
+        vv[0] = 0.0f;
+        CHECK_OK(cc_s1_read(safe, &go, vv, vh, &info));
+        CHECK(info.has_vv && info.has_vh && all_nan(vv, n) && all_nan(vh, n));
+    }
 
     /* 4. the measurement/ folder as the path; only VV wanted */
     char *meas = xstrdup_printf("%s/measurement", safe);
