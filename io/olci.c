@@ -539,8 +539,11 @@ static cc_status load_sen3(loader *ld, cc_olci_info *info)
 
     /* solar flux per band and detector */
     SEN3_FILE("instrument_data.nc");
-    if ((st = nc_open_file(f, &ncid)) != CC_OK)
+    if ((st = nc_open_file(f, &ncid)) != CC_OK) {
+        if (st == CC_ERR_MISSING)
+            cc_error_set(st, "%s: file not found (it holds the solar flux)", f);
         goto out;
+    }
     int nb, nd;
     if ((st = nc_var_2d(ncid, f, "solar_flux", &nb, &nd)) != CC_OK)
         goto out;

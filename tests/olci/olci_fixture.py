@@ -13,6 +13,8 @@
       BEAM/SNAP file with per-pixel SZA; the tie-point grid has AC columns and
       1 row per tie point, its values interpolated from the per-pixel SZA.
       Prints the folder path.
+  olci_fixture.py strip FILE.nc OUT.nc PREFIX
+      Copies FILE.nc without the variables whose names start with PREFIX.
 """
 import os
 import sys
@@ -155,10 +157,31 @@ def sen3(path, outdir, ac):
     print(folder)
 
 
+def strip(src, dst, prefix):
+    s = netCDF4.Dataset(src)
+    s.set_auto_maskandscale(False)
+    d = netCDF4.Dataset(dst, "w", format="NETCDF4")
+    d.setncatts({k: s.getncattr(k) for k in s.ncattrs()})
+    for name, dim in s.dimensions.items():
+        d.createDimension(name, len(dim))
+    for name, v in s.variables.items():
+        if name.startswith(prefix) or not v.dimensions:
+            continue
+        atts = {k: v.getncattr(k) for k in v.ncattrs() if k != "_FillValue"}
+        fill = v.getncattr("_FillValue") if "_FillValue" in v.ncattrs() else None
+        o = d.createVariable(name, v.dtype, v.dimensions, fill_value=fill)
+        o.set_auto_maskandscale(False)
+        o.setncatts(atts)
+        o[:] = v[:]
+    d.close()
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "expect":
         expect(sys.argv[2])
     elif len(sys.argv) == 5 and sys.argv[1] == "sen3":
         sen3(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "strip":
+        strip(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         sys.exit(__doc__)

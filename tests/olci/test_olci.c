@@ -537,7 +537,14 @@ static void test_bad(const char *dir, const char *tmp)
     FMT(p, "%s/no_instrument.SEN3", tmp);
     FMT(cmd, "cp -r '%s' '%s' && rm '%s/instrument_data.nc'", src, p, p);
     if (run(cmd) == 0)
-        expect_error(p, &g, CC_ERR_MISSING, "instrument_data.nc");
+        expect_error(p, &g, CC_ERR_MISSING,
+                     "instrument_data.nc: file not found (it holds the solar flux)");
+
+    /* a SNAP file without the solar_flux_band_N variables */
+    FMT(p, "%s/noflux.nc", tmp);
+    FMT(cmd, "/usr/bin/python3 '%s' strip '%s/ppetest.nc' '%s' solar_flux_band_", fixture, dir, p);
+    if (run(cmd) == 0)
+        expect_error(p, &g, CC_ERR_MISSING, "noflux.nc: no solar flux for Oa04");
 
     /* a SEN3 folder whose Oa04_radiance.nc is truncated */
     FMT(p, "%s/trunc_oa.SEN3", tmp);
@@ -565,9 +572,6 @@ static void test_bad(const char *dir, const char *tmp)
     FMT(p, "%s/ppetest2.nc", dir);
     cc_grid alps = make_grid(wgs84, 7.0, 47.0, 0.01, 50, 50);
     expect_error(p, &alps, CC_ERR_NODATA, "ppetest2.nc");
-    /* overlapping bounding boxes but no pixel on the grid: a 1 km grid in the
-     * corner of the swath's box outside the tilted swath is covered by the
-     * pixel-level check (only when the box corner is outside the swath) */
 }
 
 int main(void)
