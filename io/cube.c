@@ -540,7 +540,13 @@ static cc_status check_args(const cc_cube_write_args *a, int need_data)
         !isfinite(a->gt[5]))
         return cc_error_set(CC_ERR_ARG, "%s: geotransform is not north-up without rotation",
                             a->path);
-    if (!valid_date(a->year, a->month, a->day))
+    if (a->ndates > 1) {
+        if (!a->dates)
+            return cc_error_set(CC_ERR_ARG, "%s: %d dates but no date list", a->path, a->ndates);
+        for (int k = 1; k < a->ndates; k++)
+            if (a->dates[k] <= a->dates[k - 1])
+                return cc_error_set(CC_ERR_ARG, "%s: dates not strictly increasing", a->path);
+    } else if (!valid_date(a->year, a->month, a->day))
         return cc_error_set(CC_ERR_ARG, "%s: invalid date %04d-%02d-%02d", a->path, a->year,
                             a->month, a->day);
     if (a->nlayers <= 0 || !a->layers)
@@ -592,8 +598,16 @@ static cc_status define_global_atts(const cc_cube_write_args *a, const old_cube 
     }
     title = xasprintf("clearcube %s datacube, tile %s", a->product ? a->product : "",
                       a->tile_id ? a->tile_id : "");
-    line = xasprintf("%s: clearcube %s wrote %04d-%02d-%02d (%s)%s%s%s%s", now, CC_VERSION,
-                     a->year, a->month, a->day, a->processor ? a->processor : "cc_cube_write",
+    char what[64];
+    if (a->ndates > 1) {
+        int y0, m0, d0, y1, m1, d1;
+        civil_from_days(a->dates[0], &y0, &m0, &d0);
+        civil_from_days(a->dates[a->ndates - 1], &y1, &m1, &d1);
+        snprintf(what, sizeof what, "%d dates %04d-%02d-%02d..%04d-%02d-%02d", a->ndates, y0, m0, d0, y1, m1, d1);
+    } else
+        snprintf(what, sizeof what, "%04d-%02d-%02d", a->year, a->month, a->day);
+    line = xasprintf("%s: clearcube %s wrote %s (%s)%s%s%s%s", now, CC_VERSION,
+                     what, a->processor ? a->processor : "cc_cube_write",
                      a->inputs ? " from " : "", a->inputs ? a->inputs : "",
                      a->parameters ? "; " : "", a->parameters ? a->parameters : "");
     if (!title || !line) {
@@ -804,27 +818,26 @@ cc_status cc_cube_write(const cc_cube_write_args *a)
         goto out;
     }
 
-    /* the merged, sorted dates; slot[t] = old time index, or -1 for the new date */
-    double day = (double)days_from_civil(a->year, a->month, a->day);
+    /* the merged, sorted dates; slot[t] = old time index, or -1 - j for new date j */
+    size_t nin = a->ndates > 1 ? (size_t)a->ndates : 1;
+    double day1 = (double)days_from_civil(a->year, a->month, a->day);
     nold = have_old ? o.ntime : 0;
-    days = malloc((nold + 1) * sizeof *days);
-    slot = malloc((nold + 1) * sizeof *slot);
+    days = malloc((nold + nin) * sizeof *days);
+    slot = malloc((nold + nin) * sizeof *slot);
     if (!days || !slot) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", a->path);
         goto out;
     }
-    int placed = 0;
-    for (size_t k = 0; k <= nold; k++) {
-        if (!placed && (k == nold || day <= o.days[k])) {
-            days[nnew] = day;
-            slot[nnew++] = -1;
-            placed = 1;
-            if (k < nold && o.days[k] == day)
-                continue; /* that date is replaced */
-        }
-        if (k < nold) {
+    for (size_t k = 0, j = 0; k < nold || j < nin;) {
+        double dj = j < nin ? (a->ndates > 1 ? (double)a->dates[j] : day1) : 0;
+        if (j < nin && (k == nold || dj <= o.days[k])) {
+            if (k < nold && o.days[k] == dj)
+                k++; /* that date is replaced */
+            days[nnew] = dj;
+            slot[nnew++] = -1 - (long)j++;
+        } else {
             days[nnew] = o.days[k];
-            slot[nnew++] = (long)k;
+            slot[nnew++] = (long)k++;
         }
     }
 
@@ -855,7 +868,9 @@ cc_status cc_cube_write(const cc_cube_write_args *a)
             if (slot[t] >= 0)
                 CHECK_ST(copy_slice(&o, a->path, i, (size_t)slot[t], &n, t, buf, strip, ncfile));
             else
-                NC(nc_put_vara_ushort(n.ncid, n.lvar[i], s3, c3, a->layers[map[i]].data));
+                NC(nc_put_vara_ushort(n.ncid, n.lvar[i], s3, c3,
+                                      a->layers[map[i]].data + (size_t)(-1 - slot[t]) * (size_t)a->width *
+                                                                   (size_t)a->height));
         }
     {
         int ncid = n.ncid;

@@ -52,10 +52,16 @@ typedef struct {
     const char *processor;  /* e.g. "clearcube reference (SMAC)"                  */
     const char *parameters; /* e.g. "aot=0.12 (DDV) uh2o=1.3 (B9/B8A) ..."        */
     int deflate_level;      /* zlib level of the layers, 1..9; 0: the default 4  */
+    /* several dates in one write (cc_cube_write only): ndates > 1 takes the
+     * dates from `dates` (days since 1970-01-01, strictly increasing; year,
+     * month, day are then ignored) and every layer's data holds ndates slices
+     * of width*height, in that order. 0 or 1: the single date above. */
+    int ndates;
+    const long *dates;
 } cc_cube_write_args;
 
-/* Creates the cube, or adds the date to an existing one (replacing the slice
- * if that date is already present). An existing cube must have the same grid
+/* Creates the cube, or adds the date(s) to an existing one (replacing the
+ * slice of a date that is already present). An existing cube must have the same grid
  * (CRS, geotransform, size) and the same layer names, else CC_ERR_ARG and the
  * existing file is untouched. On any failure no new file is left behind. */
 cc_status cc_cube_write(const cc_cube_write_args *a);

@@ -30,6 +30,7 @@ static const cc_cli_command commands[] = {
     {"plan", "node-hours, wall time and scaling of a job (cost model + scheduler simulation)", cc_cmd_plan,
      cc_cmd_plan_help},
     {"dataset", "build emulator training data (L1C/L2A patches, HDF5) from a YAML config", cc_cmd_dataset, cc_cmd_dataset_help},
+    {"ingest", "Cloudless: S2/Landsat/OLCI/S1 products onto the tile grid, appended to the tile's sensor cubes", cc_cmd_ingest, cc_cmd_ingest_help},
     {"cloudless", "Cloudless: the cloud-free 10-band image of a tile and day, fused from the sensor cubes", cc_cmd_cloudless, cc_cmd_cloudless_help},
     {"cloudless-train", "train the Cloudless fusion model (hidden clear targets; YAML recipe)", cc_cmd_cloudless_train, cc_cmd_cloudless_train_help},
     {"submit", "submit a job to Slurm (batch script with graceful stop and requeue)", cc_cmd_submit,
