@@ -617,6 +617,11 @@ out:
     return st;
 }
 
+cc_status cc_cl_predictor(void *ctx, const cc_series *s, int t, float *out)
+{
+    return cc_cl_predict((const cc_cl_model *)ctx, s, t, out);
+}
+
 void cc_cl_evidence(const cc_series *s, int t, int16_t *days_since_s2, uint8_t *sensors)
 {
     const int N = CC_CL_HALF_WINDOW;

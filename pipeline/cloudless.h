@@ -112,6 +112,10 @@ cc_status cc_cl_features(const cc_series *s, size_t p, int t, int half_window, i
  * (OpenMP), bit-identical for any number of threads. */
 cc_status cc_cl_predict(const cc_cl_model *m, const cc_series *s, int t, float *out);
 
+/* cc_cl_predict as a gap-filling predictor (pipeline/gapfill_eval.h's
+ * cc_gapfill_predictor): ctx is the (const) cc_cl_model. */
+cc_status cc_cl_predictor(void *ctx, const cc_series *s, int t, float *out);
+
 /* evidence: days since the last clear S2 observation at or before t (-1 if
  * none in the window of +-CC_CL_HALF_WINDOW days), and a bitmask (1 <<
  * cc_sensor) of sensors that contributed an observation within the window.

