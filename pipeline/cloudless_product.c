@@ -251,11 +251,11 @@ out:
 
 /* Reads rows [y0, y0+nrows) of date index ti of cube c into the series array
  * of its sensor at day index d. */
-static cc_status cube_read_block(const sensor_cube *c, size_t ti, int y0, int nrows, cc_series *s, int d,
-                                 uint16_t *buf, uint16_t *mbuf)
+static cc_status cube_read_block(const sensor_cube *c, size_t ti, int x0, int y0, int ncols, int nrows, cc_series *s,
+                                 int d, uint16_t *buf, uint16_t *mbuf)
 {
-    size_t start[3] = {ti, (size_t)y0, 0}, count[3] = {1, (size_t)nrows, (size_t)c->width};
-    size_t npix = (size_t)nrows * (size_t)c->width;
+    size_t start[3] = {ti, (size_t)y0, (size_t)x0}, count[3] = {1, (size_t)nrows, (size_t)ncols};
+    size_t npix = (size_t)nrows * (size_t)ncols;
     int nb = c->sensor == CC_SENSOR_S1 ? CC_CL_NS1 : CC_CL_NBANDS;
     float *dst = c->sensor == CC_SENSOR_S2        ? s->s2
                  : c->sensor == CC_SENSOR_LANDSAT ? s->landsat
@@ -289,6 +289,95 @@ static int same_grid(const sensor_cube *a, const sensor_cube *b)
     return 1;
 }
 
+/* Opens the tile's sensor cubes selected by `use`; *ref = the first found
+ * (-1 if none). Fails on a broken cube or cubes on different grids. */
+static cc_status open_cubes(const char *dir, const char *tile, unsigned use, sensor_cube cubes[CC_SENSOR_COUNT],
+                            int have[CC_SENSOR_COUNT], int *ref)
+{
+    *ref = -1;
+    for (int s = 0; s < CC_SENSOR_COUNT; s++) {
+        have[s] = 0;
+        if (!(use & (1u << s)))
+            continue;
+        cc_status cs = cube_open(&cubes[s], dir, tile, (cc_sensor)s);
+        if (cs == CC_ERR_MISSING)
+            continue;
+        if (cs != CC_OK)
+            return cs;
+        have[s] = 1;
+        if (*ref < 0)
+            *ref = s;
+        else if (!same_grid(&cubes[*ref], &cubes[s]))
+            return cc_error_set(CC_ERR_FORMAT, "%s: grid differs from %s (sensor cubes of one tile share the tile grid)",
+                                cubes[s].path, cubes[*ref].path);
+    }
+    if (*ref < 0)
+        return cc_error_set(CC_ERR_MISSING, "%s: no sensor cube of tile %s (%s_s2.nc, _landsat.nc, _olci.nc, _s1.nc)",
+                            dir, tile, tile);
+    return CC_OK;
+}
+
+/* Fills s (allocated: its day0, ndays, npix = w*h) from the window of the
+ * open cubes. buf/mbuf hold w*h values. */
+static cc_status read_window(const sensor_cube *cubes, const int *have, int x0, int y0, int w, int h, cc_series *s,
+                             uint16_t *buf, uint16_t *mbuf)
+{
+    for (int k = 0; k < CC_SENSOR_COUNT; k++) {
+        if (!have[k])
+            continue;
+        for (size_t i = 0; i < cubes[k].nt; i++) {
+            long dd = (long)floor(cubes[k].days[i] + 0.5) - s->day0;
+            if (dd < 0 || dd >= s->ndays)
+                continue;
+            cc_status st = cube_read_block(&cubes[k], i, x0, y0, w, h, s, (int)dd, buf, mbuf);
+            if (st != CC_OK)
+                return st;
+        }
+    }
+    return CC_OK;
+}
+
+cc_status cc_cloudless_load(const char *dir, const char *tile, unsigned sensors, long day0, int ndays, int x0, int y0,
+                            int w, int h, cc_series *s, int *width, int *height)
+{
+    sensor_cube cubes[CC_SENSOR_COUNT];
+    int have[CC_SENSOR_COUNT], ref;
+    uint16_t *buf = NULL, *mbuf = NULL;
+    memset(s, 0, sizeof *s);
+    for (int k = 0; k < CC_SENSOR_COUNT; k++)
+        cubes[k].ncid = -1, cubes[k].wkt = NULL, cubes[k].days = NULL;
+    cc_status st = open_cubes(dir, tile, sensors ? sensors : (1u << CC_SENSOR_COUNT) - 1, cubes, have, &ref);
+    if (st != CC_OK)
+        goto out;
+    const sensor_cube *g = &cubes[ref];
+    if (width)
+        *width = g->width;
+    if (height)
+        *height = g->height;
+    if (w <= 0 || h <= 0 || x0 < 0 || y0 < 0 || x0 + w > g->width || y0 + h > g->height) {
+        st = cc_error_set(CC_ERR_ARG, "%s: window %dx%d+%d+%d outside the %dx%d grid", g->path, w, h, x0, y0, g->width,
+                          g->height);
+        goto out;
+    }
+    buf = cc_malloc3((size_t)w, (size_t)h, sizeof *buf);
+    mbuf = cc_malloc3((size_t)w, (size_t)h, sizeof *mbuf);
+    if (!buf || !mbuf) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", g->path);
+        goto out;
+    }
+    if ((st = cc_series_alloc(s, ndays, day0, (size_t)w * (size_t)h)) != CC_OK)
+        goto out;
+    st = read_window(cubes, have, x0, y0, w, h, s, buf, mbuf);
+out:
+    if (st != CC_OK)
+        cc_series_free(s);
+    for (int k = 0; k < CC_SENSOR_COUNT; k++)
+        cube_close(&cubes[k]);
+    free(buf);
+    free(mbuf);
+    return st;
+}
+
 static uint16_t evidence_days_dn(int16_t d) { return d < 0 ? 0 : (uint16_t)(d + 1); }
 
 cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats)
@@ -317,35 +406,14 @@ cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats
     int half = cc_cl_model_half_window(model);
     unsigned use = a->sensors ? a->sensors : (1u << CC_SENSOR_COUNT) - 1;
     int any_dates = 0;
-    for (int s = 0; s < CC_SENSOR_COUNT; s++) {
-        if (!(use & (1u << s)))
-            continue;
-        cc_status cs = cube_open(&cubes[s], a->cube_dir, a->tile, (cc_sensor)s);
-        if (cs == CC_ERR_MISSING)
-            continue;
-        if (cs != CC_OK) {
-            st = cs;
-            goto out;
-        }
-        have[s] = 1;
-        if (ref < 0)
-            ref = s;
-        else if (!same_grid(&cubes[ref], &cubes[s])) {
-            st = cc_error_set(CC_ERR_FORMAT, "%s: grid differs from %s (sensor cubes of one tile share the tile grid)",
-                              cubes[s].path, cubes[ref].path);
-            goto out;
-        }
-        for (size_t i = 0; i < cubes[s].nt; i++)
+    if ((st = open_cubes(a->cube_dir, a->tile, use, cubes, have, &ref)) != CC_OK)
+        goto out;
+    for (int s = 0; s < CC_SENSOR_COUNT; s++)
+        for (size_t i = 0; have[s] && i < cubes[s].nt; i++)
             if (fabs(cubes[s].days[i] - (double)a->day) <= half) {
                 stats->ndates[s]++;
                 any_dates = 1;
             }
-    }
-    if (ref < 0) {
-        st = cc_error_set(CC_ERR_MISSING, "%s: no sensor cube of tile %s (%s_s2.nc, _landsat.nc, _olci.nc, _s1.nc)",
-                          a->cube_dir, a->tile, a->tile);
-        goto out;
-    }
     if (!any_dates) {
         int y, m, d;
         cc_cube_date_from_days(a->day, &y, &m, &d);
@@ -383,17 +451,8 @@ cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats
         cc_series_free(&ser);
         if ((st = cc_series_alloc(&ser, ndays, a->day - half, bp)) != CC_OK)
             goto out;
-        for (int s = 0; s < CC_SENSOR_COUNT; s++) {
-            if (!have[s])
-                continue;
-            for (size_t i = 0; i < cubes[s].nt; i++) {
-                long dd = (long)floor(cubes[s].days[i] + 0.5) - ser.day0;
-                if (dd < 0 || dd >= ndays)
-                    continue;
-                if ((st = cube_read_block(&cubes[s], i, y0, nr, &ser, (int)dd, buf, mbuf)) != CC_OK)
-                    goto out;
-            }
-        }
+        if ((st = read_window(cubes, have, 0, y0, W, nr, &ser, buf, mbuf)) != CC_OK)
+            goto out;
         double tb = now();
         tread += tb - ta;
         if ((st = cc_cl_predict(model, &ser, half, pred)) != CC_OK)

@@ -53,6 +53,14 @@ cc_status cc_cloudless_sensor_append(const char *dir, const char *tile, cc_senso
                                      int width, int height, const double gt[6], const char *wkt,
                                      const float *refl, const uint8_t *mask, const char *inputs);
 
+/* Reads the pixels [x0, x0+w) x [y0, y0+h) of the tile's sensor cubes (those
+ * in `sensors`, a 1 << cc_sensor mask; 0 = all) for the days [day0,
+ * day0+ndays) into a new series s (free with cc_series_free). width/height
+ * (may be NULL) receive the tile grid's size. Errors as cc_cloudless_run, and
+ * CC_ERR_ARG for a window outside the grid. */
+cc_status cc_cloudless_load(const char *dir, const char *tile, unsigned sensors, long day0, int ndays, int x0, int y0,
+                            int w, int h, cc_series *s, int *width, int *height);
+
 typedef struct {
     const char *cube_dir;    /* folder with the sensor cubes                        */
     const char *tile;        /* tile id: the cubes are <tile>_<sensor>.nc           */

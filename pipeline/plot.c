@@ -411,6 +411,13 @@ cc_status cc_plot_lines(const char *png_path, int width, int height, const char 
                         const char *xlabel, const char *ylabel, int log_y,
                         const cc_plot_series *s, int nseries)
 {
+    return cc_plot_lines_styled(png_path, width, height, title, xlabel, ylabel, log_y, s, nseries, NULL);
+}
+
+cc_status cc_plot_lines_styled(const char *png_path, int width, int height, const char *title,
+                               const char *xlabel, const char *ylabel, int log_y,
+                               const cc_plot_series *s, int nseries, const uint8_t *points)
+{
     if (!png_path || !png_path[0])
         return cc_error_set(CC_ERR_ARG, "plot: no output path");
     if (width < 160 || height < 160 || width > 8192 || height > 8192)
@@ -498,6 +505,11 @@ cc_status cc_plot_lines(const char *png_path, int width, int height, const char 
                 continue;
             }
             int px = ax_x(&a, x), py = ax_y(&a, log_y ? log10(y) : y);
+            if (points && points[k]) {
+                for (int d = -2; d <= 2; d++)
+                    line(&im, px - 2, py + d, px + 2, py + d, c, a.x0, a.y0, a.x0 + a.w - 1, a.y0 + a.h - 1);
+                continue;
+            }
             if (have_prev)
                 line(&im, px0, py0, px, py, c, a.x0, a.y0, a.x0 + a.w - 1, a.y0 + a.h - 1);
             else
@@ -529,7 +541,10 @@ cc_status cc_plot_lines(const char *png_path, int width, int height, const char 
             if (!s[k].label || !s[k].label[0])
                 continue;
             int ly = by + 4 + row * 12;
-            cc_image_fill_rect(&im, bx + 5, ly + 2, 16, 3, palette[k % 16]);
+            if (points && points[k])
+                cc_image_fill_rect(&im, bx + 11, ly + 1, 5, 5, palette[k % 16]);
+            else
+                cc_image_fill_rect(&im, bx + 5, ly + 2, 16, 3, palette[k % 16]);
             cc_image_text(&im, bx + 25, ly, s[k].label, C_TEXT, 1);
             row++;
         }

@@ -42,6 +42,11 @@ typedef struct {
 cc_status cc_plot_lines(const char *png_path, int width, int height, const char *title,
                         const char *xlabel, const char *ylabel, int log_y,
                         const cc_plot_series *s, int nseries);
+/* The same, where points[k] != 0 draws series k as 5x5 square markers
+ * (observations) instead of a line; points may be NULL (all lines). */
+cc_status cc_plot_lines_styled(const char *png_path, int width, int height, const char *title,
+                               const char *xlabel, const char *ylabel, int log_y,
+                               const cc_plot_series *s, int nseries, const uint8_t *points);
 
 /* Histograms in a grid of panels (up to 4 per row), one panel per band:
  * counts[p][0..nbins-1] are the counts of panel p over nbins equal bins
