@@ -35,6 +35,7 @@ static const cc_cli_command commands[] = {
     {"cloudless-train", "train the Cloudless fusion model (hidden clear targets; YAML recipe)", cc_cmd_cloudless_train, cc_cmd_cloudless_train_help},
     {"gapfill-eval", "score the Cloudless model vs linear and Whittaker gap filling on hidden clear pixels (JSON)", cc_cmd_gapfill_eval, cc_cmd_gapfill_eval_help},
     {"cloudless-sim", "Cloudless: SIMULATED sensor cubes and truth of one tile (real pieces, or --synthetic)", cc_cmd_cloudless_sim, cc_cmd_cloudless_sim_help},
+    {"cloudless-plot", "Cloudless: time series of a pixel and quicklook strips (accuracy report pictures)", cc_cmd_cloudless_plot, cc_cmd_cloudless_plot_help},
     {"submit", "submit a job to Slurm (batch script with graceful stop and requeue)", cc_cmd_submit,
      cc_cmd_submit_help},
     {"cloudmask", "Sentinel-2 cloud/shadow mask (GeoTIFF) and its scores against SCL or Fmask", cc_cmd_cloudmask, cc_cmd_cloudmask_help},

@@ -37,6 +37,7 @@ int cc_cmd_cloudless(int argc, char **argv); void cc_cmd_cloudless_help(void);
 int cc_cmd_cloudless_train(int argc, char **argv); void cc_cmd_cloudless_train_help(void);
 int cc_cmd_gapfill_eval(int argc, char **argv); void cc_cmd_gapfill_eval_help(void);
 int cc_cmd_cloudless_sim(int argc, char **argv); void cc_cmd_cloudless_sim_help(void);
+int cc_cmd_cloudless_plot(int argc, char **argv); void cc_cmd_cloudless_plot_help(void);
 int cc_cmd_submit(int argc, char **argv);
 void cc_cmd_submit_help(void);
 int cc_cmd_cloudmask(int argc, char **argv); void cc_cmd_cloudmask_help(void);
