@@ -62,68 +62,71 @@ cc_status cc_gapfill_whittaker(const float *y, int n, size_t stride, double lamb
         goto out;
     }
     const int w = d + 1; /* lower band incl. diagonal: L[i*w + k] = A(i, i-k) */
-    L = cc_calloc3((size_t)n, (size_t)w, sizeof *L);
-    z = cc_malloc3((size_t)n, 1, sizeof *z);
-    if (!L || !z) {
+    L = cc_calloc3((size_t)n, (size_t)w + 2, sizeof *L);
+    if (!L) {
         st = cc_error_set(CC_ERR_NOMEM, "whittaker: cannot allocate %d samples", n);
         goto out;
     }
+    z = L + (size_t)n * w;
+    double *inv = z + n;
     double c[4];
     diff_coefs(d, c);
-    /* A = W + lambda D'D; (D'D)(i, i-k) = sum_r c[i-r] c[i-k-r], r over rows of D
-     * (0 .. n-d-1) with both columns inside r .. r+d. */
+    /* A = W + lambda D'D, accumulated row by row of D: row r has c[0..d] in
+     * columns r..r+d, adding lambda c[j] c[k] to A(r+j, r+k), j >= k. */
+    double cc[4][4];
+    for (int j = 0; j <= d; j++)
+        for (int k = 0; k <= j; k++) cc[j][k] = lambda * c[j] * c[k];
+    for (int r = 0; r + d < n; r++)
+        for (int j = 0; j <= d; j++)
+            for (int k = 0; k <= j; k++) L[(size_t)(r + j) * w + (j - k)] += cc[j][k];
     for (int i = 0; i < n; i++) {
         float v = y[(size_t)i * stride];
         int valid = !isnan(v);
         z[i] = valid ? (double)v : 0.0;
-        for (int k = 0; k <= d && k <= i; k++) {
-            double s = 0;
-            int r0 = i - d > 0 ? i - d : 0;
-            int r1 = i - k < n - d - 1 ? i - k : n - d - 1;
-            for (int r = r0; r <= r1; r++) s += c[i - r] * c[i - k - r];
-            L[(size_t)i * w + k] = lambda * s + (k == 0 && valid ? 1.0 : 0.0);
-        }
+        if (valid) L[(size_t)i * w] += 1.0;
     }
-    /* In-place banded Cholesky A = L L'. */
+    /* In-place banded LDL' factorisation (the root-free Cholesky): L unit lower
+     * with L(i, i-k) in L[i*w + k], k >= 1; D(i) in L[i*w]; inv[i] = 1/D(i). */
     for (int i = 0; i < n; i++) {
-        for (int k = d; k >= 0; k--) {
+        double *Li = L + (size_t)i * w;
+        for (int k = d; k >= 1; k--) {
             int j = i - k; /* column */
             if (j < 0) continue;
-            double s = L[(size_t)i * w + k];
-            /* subtract sum_m L(i,m) L(j,m), m from max(i-d, j-d, 0) to j-1 */
-            int m0 = i - d > 0 ? i - d : 0;
-            for (int m = m0; m < j; m++) s -= L[(size_t)i * w + (i - m)] * L[(size_t)j * w + (j - m)];
-            if (k == 0) {
-                if (!(s > 0)) {
-                    st = cc_error_set(CC_ERR_INTERNAL,
-                                      "whittaker: matrix not positive definite at row %d "
-                                      "(lambda %g, d %d, %d valid of %d)",
-                                      i, lambda, d, nvalid, n);
-                    goto out;
-                }
-                L[(size_t)i * w] = sqrt(s);
-            } else {
-                L[(size_t)i * w + k] = s / L[(size_t)j * w];
-            }
+            const double *Lj = L + (size_t)j * w;
+            double s = Li[k];
+            /* subtract sum_m L(i,m) D(m) L(j,m), m from max(i-d, 0) to j-1 */
+            for (int m = i - d > 0 ? i - d : 0; m < j; m++) s -= Li[i - m] * L[(size_t)m * w] * Lj[j - m];
+            Li[k] = s * inv[j];
         }
+        double s = Li[0];
+        for (int k = 1; k <= d && k <= i; k++) s -= Li[k] * Li[k] * L[(size_t)(i - k) * w];
+        if (!(s > 0)) {
+            st = cc_error_set(CC_ERR_INTERNAL,
+                              "whittaker: matrix not positive definite at row %d "
+                              "(lambda %g, d %d, %d valid of %d)",
+                              i, lambda, d, nvalid, n);
+            goto out;
+        }
+        Li[0] = s;
+        inv[i] = 1.0 / s;
     }
-    /* Forward: L u = W y. */
+    /* Forward: L u = W y; then v = D^-1 u. */
     for (int i = 0; i < n; i++) {
         double s = z[i];
         for (int k = 1; k <= d && k <= i; k++) s -= L[(size_t)i * w + k] * z[i - k];
-        z[i] = s / L[(size_t)i * w];
+        z[i] = s;
     }
-    /* Backward: L' z = u. */
+    for (int i = 0; i < n; i++) z[i] *= inv[i];
+    /* Backward: L' z = v. */
     for (int i = n - 1; i >= 0; i--) {
         double s = z[i];
         for (int k = 1; k <= d && i + k < n; k++) s -= L[(size_t)(i + k) * w + k] * z[i + k];
-        z[i] = s / L[(size_t)i * w];
+        z[i] = s;
     }
     for (int i = 0; i < n; i++) out[(size_t)i * stride] = (float)z[i];
     st = CC_OK;
 out:
     free(L);
-    free(z);
     return st;
 }
 
@@ -215,22 +218,29 @@ static void gauss_valid(const double *in, int w, int h, const double g[2 * SSIM_
         }
 }
 
-double cc_gapfill_ssim(const float *a, const float *b, const uint8_t *mask, int w, int h)
+long cc_gapfill_ssim_map(const float *a, const float *b, const uint8_t *mask, int w, int h,
+                         double *map)
 {
-    if (w < 2 * SSIM_R + 1 || h < 2 * SSIM_R + 1) return NAN;
     const double C1 = 0.01 * 0.01, C2 = 0.03 * 0.03;
     size_t np = (size_t)w * h;
+    if (w < 2 * SSIM_R + 1 || h < 2 * SSIM_R + 1) {
+        for (size_t i = 0; i < np; i++) map[i] = NAN;
+        return 0;
+    }
     int ow = w - 2 * SSIM_R, oh = h - 2 * SSIM_R;
     size_t no = (size_t)ow * oh;
     double g[2 * SSIM_R + 1], gs = 0;
     for (int k = -SSIM_R; k <= SSIM_R; k++) gs += g[k + SSIM_R] = exp(-(double)(k * k) / (2 * 1.5 * 1.5));
     for (int k = 0; k <= 2 * SSIM_R; k++) g[k] /= gs;
 
-    double result = NAN;
-    double *in = cc_malloc3(np, 6, sizeof(double)); /* a, b, aa, bb, ab, bad */
+    long cnt = -1;
+    double *in = cc_malloc3(np, 6, sizeof(double)); /* a, b, aa, bb, ab, unqualified */
     double *tmp = cc_malloc3((size_t)h, (size_t)ow, sizeof(double));
     double *mo = cc_malloc3(no, 6, sizeof(double));
-    if (!in || !tmp || !mo) goto out;
+    if (!in || !tmp || !mo) {
+        cc_error_set(CC_ERR_NOMEM, "ssim: cannot allocate scratch for a %d x %d image", w, h);
+        goto out;
+    }
     for (size_t i = 0; i < np; i++) {
         int ok = (!mask || mask[i]) && !isnan(a[i]) && !isnan(b[i]);
         double x = ok ? a[i] : 0, y = ok ? b[i] : 0;
@@ -242,25 +252,41 @@ double cc_gapfill_ssim(const float *a, const float *b, const uint8_t *mask, int 
         in[5 * np + i] = ok ? 0.0 : 1.0;
     }
     for (int p = 0; p < 6; p++) gauss_valid(in + p * np, w, h, g, tmp, mo + p * no);
-    /* The "bad" plane (0/1) filters to exactly 0 iff no unqualified pixel lies
-     * under the window (every Gaussian tap is > 0, every term >= 0). */
-    double sum = 0;
-    size_t cnt = 0;
+    for (size_t i = 0; i < np; i++) map[i] = NAN;
+    cnt = 0;
     for (int y = 0; y < oh; y++)
         for (int x = 0; x < ow; x++) {
             size_t o = (size_t)y * ow + x;
-            if (mo[5 * no + o] > 1e-300) continue;
+            /* The unqualified plane (0/1) filters to exactly 0 iff no such pixel
+             * lies under the window (every Gaussian tap > 0, every term >= 0). */
+            if (mo[5 * no + o] > 0) continue;
             double ma = mo[o], mb = mo[no + o];
             double va = mo[2 * no + o] - ma * ma, vb = mo[3 * no + o] - mb * mb;
             double cab = mo[4 * no + o] - ma * mb;
-            double s = ((2 * ma * mb + C1) * (2 * cab + C2)) / ((ma * ma + mb * mb + C1) * (va + vb + C2));
-            sum += s;
+            map[(size_t)(y + SSIM_R) * w + x + SSIM_R] =
+                ((2 * ma * mb + C1) * (2 * cab + C2)) / ((ma * ma + mb * mb + C1) * (va + vb + C2));
             cnt++;
         }
-    if (cnt > 0) result = sum / (double)cnt;
 out:
     free(in);
     free(tmp);
     free(mo);
+    return cnt;
+}
+
+double cc_gapfill_ssim(const float *a, const float *b, const uint8_t *mask, int w, int h)
+{
+    double result = NAN;
+    size_t np = (size_t)(w > 0 ? w : 0) * (size_t)(h > 0 ? h : 0);
+    double *map = np ? cc_malloc3(np, 1, sizeof *map) : NULL;
+    if (!map) return NAN;
+    long cnt = cc_gapfill_ssim_map(a, b, mask, w, h, map);
+    if (cnt > 0) {
+        double sum = 0;
+        for (size_t i = 0; i < np; i++)
+            if (!isnan(map[i])) sum += map[i];
+        result = sum / (double)cnt;
+    }
+    free(map);
     return result;
 }

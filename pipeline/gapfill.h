@@ -61,6 +61,14 @@ void cc_gapfill_metrics_get(const cc_gapfill_metrics *m, cc_gapfill_scores *s);
  * of two single-band w x h images. NaN if no window qualifies. */
 double cc_gapfill_ssim(const float *a, const float *b, const uint8_t *mask, int w, int h);
 
+/* The SSIM map behind cc_gapfill_ssim: map[y*w + x] is the SSIM of the 11x11
+ * window centred on (x, y), NaN where that window does not qualify (closer
+ * than 5 pixels to an edge, or a pixel under it masked out or NaN in a or b).
+ * map has w*h elements (caller-owned). Returns the number of qualifying
+ * windows, or -1 (CC_ERR_NOMEM set, map untouched) if scratch memory fails. */
+long cc_gapfill_ssim_map(const float *a, const float *b, const uint8_t *mask, int w, int h,
+                         double *map);
+
 #ifdef __cplusplus
 }
 #endif
