@@ -1,6 +1,6 @@
 /* clearcube: classic gap filling (the Cloudless baselines) and the
- * gap-filling metrics (issue 6; formulas in docs/cloudless.md, from
- * science.md section 5).
+ * gap-filling metrics (issue 6, science.md section 5; the evaluation protocol
+ * is in gapfill_eval.h).
  *
  * Series are strided float arrays of n daily samples: y[i*stride], NaN =
  * missing. Outputs are dense (every index filled) with the same stride.
@@ -24,9 +24,9 @@ void cc_gapfill_linear(const float *y, int n, size_t stride, float *out);
 
 /* Whittaker smoother (Eilers 2003): solves (W + lambda D'D) z = W y, with
  * W = diag(1 for valid samples, 0 for NaN) and D the d-th order difference
- * matrix (d = 2 or 3), by a banded Cholesky factorisation (O(n d^2)). All NaN
- * if fewer than d+1 samples are valid. CC_ERR_ARG for d outside 1..3,
- * lambda <= 0 or n > 100000; CC_ERR_NOMEM. */
+ * matrix (d = 2 or 3), by a banded root-free Cholesky (LDL') factorisation in
+ * double precision (O(n d^2)). All NaN if fewer than d+1 samples are valid.
+ * CC_ERR_ARG for d outside 1..3, lambda <= 0 or n > 100000; CC_ERR_NOMEM. */
 cc_status cc_gapfill_whittaker(const float *y, int n, size_t stride, double lambda, int d,
                                float *out);
 

@@ -244,6 +244,23 @@ static void test_ssim(void)
         for (int x = 20; x < W; x++) an[y * W + x] = NAN;
     CHECK_NEAR(cc_gapfill_ssim(an, b, NULL, W, H), 0.903400254100, 1e-6);
 
+    /* The map: one value per window centre 5..W-6 x 5..H-6, mean = SSIM. */
+    double map[W * H];
+    CHECK(cc_gapfill_ssim_map(a, b, NULL, W, H, map) == (W - 10) * (H - 10));
+    CHECK(isnan(map[0]) && isnan(map[4 * W + 5]) && isnan(map[5 * W + 4]) && isnan(map[5 * W + W - 5]));
+    CHECK(!isnan(map[5 * W + 5]) && !isnan(map[(H - 6) * W + W - 6]));
+    double msum = 0;
+    for (int i = 0; i < W * H; i++)
+        if (!isnan(map[i])) msum += map[i];
+    CHECK_NEAR(msum / ((W - 10) * (H - 10)), 0.900940241735, 1e-6);
+    /* Masked block x >= 20, rows 5..8: a window centred at x <= 14 does not
+     * reach it, nor one centred at row >= 14. */
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) mask[y * W + x] = !(x >= 20 && y >= 5 && y < 9);
+    long nq = cc_gapfill_ssim_map(a, b, mask, W, H, map);
+    CHECK(nq == (W - 10) * (H - 10) - 12 * 9); /* centres x 15..26, y 5..13 lost */
+    CHECK(!isnan(map[10 * W + 14]) && isnan(map[10 * W + 15]) && !isnan(map[14 * W + 20]));
+
     /* No window qualifies: too small, or everything masked. */
     CHECK(isnan(cc_gapfill_ssim(a, b, NULL, 10, 10)));
     memset(mask, 0, sizeof mask);
