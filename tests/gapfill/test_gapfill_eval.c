@@ -235,6 +235,45 @@ static char *slurp(const char *path)
     return b;
 }
 
+/* An oracle over the real series: predicts the true observation of the
+ * target day (read from the loaded scenes, HLS as in the harness), and checks
+ * that the series it is given shows strictly fewer observations at t than the
+ * scene has clear pixels, each of them equal to the scene's value. */
+typedef struct {
+    const cc_landsat_espa_series *ls;
+    int calls, bad, hidden_seen_min;
+} oracle_ctx;
+
+static cc_status oracle_predict(void *vctx, const cc_series *s, int t, float *out)
+{
+    oracle_ctx *c = vctx;
+    const cc_landsat_espa_scene *sc = NULL;
+    for (int i = 0; i < c->ls->nscenes && !sc; i++)
+        if (c->ls->scenes[i].day == s->day0 + t) sc = &c->ls->scenes[i];
+    c->calls++;
+    if (!sc) return cc_error_set(CC_ERR_INTERNAL, "oracle: no scene on day index %d", t);
+    int nclear = 0, nvisible = 0;
+    for (size_t p = 0; p < s->npix; p++) {
+        float *o = out + p * CC_CL_NBANDS;
+        const float *v = s->s2 + ((size_t)t * s->npix + p) * CC_CL_NBANDS;
+        int clear = sc->fmask[p] == CC_FMASK_CLEAR || sc->fmask[p] == CC_FMASK_WATER;
+        for (int b = 0; b < CC_CL_NBANDS; b++) o[b] = NAN;
+        if (clear) {
+            o[2] = (float)((sc->red[p] - 0.0009) / 0.9765);
+            o[7] = (float)((sc->nir[p] - -0.0001) / 0.9983);
+            o[8] = (float)((sc->swir1[p] - -0.0011) / 0.9987);
+        }
+        nclear += clear && !isnan(o[2]);
+        if (!isnan(v[2])) {
+            nvisible++;
+            if (!clear || v[2] != o[2] || v[7] != o[7] || v[8] != o[8]) c->bad++;
+        }
+    }
+    if (!(nvisible < nclear)) c->bad++;
+    if (c->hidden_seen_min < 0 || nclear - nvisible < c->hidden_seen_min) c->hidden_seen_min = nclear - nvisible;
+    return CC_OK;
+}
+
 static void test_real(const char *shared)
 {
     char dir[2048], out1[4096], out2[4096], out3[4096];
@@ -335,6 +374,31 @@ static void test_real(const char *shared)
     }
     json_decref(root);
     json_decref(root3);
+
+    /* The oracle: sees fewer observations at the target than the truth has,
+     * and predicting the truth scores MAE 0 on exactly the hidden pixels. */
+    CHECK_OK(cc_landsat_espa_load(dir, &ls));
+    oracle_ctx oc = {.ls = &ls, .hidden_seen_min = -1};
+    cc_gapfill_eval_options_init(&o);
+    o.max_targets = 3;
+    o.whittaker_lambda = 1000;
+    o.whittaker_d = 2;
+    CHECK_OK(cc_gapfill_eval_landsat(dir, &o, oracle_predict, &oc, out3));
+    CHECK(oc.calls == 3 && oc.bad == 0 && oc.hidden_seen_min > 0);
+    root = json_load_file(out3, 0, &err);
+    CHECK(root != NULL);
+    if (root) {
+        json_t *jm = json_object_get(root, "model");
+        CHECK(jm && json_real_value(json_object_get(jm, "mae")) < 1e-6);
+        CHECK(json_integer_value(json_object_get(jm, "n")) ==
+              json_integer_value(json_object_get(json_object_get(root, "linear"), "n")));
+        CHECK(json_real_value(json_object_get(json_object_get(root, "whittaker"), "lambda")) == 1000);
+        CHECK(strcmp(json_string_value(json_object_get(json_object_get(root, "whittaker"), "lambda_from")),
+                     "option") == 0);
+        CHECK(json_array_size(json_object_get(root, "targets")) == 3);
+        json_decref(root);
+    }
+    cc_landsat_espa_free(&ls);
 
     /* Bad inputs: a missing folder, bad options; no JSON written. */
     char bad[4096];
