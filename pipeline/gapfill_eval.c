@@ -386,13 +386,6 @@ int cc_gapfill_split_is_test(int date_index, unsigned long seed, int every)
     return (int)(((unsigned long)date_index + seed % (unsigned long)every) % (unsigned long)every) == 0;
 }
 
-/* OLI -> MSI (S2A) slope, offset for B4 -> B04, B5 -> B8A, B6 -> B11
- * (science.md section 3), applied to TM/ETM+ Red, NIR, SWIR1. */
-static const struct {
-    int band;
-    double slope, offset;
-} hls_inv[3] = {{2, 0.9765, 0.0009}, {7, 0.9983, -0.0001}, {8, 0.9987, -0.0011}};
-
 static void landsat_fill(const cc_landsat_espa_series *ls, cc_series *s)
 {
     size_t npix = s->npix, nb = CC_CL_NBANDS;
@@ -402,7 +395,14 @@ static void landsat_fill(const cc_landsat_espa_series *ls, cc_series *s)
         const cc_landsat_espa_scene *sc = &ls->scenes[i];
         long d = sc->day - s->day0;
         if (d < 0 || d >= s->ndays) continue;
+        /* TM/ETM+ Red, NIR, SWIR1 (bands 3, 4, 5) -> their OLI equivalents -> S2A
+         * B04, B8A, B11 by the inverse HLS adjustment (io/landsat.h) */
         const float *src[3] = {sc->red, sc->nir, sc->swir1};
+        int oli[3], cl[3];
+        for (int k = 0; k < 3; k++) {
+            oli[k] = cc_hls_oli_equivalent(sc->sensor, 3 + k);
+            cl[k] = cc_hls_cl_index(oli[k]);
+        }
         for (size_t p = 0; p < npix; p++) {
             uint8_t f = sc->fmask[p];
             if (f != CC_FMASK_CLEAR && f != CC_FMASK_WATER) continue;
@@ -410,7 +410,8 @@ static void landsat_fill(const cc_landsat_espa_series *ls, cc_series *s)
             if (any_finite(o)) continue; /* an earlier scene of the same day */
             for (int k = 0; k < 3; k++) {
                 float v = src[k] ? src[k][p] : NAN;
-                o[hls_inv[k].band] = isnan(v) ? NAN : (float)((v - hls_inv[k].offset) / hls_inv[k].slope);
+                if (cl[k] >= 0)
+                    o[cl[k]] = isnan(v) ? NAN : (float)cc_hls_oli_to_msi(oli[k], CC_SC_S2A, v);
             }
         }
     }
