@@ -97,10 +97,13 @@ ok = ok and all(np.array_equal(a[k][0], one[k][0]) for k in one if k not in ("ti
 sys.exit(0 if ok else 1)
 PY
 sed -e 's/start: 2020-05-10/start: 2020-05-13/' -e 's/end: 2020-05-12/end: 2020-05-13/' job.yaml > job3.yaml
-"$MPIEXEC" -n 2 "$BIN" run job3.yaml --log-level warn > run3.log 2>&1 || bad "daily job: $(tail -2 run3.log)"
+"$MPIEXEC" -n 2 "$BIN" run job3.yaml --mosaic-res 20 --log-level warn > run3.log 2>&1 || bad "daily job: $(tail -2 run3.log)"
 /usr/bin/python3 -c "
-import netCDF4, sys; d = netCDF4.Dataset('out1/$TILE.nc'); sys.exit(0 if list(d['time'][:]) == [18392, 18393, 18394, 18395] else 1)" \
-  && ok "the next day's job appends its day to the tile cube" || bad "daily append"
+import netCDF4, sys
+days = [18392, 18393, 18394, 18395]
+d, m = netCDF4.Dataset('out1/$TILE.nc'), netCDF4.Dataset('out1/mosaic.nc')
+sys.exit(0 if list(d['time'][:]) == days and list(m['time'][:]) == days and 'days_since_s2' in m.variables else 1)" \
+  && ok "the next day's job appends its day to the tile cube and the regional mosaic" || bad "daily append"
 
 # bad inputs: one line, non-zero, nothing written
 one_line() { local n; n=$(grep -c . "$1"); [ "$n" -eq 1 ]; }
