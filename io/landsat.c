@@ -27,22 +27,11 @@
 
 #include "core/alloc.h"
 #include "pipeline/series.h"
+#include "io/cube.h"
 
 /* ------------------------------------------------------------------------ */
 /* dates                                                                    */
 /* ------------------------------------------------------------------------ */
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * days_from_civil). */
-long cc_landsat_days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
 static int is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
@@ -77,7 +66,7 @@ static cc_status espa_parse_id(const char *dir, const char *id, cc_landsat_espa_
     memset(sc, 0, sizeof *sc);
     snprintf(sc->id, sizeof sc->id, "%s", id);
     snprintf(sc->sensor, sizeof sc->sensor, "%c%c0%c", id[0], id[1], id[2]);
-    sc->day = cc_landsat_days_from_civil(year, 1, 1) + doy - 1;
+    sc->day = cc_cube_days_from_date(year, 1, 1) + doy - 1;
     return CC_OK;
 }
 
@@ -931,7 +920,7 @@ static cc_status parse_info(const mtl_doc *m, cc_landsat_info *info)
         !parse_digits(date + 5, 2, &mo) || date[7] != '-' || !parse_digits(date + 8, 2, &d) || mo < 1 ||
         mo > 12 || d < 1 || d > 31)
         return cc_error_set(CC_ERR_FORMAT, "%s: DATE_ACQUIRED missing or not YYYY-MM-DD", m->path);
-    info->day = cc_landsat_days_from_civil(y, mo, d);
+    info->day = cc_cube_days_from_date(y, mo, d);
     if ((info->level = detect_level(m)) == CC_LANDSAT_LEVEL_UNKNOWN)
         return cc_error_set(CC_ERR_FORMAT, "%s: cannot tell the product level/collection", m->path);
     if ((st = parse_double(m, NULL, "SUN_ELEVATION", &info->sun_elevation)) != CC_OK)

@@ -51,8 +51,6 @@ typedef struct {
 cc_status cc_landsat_espa_load(const char *dir, cc_landsat_espa_series *out);
 void cc_landsat_espa_free(cc_landsat_espa_series *s);
 
-/* Days since 1970-01-01 of a Gregorian calendar date (month 1-12). */
-long cc_landsat_days_from_civil(int year, int month, int day);
 
 /* ---- HLS bandpass adjustment (science.md section 3; HLS v2,
  * hls.gsfc.nasa.gov/algorithms/bandpass-adjustment, as in sen2like

@@ -21,6 +21,7 @@
 #include <ogr_srs_api.h>
 
 #include "core/alloc.h"
+#include "io/cube.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -239,18 +240,6 @@ static int nc_att_double(int ncid, int varid, const char *name, double *v)
     return nc_get_att_double(ncid, varid, name, v) == NC_NOERR;
 }
 
-/* ---- time and platform ---- */
-
-static long days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* "2017-03-13T11:03:42.871103Z" (native) or "13-MAR-2017 11:03:42.871103"
  * (BEAM/SNAP). Returns 0 if the string is neither. */
 static int parse_time(const char *s, long *day, double *sec)
@@ -275,7 +264,7 @@ static int parse_time(const char *s, long *day, double *sec)
     if (m < 1 || m > 12 || d < 1 || d > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 ||
         ss >= 61)
         return 0;
-    *day = days_from_civil(y, m, d);
+    *day = cc_cube_days_from_date(y, m, d);
     *sec = hh * 3600.0 + mm * 60.0 + ss;
     return 1;
 }

@@ -26,6 +26,7 @@
 #include <ogr_srs_api.h>
 
 #include "core/alloc.h"
+#include "io/cube.h"
 
 enum { POL_VV = 0, POL_VH = 1, NPOL = 2 };
 static const char *const pol_upper[NPOL] = {"VV", "VH"};
@@ -80,17 +81,6 @@ static const char *gdal_reason(const char *path)
     return *m ? m : "GDAL gave no reason";
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static long days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* "2017-06-13T16:50:43[.ffffff][Z]" (UTC) -> day and seconds since the epoch. */
 static cc_status parse_utc(const char *file, const char *what, const char *s, long *day,
                            double *t)
@@ -103,7 +93,7 @@ static cc_status parse_utc(const char *file, const char *what, const char *s, lo
         (s[n] != '\0' && !(s[n] == 'Z' && s[n + 1] == '\0')) || mo < 1 || mo > 12 || d < 1 ||
         d > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0.0 || ss >= 61.0)
         return cc_error_set(CC_ERR_FORMAT, "%s: bad UTC time '%.40s' in %s", file, s, what);
-    *day = days_from_civil(y, mo, d);
+    *day = cc_cube_days_from_date(y, mo, d);
     *t = (double)*day * 86400.0 + hh * 3600.0 + mm * 60.0 + ss;
     return CC_OK;
 }

@@ -20,6 +20,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "io/s2_mtd.h"
+#include "io/cube.h"
 
 /* ------------------------------------------------------------------------ */
 /* XML helpers                                                              */
@@ -127,18 +128,6 @@ static int int_attr(CPLXMLNode *n, const char *attr)
     return (int)v;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * days_from_civil), so no TZ environment is involved. */
-static long days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* "2017-03-01T10:30:21.026Z" -> seconds since the epoch (UTC). */
 static cc_status parse_utc(const char *path, const char *what, const char *s, int *y, int *mo,
                            int *d, double *t)
@@ -151,7 +140,7 @@ static cc_status parse_utc(const char *path, const char *what, const char *s, in
         *mo > 12 || *d < 1 || *d > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0.0 ||
         ss >= 61.0)
         return cc_error_set(CC_ERR_FORMAT, "%s: bad UTC time '%.40s' in %s", path, s, what);
-    *t = (double)days_from_civil(*y, *mo, *d) * 86400.0 + hh * 3600.0 + mm * 60.0 + ss;
+    *t = (double)cc_cube_days_from_date(*y, *mo, *d) * 86400.0 + hh * 3600.0 + mm * 60.0 + ss;
     return CC_OK;
 }
 

@@ -24,6 +24,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "io/cube.h"
 
 void cc_scene_options_init(cc_scene_options *o)
 {
@@ -153,16 +154,6 @@ out:
     return st;
 }
 
-static long days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    const long era = (y >= 0 ? y : y - 399) / 400;
-    const long yoe = y - era * 400;
-    const long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int days_in_month(int y, int m)
 {
     static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -215,7 +206,7 @@ cc_status cc_scene_parse_date(const char *input, const char *date, int *y, int *
     *y = yy;
     *m = mm;
     *d = dd;
-    *t = (double)days_from_civil(yy, mm, dd) * 86400.0 + hh * 3600.0 + mi * 60.0 + ss + frac;
+    *t = (double)cc_cube_days_from_date(yy, mm, dd) * 86400.0 + hh * 3600.0 + mi * 60.0 + ss + frac;
     return CC_OK;
 }
 

@@ -11,6 +11,7 @@
 #include "jobs/job.h"
 #include "jobs/mgrs.h"
 #include "jobs/plan.h"
+#include "io/cube.h"
 
 void cc_cmd_plan_help(void)
 {
@@ -59,22 +60,12 @@ static int parse_nonneg(const char *opt, const char *v, double hi, double *out)
     return 0;
 }
 
-static long days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static long date_days(const char *s)
 {
     int y, m, d;
     if (sscanf(s, "%4d-%2d-%2d", &y, &m, &d) != 3)
         return 0;
-    return days_from_civil(y, m, d);
+    return cc_cube_days_from_date(y, m, d);
 }
 
 static void print_result(const char *what, const cc_plan_result *r, const cc_plan_params *p)

@@ -14,6 +14,7 @@
 #include "core/alloc.h"
 #include "io/scene.h"
 #include "pipeline/smac.h"
+#include "io/cube.h"
 
 /* ---- constants of the recipe (all documented in docs/cloudless-sim.md) ---- */
 
@@ -148,24 +149,12 @@ static double rng_normal(rng *r)
     return m * cos(2.0 * M_PI * v);
 }
 
-/* ---- dates ---- */
-
-static long days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int parse_date(const char *s, long *day)
 {
     int y, m, d;
     if (!s || sscanf(s, "%4d-%2d-%2d", &y, &m, &d) != 3 || m < 1 || m > 12 || d < 1 || d > 31)
         return 0;
-    *day = days_from_civil(y, m, d);
+    *day = cc_cube_days_from_date(y, m, d);
     return 1;
 }
 
@@ -178,7 +167,7 @@ static int day_of_year(long day)
     long y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     long mp = (5 * doy + 2) / 153, m = mp + (mp < 10 ? 3 : -9);
     if (m <= 2) y++;
-    return (int)(day - days_from_civil((int)y, 1, 1)) + 1;
+    return (int)(day - cc_cube_days_from_date((int)y, 1, 1)) + 1;
 }
 
 /* ---- the eolearn patch (GeoTIFFs written by scripts/npy2tif) ---- */

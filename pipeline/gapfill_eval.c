@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "io/cube.h"
 
 const int cc_gapfill_strata_max[CC_GAPFILL_NSTRATA] = {16, 32, 64, INT_MAX};
 const char *const cc_gapfill_strata_names[CC_GAPFILL_NSTRATA] = {"<=16", "17-32", "33-64", ">64"};
@@ -253,26 +254,11 @@ out:
 
 static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
-static void civil_from_days(long z, int *y, int *mo, int *d)
-{
-    /* H. Hinnant's days_from_civil inverse (proleptic Gregorian). */
-    z += 719468;
-    long era = (z >= 0 ? z : z - 146096) / 146097;
-    long doe = z - era * 146097;
-    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long yy = yoe + era * 400;
-    long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    long mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *mo = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yy + (*mo <= 2));
-}
-
 static json_t *jdate(long day)
 {
     int y, mo, d;
     char buf[32];
-    civil_from_days(day, &y, &mo, &d);
+    cc_cube_date_from_days(day, &y, &mo, &d);
     snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, mo, d);
     return json_string(buf);
 }
