@@ -114,15 +114,15 @@ static int plot_pixel(const char *dir, const char *tile, long from, int ndays, i
 {
     int half = cc_cl_model_half_window(m), rc = 1;
     cc_series s;
-    double *x = NULL, *y[7] = {0};
+    double *x = NULL, *y[8] = {0};
     if (cc_cloudless_load(dir, tile, 0, from - half, ndays + 2 * half, px, py, 1, 1, &s, NULL, NULL) != CC_OK)
         return fail();
     x = malloc((size_t)ndays * sizeof *x);
-    for (int k = 0; k < 7; k++)
+    for (int k = 0; k < 8; k++)
         y[k] = malloc((size_t)ndays * sizeof *y[k]);
     float *lin = malloc((size_t)s.ndays * sizeof *lin), *wh = malloc((size_t)s.ndays * sizeof *wh),
           *ser = malloc((size_t)s.ndays * sizeof *ser);
-    if (!x || !y[6] || !lin || !wh || !ser) {
+    if (!x || !y[6] || !y[7] || !lin || !wh || !ser) {
         cc_error_set(CC_ERR_NOMEM, "cloudless-plot: out of memory");
         goto out;
     }
@@ -151,6 +151,25 @@ static int plot_pixel(const char *dir, const char *tile, long from, int ndays, i
         y[5][i] = wh[half];
         memcpy(s.s2 + (size_t)t * CC_CL_NBANDS, keep, sizeof keep);
     }
+    /* S2 acquisitions on which this pixel was cloudy: the dates of the S2 sensor
+     * cube (days with some clear pixel) where the pixel has no observation;
+     * drawn on the linear-interpolation line */
+    {
+        char cube[4096];
+        int nd = 0;
+        double *cd = NULL;
+        snprintf(cube, sizeof cube, "%s/%s_s2.nc", dir, tile);
+        for (int i = 0; i < ndays; i++)
+            y[7][i] = NAN;
+        if (cc_cube_dates(cube, &nd, &cd) == CC_OK) {
+            for (int k = 0; k < nd; k++) {
+                long i = (long)cd[k] - from;
+                if (i >= 0 && i < ndays && !isfinite(y[0][i]))
+                    y[7][i] = y[4][i];
+            }
+            free(cd);
+        }
+    }
     int ns = 6;
     if (truth) {
         if (read_truth(truth, px, py, band, from, ndays, y[6]) != CC_OK)
@@ -163,8 +182,8 @@ static int plot_pixel(const char *dir, const char *tile, long from, int ndays, i
     cc_cube_date_from_days(from, &yy, &mm, &dd);
     snprintf(title, sizeof title, "%s pixel (%d, %d), %s, from %04d-%02d-%02d%s", tile, px, py, cc_cl_band_names[band],
              yy, mm, dd, truth ? " (SIMULATED series)" : "");
-    cc_plot_series ps[7];
-    uint8_t pts[7];
+    cc_plot_series ps[8];
+    uint8_t pts[8];
     int k = 0;
     if (ns == 7)
         ps[k] = (cc_plot_series){"truth (cloud-free)", x, y[6], ndays}, pts[k++] = 0;
@@ -174,6 +193,7 @@ static int plot_pixel(const char *dir, const char *tile, long from, int ndays, i
     ps[k] = (cc_plot_series){"S2 clear", x, y[0], ndays}, pts[k++] = 1;
     ps[k] = (cc_plot_series){"Landsat (HLS)", x, y[1], ndays}, pts[k++] = 1;
     ps[k] = (cc_plot_series){"OLCI (TOA)", x, y[2], ndays}, pts[k++] = 1;
+    ps[k] = (cc_plot_series){"S2 acquired, cloudy here", x, y[7], ndays}, pts[k++] = 1;
     if (cc_plot_lines_styled(png, 900, 420, title, "day", "reflectance", 0, ps, k, pts) != CC_OK)
         goto out;
     cc_info("wrote %s", png);
@@ -183,7 +203,7 @@ out:
         rc = fail();
     cc_series_free(&s);
     free(x);
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < 8; i++)
         free(y[i]);
     free(lin), free(wh), free(ser);
     return rc;
