@@ -52,6 +52,14 @@ static const tkey tkeys[] = {
     {"data.samples_landsat", T_INT, 0, 1 << 24, "40000", "samples (pixel, hidden day) from the Landsat series",
      TO(samples_landsat)},
     {"data.samples_sim", T_INT, 0, 1 << 24, "40000", "samples from the simulated series", TO(samples_sim)},
+    {"data.weight_landsat", T_NUM, 0, 1e6, "1", "loss weight of the Landsat samples", TO(weight_landsat)},
+    {"data.weight_sim", T_NUM, 0, 1e6, "1", "loss weight of the simulated samples", TO(weight_sim)},
+    {"data.sim_truth", T_INT, 0, 1, "0", "1: simulated targets are the truth on the clear S2 days (0: the noisy "
+     "S2 observation)", TO(sim_truth)},
+    {"data.sim_series", T_INT, 1, 16, "1", "simulated \"train\" series (seeds sim_seed, sim_seed + 1, ...)",
+     TO(sim_series)},
+    {"data.sim_val_seed", T_LONG, 0, 1e15, "0", "> 0: a simulated \"train\" series of this seed is the validation "
+     "source (0: none)", TO(sim_val_seed)},
     {"data.val_fraction", T_NUM, 0, 0.9, "0.1", "samples held out for the validation numbers", TO(val_fraction)},
     {"arch.half_window", T_INT, 1, 366, "45", "N: the window is +-N days around the target", TO(arch.half_window)},
     {"arch.kt", T_INT, 1, 15, "3", "days per network run (temporal kernel, odd)", TO(arch.kt)},
@@ -169,7 +177,7 @@ static cc_status set_key(const cfgctx *x, const tkey *k, yaml_document_t *doc, y
     if (k->type == T_INT)
         *(int *)(base + k->off) = (int)d;
     else if (k->type == T_LONG) {
-        if (k->off == TO(seed) || k->off == TO(sim_seed))
+        if (k->off == TO(seed) || k->off == TO(sim_seed) || k->off == TO(sim_val_seed))
             *(unsigned long long *)(base + k->off) = (unsigned long long)d;
         else
             *(long *)(base + k->off) = (long)d;
@@ -333,8 +341,9 @@ static int any_finite(const float *v)
     return 0;
 }
 
-/* Draws up to src->max_samples (pixel, day) targets of one source and
- * computes their features with the target hidden. */
+/* Draws up to src->max_samples (pixel, day) targets of one source (pixels
+ * observed in the s2 slot that day; the target is the truth there when given)
+ * and computes their features with the target hidden. */
 static cc_status add_source(samples *S, const cc_cl_source *src, int si, const cc_cl_arch *a, uint64_t seed)
 {
     const cc_series *s = src->s;
@@ -344,7 +353,7 @@ static cc_status add_source(samples *S, const cc_cl_source *src, int si, const c
         if (src->days && !src->days[d])
             continue;
         for (size_t p = 0; p < s->npix; p++)
-            ncand += any_finite(truth + ((size_t)d * s->npix + p) * NB);
+            ncand += any_finite(s->s2 + ((size_t)d * s->npix + p) * NB);
     }
     if (ncand == 0 || src->max_samples <= 0) {
         cc_warn("cloudless-train: source %s has no target", src->name);
@@ -358,7 +367,7 @@ static cc_status add_source(samples *S, const cc_cl_source *src, int si, const c
         if (src->days && !src->days[d])
             continue;
         for (size_t p = 0; p < s->npix; p++)
-            if (any_finite(truth + ((size_t)d * s->npix + p) * NB))
+            if (any_finite(s->s2 + ((size_t)d * s->npix + p) * NB))
                 cand[k++] = ((uint64_t)d << 40) | p;
     }
     size_t want = (size_t)src->max_samples < ncand ? (size_t)src->max_samples : ncand;
@@ -405,12 +414,16 @@ static cc_status add_source(samples *S, const cc_cl_source *src, int si, const c
 
 /* ---------------------------------------------------------------- training */
 
-/* model vs prior on samples [i0, i1): mean squared error over scored bands */
+#define MAXSRC 8
+
+/* model vs prior on the samples idx[i0 .. i1): mean squared error over scored
+ * bands, in all (mse_model, mse_prior) and per source (ms, ps: [MAXSRC], NaN
+ * for a source without validation samples) */
 static cc_status evaluate(cc_train_net *net, const samples *S, const size_t *idx, size_t i0, size_t i1, int B,
-                          float *x, double *mse_model, double *mse_prior)
+                          float *x, double *mse_model, double *mse_prior, double *ms, double *ps)
 {
     const int kt = S->kt, R = kt / 2;
-    double sm = 0, sp = 0, n = 0;
+    double sm[MAXSRC] = {0}, sp[MAXSRC] = {0}, n[MAXSRC] = {0};
     for (size_t s0 = i0; s0 < i1; s0 += (size_t)B) {
         int m = (int)(i1 - s0 < (size_t)B ? i1 - s0 : (size_t)B);
         for (int i = 0; i < m; i++)
@@ -423,16 +436,25 @@ static cc_status evaluate(cc_train_net *net, const samples *S, const size_t *idx
         for (int i = 0; i < m; i++) {
             const float *t = S->y + idx[s0 + i] * NB, *pr = S->x + (idx[s0 + i] * kt + R) * NF + CC_CLF_LIN;
             const float *o = y + ((size_t)R * m + i) * NB;
+            const int si = S->src[idx[s0 + i]];
             for (int b = 0; b < NB; b++)
                 if (!isnan(t[b])) {
-                    sm += ((double)o[b] - t[b]) * ((double)o[b] - t[b]);
-                    sp += ((double)pr[b] - t[b]) * ((double)pr[b] - t[b]);
-                    n++;
+                    sm[si] += ((double)o[b] - t[b]) * ((double)o[b] - t[b]);
+                    sp[si] += ((double)pr[b] - t[b]) * ((double)pr[b] - t[b]);
+                    n[si]++;
                 }
         }
     }
-    *mse_model = n > 0 ? sm / n : NAN;
-    *mse_prior = n > 0 ? sp / n : NAN;
+    double am = 0, ap = 0, an = 0;
+    for (int k = 0; k < MAXSRC; k++) {
+        am += sm[k];
+        ap += sp[k];
+        an += n[k];
+        ms[k] = n[k] > 0 ? sm[k] / n[k] : NAN;
+        ps[k] = n[k] > 0 ? sp[k] / n[k] : NAN;
+    }
+    *mse_model = an > 0 ? am / an : NAN;
+    *mse_prior = an > 0 ? ap / an : NAN;
     return CC_OK;
 }
 
@@ -457,6 +479,10 @@ cc_status cc_cl_train_sources(const cc_cl_train_config *c, const cc_cl_train_opt
     const int kt = c->arch.kt, R = kt / 2, B = c->batch;
 
     double t0 = now_s();
+    if (nsrc > MAXSRC) {
+        st = cc_error_set(CC_ERR_ARG, "cloudless-train: more than %d sources", MAXSRC);
+        goto out;
+    }
     for (int i = 0; i < nsrc && st == CC_OK; i++)
         st = add_source(&S, &src[i], i, &c->arch, c->seed * 0x9E3779B97F4A7C15ull);
     if (st != CC_OK)
@@ -466,25 +492,36 @@ cc_status cc_cl_train_sources(const cc_cl_train_config *c, const cc_cl_train_opt
         goto out;
     }
     r->seconds_features = now_s() - t0;
-    /* shuffle once; the last val_fraction are validation */
+    /* the samples of the training sources, shuffled once: the last val_fraction
+     * of them are held out; the samples of validation sources follow (never
+     * trained on) */
     idx = cc_malloc3(S.n, sizeof(size_t), 1);
     if (!idx) {
         st = cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory");
         goto out;
     }
+    size_t ntsrc = 0, nvsrc = 0;
     for (size_t i = 0; i < S.n; i++)
-        idx[i] = i;
-    for (size_t i = S.n - 1; i > 0; i--) {
+        if (!src[S.src[i]].validation)
+            idx[ntsrc++] = i;
+    for (size_t i = 0; i < S.n; i++)
+        if (src[S.src[i]].validation)
+            idx[ntsrc + nvsrc++] = i;
+    for (size_t i = ntsrc > 0 ? ntsrc - 1 : 0; i > 0; i--) {
         size_t j = (size_t)(splitmix64(c->seed ^ 0xABCDEFull ^ splitmix64(i)) % (i + 1));
         size_t t = idx[i];
         idx[i] = idx[j];
         idx[j] = t;
     }
-    size_t nval = (size_t)floor(c->val_fraction * (double)S.n), ntr = S.n - nval;
+    size_t nval = (size_t)floor(c->val_fraction * (double)ntsrc), ntr = ntsrc - nval;
     if (ntr < 1) {
-        ntr = S.n;
-        nval = 0;
+        st = cc_error_set(CC_ERR_NODATA, "cloudless-train: no training samples (only validation sources)");
+        goto out;
     }
+    nval += nvsrc;
+    float wsrc[MAXSRC];
+    for (int i = 0; i < MAXSRC; i++)
+        wsrc[i] = i < nsrc && src[i].weight > 0 ? (float)src[i].weight : 1.0f;
     r->n_train = ntr;
     r->n_val = nval;
     /* input normalisation from the training samples */
@@ -560,7 +597,7 @@ cc_status cc_cl_train_sources(const cc_cl_train_config *c, const cc_cl_train_opt
             for (int b = 0; b < NB; b++)
                 if (!isnan(t[b])) {
                     tg[((size_t)R * B + i) * NB + b] = t[b];
-                    w[((size_t)R * B + i) * NB + b] = 1;
+                    w[((size_t)R * B + i) * NB + b] = wsrc[S.src[j]];
                 }
         }
         const float *y;
@@ -581,8 +618,8 @@ cc_status cc_cl_train_sources(const cc_cl_train_config *c, const cc_cl_train_opt
         }
         long done = s + 1;
         if (done % c->eval_every == 0 || done == total) {
-            double mm = NAN, mp = NAN;
-            if (nval && (st = evaluate(net, &S, idx, ntr, S.n, B, x, &mm, &mp)) != CC_OK)
+            double mm = NAN, mp = NAN, ms[MAXSRC], ps[MAXSRC];
+            if (nval && (st = evaluate(net, &S, idx, ntr, ntr + nval, B, x, &mm, &mp, ms, ps)) != CC_OK)
                 goto out;
             double lm = acc / accn;
             r->last_loss = lm;
@@ -598,12 +635,25 @@ cc_status cc_cl_train_sources(const cc_cl_train_config *c, const cc_cl_train_opt
             if (logf) {
                 fprintf(logf,
                         "{\"step\":%ld,\"lr\":%.6g,\"loss\":%.6g,\"val_mse\":%.6g,\"val_mse_prior\":%.6g,"
-                        "\"val_psnr\":%.4f,\"val_psnr_prior\":%.4f,\"seconds\":%.1f}\n",
+                        "\"val_psnr\":%.4f,\"val_psnr_prior\":%.4f,\"seconds\":%.1f,\"sources\":[",
                         done, ao.lr, lm, mm, mp, psnr(mm), psnr(mp), now_s() - t1);
+                for (int k = 0; k < nsrc; k++)
+                    fprintf(logf, "%s{\"name\":\"%s\",\"validation_only\":%d,\"val_psnr\":%.4f,\"val_psnr_prior\":%.4f}",
+                            k ? "," : "", src[k].name, src[k].validation, psnr(ms[k]), psnr(ps[k]));
+                fprintf(logf, "]}\n");
                 fflush(logf);
             }
             cc_info("step %ld/%ld: loss %.4g, validation PSNR %.2f dB (prior %.2f dB)", done, total, lm, psnr(mm),
                     psnr(mp));
+            for (int k = 0; k < nsrc; k++)
+                if (isfinite(ms[k]))
+                    cc_info("  validation %s: %.2f dB (prior %.2f dB, %+.2f)", src[k].name, psnr(ms[k]), psnr(ps[k]),
+                            psnr(ms[k]) - psnr(ps[k]));
+            if (nsrc <= MAXSRC)
+                for (int k = 0; k < nsrc; k++) {
+                    r->val_psnr_src[k] = psnr(ms[k]);
+                    r->val_psnr_src_prior[k] = psnr(ps[k]);
+                }
             acc = 0;
             accn = 0;
         }
@@ -710,37 +760,52 @@ cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o,
     cc_series ls;
     memset(&ls, 0, sizeof ls);
     uint8_t *days = NULL;
-    cc_cl_source src[2];
+    cc_cl_source src[MAXSRC];
     int nsrc = 0;
     cc_status st = CC_OK;
     cc_cl_model *m = NULL;
+    enum { MAXSIM = MAXSRC - 2 };
+    cc_series sim[MAXSIM];
+    float *truth[MAXSIM] = {0};
+    char names[MAXSIM][96];
+    int nsim = 0;
+    memset(sim, 0, sizeof sim);
     if (c->landsat_dir && c->landsat_dir[0]) {
         if ((st = cc_cl_landsat_series(c->landsat_dir, &ls, &days)) != CC_OK)
             return st;
         src[nsrc++] = (cc_cl_source){.s = &ls, .days = days, .name = "landsat (real, TRAIN dates of the gapfill split, seed 1)",
-                                     .max_samples = c->samples_landsat};
+                                     .max_samples = c->samples_landsat, .weight = c->weight_landsat};
     }
-    cc_series sim;
-    memset(&sim, 0, sizeof sim);
-    float *truth = NULL;
     if (c->simulated) {
         if (!c->datasets[0] || !c->eolearn_tif[0]) {
             st = cc_error_set(CC_ERR_ARG, "%s: data.simulated needs data.datasets and data.eolearn_tif", c->path);
             goto out;
         }
-        cc_cl_sim_options so;
-        cc_cl_sim_options_init(&so);
-        so.datasets = c->datasets;
-        so.eolearn_tif = c->eolearn_tif;
-        so.seed = c->sim_seed;
-        so.ndays = c->sim_days;
-        so.split = "train";
-        int w, h;
-        if ((st = cc_cl_sim_generate(&so, &sim, &truth, &w, &h)) != CC_OK)
-            goto out;
-        /* targets: the SIMULATED clear S2 observations (as the evaluation scores) */
-        src[nsrc++] = (cc_cl_source){.s = &sim, .name = "SIMULATED multi-sensor \"train\" split",
-                                     .max_samples = c->samples_sim};
+        int nser = c->sim_series < MAXSIM - 1 ? c->sim_series : MAXSIM - 1;
+        for (int i = 0; i <= nser; i++) {
+            int val = i == nser;
+            if (val && c->sim_val_seed == 0)
+                break;
+            cc_cl_sim_options so;
+            cc_cl_sim_options_init(&so);
+            so.datasets = c->datasets;
+            so.eolearn_tif = c->eolearn_tif;
+            so.seed = val ? c->sim_val_seed : c->sim_seed + (unsigned long long)i;
+            so.ndays = c->sim_days;
+            so.split = "train";
+            int w, h;
+            if ((st = cc_cl_sim_generate(&so, &sim[nsim], &truth[nsim], &w, &h)) != CC_OK)
+                goto out;
+            snprintf(names[nsim], sizeof names[nsim], "SIMULATED \"train\" split, seed %llu%s",
+                     (unsigned long long)so.seed, val ? " (validation)" : "");
+            /* targets: the clear S2 days of the SIMULATED series (as the
+             * evaluation scores them): the noisy observation or the truth */
+            int ns = val ? (int)ceil(c->val_fraction * c->samples_sim) : (c->samples_sim + nser - 1) / nser;
+            src[nsrc++] = (cc_cl_source){.s = &sim[nsim], .truth = c->sim_truth || val ? truth[nsim] : NULL,
+                                         .name = names[nsim], .max_samples = ns, .weight = c->weight_sim,
+                                         .validation = val};
+            nsim++;
+        }
     }
     if ((st = cc_cl_train_sources(c, o, src, nsrc, &m, r)) != CC_OK)
         goto out;
@@ -756,8 +821,10 @@ cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o,
     st = cc_cl_model_save_note(m, o && o->out ? o->out : c->model, note);
 out:
     cc_cl_model_free(m);
-    cc_series_free(&sim);
-    free(truth);
+    for (int i = 0; i < nsim; i++) {
+        cc_series_free(&sim[i]);
+        free(truth[i]);
+    }
     cc_series_free(&ls);
     free(days);
     return st;

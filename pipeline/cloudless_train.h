@@ -36,6 +36,11 @@ typedef struct {
     char *datasets, *eolearn_tif; /* inputs of the simulation (pipeline/cloudless_sim.h) */
     int sim_days;
     int samples_landsat, samples_sim; /* samples drawn from each source (max)       */
+    double weight_landsat, weight_sim; /* loss weight of each source's samples        */
+    int sim_truth;                /* 1: simulated targets = the truth (not the noisy S2) */
+    int sim_series;               /* simulated "train" series (seeds sim_seed + i)   */
+    unsigned long long sim_val_seed; /* > 0: a simulated "train" series of this seed
+                                     is the validation source (not trained on)      */
     double val_fraction;          /* held-out samples for the validation numbers     */
     long steps, warmup;
     int batch;
@@ -54,14 +59,20 @@ void cc_cl_train_config_print_keys(void);
 
 /* One source of samples: a series, optionally the set of allowed target days
  * (days[d] != 0; NULL = all) and optionally a per-day truth array with the
- * same layout as s2 (NULL: the S2 observations are the truth). `name` labels
- * the source in logs ("landsat", "simulated"). */
+ * same layout as s2 (NULL: the S2 observations are the truth). Targets are
+ * the (pixel, day) pairs observed in the s2 slot; with truth, the target
+ * values are the truth's there (scored bands: those finite in the truth).
+ * `name` labels the source in logs ("landsat", "simulated"); `weight`
+ * scales its samples in the loss; a `validation` source is only scored (in
+ * the validation numbers, per source), never trained on. */
 typedef struct {
     const cc_series *s;
     const uint8_t *days;
     const float *truth;
     const char *name;
     int max_samples;
+    double weight;                /* loss weight of its samples (0 is taken as 1)    */
+    int validation;               /* 1: validation only (never trained on)           */
 } cc_cl_source;
 
 typedef struct {
@@ -69,6 +80,7 @@ typedef struct {
     double first_loss, last_loss, loss_factor; /* smoothed training loss; first/last */
     size_t n_train, n_val;                     /* samples                            */
     double val_psnr_model, val_psnr_prior;     /* validation samples (dB)            */
+    double val_psnr_src[8], val_psnr_src_prior[8]; /* the same per source (NaN: none)  */
     double seconds_features, seconds_train;
     double flops_per_pixel;                    /* of the network x kt (per target px) */
 } cc_cl_train_result;
