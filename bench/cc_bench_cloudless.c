@@ -1,6 +1,6 @@
 /* Cloudless model speed (bench/cloudless; docs/benchmarks.md). Never a timed test.
  *
- *   cc_bench_cloudless [--model M.h5] [--pixels N] [--repeat R]
+ *   cc_bench_cloudless [--model M.h5] [--pixels N] [--repeat R] [--dump OUT.f32]
  *
  * Builds a SIMULATED multi-sensor series of N pixels over the model's +-N-day
  * window with the revisits of the real missions (S2 every 5 days with 40 %
@@ -8,7 +8,8 @@
  * S1 every 6 days), times cc_cl_predict (features + network, every pixel) and
  * cc_cl_evidence for the centre day, and extrapolates to a 10980 x 10980
  * tile-day (the issue's goal: <= 60 s for the model itself on 2 cores).
- * Prints one human line and one JSON line. */
+ * Prints one human line and one JSON line. --dump writes the prediction
+ * (npix x 10 float32, native order) to compare two builds bit for bit. */
 #define _GNU_SOURCE /* M_PI */
 #include <math.h>
 #include <omp.h>
@@ -39,7 +40,7 @@ static double u01(uint64_t a, uint64_t b) { return (double)(mix(a * 1000003ULL +
 
 int main(int argc, char **argv)
 {
-    const char *model_path = NULL;
+    const char *model_path = NULL, *dump = NULL;
     long npix = 65536;
     int repeat = 3;
     for (int i = 1; i < argc; i++) {
@@ -49,8 +50,10 @@ int main(int argc, char **argv)
             npix = atol(argv[++i]);
         else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
             repeat = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--dump") && i + 1 < argc)
+            dump = argv[++i];
         else {
-            fprintf(stderr, "usage: cc_bench_cloudless [--model M.h5] [--pixels N] [--repeat R]\n");
+            fprintf(stderr, "usage: cc_bench_cloudless [--model M.h5] [--pixels N] [--repeat R] [--dump OUT.f32]\n");
             return 2;
         }
     }
@@ -117,6 +120,13 @@ int main(int argc, char **argv)
             best = t1 - t0;
         if (t2 - t1 < best_ev)
             best_ev = t2 - t1;
+    }
+    if (dump) {
+        FILE *f = fopen(dump, "wb");
+        if (!f || fwrite(out, sizeof *out * CC_CL_NBANDS, (size_t)npix, f) != (size_t)npix || fclose(f) != 0) {
+            fprintf(stderr, "cc_bench_cloudless: %s: cannot write the prediction\n", dump);
+            return 1;
+        }
     }
     /* the network alone (cc_nn_run_float on kt days x npix pixels of already
      * encoded features), to separate it from the feature extraction */

@@ -18,7 +18,7 @@
 #define CL_HEADER "clearcube-cloudless 1"
 #define DIST_CAP 2.0f
 #define PRIOR_FILL 0.1f
-#define BLOCK 2048
+#define BLOCK 65536
 
 const char *const cc_cl_feature_names[NF] = {
     "LIN_B02", "LIN_B03", "LIN_B04", "LIN_B05", "LIN_B06", "LIN_B07", "LIN_B08", "LIN_B8A", "LIN_B11", "LIN_B12",
@@ -545,6 +545,375 @@ cc_status cc_cl_features(const cc_series *s, size_t p, int t, int half_window, i
     return CC_OK;
 }
 
+/* ------------------------------------------- features, the fast path
+ *
+ * features_fast() computes exactly what features_px() (the reference, used by
+ * cc_cl_features) computes, bit for bit, for hide = -1 (prediction):
+ *  - one validity bitmask per sensor and band, built while the window is
+ *    copied; previous / next observations are bit scans instead of loops;
+ *  - the Whittaker system W + lambda D'D depends only on the validity
+ *    pattern: it is factored once per distinct pattern (bands of one sensor
+ *    share it; a small per-thread cache keeps it across neighbouring pixels)
+ *    with the same arithmetic, in the same order, as whittaker2(), and the
+ *    bands sharing it are solved together; the back substitution stops at
+ *    the first of the kt days used;
+ *  - interpolations are done once per sensor, band and day and shared by
+ *    the LIN / LSD / OLD features; day-of-year features once per call.
+ * tests/cloudless_model/test_cloudless_fast.c checks cc_cl_predict (this
+ * path) against a prediction from cc_cl_features (the reference). */
+
+#define MAXW (2 * 366 + 1)
+#define MW ((MAXW + 63) / 64) /* mask words */
+#define NCACHE 4
+#define NSENS 4 /* S2, Landsat, OLCI, S1 */
+
+typedef struct {
+    int W, nw, N, kt;
+    const double *pen; /* lambda D'D rows [W][3] (k = 0: without the diagonal W) */
+    const float *doy;  /* [kt][2] DOY_SIN, DOY_COS */
+    float *v[NSENS];   /* window copies [W][nb] (invalid entries never read) */
+    uint64_t m[NSENS][NB][MW];
+    double *z;         /* right-hand sides / solutions [W][NB] */
+    uint64_t key[NCACHE][MW];
+    double *L[NCACHE]; /* factors [W][3] of the patterns in key */
+    int ncached, next;
+} fws;
+
+static void fws_free(fws *w)
+{
+    for (int k = 0; k < NSENS; k++)
+        free(w->v[k]);
+    free(w->z);
+    for (int c = 0; c < NCACHE; c++)
+        free(w->L[c]);
+    memset(w, 0, sizeof *w);
+}
+
+static int fws_alloc(fws *w, int N, int kt, const double *pen, const float *doy)
+{
+    memset(w, 0, sizeof *w);
+    w->N = N;
+    w->kt = kt;
+    w->W = 2 * N + 1;
+    w->nw = (w->W + 63) / 64;
+    w->pen = pen;
+    w->doy = doy;
+    int bad = 0;
+    for (int k = 0; k < NSENS; k++)
+        bad |= !(w->v[k] = malloc((size_t)w->W * NB * sizeof(float)));
+    bad |= !(w->z = malloc((size_t)w->W * NB * sizeof(double)));
+    for (int c = 0; c < NCACHE; c++)
+        bad |= !(w->L[c] = malloc((size_t)w->W * 3 * sizeof(double)));
+    if (bad) {
+        fws_free(w);
+        return -1;
+    }
+    return 0;
+}
+
+/* the penalty part of whittaker2()'s matrix: pen[i][k] = lambda s (+ 0.0
+ * for k > 0, as whittaker2 adds it) */
+static void penalty(double lambda, int n, double *pen)
+{
+    static const double c[3] = {1, -2, 1};
+    const int d = 2;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k <= d; k++) {
+            double s = 0;
+            if (k <= i) {
+                int r0 = i - d > 0 ? i - d : 0;
+                int r1 = i - k < n - d - 1 ? i - k : n - d - 1;
+                for (int r = r0; r <= r1; r++)
+                    s += c[i - r] * c[i - k - r];
+            }
+            pen[(size_t)i * 3 + k] = k == 0 ? lambda * s : lambda * s + 0.0;
+        }
+}
+
+static inline int bit_at(const uint64_t *m, int i) { return (int)(m[i >> 6] >> (i & 63)) & 1; }
+
+static inline int clz64(uint64_t x)
+{
+#if defined(__GNUC__)
+    return __builtin_clzll(x);
+#else
+    int n = 0;
+    while (!(x >> 63))
+        x <<= 1, n++;
+    return n;
+#endif
+}
+static inline int ctz64(uint64_t x)
+{
+#if defined(__GNUC__)
+    return __builtin_ctzll(x);
+#else
+    int n = 0;
+    while (!(x & 1))
+        x >>= 1, n++;
+    return n;
+#endif
+}
+static inline int popcount64(uint64_t x)
+{
+#if defined(__GNUC__)
+    return __builtin_popcountll(x);
+#else
+    int n = 0;
+    for (; x; x &= x - 1)
+        n++;
+    return n;
+#endif
+}
+
+/* last set bit <= i, -1 if none */
+static inline int prev_bit(const uint64_t *m, int i)
+{
+    int w = i >> 6;
+    uint64_t x = m[w] & (~0ULL >> (63 - (i & 63)));
+    while (!x) {
+        if (--w < 0)
+            return -1;
+        x = m[w];
+    }
+    return w * 64 + 63 - clz64(x);
+}
+
+/* first set bit >= i, -1 if none */
+static inline int next_bit(const uint64_t *m, int nw, int i)
+{
+    int w = i >> 6;
+    uint64_t x = m[w] & (~0ULL << (i & 63));
+    while (!x) {
+        if (++w >= nw)
+            return -1;
+        x = m[w];
+    }
+    return w * 64 + ctz64(x);
+}
+
+/* copies the window of pixel p of array a into dst [W][nb] and sets the
+ * validity bits m[b] */
+static void fgather(const float *a, const cc_series *s, size_t p, int w0, int W, int nb, float *dst,
+                    uint64_t (*m)[MW], int nw)
+{
+    for (int b = 0; b < nb; b++)
+        memset(m[b], 0, (size_t)nw * sizeof(uint64_t));
+    int i0 = w0 < 0 ? -w0 : 0, i1 = s->ndays - w0 < W ? s->ndays - w0 : W;
+    for (int i = i0; i < i1; i++) {
+        const float *v = a + ((size_t)(w0 + i) * s->npix + p) * nb;
+        float *o = dst + (size_t)i * nb;
+        const int w = i >> 6, sh = i & 63;
+        for (int b = 0; b < nb; b++) {
+            float x = v[b];
+            o[b] = x;
+            m[b][w] |= (uint64_t)!isnan(x) << sh;
+        }
+    }
+}
+
+/* interp_at() on a validity mask (the mask is not empty) */
+static inline float finterp(const float *y, int nb, int b, const uint64_t *m, int nw, int i, int *dist)
+{
+    int j = prev_bit(m, i), k = next_bit(m, nw, i);
+    if (j >= 0 && k >= 0) {
+        *dist = i - j < k - i ? i - j : k - i;
+        if (k == j)
+            return y[(size_t)j * nb + b];
+        float a = y[(size_t)j * nb + b], c = y[(size_t)k * nb + b];
+        return (float)(a + ((double)c - a) * (double)(i - j) / (double)(k - j));
+    }
+    if (j >= 0) {
+        *dist = i - j;
+        return y[(size_t)j * nb + b];
+    }
+    *dist = k - i;
+    return y[(size_t)k * nb + b];
+}
+
+/* whittaker2()'s banded Cholesky factor of pen + diag(valid) */
+static void factor(const double *pen, const uint64_t *m, int n, double *L)
+{
+    for (int i = 0; i < n; i++) {
+        double *r = L + (size_t)i * 3;
+        const double *q = pen + (size_t)i * 3;
+        r[0] = q[0] + (bit_at(m, i) ? 1.0 : 0.0);
+        r[1] = q[1];
+        r[2] = q[2];
+        if (i >= 2)
+            r[2] = r[2] / L[(size_t)(i - 2) * 3];
+        if (i >= 1) {
+            double s = r[1];
+            if (i >= 2)
+                s -= r[2] * L[(size_t)(i - 1) * 3 + 1];
+            r[1] = s / L[(size_t)(i - 1) * 3];
+        }
+        double s = r[0];
+        if (i >= 2)
+            s -= r[2] * r[2];
+        if (i >= 1)
+            s -= r[1] * r[1];
+        r[0] = sqrt(s > 1e-300 ? s : 1e-300);
+    }
+}
+
+static const double *factor_cached(fws *ws, const uint64_t *m)
+{
+    const size_t kb = (size_t)ws->nw * sizeof(uint64_t);
+    for (int c = 0; c < ws->ncached; c++)
+        if (!memcmp(ws->key[c], m, kb))
+            return ws->L[c];
+    int c = ws->ncached < NCACHE ? ws->ncached++ : ws->next;
+    ws->next = (c + 1) % NCACHE;
+    memcpy(ws->key[c], m, kb);
+    factor(ws->pen, m, ws->W, ws->L[c]);
+    return ws->L[c];
+}
+
+/* Whittaker smoothing of the ng bands gb[] (values src[g] [W][NB], all with
+ * the validity pattern m) solved with one factor; wh[k][b] for the kt days */
+static void whittaker_group(fws *ws, const uint64_t *m, const int *gb, const float *const *src, int ng, float *wh)
+{
+    const int n = ws->W, stop = ws->N - ws->kt / 2;
+    const double *L = factor_cached(ws, m);
+    double *z = ws->z;
+    for (int i = 0; i < n; i++) {
+        int valid = bit_at(m, i);
+        for (int g = 0; g < ng; g++)
+            z[(size_t)i * NB + g] = valid ? (double)src[g][(size_t)i * NB + gb[g]] : 0.0;
+    }
+    for (int i = 0; i < n; i++) {
+        const double *r = L + (size_t)i * 3;
+        double *zi = z + (size_t)i * NB;
+        if (i >= 2)
+            for (int g = 0; g < ng; g++)
+                zi[g] = ((zi[g] - r[1] * zi[g - NB]) - r[2] * zi[g - 2 * NB]) / r[0];
+        else if (i == 1)
+            for (int g = 0; g < ng; g++)
+                zi[g] = (zi[g] - r[1] * zi[g - NB]) / r[0];
+        else
+            for (int g = 0; g < ng; g++)
+                zi[g] = zi[g] / r[0];
+    }
+    for (int i = n - 1; i >= stop; i--) {
+        double *zi = z + (size_t)i * NB;
+        const double d0 = L[(size_t)i * 3];
+        if (i + 2 < n) {
+            const double l1 = L[(size_t)(i + 1) * 3 + 1], l2 = L[(size_t)(i + 2) * 3 + 2];
+            for (int g = 0; g < ng; g++)
+                zi[g] = ((zi[g] - l1 * zi[g + NB]) - l2 * zi[g + 2 * NB]) / d0;
+        } else if (i + 1 < n) {
+            const double l1 = L[(size_t)(i + 1) * 3 + 1];
+            for (int g = 0; g < ng; g++)
+                zi[g] = (zi[g] - l1 * zi[g + NB]) / d0;
+        } else
+            for (int g = 0; g < ng; g++)
+                zi[g] = zi[g] / d0;
+    }
+    for (int k = 0; k < ws->kt; k++)
+        for (int g = 0; g < ng; g++)
+            wh[(size_t)k * NB + gb[g]] = (float)z[(size_t)(stop + k) * NB + g];
+}
+
+/* features_px(hide = -1), the fast way; see above */
+static void features_fast(fws *ws, const cc_series *s, size_t p, int t, float *out, uint8_t *prior_ok)
+{
+    const int N = ws->N, kt = ws->kt, W = ws->W, nw = ws->nw, w0 = t - N, R = kt / 2, i0 = N - R;
+    fgather(s->s2, s, p, w0, W, NB, ws->v[0], ws->m[0], nw);
+    fgather(s->landsat, s, p, w0, W, NB, ws->v[1], ws->m[1], nw);
+    fgather(s->olci, s, p, w0, W, NB, ws->v[2], ws->m[2], nw);
+    fgather(s->s1, s, p, w0, W, CC_CL_NS1, ws->v[3], ws->m[3], nw);
+    int has[NSENS][NB], any[NSENS] = {0};
+    for (int k = 0; k < NSENS; k++)
+        for (int b = 0; b < (k == 3 ? CC_CL_NS1 : NB); b++) {
+            uint64_t o = 0;
+            for (int w = 0; w < nw; w++)
+                o |= ws->m[k][b][w];
+            has[k][b] = o != 0;
+            any[k] |= has[k][b];
+        }
+    /* Whittaker: bands grouped by the validity pattern of their source */
+    float wh[15 * NB];
+    int srcs[NB], done[NB] = {0};
+    for (int b = 0; b < NB; b++) {
+        srcs[b] = has[0][b] ? 0 : has[1][b] ? 1 : 2;
+        if (prior_ok)
+            prior_ok[b] = has[0][b] || has[1][b] || has[2][b];
+    }
+    for (int b = 0; b < NB; b++) {
+        if (done[b])
+            continue;
+        const uint64_t *m = ws->m[srcs[b]][b];
+        int nvalid = 0;
+        for (int w = 0; w < nw; w++)
+            nvalid += popcount64(m[w]);
+        if (nvalid < 3) {
+            for (int k = 0; k < kt; k++)
+                wh[k * NB + b] = NAN;
+            done[b] = 1;
+            continue;
+        }
+        int gb[NB], ng = 0;
+        const float *src[NB];
+        for (int c = b; c < NB; c++)
+            if (!done[c] && !memcmp(ws->m[srcs[c]][c], m, (size_t)nw * sizeof(uint64_t))) {
+                gb[ng] = c;
+                src[ng++] = ws->v[srcs[c]];
+                done[c] = 1;
+            }
+        whittaker_group(ws, m, gb, src, ng, wh);
+    }
+    /* the primary optical series: S2, else (no S2 in the window) Landsat */
+    const int prim = any[0] || !any[1] ? 0 : 1;
+    uint64_t pm[MW];
+    for (int w = 0; w < nw; w++) {
+        uint64_t o = 0;
+        for (int b = 0; b < NB; b++)
+            o |= ws->m[prim][b][w];
+        pm[w] = o;
+    }
+    for (int k = 0; k < kt; k++) {
+        const int i = i0 + k;
+        float *f = out + (size_t)k * NF;
+        int ldist = 1 << 20, odist = 1 << 20, sdist = 1 << 20, dd;
+        for (int b = 0; b < NB; b++) {
+            float iv[3] = {0, 0, 0};
+            for (int q = 0; q < 3; q++)
+                if (has[q][b]) {
+                    iv[q] = finterp(ws->v[q], NB, b, ws->m[q][b], nw, i, &dd);
+                    if (q == 1 && dd < ldist)
+                        ldist = dd;
+                    if (q == 2 && dd < odist)
+                        odist = dd;
+                }
+            float prior = has[0][b] ? iv[0] : has[1][b] ? iv[1] : has[2][b] ? iv[2] : PRIOR_FILL;
+            f[CC_CLF_LIN + b] = prior;
+            float wv = wh[k * NB + b];
+            f[CC_CLF_WHD + b] = 1.0f + (isnan(wv) ? 0.0f : wv - prior);
+            f[CC_CLF_LSD + b] = 1.0f + (has[1][b] ? iv[1] - prior : 0.0f);
+            f[CC_CLF_OLD + b] = 1.0f + (has[2][b] ? iv[2] - prior : 0.0f);
+        }
+        f[CC_CLF_LS_DIST] = any[1] ? dist_feat(ldist, N) : 1.0f + DIST_CAP;
+        f[CC_CLF_OL_DIST] = any[2] ? dist_feat(odist, N) : 1.0f + DIST_CAP;
+        for (int b = 0; b < CC_CL_NS1; b++) {
+            float v = -15.0f;
+            if (has[3][b]) {
+                v = finterp(ws->v[3], CC_CL_NS1, b, ws->m[3][b], nw, i, &dd);
+                if (dd < sdist)
+                    sdist = dd;
+            }
+            f[CC_CLF_S1_VV + b] = 1.0f + fminf(fmaxf((v + 30.0f) / 10.0f, -0.5f), 4.0f);
+        }
+        f[CC_CLF_S1_DIST] = has[3][0] || has[3][1] ? dist_feat(sdist, N) : 1.0f + DIST_CAP;
+        int prev = prev_bit(pm, i), next = next_bit(pm, nw, i);
+        f[CC_CLF_S2_PREV] = prev >= 0 ? dist_feat(i - prev, N) : 1.0f + DIST_CAP;
+        f[CC_CLF_S2_NEXT] = next >= 0 ? dist_feat(next - i, N) : 1.0f + DIST_CAP;
+        f[CC_CLF_S2_FLAG] = 1.0f + (float)(prev == i);
+        f[CC_CLF_DOY_SIN] = ws->doy[2 * k];
+        f[CC_CLF_DOY_COS] = ws->doy[2 * k + 1];
+    }
+}
+
 /* ------------------------------------------------------------ prediction */
 
 static int s2_valid_any(const cc_series *s, int d, size_t p)
@@ -568,11 +937,22 @@ cc_status cc_cl_predict(const cc_cl_model *m, const cc_series *s, int t, float *
     float *res = cc_malloc3((size_t)kt * BLOCK, NB, sizeof(float));
     uint8_t *ok = cc_malloc3(BLOCK, NB, 1);
     float *feat = cc_malloc3((size_t)nth, (size_t)kt * NF, sizeof(float));
-    workspace *ws = calloc((size_t)nth, sizeof *ws);
+    double *pen = cc_malloc3((size_t)(2 * N + 1), 3, sizeof(double));
+    float doy[2 * 15];
+    fws *ws = calloc((size_t)nth, sizeof *ws);
     cc_status st = CC_OK;
-    int bad = !dn || !res || !ok || !feat || !ws;
+    int bad = !dn || !res || !ok || !feat || !pen || !ws;
+    if (!bad) {
+        penalty(m->lambda, 2 * N + 1, pen);
+        for (int k = 0; k < kt; k++) { /* as features_px */
+            double day = (double)s->day0 + (double)(t - R + k);
+            double ph = 2.0 * 3.14159265358979323846 * fmod(day, 365.2425) / 365.2425;
+            doy[2 * k] = (float)(1.0 + sin(ph));
+            doy[2 * k + 1] = (float)(1.0 + cos(ph));
+        }
+    }
     for (int i = 0; !bad && i < nth; i++)
-        bad = ws_alloc(&ws[i], 2 * N + 1);
+        bad = fws_alloc(&ws[i], N, kt, pen, doy);
     if (bad) {
         st = cc_error_set(CC_ERR_NOMEM, "cloudless: out of memory for %zu pixels", npix);
         goto out;
@@ -583,7 +963,7 @@ cc_status cc_cl_predict(const cc_cl_model *m, const cc_series *s, int t, float *
         for (int i = 0; i < nb; i++) {
             int th = omp_get_thread_num();
             float *f = feat + (size_t)th * kt * NF;
-            features_px(&ws[th], s, p0 + (size_t)i, t, N, kt, m->lambda, -1, f, ok + (size_t)i * NB);
+            features_fast(&ws[th], s, p0 + (size_t)i, t, f, ok + (size_t)i * NB);
             for (int k = 0; k < kt; k++)
                 for (int c = 0; c < NF; c++)
                     dn[((size_t)k * nb + i) * NF + c] = enc(f[(size_t)k * NF + c]);
@@ -608,8 +988,9 @@ cc_status cc_cl_predict(const cc_cl_model *m, const cc_series *s, int t, float *
 out:
     if (ws)
         for (int i = 0; i < nth; i++)
-            ws_free(&ws[i]);
+            fws_free(&ws[i]);
     free(ws);
+    free(pen);
     free(dn);
     free(res);
     free(ok);
