@@ -566,6 +566,7 @@ cc_status cc_cl_features(const cc_series *s, size_t p, int t, int half_window, i
 #define MW ((MAXW + 63) / 64) /* mask words */
 #define NCACHE 4
 #define NSENS 4 /* S2, Landsat, OLCI, S1 */
+#define PREFETCH_PX 8
 
 typedef struct {
     int W, nw, N, kt;
@@ -704,6 +705,9 @@ static void fgather(const float *a, const cc_series *s, size_t p, int w0, int W,
         const float *v = a + ((size_t)(w0 + i) * s->npix + p) * nb;
         float *o = dst + (size_t)i * nb;
         const int w = i >> 6, sh = i & 63;
+#if defined(__GNUC__) && PREFETCH_PX > 0
+        __builtin_prefetch(v + PREFETCH_PX * nb); /* a pixel a few ahead, same day */
+#endif
         for (int b = 0; b < nb; b++) {
             float x = v[b];
             o[b] = x;
@@ -1003,35 +1007,52 @@ cc_status cc_cl_predictor(void *ctx, const cc_series *s, int t, float *out)
     return cc_cl_predict((const cc_cl_model *)ctx, s, t, out);
 }
 
+/* Day by day over a thread's contiguous pixels (the series is [day][pixel]
+ * [band]: rows are read in order), EVB pixels at a time. */
+#define EVB 2048
 void cc_cl_evidence(const cc_series *s, int t, int16_t *days_since_s2, uint8_t *sensors)
 {
     const int N = CC_CL_HALF_WINDOW;
     int d0 = t - N < 0 ? 0 : t - N, d1 = t + N >= s->ndays ? s->ndays - 1 : t + N;
     const size_t npix = s->npix;
-#pragma omp parallel for schedule(static)
-    for (size_t p = 0; p < npix; p++) {
-        int since = -1;
-        uint8_t mask = 0;
-        for (int d = d0; d <= d1; d++) {
-            size_t o = (size_t)d * npix + p;
-            for (int b = 0; b < NB; b++) {
-                if (!isnan(s->s2[o * NB + b])) {
-                    mask |= 1u << CC_SENSOR_S2;
-                    if (d <= t)
-                        since = t - d;
-                }
-                if (!isnan(s->landsat[o * NB + b]))
-                    mask |= 1u << CC_SENSOR_LANDSAT;
-                if (!isnan(s->olci[o * NB + b]))
-                    mask |= 1u << CC_SENSOR_OLCI;
+#pragma omp parallel
+    {
+        int16_t since[EVB];
+        uint8_t mask[EVB];
+        const size_t nth = (size_t)omp_get_num_threads(), th = (size_t)omp_get_thread_num();
+        const size_t a = npix / nth * th + (th < npix % nth ? th : npix % nth);
+        const size_t e = a + npix / nth + (th < npix % nth);
+        for (size_t q0 = a; q0 < e; q0 += EVB) {
+            const size_t n = e - q0 < EVB ? e - q0 : EVB;
+            for (size_t i = 0; i < n; i++) {
+                since[i] = -1;
+                mask[i] = 0;
             }
-            for (int b = 0; b < CC_CL_NS1; b++)
-                if (!isnan(s->s1[o * CC_CL_NS1 + b]))
-                    mask |= 1u << CC_SENSOR_S1;
+            for (int d = d0; d <= d1; d++) {
+                const size_t o = (size_t)d * npix + q0;
+                const float *s2 = s->s2 + o * NB, *ls = s->landsat + o * NB, *ol = s->olci + o * NB;
+                const float *s1 = s->s1 + o * CC_CL_NS1;
+                for (size_t i = 0; i < n; i++) {
+                    int v2 = 0, vl = 0, vo = 0, v1 = 0;
+                    for (int b = 0; b < NB; b++) {
+                        v2 |= !isnan(s2[i * NB + b]);
+                        vl |= !isnan(ls[i * NB + b]);
+                        vo |= !isnan(ol[i * NB + b]);
+                    }
+                    for (int b = 0; b < CC_CL_NS1; b++)
+                        v1 |= !isnan(s1[i * CC_CL_NS1 + b]);
+                    mask[i] |= (uint8_t)(v2 << CC_SENSOR_S2 | vl << CC_SENSOR_LANDSAT | vo << CC_SENSOR_OLCI |
+                                         v1 << CC_SENSOR_S1);
+                    if (v2 && d <= t)
+                        since[i] = (int16_t)(t - d);
+                }
+            }
+            for (size_t i = 0; i < n; i++) {
+                if (days_since_s2)
+                    days_since_s2[q0 + i] = since[i];
+                if (sensors)
+                    sensors[q0 + i] = mask[i];
+            }
         }
-        if (days_since_s2)
-            days_since_s2[p] = (int16_t)since;
-        if (sensors)
-            sensors[p] = mask;
     }
 }

@@ -147,6 +147,39 @@ static void check_case(int N, int kt, double lambda, int ndays, size_t np, uint6
             CHECK(ndiff == 0);
         }
     }
+    /* evidence against a direct per-pixel scan */
+    const int t = days[0] + (days[ndd - 1] - days[0]) / 2, H = CC_CL_HALF_WINDOW;
+    int16_t *since = malloc(np * sizeof *since);
+    uint8_t *sens = malloc(np);
+    CHECK(since && sens);
+    cc_cl_evidence(&s, t, since, sens);
+    size_t bad = 0, with_s2 = 0;
+    for (size_t p = 0; p < np; p++) {
+        int rs = -1;
+        unsigned rm = 0;
+        for (int d = t - H; d <= t + H; d++) {
+            if (d < 0 || d >= ndays)
+                continue;
+            for (int b = 0; b < NB; b++) {
+                if (!isnan(at(s.s2, &s, d, p, NB)[b])) {
+                    rm |= 1u << CC_SENSOR_S2;
+                    if (d <= t)
+                        rs = t - d;
+                }
+                rm |= !isnan(at(s.landsat, &s, d, p, NB)[b]) ? 1u << CC_SENSOR_LANDSAT : 0u;
+                rm |= !isnan(at(s.olci, &s, d, p, NB)[b]) ? 1u << CC_SENSOR_OLCI : 0u;
+            }
+            for (int b = 0; b < 2; b++)
+                rm |= !isnan(at(s.s1, &s, d, p, 2)[b]) ? 1u << CC_SENSOR_S1 : 0u;
+        }
+        bad += since[p] != rs || sens[p] != rm;
+        with_s2 += rs >= 0;
+    }
+    CHECK(bad == 0);
+    CHECK(with_s2 > 0 && with_s2 < np);
+    cc_cl_evidence(&s, t, NULL, sens); /* either output may be NULL */
+    free(since);
+    free(sens);
     omp_set_num_threads(2);
     free(ref);
     free(out);
