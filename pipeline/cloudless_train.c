@@ -437,7 +437,7 @@ static cc_status add_source(samples *S, const cc_cl_source *src, int si, const c
 
 /* ---------------------------------------------------------------- training */
 
-#define MAXSRC 8
+#define MAXSRC CC_CL_TRAIN_MAXSRC
 
 /* model vs prior on the samples idx[i0 .. i1): mean squared error over scored
  * bands, in all (mse_model, mse_prior) and per source (ms, ps: [MAXSRC], NaN
@@ -483,13 +483,17 @@ static cc_status evaluate(cc_train_net *net, const samples *S, const size_t *idx
 
 static double psnr(double mse) { return mse > 0 ? 10.0 * log10(1.0 / mse) : NAN; }
 
-cc_status cc_cl_train_sources(const cc_cl_train_config *c, const cc_cl_train_options *o, const cc_cl_source *src,
-                              int nsrc, cc_cl_model **out, cc_cl_train_result *r)
+/* Trains on the samples S (features and targets of the sources src, whose
+ * name, weight and validation flag are used here; their series may be gone).
+ * S stays the caller's. */
+static cc_status train_samples(const cc_cl_train_config *c, const cc_cl_train_options *o, const cc_cl_source *src,
+                               int nsrc, const samples *Sp, double seconds_features, cc_cl_model **out,
+                               cc_cl_train_result *r)
 {
     memset(r, 0, sizeof *r);
     *out = NULL;
     cc_status st = CC_OK;
-    samples S = {.kt = c->arch.kt};
+    const samples S = *Sp;
     cc_cl_model *m = NULL;
     cc_train_net *net = NULL;
     cc_adamw_state adam;
@@ -501,20 +505,15 @@ cc_status cc_cl_train_sources(const cc_cl_train_config *c, const cc_cl_train_opt
     long total = o && o->steps_override > 0 ? o->steps_override : c->steps;
     const int kt = c->arch.kt, R = kt / 2, B = c->batch;
 
-    double t0 = now_s();
     if (nsrc > MAXSRC) {
         st = cc_error_set(CC_ERR_ARG, "cloudless-train: more than %d sources", MAXSRC);
         goto out;
     }
-    for (int i = 0; i < nsrc && st == CC_OK; i++)
-        st = add_source(&S, &src[i], i, &c->arch, c->seed * 0x9E3779B97F4A7C15ull);
-    if (st != CC_OK)
-        goto out;
     if (S.n < 2) {
         st = cc_error_set(CC_ERR_NODATA, "cloudless-train: no training samples (no clear target in the sources)");
         goto out;
     }
-    r->seconds_features = now_s() - t0;
+    r->seconds_features = seconds_features;
     /* the samples of the training sources, shuffled once: the last val_fraction
      * of them are held out; the samples of validation sources follow (never
      * trained on) */
@@ -720,6 +719,23 @@ out:
     cc_adamw_free(&adam);
     cc_train_net_free(net);
     cc_cl_model_free(m);
+    return st;
+}
+
+cc_status cc_cl_train_sources(const cc_cl_train_config *c, const cc_cl_train_options *o, const cc_cl_source *src,
+                              int nsrc, cc_cl_model **out, cc_cl_train_result *r)
+{
+    samples S = {.kt = c->arch.kt};
+    cc_status st = CC_OK;
+    memset(r, 0, sizeof *r);
+    *out = NULL;
+    double t0 = now_s();
+    if (nsrc > MAXSRC)
+        st = cc_error_set(CC_ERR_ARG, "cloudless-train: more than %d sources", MAXSRC);
+    for (int i = 0; i < nsrc && st == CC_OK; i++)
+        st = add_source(&S, &src[i], i, &c->arch, c->seed * 0x9E3779B97F4A7C15ull);
+    if (st == CC_OK)
+        st = train_samples(c, o, src, nsrc, &S, now_s() - t0, out, r);
     samples_free(&S);
     return st;
 }
@@ -782,31 +798,39 @@ out:
 
 cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o, cc_cl_train_result *r)
 {
-    cc_series ls;
+    cc_series ls, sim;
     memset(&ls, 0, sizeof ls);
+    memset(&sim, 0, sizeof sim);
     uint8_t *days = NULL;
+    float *truth = NULL;
     cc_cl_source src[MAXSRC];
+    char names[MAXSRC][96];
     int nsrc = 0;
     cc_status st = CC_OK;
     cc_cl_model *m = NULL;
-    enum { MAXSIM = MAXSRC - 2 };
-    cc_series sim[MAXSIM];
-    float *truth[MAXSIM] = {0};
-    char names[MAXSIM][96];
-    int nsim = 0;
-    memset(sim, 0, sizeof sim);
+    samples S = {.kt = c->arch.kt};
+    const uint64_t sseed = c->seed * 0x9E3779B97F4A7C15ull;
+    memset(r, 0, sizeof *r);
+    double t0 = now_s();
+    /* the samples are drawn source by source; each series is freed once its
+     * samples' features are computed (a 450-day simulated series of the
+     * 100 x 101 patch is ~0.8 GB) */
     if (c->landsat_dir && c->landsat_dir[0]) {
         if ((st = cc_cl_landsat_series(c->landsat_dir, &ls, &days)) != CC_OK)
             return st;
-        src[nsrc++] = (cc_cl_source){.s = &ls, .days = days, .name = "landsat (real, TRAIN dates of the gapfill split, seed 1)",
-                                     .max_samples = c->samples_landsat, .weight = c->weight_landsat};
+        src[nsrc] = (cc_cl_source){.s = &ls, .days = days, .name = "landsat (real, TRAIN dates of the gapfill split, seed 1)",
+                                   .max_samples = c->samples_landsat, .weight = c->weight_landsat};
+        if ((st = add_source(&S, &src[nsrc], nsrc, &c->arch, sseed)) != CC_OK)
+            goto out;
+        src[nsrc++].s = NULL;
+        cc_series_free(&ls);
     }
     if (c->simulated) {
         if (!c->datasets[0] || !c->eolearn_tif[0]) {
             st = cc_error_set(CC_ERR_ARG, "%s: data.simulated needs data.datasets and data.eolearn_tif", c->path);
             goto out;
         }
-        int nser = c->sim_series < MAXSIM - 1 ? c->sim_series : MAXSIM - 1;
+        int nser = c->sim_series < MAXSRC - 2 ? c->sim_series : MAXSRC - 2;
         for (int i = 0; i <= nser; i++) {
             int val = i == nser;
             if (val && c->sim_val_seed == 0)
@@ -819,20 +843,25 @@ cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o,
             so.ndays = c->sim_days;
             so.split = "train";
             int w, h;
-            if ((st = cc_cl_sim_generate(&so, &sim[nsim], &truth[nsim], &w, &h)) != CC_OK)
+            if ((st = cc_cl_sim_generate(&so, &sim, &truth, &w, &h)) != CC_OK)
                 goto out;
-            snprintf(names[nsim], sizeof names[nsim], "SIMULATED \"train\" split, seed %llu%s",
+            snprintf(names[nsrc], sizeof names[nsrc], "SIMULATED train split, seed %llu%s",
                      (unsigned long long)so.seed, val ? " (validation)" : "");
             /* targets: the clear S2 days of the SIMULATED series (as the
              * evaluation scores them): the noisy observation or the truth */
             int ns = val ? (int)ceil(c->val_fraction * c->samples_sim) : (c->samples_sim + nser - 1) / nser;
-            src[nsrc++] = (cc_cl_source){.s = &sim[nsim], .truth = c->sim_truth || val ? truth[nsim] : NULL,
-                                         .name = names[nsim], .max_samples = ns, .weight = c->weight_sim,
-                                         .validation = val};
-            nsim++;
+            src[nsrc] = (cc_cl_source){.s = &sim, .truth = c->sim_truth || val ? truth : NULL, .name = names[nsrc],
+                                       .max_samples = ns, .weight = c->weight_sim, .validation = val};
+            if ((st = add_source(&S, &src[nsrc], nsrc, &c->arch, sseed)) != CC_OK)
+                goto out;
+            src[nsrc].s = NULL;
+            src[nsrc++].truth = NULL;
+            cc_series_free(&sim);
+            free(truth);
+            truth = NULL;
         }
     }
-    if ((st = cc_cl_train_sources(c, o, src, nsrc, &m, r)) != CC_OK)
+    if ((st = train_samples(c, o, src, nsrc, &S, now_s() - t0, &m, r)) != CC_OK)
         goto out;
     char note[2048], dropped[512] = "";
     for (int ch = 0; ch < NF; ch++)
@@ -853,10 +882,9 @@ cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o,
     st = cc_cl_model_save_note(m, o && o->out ? o->out : c->model, note);
 out:
     cc_cl_model_free(m);
-    for (int i = 0; i < nsim; i++) {
-        cc_series_free(&sim[i]);
-        free(truth[i]);
-    }
+    samples_free(&S);
+    cc_series_free(&sim);
+    free(truth);
     cc_series_free(&ls);
     free(days);
     return st;

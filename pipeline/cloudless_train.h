@@ -77,12 +77,14 @@ typedef struct {
     int validation;               /* 1: validation only (never trained on)           */
 } cc_cl_source;
 
+#define CC_CL_TRAIN_MAXSRC 20 /* sources of one training run (at most) */
+
 typedef struct {
     long steps_done;
     double first_loss, last_loss, loss_factor; /* smoothed training loss; first/last */
     size_t n_train, n_val;                     /* samples                            */
     double val_psnr_model, val_psnr_prior;     /* validation samples (dB)            */
-    double val_psnr_src[8], val_psnr_src_prior[8]; /* the same per source (NaN: none)  */
+    double val_psnr_src[CC_CL_TRAIN_MAXSRC], val_psnr_src_prior[CC_CL_TRAIN_MAXSRC]; /* per source */
     double seconds_features, seconds_train;
     double flops_per_pixel;                    /* of the network x kt (per target px) */
 } cc_cl_train_result;
