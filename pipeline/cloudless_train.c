@@ -52,6 +52,8 @@ static const tkey tkeys[] = {
     {"data.samples_landsat", T_INT, 0, 1 << 24, "40000", "samples (pixel, hidden day) from the Landsat series",
      TO(samples_landsat)},
     {"data.samples_sim", T_INT, 0, 1 << 24, "40000", "samples from the simulated series", TO(samples_sim)},
+    {"data.landsat_val_every", T_INT, 0, 1000, "0", "> 1: every n-th TRAIN date of the Landsat series is a "
+     "validation date, never trained on (0: none)", TO(landsat_val_every)},
     {"data.weight_landsat", T_NUM, 0, 1e6, "1", "loss weight of the Landsat samples", TO(weight_landsat)},
     {"data.weight_sim", T_NUM, 0, 1e6, "1", "loss weight of the simulated samples", TO(weight_sim)},
     {"data.sim_truth", T_INT, 0, 1, "0", "1: simulated targets are the truth on the clear S2 days (0: the noisy "
@@ -801,7 +803,7 @@ cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o,
     cc_series ls, sim;
     memset(&ls, 0, sizeof ls);
     memset(&sim, 0, sizeof sim);
-    uint8_t *days = NULL;
+    uint8_t *days = NULL, *vdays = NULL;
     float *truth = NULL;
     cc_cl_source src[MAXSRC];
     char names[MAXSRC][96];
@@ -820,9 +822,28 @@ cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o,
             return st;
         src[nsrc] = (cc_cl_source){.s = &ls, .days = days, .name = "landsat (real, TRAIN dates of the gapfill split, seed 1)",
                                    .max_samples = c->samples_landsat, .weight = c->weight_landsat};
+        if (c->landsat_val_every > 1) { /* every n-th train date: validation only */
+            if (!(vdays = calloc((size_t)ls.ndays, 1))) {
+                st = cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory");
+                goto out;
+            }
+            for (int d = 0, j = 0; d < ls.ndays; d++)
+                if (days[d] && j++ % c->landsat_val_every == c->landsat_val_every / 2) {
+                    days[d] = 0;
+                    vdays[d] = 1;
+                }
+            src[nsrc].name = "landsat (real, TRAIN dates less the validation dates)";
+        }
         if ((st = add_source(&S, &src[nsrc], nsrc, &c->arch, sseed)) != CC_OK)
             goto out;
         src[nsrc++].s = NULL;
+        if (vdays) {
+            src[nsrc] = (cc_cl_source){.s = &ls, .days = vdays, .name = "landsat (real, validation dates: every n-th TRAIN date)",
+                                       .max_samples = (int)ceil(c->val_fraction * c->samples_landsat), .validation = 1};
+            if ((st = add_source(&S, &src[nsrc], nsrc, &c->arch, sseed)) != CC_OK)
+                goto out;
+            src[nsrc++].s = NULL;
+        }
         cc_series_free(&ls);
     }
     if (c->simulated) {
@@ -830,7 +851,7 @@ cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o,
             st = cc_error_set(CC_ERR_ARG, "%s: data.simulated needs data.datasets and data.eolearn_tif", c->path);
             goto out;
         }
-        int nser = c->sim_series < MAXSRC - 2 ? c->sim_series : MAXSRC - 2;
+        int nser = c->sim_series < MAXSRC - 3 ? c->sim_series : MAXSRC - 3;
         for (int i = 0; i <= nser; i++) {
             int val = i == nser;
             if (val && c->sim_val_seed == 0)
@@ -887,5 +908,6 @@ out:
     free(truth);
     cc_series_free(&ls);
     free(days);
+    free(vdays);
     return st;
 }

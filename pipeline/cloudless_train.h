@@ -39,6 +39,8 @@ typedef struct {
     int sim_days;
     int samples_landsat, samples_sim; /* samples drawn from each source (max)       */
     double weight_landsat, weight_sim; /* loss weight of each source's samples        */
+    int landsat_val_every;        /* > 0: every n-th TRAIN date of the Landsat series
+                                     is a validation date (not trained on)          */
     int sim_truth;                /* 1: simulated targets = the truth (not the noisy S2) */
     int sim_series;               /* simulated "train" series (seeds sim_seed + i)   */
     unsigned long long sim_val_seed; /* > 0: a simulated "train" series of this seed
