@@ -46,7 +46,8 @@ void cc_cmd_cloudless_help(void)
            "  --model PATH           fusion model (default: the shipped " CC_MODELS_DIR "/" CC_CLOUDLESS_DEFAULT_MODEL ")\n"
            "  --sensors LIST         sensors to use, e.g. s2,landsat,olci,s1 (default: all present)\n"
            "  --quicklook OUT.png    also write a true-colour PNG (B04/B03/B02)\n"
-           "  --block-rows N         rows per block (default: from a 256 MiB budget); no effect on output\n"
+           "  --block N              side of the square windows processed at once (default: from a 256 MiB\n"
+           "                         budget, aligned to the cubes' 512 x 512 chunks); no effect on the output\n"
            "  --log-level LEVEL      debug, info, warn, error, quiet\n");
 }
 
@@ -80,12 +81,12 @@ static unsigned parse_sensors(const char *list)
 
 int cc_cmd_cloudless(int argc, char **argv)
 {
-    enum { O_TILE = 2000, O_DATE, O_MODEL, O_SENS, O_QL, O_ROWS, O_LOG };
+    enum { O_TILE = 2000, O_DATE, O_MODEL, O_SENS, O_QL, O_BLOCK, O_LOG };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'},   {"help", no_argument, 0, 'h'},
         {"tile", required_argument, 0, O_TILE},  {"date", required_argument, 0, O_DATE},
         {"model", required_argument, 0, O_MODEL}, {"sensors", required_argument, 0, O_SENS},
-        {"quicklook", required_argument, 0, O_QL}, {"block-rows", required_argument, 0, O_ROWS},
+        {"quicklook", required_argument, 0, O_QL}, {"block", required_argument, 0, O_BLOCK},
         {"log-level", required_argument, 0, O_LOG}, {0, 0, 0, 0}};
     cc_cloudless_args a = {.model_path = CC_MODELS_DIR "/" CC_CLOUDLESS_DEFAULT_MODEL};
     const char *date = NULL;
@@ -103,15 +104,15 @@ int cc_cmd_cloudless(int argc, char **argv)
             if (!(a.sensors = parse_sensors(optarg)))
                 return 2;
             break;
-        case O_ROWS: {
+        case O_BLOCK: {
             double v;
-            if (cc_cli_parse_double("block-rows", optarg, &v))
+            if (cc_cli_parse_double("block", optarg, &v))
                 return 2;
             if (v < 1 || v > 100000 || v != (int)v) {
-                fprintf(stderr, "clearcube: error: --block-rows %s: must be an integer in [1, 100000]\n", optarg);
+                fprintf(stderr, "clearcube: error: --block %s: must be an integer in [1, 100000]\n", optarg);
                 return 2;
             }
-            a.block_rows = (int)v;
+            a.block = (int)v;
             break;
         }
         case O_LOG: {

@@ -425,53 +425,59 @@ cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats
     int W = g->width, H = g->height, ndays = 2 * half + 1;
     size_t npix = (size_t)W * (size_t)H;
     stats->width = W, stats->height = H;
-    int rows = a->block_rows;
-    if (rows <= 0) {
-        double per_row = (double)ndays * (double)W * (3 * CC_CL_NBANDS + CC_CL_NS1) * sizeof(float);
-        rows = (int)(256.0 * 1024 * 1024 / per_row);
-        rows = rows < 1 ? 1 : rows > H ? H : rows;
+    /* square windows aligned to the cubes' 512 x 512 chunks (a chunk is
+     * decompressed once per window that touches it), as large as a 256 MiB
+     * series allows */
+    int side = a->block;
+    if (side <= 0) {
+        double per_px = (double)ndays * (3 * CC_CL_NBANDS + CC_CL_NS1) * sizeof(float);
+        side = 512;
+        while (side > 16 && (double)side * side * per_px > 256.0 * 1024 * 1024)
+            side /= 2;
     }
+    int bw = side < W ? side : W, bh = side < H ? side : H;
+    size_t bmax = (size_t)bw * (size_t)bh;
     out = cc_malloc3(CC_CL_NBANDS + 2, npix, sizeof *out);
-    buf = cc_malloc3((size_t)rows, (size_t)W, sizeof *buf);
-    mbuf = cc_malloc3((size_t)rows, (size_t)W, sizeof *mbuf);
-    pred = cc_malloc3((size_t)rows * (size_t)W, CC_CL_NBANDS, sizeof *pred);
-    dsince = cc_malloc3((size_t)rows, (size_t)W, sizeof *dsince);
-    sens = cc_malloc3((size_t)rows, (size_t)W, sizeof *sens);
+    buf = cc_malloc3(bmax, 1, sizeof *buf);
+    mbuf = cc_malloc3(bmax, 1, sizeof *mbuf);
+    pred = cc_malloc3(bmax, CC_CL_NBANDS, sizeof *pred);
+    dsince = cc_malloc3(bmax, 1, sizeof *dsince);
+    sens = cc_malloc3(bmax, 1, sizeof *sens);
     if (!out || !buf || !mbuf || !pred || !dsince || !sens) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: cloudless: out of memory (%d x %d)", a->out_path, W, H);
         goto out;
     }
-    stats->seconds_model = 0;
     double tread = 0, tmodel = 0;
     size_t filled = 0;
-    for (int y0 = 0; y0 < H; y0 += rows) {
-        int nr = y0 + rows <= H ? rows : H - y0;
-        size_t bp = (size_t)nr * (size_t)W;
-        double ta = now();
-        cc_series_free(&ser);
-        if ((st = cc_series_alloc(&ser, ndays, a->day - half, bp)) != CC_OK)
-            goto out;
-        if ((st = read_window(cubes, have, 0, y0, W, nr, &ser, buf, mbuf)) != CC_OK)
-            goto out;
-        double tb = now();
-        tread += tb - ta;
-        if ((st = cc_cl_predict(model, &ser, half, pred)) != CC_OK)
-            goto out;
-        cc_cl_evidence(&ser, half, dsince, sens);
-        tmodel += now() - tb;
-        for (size_t p = 0; p < bp; p++) {
-            size_t q = (size_t)y0 * (size_t)W + p;
-            int ok = 0; /* a band no optical sensor observed in the window stays fill */
-            for (int b = 0; b < CC_CL_NBANDS; b++) {
-                float v = pred[p * CC_CL_NBANDS + (size_t)b];
-                ok |= isfinite(v);
-                out[(size_t)b * npix + q] = refl_dn(v);
+    for (int y0 = 0; y0 < H; y0 += bh)
+        for (int x0 = 0; x0 < W; x0 += bw) {
+            int nr = y0 + bh <= H ? bh : H - y0, nc = x0 + bw <= W ? bw : W - x0;
+            size_t bp = (size_t)nr * (size_t)nc;
+            double ta = now();
+            cc_series_free(&ser);
+            if ((st = cc_series_alloc(&ser, ndays, a->day - half, bp)) != CC_OK)
+                goto out;
+            if ((st = read_window(cubes, have, x0, y0, nc, nr, &ser, buf, mbuf)) != CC_OK)
+                goto out;
+            double tb = now();
+            tread += tb - ta;
+            if ((st = cc_cl_predict(model, &ser, half, pred)) != CC_OK)
+                goto out;
+            cc_cl_evidence(&ser, half, dsince, sens);
+            tmodel += now() - tb;
+            for (size_t p = 0; p < bp; p++) {
+                size_t q = (size_t)(y0 + (int)(p / (size_t)nc)) * (size_t)W + (size_t)x0 + p % (size_t)nc;
+                int ok = 0; /* a band no optical sensor observed in the window stays fill */
+                for (int b = 0; b < CC_CL_NBANDS; b++) {
+                    float v = pred[p * CC_CL_NBANDS + (size_t)b];
+                    ok |= isfinite(v);
+                    out[(size_t)b * npix + q] = refl_dn(v);
+                }
+                out[(size_t)CC_CL_NBANDS * npix + q] = ok ? evidence_days_dn(dsince[p]) : 0;
+                out[(size_t)(CC_CL_NBANDS + 1) * npix + q] = ok ? (uint16_t)(sens[p] + 1) : 0;
+                filled += ok;
             }
-            out[(size_t)CC_CL_NBANDS * npix + q] = ok ? evidence_days_dn(dsince[p]) : 0;
-            out[(size_t)(CC_CL_NBANDS + 1) * npix + q] = ok ? (uint16_t)(sens[p] + 1) : 0;
-            filled += ok;
         }
-    }
     stats->seconds_read = tread;
     stats->seconds_model = tmodel;
     stats->filled_fraction = (double)filled / (double)npix;

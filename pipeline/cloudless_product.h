@@ -68,7 +68,8 @@ typedef struct {
     const char *model_path;  /* fusion model file                                   */
     const char *out_path;    /* output cube: created, or the day appended/replaced  */
     unsigned sensors;        /* bitmask (1 << cc_sensor) of the sensors to use; 0 = all */
-    int block_rows;          /* rows per block (0: from a 256 MiB series budget)    */
+    int block;               /* side of the square windows processed at once (0: the
+                                largest of 512, 256, ... within a 256 MiB series)     */
     const char *quicklook;   /* PNG of B04/B03/B02, or NULL                          */
 } cc_cloudless_args;
 

@@ -23,8 +23,8 @@ for s in s2 landsat olci s1 truth; do [ -s "cubes/${TILE}_$s.nc" ] || bad "no cu
 
 "$BIN" cloudless cubes --tile "$TILE" --date 2020-05-10 -o day.nc --model "$MODEL" --quicklook day.png --log-level warn \
   && ok "cloudless ran" || bad "cloudless failed"
-"$BIN" cloudless cubes --tile "$TILE" --date 2020-05-10 -o day-rows.nc --model "$MODEL" --block-rows 5 --log-level warn \
-  || bad "cloudless --block-rows 5 failed"
+"$BIN" cloudless cubes --tile "$TILE" --date 2020-05-10 -o day-rows.nc --model "$MODEL" --block 5 --log-level warn \
+  || bad "cloudless --block 5 failed"
 [ -s day.png ] && ok "quicklook written" || bad "no quicklook"
 
 /usr/bin/python3 - <<'PY' && ok "values vs SIMULATED truth, evidence, block-size independence" || bad "cloudless output checks"

@@ -129,13 +129,13 @@ int main(void)
 
     /* the block size does not change the output */
     a.out_path = out2;
-    a.block_rows = 1;
+    a.block = 5; /* 5 x 5 windows: edges of 2 and 2 px */
     CHECK_OK(cc_cloudless_run(&a, NULL));
     CHECK(file_equal(out, out2));
 
     /* appending a second day keeps the first */
     a.out_path = out;
-    a.block_rows = 0;
+    a.block = 0;
     a.day = d0 + 6;
     CHECK_OK(cc_cloudless_run(&a, NULL));
     int nd = 0;
