@@ -270,11 +270,12 @@ static cc_status synth_generate(int size, long day0, int ndays, uint64_t seed, c
     return CC_OK;
 }
 
-/* Writes one sensor's series as a multi-date sensor cube: the days with any
- * observation; on those days the unobserved pixels of optical sensors are
- * written as cloud (bright reflectance, mask class cloud). */
-static cc_status write_sensor(const char *dir, const char *tile, cc_sensor sensor, const cc_series *s, int w, int h,
-                              const double gt[6], const char *wkt, const char *label)
+/* Writes one sensor's series as a multi-date sensor cube: the acquisition days
+ * (acq[d] != 0; NULL: the days with any observation); on those days the
+ * unobserved pixels of optical sensors are written as cloud (bright
+ * reflectance, mask class cloud). */
+static cc_status write_sensor(const char *dir, const char *tile, cc_sensor sensor, const cc_series *s,
+                              const uint8_t *acq, int w, int h, const double gt[6], const char *wkt, const char *label)
 {
     size_t npix = s->npix;
     int nb = sensor == CC_SENSOR_S1 ? CC_CL_NS1 : CC_CL_NBANDS;
@@ -284,7 +285,7 @@ static cc_status write_sensor(const char *dir, const char *tile, cc_sensor senso
     long *dates = malloc((size_t)s->ndays * sizeof *dates);
     int nd = 0;
     for (int d = 0; d < s->ndays && dates; d++) {
-        int any = 0;
+        int any = acq && acq[d]; /* an acquisition, even if cloudy everywhere */
         for (size_t k = 0; !any && k < npix * (size_t)nb; k++)
             any = isfinite(src[(size_t)d * npix * (size_t)nb + k]);
         if (any)
@@ -421,6 +422,7 @@ int cc_cmd_cloudless_sim(int argc, char **argv)
     float *truth = NULL;
     int w = 0, h = 0, rc = 1;
     char tile[8] = "", label[512];
+    uint8_t *acq[CC_SENSOR_COUNT] = {0}; /* acquisition days of S2 and Landsat */
     double gt[6];
     char *wkt = NULL;
     if (synthetic) {
@@ -429,6 +431,10 @@ int cc_cmd_cloudless_sim(int argc, char **argv)
         if (synth_generate(size, day0, days, (uint64_t)seed, &s, &truth) != CC_OK)
             return fail();
         w = h = size;
+        acq[CC_SENSOR_S2] = calloc((size_t)days, 1);
+        acq[CC_SENSOR_LANDSAT] = calloc((size_t)days, 1);
+        for (int d = 0; d < days && acq[CC_SENSOR_S2] && acq[CC_SENSOR_LANDSAT]; d++)
+            acq[CC_SENSOR_S2][d] = d % 5 == 0, acq[CC_SENSOR_LANDSAT][d] = d % 8 == 2;
         snprintf(tile, sizeof tile, "33UUP");
         int epsg;
         double ulx, uly;
@@ -488,6 +494,12 @@ int cc_cmd_cloudless_sim(int argc, char **argv)
             goto out;
         }
         snprintf(label, sizeof label, "%s", info.label);
+        acq[CC_SENSOR_S2] = calloc((size_t)s.ndays, 1);
+        acq[CC_SENSOR_LANDSAT] = calloc((size_t)s.ndays, 1);
+        for (int d = 0; d < s.ndays && acq[CC_SENSOR_S2] && acq[CC_SENSOR_LANDSAT]; d++) {
+            acq[CC_SENSOR_S2][d] = info.s2_mask_date && info.s2_mask_date[d] >= 0;
+            acq[CC_SENSOR_LANDSAT][d] = info.landsat_mask_date && info.landsat_mask_date[d] >= 0;
+        }
         cc_cl_sim_info_free(&info);
     }
     if (!wkt) {
@@ -503,11 +515,11 @@ int cc_cmd_cloudless_sim(int argc, char **argv)
         OSRDestroySpatialReference(srs);
     }
     {
-        /* a sensor's dates are the days on which it observed some pixel (a
-         * fully cloudy acquisition leaves no date) */
+        /* S2 and Landsat: every acquisition is a date (a fully cloudy one is
+         * all cloud); OLCI and S1: the days with an observation */
         cc_status st = CC_OK;
         for (int k = 0; k < CC_SENSOR_COUNT && st == CC_OK; k++)
-            st = write_sensor(dir, tile, (cc_sensor)k, &s, w, h, gt, wkt, label);
+            st = write_sensor(dir, tile, (cc_sensor)k, &s, acq[k], w, h, gt, wkt, label);
         if (st != CC_OK)
             goto out;
         /* the truth: every day, as a product-like cube */
@@ -565,5 +577,7 @@ out:
     cc_series_free(&s);
     free(truth);
     free(wkt);
+    for (int k = 0; k < CC_SENSOR_COUNT; k++)
+        free(acq[k]);
     return rc;
 }

@@ -217,6 +217,8 @@ static int plot_strip(const char *dir, const char *tile, long from, int ndays, c
     cc_series probe, s;
     memset(&s, 0, sizeof s);
     float *out = NULL;
+    double *acq = NULL;
+    int nacq = 0;
     cc_image im = {0};
     /* the grid size, then the whole image */
     if (cc_cloudless_load(dir, tile, 0, from, 1, 0, 0, 1, 1, &probe, &W, &H) != CC_OK)
@@ -229,6 +231,10 @@ static int plot_strip(const char *dir, const char *tile, long from, int ndays, c
     if (cc_cloudless_load(dir, tile, 0, from - half, ndays + 2 * half, 0, 0, W, H, &s, NULL, NULL) != CC_OK)
         return fail();
     size_t npix = (size_t)W * H;
+    char cube[4096];
+    snprintf(cube, sizeof cube, "%s/%s_s2.nc", dir, tile);
+    if (cc_cube_dates(cube, &nacq, &acq) != CC_OK)
+        nacq = 0, acq = NULL; /* no S2 cube: every day shows as no acquisition */
     int scale = W < 128 ? 2 : 1, pad = 6, top = 14, cw = W * scale, ch = H * scale;
     out = cc_malloc3(npix, CC_CL_NBANDS, sizeof *out);
     if (!out || cc_image_new(&im, ndays * (cw + pad) + pad, 2 * (ch + pad) + top + pad + 10, 255, 255, 255) != CC_OK)
@@ -244,9 +250,9 @@ static int plot_strip(const char *dir, const char *tile, long from, int ndays, c
         snprintf(lab, sizeof lab, "%02d-%02d", mm, dd);
         cc_image_text(&im, ox, 3, lab, 0x000000, 1);
         const float *in = s.s2 + (size_t)(half + i) * npix * CC_CL_NBANDS;
-        int any = 0;
-        for (size_t p = 0; p < npix; p++)
-            any |= isfinite(in[p * CC_CL_NBANDS + 2]);
+        int any = 0; /* an S2 acquisition that day: a date of the S2 sensor cube */
+        for (int k = 0; k < nacq; k++)
+            any |= (long)acq[k] == from + i;
         for (int yv = 0; yv < ch; yv++)
             for (int xv = 0; xv < cw; xv++) {
                 size_t p = (size_t)(yv / scale) * (size_t)W + (size_t)(xv / scale);
@@ -276,6 +282,7 @@ out:
         rc = fail();
     cc_series_free(&s);
     free(out);
+    free(acq);
     cc_image_free(&im);
     return rc;
 }
