@@ -1,7 +1,6 @@
 /* clearcube train CONFIG: trains the Rapid BoA emulator (issue 4). Under
  * mpirun/srun the ranks share every step (data parallel, fixed reduction
  * order: the result does not depend on the number of ranks). */
-#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +9,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "jobs/cli.h"
+#include "jobs/cli_train.h"
 #include "pipeline/boa_train.h"
 
 void cc_cmd_train_help(void)
@@ -25,9 +24,7 @@ void cc_cmd_train_help(void)
            "Options:\n"
            "  --resume          continue from the config's checkpoint when it exists\n"
            "  --stop-after N    stop after step N (checkpointed; for tests and preemption)\n"
-           "  --steps N         override train.steps\n"
-           "  --no-progress     no live progress line\n"
-           "  --log-level LEVEL debug, info, warn, error, quiet\n\n");
+           CC_CLI_TRAIN_OPTIONS_HELP "\n");
     cc_boa_train_config_print_keys();
     printf("\nThe shipped model's recipe: models/boa-train.yaml (see docs/accuracy.md).\n");
 }
@@ -39,55 +36,34 @@ static int under_mpi(void)
 
 int cc_cmd_train(int argc, char **argv)
 {
-    enum { O_RESUME = CC_OPT_SCENE_LAST + 1, O_STOP, O_STEPS, O_NOPROG };
-    static const struct option longopts[] = {{"help", no_argument, 0, 'h'},
+    enum { O_RESUME = CC_OPT_TRAIN_LAST + 1, O_STOP };
+    static const struct option longopts[] = {CC_CLI_TRAIN_LONGOPTS,
                                               {"resume", no_argument, 0, O_RESUME},
                                               {"stop-after", required_argument, 0, O_STOP},
-                                              {"steps", required_argument, 0, O_STEPS},
-                                              {"no-progress", no_argument, 0, O_NOPROG},
-                                              {"log-level", required_argument, 0, CC_OPT_LOG_LEVEL},
                                               {0, 0, 0, 0}};
     cc_boa_train_options o = {.progress = isatty(2)};
     int c;
-    double v;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': cc_cmd_train_help(); return 0;
         case O_RESUME: o.resume = 1; break;
         case O_STOP:
-            if (cc_cli_parse_double("stop-after", optarg, &v) || v < 1) {
-                fprintf(stderr, "clearcube: error: train: --stop-after must be >= 1\n");
-                return 2;
-            }
-            o.stop_after = (long)v;
-            break;
-        case O_STEPS:
-            if (cc_cli_parse_double("steps", optarg, &v) || v < 1) {
-                fprintf(stderr, "clearcube: error: train: --steps must be >= 1\n");
-                return 2;
-            }
-            o.steps_override = (long)v;
-            break;
-        case O_NOPROG: o.progress = 0; break;
-        case CC_OPT_LOG_LEVEL: {
-            cc_scene_options unused;
-            if (cc_cli_scene_option(c, optarg, &unused) < 0)
+            if (cc_cli_train_count("train", "stop-after", optarg, &o.stop_after) < 0)
                 return 2;
             break;
-        }
-        default: fprintf(stderr, "clearcube: error: train: bad option (see clearcube train --help)\n"); return 2;
+        default:
+            if (cc_cli_train_option("train", c, optarg, &o.steps_override, &o.progress) < 0)
+                return 2;
+            break;
         }
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "clearcube: error: train: need exactly one CONFIG (see clearcube train --help)\n");
+    int arg = cc_cli_train_config_arg("train", argc);
+    if (arg < 0)
         return 2;
-    }
     cc_boa_train_config cfg;
-    if (cc_boa_train_config_load(argv[optind], &cfg) != CC_OK) {
-        fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
-        return cc_status_exit_code(cc_error_status());
-    }
+    if (cc_boa_train_config_load(argv[arg], &cfg) != CC_OK)
+        return cc_cli_train_fail();
     int mpi = under_mpi();
     if (mpi) {
         int provided;
@@ -100,8 +76,7 @@ int cc_cmd_train(int argc, char **argv)
     cc_boa_train_result r;
     int rc = 0;
     if (cc_boa_train(&cfg, &o, &r) != CC_OK) {
-        fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
-        rc = cc_status_exit_code(cc_error_status());
+        rc = cc_cli_train_fail();
         if (mpi)
             MPI_Abort(MPI_COMM_WORLD, rc);
     } else {

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <float.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,58 +18,59 @@
 
 #include <hdf5.h>
 #include <mpi.h>
-#include <yaml.h>
 
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "io/model_file.h"
 #include "pipeline/plot.h"
 
 /* ------------------------------------------------------------------ config */
 
-typedef enum { T_PATH, T_INT, T_LONG, T_NUM, T_CHOICE, T_INTLIST } tkey_type;
-typedef struct {
-    const char *key; /* dotted path */
-    tkey_type type;
-    double min, max;
-    const char *def;  /* default as YAML text; NULL: required */
-    const char *help;
-    size_t off;
-} tkey;
+_Static_assert(sizeof(cc_act) == sizeof(int) && sizeof(cc_loss_kind) == sizeof(int), "enum keys are stored as int");
+static const int act_values[] = {CC_ACT_RELU, CC_ACT_LEAKY_RELU, CC_ACT_SILU, CC_ACT_SIGMOID};
+static const int loss_values[] = {CC_LOSS_MSE, CC_LOSS_L1, CC_LOSS_HUBER};
 
 #define TO(f) offsetof(cc_boa_train_config, f)
-static const tkey tkeys[] = {
-    {"dataset", T_PATH, 0, 0, NULL, "training data (HDF5, `clearcube dataset`)", TO(dataset)},
-    {"model", T_PATH, 0, 0, NULL, "the trained model file to write (HDF5)", TO(model)},
-    {"checkpoint", T_PATH, 0, 0, NULL, "checkpoint file (written every checkpoint_every steps; resumed with --resume)",
-     TO(checkpoint)},
-    {"loss_plot", T_PATH, 0, 0, NULL, "PNG of the loss and error curves", TO(loss_plot)},
-    {"log", T_PATH, 0, 0, NULL, "JSON lines, one per evaluation", TO(log)},
-    {"arch.hidden", T_INTLIST, 1, 1024, "[64, 64]", "widths of the hidden 1x1 layers (1..8 layers)", TO(arch)},
-    {"arch.activation", T_CHOICE, 0, 0, "silu", "relu|leaky_relu|silu|sigmoid", TO(arch.act)},
-    {"arch.out_scale", T_NUM, 1e-4, 10, "0.1", "network output x out_scale = correction (reflectance)",
-     TO(arch.out_scale)},
-    {"train.steps", T_LONG, 1, 1e9, "20000", "optimiser steps", TO(steps)},
-    {"train.batch", T_INT, 16, 1 << 20, "8192", "pixels per step (global batch)", TO(batch)},
-    {"train.chunks", T_INT, 1, 256, "8", "micro-batches per step (the unit of data parallelism)", TO(chunks)},
-    {"train.lr", T_NUM, 1e-7, 1, "0.002", "peak learning rate", TO(lr)},
-    {"train.lr_min", T_NUM, 0, 1, "0.00002", "final learning rate (cosine decay)", TO(lr_min)},
-    {"train.warmup", T_LONG, 0, 1e9, "500", "linear warm-up steps", TO(warmup)},
-    {"train.weight_decay", T_NUM, 0, 1, "0.0001", "AdamW decoupled weight decay", TO(weight_decay)},
-    {"train.loss", T_CHOICE, 0, 0, "huber", "mse|l1|huber (on BOA in DN)", TO(loss)},
-    {"train.huber_delta_dn", T_NUM, 0.01, 1e4, "10", "Huber threshold in DN", TO(huber_delta_dn)},
-    {"train.seed", T_LONG, 0, 1e15, "1", "seed of the initial weights and of the pixel draws", TO(seed)},
-    {"train.checkpoint_every", T_LONG, 1, 1e9, "1000", "steps between checkpoints", TO(checkpoint_every)},
-    {"train.eval_every", T_LONG, 1, 1e9, "500", "steps between evaluations", TO(eval_every)},
-    {"train.eval_pixels", T_INT, 16, 1 << 24, "65536", "pixels of each split used by an evaluation", TO(eval_pixels)},
+static const cc_config_key tkeys[] = {
+    {CC_CFG_KEY("dataset", CC_CFG_PATH, 0, 0, NULL, "training data (HDF5, `clearcube dataset`)", TO(dataset))},
+    {CC_CFG_KEY("model", CC_CFG_PATH, 0, 0, NULL, "the trained model file to write (HDF5)", TO(model))},
+    {CC_CFG_KEY("checkpoint", CC_CFG_PATH, 0, 0, NULL,
+                "checkpoint file (written every checkpoint_every steps; resumed with --resume)", TO(checkpoint))},
+    {CC_CFG_KEY("loss_plot", CC_CFG_PATH, 0, 0, NULL, "PNG of the loss and error curves", TO(loss_plot))},
+    {CC_CFG_KEY("log", CC_CFG_PATH, 0, 0, NULL, "JSON lines, one per evaluation", TO(log))},
+    {CC_CFG_KEY("arch.hidden", CC_CFG_INTLIST, 1, 1024, "[64, 64]", "widths of the hidden 1x1 layers (1..8 layers)",
+                TO(arch.hidden)),
+     .count_off = TO(arch.nhidden), .nmin = 1, .nmax = CC_BOA_MAX_HIDDEN},
+    {CC_CFG_KEY("arch.activation", CC_CFG_CHOICE, 0, 0, "silu", "relu|leaky_relu|silu|sigmoid", TO(arch.act)),
+     .choices = "relu|leaky_relu|silu|sigmoid", .values = act_values},
+    {CC_CFG_KEY("arch.out_scale", CC_CFG_FLOAT, 1e-4, 10, "0.1",
+                "network output x out_scale = correction (reflectance)", TO(arch.out_scale))},
+    {CC_CFG_KEY("train.steps", CC_CFG_LONG, 1, 1e9, "20000", "optimiser steps", TO(steps))},
+    {CC_CFG_KEY("train.batch", CC_CFG_INT, 16, 1 << 20, "8192", "pixels per step (global batch)", TO(batch))},
+    {CC_CFG_KEY("train.chunks", CC_CFG_INT, 1, 256, "8", "micro-batches per step (the unit of data parallelism)",
+                TO(chunks))},
+    {CC_CFG_KEY("train.lr", CC_CFG_NUM, 1e-7, 1, "0.002", "peak learning rate", TO(lr))},
+    {CC_CFG_KEY("train.lr_min", CC_CFG_NUM, 0, 1, "0.00002", "final learning rate (cosine decay)", TO(lr_min))},
+    {CC_CFG_KEY("train.warmup", CC_CFG_LONG, 0, 1e9, "500", "linear warm-up steps", TO(warmup))},
+    {CC_CFG_KEY("train.weight_decay", CC_CFG_NUM, 0, 1, "0.0001", "AdamW decoupled weight decay", TO(weight_decay))},
+    {CC_CFG_KEY("train.loss", CC_CFG_CHOICE, 0, 0, "huber", "mse|l1|huber (on BOA in DN)", TO(loss)),
+     .choices = "mse|l1|huber", .values = loss_values},
+    {CC_CFG_KEY("train.huber_delta_dn", CC_CFG_NUM, 0.01, 1e4, "10", "Huber threshold in DN", TO(huber_delta_dn))},
+    {CC_CFG_KEY("train.seed", CC_CFG_U64, 0, 1e15, "1", "seed of the initial weights and of the pixel draws",
+                TO(seed))},
+    {CC_CFG_KEY("train.checkpoint_every", CC_CFG_LONG, 1, 1e9, "1000", "steps between checkpoints",
+                TO(checkpoint_every))},
+    {CC_CFG_KEY("train.eval_every", CC_CFG_LONG, 1, 1e9, "500", "steps between evaluations", TO(eval_every))},
+    {CC_CFG_KEY("train.eval_pixels", CC_CFG_INT, 16, 1 << 24, "65536", "pixels of each split used by an evaluation",
+                TO(eval_pixels))},
 };
 #define NTKEYS ((int)(sizeof tkeys / sizeof *tkeys))
 
 void cc_boa_train_config_print_keys(void)
 {
     printf("Config keys (YAML; paths relative to the config's folder):\n");
-    for (int i = 0; i < NTKEYS; i++)
-        printf("  %-22s %s (default: %s)\n", tkeys[i].key, tkeys[i].help, tkeys[i].def ? tkeys[i].def : "required");
+    cc_config_print_keys(tkeys, NTKEYS, 22, 1);
 }
 
 void cc_boa_train_config_free(cc_boa_train_config *c)
@@ -84,193 +84,10 @@ void cc_boa_train_config_free(cc_boa_train_config *c)
     memset(c, 0, sizeof *c);
 }
 
-typedef struct {
-    const char *file;
-    char dir[4096];
-} cfgctx;
-
-static cc_status set_key(const cfgctx *x, const tkey *k, yaml_document_t *doc, yaml_node_t *v, cc_boa_train_config *c)
-{
-    char *base = (char *)c;
-    if (k->type == T_INTLIST) {
-        if (v->type != YAML_SEQUENCE_NODE)
-            return cc_error_set(CC_ERR_ARG, "%s: %s: must be a list of integers (line %zu)", x->file, k->key,
-                                v->start_mark.line + 1);
-        int n = 0;
-        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
-            yaml_node_t *e = yaml_document_get_node(doc, *it);
-            char *end;
-            long w = e && e->type == YAML_SCALAR_NODE ? strtol((char *)e->data.scalar.value, &end, 10) : -1;
-            if (!e || e->type != YAML_SCALAR_NODE || *end || w < k->min || w > k->max || n >= CC_BOA_MAX_HIDDEN)
-                return cc_error_set(CC_ERR_ARG, "%s: %s: need 1..%d integers in [%g, %g] (line %zu)", x->file,
-                                    k->key, CC_BOA_MAX_HIDDEN, k->min, k->max, v->start_mark.line + 1);
-            c->arch.hidden[n++] = (int)w;
-        }
-        if (n == 0)
-            return cc_error_set(CC_ERR_ARG, "%s: %s: empty list", x->file, k->key);
-        c->arch.nhidden = n;
-        return CC_OK;
-    }
-    if (v->type != YAML_SCALAR_NODE)
-        return cc_error_set(CC_ERR_ARG, "%s: %s: must be a single value (line %zu)", x->file, k->key,
-                            v->start_mark.line + 1);
-    const char *s = (const char *)v->data.scalar.value;
-    if (k->type == T_PATH) {
-        char *p;
-        if (s[0] == '/' || !x->dir[0])
-            p = strdup(s);
-        else if (asprintf(&p, "%s/%s", x->dir, s) < 0)
-            p = NULL;
-        if (!p)
-            return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", x->file);
-        char **dst = (char **)(base + k->off);
-        free(*dst);
-        *dst = p;
-        return CC_OK;
-    }
-    if (k->type == T_CHOICE) {
-        if (strcmp(k->key, "arch.activation") == 0) {
-            int a = cc_act_parse(s);
-            if (a < 0 || a == CC_ACT_NONE)
-                return cc_error_set(CC_ERR_ARG, "%s: %s: '%s' is not one of %s (line %zu)", x->file, k->key, s,
-                                    k->help, v->start_mark.line + 1);
-            c->arch.act = (cc_act)a;
-        } else {
-            cc_loss_kind l;
-            if (!strcmp(s, "mse"))
-                l = CC_LOSS_MSE;
-            else if (!strcmp(s, "l1"))
-                l = CC_LOSS_L1;
-            else if (!strcmp(s, "huber"))
-                l = CC_LOSS_HUBER;
-            else
-                return cc_error_set(CC_ERR_ARG, "%s: %s: '%s' is not one of %s (line %zu)", x->file, k->key, s,
-                                    k->help, v->start_mark.line + 1);
-            c->loss = l;
-        }
-        return CC_OK;
-    }
-    char *end;
-    errno = 0;
-    double d = strtod(s, &end);
-    if (!*s || *end || errno || (k->type != T_NUM && d != floor(d)))
-        return cc_error_set(CC_ERR_ARG, "%s: %s: '%s' is not %s (line %zu)", x->file, k->key, s,
-                            k->type == T_NUM ? "a number" : "an integer", v->start_mark.line + 1);
-    if (d < k->min || d > k->max)
-        return cc_error_set(CC_ERR_ARG, "%s: %s: %s is outside [%g, %g] (line %zu)", x->file, k->key, s, k->min,
-                            k->max, v->start_mark.line + 1);
-    if (k->type == T_INT)
-        *(int *)(base + k->off) = (int)d;
-    else if (k->type == T_LONG) {
-        if (k->off == TO(seed))
-            c->seed = (unsigned long long)d;
-        else
-            *(long *)(base + k->off) = (long)d;
-    } else if (k->off == TO(arch.out_scale))
-        c->arch.out_scale = (float)d;
-    else
-        *(double *)(base + k->off) = d;
-    return CC_OK;
-}
-
-/* Walks a mapping; prefix "" at the top. seen[] marks keys given. */
-static cc_status walk(const cfgctx *x, yaml_document_t *doc, yaml_node_t *m, const char *prefix, int *seen,
-                      cc_boa_train_config *c)
-{
-    if (!m || m->type != YAML_MAPPING_NODE)
-        return cc_error_set(CC_ERR_ARG, "%s: %s: must be a mapping", x->file, prefix[0] ? prefix : "(top level)");
-    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = yaml_document_get_node(doc, p->key), *vn = yaml_document_get_node(doc, p->value);
-        if (!kn || kn->type != YAML_SCALAR_NODE)
-            return cc_error_set(CC_ERR_ARG, "%s: a key under %s is not a string", x->file, prefix[0] ? prefix : "the top");
-        char path[256];
-        snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", (char *)kn->data.scalar.value);
-        int found = 0, section = 0;
-        for (int i = 0; i < NTKEYS; i++) {
-            if (!strcmp(tkeys[i].key, path)) {
-                if (seen[i])
-                    return cc_error_set(CC_ERR_ARG, "%s: %s: given twice", x->file, path);
-                seen[i] = 1;
-                cc_status st = set_key(x, &tkeys[i], doc, vn, c);
-                if (st != CC_OK)
-                    return st;
-                found = 1;
-                break;
-            }
-            size_t l = strlen(path);
-            if (!strncmp(tkeys[i].key, path, l) && tkeys[i].key[l] == '.')
-                section = 1;
-        }
-        if (found)
-            continue;
-        if (section) {
-            if (vn && vn->type == YAML_SCALAR_NODE && !vn->data.scalar.length)
-                continue; /* empty section */
-            cc_status st = walk(x, doc, vn, path, seen, c);
-            if (st != CC_OK)
-                return st;
-            continue;
-        }
-        return cc_error_set(CC_ERR_ARG, "%s: %s: unknown key (line %zu; see clearcube train --help)", x->file, path,
-                            kn->start_mark.line + 1);
-    }
-    return CC_OK;
-}
-
-static cc_status apply_default(const cfgctx *x, const tkey *k, cc_boa_train_config *c)
-{
-    yaml_parser_t p;
-    yaml_document_t d;
-    if (!yaml_parser_initialize(&p))
-        return cc_error_set(CC_ERR_NOMEM, "out of memory");
-    yaml_parser_set_input_string(&p, (const unsigned char *)k->def, strlen(k->def));
-    cc_status st = CC_ERR_INTERNAL;
-    if (yaml_parser_load(&p, &d)) {
-        st = set_key(x, k, &d, yaml_document_get_root_node(&d), c);
-        yaml_document_delete(&d);
-    }
-    yaml_parser_delete(&p);
-    return st;
-}
-
 cc_status cc_boa_train_config_load(const char *path, cc_boa_train_config *c)
 {
     memset(c, 0, sizeof *c);
-    cfgctx x = {.file = path};
-    char *tmp = strdup(path);
-    if (!tmp)
-        return cc_error_set(CC_ERR_NOMEM, "out of memory");
-    snprintf(x.dir, sizeof x.dir, "%s", dirname(tmp));
-    free(tmp);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cc_error_set(CC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    yaml_parser_t p;
-    yaml_document_t d;
-    yaml_parser_initialize(&p);
-    yaml_parser_set_input_file(&p, f);
-    cc_status st;
-    int seen[NTKEYS] = {0};
-    if (!yaml_parser_load(&p, &d)) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: not valid YAML: %s (line %zu)", path, p.problem ? p.problem : "?",
-                          p.problem_mark.line + 1);
-        yaml_parser_delete(&p);
-        fclose(f);
-        return st;
-    }
-    yaml_node_t *root = yaml_document_get_root_node(&d);
-    st = root ? walk(&x, &d, root, "", seen, c) : cc_error_set(CC_ERR_FORMAT, "%s: empty file", path);
-    yaml_document_delete(&d);
-    yaml_parser_delete(&p);
-    fclose(f);
-    for (int i = 0; st == CC_OK && i < NTKEYS; i++) {
-        if (seen[i])
-            continue;
-        if (!tkeys[i].def)
-            st = cc_error_set(CC_ERR_ARG, "%s: %s: required key missing", path, tkeys[i].key);
-        else
-            st = apply_default(&x, &tkeys[i], c);
-    }
+    cc_status st = cc_config_load(path, tkeys, NTKEYS, c, &(cc_config_opts){.see = "clearcube train --help"});
     if (st == CC_OK && c->batch % c->chunks)
         st = cc_error_set(CC_ERR_ARG, "%s: train.batch %d is not a multiple of train.chunks %d", path, c->batch,
                           c->chunks);

@@ -20,6 +20,7 @@
 #include <yaml.h>
 
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "io/scene.h"
 #include "pipeline/grid.h"
@@ -54,78 +55,95 @@ struct cc_dataset_config {
     ds_source *src;
 };
 
-typedef enum { T_STR, T_PATH, T_NUM, T_INT, T_CHOICE, T_BOOL } key_type;
 enum { K_REF = 1 << CC_DS_REFERENCE, K_SIM = 1 << CC_DS_SEN2COR_L2A, K_PAIR = 1 << CC_DS_PAIR,
        K_ALL = K_REF | K_SIM | K_PAIR };
 
-typedef struct {
-    const char *name;
-    key_type type;
-    double min, max;
-    const char *choices; /* T_CHOICE: "a|b|c" -> index */
-    int kinds;           /* source keys: the kinds the key applies to */
-    int required;
-    const char *help;
-    size_t off;
-} ds_key;
-
 #define SOFF(f) offsetof(ds_source, f)
 #define COFF(f) offsetof(struct cc_dataset_config, f)
+#define OPT CC_CFG_OPTIONAL
+#define NE CC_CFG_NONEMPTY
+#define PATHF (CC_CFG_NONEMPTY | CC_CFG_EXISTS)
 
-static const ds_key top_keys[] = {
-    {"seed", T_INT, 0, 2147483647, NULL, 0, 0,
-     "seed of the random atmosphere/geometry draws (default 1); the dataset is deterministic", COFF(seed)},
-    {"missing_bands", T_CHOICE, 0, 0, "skip|error", 0, 0,
-     "a source lacking one of the 12 L2A bands: 'skip' it with a warning (default) or fail", COFF(missing_bands_error)},
-    {"sources", T_STR, 0, 0, NULL, 0, 1, "list of sources (keys below)", 0},
+static cc_status parse_sources(cc_config_ctx *x, const cc_config_key *k, const char *name, yaml_document_t *doc,
+                               yaml_node_t *v, void *obj);
+
+static const cc_config_key top_keys[] = {
+    {CC_CFG_KEY("seed", CC_CFG_LONG, 0, 2147483647, "1",
+                "seed of the random atmosphere/geometry draws (default 1); the dataset is deterministic", COFF(seed))},
+    {CC_CFG_KEY("missing_bands", CC_CFG_CHOICE, 0, 0, "skip",
+                "a source lacking one of the 12 L2A bands: 'skip' it with a warning (default) or fail",
+                COFF(missing_bands_error)),
+     .choices = "skip|error"},
+    {CC_CFG_KEY("sources", CC_CFG_CUSTOM, 0, 0, NULL, "list of sources (keys below)", 0), .parse = parse_sources},
 };
 
-static const ds_key source_keys[] = {
-    {"scene", T_STR, 0, 0, NULL, K_ALL, 1,
-     "scene name; all sources of one scene must have the same split", SOFF(scene)},
-    {"kind", T_CHOICE, 0, 0, "reference|sen2cor-l2a|pair", K_ALL, 1,
-     "reference: real L1C, targets from the reference processor; sen2cor-l2a: real L2A -> SIMULATED L1C "
-     "(SMAC forward); pair: real L1C + real L2A", SOFF(kind)},
-    {"split", T_CHOICE, 0, 0, "train|val", K_ALL, 1, "train or val", SOFF(split)},
-    {"path", T_PATH, 0, 0, NULL, K_ALL, 1,
-     "input (L1C for reference/pair, L2A for sen2cor-l2a): SAFE dir/zip, GeoTIFF stack or band folder; "
-     "${CLEARCUBE_SHARED} is expanded, relative paths are relative to the config", SOFF(path)},
-    {"l2a_path", T_PATH, 0, 0, NULL, K_PAIR, 1, "pair: the Sen2Cor L2A of the same scene", SOFF(l2a_path)},
-    {"bands", T_STR, 0, 0, NULL, K_ALL, 0, "band order of a multi-band file (as --bands)", SOFF(bands)},
-    {"l2a_bands", T_STR, 0, 0, NULL, K_PAIR, 0, "pair: band order of the L2A file", SOFF(l2a_bands)},
-    {"spacecraft", T_STR, 0, 0, NULL, K_ALL, 0, "S2A|S2B|S2C (as --spacecraft)", SOFF(spacecraft)},
-    {"date", T_STR, 0, 0, NULL, K_ALL, 0, "sensing date YYYY-MM-DD (as --date)", SOFF(date)},
-    {"sun_zenith", T_NUM, 0, 90, NULL, K_ALL, 0, "degrees (as --sun-zenith)", SOFF(sun_zenith)},
-    {"sun_azimuth", T_NUM, -360, 360, NULL, K_ALL, 0, "degrees (as --sun-azimuth)", SOFF(sun_azimuth)},
-    {"view_zenith", T_NUM, 0, 90, NULL, K_ALL, 0, "degrees (as --view-zenith)", SOFF(view_zenith)},
-    {"view_azimuth", T_NUM, -360, 360, NULL, K_ALL, 0, "degrees (as --view-azimuth)", SOFF(view_azimuth)},
-    {"dn_offset", T_NUM, -65535, 65535, NULL, K_ALL, 0, "radiometric offset added to DN (as --dn-offset)",
-     SOFF(dn_offset)},
-    {"l2a_dn_offset", T_NUM, -65535, 65535, NULL, K_PAIR, 0, "pair: offset added to the L2A DN",
-     SOFF(l2a_dn_offset)},
-    {"elevation", T_NUM, -500, 9000, NULL, K_ALL, 0,
-     "surface elevation in metres (pressure); default sea level", SOFF(elevation)},
-    {"aot", T_NUM, 0, 3, NULL, K_REF | K_PAIR, 0, "AOT550 for the reference processor (default: DDV)",
-     SOFF(aot)},
-    {"water_vapour", T_NUM, 0, 8, NULL, K_REF | K_PAIR, 0,
-     "water vapour g cm-2 for the reference processor (default: B9/B8A)", SOFF(water_vapour)},
-    {"variants", T_INT, 0, 10000, NULL, K_SIM, 0,
-     "sen2cor-l2a: random atmosphere/geometry draws per patch (default 0)", SOFF(variants)},
-    {"real_atmosphere", T_BOOL, 0, 0, NULL, K_SIM, 0,
-     "sen2cor-l2a: also one variant with the product's own AOT/WVP layers and the given angles "
-     "(default true; needs AOT and WVP layers and sun/view angles)", SOFF(real_atmosphere)},
+/* Keys of one source; required ones (no OPT flag) only for the kinds in source_kinds[]. */
+static const cc_config_key source_keys[] = {
+    {CC_CFG_KEY("scene", CC_CFG_STR, 0, 0, NULL, "scene name; all sources of one scene must have the same split",
+                SOFF(scene)),
+     .flags = NE},
+    {CC_CFG_KEY("kind", CC_CFG_CHOICE, 0, 0, NULL,
+                "reference: real L1C, targets from the reference processor; sen2cor-l2a: real L2A -> SIMULATED L1C "
+                "(SMAC forward); pair: real L1C + real L2A",
+                SOFF(kind)),
+     .choices = "reference|sen2cor-l2a|pair"},
+    {CC_CFG_KEY("split", CC_CFG_CHOICE, 0, 0, NULL, "train or val", SOFF(split)), .choices = "train|val"},
+    {CC_CFG_KEY("path", CC_CFG_PATH, 0, 0, NULL,
+                "input (L1C for reference/pair, L2A for sen2cor-l2a): SAFE dir/zip, GeoTIFF stack or band folder; "
+                "${CLEARCUBE_SHARED} is expanded, relative paths are relative to the config",
+                SOFF(path)),
+     .flags = PATHF},
+    {CC_CFG_KEY("l2a_path", CC_CFG_PATH, 0, 0, NULL, "pair: the Sen2Cor L2A of the same scene", SOFF(l2a_path)),
+     .flags = PATHF},
+    {CC_CFG_KEY("bands", CC_CFG_STR, 0, 0, NULL, "band order of a multi-band file (as --bands)", SOFF(bands)),
+     .flags = OPT | NE},
+    {CC_CFG_KEY("l2a_bands", CC_CFG_STR, 0, 0, NULL, "pair: band order of the L2A file", SOFF(l2a_bands)),
+     .flags = OPT | NE},
+    {CC_CFG_KEY("spacecraft", CC_CFG_STR, 0, 0, NULL, "S2A|S2B|S2C (as --spacecraft)", SOFF(spacecraft)),
+     .flags = OPT | NE},
+    {CC_CFG_KEY("date", CC_CFG_STR, 0, 0, NULL, "sensing date YYYY-MM-DD (as --date)", SOFF(date)), .flags = OPT | NE},
+    {CC_CFG_KEY("sun_zenith", CC_CFG_NUM, 0, 90, NULL, "degrees (as --sun-zenith)", SOFF(sun_zenith)), .flags = OPT},
+    {CC_CFG_KEY("sun_azimuth", CC_CFG_NUM, -360, 360, NULL, "degrees (as --sun-azimuth)", SOFF(sun_azimuth)),
+     .flags = OPT},
+    {CC_CFG_KEY("view_zenith", CC_CFG_NUM, 0, 90, NULL, "degrees (as --view-zenith)", SOFF(view_zenith)),
+     .flags = OPT},
+    {CC_CFG_KEY("view_azimuth", CC_CFG_NUM, -360, 360, NULL, "degrees (as --view-azimuth)", SOFF(view_azimuth)),
+     .flags = OPT},
+    {CC_CFG_KEY("dn_offset", CC_CFG_NUM, -65535, 65535, NULL, "radiometric offset added to DN (as --dn-offset)",
+                SOFF(dn_offset)),
+     .flags = OPT},
+    {CC_CFG_KEY("l2a_dn_offset", CC_CFG_NUM, -65535, 65535, NULL, "pair: offset added to the L2A DN",
+                SOFF(l2a_dn_offset)),
+     .flags = OPT},
+    {CC_CFG_KEY("elevation", CC_CFG_NUM, -500, 9000, NULL,
+                "surface elevation in metres (pressure); default sea level", SOFF(elevation)),
+     .flags = OPT},
+    {CC_CFG_KEY("aot", CC_CFG_NUM, 0, 3, NULL, "AOT550 for the reference processor (default: DDV)", SOFF(aot)),
+     .flags = OPT},
+    {CC_CFG_KEY("water_vapour", CC_CFG_NUM, 0, 8, NULL,
+                "water vapour g cm-2 for the reference processor (default: B9/B8A)", SOFF(water_vapour)),
+     .flags = OPT},
+    {CC_CFG_KEY("variants", CC_CFG_INT, 0, 10000, NULL,
+                "sen2cor-l2a: random atmosphere/geometry draws per patch (default 0)", SOFF(variants)),
+     .flags = OPT},
+    {CC_CFG_KEY("real_atmosphere", CC_CFG_BOOL, 0, 0, NULL,
+                "sen2cor-l2a: also one variant with the product's own AOT/WVP layers and the given angles "
+                "(default true; needs AOT and WVP layers and sun/view angles)",
+                SOFF(real_atmosphere)),
+     .flags = OPT},
 };
+/* the kinds each source key applies to (same order as source_keys) */
+static const int source_kinds[] = {K_ALL, K_ALL, K_ALL, K_ALL, K_PAIR, K_ALL, K_PAIR, K_ALL, K_ALL, K_ALL, K_ALL,
+                                   K_ALL, K_ALL, K_ALL, K_PAIR, K_ALL, K_REF | K_PAIR, K_REF | K_PAIR, K_SIM, K_SIM};
 #define NKEYS(a) (int)(sizeof a / sizeof a[0])
+_Static_assert(NKEYS(source_kinds) == NKEYS(source_keys), "one kinds mask per source key");
 
 void cc_dataset_config_print_keys(void)
 {
     printf("Config keys (YAML):\n");
-    for (int i = 0; i < NKEYS(top_keys); i++)
-        printf("  %-18s %s%s\n", top_keys[i].name, top_keys[i].required ? "(required) " : "", top_keys[i].help);
+    cc_config_print_keys(top_keys, NKEYS(top_keys), 18, 0);
     printf("Keys of each item of sources:\n");
-    for (int i = 0; i < NKEYS(source_keys); i++)
-        printf("  %-18s %s%s\n", source_keys[i].name, source_keys[i].required ? "(required) " : "",
-               source_keys[i].help);
+    cc_config_print_keys(source_keys, NKEYS(source_keys), 18, 0);
 }
 
 void cc_dataset_config_free(cc_dataset_config *c)
@@ -180,120 +198,9 @@ static char *find_shared(const char *cfg_dir)
     return strdup(probe);
 }
 
-typedef struct {
-    cc_dataset_config *c;
-    yaml_document_t *doc;
-} pctx;
-
-static cc_status kfail(const pctx *p, const char *key, const yaml_node_t *at, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static cc_status kfail(const pctx *p, const char *key, const yaml_node_t *at, const char *fmt, ...)
-{
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (at)
-        return cc_error_set(CC_ERR_ARG, "%s: %s: %s (line %d)", p->c->file, key, msg, (int)at->start_mark.line + 1);
-    return cc_error_set(CC_ERR_ARG, "%s: %s: %s", p->c->file, key, msg);
-}
-
-static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
-
-static char *expand_path(const pctx *p, const char *v)
-{
-    char buf[PATH_MAX * 2];
-    const char *var = "${CLEARCUBE_SHARED}";
-    const char *hit = strstr(v, var);
-    if (hit)
-        snprintf(buf, sizeof buf, "%.*s%s%s", (int)(hit - v), v, p->c->shared, hit + strlen(var));
-    else
-        snprintf(buf, sizeof buf, "%s", v);
-    if (buf[0] == '/')
-        return strdup(buf);
-    char full[PATH_MAX * 3];
-    snprintf(full, sizeof full, "%s/%s", p->c->dir, buf);
-    return strdup(full);
-}
-
-static cc_status set_key(const pctx *p, const ds_key *k, const char *path, const yaml_node_t *v, void *base)
-{
-    if (v->type != YAML_SCALAR_NODE)
-        return kfail(p, path, v, "expected a single value");
-    const char *t = scalar(v);
-    char *end = NULL;
-    switch (k->type) {
-    case T_STR:
-    case T_PATH: {
-        if (!*t)
-            return kfail(p, path, v, "empty value");
-        char **dst = (char **)((char *)base + k->off);
-        free(*dst);
-        *dst = k->type == T_PATH ? expand_path(p, t) : strdup(t);
-        if (!*dst)
-            return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", p->c->file);
-        if (k->type == T_PATH) {
-            struct stat st;
-            if (stat(*dst, &st) != 0)
-                return kfail(p, path, v, "%s: %s", *dst, strerror(errno));
-        }
-        return CC_OK;
-    }
-    case T_NUM: {
-        errno = 0;
-        double d = strtod(t, &end);
-        if (end == t || *end || errno || !isfinite(d))
-            return kfail(p, path, v, "'%s' is not a number", t);
-        if (d < k->min || d > k->max)
-            return kfail(p, path, v, "%g is outside [%g, %g]", d, k->min, k->max);
-        *(double *)((char *)base + k->off) = d;
-        return CC_OK;
-    }
-    case T_INT: {
-        errno = 0;
-        long l = strtol(t, &end, 10);
-        if (end == t || *end || errno)
-            return kfail(p, path, v, "'%s' is not an integer", t);
-        if (l < k->min || l > k->max)
-            return kfail(p, path, v, "%ld is outside [%g, %g]", l, k->min, k->max);
-        if (k->off == COFF(seed) && base == (void *)p->c)
-            p->c->seed = l;
-        else
-            *(int *)((char *)base + k->off) = (int)l;
-        return CC_OK;
-    }
-    case T_CHOICE: {
-        int idx = 0;
-        const char *c = k->choices;
-        size_t len = strlen(t);
-        while (c && *c) {
-            const char *bar = strchr(c, '|');
-            size_t cl = bar ? (size_t)(bar - c) : strlen(c);
-            if (cl == len && strncmp(c, t, len) == 0) {
-                *(int *)((char *)base + k->off) = idx;
-                return CC_OK;
-            }
-            idx++;
-            c = bar ? bar + 1 : NULL;
-        }
-        return kfail(p, path, v, "'%s' is not one of %s", t, k->choices);
-    }
-    case T_BOOL:
-        if (!strcmp(t, "true") || !strcmp(t, "yes") || !strcmp(t, "on"))
-            *(int *)((char *)base + k->off) = 1;
-        else if (!strcmp(t, "false") || !strcmp(t, "no") || !strcmp(t, "off"))
-            *(int *)((char *)base + k->off) = 0;
-        else
-            return kfail(p, path, v, "'%s' is not true or false", t);
-        return CC_OK;
-    }
-    return CC_OK;
-}
-
 static const char *const kind_names[3] = {"reference", "sen2cor-l2a", "pair"};
 
-static cc_status parse_source(const pctx *p, int idx, yaml_node_t *m, ds_source *s)
+static cc_status parse_source(cc_config_ctx *x, yaml_document_t *doc, int idx, yaml_node_t *m, ds_source *s)
 {
     char where[64], path[128];
     snprintf(where, sizeof where, "sources[%d]", idx);
@@ -304,48 +211,48 @@ static cc_status parse_source(const pctx *p, int idx, yaml_node_t *m, ds_source 
     s->dn_offset = s->l2a_dn_offset = s->elevation = s->aot = s->water_vapour = NAN;
     s->variants = 0;
     s->real_atmosphere = -1;
-    if (m->type != YAML_MAPPING_NODE)
-        return kfail(p, where, m, "expected a mapping of source keys");
-    int seen[NKEYS(source_keys)];
-    memset(seen, 0, sizeof seen);
-    const yaml_node_t *at[NKEYS(source_keys)];
-    for (yaml_node_pair_t *pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top; pr++) {
-        yaml_node_t *k = yaml_document_get_node(p->doc, pr->key);
-        yaml_node_t *v = yaml_document_get_node(p->doc, pr->value);
-        if (k->type != YAML_SCALAR_NODE)
-            return kfail(p, where, k, "keys must be plain names");
-        snprintf(path, sizeof path, "%s.%s", where, scalar(k));
-        int j;
-        for (j = 0; j < NKEYS(source_keys); j++)
-            if (!strcmp(source_keys[j].name, scalar(k)))
-                break;
-        if (j == NKEYS(source_keys))
-            return kfail(p, path, k, "unknown key");
-        if (seen[j])
-            return kfail(p, path, k, "given twice");
-        seen[j] = 1;
-        at[j] = k;
-        cc_status st = set_key(p, &source_keys[j], path, v, s);
-        if (st != CC_OK)
-            return st;
-    }
-    for (int j = 0; j < NKEYS(source_keys); j++)
-        if (source_keys[j].required && !seen[j] && (j < 4 ? 1 : (s->kind >= 0 && (source_keys[j].kinds & (1 << s->kind))))) {
-            snprintf(path, sizeof path, "%s.%s", where, source_keys[j].name);
-            return kfail(p, path, m, "missing (required)");
-        }
-    for (int j = 0; j < NKEYS(source_keys); j++)
-        if (seen[j] && !(source_keys[j].kinds & (1 << s->kind))) {
-            snprintf(path, sizeof path, "%s.%s", where, source_keys[j].name);
-            return kfail(p, path, at[j], "does not apply to kind %s", kind_names[s->kind]);
+    int line[NKEYS(source_keys)] = {0};
+    cc_status st = cc_config_set_mapping(x, source_keys, NKEYS(source_keys), doc, m, where, s, line);
+    if (st != CC_OK)
+        return st;
+    for (int pass = 0; pass < 2; pass++) /* 0: required keys missing; 1: keys of other kinds */
+        for (int j = 0; j < NKEYS(source_keys); j++) {
+            int applies = source_kinds[j] == K_ALL || (s->kind >= 0 && (source_kinds[j] & (1 << s->kind)));
+            snprintf(path, sizeof path, "%s.%s", where, source_keys[j].key);
+            if (pass == 0 && !line[j] && !(source_keys[j].flags & CC_CFG_OPTIONAL) && applies)
+                return cc_config_error(x, path, s->line, "missing (required key)");
+            if (pass == 1 && line[j] && !applies)
+                return cc_config_error(x, path, line[j], "does not apply to kind %s", kind_names[s->kind]);
         }
     if (s->kind == CC_DS_SEN2COR_L2A) {
         if (s->real_atmosphere < 0)
             s->real_atmosphere = 1;
         if (!s->real_atmosphere && s->variants == 0) {
             snprintf(path, sizeof path, "%s.variants", where);
-            return kfail(p, path, m, "0 with real_atmosphere false: the source would give nothing");
+            return cc_config_error(x, path, s->line, "0 with real_atmosphere false: the source would give nothing");
         }
+    }
+    return CC_OK;
+}
+
+/* The `sources` key: a non-empty list of source mappings. */
+static cc_status parse_sources(cc_config_ctx *x, const cc_config_key *k, const char *name, yaml_document_t *doc,
+                               yaml_node_t *v, void *obj)
+{
+    (void)k;
+    cc_dataset_config *c = obj;
+    if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.top == v->data.sequence.items.start)
+        return cc_config_error(x, name, (int)v->start_mark.line + 1,
+                               "missing or empty (a list of sources is required)");
+    int n = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (!(c->src = calloc((size_t)n, sizeof *c->src)))
+        return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", c->file);
+    for (int i = 0; i < n; i++) {
+        c->nsrc = i + 1;
+        yaml_node_t *m = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
+        cc_status st = parse_source(x, doc, i, m, &c->src[i]);
+        if (st != CC_OK)
+            return st;
     }
     return CC_OK;
 }
@@ -358,14 +265,7 @@ cc_status cc_dataset_config_load(const char *file, cc_dataset_config **out)
     if (!c)
         return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", file);
     c->file = strdup(file);
-    c->seed = 1;
     char absbuf[PATH_MAX];
-    FILE *f = fopen(file, "rb");
-    if (!f) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot open config: %s", file, strerror(errno));
-        cc_dataset_config_free(c);
-        return st;
-    }
     if (!realpath(file, absbuf))
         snprintf(absbuf, sizeof absbuf, "%s", file);
     char *slash = strrchr(absbuf, '/');
@@ -374,71 +274,14 @@ cc_status cc_dataset_config_load(const char *file, cc_dataset_config **out)
     else
         snprintf(absbuf, sizeof absbuf, ".");
     c->dir = strdup(absbuf);
-    c->shared = find_shared(c->dir);
-
-    yaml_parser_t yp;
-    yaml_document_t doc;
-    int have_doc = 0;
-    pctx p = {c, &doc};
-    yaml_parser_initialize(&yp);
-    yaml_parser_set_input_file(&yp, f);
-    if (!yaml_parser_load(&yp, &doc)) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: line %zu: invalid YAML: %s", file, yp.problem_mark.line + 1,
-                          yp.problem ? yp.problem : "parse error");
-        goto out;
-    }
-    have_doc = 1;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (!root || root->type != YAML_MAPPING_NODE) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: expected a YAML mapping at the top (seed, sources, ...)", file);
-        goto out;
-    }
-    yaml_node_t *sources = NULL;
-    int seen[NKEYS(top_keys)];
-    memset(seen, 0, sizeof seen);
-    for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top; pr++) {
-        yaml_node_t *k = yaml_document_get_node(&doc, pr->key);
-        yaml_node_t *v = yaml_document_get_node(&doc, pr->value);
-        if (k->type != YAML_SCALAR_NODE) {
-            st = kfail(&p, "(top level)", k, "keys must be plain names");
-            goto out;
-        }
-        int j;
-        for (j = 0; j < NKEYS(top_keys); j++)
-            if (!strcmp(top_keys[j].name, scalar(k)))
-                break;
-        if (j == NKEYS(top_keys)) {
-            st = kfail(&p, scalar(k), k, "unknown key");
-            goto out;
-        }
-        if (seen[j]) {
-            st = kfail(&p, scalar(k), k, "given twice");
-            goto out;
-        }
-        seen[j] = 1;
-        if (!strcmp(scalar(k), "sources")) {
-            sources = v;
-            continue;
-        }
-        if ((st = set_key(&p, &top_keys[j], scalar(k), v, c)) != CC_OK)
-            goto out;
-    }
-    if (!sources || sources->type != YAML_SEQUENCE_NODE ||
-        sources->data.sequence.items.top == sources->data.sequence.items.start) {
-        st = kfail(&p, "sources", sources, "missing or empty (a list of sources is required)");
-        goto out;
-    }
-    int n = (int)(sources->data.sequence.items.top - sources->data.sequence.items.start);
-    if (!(c->src = calloc((size_t)n, sizeof *c->src))) {
+    c->shared = c->dir ? find_shared(c->dir) : NULL;
+    if (!c->file || !c->dir || !c->shared) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", file);
         goto out;
     }
-    for (int i = 0; i < n; i++) {
-        c->nsrc = i + 1;
-        yaml_node_t *m = yaml_document_get_node(&doc, sources->data.sequence.items.start[i]);
-        if ((st = parse_source(&p, i, m, &c->src[i])) != CC_OK)
-            goto out;
-    }
+    st = cc_config_load(file, top_keys, NKEYS(top_keys), c, &(cc_config_opts){.dir = c->dir, .shared = c->shared});
+    if (st != CC_OK)
+        goto out;
     /* a scene belongs to one split */
     for (int i = 0; i < c->nsrc; i++)
         for (int j = 0; j < i; j++)
@@ -451,10 +294,6 @@ cc_status cc_dataset_config_load(const char *file, cc_dataset_config **out)
                 goto out;
             }
 out:
-    if (have_doc)
-        yaml_document_delete(&doc);
-    yaml_parser_delete(&yp);
-    fclose(f);
     if (st != CC_OK) {
         cc_dataset_config_free(c);
         return st;
