@@ -1,6 +1,5 @@
 /* clearcube cloudless-train CONFIG.yaml [--out MODEL.h5]: trains the Cloudless
  * fusion model (issue 6, docs/cloudless-model.md). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +7,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "jobs/cli.h"
+#include "jobs/cli_train.h"
 #include "pipeline/cloudless_train.h"
 
 void cc_cmd_cloudless_train_help(void)
@@ -21,63 +20,38 @@ void cc_cmd_cloudless_train_help(void)
            "interpolation).\n\n"
            "Options:\n"
            "  --out MODEL.h5    model file to write (default: the config's `model`)\n"
-           "  --steps N         override train.steps\n"
-           "  --no-progress     no live progress line\n"
-           "  --log-level LEVEL debug, info, warn, error, quiet\n\n");
+           CC_CLI_TRAIN_OPTIONS_HELP "\n");
     cc_cl_train_config_print_keys();
     printf("\nThe shipped model's recipe: models/cloudless-train.yaml (scripts/train-cloudless).\n");
 }
 
 int cc_cmd_cloudless_train(int argc, char **argv)
 {
-    enum { O_OUT = CC_OPT_SCENE_LAST + 1, O_STEPS, O_NOPROG };
-    static const struct option longopts[] = {{"help", no_argument, 0, 'h'},
-                                              {"out", required_argument, 0, O_OUT},
-                                              {"steps", required_argument, 0, O_STEPS},
-                                              {"no-progress", no_argument, 0, O_NOPROG},
-                                              {"log-level", required_argument, 0, CC_OPT_LOG_LEVEL},
-                                              {0, 0, 0, 0}};
+    enum { O_OUT = CC_OPT_TRAIN_LAST + 1 };
+    static const struct option longopts[] = {CC_CLI_TRAIN_LONGOPTS, {"out", required_argument, 0, O_OUT}, {0, 0, 0, 0}};
     cc_cl_train_options o = {.progress = isatty(2)};
     int c;
-    double v;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': cc_cmd_cloudless_train_help(); return 0;
         case O_OUT: o.out = optarg; break;
-        case O_STEPS:
-            if (cc_cli_parse_double("steps", optarg, &v) || v < 1) {
-                fprintf(stderr, "clearcube: error: cloudless-train: --steps must be >= 1\n");
-                return 2;
-            }
-            o.steps_override = (long)v;
-            break;
-        case O_NOPROG: o.progress = 0; break;
-        case CC_OPT_LOG_LEVEL: {
-            cc_scene_options unused;
-            if (cc_cli_scene_option(c, optarg, &unused) < 0)
-                return 2;
-            break;
-        }
         default:
-            fprintf(stderr, "clearcube: error: cloudless-train: bad option (see clearcube cloudless-train --help)\n");
-            return 2;
+            if (cc_cli_train_option("cloudless-train", c, optarg, &o.steps_override, &o.progress) < 0)
+                return 2;
+            break;
         }
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "clearcube: error: cloudless-train: need exactly one CONFIG (see --help)\n");
+    int arg = cc_cli_train_config_arg("cloudless-train", argc);
+    if (arg < 0)
         return 2;
-    }
     cc_cl_train_config cfg;
-    if (cc_cl_train_config_load(argv[optind], &cfg) != CC_OK) {
-        fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
-        return cc_status_exit_code(cc_error_status());
-    }
+    if (cc_cl_train_config_load(argv[arg], &cfg) != CC_OK)
+        return cc_cli_train_fail();
     cc_cl_train_result r;
     int rc = 0;
     if (cc_cl_train(&cfg, &o, &r) != CC_OK) {
-        fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
-        rc = cc_status_exit_code(cc_error_status());
+        rc = cc_cli_train_fail();
     } else {
         printf("{\"model\":\"%s\",\"steps\":%ld,\"train_samples\":%zu,\"val_samples\":%zu,\"first_loss\":%.6g,"
                "\"last_loss\":%.6g,\"loss_factor\":%.3f,\"val_psnr_model\":%.3f,\"val_psnr_linear\":%.3f,"

