@@ -309,8 +309,20 @@ out:
     return st;
 }
 
-void cc_config_print_keys(const cc_config_key *keys, int nkeys, int width, int show_defaults)
+void cc_config_free(const cc_config_key *keys, int nkeys, void *obj)
 {
+    for (int i = 0; i < nkeys; i++)
+        if (keys[i].type == CC_CFG_PATH || keys[i].type == CC_CFG_STR) {
+            char **p = (char **)((char *)obj + keys[i].off);
+            free(*p);
+            *p = NULL;
+        }
+}
+
+void cc_config_print_keys(const char *title, const cc_config_key *keys, int nkeys, int width, int show_defaults)
+{
+    if (title)
+        printf("%s\n", title);
     for (int i = 0; i < nkeys; i++) {
         const cc_config_key *k = &keys[i];
         if (show_defaults)

@@ -107,9 +107,12 @@ cc_status cc_config_error(const cc_config_ctx *x, const char *key, int line, con
 const char *cc_config_file(const cc_config_ctx *x);
 void *cc_config_user(const cc_config_ctx *x);
 
-/* Prints "  KEY  HELP (default: DEF)" lines (default "required" when none);
- * with show_defaults 0: "  KEY  (required) HELP" / "  KEY  HELP". */
-void cc_config_print_keys(const cc_config_key *keys, int nkeys, int width, int show_defaults);
+/* Prints the title line (when not NULL), then "  KEY  HELP (default: DEF)"
+ * lines (default "required" when none); with show_defaults 0:
+ * "  KEY  (required) HELP" / "  KEY  HELP". */
+void cc_config_print_keys(const char *title, const cc_config_key *keys, int nkeys, int width, int show_defaults);
+/* Frees the string fields (CC_CFG_PATH, CC_CFG_STR) of obj named by the table and sets them to NULL. */
+void cc_config_free(const cc_config_key *keys, int nkeys, void *obj);
 
 #ifdef __cplusplus
 }

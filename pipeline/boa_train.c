@@ -69,18 +69,13 @@ static const cc_config_key tkeys[] = {
 
 void cc_boa_train_config_print_keys(void)
 {
-    printf("Config keys (YAML; paths relative to the config's folder):\n");
-    cc_config_print_keys(tkeys, NTKEYS, 22, 1);
+    cc_config_print_keys("Config keys (YAML; paths relative to the config's folder):", tkeys, NTKEYS, 22, 1);
 }
 
 void cc_boa_train_config_free(cc_boa_train_config *c)
 {
     free(c->path);
-    free(c->dataset);
-    free(c->model);
-    free(c->checkpoint);
-    free(c->loss_plot);
-    free(c->log);
+    cc_config_free(tkeys, NTKEYS, c);
     memset(c, 0, sizeof *c);
 }
 

@@ -136,19 +136,13 @@ static const cc_config_key tkeys[] = {
 
 void cc_cl_train_config_print_keys(void)
 {
-    printf("Config keys (YAML; paths relative to the config's folder):\n");
-    cc_config_print_keys(tkeys, NTKEYS, 22, 1);
+    cc_config_print_keys("Config keys (YAML; paths relative to the config's folder):", tkeys, NTKEYS, 22, 1);
 }
 
 void cc_cl_train_config_free(cc_cl_train_config *c)
 {
     free(c->path);
-    free(c->landsat_dir);
-    free(c->datasets);
-    free(c->eolearn_tif);
-    free(c->model);
-    free(c->log);
-    free(c->loss_plot);
+    cc_config_free(tkeys, NTKEYS, c);
     memset(c, 0, sizeof *c);
 }
 

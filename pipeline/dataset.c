@@ -140,26 +140,16 @@ _Static_assert(NKEYS(source_kinds) == NKEYS(source_keys), "one kinds mask per so
 
 void cc_dataset_config_print_keys(void)
 {
-    printf("Config keys (YAML):\n");
-    cc_config_print_keys(top_keys, NKEYS(top_keys), 18, 0);
-    printf("Keys of each item of sources:\n");
-    cc_config_print_keys(source_keys, NKEYS(source_keys), 18, 0);
+    cc_config_print_keys("Config keys (YAML):", top_keys, NKEYS(top_keys), 18, 0);
+    cc_config_print_keys("Keys of each item of sources:", source_keys, NKEYS(source_keys), 18, 0);
 }
 
 void cc_dataset_config_free(cc_dataset_config *c)
 {
     if (!c)
         return;
-    for (int i = 0; i < c->nsrc; i++) {
-        ds_source *s = &c->src[i];
-        free(s->scene);
-        free(s->path);
-        free(s->l2a_path);
-        free(s->bands);
-        free(s->spacecraft);
-        free(s->date);
-        free(s->l2a_bands);
-    }
+    for (int i = 0; i < c->nsrc; i++)
+        cc_config_free(source_keys, NKEYS(source_keys), &c->src[i]);
     free(c->src);
     free(c->file);
     free(c->dir);
