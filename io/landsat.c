@@ -19,15 +19,14 @@
 #include <cpl_conv.h>
 #include <cpl_error.h>
 #include <cpl_minixml.h>
-#include <cpl_string.h>
 #include <gdal.h>
-#include <gdal_utils.h>
 #include <jansson.h>
 #include <ogr_srs_api.h>
 
 #include "core/alloc.h"
 #include "pipeline/series.h"
 #include "io/cube.h"
+#include "pipeline/grid.h"
 
 /* ------------------------------------------------------------------------ */
 /* dates                                                                    */
@@ -800,55 +799,6 @@ out:
     return ok;
 }
 
-/* Warps a float window (NaN = nodata) onto g with `method`; out gets NaN
- * where nothing maps. */
-static cc_status warp_float(const float *src, int w, int h, const double gt[6], const char *wkt, const cc_grid *g,
-                            const char *method, const char *name, float *out)
-{
-    cc_status st = cc_error_set(CC_ERR_INTERNAL, "%s: warp failed", name);
-    GDALDriverH drv = GDALGetDriverByName("MEM");
-    GDALDatasetH s = NULL, d = NULL;
-    GDALWarpAppOptions *wo = NULL;
-    char **argv = NULL;
-    if (!drv || !(s = GDALCreate(drv, "", w, h, 1, GDT_Float32, NULL)) ||
-        !(d = GDALCreate(drv, "", g->width, g->height, 1, GDT_Float32, NULL)))
-        goto out;
-    GDALSetGeoTransform(s, (double *)gt);
-    GDALSetProjection(s, wkt);
-    GDALSetGeoTransform(d, (double *)g->gt);
-    GDALSetProjection(d, g->wkt);
-    if (GDALRasterIO(GDALGetRasterBand(s, 1), GF_Write, 0, 0, w, h, (void *)src, w, h, GDT_Float32, 0, 0) !=
-        CE_None)
-        goto out;
-    GDALSetRasterNoDataValue(GDALGetRasterBand(s, 1), NAN);
-    GDALSetRasterNoDataValue(GDALGetRasterBand(d, 1), NAN);
-    GDALFillRaster(GDALGetRasterBand(d, 1), NAN, 0);
-    const char *args[] = {"-r", method, "-srcnodata", "nan", "-dstnodata", "nan", "-wo", "INIT_DEST=NO_DATA", "-q"};
-    for (size_t i = 0; i < sizeof args / sizeof *args; i++)
-        argv = CSLAddString(argv, args[i]);
-    if (!(wo = GDALWarpAppOptionsNew(argv, NULL)))
-        goto out;
-    int usage_error = 0;
-    if (!GDALWarp(NULL, d, 1, &s, wo, &usage_error) || usage_error) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: cannot resample onto the output grid: %s", name,
-                          CPLGetLastErrorMsg());
-        goto out;
-    }
-    if (GDALRasterIO(GDALGetRasterBand(d, 1), GF_Read, 0, 0, g->width, g->height, out, g->width, g->height,
-                     GDT_Float32, 0, 0) != CE_None)
-        goto out;
-    st = CC_OK;
-out:
-    if (wo)
-        GDALWarpAppOptionsFree(wo);
-    CSLDestroy(argv);
-    if (s)
-        GDALClose(s);
-    if (d)
-        GDALClose(d);
-    return st;
-}
-
 /* Reads a UInt16 window of band file `path` (grid checked against the
  * reference gt/size of the product's first band). */
 static cc_status read_u16(const char *path, const int win[4], int ref_w, int ref_h, const double ref_gt[6],
@@ -1045,7 +995,7 @@ cc_status cc_landsat_read(const char *path, const cc_grid *g, cc_spacecraft targ
     float *valid = NULL;
     if (identical)
         memcpy(clr, refl, npix * sizeof *clr);
-    else if ((st = warp_float(refl, win[2], win[3], wgt, swkt, g, method, files[6], clr)) != CC_OK)
+    else if ((st = cc_grid_warp_float(refl, win[2], win[3], wgt, swkt, g, method, files[6], clr)) != CC_OK)
         goto out;
     /* observed: fill bit clear in the QA (warped the same way) */
     if (!(valid = cc_malloc3(npix, 1, sizeof *valid))) {
@@ -1056,7 +1006,7 @@ cc_status cc_landsat_read(const char *path, const cc_grid *g, cc_spacecraft targ
         refl[i] = (dn[i] & 1u) ? 0.0f : 1.0f;
     if (identical)
         memcpy(valid, refl, npix * sizeof *valid);
-    else if ((st = warp_float(refl, win[2], win[3], wgt, swkt, g, method, files[6], valid)) != CC_OK) {
+    else if ((st = cc_grid_warp_float(refl, win[2], win[3], wgt, swkt, g, method, files[6], valid)) != CC_OK) {
         free(valid);
         goto out;
     }
@@ -1079,7 +1029,7 @@ cc_status cc_landsat_read(const char *path, const cc_grid *g, cc_spacecraft targ
         }
         if (identical)
             memcpy(warped, refl, npix * sizeof *warped);
-        else if ((st = warp_float(refl, win[2], win[3], wgt, swkt, g, method, files[k], warped)) != CC_OK)
+        else if ((st = cc_grid_warp_float(refl, win[2], win[3], wgt, swkt, g, method, files[k], warped)) != CC_OK)
             goto out;
         for (size_t p = 0; p < npix; p++) {
             if (isnan(warped[p])) {

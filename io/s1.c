@@ -21,12 +21,12 @@
 #include <cpl_vsi.h>
 #include <gdal.h>
 #include <gdal_alg.h>
-#include <gdal_utils.h>
 #include <jansson.h>
 #include <ogr_srs_api.h>
 
 #include "core/alloc.h"
 #include "io/cube.h"
+#include "pipeline/grid.h"
 
 enum { POL_VV = 0, POL_VH = 1, NPOL = 2 };
 static const char *const pol_upper[NPOL] = {"VV", "VH"};
@@ -229,53 +229,13 @@ static int source_window(GDALDatasetH src, const cc_grid *g, int tps, int *x0, i
 static cc_status warp_linear(GDALDatasetH src, const char *name, const cc_grid *g, int tps,
                              float *out)
 {
-    cc_status st = cc_error_set(CC_ERR_INTERNAL, "%s: warp onto the output grid failed", name);
-    GDALDatasetH dst = NULL;
-    GDALWarpAppOptions *wo = NULL;
-    char **argv = NULL;
-    GDALDriverH drv = GDALGetDriverByName("MEM");
     double res = source_resolution(src, g, tps);
-    if (res <= 0.0) {
-        st = cc_error_set(CC_ERR_CRS, "%s: cannot relate the raster to the output grid's CRS: %s",
-                          name, CPLGetLastErrorMsg());
-        goto out;
-    }
-    if (!drv || !(dst = GDALCreate(drv, "", g->width, g->height, 1, GDT_Float32, NULL)))
-        goto out;
-    GDALSetGeoTransform(dst, (double *)g->gt);
-    GDALSetProjection(dst, g->wkt);
-    GDALSetRasterNoDataValue(GDALGetRasterBand(dst, 1), NAN);
-    GDALFillRaster(GDALGetRasterBand(dst, 1), NAN, 0);
+    if (res <= 0.0)
+        return cc_error_set(CC_ERR_CRS, "%s: cannot relate the raster to the output grid's CRS: %s",
+                            name, CPLGetLastErrorMsg());
     /* bilinear when the source is coarser than the output (upsampling) */
     const char *method = res > fabs(g->gt[1]) * (1.0 + 1e-6) ? "bilinear" : "average";
-    const char *args[] = {"-r", method, "-srcnodata", "nan", "-dstnodata", "nan",
-                          "-wo", "INIT_DEST=NO_DATA", "-q"};
-    for (size_t i = 0; i < sizeof args / sizeof args[0]; i++)
-        argv = CSLAddString(argv, args[i]);
-    if (tps)
-        argv = CSLAddString(argv, "-tps");
-    wo = GDALWarpAppOptionsNew(argv, NULL);
-    if (!wo)
-        goto out;
-    int usage_error = 0;
-    CPLErrorReset();
-    GDALDatasetH r = GDALWarp(NULL, dst, 1, &src, wo, &usage_error);
-    if (!r || usage_error) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: cannot resample onto the output grid: %s", name,
-                          CPLGetLastErrorMsg());
-        goto out;
-    }
-    if (GDALRasterIO(GDALGetRasterBand(dst, 1), GF_Read, 0, 0, g->width, g->height, out, g->width,
-                     g->height, GDT_Float32, 0, 0) != CE_None)
-        goto out;
-    st = CC_OK;
-out:
-    if (wo)
-        GDALWarpAppOptionsFree(wo);
-    CSLDestroy(argv);
-    if (dst)
-        GDALClose(dst);
-    return st;
+    return cc_grid_warp(src, name, g, method, "nan", tps, out);
 }
 
 static void linear_to_db(float *v, size_t n)

@@ -67,8 +67,8 @@ static GDALDatasetH mem_dataset(const void *data, GDALDataType type, int w, int 
     return ds;
 }
 
-static cc_status warp_into(GDALDatasetH src, const char *src_name, const cc_grid *g,
-                           const char *method, const char *src_nodata, float *out)
+cc_status cc_grid_warp(void *src, const char *src_name, const cc_grid *g, const char *method, const char *src_nodata,
+                       int tps, float *out)
 {
     cc_status st = cc_error_set(CC_ERR_INTERNAL, "%s: warp failed", src_name);
     GDALDatasetH dst = NULL;
@@ -90,10 +90,13 @@ static cc_status warp_into(GDALDatasetH src, const char *src_name, const cc_grid
     argv = CSLAddString(argv, "-wo");
     argv = CSLAddString(argv, "INIT_DEST=NO_DATA");
     argv = CSLAddString(argv, "-q");
+    if (tps)
+        argv = CSLAddString(argv, "-tps");
     wo = GDALWarpAppOptionsNew(argv, NULL);
     if (!wo)
         goto out;
     int usage_error = 0;
+    CPLErrorReset();
     GDALDatasetH res = GDALWarp(NULL, dst, 1, &src, wo, &usage_error);
     if (!res || usage_error) {
         st = cc_error_set(CC_ERR_FORMAT, "%s: cannot resample onto the output grid: %s", src_name,
@@ -115,6 +118,18 @@ out:
     return st;
 }
 
+cc_status cc_grid_warp_float(const float *src, int w, int h, const double gt[6], const char *wkt, const cc_grid *g,
+                             const char *method, const char *name, float *out)
+{
+    GDALDatasetH ds = mem_dataset(src, GDT_Float32, w, h, gt, wkt);
+    if (!ds)
+        return cc_error_set(CC_ERR_INTERNAL, "%s: cannot wrap the raster in memory", name);
+    GDALSetRasterNoDataValue(GDALGetRasterBand(ds, 1), NAN);
+    cc_status st = cc_grid_warp(ds, name, g, method, "nan", 0, out);
+    GDALClose(ds);
+    return st;
+}
+
 cc_status cc_grid_resample_band(const cc_raster_u16 *src, const char *src_wkt, const cc_grid *g,
                                 float *out)
 {
@@ -128,7 +143,7 @@ cc_status cc_grid_resample_band(const cc_raster_u16 *src, const char *src_wkt, c
     if (!ds)
         return cc_error_set(CC_ERR_INTERNAL, "%s: cannot wrap band in memory", src->source);
     const char *method = src->gt[1] > g->gt[1] + 1e-9 ? "bilinear" : "average";
-    cc_status st = warp_into(ds, src->source ? src->source : "band", g, method, "0", out);
+    cc_status st = cc_grid_warp(ds, src->source ? src->source : "band", g, method, "0", 0, out);
     GDALClose(ds);
     if (st != CC_OK)
         return st;
@@ -149,7 +164,7 @@ cc_status cc_grid_read_raster(const char *path, const cc_grid *g, float *out)
         st = cc_error_set(CC_ERR_CRS, "%s: raster has no coordinate reference system", path);
         goto out;
     }
-    st = warp_into(ds, path, g, "bilinear", NULL, out);
+    st = cc_grid_warp(ds, path, g, "bilinear", NULL, 0, out);
 out:
     GDALClose(ds);
     return st;

@@ -39,6 +39,18 @@ cc_status cc_grid_for_scene(const cc_scene *s, double resolution, cc_grid *g);
 cc_status cc_grid_resample_band(const cc_raster_u16 *src, const char *src_wkt, const cc_grid *g,
                                 float *out);
 
+/* Warps band 1 of the GDAL dataset src (a GDALDatasetH) onto g with GDAL's
+ * warper: resampling `method` (gdalwarp -r), source nodata `src_nodata`
+ * (NULL: the dataset's own), tps != 0: a thin-plate spline through the
+ * dataset's GCPs. `out` receives width*height floats, NaN where nothing maps.
+ * Errors name `src_name`. */
+cc_status cc_grid_warp(void *src, const char *src_name, const cc_grid *g, const char *method, const char *src_nodata,
+                       int tps, float *out);
+/* The same for a float raster in memory (w x h, geotransform gt, CRS wkt;
+ * NaN = nodata). */
+cc_status cc_grid_warp_float(const float *src, int w, int h, const double gt[6], const char *wkt, const cc_grid *g,
+                             const char *method, const char *name, float *out);
+
 /* Reads band 1 of any GDAL raster (e.g. a DEM) warped bilinearly onto g, as
  * float; pixels outside the raster or nodata become NaN. */
 cc_status cc_grid_read_raster(const char *path, const cc_grid *g, float *out);
