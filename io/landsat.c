@@ -77,19 +77,6 @@ static int same_gt(const double a[6], const double b[6])
     return 1;
 }
 
-static int same_crs(const char *a, const char *b)
-{
-    if (!strcmp(a, b))
-        return 1;
-    OGRSpatialReferenceH sa = OSRNewSpatialReference(a), sb = OSRNewSpatialReference(b);
-    int same = sa && sb && OSRIsSame(sa, sb);
-    if (sa)
-        OSRDestroySpatialReference(sa);
-    if (sb)
-        OSRDestroySpatialReference(sb);
-    return same;
-}
-
 /* Opens one single-band raster, checks it against the series grid (the
  * first file read sets the grid) and reads band 1 as `type` into *buf
  * (allocated here, width*height elements; the caller frees it). *nodata /
@@ -128,7 +115,7 @@ static cc_status espa_read_file(const char *path, cc_landsat_espa_series *s, GDA
                           "%dx%d origin (%.3f, %.3f) step %.3f",
                           path, w, h, gt[0], gt[3], gt[1], s->width, s->height, s->gt[0], s->gt[3], s->gt[1]);
         goto out;
-    } else if (!same_crs(wkt, s->wkt)) {
+    } else if (!cc_scene_same_crs(wkt, s->wkt)) {
         st = cc_error_set(CC_ERR_CRS, "%s: CRS differs from the other scenes of the series", path);
         goto out;
     }
@@ -980,7 +967,7 @@ cc_status cc_landsat_read(const char *path, const cc_grid *g, cc_spacecraft targ
     wgt[0] = sgt[0] + win[0] * sgt[1] + win[1] * sgt[2];
     wgt[3] = sgt[3] + win[0] * sgt[4] + win[1] * sgt[5];
     const int identical = win[0] == 0 && win[1] == 0 && win[2] == g->width && win[3] == g->height &&
-                          same_gt(sgt, g->gt) && same_crs(swkt, g->wkt);
+                          same_gt(sgt, g->gt) && cc_scene_same_crs(swkt, g->wkt);
     const char *method = fabs(sgt[1]) > fabs(g->gt[1]) + 1e-9 ? "bilinear" : "average";
     if (!(dn = cc_malloc3(nwin, 1, sizeof *dn)) || !(refl = cc_malloc3(nwin, 1, sizeof *refl))) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", m.path);

@@ -61,9 +61,6 @@ cc_status cc_scene_gdal_open(const char *path, cc_status missing_st, GDALDataset
  * it cannot be identified). No CRS -> CC_ERR_CRS naming path. */
 cc_status cc_scene_gdal_crs(GDALDatasetH ds, const char *path, char **wkt, int *epsg);
 
-/* 1 if the two WKT strings describe the same CRS. */
-int cc_scene_same_crs(const char *wkt_a, const char *wkt_b);
-
 /* Reads raster band `bandno` (1-based) of ds as uint16 into r (r->dn and
  * r->source allocated; the caller's scene owns them). The band must be Byte
  * or UInt16 on a north-up grid. A nodata value other than 0 declared by the

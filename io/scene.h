@@ -133,6 +133,9 @@ static inline double cc_scene_reflectance(const cc_scene *s, int b, uint16_t dn)
 /* The band with the finest resolution present (the scene's reference grid). */
 int cc_scene_finest_band(const cc_scene *s);
 
+/* 1 if the two WKT strings describe the same CRS (0 when either is NULL). */
+int cc_scene_same_crs(const char *wkt_a, const char *wkt_b);
+
 #ifdef __cplusplus
 }
 #endif

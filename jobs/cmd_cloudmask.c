@@ -12,7 +12,6 @@
 
 #include <gdal.h>
 #include <jansson.h>
-#include <ogr_srs_api.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -120,15 +119,7 @@ static int same_crs(const char *a, const char *b)
 {
     if (!a || !a[0] || !b || !b[0])
         return 1; /* one side without a CRS: the geotransform decides */
-    if (!strcmp(a, b))
-        return 1;
-    OGRSpatialReferenceH sa = OSRNewSpatialReference(a), sb = OSRNewSpatialReference(b);
-    int same = sa && sb && OSRIsSame(sa, sb);
-    if (sa)
-        OSRDestroySpatialReference(sa);
-    if (sb)
-        OSRDestroySpatialReference(sb);
-    return same;
+    return cc_scene_same_crs(a, b);
 }
 
 /* CC_OK if raster r (read from path) lies on grid g, else a one-line error. */
