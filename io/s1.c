@@ -81,6 +81,24 @@ static const char *gdal_reason(const char *path)
     return *m ? m : "GDAL gave no reason";
 }
 
+/* Opens tif read-only (GDAL's own messages silenced); *ds is NULL on failure
+ * and when the raster has no band (an error naming tif). */
+static cc_status open_raster(const char *tif, GDALDatasetH *ds)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErrorReset();
+    *ds = GDALOpen(tif, GA_ReadOnly);
+    CPLPopErrorHandler();
+    if (!*ds)
+        return cc_error_set(CC_ERR_FORMAT, "%s: cannot open as a raster: %s", tif, gdal_reason(tif));
+    if (GDALGetRasterCount(*ds) < 1 || GDALGetRasterXSize(*ds) <= 0 || GDALGetRasterYSize(*ds) <= 0) {
+        GDALClose(*ds);
+        *ds = NULL;
+        return cc_error_set(CC_ERR_FORMAT, "%s: raster has no band", tif);
+    }
+    return CC_OK;
+}
+
 /* "2017-06-13T16:50:43[.ffffff][Z]" (UTC) -> day and seconds since the epoch. */
 static cc_status parse_utc(const char *file, const char *what, const char *s, long *day,
                            double *t)
@@ -284,21 +302,10 @@ static cc_status ard_band(const char *tif, const cc_grid *g, float *out)
     float *db = NULL;
     OGRSpatialReferenceH s_src = NULL, s_dst = NULL;
     double gt[6];
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-    CPLErrorReset();
-    ds = GDALOpen(tif, GA_ReadOnly);
-    CPLPopErrorHandler();
-    if (!ds) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: cannot open as a raster: %s", tif,
-                          gdal_reason(tif));
+    if ((st = open_raster(tif, &ds)) != CC_OK)
         goto out;
-    }
     int w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
     const char *wkt = GDALGetProjectionRef(ds);
-    if (GDALGetRasterCount(ds) < 1 || w <= 0 || h <= 0) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: raster has no band", tif);
-        goto out;
-    }
     if (GDALGetGeoTransform(ds, gt) != CE_None || !wkt || !*wkt) {
         st = cc_error_set(CC_ERR_CRS, "%s: raster has no georeferencing (geotransform and CRS)",
                           tif);
@@ -693,20 +700,9 @@ static cc_status grd_band(const char *root_dir, const char *tif, const cc_grid *
             goto out;
     }
 
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-    CPLErrorReset();
-    ds = GDALOpen(tif, GA_ReadOnly);
-    CPLPopErrorHandler();
-    if (!ds) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: cannot open as a raster: %s", tif,
-                          gdal_reason(tif));
+    if ((st = open_raster(tif, &ds)) != CC_OK)
         goto out;
-    }
     int w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
-    if (GDALGetRasterCount(ds) < 1) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: raster has no band", tif);
-        goto out;
-    }
     double gt[6];
     int has_gt = GDALGetGeoTransform(ds, gt) == CE_None && GDALGetProjectionRef(ds)[0];
     int ngcp = GDALGetGCPCount(ds);
