@@ -294,6 +294,21 @@ static void info_time(int ncid, cc_olci_info *info)
 
 /* ---- geometry and reflectance ---- */
 
+/* Pixel coordinate f (in tie-point units) on an axis of n tie points: the
+ * lower and upper tie point (*i0, *i1) and the weight of the upper one
+ * (linear extrapolation at the ends; one tie point: weight 0). */
+static void tie_axis(double f, int n, int *i0, int *i1, double *w)
+{
+    int i = n > 1 ? (int)floor(f) : 0;
+    if (i > n - 2)
+        i = n > 1 ? n - 2 : 0;
+    if (i < 0)
+        i = 0;
+    *i0 = i;
+    *i1 = n > 1 ? i + 1 : i;
+    *w = n > 1 ? f - i : 0.0;
+}
+
 /* Bilinear interpolation of a tie-point grid (th x tw) to pixel centres
  * (BEAM/SNAP convention: tie point (i, j) sits at image coordinate
  * (ox + i*sx, oy + j*sy), pixel (x, y) at (x + 0.5, y + 0.5); linear
@@ -302,23 +317,13 @@ static void tie_interp(const double *tp, int tw, int th, double ox, double oy, d
                        int w, int h, double *out)
 {
     for (int y = 0; y < h; y++) {
-        double fj = (y + 0.5 - oy) / sy;
-        int j = th > 1 ? (int)floor(fj) : 0;
-        if (j > th - 2)
-            j = th > 1 ? th - 2 : 0;
-        if (j < 0)
-            j = 0;
-        double wy = th > 1 ? fj - j : 0.0;
-        int j1 = th > 1 ? j + 1 : j;
+        int j, j1;
+        double wy;
+        tie_axis((y + 0.5 - oy) / sy, th, &j, &j1, &wy);
         for (int x = 0; x < w; x++) {
-            double fi = (x + 0.5 - ox) / sx;
-            int i = tw > 1 ? (int)floor(fi) : 0;
-            if (i > tw - 2)
-                i = tw > 1 ? tw - 2 : 0;
-            if (i < 0)
-                i = 0;
-            double wx = tw > 1 ? fi - i : 0.0;
-            int i1 = tw > 1 ? i + 1 : i;
+            int i, i1;
+            double wx;
+            tie_axis((x + 0.5 - ox) / sx, tw, &i, &i1, &wx);
             double a = tp[(size_t)j * tw + i], b = tp[(size_t)j * tw + i1];
             double c = tp[(size_t)j1 * tw + i], d = tp[(size_t)j1 * tw + i1];
             out[(size_t)y * w + x] =
