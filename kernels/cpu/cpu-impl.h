@@ -7,7 +7,10 @@
  *   conv1x1     a 1x1 conv + bias + activation over a tile of pixels (the layers
  *               of a fused per-pixel MLP, and any 1x1 conv);
  *   conv2d_row  one output row of a k x k (k = 1 or 3) conv, stride 1 or 2,
- *               zero or reflect padding, + bias + activation.
+ *               zero or reflect padding, + bias + activation;
+ *   conv_taps   a sum of 1x1 convs over a tile of pixels (one weight matrix per
+ *               tap) + bias + activation: CC_OP_CONV1D_TIME, the taps being the
+ *               time offsets inside the window.
  *
  * Providers (files kernels/cpu/simd*.c / *avx2* / *avx512*, another engineer):
  *   const cc_cpu_kernels *cc_cpu_kernels_avx512(void);
@@ -47,17 +50,19 @@ extern "C" {
 
 #define CC_CPU_ALIGN 64   /* bytes: packed weights and bias                       */
 #define CC_CPU_COUT_PAD 16 /* ldw = cout rounded up to a multiple of this          */
+#define CC_CPU_MAX_TAPS 64 /* most taps of one conv_taps call (conv1d kt <= 63)     */
 
 /* A conv layer prepared for the CPU kernels (packed once per run by ref.c). */
 typedef struct {
     int cin, cout;
     int ldw;            /* row stride of w and length of bias: cout rounded up to CC_CPU_COUT_PAD */
-    int k;              /* 1 or 3                                                  */
+    int k;              /* 1 or 3; CC_OP_CONV1D_TIME: kt (w then holds kt taps)     */
     int stride;         /* 1 or 2                                                  */
     cc_pad pad;         /* padding p = k/2 (0 for k = 1)                            */
     cc_act act;
     float alpha;        /* LeakyReLU slope                                         */
-    /* w[((ky*k + kx)*cin + ci)*ldw + co] = model weight [co][ky][kx][ci];
+    /* w[((ky*k + kx)*cin + ci)*ldw + co] = model weight [co][ky][kx][ci]
+     * (CC_OP_CONV1D_TIME: w[(j*cin + ci)*ldw + co] = weight [co][j][ci], j < kt);
      * columns co >= cout are 0. CC_CPU_ALIGN-aligned.                           */
     const float *w;
     /* [ldw], zeros where the model has no bias and for co >= cout. Aligned.     */
@@ -77,6 +82,11 @@ typedef struct {
      * wout = (win + 2p - k)/stride + 1.                                          */
     void (*conv2d_row)(const cc_cpu_conv *c, int win, int wout, const float *const *rows,
                        float *out);
+    /* y[p*cout + co] = act(bias[co] + sum_{t < ntap} sum_ci xs[t][p*cin + ci] *
+     * ws[t][ci*ldw + co]), p < npix, 1 <= ntap <= CC_CPU_MAX_TAPS, taps summed
+     * in the order given (ws[t]: a [cin][ldw] matrix, e.g. c->w + j*cin*ldw).   */
+    void (*conv_taps)(const cc_cpu_conv *c, size_t npix, int ntap, const float *const *xs,
+                      const float *const *ws, float *y);
 
     /* ---- OPTIONAL entries: NULL = not provided (ref.c then uses the portable
      * per-pixel helpers of kernels/backend-impl.h). Same contract as above. ---- */

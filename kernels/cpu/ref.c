@@ -37,26 +37,29 @@
 
 static const float zero_px[CC_NN_MAX_CHANNELS];
 
-static void scalar_conv1x1(const cc_cpu_conv *c, size_t npix, const float *x, float *y)
+static void scalar_conv_taps(const cc_cpu_conv *c, size_t npix, int ntap, const float *const *xs,
+                             const float *const *ws, float *y)
 {
     const int cin = c->cin, cout = c->cout, ldw = c->ldw;
     for (size_t p = 0; p < npix; p += PB) {
         const int nb = npix - p < PB ? (int)(npix - p) : PB;
-        const float *xp[PB];
+        size_t off[PB];
         for (int j = 0; j < PB; j++)
-            xp[j] = x + (p + (size_t)(j < nb ? j : nb - 1)) * (size_t)cin;
+            off[j] = (p + (size_t)(j < nb ? j : nb - 1)) * (size_t)cin;
         for (int cb = 0; cb < ldw; cb += CB) {
             float acc[PB][CB];
             for (int j = 0; j < PB; j++)
                 for (int u = 0; u < CB; u++)
                     acc[j][u] = c->bias[cb + u];
-            const float *wr = c->w + cb;
-            for (int ci = 0; ci < cin; ci++, wr += ldw)
-                for (int j = 0; j < PB; j++) {
-                    const float xv = xp[j][ci];
-                    for (int u = 0; u < CB; u++)
-                        acc[j][u] += xv * wr[u];
-                }
+            for (int t = 0; t < ntap; t++) {
+                const float *wr = ws[t] + cb;
+                for (int ci = 0; ci < cin; ci++, wr += ldw)
+                    for (int j = 0; j < PB; j++) {
+                        const float xv = xs[t][off[j] + (size_t)ci];
+                        for (int u = 0; u < CB; u++)
+                            acc[j][u] += xv * wr[u];
+                    }
+            }
             const int nu = cout - cb < CB ? cout - cb : CB;
             for (int j = 0; j < nb; j++) {
                 float *yo = y + (p + (size_t)j) * (size_t)cout + cb;
@@ -65,6 +68,13 @@ static void scalar_conv1x1(const cc_cpu_conv *c, size_t npix, const float *x, fl
             }
         }
     }
+}
+
+static void scalar_conv1x1(const cc_cpu_conv *c, size_t npix, const float *x, float *y)
+{
+    const float *xs[1] = {x};
+    const float *ws[1] = {c->w};
+    scalar_conv_taps(c, npix, 1, xs, ws, y);
 }
 
 /* Column ix of a row under the padding mode (zero padding: a zero pixel). */
@@ -120,6 +130,7 @@ static const cc_cpu_kernels scalar_kernels = {
     .name = "scalar",
     .conv1x1 = scalar_conv1x1,
     .conv2d_row = scalar_conv2d_row,
+    .conv_taps = scalar_conv_taps,
 };
 
 const cc_cpu_kernels *cc_cpu_kernels_scalar(void)
@@ -162,6 +173,8 @@ static void select_kernels(void)
         selected_kernels.conv1x1 = scalar_kernels.conv1x1;
     if (!selected_kernels.conv2d_row)
         selected_kernels.conv2d_row = scalar_kernels.conv2d_row;
+    if (!selected_kernels.conv_taps)
+        selected_kernels.conv_taps = scalar_kernels.conv_taps;
 }
 
 const cc_cpu_kernels *cc_cpu_kernels_get(void)
@@ -220,21 +233,22 @@ static cc_status pack_conv(const cc_nn_model *m, int i, cc_cpu_conv *c)
 {
     const cc_nn_node *n = &m->nodes[i];
     const int cin = m->nodes[n->inputs[0]].cout, cout = n->cout, k = n->kernel;
+    const int ntap = n->op == CC_OP_CONV1D_TIME ? k : k * k;
     const int ldw = (cout + CC_CPU_COUT_PAD - 1) / CC_CPU_COUT_PAD * CC_CPU_COUT_PAD;
-    float *w = aligned_floats((size_t)k * (size_t)k * (size_t)cin * (size_t)ldw);
+    float *w = aligned_floats((size_t)ntap * (size_t)cin * (size_t)ldw);
     float *b = aligned_floats((size_t)ldw);
     if (!w || !b) {
         free(w);
         free(b);
         return CC_ERR_NOMEM;
     }
-    memset(w, 0, (size_t)k * (size_t)k * (size_t)cin * (size_t)ldw * sizeof(float));
+    memset(w, 0, (size_t)ntap * (size_t)cin * (size_t)ldw * sizeof(float));
     memset(b, 0, (size_t)ldw * sizeof(float));
     for (int co = 0; co < cout; co++) {
-        for (int t = 0; t < k * k; t++)
+        for (int t = 0; t < ntap; t++)
             for (int ci = 0; ci < cin; ci++)
                 w[((size_t)t * (size_t)cin + (size_t)ci) * (size_t)ldw + (size_t)co] =
-                    n->weight[((size_t)co * (size_t)(k * k) + (size_t)t) * (size_t)cin + (size_t)ci];
+                    n->weight[((size_t)co * (size_t)ntap + (size_t)t) * (size_t)cin + (size_t)ci];
         if (n->bias)
             b[co] = n->bias[co];
     }
@@ -296,8 +310,8 @@ static int group_max_channels(const cc_nn_model *m, const cc_nn_group *g)
 
 /* One tile of np pixels (global pixel index p0) through the per-pixel chain g:
  * src: the tile's input activations (NULL when g reads DN); bufs: two per-thread
- * buffers of CPU_TILE x group_max_channels floats; dst: g's result tensor (NULL
- * when g writes the caller's output). */
+ * buffers of CPU_TILE x group_max_channels floats; dst: where the tile's result
+ * goes (np x result channels; NULL when g writes the caller's output). */
 static void pixel_tile(const run_ctx *r, const cc_nn_group *g, size_t p0, size_t np,
                        const float *src, float *const bufs[2], float *dst)
 {
@@ -340,7 +354,7 @@ static void pixel_tile(const run_ctx *r, const cc_nn_group *g, size_t p0, size_t
             }
             break;
         }
-        float *y = is_last ? dst + p0 * (size_t)n->cout : bufs[nb];
+        float *y = is_last ? dst : bufs[nb];
         if (n->op == CC_OP_CONV2D) {
             r->k->conv1x1(&r->conv[ni], np, cur, y);
         } else {
@@ -358,7 +372,7 @@ static void pixel_tile(const run_ctx *r, const cc_nn_group *g, size_t p0, size_t
         cc = n->cout;
     }
     if (!g->writes_out && g->nnodes == 1 && g->reads_dn) /* lone INPUT: decode to tensor */
-        memcpy(dst + p0 * (size_t)nin, bufs[0], np * (size_t)nin * sizeof(float));
+        memcpy(dst, bufs[0], np * (size_t)nin * sizeof(float));
 }
 
 static cc_status run_pixel_group(run_ctx *r, const cc_nn_group *g)
@@ -376,6 +390,7 @@ static cc_status run_pixel_group(run_ctx *r, const cc_nn_group *g)
     const float *src = g->reads_dn ? NULL : node_tensor(r, g->inputs[0]);
     const int src_c = g->reads_dn ? m->input.nchannels : m->nodes[g->inputs[0]].cout;
     float *dst = g->writes_out ? NULL : node_tensor(r, g->result);
+    const size_t dst_c = g->writes_out ? 0 : (size_t)m->nodes[g->result].cout;
     const long ntiles = (long)((npix + CPU_TILE - 1) / CPU_TILE);
 
 #pragma omp parallel for schedule(static) num_threads(r->nthreads)
@@ -385,7 +400,8 @@ static cc_status run_pixel_group(run_ctx *r, const cc_nn_group *g)
         float *bufs[2];
         bufs[0] = scratch + per_thread * (size_t)thread_id();
         bufs[1] = bufs[0] + (size_t)CPU_TILE * (size_t)maxc;
-        pixel_tile(r, g, p0, np, src ? src + p0 * (size_t)src_c : NULL, bufs, dst);
+        pixel_tile(r, g, p0, np, src ? src + p0 * (size_t)src_c : NULL, bufs,
+                   dst ? dst + p0 * (size_t)dst_c : NULL);
     }
     free(scratch);
     return CC_OK;
@@ -444,6 +460,7 @@ static cc_status run_conv_group(run_ctx *r, const cc_nn_group *g, const conv_epi
     const cc_nn_group *last = ep->pix ? ep->pix : ep->add ? ep->add : g;
     float *dst = ep->pix ? NULL : node_tensor(r, last->result);
     float *pdst = ep->pix && !ep->pix->writes_out ? node_tensor(r, ep->pix->result) : NULL;
+    const size_t pdst_c = pdst ? (size_t)m->nodes[ep->pix->result].cout : 0;
     const float *other = ep->add ? node_tensor(r, ep->add_other) : NULL;
     const float *src = g->reads_dn ? NULL : node_tensor(r, g->inputs[0]);
     const size_t row_floats = (size_t)W * (size_t)cin;
@@ -538,7 +555,7 @@ static cc_status run_conv_group(run_ctx *r, const cc_nn_group *g, const conv_epi
                 for (int x0 = 0; x0 < Wo; x0 += CPU_TILE) {
                     const size_t np = Wo - x0 < CPU_TILE ? (size_t)(Wo - x0) : CPU_TILE;
                     pixel_tile(r, ep->pix, p0 + (size_t)x0, np, o + (size_t)x0 * (size_t)cout,
-                               bufs, pdst);
+                               bufs, pdst ? pdst + (p0 + (size_t)x0) * pdst_c : NULL);
                 }
             }
         }
@@ -657,33 +674,6 @@ static void run_upsample(const run_ctx *r, const cc_nn_node *n, const int *is, c
     }
 }
 
-static void run_conv1d_time(const run_ctx *r, const cc_nn_node *n, const int *is, const float *x,
-                            float *y)
-{
-    const int T = is[0], cin = is[3], cout = n->cout, kt = n->kernel, left = (kt - 1) / 2;
-    const size_t hw = (size_t)is[1] * (size_t)is[2];
-    const long total = (long)T * (long)hw;
-#pragma omp parallel for schedule(static) num_threads(r->nthreads)
-    for (long i = 0; i < total; i++) {
-        const int t = (int)(i / (long)hw);
-        const size_t px = (size_t)(i % (long)hw);
-        float *o = y + (size_t)i * (size_t)cout;
-        for (int co = 0; co < cout; co++) {
-            float acc = n->bias ? n->bias[co] : 0.0f;
-            for (int j = 0; j < kt; j++) {
-                int ts = t + j - left;
-                if (ts < 0 || ts >= T)
-                    continue;
-                const float *xp = x + ((size_t)ts * hw + px) * (size_t)cin;
-                const float *w = n->weight + ((size_t)co * (size_t)kt + (size_t)j) * (size_t)cin;
-                for (int ci = 0; ci < cin; ci++)
-                    acc += xp[ci] * w[ci];
-            }
-            o[co] = cc_nn_act_apply(n->act, n->alpha, acc);
-        }
-    }
-}
-
 static cc_status run_single_group(run_ctx *r, const cc_nn_group *g)
 {
     const cc_nn_model *m = r->m;
@@ -710,11 +700,146 @@ static cc_status run_single_group(run_ctx *r, const cc_nn_group *g)
     case CC_OP_MAXPOOL2: run_pool(r, n, is, x, y); return CC_OK;
     case CC_OP_UPSAMPLE2_NEAREST:
     case CC_OP_UPSAMPLE2_BILINEAR: run_upsample(r, n, is, x, y); return CC_OK;
-    case CC_OP_CONV1D_TIME: run_conv1d_time(r, n, is, x, y); return CC_OK;
     default:
         return cc_error_set(CC_ERR_INTERNAL, "nn cpu: node '%s' (%s) in a single group", n->name,
                             cc_op_name(n->op));
     }
+}
+
+/* ---- group: CC_OP_CONV1D_TIME (+ the per-pixel groups around it) ----
+ * CPU-internal fusion (the plan is unchanged): a per-pixel group producing the
+ * conv's input (pre) and one consuming its result (post) run with it tile by
+ * tile: for CPU_TILE spatial pixels, pre on the T days of the tile, then the
+ * temporal conv (conv_taps over the valid time offsets) and post day by day,
+ * all in per-thread buffers (no T x H x W tensors, one parallel region). Every
+ * element is computed with the same operations in the same order as the
+ * unfused groups (whatever the tile, the batch or the thread), so results are
+ * bit-identical to them. When there are fewer tiles than threads, the groups
+ * run unfused (same bits) so that small windows with long T still use every
+ * thread. */
+
+typedef struct {
+    const cc_nn_group *pre;  /* fused per-pixel group producing the conv input, or NULL */
+    const cc_nn_group *post; /* fused per-pixel group reading the conv result, or NULL  */
+} time_chain;
+
+/* The conv_taps call of output day t of conv node ni for np pixels: day ts of
+ * the input at xin + ts*tstride (pixel stride cin). */
+static void time_conv_day(const run_ctx *r, int ni, int T, int t, const float *xin, size_t tstride,
+                          size_t np, float *y)
+{
+    const cc_cpu_conv *c = &r->conv[ni];
+    const int kt = c->k, left = (kt - 1) / 2;
+    const size_t tap_w = (size_t)c->cin * (size_t)c->ldw;
+    const float *xs[CC_CPU_MAX_TAPS];
+    const float *ws[CC_CPU_MAX_TAPS];
+    int nt = 0;
+    for (int j = 0; j < kt; j++) {
+        const int ts = t + j - left;
+        if (ts < 0 || ts >= T)
+            continue;
+        xs[nt] = xin + (size_t)ts * tstride;
+        ws[nt] = c->w + (size_t)j * tap_w;
+        nt++;
+    }
+    r->k->conv_taps(c, np, nt, xs, ws, y); /* nt >= 1: tap j = left is ts = t */
+}
+
+static cc_status run_time_group(run_ctx *r, const cc_nn_group *g, const time_chain *tc)
+{
+    const cc_nn_model *m = r->m;
+    const cc_nn_plan *p = r->p;
+    const int ni = g->node[0];
+    const int *is = p->shape[g->inputs[0]];
+    const int T = is[0], cin = is[3], cout = m->nodes[ni].cout;
+    const size_t hw = (size_t)is[1] * (size_t)is[2];
+    const long ntiles = (long)((hw + CPU_TILE - 1) / CPU_TILE);
+    const cc_nn_group *pre = tc->pre, *post = tc->post;
+    if (ntiles < r->nthreads && (pre || post)) { /* unfused: parallel over days too */
+        cc_status st = CC_OK;
+        if (pre)
+            st = run_pixel_group(r, pre);
+        if (st == CC_OK) {
+            const time_chain none = {NULL, NULL};
+            st = run_time_group(r, g, &none);
+        }
+        if (st == CC_OK && post)
+            st = run_pixel_group(r, post);
+        return st;
+    }
+    /* per thread: the conv input of the tile's T days (pre), one day of conv
+     * output (post), two pixel tiles for pre/post */
+    const size_t xin_floats = pre ? (size_t)T * CPU_TILE * (size_t)cin : 0;
+    const size_t y_floats = post ? (size_t)CPU_TILE * (size_t)cout : 0;
+    int maxc = 0;
+    if (pre)
+        maxc = group_max_channels(m, pre);
+    if (post && group_max_channels(m, post) > maxc)
+        maxc = group_max_channels(m, post);
+    const size_t tile_floats = (size_t)CPU_TILE * (size_t)maxc;
+    const size_t per_thread = (xin_floats + y_floats + 2 * tile_floats + 15) / 16 * 16;
+    float *scratch = NULL;
+    if (per_thread) {
+        scratch = aligned_floats(per_thread * (size_t)r->nthreads);
+        if (!scratch)
+            return CC_ERR_NOMEM;
+    }
+    const float *x = pre ? NULL : node_tensor(r, g->inputs[0]);
+    const float *pre_src = pre && !pre->reads_dn ? node_tensor(r, pre->inputs[0]) : NULL;
+    const size_t pre_src_c = pre_src ? (size_t)m->nodes[pre->inputs[0]].cout : 0;
+    float *y = post ? NULL : node_tensor(r, g->result);
+    float *pdst = post && !post->writes_out ? node_tensor(r, post->result) : NULL;
+    const size_t pdst_c = pdst ? (size_t)m->nodes[post->result].cout : 0;
+    /* tile-major when fused (everything of a tile stays in cache), else one
+     * work item per (day, tile) */
+    const long nitems = pre || post ? ntiles : (long)T * ntiles;
+
+#pragma omp parallel for schedule(static) num_threads(r->nthreads)
+    for (long it = 0; it < nitems; it++) {
+        float *mine = scratch ? scratch + per_thread * (size_t)thread_id() : NULL;
+        float *xin = mine;
+        float *ybuf = mine ? mine + xin_floats : NULL;
+        float *bufs[2] = {mine ? mine + xin_floats + y_floats : NULL,
+                          mine ? mine + xin_floats + y_floats + tile_floats : NULL};
+        const long tile = it % ntiles;
+        const size_t x0 = (size_t)tile * CPU_TILE;
+        const size_t np = hw - x0 < CPU_TILE ? hw - x0 : CPU_TILE;
+        if (!pre && !post) {
+            const int t = (int)(it / ntiles);
+            time_conv_day(r, ni, T, t, x + x0 * (size_t)cin, hw * (size_t)cin, np,
+                          y + ((size_t)t * hw + x0) * (size_t)cout);
+            continue;
+        }
+        const float *xb;
+        size_t tstride;
+        if (pre) {
+            for (int t = 0; t < T; t++) {
+                const size_t p0 = (size_t)t * hw + x0;
+                pixel_tile(r, pre, p0, np, pre_src ? pre_src + p0 * pre_src_c : NULL, bufs,
+                           xin + (size_t)t * np * (size_t)cin);
+            }
+            xb = xin;
+            tstride = np * (size_t)cin;
+        } else {
+            xb = x + x0 * (size_t)cin;
+            tstride = hw * (size_t)cin;
+        }
+        for (int t = 0; t < T; t++) {
+            const size_t p0 = (size_t)t * hw + x0;
+            float *yo = post ? ybuf : y + p0 * (size_t)cout;
+            time_conv_day(r, ni, T, t, xb, tstride, np, yo);
+            if (post)
+                pixel_tile(r, post, p0, np, ybuf, bufs, pdst ? pdst + p0 * pdst_c : NULL);
+        }
+    }
+    free(scratch);
+    return CC_OK;
+}
+
+static int is_time_group(const cc_nn_model *m, const cc_nn_group *g)
+{
+    return g->kind == CC_NN_GROUP_SINGLE && g->nnodes == 1 &&
+           m->nodes[g->node[0]].op == CC_OP_CONV1D_TIME;
 }
 
 /* ---- the backend ---- */
@@ -820,6 +945,31 @@ static int plan_epilogue(const cc_nn_plan *p, const cc_nn_model *m, int gi, conv
     return nf;
 }
 
+/* The per-pixel groups fused with the CONV1D_TIME group gi (see
+ * run_time_group): the group before it when it produces the conv's input for
+ * nothing else (*pre_fused = 1), the one after it when it is the only reader of
+ * the conv's result. Returns how many groups after gi are fused (0 or 1). */
+static int plan_time_chain(const cc_nn_plan *p, int gi, int pre_ok, time_chain *tc)
+{
+    const cc_nn_group *g = &p->groups[gi];
+    memset(tc, 0, sizeof *tc);
+    if (pre_ok && gi > 0) {
+        const cc_nn_group *a = &p->groups[gi - 1];
+        if (a->kind == CC_NN_GROUP_PIXEL && !a->writes_out && a->result == g->inputs[0] &&
+            tensor_uses(p, a->result) == 1)
+            tc->pre = a;
+    }
+    if (gi + 1 < p->ngroups) {
+        const cc_nn_group *q = &p->groups[gi + 1];
+        if (q->kind == CC_NN_GROUP_PIXEL && !q->reads_dn && q->ninputs == 1 &&
+            q->inputs[0] == g->result && tensor_uses(p, g->result) == 1) {
+            tc->post = q;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static cc_status cpu_run(const cc_nn_backend *self, const cc_nn_model *m, const cc_nn_plan *p,
                          const uint16_t *dn, void *out, int out_float)
 {
@@ -838,7 +988,9 @@ static cc_status cpu_run(const cc_nn_backend *self, const cc_nn_model *m, const 
     if (!r.conv || !r.slot)
         goto out;
     for (int i = 0; i < m->nnodes; i++)
-        if (p->live[i] && m->nodes[i].op == CC_OP_CONV2D && pack_conv(m, i, &r.conv[i]) != CC_OK)
+        if (p->live[i] &&
+            (m->nodes[i].op == CC_OP_CONV2D || m->nodes[i].op == CC_OP_CONV1D_TIME) &&
+            pack_conv(m, i, &r.conv[i]) != CC_OK)
             goto out;
     {
         /* all slots in one per-thread arena kept between calls (no page faults) */
@@ -855,6 +1007,27 @@ static cc_status cpu_run(const cc_nn_backend *self, const cc_nn_model *m, const 
     }
     for (int gi = 0; gi < p->ngroups; gi++) {
         const cc_nn_group *g = &p->groups[gi];
+        if (g->kind == CC_NN_GROUP_PIXEL && gi + 1 < p->ngroups &&
+            is_time_group(m, &p->groups[gi + 1])) {
+            time_chain tc;
+            const int nf = plan_time_chain(p, gi + 1, 1, &tc);
+            if (tc.pre) { /* g runs with the conv (and its reader) */
+                st = run_time_group(&r, &p->groups[gi + 1], &tc);
+                gi += 1 + nf;
+                if (st != CC_OK)
+                    goto out;
+                continue;
+            }
+        }
+        if (is_time_group(m, g)) {
+            time_chain tc;
+            const int nf = plan_time_chain(p, gi, 0, &tc);
+            st = run_time_group(&r, g, &tc);
+            gi += nf;
+            if (st != CC_OK)
+                goto out;
+            continue;
+        }
         switch (g->kind) {
         case CC_NN_GROUP_PIXEL: st = run_pixel_group(&r, g); break;
         case CC_NN_GROUP_CONV: {

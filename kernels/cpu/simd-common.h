@@ -33,7 +33,7 @@
 #include "kernels/cpu/cpu-impl.h"
 
 #define SC_INLINE static inline __attribute__((always_inline))
-#define SC_MAX_TAPS 9
+#define SC_MAX_TAPS CC_CPU_MAX_TAPS
 
 /* Stores NP x NV accumulators to out (pixel stride cout) from channel co0,
  * with the activation; lanes at or beyond cout are not written. */
@@ -164,6 +164,12 @@ static void sc_conv1x1(const cc_cpu_conv *c, size_t npix, const float *x, float 
     const float *xs[1] = {x};
     const float *ws[1] = {c->w};
     sc_run(c, npix, 1, xs, (size_t)c->cin, ws, y);
+}
+
+static void sc_conv_taps(const cc_cpu_conv *c, size_t npix, int ntap, const float *const *xs,
+                         const float *const *ws, float *y)
+{
+    sc_run(c, npix, ntap, xs, (size_t)c->cin, ws, y);
 }
 
 static void sc_conv2d_row(const cc_cpu_conv *c, int win, int wout, const float *const *rows,

@@ -53,6 +53,7 @@ static const cc_cpu_kernels avx2_kernels = {
     .name = "avx2",
     .conv1x1 = sc_conv1x1,
     .conv2d_row = sc_conv2d_row,
+    .conv_taps = sc_conv_taps,
 };
 
 const cc_cpu_kernels *cc_cpu_kernels_avx2(void)

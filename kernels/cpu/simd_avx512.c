@@ -304,6 +304,7 @@ static const cc_cpu_kernels avx512_kernels = {
     .name = "avx512",
     .conv1x1 = sc_conv1x1,
     .conv2d_row = sc_conv2d_row,
+    .conv_taps = sc_conv_taps,
     .decode = avx512_decode,
     .encode = avx512_encode,
 };
