@@ -169,7 +169,9 @@ static void avx512_decode(const cc_nn_model *m, size_t npix, const uint16_t *dn,
     for (size_t p = 0; p < npix; p++) {
         uint16_t buf[CC_NN_MAX_IO];
         const uint16_t *px = dn + p * (size_t)nc;
-        if (nc % 16) {
+        /* full 16-lane loads while they stay inside this call's input (lanes past
+         * nc read the next pixel and are masked below); a copy for the rest */
+        if (nc % 16 && p * (size_t)nc + 16 * (size_t)nch > npix * (size_t)nc) {
             memset(buf, 0, sizeof buf);
             memcpy(buf, px, (size_t)nc * sizeof *buf);
             px = buf;
@@ -234,7 +236,8 @@ static void avx512_encode(const cc_nn_model *m, const cc_nn_node *o, size_t npix
         for (int k = 0; k < nch; k++) {
             const int n = nc - 16 * k < 16 ? nc - 16 * k : 16;
             __m512i di;
-            if (n == 16) {
+            if (n == 16 || p * (size_t)nc + 16 * (size_t)(k + 1) <= npix * (size_t)nc) {
+                /* lanes past n (the next pixel, inside this call's input) are masked */
                 di = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(px + 16 * k)));
             } else {
                 uint16_t buf[16] = {0};
