@@ -794,7 +794,9 @@ static cc_status run_time_group(run_ctx *r, const cc_nn_group *g, const time_cha
      * work item per (day, tile) */
     const long nitems = pre || post ? ntiles : (long)T * ntiles;
 
-#pragma omp parallel for schedule(static) num_threads(r->nthreads)
+    /* dynamic: a thread slowed down by other load does not hold the others at
+     * the barrier; an item's result does not depend on the thread running it */
+#pragma omp parallel for schedule(dynamic, 4) num_threads(r->nthreads)
     for (long it = 0; it < nitems; it++) {
         float *mine = scratch ? scratch + per_thread * (size_t)thread_id() : NULL;
         float *xin = mine;
