@@ -1005,7 +1005,7 @@ cc_status cc_landsat_read(const char *path, const cc_grid *g, cc_spacecraft targ
     const double sin_e = sin(info.sun_elevation * M_PI / 180.0);
     for (int k = 0; k < 6; k++) {
         int b = oli_bands[k], ci = cc_hls_cl_index(b);
-        double slope, offset;
+        double slope = 1, offset = 0; /* set by cc_hls_coefs below */
         cc_hls_coefs(b, target, &slope, &offset);
         if ((st = read_u16(files[k], win, sw, sh, sgt, dn)) != CC_OK)
             goto out;
