@@ -330,16 +330,13 @@ static void gather(const float *a, const cc_series *s, size_t p, int w0, int W, 
     }
 }
 
-/* linear interpolation of band b at window index i (constant beyond the
- * ends); dist = days to the nearest valid sample. cnt > 0 required. */
-static float interp_at(const float *y, int W, int nb, int b, int i, int *dist)
+/* The value at window index i of band b from its nearest valid samples j <= i
+ * and k >= i (-1: none on that side; not both): linear between them,
+ * constant beyond the ends; dist = days to the nearer one. Shared by the
+ * reference and the fast feature paths (same arithmetic, same bits). */
+static inline float interp_between(const float *y, int nb, int b, int i, int j, int k, int *dist)
 {
-    int j = i < W - 1 ? i : W - 1, k = i > 0 ? i : 0;
-    while (j >= 0 && isnan(y[(size_t)j * nb + b]))
-        j--;
-    while (k < W && isnan(y[(size_t)k * nb + b]))
-        k++;
-    if (j >= 0 && k < W) {
+    if (j >= 0 && k >= 0) {
         *dist = i - j < k - i ? i - j : k - i;
         if (k == j)
             return y[(size_t)j * nb + b];
@@ -352,6 +349,18 @@ static float interp_at(const float *y, int W, int nb, int b, int i, int *dist)
     }
     *dist = k - i;
     return y[(size_t)k * nb + b];
+}
+
+/* linear interpolation of band b at window index i (constant beyond the
+ * ends); dist = days to the nearest valid sample. cnt > 0 required. */
+static float interp_at(const float *y, int W, int nb, int b, int i, int *dist)
+{
+    int j = i < W - 1 ? i : W - 1, k = i > 0 ? i : 0;
+    while (j >= 0 && isnan(y[(size_t)j * nb + b]))
+        j--;
+    while (k < W && isnan(y[(size_t)k * nb + b]))
+        k++;
+    return interp_between(y, nb, b, i, j, k < W ? k : -1, dist);
 }
 
 /* Whittaker smoother d = 2 of band b of the window y (W samples, nb stride)
@@ -720,19 +729,7 @@ static void fgather(const float *a, const cc_series *s, size_t p, int w0, int W,
 static inline float finterp(const float *y, int nb, int b, const uint64_t *m, int nw, int i, int *dist)
 {
     int j = prev_bit(m, i), k = next_bit(m, nw, i);
-    if (j >= 0 && k >= 0) {
-        *dist = i - j < k - i ? i - j : k - i;
-        if (k == j)
-            return y[(size_t)j * nb + b];
-        float a = y[(size_t)j * nb + b], c = y[(size_t)k * nb + b];
-        return (float)(a + ((double)c - a) * (double)(i - j) / (double)(k - j));
-    }
-    if (j >= 0) {
-        *dist = i - j;
-        return y[(size_t)j * nb + b];
-    }
-    *dist = k - i;
-    return y[(size_t)k * nb + b];
+    return interp_between(y, nb, b, i, j, k, dist);
 }
 
 /* whittaker2()'s banded Cholesky factor of pen + diag(valid) */
