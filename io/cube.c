@@ -911,6 +911,22 @@ out:
     return st;
 }
 
+char *cc_cube_text_att(int ncid, int varid, const char *name)
+{
+    size_t len = 0;
+    nc_type ty;
+    if (nc_inq_att(ncid, varid, name, &ty, &len) != NC_NOERR || ty != NC_CHAR)
+        return NULL;
+    char *s = malloc(len + 1);
+    if (s && nc_get_att_text(ncid, varid, name, s) == NC_NOERR)
+        s[len] = 0;
+    else {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
 cc_status cc_cube_dates(const char *path, int *ndates, double **days)
 {
     cc_status st = CC_OK;

@@ -103,6 +103,11 @@ cc_status cc_cube_stream_commit(cc_cube_stream *s);
 /* Discards everything written and frees s; NULL is a no-op. */
 void cc_cube_stream_abort(cc_cube_stream *s);
 
+/* A text attribute of a NetCDF variable (NC_GLOBAL for global), as a
+ * malloc'd NUL-terminated string the caller frees; NULL if absent, not text,
+ * or out of memory. */
+char *cc_cube_text_att(int ncid, int varid, const char *name);
+
 /* Small reader for tests and tools: the number of dates and their values
  * (days since 1970-01-01) in a cube. *days is malloc'd; caller frees. */
 cc_status cc_cube_dates(const char *path, int *ndates, double **days);

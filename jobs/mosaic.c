@@ -46,21 +46,6 @@ typedef struct {
     unsigned short fill;
 } layer_info;
 
-static char *get_text(int ncid, int var, const char *name)
-{
-    size_t len = 0;
-    nc_type ty;
-    if (nc_inq_att(ncid, var, name, &ty, &len) != NC_NOERR || ty != NC_CHAR)
-        return NULL;
-    char *s = malloc(len + 1);
-    if (s && nc_get_att_text(ncid, var, name, s) == NC_NOERR)
-        s[len] = 0;
-    else {
-        free(s);
-        s = NULL;
-    }
-    return s;
-}
 
 static cc_status read_tile(const char *path, OGRSpatialReferenceH dst, tile_info *t, layer_info **layers,
                            int *nlayers)
@@ -79,8 +64,8 @@ static cc_status read_tile(const char *path, OGRSpatialReferenceH dst, tile_info
         st = cc_error_set(CC_ERR_FORMAT, "%s: not a clearcube cube", path);
         goto out;
     }
-    t->wkt = get_text(ncid, crs, "crs_wkt");
-    gts = get_text(ncid, crs, "GeoTransform");
+    t->wkt = cc_cube_text_att(ncid, crs, "crs_wkt");
+    gts = cc_cube_text_att(ncid, crs, "GeoTransform");
     t->days = malloc((t->nt ? t->nt : 1) * sizeof *t->days);
     if (!t->wkt || !gts || !t->days ||
         sscanf(gts, "%lf %lf %lf %lf %lf %lf", &t->gt[0], &t->gt[1], &t->gt[2], &t->gt[3], &t->gt[4],
@@ -117,11 +102,11 @@ static cc_status read_tile(const char *path, OGRSpatialReferenceH dst, tile_info
             if (nc_inq_var(ncid, v, L->name, &ty, &nd, dims, NULL) || nd != 3 || ty != NC_USHORT ||
                 dims[0] != td)
                 continue;
-            char *s = get_text(ncid, v, "long_name");
+            char *s = cc_cube_text_att(ncid, v, "long_name");
             if (snprintf(L->long_name, sizeof L->long_name, "%s", s ? s : L->name) < 0)
                 L->long_name[0] = 0;
             free(s);
-            s = get_text(ncid, v, "units");
+            s = cc_cube_text_att(ncid, v, "units");
             if (snprintf(L->units, sizeof L->units, "%s", s ? s : "1") < 0)
                 L->units[0] = 0;
             free(s);

@@ -151,21 +151,6 @@ typedef struct {
     int mask_var;
 } sensor_cube;
 
-static char *text_att(int ncid, int var, const char *name)
-{
-    size_t len = 0;
-    nc_type ty;
-    if (nc_inq_att(ncid, var, name, &ty, &len) != NC_NOERR || ty != NC_CHAR)
-        return NULL;
-    char *s = malloc(len + 1);
-    if (s && nc_get_att_text(ncid, var, name, s) == NC_NOERR)
-        s[len] = 0;
-    else {
-        free(s);
-        s = NULL;
-    }
-    return s;
-}
 
 static void cube_close(sensor_cube *c)
 {
@@ -214,8 +199,8 @@ static cc_status cube_open(sensor_cube *c, const char *dir, const char *tile, cc
         goto out;
     }
     char *gts = NULL;
-    if (nc_inq_varid(c->ncid, "spatial_ref", &sr) != NC_NOERR || !(c->wkt = text_att(c->ncid, sr, "crs_wkt")) ||
-        !(gts = text_att(c->ncid, sr, "GeoTransform")) ||
+    if (nc_inq_varid(c->ncid, "spatial_ref", &sr) != NC_NOERR || !(c->wkt = cc_cube_text_att(c->ncid, sr, "crs_wkt")) ||
+        !(gts = cc_cube_text_att(c->ncid, sr, "GeoTransform")) ||
         sscanf(gts, "%lf %lf %lf %lf %lf %lf", &c->gt[0], &c->gt[1], &c->gt[2], &c->gt[3], &c->gt[4], &c->gt[5]) != 6) {
         free(gts);
         st = cc_error_set(CC_ERR_CRS, "%s: spatial_ref lacks crs_wkt or GeoTransform", c->path);
