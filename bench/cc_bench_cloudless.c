@@ -19,8 +19,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "pipeline/cloudless.h"
-#include "pipeline/series.h"
+#include "pipeline/cloudless/cloudless.h"
+#include "pipeline/cloudless/series.h"
 
 static double now(void)
 {

@@ -29,10 +29,10 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "io/cube.h"
-#include "io/s2_mtd.h"
-#include "io/scene.h"
+#include "io/s2/s2_mtd.h"
+#include "io/s2/scene.h"
 #include "kernels/nn.h"
-#include "pipeline/infer.h"
+#include "pipeline/boa/infer.h"
 
 #ifdef _OPENMP
 #include <omp.h>

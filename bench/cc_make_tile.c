@@ -34,8 +34,8 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "io/s2_mtd.h"
-#include "io/scene.h"
+#include "io/s2/s2_mtd.h"
+#include "io/s2/scene.h"
 
 #ifndef CC_SHARED_DIR
 #define CC_SHARED_DIR "../shared"

@@ -11,7 +11,7 @@
  * Relative paths (CC_CFG_PATH) are resolved against the config's folder; an
  * empty path stays empty ("none").
  *
- * Users: pipeline/boa_train.c, pipeline/cloudless_train.c, pipeline/dataset.c.
+ * Users: pipeline/boa/boa_train.c, pipeline/cloudless/cloudless_train.c, pipeline/dataset.c.
  */
 #ifndef CC_CORE_CONFIG_H
 #define CC_CORE_CONFIG_H

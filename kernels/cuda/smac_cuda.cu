@@ -1,8 +1,8 @@
 /* clearcube: SMAC inversion kernel (see smac_cuda.h). The maths is the
- * CPU's own, from pipeline/smac-impl.h (host/device inline functions);
+ * CPU's own, from kernels/smac/smac-impl.h (host/device inline functions);
  * test_smac_cuda checks parity on a GPU. */
 #include "kernels/cuda/smac_cuda.h"
-#include "pipeline/smac-impl.h"
+#include "kernels/smac/smac-impl.h"
 
 #include <cuda_runtime.h>
 #include <math.h>
@@ -38,7 +38,7 @@ struct dev_params {
     const float *tetas_px, *phis_px, *tetav_px, *phiv_px, *pressure_px, *uh2o_px;
 };
 
-/* One pixel, with the SMAC maths shared with the CPU (pipeline/smac-impl.h). */
+/* One pixel, with the SMAC maths shared with the CPU (kernels/smac/smac-impl.h). */
 __device__ double smac_invert_px(const cc_smac_coefs &c, double tetas, double phis, double tetav,
                                  double phiv, double pressure, double tau, double uo3,
                                  double uh2o, double toa)

@@ -1,6 +1,6 @@
 /* clearcube: SMAC inversion of one band on an NVIDIA GPU.
  *
- * Same equations as pipeline/smac.c (computed in double precision on the
+ * Same equations as kernels/smac/smac.c (computed in double precision on the
  * device; inputs and outputs are float). Only built when CUDA is found
  * (CC_HAVE_CUDA); tests/smac/test_smac_cuda.c checks parity with the CPU
  * reference. */
@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 #include "core/error.h"
-#include "pipeline/smac.h"
+#include "kernels/smac/smac.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -5,10 +5,10 @@
 #include <gdal.h>
 #include <omp.h>
 
-#include "io/scene.h"
-#include "pipeline/reference.h"
-#include "pipeline/simulate.h"
-#include "pipeline/smac.h"
+#include "io/s2/scene.h"
+#include "pipeline/atmos/reference.h"
+#include "pipeline/boa/simulate.h"
+#include "kernels/smac/smac.h"
 #include "testutil.h"
 
 static int read_truth(const char *path, int n, uint16_t *out)

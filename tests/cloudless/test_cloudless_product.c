@@ -1,4 +1,4 @@
-/* The Cloudless product for one tile and day (pipeline/cloudless_product.h)
+/* The Cloudless product for one tile and day (pipeline/cloudless/cloudless_product.h)
  * on hand-made sensor cubes: evidence layers, the zero-correction model giving
  * back linear interpolation, output independent of the block size, appending
  * days, and every bad-input case with nothing written. */
@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "io/cube.h"
-#include "pipeline/cloudless.h"
-#include "pipeline/cloudless_product.h"
-#include "pipeline/cloudmask.h"
+#include "pipeline/cloudless/cloudless.h"
+#include "pipeline/cloudless/cloudless_product.h"
+#include "pipeline/cloudless/cloudmask.h"
 #include "testutil.h"
 
 enum { W = 12, H = 10 };

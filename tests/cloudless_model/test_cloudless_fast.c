@@ -1,5 +1,5 @@
 /* Cloudless: cc_cl_predict computes its features on a fast path (shared
- * Whittaker factors, validity bitmasks; pipeline/cloudless.c). This test
+ * Whittaker factors, validity bitmasks; pipeline/cloudless/cloudless.c). This test
  * rebuilds the prediction from the straightforward reference features
  * (cc_cl_features, one pixel at a time) through the same network and checks
  * that cc_cl_predict gives the SAME BITS, on random series with random gaps
@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "kernels/train.h"
-#include "pipeline/cloudless.h"
+#include "kernels/train/train.h"
+#include "pipeline/cloudless/cloudless.h"
 #include "testutil.h"
 
 #define NB CC_CL_NBANDS

@@ -9,10 +9,10 @@
 
 #include "core/error.h"
 #include "io/model_file.h"
-#include "kernels/train.h"
-#include "pipeline/boa.h"
-#include "pipeline/cloudless.h"
-#include "pipeline/cloudless_train.h"
+#include "kernels/train/train.h"
+#include "pipeline/boa/boa.h"
+#include "pipeline/cloudless/cloudless.h"
+#include "pipeline/cloudless/cloudless_train.h"
 #include "testutil.h"
 
 #define NB CC_CL_NBANDS

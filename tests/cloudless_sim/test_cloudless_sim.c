@@ -1,4 +1,4 @@
-/* Tests of the SIMULATED multi-sensor series (pipeline/cloudless_sim.h) on the
+/* Tests of the SIMULATED multi-sensor series (pipeline/cloudless/cloudless_sim.h) on the
  * real pieces in ../shared/datasets. */
 #include <gdal.h>
 #include <math.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "pipeline/cloudless_sim.h"
+#include "pipeline/cloudless/cloudless_sim.h"
 #include "testutil.h"
 
 static char g_datasets[2048], g_eo[2048];

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/landsat.h"
-#include "pipeline/cloudmask.h"
+#include "io/landsat/landsat.h"
+#include "pipeline/cloudless/cloudmask.h"
 #include "testutil.h"
 
 int main(void)

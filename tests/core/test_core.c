@@ -1,6 +1,6 @@
 #include "core/alloc.h"
 #include "core/error.h"
-#include "io/scene.h"
+#include "io/s2/scene.h"
 #include "testutil.h"
 
 int main(void)

@@ -10,11 +10,11 @@
 #include <gdal.h>
 #include <hdf5.h>
 
-#include "io/scene.h"
-#include "pipeline/dataset.h"
-#include "pipeline/reference.h"
-#include "pipeline/simulate.h"
-#include "pipeline/smac.h"
+#include "io/s2/scene.h"
+#include "pipeline/boa/dataset.h"
+#include "pipeline/atmos/reference.h"
+#include "pipeline/boa/simulate.h"
+#include "kernels/smac/smac.h"
 #include "testutil.h"
 
 #define P 128

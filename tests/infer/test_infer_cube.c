@@ -19,7 +19,7 @@
 #include "core/error.h"
 #include "infer_test.h"
 #include "io/cube.h"
-#include "pipeline/infer.h"
+#include "pipeline/boa/infer.h"
 #include "testutil.h"
 
 #define W 700

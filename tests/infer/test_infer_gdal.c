@@ -20,8 +20,8 @@
 #include "core/error.h"
 #include "infer_test.h"
 #include "io/cube.h"
-#include "io/scene.h"
-#include "pipeline/infer.h"
+#include "io/s2/scene.h"
+#include "pipeline/boa/infer.h"
 #include "testutil.h"
 
 /* Whole image: each file read whole and upsampled onto the finest grid. */

@@ -1,4 +1,4 @@
-/* Streaming inference (pipeline/infer.h): windowed output equals the
+/* Streaming inference (pipeline/boa/infer.h): windowed output equals the
  * whole-image output bit for bit, for the reference models A, B, C, on
  * rasters several windows wide and tall with sizes that are not multiples of
  * the window (odd sizes padded per size_multiple), with nodata borders and

@@ -11,7 +11,7 @@
 #include <gdal.h>
 
 #include "core/error.h"
-#include "io/scene.h"
+#include "io/s2/scene.h"
 #include "testutil.h"
 
 /* Reads band `bandno` of a raster directly with GDAL as uint16 (malloc'ed),

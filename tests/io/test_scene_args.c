@@ -8,7 +8,7 @@
 #include <ogr_srs_api.h>
 
 #include "core/log.h"
-#include "io/scene.h"
+#include "io/s2/scene.h"
 #include "io_util.h"
 
 /* A w x h GeoTIFF with nb bands of type t; pixel (i) of band k = fill(k, i).

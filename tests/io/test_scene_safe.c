@@ -10,8 +10,8 @@
 #include <gdal.h>
 
 #include "core/log.h"
-#include "io/s2_mtd.h"
-#include "io/scene.h"
+#include "io/s2/s2_mtd.h"
+#include "io/s2/scene.h"
 #include "io_util.h"
 
 #define PRODUCT "S2A_MSIL1C_20170301T103021_N0204_R108_T32UMF_20170301T103326"

@@ -8,7 +8,7 @@
 #include <gdal.h>
 
 #include "core/log.h"
-#include "io/scene.h"
+#include "io/s2/scene.h"
 #include "io_util.h"
 
 #define PRODUCT "S2B_MSIL2A_20170301T103021_N0400_R108_T32UMF_20170301T120000"

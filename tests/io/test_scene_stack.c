@@ -8,7 +8,7 @@
 #include <gdal.h>
 
 #include "core/log.h"
-#include "io/scene.h"
+#include "io/s2/scene.h"
 #include "io_util.h"
 
 static char g_path[4096];

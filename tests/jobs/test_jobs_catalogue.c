@@ -1,4 +1,4 @@
-/* Expanding a job into work items (jobs/catalogue.c) over a catalogue built
+/* Expanding a job into work items (jobs/run/catalogue.c) over a catalogue built
  * at test time from symbolic links to real fixture products. */
 #define _POSIX_C_SOURCE 200809L
 #include <gdal.h>
@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "jobs/job.h"
+#include "jobs/run/job.h"
 #include "testutil.h"
 
 static char cat[4096];

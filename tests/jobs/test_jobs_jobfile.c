@@ -1,11 +1,11 @@
-/* Job files (jobs/jobfile.c): YAML and JSON load identically; every bad input
+/* Job files (jobs/run/jobfile.c): YAML and JSON load identically; every bad input
  * is an error naming the key path; the template (from the parser's table)
  * parses back; docs/jobs.md names every key of the table. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <string.h>
 
-#include "jobs/job.h"
+#include "jobs/run/job.h"
 #include "testutil.h"
 
 static const char *dir;

@@ -1,4 +1,4 @@
-/* The Sentinel-2 tiling grid (jobs/mgrs.c) against real georeferencing: each
+/* The Sentinel-2 tiling grid (io/grid/mgrs.c) against real georeferencing: each
  * fixture's footprint maps to the tile it comes from; Norway/Svalbard and
  * zone-edge cases; the UTM maths against GDAL/OSR; the Europe list. */
 #define _POSIX_C_SOURCE 200809L
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "jobs/mgrs.h"
+#include "io/grid/mgrs.h"
 #include "testutil.h"
 
 static int has(char **ids, int n, const char *id)

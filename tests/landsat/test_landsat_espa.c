@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/landsat.h"
+#include "io/landsat/landsat.h"
 #include "testutil.h"
 
 #define SCENE_A "LE70350322008118EDC00" /* 2008 doy 118: 679 nodata px, snow */

@@ -14,8 +14,8 @@
 #include <ogr_srs_api.h>
 
 #include "io/cube.h"
-#include "io/landsat.h"
-#include "pipeline/series.h"
+#include "io/landsat/landsat.h"
+#include "pipeline/cloudless/series.h"
 #include "testutil.h"
 
 #define NB CC_CL_NBANDS

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Test-only helpers for tests/olci (python3-netcdf4 + numpy, independent of io/olci.c).
+"""Test-only helpers for tests/olci (python3-netcdf4 + numpy, independent of io/s3/olci.c).
 
   olci_fixture.py expect FILE.nc
       One line per pixel of a BEAM/SNAP OLCI file: "x y lat lon rho*10" with

@@ -1,4 +1,4 @@
-/* Sentinel-3 OLCI reader (io/olci.h) on the real BEAM/SNAP subsets of
+/* Sentinel-3 OLCI reader (io/s3/olci.h) on the real BEAM/SNAP subsets of
  * s3-olci-slstr-snap and on a native .SEN3 folder built from one of them at
  * test time (tests/olci/olci_fixture.py, python3-netcdf4).
  *
@@ -23,7 +23,7 @@
 #include <ogr_srs_api.h>
 
 #include "core/alloc.h"
-#include "io/olci.h"
+#include "io/s3/olci.h"
 #include "testutil.h"
 
 #define NB CC_CL_NBANDS

@@ -1,4 +1,4 @@
-/* Sentinel-1 reader (io/s1.h) on the real fixtures:
+/* Sentinel-1 reader (io/s1/s1.h) on the real fixtures:
  *  - the five BigEarthNet-S1 patches (analysis-ready dB GeoTIFFs),
  *  - the riotilerpds GRD measurement TIFFs (GCPs, no calibration annotation),
  *    plus test-only SAFE-like folders built here from copies of them with
@@ -18,7 +18,7 @@
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
 
-#include "io/s1.h"
+#include "io/s1/s1.h"
 #include "testutil.h"
 
 #define NPATCH 5

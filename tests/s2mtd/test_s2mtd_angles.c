@@ -2,7 +2,7 @@
 #include <math.h>
 
 #include "core/error.h"
-#include "io/scene.h"
+#include "io/s2/scene.h"
 #include "testutil.h"
 
 #define NX 5

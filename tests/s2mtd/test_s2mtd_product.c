@@ -3,7 +3,7 @@
 #include <math.h>
 
 #include "core/error.h"
-#include "io/s2_mtd.h"
+#include "io/s2/s2_mtd.h"
 #include "s2mtd_util.h"
 #include "testutil.h"
 

@@ -7,7 +7,7 @@
 #include <cpl_string.h>
 
 #include "core/error.h"
-#include "io/s2_mtd.h"
+#include "io/s2/s2_mtd.h"
 #include "s2mtd_util.h"
 #include "testutil.h"
 

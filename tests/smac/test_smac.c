@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 #include "core/error.h"
-#include "io/scene.h"
-#include "pipeline/smac.h"
+#include "io/s2/scene.h"
+#include "kernels/smac/smac.h"
 #include "testutil.h"
 
 #define TOL 1e-9

@@ -1,4 +1,4 @@
-/* Atmospheric input retrieval (pipeline/atmos.h): synthetic round trips built
+/* Atmospheric input retrieval (pipeline/atmos/atmos.h): synthetic round trips built
  * with the SMAC forward model, water exclusion, SCL, fallbacks, missing B9,
  * thread independence, and the water vapour of the real sen2r-barbellino
  * L1C scene (Italian Alps, 2017-07-03). */
@@ -10,9 +10,9 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "io/scene.h"
-#include "pipeline/atmos.h"
-#include "pipeline/smac.h"
+#include "io/s2/scene.h"
+#include "pipeline/atmos/atmos.h"
+#include "kernels/smac/smac.h"
 #include "testutil.h"
 
 #define TRUE_AOT 0.15

@@ -8,9 +8,9 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "io/scene.h"
+#include "io/s2/scene.h"
 #include "kernels/cuda/smac_cuda.h"
-#include "pipeline/smac.h"
+#include "kernels/smac/smac.h"
 #include "testutil.h"
 
 #define TOL 1e-6

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "kernels/nn.h"
-#include "kernels/train.h"
+#include "kernels/train/train.h"
 
 typedef struct {
     uint64_t s;

@@ -8,7 +8,7 @@
 
 #include <gdal.h>
 
-#include "pipeline/plot.h"
+#include "pipeline/report/plot.h"
 #include "testutil.h"
 
 static void check_png(const char *path, int w, int h)

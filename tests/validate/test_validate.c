@@ -17,7 +17,7 @@
 #include <ogr_srs_api.h>
 
 #include "io/cube.h"
-#include "pipeline/validate.h"
+#include "pipeline/boa/validate.h"
 #include "testutil.h"
 
 enum { W = 40, H = 30 };

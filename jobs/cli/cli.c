@@ -1,0 +1,127 @@
+#include "jobs/cli/cli.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gdal.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/version.h"
+
+static const cc_cli_command commands[] = {
+    {"reference", "physical reference L1C -> L2A processor (SMAC) into a NetCDF cube",
+     cc_cmd_reference, cc_cmd_reference_help},
+    {"boa", "Rapid BoA: L2A surface reflectance emulated by the shipped network", cc_cmd_boa,
+     cc_cmd_boa_help},
+    {"train", "train the Rapid BoA emulator from a dataset (MPI data-parallel, resumable)", cc_cmd_train,
+     cc_cmd_train_help},
+    {"info", "print what clearcube reads from an input product", cc_cmd_info, cc_cmd_info_help},
+    {"simulate", "write a small SIMULATED L1C scene (for demos and tests)", cc_cmd_simulate,
+     cc_cmd_simulate_help},
+    {"tiles", "list the Sentinel-2 tiles of an area (bbox or GeoJSON)", cc_cmd_tiles, cc_cmd_tiles_help},
+    {"job", "job files: print the template, check a job and list its work items", cc_cmd_job,
+     cc_cmd_job_help},
+    {"run", "run a job over MPI ranks (mpirun/srun), resumable", cc_cmd_run, cc_cmd_run_help},
+    {"validate", "compare a predicted L2A with a reference L2A (MAE, bias, RMSE, NDVI; report + PNGs)", cc_cmd_validate, cc_cmd_validate_help},
+    {"plan", "node-hours, wall time and scaling of a job (cost model + scheduler simulation)", cc_cmd_plan,
+     cc_cmd_plan_help},
+    {"dataset", "build emulator training data (L1C/L2A patches, HDF5) from a YAML config", cc_cmd_dataset, cc_cmd_dataset_help},
+    {"ingest", "Cloudless: S2/Landsat/OLCI/S1 products onto the tile grid, appended to the tile's sensor cubes", cc_cmd_ingest, cc_cmd_ingest_help},
+    {"cloudless", "Cloudless: the cloud-free 10-band image of a tile and day, fused from the sensor cubes", cc_cmd_cloudless, cc_cmd_cloudless_help},
+    {"cloudless-train", "train the Cloudless fusion model (hidden clear targets; YAML recipe)", cc_cmd_cloudless_train, cc_cmd_cloudless_train_help},
+    {"gapfill-eval", "score the Cloudless model vs linear and Whittaker gap filling on hidden clear pixels (JSON)", cc_cmd_gapfill_eval, cc_cmd_gapfill_eval_help},
+    {"cloudless-sim", "Cloudless: SIMULATED sensor cubes and truth of one tile (real pieces, or --synthetic)", cc_cmd_cloudless_sim, cc_cmd_cloudless_sim_help},
+    {"cloudless-plot", "Cloudless: time series of a pixel and quicklook strips (accuracy report pictures)", cc_cmd_cloudless_plot, cc_cmd_cloudless_plot_help},
+    {"submit", "submit a job to Slurm (batch script with graceful stop and requeue)", cc_cmd_submit,
+     cc_cmd_submit_help},
+    {"cloudmask", "Sentinel-2 cloud/shadow mask (GeoTIFF) and its scores against SCL or Fmask", cc_cmd_cloudmask, cc_cmd_cloudmask_help},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f, "clearcube %s: analysis-ready Sentinel-2 datacubes\n\n"
+               "Usage: clearcube <command> [options]   (clearcube <command> --help)\n\nCommands:\n",
+            CC_VERSION);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-10s %s\n", "version", "print the version");
+    fprintf(f, "\nCommon options: --log-level debug|info|warn|error|quiet (default info)\n");
+}
+
+int cc_cli_parse_double(const char *opt, const char *val, double *out)
+{
+    char *end = NULL;
+    double v = strtod(val, &end);
+    if (!val[0] || *end || !isfinite(v)) {
+        fprintf(stderr, "clearcube: error: --%s: '%s' is not a number\n", opt, val);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cc_cli_scene_option(int id, const char *val, cc_scene_options *so)
+{
+    switch (id) {
+    case CC_OPT_BANDS: so->bands = val; return 1;
+    case CC_OPT_SPACECRAFT: so->spacecraft = val; return 1;
+    case CC_OPT_DATE: so->date = val; return 1;
+    case CC_OPT_SUN_ZENITH: return cc_cli_parse_double("sun-zenith", val, &so->sun_zenith) ? -1 : 1;
+    case CC_OPT_SUN_AZIMUTH: return cc_cli_parse_double("sun-azimuth", val, &so->sun_azimuth) ? -1 : 1;
+    case CC_OPT_VIEW_ZENITH: return cc_cli_parse_double("view-zenith", val, &so->view_zenith) ? -1 : 1;
+    case CC_OPT_VIEW_AZIMUTH: return cc_cli_parse_double("view-azimuth", val, &so->view_azimuth) ? -1 : 1;
+    case CC_OPT_DN_OFFSET: return cc_cli_parse_double("dn-offset", val, &so->dn_offset) ? -1 : 1;
+    case CC_OPT_NO_VERIFY: so->verify_checksums = 0; return 1;
+    case CC_OPT_LOG_LEVEL: {
+        int l = cc_log_parse_level(val);
+        if (l < 0) {
+            fprintf(stderr, "clearcube: error: --log-level: unknown level '%s'\n", val);
+            return -1;
+        }
+        cc_log_set_level((cc_log_level)l);
+        return 1;
+    }
+    default: return 0;
+    }
+}
+
+int cc_cli_atmos_option(int id, const char *val, cc_reference_options *ro)
+{
+    switch (id) {
+    case CC_OPT_AOT: return cc_cli_parse_double("aot", val, &ro->aot550) ? -1 : 1;
+    case CC_OPT_WV: return cc_cli_parse_double("water-vapour", val, &ro->water_vapour) ? -1 : 1;
+    case CC_OPT_ELEV: return cc_cli_parse_double("elevation", val, &ro->elevation_m) ? -1 : 1;
+    case CC_OPT_DEM: ro->dem_path = val; return 1;
+    case CC_OPT_OZONE: return cc_cli_parse_double("ozone", val, &ro->ozone) ? -1 : 1;
+    case CC_OPT_RES: return cc_cli_parse_double("resolution", val, &ro->resolution) ? -1 : 1;
+    default: return 0;
+    }
+}
+
+int cc_cli_main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("clearcube %s (GDAL %s)\n", CC_VERSION, GDALVersionInfo("RELEASE_NAME"));
+        return 0;
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        GDALAllRegister();
+        cc_log_route_gdal();
+        int rc = commands[i].run(argc - 1, argv + 1);
+        GDALDestroyDriverManager();
+        return rc;
+    }
+    fprintf(stderr, "clearcube: error: unknown command '%s' (see clearcube --help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,155 @@
+/* clearcube reference INPUT -o OUT.nc: the physical reference L2A processor. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "io/cube.h"
+#include "io/s2/scene.h"
+#include "jobs/cli/cli.h"
+#include "pipeline/report/quicklook.h"
+#include "pipeline/atmos/reference.h"
+
+void cc_cmd_reference_help(void)
+{
+    printf("Usage: clearcube reference INPUT -o OUT.nc [options]\n\n"
+           "Physically based Level-2A surface reflectance from a Sentinel-2 Level-1C product:\n"
+           "SMAC inversion per band (S2A/S2B/S2C coefficients), aerosol optical thickness from\n"
+           "dark dense vegetation, water vapour from the B9/B8A ratio. Writes 12 BOA bands (B10\n"
+           "dropped) in L2A DN convention plus AOT and WVP layers into a CF-1.8 NetCDF cube; if\n"
+           "OUT.nc exists, the date is added to it (same grid required).\n\n"
+           "INPUT: a SAFE directory, a SAFE .zip, a multi-band GeoTIFF or a folder of per-band files.\n\n"
+           "Options:\n"
+           "  -o, --output OUT.nc   output cube (required)\n"
+           "  --quicklook OUT.png   also write a true-colour PNG (B4/B3/B2, robust stretch)\n"
+           "  --aot X               aerosol optical thickness at 550 nm (default: DDV retrieval)\n"
+           "  --water-vapour X      water vapour in g cm-2 (default: B9/B8A retrieval)\n"
+           "  --elevation M         surface elevation in metres (pressure; default sea level)\n"
+           "  --dem PATH            elevation raster (any GDAL format), warped onto the grid\n"
+           "  --ozone X             ozone in cm-atm (default 0.331)\n"
+           "  --resolution M        output grid resolution (default: finest band present)\n"
+           "  --log-level LEVEL     debug, info, warn, error, quiet\n\n" CC_CLI_SCENE_OPTIONS_HELP);
+}
+
+static int fail(void)
+{
+    fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
+    return cc_status_exit_code(cc_error_status());
+}
+
+cc_status cc_reference_write_cube(const char *path, const cc_scene *s, const cc_reference_result *r,
+                                  const char *input);
+
+cc_status cc_reference_write_cube(const char *path, const cc_scene *s, const cc_reference_result *r,
+                                  const char *input)
+{
+    cc_cube_layer layers[CC_L2A_NBANDS + 2];
+    char long_names[CC_L2A_NBANDS][96];
+    int nl = 0;
+    for (int k = 0; k < r->nbands; k++) {
+        int b = r->band[k];
+        snprintf(long_names[k], sizeof long_names[k], "surface reflectance, band %s (%.1f nm)",
+                 cc_band_names[b], cc_band_wavelength_nm[b]);
+        layers[nl++] = (cc_cube_layer){
+            .name = cc_band_names[b], .long_name = long_names[k], .units = "1",
+            .standard_name = "surface_bidirectional_reflectance", .scale_factor = 1e-4,
+            .add_offset = -r->dn_offset * 1e-4, .fill_value = 0,
+            .wavelength_nm = cc_band_wavelength_nm[b], .data = r->boa[k]};
+    }
+    layers[nl++] = (cc_cube_layer){.name = "AOT", .long_name = "aerosol optical thickness at 550 nm",
+                                   .units = "1", .scale_factor = 1e-3, .add_offset = 0,
+                                   .fill_value = 0, .data = r->aot};
+    layers[nl++] = (cc_cube_layer){.name = "WVP", .long_name = "total column water vapour",
+                                   .units = "g cm-2", .scale_factor = 1e-3, .add_offset = 0,
+                                   .fill_value = 0, .data = r->wvp};
+    char processor[128];
+    snprintf(processor, sizeof processor, "clearcube %s reference (SMAC, %s coefficients)", CC_VERSION,
+             cc_spacecraft_name(s->spacecraft));
+    cc_cube_write_args a = {
+        .path = path, .tile_id = s->tile_id, .product = "reference-l2a", .wkt = s->wkt,
+        .width = r->grid.width, .height = r->grid.height, .year = s->year, .month = s->month,
+        .day = s->day, .nlayers = nl, .layers = layers, .inputs = input, .processor = processor,
+        .parameters = r->parameters};
+    memcpy(a.gt, r->grid.gt, sizeof a.gt);
+    return cc_cube_write(&a);
+}
+
+int cc_cmd_reference(int argc, char **argv)
+{
+    enum { O_QL = CC_OPT_ATMOS_LAST + 1 };
+    static const struct option longopts[] = {
+        {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
+        {"quicklook", required_argument, 0, O_QL}, CC_CLI_ATMOS_LONGOPTS, CC_CLI_SCENE_LONGOPTS, {0, 0, 0, 0}};
+    cc_scene_options so;
+    cc_scene_options_init(&so);
+    cc_reference_options ro;
+    cc_reference_options_init(&ro);
+    const char *out = NULL, *ql = NULL;
+    int c, rc;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'h': cc_cmd_reference_help(); return 0;
+        case O_QL: ql = optarg; break;
+        default:
+            if ((rc = cc_cli_atmos_option(c, optarg, &ro)) == 0)
+                rc = cc_cli_scene_option(c, optarg, &so);
+            if (rc == 1)
+                break;
+            if (rc == 0)
+                fprintf(stderr, "clearcube: error: reference: bad option (see clearcube reference --help)\n");
+            return 2;
+        }
+    }
+    if (optind != argc - 1 || !out) {
+        fprintf(stderr, "clearcube: error: reference: need exactly one INPUT and -o OUT.nc "
+                        "(see clearcube reference --help)\n");
+        return 2;
+    }
+    const char *input = argv[optind];
+    cc_scene *s = NULL;
+    cc_reference_result r;
+    memset(&r, 0, sizeof r);
+    if (cc_scene_open(input, &so, &s) != CC_OK)
+        return fail();
+    rc = 1;
+    if (cc_reference_run(s, &ro, &r) != CC_OK)
+        goto out;
+    if (cc_reference_write_cube(out, s, &r, input) != CC_OK)
+        goto out;
+    cc_info("wrote %s (%d bands + AOT + WVP, %dx%d, %zu valid pixels)", out, r.nbands, r.grid.width,
+            r.grid.height, r.n_valid);
+    if (ql) {
+        int kr = -1, kg = -1, kb = -1;
+        for (int k = 0; k < r.nbands; k++) {
+            if (r.band[k] == CC_B04) kr = k;
+            if (r.band[k] == CC_B03) kg = k;
+            if (r.band[k] == CC_B02) kb = k;
+        }
+        if (kr < 0 || kg < 0 || kb < 0) {
+            /* no visible bands (e.g. a partial product): false colour from the first three */
+            cc_warn("%s: B4/B3/B2 not all present; quicklook uses bands %s/%s/%s", input,
+                    cc_band_names[r.band[r.nbands > 2 ? 2 : 0]], cc_band_names[r.band[r.nbands > 1 ? 1 : 0]],
+                    cc_band_names[r.band[0]]);
+            kr = r.nbands > 2 ? 2 : 0;
+            kg = r.nbands > 1 ? 1 : 0;
+            kb = 0;
+        }
+        if (cc_quicklook_write(ql, r.grid.width, r.grid.height, r.boa[kr], r.boa[kg], r.boa[kb], 2048) !=
+            CC_OK)
+            goto out;
+        cc_info("wrote %s", ql);
+    }
+    rc = 0;
+out:
+    if (rc)
+        rc = fail();
+    cc_reference_result_free(&r);
+    cc_scene_free(s);
+    return rc;
+}

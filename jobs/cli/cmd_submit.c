@@ -1,0 +1,511 @@
+/* clearcube submit: renders a Slurm batch script for `clearcube run` from the
+ * template slurm/clearcube.sbatch.in and submits it with sbatch (or prints it
+ * with --dry-run). docs/running.md, "Running on a Slurm cluster".
+ *
+ * The template is found, in this order: --template FILE, $CLEARCUBE_SBATCH_TEMPLATE,
+ * <binary's dir>/../share/clearcube/clearcube.sbatch.in (an installed tree), and
+ * CC_SLURM_TEMPLATE_DIR (the source tree's slurm/, set by jobs/CMakeLists.txt).
+ * Placeholders are @NAME@ words (put_key below); any other '@' is copied. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/version.h"
+#include "jobs/cli/cli.h"
+#include "jobs/run/job.h"
+
+#ifndef CC_SLURM_TEMPLATE_DIR
+#define CC_SLURM_TEMPLATE_DIR "slurm"
+#endif
+#define TEMPLATE_NAME "clearcube.sbatch.in"
+
+void cc_cmd_submit_help(void)
+{
+    printf("Usage: clearcube submit JOB --nodes N --gpus-per-node G --time HH:MM:SS [options]\n"
+           "                        [-- CLEARCUBE RUN OPTIONS]\n\n"
+           "Writes a Slurm batch script that runs `srun --mpi=pmix clearcube run JOB` and\n"
+           "submits it with sbatch (prints the Slurm job id). The script stops the run\n"
+           "gracefully before the time limit (SIGTERM, --stop-before) and requeues the job\n"
+           "until it is complete; rerunning resumes from the journal. See docs/running.md.\n\n"
+           "Options:\n"
+           "  --nodes N             nodes (>= 1)\n"
+           "  --gpus-per-node G     GPUs per node; one rank per GPU. 0: CPU-only nodes\n"
+           "  --ranks-per-node R    ranks per node (default G, or 1 when G is 0)\n"
+           "  --time [D-]HH:MM:SS   wall-clock limit of each (re)run\n"
+           "  --partition P, --account A   passed to sbatch\n"
+           "  --array K             a job array of K tasks; task I runs `clearcube run --share\n"
+           "                        I/K` (a disjoint share of the tiles, own output folder\n"
+           "                        DIR/share-I-of-K)\n"
+           "  --stop-before S       SIGTERM the ranks S seconds before the time limit (default\n"
+           "                        120); in-flight items may finish for 3/4 of it (--grace)\n"
+           "  --name NAME           Slurm job name (default clearcube-<job file name>)\n"
+           "  --template FILE       the batch script template (default slurm/" TEMPLATE_NAME ")\n"
+           "  --dry-run             print the script; write nothing, submit nothing\n"
+           "  -- OPTIONS...         appended to `clearcube run JOB` (e.g. --threads 4 -o DIR)\n\n"
+           "Without --dry-run the script is written to the output folder (the job's, or the\n"
+           "-o of the run options) as <name>.sbatch, the Slurm log there as slurm-<id>.out.\n"
+           "Exit codes: 0 submitted (or printed), 2 bad arguments or job file, 1 sbatch failed.\n");
+}
+
+static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_err(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("clearcube: error: submit: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 2;
+}
+
+static int parse_count(const char *opt, const char *v, int lo, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || errno || x < lo || x > 100000) {
+        usage_err("--%s: '%s' must be an integer >= %d", opt, v, lo);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+/* [D-]HH:MM:SS, minutes and seconds < 60, in total > 0 -> seconds, -1 if bad. */
+static long parse_time(const char *v)
+{
+    int d = 0, h, m, s, n = -1;
+    const char *p = v;
+    const char *dash = strchr(v, '-');
+    if (dash) {
+        if (sscanf(v, "%d-%n", &d, &n) != 1 || n != (int)(dash - v) + 1 || d < 0 || d > 365)
+            return -1;
+        p = dash + 1;
+    }
+    n = -1;
+    for (const char *q = p; *q; q++)
+        if ((*q < '0' || *q > '9') && *q != ':')
+            return -1;
+    if (sscanf(p, "%d:%2d:%2d%n", &h, &m, &s, &n) != 3 || p[n] || h < 0 || h > 9999 || m > 59 ||
+        s > 59 || m < 0 || s < 0)
+        return -1;
+    long t = ((long)d * 24 + h) * 3600 + m * 60 + s;
+    return t > 0 ? t : -1;
+}
+
+/* One shell word: 'x' with every ' as '\'' (no quotes when plainly safe). */
+static void shell_quote(FILE *f, const char *s)
+{
+    int plain = *s != 0;
+    for (const char *p = s; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%", *p))
+            plain = 0;
+    if (plain) {
+        fputs(s, f);
+        return;
+    }
+    fputc('\'', f);
+    for (const char *p = s; *p; p++) {
+        if (*p == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*p, f);
+    }
+    fputc('\'', f);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    char chunk[4096];
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        memcpy(buf + len, chunk, n);
+        len += n;
+    }
+    fclose(f);
+    if (!buf)
+        buf = calloc(1, 1);
+    else
+        buf[len] = 0;
+    return buf;
+}
+
+static int is_file(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* The template's path into `out`; 0 found, -1 not. */
+static int find_template(const char *opt, const char *exe, char *out, size_t n)
+{
+    if (opt) {
+        snprintf(out, n, "%s", opt);
+        return is_file(out) ? 0 : -1;
+    }
+    const char *env = getenv("CLEARCUBE_SBATCH_TEMPLATE");
+    if (env && *env) {
+        snprintf(out, n, "%s", env);
+        return is_file(out) ? 0 : -1;
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", exe);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        *slash = 0;
+        snprintf(out, n, "%s/../share/clearcube/" TEMPLATE_NAME, dir);
+        if (is_file(out))
+            return 0;
+    }
+    snprintf(out, n, "%s/" TEMPLATE_NAME, CC_SLURM_TEMPLATE_DIR);
+    return is_file(out) ? 0 : -1;
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(tmp, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+typedef struct {
+    const char *job, *exe, *cwd, *name, *outdir, *partition, *account;
+    int nodes, gpus, ranks_per_node, array, stop_before, grace;
+    const char *time;
+    char **run_args;
+    int nrun_args;
+    const char *log_pattern;
+} submit_vars;
+
+/* Writes the value of placeholder `key` (without the @s); 0 known, -1 unknown. */
+static int put_key(FILE *f, const char *key, size_t klen, const submit_vars *v)
+{
+#define IS(k) (klen == sizeof(k) - 1 && !memcmp(key, k, klen))
+    if (IS("VERSION")) fputs(CC_VERSION, f);
+    else if (IS("JOB_NAME")) shell_quote(f, v->name);
+    else if (IS("NODES")) fprintf(f, "%d", v->nodes);
+    else if (IS("RANKS_PER_NODE")) fprintf(f, "%d", v->ranks_per_node);
+    else if (IS("TIME")) fputs(v->time, f);
+    else if (IS("STOP_BEFORE")) fprintf(f, "%d", v->stop_before);
+    else if (IS("GRACE")) fprintf(f, "%d", v->grace);
+    else if (IS("WORKDIR")) shell_quote(f, v->cwd);
+    else if (IS("LOG")) {
+        char p[PATH_MAX + 64];
+        snprintf(p, sizeof p, "%s/%s", v->outdir, v->log_pattern);
+        shell_quote(f, p);
+    } else if (IS("OPTIONAL_SBATCH")) {
+        /* the lines that depend on the arguments; each "#SBATCH ...\n" */
+        if (v->gpus > 0)
+            fprintf(f, "#SBATCH --gpus-per-node=%d\n", v->gpus);
+        if (v->partition) {
+            fputs("#SBATCH --partition=", f);
+            shell_quote(f, v->partition);
+            fputc('\n', f);
+        }
+        if (v->account) {
+            fputs("#SBATCH --account=", f);
+            shell_quote(f, v->account);
+            fputc('\n', f);
+        }
+        if (v->array > 0)
+            fprintf(f, "#SBATCH --array=0-%d\n", v->array - 1);
+    } else if (IS("ARRAY")) fprintf(f, "%d", v->array);
+    else if (IS("CLEARCUBE")) shell_quote(f, v->exe);
+    else if (IS("JOB")) shell_quote(f, v->job);
+    else if (IS("RUN_ARGS")) {
+        for (int i = 0; i < v->nrun_args; i++) {
+            fputc(' ', f);
+            shell_quote(f, v->run_args[i]);
+        }
+    } else
+        return -1;
+    return 0;
+#undef IS
+}
+
+/* Renders `tpl` into `f`; -1 (message printed) on an unknown placeholder. */
+static int render(FILE *f, const char *tpl, const char *tpl_path, const submit_vars *v)
+{
+    const char *p = tpl;
+    while (*p) {
+        if (*p == '@') {
+            size_t k = 1;
+            while ((p[k] >= 'A' && p[k] <= 'Z') || p[k] == '_')
+                k++;
+            if (k > 1 && p[k] == '@') {
+                if (put_key(f, p + 1, k - 1, v) != 0) {
+                    fprintf(stderr, "clearcube: error: submit: %s: unknown placeholder %.*s\n", tpl_path,
+                            (int)k + 1, p);
+                    return -1;
+                }
+                p += k + 1;
+                continue;
+            }
+        }
+        fputc(*p++, f);
+    }
+    return 0;
+}
+
+/* Runs `sbatch --parsable SCRIPT` and prints the job id; exit code of submit. */
+static int run_sbatch(const char *script, const char *log_hint)
+{
+    int fd[2];
+    if (pipe(fd) != 0) {
+        fprintf(stderr, "clearcube: error: submit: pipe: %s\n", strerror(errno));
+        return 1;
+    }
+    const char *sbatch = getenv("CLEARCUBE_SBATCH");
+    if (!sbatch || !*sbatch)
+        sbatch = "sbatch";
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "clearcube: error: submit: fork: %s\n", strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], 1);
+        close(fd[1]);
+        execlp(sbatch, sbatch, "--parsable", script, (char *)NULL);
+        fprintf(stderr, "clearcube: error: submit: cannot run %s: %s\n", sbatch, strerror(errno));
+        _exit(127);
+    }
+    close(fd[1]);
+    char out[256] = {0};
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fd[0], out + len, sizeof out - 1 - len)) > 0 && len < sizeof out - 1)
+        len += (size_t)n;
+    while (n > 0) /* drain */
+        n = read(fd[0], (char[64]){0}, 64);
+    close(fd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    out[strcspn(out, ";\r\n")] = 0; /* "ID" or "ID;CLUSTER" */
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !out[0]) {
+        fprintf(stderr, "clearcube: error: submit: sbatch %s failed (exit %d)\n", script,
+                WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        return 1;
+    }
+    printf("%s\n", out);
+    fprintf(stderr, "clearcube: submitted Slurm job %s (script %s, log %s)\n", out, script, log_hint);
+    return 0;
+}
+
+int cc_cmd_submit(int argc, char **argv)
+{
+    enum { O_NODES = 1, O_GPUS, O_RPN, O_TIME, O_DRY, O_PART, O_ACCT, O_ARRAY, O_STOP, O_NAME, O_TPL };
+    static const struct option longopts[] = {
+        {"help", no_argument, 0, 'h'}, {"nodes", required_argument, 0, O_NODES},
+        {"gpus-per-node", required_argument, 0, O_GPUS}, {"ranks-per-node", required_argument, 0, O_RPN},
+        {"time", required_argument, 0, O_TIME}, {"dry-run", no_argument, 0, O_DRY},
+        {"partition", required_argument, 0, O_PART}, {"account", required_argument, 0, O_ACCT},
+        {"array", required_argument, 0, O_ARRAY}, {"stop-before", required_argument, 0, O_STOP},
+        {"name", required_argument, 0, O_NAME}, {"template", required_argument, 0, O_TPL},
+        {0, 0, 0, 0}};
+    submit_vars v;
+    memset(&v, 0, sizeof v);
+    v.nodes = -1;
+    v.gpus = -1;
+    v.ranks_per_node = -1;
+    v.stop_before = 120;
+    int dry = 0;
+    const char *tpl_opt = NULL;
+    /* everything after "--" is for `clearcube run` */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--")) {
+            v.run_args = &argv[i + 1];
+            v.nrun_args = argc - i - 1;
+            argc = i;
+            break;
+        }
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': cc_cmd_submit_help(); return 0;
+        case O_NODES: if (parse_count("nodes", optarg, 1, &v.nodes)) return 2; break;
+        case O_GPUS: if (parse_count("gpus-per-node", optarg, 0, &v.gpus)) return 2; break;
+        case O_RPN: if (parse_count("ranks-per-node", optarg, 1, &v.ranks_per_node)) return 2; break;
+        case O_ARRAY: if (parse_count("array", optarg, 1, &v.array)) return 2; break;
+        case O_STOP: if (parse_count("stop-before", optarg, 1, &v.stop_before)) return 2; break;
+        case O_TIME: v.time = optarg; break;
+        case O_DRY: dry = 1; break;
+        case O_PART: v.partition = optarg; break;
+        case O_ACCT: v.account = optarg; break;
+        case O_NAME: v.name = optarg; break;
+        case O_TPL: tpl_opt = optarg; break;
+        case ':': return usage_err("%s needs a value", argv[optind - 1]);
+        default: return usage_err("unknown option '%s' (see clearcube submit --help)", argv[optind - 1]);
+        }
+    }
+    const char *job_path = NULL;
+    for (int i = optind; i < argc; i++) {
+        if (job_path)
+            return usage_err("unexpected argument '%s' (options for clearcube run go after --)", argv[i]);
+        job_path = argv[i];
+    }
+    if (!job_path)
+        return usage_err("need a JOB file (see clearcube submit --help)");
+    if (v.nodes < 0)
+        return usage_err("--nodes N is required");
+    if (v.gpus < 0)
+        return usage_err("--gpus-per-node G is required (0: CPU-only nodes)");
+    if (!v.time)
+        return usage_err("--time HH:MM:SS is required");
+    long tsec = parse_time(v.time);
+    if (tsec < 0)
+        return usage_err("--time: '%s' must be HH:MM:SS or D-HH:MM:SS (minutes and seconds < 60, "
+                         "not zero)", v.time);
+    if (tsec <= 2L * v.stop_before)
+        return usage_err("--time: %s leaves no time to work: it must be longer than twice "
+                         "--stop-before (%d s)", v.time, v.stop_before);
+    if (v.name && (!*v.name || strchr(v.name, '/')))
+        return usage_err("--name: '%s' must be a non-empty name without '/'", v.name);
+    if (v.ranks_per_node < 0)
+        v.ranks_per_node = v.gpus > 0 ? v.gpus : 1;
+    v.grace = v.stop_before * 3 / 4 > 0 ? v.stop_before * 3 / 4 : 1;
+    for (int i = 0; i < v.nrun_args; i++) {
+        const char *a = v.run_args[i];
+        if (!strcmp(a, "--"))
+            break; /* product options from here on */
+        if (!strcmp(a, "--share") || !strncmp(a, "--share=", 8))
+            return usage_err("--share is set by --array; do not pass it to run");
+        if (v.array > 0 && (!strcmp(a, "--mosaic-res") || !strncmp(a, "--mosaic-res=", 13)))
+            return usage_err("--array and --mosaic-res: each array task holds only some tiles");
+    }
+
+    /* the job file must load (it is read again by rank 0 of every run) */
+    cc_job job;
+    memset(&job, 0, sizeof job);
+    if (cc_job_load(job_path, &job) != CC_OK) {
+        fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
+        cc_job_free(&job);
+        return 2;
+    }
+    char job_abs[PATH_MAX], cwd[PATH_MAX], exe[PATH_MAX], outdir[PATH_MAX];
+    if (!realpath(job_path, job_abs) || !getcwd(cwd, sizeof cwd)) {
+        fprintf(stderr, "clearcube: error: submit: %s: %s\n", job_path, strerror(errno));
+        cc_job_free(&job);
+        return 2;
+    }
+    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[el > 0 ? el : 0] = 0;
+    /* the output folder: run's -o if given, else the job's */
+    const char *out = job.output_dir;
+    for (int i = 0; i < v.nrun_args; i++) {
+        const char *a = v.run_args[i];
+        if (!strcmp(a, "--"))
+            break;
+        if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < v.nrun_args)
+            out = v.run_args[i + 1];
+        else if (!strncmp(a, "--output=", 9))
+            out = a + 9;
+        else if (!strncmp(a, "-o", 2) && a[2])
+            out = a + 2;
+    }
+    if (!out || !*out) {
+        fprintf(stderr, "clearcube: error: submit: %s: no output folder\n", job_path);
+        cc_job_free(&job);
+        return 2;
+    }
+    int ol = out[0] == '/' ? snprintf(outdir, sizeof outdir, "%s", out)
+                           : snprintf(outdir, sizeof outdir, "%s/%s", cwd, out);
+    if (ol < 0 || ol >= (int)sizeof outdir) {
+        fprintf(stderr, "clearcube: error: submit: output folder path too long\n");
+        cc_job_free(&job);
+        return 2;
+    }
+    char name[256];
+    if (!v.name) {
+        const char *b = strrchr(job_path, '/');
+        b = b ? b + 1 : job_path;
+        size_t bl = strcspn(b, ".");
+        snprintf(name, sizeof name, "clearcube-%.*s", (int)(bl ? bl : strlen(b)), b);
+        v.name = name;
+    }
+    /* the job path as given, run from this folder (--chdir): relative paths in the job
+     * resolve as they did here, and the cubes (their `inputs` name the products as the
+     * job resolves them) are the same bytes as those of `mpirun ... clearcube run JOB`
+     * run here */
+    v.job = job_path;
+    v.cwd = cwd;
+    v.exe = exe;
+    v.outdir = outdir;
+    v.log_pattern = v.array > 0 ? "slurm-%A_%a.out" : "slurm-%j.out";
+
+    char tpl_path[PATH_MAX + 64];
+    if (find_template(tpl_opt, exe, tpl_path, sizeof tpl_path) != 0) {
+        fprintf(stderr, "clearcube: error: submit: batch script template not found (%s; set "
+                        "--template or CLEARCUBE_SBATCH_TEMPLATE)\n", tpl_path);
+        cc_job_free(&job);
+        return 1;
+    }
+    char *tpl = read_file(tpl_path);
+    if (!tpl) {
+        fprintf(stderr, "clearcube: error: submit: %s: %s\n", tpl_path, strerror(errno));
+        cc_job_free(&job);
+        return 1;
+    }
+    int rc = 0;
+    if (dry) {
+        rc = render(stdout, tpl, tpl_path, &v) == 0 ? 0 : 1;
+    } else {
+        char script[PATH_MAX + 300];
+        snprintf(script, sizeof script, "%s/%s.sbatch", outdir, v.name);
+        FILE *f = NULL;
+        if (mkdir_p(outdir) != 0 || !(f = fopen(script, "w"))) {
+            fprintf(stderr, "clearcube: error: submit: %s: %s\n", f ? script : outdir, strerror(errno));
+            rc = 1;
+        } else {
+            int r = render(f, tpl, tpl_path, &v);
+            if (fclose(f) != 0 || r != 0) {
+                if (r == 0)
+                    fprintf(stderr, "clearcube: error: submit: %s: %s\n", script, strerror(errno));
+                rc = 1;
+            } else {
+                char log[PATH_MAX + 64];
+                snprintf(log, sizeof log, "%s/%s", outdir, v.log_pattern);
+                rc = run_sbatch(script, log);
+            }
+        }
+    }
+    free(tpl);
+    cc_job_free(&job);
+    return rc;
+}

@@ -1,4 +1,0 @@
-/* clearcube: the command-line entry point. */
-#include "jobs/cli.h"
-
-int main(int argc, char **argv) { return cc_cli_main(argc, argv); }

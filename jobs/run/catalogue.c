@@ -1,0 +1,456 @@
+/* clearcube: expanding a job into work items by scanning its catalogues.
+ *
+ * Products recognised (the tile and date come from names, never from pixels):
+ *   - SAFE folders and .zip files named S2x_MSIL1C_YYYYMMDDTHHMMSS_Nxxxx_Rxxx_Txxxxx_...
+ *     (L2A products are skipped: the reference product starts from L1C);
+ *   - band folders holding Txxxxx_YYYYMMDDTHHMMSS_Bxx.jp2 files of one tile and date;
+ *   - GeoTIFF stacks X.tif with a sidecar X.options (one line of `clearcube
+ *     reference` input options, as written by `clearcube simulate`): the date
+ *     from --date, the tile from a Txxxxx part of the name or else the primary
+ *     tile of the raster's centre (GDAL reads the header only).
+ * Folders are scanned recursively (symbolic links followed, 16 levels at most);
+ * a recognised product folder is not entered. See jobs/job.h. */
+#define _GNU_SOURCE /* strdup, strndup, scandir, M_PI */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <gdal.h>
+#include <ogr_srs_api.h>
+
+#include "core/log.h"
+#include "io/cube.h"
+#include "jobs/run/job.h"
+#include "io/grid/mgrs.h"
+
+typedef struct {
+    char tile[8];
+    char date[11];
+    char *path;
+    double bytes;
+} product;
+
+typedef struct {
+    product *p;
+    int n, cap;
+    char **tiles; /* the area's tiles, sorted */
+    int ntiles;
+    const cc_job *job;
+} scan_state;
+
+static int is_digits(const char *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+static int tile_like(const char *s) /* "32UMF" */
+{
+    return is_digits(s, 2) && isupper((unsigned char)s[2]) && isupper((unsigned char)s[3]) &&
+           isupper((unsigned char)s[4]);
+}
+
+static void set_date(char date[11], const char *ymd)
+{
+    snprintf(date, 11, "%.4s-%.2s-%.2s", ymd, ymd + 4, ymd + 6);
+}
+
+/* S2A_MSIL1C_20170301T103021_N0204_R108_T32UMF_20170301T103326[.SAFE][.zip]
+ * -> 1 (L1C), 2 (L2A), 0 (not a SAFE name). */
+static int safe_name(const char *name, char tile[8], char date[11])
+{
+    if (strlen(name) < 44 || name[0] != 'S' || name[1] != '2' || name[3] != '_' || strncmp(name + 4, "MSIL", 4) ||
+        name[10] != '_' || !is_digits(name + 11, 8) || name[19] != 'T' || name[26] != '_' || name[27] != 'N' ||
+        name[32] != '_' || name[33] != 'R' || name[37] != '_' || name[38] != 'T' || !tile_like(name + 39))
+        return 0;
+    snprintf(tile, 8, "%.5s", name + 39);
+    set_date(date, name + 11);
+    return !strncmp(name + 8, "1C", 2) ? 1 : !strncmp(name + 8, "2A", 2) ? 2 : 0;
+}
+
+/* T33UUU_20170216T102101_B02.jp2 */
+static int band_file_name(const char *name, char tile[8], char date[11])
+{
+    size_t n = strlen(name);
+    if (n < 30 || name[0] != 'T' || !tile_like(name + 1) || name[6] != '_' || !is_digits(name + 7, 8) ||
+        name[15] != 'T' || name[22] != '_' || name[23] != 'B' || strcmp(name + n - 4, ".jp2"))
+        return 0;
+    snprintf(tile, 8, "%.5s", name + 1);
+    set_date(date, name + 7);
+    return 1;
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+static int in_tiles(const scan_state *s, const char *tile)
+{
+    int lo = 0, hi = s->ntiles - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2, c = strcmp(s->tiles[mid], tile);
+        if (!c)
+            return 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return 0;
+}
+
+static double tree_bytes(const char *path, int depth)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
+    if (!S_ISDIR(st.st_mode))
+        return S_ISREG(st.st_mode) ? (double)st.st_size : 0;
+    if (depth > 16)
+        return 0;
+    double sum = 0;
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char sub[4096];
+        if (snprintf(sub, sizeof sub, "%s/%s", path, e->d_name) < (int)sizeof sub)
+            sum += tree_bytes(sub, depth + 1);
+    }
+    closedir(d);
+    return sum;
+}
+
+/* Adds a product if its tile and date are in the job. */
+static cc_status add_product(scan_state *s, const char *path, const char *tile, const char *date, double bytes)
+{
+    if (!in_tiles(s, tile) || strcmp(date, s->job->start_date) < 0 || strcmp(date, s->job->end_date) > 0) {
+        cc_debug("catalogue: %s (%s %s) is outside the job's area or dates", path, tile, date);
+        return CC_OK;
+    }
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 64;
+        product *p = realloc(s->p, (size_t)cap * sizeof *p);
+        if (!p)
+            return cc_error_set(CC_ERR_NOMEM, "catalogue: out of memory");
+        s->p = p, s->cap = cap;
+    }
+    product *p = &s->p[s->n];
+    snprintf(p->tile, sizeof p->tile, "%s", tile);
+    snprintf(p->date, sizeof p->date, "%s", date);
+    p->bytes = bytes;
+    if (!(p->path = strdup(path)))
+        return cc_error_set(CC_ERR_NOMEM, "catalogue: out of memory");
+    s->n++;
+    return CC_OK;
+}
+
+/* Tile of a stack from its name (a Txxxxx part) or from the raster's centre. */
+static int stack_tile(const char *path, const char *name, char tile[8])
+{
+    for (const char *p = name; *p; p++)
+        if ((p == name || p[-1] == '_') && p[0] == 'T' && tile_like(p + 1) && (p[6] == '_' || p[6] == '.')) {
+            snprintf(tile, 8, "%.5s", p + 1);
+            return 1;
+        }
+    int ok = 0;
+    GDALDatasetH ds = GDALOpen(path, GA_ReadOnly);
+    if (!ds)
+        return 0;
+    double gt[6];
+    OGRSpatialReferenceH srs = NULL, wgs = NULL;
+    OGRCoordinateTransformationH ct = NULL;
+    const char *wkt = GDALGetProjectionRef(ds);
+    if (GDALGetGeoTransform(ds, gt) == CE_None && wkt && wkt[0]) {
+        srs = OSRNewSpatialReference(wkt);
+        wgs = OSRNewSpatialReference(NULL);
+        OSRImportFromEPSG(wgs, 4326);
+        OSRSetAxisMappingStrategy(wgs, OAMS_TRADITIONAL_GIS_ORDER);
+        OSRSetAxisMappingStrategy(srs, OAMS_TRADITIONAL_GIS_ORDER);
+        ct = OCTNewCoordinateTransformation(srs, wgs);
+        double x = gt[0] + gt[1] * GDALGetRasterXSize(ds) / 2.0 + gt[2] * GDALGetRasterYSize(ds) / 2.0;
+        double y = gt[3] + gt[4] * GDALGetRasterXSize(ds) / 2.0 + gt[5] * GDALGetRasterYSize(ds) / 2.0;
+        if (ct && OCTTransform(ct, 1, &x, &y, NULL) && cc_mgrs_tile_at(x, y, tile) == CC_OK)
+            ok = 1;
+    }
+    if (ct)
+        OCTDestroyCoordinateTransformation(ct);
+    if (srs)
+        OSRDestroySpatialReference(srs);
+    if (wgs)
+        OSRDestroySpatialReference(wgs);
+    GDALClose(ds);
+    return ok;
+}
+
+/* X.tif with X.options: the date from "--date YYYY-MM-DD". */
+static int stack_date(const char *opts, char date[11])
+{
+    FILE *f = fopen(opts, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    int ok = 0;
+    if (fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "--date");
+        if (p) {
+            p += 6;
+            while (*p == ' ' || *p == '=')
+                p++;
+            if (is_digits(p, 4) && p[4] == '-' && is_digits(p + 5, 2) && p[7] == '-' && is_digits(p + 8, 2)) {
+                snprintf(date, 11, "%.10s", p);
+                ok = 1;
+            }
+        }
+    }
+    fclose(f);
+    return ok;
+}
+
+static cc_status scan_dir(scan_state *s, const char *dir, int depth)
+{
+    cc_status st = CC_OK;
+    struct dirent **ents = NULL;
+    int n = scandir(dir, &ents, NULL, alphasort);
+    if (n < 0) {
+        cc_warn("catalogue: cannot read folder %s: %s", dir, strerror(errno));
+        return CC_OK;
+    }
+    char btile[8] = "", bdate[11] = "";
+    int nband = 0, mixed = 0;
+    double bbytes = 0;
+    for (int i = 0; i < n && st == CC_OK; i++) {
+        const char *name = ents[i]->d_name;
+        char path[4096], tile[8], date[11];
+        struct stat sb;
+        if (name[0] == '.')
+            continue;
+        if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path || stat(path, &sb) != 0)
+            continue;
+        int level = safe_name(name, tile, date);
+        if (level && (S_ISDIR(sb.st_mode) || ends_with(name, ".zip"))) {
+            if (level == 2) {
+                cc_debug("catalogue: %s is an L2A product; skipped", path);
+                continue;
+            }
+            st = add_product(s, path, tile, date, S_ISDIR(sb.st_mode) ? tree_bytes(path, 0) : (double)sb.st_size);
+        } else if (S_ISDIR(sb.st_mode)) {
+            if (depth < 16)
+                st = scan_dir(s, path, depth + 1);
+        } else if (S_ISREG(sb.st_mode) && band_file_name(name, tile, date)) {
+            if (nband && (strcmp(tile, btile) || strcmp(date, bdate)))
+                mixed = 1;
+            snprintf(btile, sizeof btile, "%s", tile), snprintf(bdate, sizeof bdate, "%s", date);
+            nband++;
+            bbytes += (double)sb.st_size;
+        } else if (S_ISREG(sb.st_mode) && (ends_with(name, ".tif") || ends_with(name, ".tiff"))) {
+            char opts[4096];
+            snprintf(opts, sizeof opts, "%.*s.options", (int)(strrchr(path, '.') - path), path);
+            if (stat(opts, &sb) != 0)
+                continue;
+            if (!stack_date(opts, date)) {
+                cc_warn("catalogue: %s: no --date YYYY-MM-DD in the sidecar; skipped", opts);
+                continue;
+            }
+            if (!stack_tile(path, name, tile)) {
+                cc_warn("catalogue: %s: no tile in the name and no usable georeferencing; skipped", path);
+                continue;
+            }
+            struct stat tb;
+            st = add_product(s, path, tile, date, stat(path, &tb) == 0 ? (double)tb.st_size : 0);
+        }
+    }
+    if (st == CC_OK && nband) {
+        if (mixed)
+            cc_warn("catalogue: %s holds band files of several tiles or dates; skipped", dir);
+        else
+            st = add_product(s, dir, btile, bdate, bbytes);
+    }
+    for (int i = 0; i < n; i++)
+        free(ents[i]);
+    free(ents);
+    return st;
+}
+
+/* Product 'cloudless': the sensor cubes <tile>_{s2,landsat,olci,s1}.nc of a
+ * folder (pipeline/cloudless/cloudless_product.h) give one item per tile of the area and
+ * DAY of the job's dates (the daily product), whose input is the folder. A
+ * tile found in several folders uses the first (a warning says so). */
+static cc_status scan_sensor_cubes(scan_state *s, const char *dir)
+{
+    static const char *suffix[] = {"_s2.nc", "_landsat.nc", "_olci.nc", "_s1.nc"};
+    cc_status st = CC_OK;
+    struct dirent **ents = NULL;
+    int n = scandir(dir, &ents, NULL, alphasort);
+    if (n < 0)
+        return cc_error_set(CC_ERR_IO, "catalogue: cannot read folder %s: %s", dir, strerror(errno));
+    int y0, m0, d0, y1, m1, d1;
+    sscanf(s->job->start_date, "%d-%d-%d", &y0, &m0, &d0);
+    sscanf(s->job->end_date, "%d-%d-%d", &y1, &m1, &d1);
+    long first = cc_cube_days_from_date(y0, m0, d0), last = cc_cube_days_from_date(y1, m1, d1);
+    char done[8] = "";
+    for (int i = 0; i < n && st == CC_OK; i++) {
+        const char *name = ents[i]->d_name;
+        size_t len = strlen(name);
+        char tile[8];
+        if (len < 6 || !tile_like(name) || name[5] != '_')
+            continue;
+        int k = -1;
+        for (int j = 0; j < 4; j++)
+            if (!strcmp(name + 5, suffix[j]))
+                k = j;
+        snprintf(tile, sizeof tile, "%.5s", name);
+        if (k < 0 || !strcmp(tile, done) || !in_tiles(s, tile))
+            continue;
+        snprintf(done, sizeof done, "%s", tile); /* the names are sorted: a tile's cubes are adjacent */
+        int dup = 0;
+        for (int j = 0; j < s->n; j++)
+            dup |= !strcmp(s->p[j].tile, tile) && strcmp(s->p[j].path, dir);
+        if (dup) {
+            cc_warn("catalogue: tile %s has sensor cubes in several folders; %s is not used", tile, dir);
+            continue;
+        }
+        struct stat sb;
+        double bytes = 0;
+        for (int j = 0; j < 4; j++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s%s", dir, tile, suffix[j]);
+            if (stat(path, &sb) == 0)
+                bytes += (double)sb.st_size;
+        }
+        for (long day = first; day <= last && st == CC_OK; day++) {
+            int y, m, d;
+            char date[11];
+            cc_cube_date_from_days(day, &y, &m, &d);
+            snprintf(date, sizeof date, "%04d-%02d-%02d", y, m, d);
+            st = add_product(s, dir, tile, date, bytes);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        free(ents[i]);
+    free(ents);
+    return st;
+}
+
+static int cmp_product(const void *a, const void *b)
+{
+    const product *x = a, *y = b;
+    int c = strcmp(x->tile, y->tile);
+    if (!c)
+        c = strcmp(x->date, y->date);
+    return c ? c : strcmp(x->path, y->path);
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+    const cc_job_item *x = a, *y = b;
+    if (x->cost != y->cost)
+        return x->cost > y->cost ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+static cc_status area_tiles(const cc_job *job, char ***ids, int *n)
+{
+    *ids = NULL, *n = 0;
+    switch (job->area_kind) {
+    case CC_AREA_BBOX: return cc_mgrs_tiles_bbox(job->bbox[0], job->bbox[1], job->bbox[2], job->bbox[3], ids, n);
+    case CC_AREA_GEOJSON: return cc_mgrs_tiles_geojson(job->geojson_path, ids, n);
+    case CC_AREA_TILES: {
+        char **t = calloc((size_t)job->ntiles + 1, sizeof *t);
+        if (!t)
+            return cc_error_set(CC_ERR_NOMEM, "catalogue: out of memory");
+        for (int i = 0; i < job->ntiles; i++)
+            if (!(t[i] = strdup(job->tiles[i]))) {
+                cc_mgrs_ids_free(t, i);
+                return cc_error_set(CC_ERR_NOMEM, "catalogue: out of memory");
+            }
+        *ids = t, *n = job->ntiles;
+        return CC_OK;
+    }
+    }
+    return cc_error_set(CC_ERR_INTERNAL, "%s: unknown area kind", job->path ? job->path : "job");
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+cc_status cc_job_items(const cc_job *job, cc_job_item **items, int *nitems)
+{
+    cc_status st = CC_ERR_INTERNAL;
+    scan_state s = {.job = job};
+    cc_job_item *it = NULL;
+    int nit = 0;
+    *items = NULL, *nitems = 0;
+    if ((st = area_tiles(job, &s.tiles, &s.ntiles)) != CC_OK)
+        goto out;
+    if (s.ntiles > 1)
+        qsort(s.tiles, (size_t)s.ntiles, sizeof *s.tiles, cmp_str);
+    for (int i = 0; i < job->ncatalogues; i++) {
+        struct stat sb;
+        if (stat(job->catalogues[i], &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            st = cc_error_set(CC_ERR_IO, "%s: catalogues[%d]: %s: not a readable folder", job->path ? job->path : "job",
+                              i, job->catalogues[i]);
+            goto out;
+        }
+        int cloudless = job->product && !strcmp(job->product, "cloudless");
+        if ((st = cloudless ? scan_sensor_cubes(&s, job->catalogues[i]) : scan_dir(&s, job->catalogues[i], 0)) != CC_OK)
+            goto out;
+    }
+    if (s.n)
+        qsort(s.p, (size_t)s.n, sizeof *s.p, cmp_product);
+    if (s.n && !(it = calloc((size_t)s.n, sizeof *it))) {
+        st = cc_error_set(CC_ERR_NOMEM, "catalogue: out of memory");
+        goto out;
+    }
+    for (int i = 0; i < s.n;) {
+        int j = i;
+        while (j < s.n && !strcmp(s.p[j].tile, s.p[i].tile) && !strcmp(s.p[j].date, s.p[i].date))
+            j++;
+        cc_job_item *x = &it[nit++];
+        snprintf(x->tile_id, sizeof x->tile_id, "%s", s.p[i].tile);
+        snprintf(x->date, sizeof x->date, "%s", s.p[i].date);
+        snprintf(x->id, sizeof x->id, "%s_%.4s%.2s%.2s", x->tile_id, x->date, x->date + 5, x->date + 8);
+        if (!(x->inputs = calloc((size_t)(j - i) + 1, sizeof *x->inputs))) {
+            st = cc_error_set(CC_ERR_NOMEM, "catalogue: out of memory");
+            goto out;
+        }
+        for (int k = i; k < j; k++) {
+            x->inputs[x->ninputs++] = s.p[k].path; /* ownership moves to the item */
+            s.p[k].path = NULL;
+            x->cost += s.p[k].bytes;
+        }
+        i = j;
+    }
+    if (nit > 1)
+        qsort(it, (size_t)nit, sizeof *it, cmp_item);
+    *items = it, *nitems = nit;
+    it = NULL, nit = 0;
+    st = CC_OK;
+out:
+    cc_job_items_free(it, nit);
+    for (int i = 0; i < s.n; i++)
+        free(s.p[i].path);
+    free(s.p);
+    cc_mgrs_ids_free(s.tiles, s.ntiles);
+    return st;
+}
+
+void cc_job_items_free(cc_job_item *items, int nitems)
+{
+    for (int i = 0; i < nitems; i++) {
+        for (int k = 0; k < items[i].ninputs; k++)
+            free(items[i].inputs[k]);
+        free(items[i].inputs);
+    }
+    free(items);
+}

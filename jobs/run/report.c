@@ -1,0 +1,228 @@
+/* clearcube run: progress line, per-item JSON lines, run report (JSON + Markdown). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/version.h"
+#include "jobs/run/journal.h"
+#include "jobs/run/run-impl.h"
+
+static const char *const state_names[] = {"pending", "running", "done", "failed", "quarantined"};
+static const char *const tile_state_names[] = {"waiting", "ready", "assembling", "done", "failed",
+                                               "no data"};
+
+void cc_run_item_json(char *buf, size_t n, const cc_job_item *it, const cc_run_item_result *res,
+                      const char *status, int attempt, int ndone, int ntotal)
+{
+    char id[160], tile[32], reason[600];
+    cc_json_quote(id, sizeof id, it->id);
+    cc_json_quote(tile, sizeof tile, it->tile_id);
+    cc_json_quote(reason, sizeof reason, res->reason);
+    snprintf(buf, n,
+             "{\"item\":%s,\"tile\":%s,\"date\":\"%s\",\"status\":\"%s\",\"attempt\":%d,\"rank\":%d,"
+             "\"seconds\":%.3f,\"done\":%d,\"total\":%d,\"reason\":%s}",
+             id, tile, it->date, status, attempt, res->rank, res->seconds, ndone, ntotal,
+             strcmp(status, "done") ? reason : "\"\"");
+}
+
+static void fmt_hms(char *b, size_t n, double s)
+{
+    if (!(s >= 0) || s > 1e8) {
+        snprintf(b, n, "--:--:--");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    snprintf(b, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+}
+
+void cc_run_progress_print(FILE *f, int done, int failed, int total, int skipped, double elapsed_s,
+                           int done_this_run, const char *slowest_id, int slowest_rank,
+                           double slowest_s)
+{
+    double rate = elapsed_s > 0 ? done_this_run / elapsed_s : 0;
+    int left = total - done - failed;
+    char eta[32], el[32];
+    fmt_hms(eta, sizeof eta, rate > 0 ? left / rate : -1);
+    fmt_hms(el, sizeof el, elapsed_s);
+    fprintf(f, "\r\033[K[clearcube run] %d/%d done", done, total);
+    if (skipped)
+        fprintf(f, " (%d earlier)", skipped);
+    fprintf(f, ", %d failed | %.2f items/s | %s elapsed, ETA %s", failed, rate, el, eta);
+    if (slowest_id)
+        fprintf(f, " | slowest: %s on rank %d, %.0f s", slowest_id, slowest_rank, slowest_s);
+    fflush(f);
+}
+
+static int cmp_slow(const void *a, const void *b, void *ctx)
+{
+    const cc_run_item_result *r = ctx;
+    double x = r[*(const int *)a].seconds, y = r[*(const int *)b].seconds;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* insertion sort with a context (qsort_r is a GNU extension under C17) */
+static void sort_slowest(int *idx, int n, const cc_run_item_result *r)
+{
+    for (int i = 1; i < n; i++)
+        for (int k = i; k > 0 && cmp_slow(&idx[k - 1], &idx[k], (void *)r) > 0; k--) {
+            int t = idx[k];
+            idx[k] = idx[k - 1];
+            idx[k - 1] = t;
+        }
+}
+
+cc_status cc_run_report_write(const cc_run_report *r)
+{
+    cc_status st = CC_ERR_IO;
+    char pj[PATH_MAX + 32], pm[PATH_MAX + 32], tmpj[PATH_MAX + 40], tmpm[PATH_MAX + 40];
+    snprintf(pj, sizeof pj, "%s/run-report.json", r->output_dir);
+    snprintf(pm, sizeof pm, "%s/run-report.md", r->output_dir);
+    snprintf(tmpj, sizeof tmpj, "%s.tmp", pj);
+    snprintf(tmpm, sizeof tmpm, "%s.tmp", pm);
+    FILE *j = fopen(tmpj, "w"), *m = fopen(tmpm, "w");
+    int *slow = malloc(((size_t)r->nitems + 1) * sizeof *slow);
+    if (!j || !m || !slow) {
+        st = cc_error_set(CC_ERR_IO, "%s: cannot write the run report: %s", r->output_dir, strerror(errno));
+        goto out;
+    }
+    int count[5] = {0}, skipped = 0, nslow = 0;
+    for (int i = 0; i < r->nitems; i++) {
+        count[r->results[i].state]++;
+        skipped += r->results[i].skipped;
+        if (r->results[i].rank >= 0 && r->results[i].seconds > 0)
+            slow[nslow++] = i;
+    }
+    sort_slowest(slow, nslow, r->results);
+    char q[PATH_MAX * 2 + 8];
+    /* ---- JSON ---- */
+    fprintf(j, "{\n  \"clearcube\": \"%s\",\n", CC_VERSION);
+    cc_json_quote(q, sizeof q, r->job);
+    fprintf(j, "  \"job\": %s,\n", q);
+    cc_json_quote(q, sizeof q, r->output_dir);
+    fprintf(j, "  \"output\": %s,\n  \"ranks\": %d,\n  \"submitted\": %lld,\n  \"wall_seconds\": %.3f,\n",
+            q, r->nranks, (long long)r->submitted, r->wall_s);
+    fprintf(j, "  \"exit_code\": %d,\n  \"stopped_by_signal\": %s,\n", r->exit_code,
+            r->stopped ? "true" : "false");
+    fprintf(j, "  \"items\": {\"total\": %d, \"done\": %d, \"done_earlier\": %d, \"failed\": %d, "
+               "\"quarantined\": %d, \"pending\": %d},\n",
+            r->nitems, count[CC_RI_DONE], skipped, count[CC_RI_FAILED], count[CC_RI_QUARANTINED],
+            count[CC_RI_PENDING] + count[CC_RI_RUNNING]);
+    fprintf(j, "  \"stages\": [\n");
+    for (int k = 0; k < r->nranks; k++) {
+        fprintf(j, "    {\"rank\": %d", k);
+        for (int s = 0; s < CC_NSTAGES; s++)
+            fprintf(j, ", \"%s_s\": %.3f", cc_run_stage_names[s], r->ranks[k].t[s]);
+        fprintf(j, ", \"items_done\": %.0f, \"items_failed\": %.0f, \"tiles\": %.0f}%s\n",
+                r->ranks[k].items_done, r->ranks[k].items_failed, r->ranks[k].tiles,
+                k + 1 < r->nranks ? "," : "");
+    }
+    fprintf(j, "  ],\n  \"problems\": [");
+    int first = 1;
+    for (int i = 0; i < r->nitems; i++) {
+        const cc_run_item_result *x = &r->results[i];
+        if (x->state != CC_RI_FAILED && x->state != CC_RI_QUARANTINED)
+            continue;
+        char id[160], reason[600];
+        cc_json_quote(id, sizeof id, r->items[i].id);
+        cc_json_quote(reason, sizeof reason, x->reason);
+        fprintf(j, "%s\n    {\"item\": %s, \"state\": \"%s\", \"attempts\": %d, \"failures\": %d, "
+                   "\"crashes\": %d, \"reason\": %s}",
+                first ? "" : ",", id, state_names[x->state], x->attempts, x->failures, x->crashes, reason);
+        first = 0;
+    }
+    fprintf(j, "%s],\n  \"tiles\": [", first ? "" : "\n  ");
+    for (int t = 0; t < r->ntiles; t++) {
+        char reason[600];
+        cc_json_quote(reason, sizeof reason, r->tiles[t].reason);
+        fprintf(j, "%s\n    {\"tile\": \"%s\", \"items\": %d, \"dates\": %d, \"state\": \"%s\", "
+                   "\"cube\": \"%s.nc\", \"reason\": %s}",
+                t ? "," : "", r->tiles[t].tile, r->tiles[t].nitems, r->tiles[t].ndone,
+                tile_state_names[r->tiles[t].state], r->tiles[t].tile,
+                r->tiles[t].state == 3 ? "\"\"" : reason);
+    }
+    fprintf(j, "\n  ],\n  \"slowest\": [");
+    for (int k = 0; k < nslow && k < 5; k++) {
+        char id[160];
+        cc_json_quote(id, sizeof id, r->items[slow[k]].id);
+        fprintf(j, "%s{\"item\": %s, \"rank\": %d, \"seconds\": %.3f}", k ? ", " : "", id,
+                r->results[slow[k]].rank, r->results[slow[k]].seconds);
+    }
+    fprintf(j, "],\n");
+    if (r->mosaic_path) {
+        cc_json_quote(q, sizeof q, r->mosaic_path);
+        char e[600];
+        cc_json_quote(e, sizeof e, r->mosaic_error ? r->mosaic_error : "");
+        fprintf(j, "  \"mosaic\": {\"path\": %s, \"ok\": %s, \"error\": %s}\n", q,
+                r->mosaic_error ? "false" : "true", e);
+    } else {
+        fprintf(j, "  \"mosaic\": null\n");
+    }
+    fprintf(j, "}\n");
+
+    /* ---- Markdown ---- */
+    fprintf(m, "# clearcube run report\n\n");
+    fprintf(m, "| | |\n|---|---|\n| job | `%s` |\n| output | `%s` |\n| ranks | %d |\n"
+               "| wall time | %.1f s |\n| exit code | %d%s |\n\n",
+            r->job, r->output_dir, r->nranks, r->wall_s, r->exit_code,
+            r->exit_code == 0 ? " (all done)" : r->exit_code == 3 ? " (partial failure)"
+                              : r->exit_code == 75 ? " (stopped: rerun to resume)" : " (error)");
+    fprintf(m, "## Items\n\n| total | done | of which done earlier | failed | quarantined | pending |\n"
+               "|---:|---:|---:|---:|---:|---:|\n| %d | %d | %d | %d | %d | %d |\n\n",
+            r->nitems, count[CC_RI_DONE], skipped, count[CC_RI_FAILED], count[CC_RI_QUARANTINED],
+            count[CC_RI_PENDING] + count[CC_RI_RUNNING]);
+    fprintf(m, "## Stages per rank (seconds, wall)\n\n| rank |");
+    for (int s = 0; s < CC_NSTAGES; s++)
+        fprintf(m, " %s |", cc_run_stage_names[s]);
+    fprintf(m, " items done | items failed | tiles |\n|---:|");
+    for (int s = 0; s < CC_NSTAGES + 3; s++)
+        fprintf(m, "---:|");
+    fprintf(m, "\n");
+    for (int k = 0; k < r->nranks; k++) {
+        fprintf(m, "| %d |", k);
+        for (int s = 0; s < CC_NSTAGES; s++)
+            fprintf(m, " %.2f |", r->ranks[k].t[s]);
+        fprintf(m, " %.0f | %.0f | %.0f |\n", r->ranks[k].items_done, r->ranks[k].items_failed,
+                r->ranks[k].tiles);
+    }
+    fprintf(m, "\n`item` is the wall time of the item processes (read + compute + write);\n"
+               "`wait` is time with no item to run.\n\n");
+    if (count[CC_RI_FAILED] + count[CC_RI_QUARANTINED]) {
+        fprintf(m, "## Failed and quarantined items\n\n| item | state | attempts | crashes | reason |\n"
+                   "|---|---|---:|---:|---|\n");
+        for (int i = 0; i < r->nitems; i++) {
+            const cc_run_item_result *x = &r->results[i];
+            if (x->state == CC_RI_FAILED || x->state == CC_RI_QUARANTINED)
+                fprintf(m, "| %s | %s | %d | %d | %s |\n", r->items[i].id, state_names[x->state],
+                        x->attempts, x->crashes, x->reason);
+        }
+        fprintf(m, "\n");
+    }
+    fprintf(m, "## Tiles\n\n| tile | items | dates in cube | state | note |\n|---|---:|---:|---|---|\n");
+    for (int t = 0; t < r->ntiles; t++)
+        fprintf(m, "| %s | %d | %d | %s%s | %s |\n", r->tiles[t].tile, r->tiles[t].nitems,
+                r->tiles[t].ndone, tile_state_names[r->tiles[t].state],
+                r->tiles[t].skipped ? " (up to date)" : "",
+                r->tiles[t].state == 3 ? "" : r->tiles[t].reason);
+    if (nslow) {
+        fprintf(m, "\n## Slowest items of this run\n\n| item | rank | seconds |\n|---|---:|---:|\n");
+        for (int k = 0; k < nslow && k < 5; k++)
+            fprintf(m, "| %s | %d | %.2f |\n", r->items[slow[k]].id, r->results[slow[k]].rank,
+                    r->results[slow[k]].seconds);
+    }
+    if (r->mosaic_path)
+        fprintf(m, "\n## Mosaic\n\n`%s`: %s\n", r->mosaic_path,
+                r->mosaic_error ? r->mosaic_error : "written");
+    st = CC_OK;
+out:
+    if (j && fclose(j) != 0)
+        st = cc_error_set(CC_ERR_IO, "%s: write failed", tmpj);
+    if (m && fclose(m) != 0)
+        st = cc_error_set(CC_ERR_IO, "%s: write failed", tmpm);
+    if (st == CC_OK && (rename(tmpj, pj) != 0 || rename(tmpm, pm) != 0))
+        st = cc_error_set(CC_ERR_IO, "%s: cannot rename the run report: %s", r->output_dir, strerror(errno));
+    free(slow);
+    return st;
+}

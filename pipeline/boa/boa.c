@@ -1,0 +1,510 @@
+/* Rapid BoA: the emulator's model layout, its context inputs, and the run over
+ * a scene (read/resample + context channels -> streaming inference -> cube). */
+#include "pipeline/boa/boa.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "io/cube.h"
+#include "io/grid/grid.h"
+#include "pipeline/boa/infer.h"
+#include "pipeline/report/quicklook.h"
+
+const char *const cc_boa_channel_names[CC_BOA_NIN] = {
+    "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12",
+    "MU_S", "MU_V", "COS_RAA", "AOT550", "WV_HALF", "P_REL"};
+
+void cc_boa_context_features(const cc_boa_context *c, float out[CC_BOA_NCTX])
+{
+    out[0] = (float)(c->mu_s + 1.0);
+    out[1] = (float)(c->mu_v + 1.0);
+    out[2] = (float)(c->cos_raa + 1.0);
+    out[3] = (float)(c->aot550 + 1.0);
+    out[4] = (float)(c->wv * 0.5 + 1.0);
+    out[5] = (float)(c->p_rel + 1.0);
+}
+
+void cc_boa_options_init(cc_boa_options *o)
+{
+    memset(o, 0, sizeof *o);
+    cc_reference_options_init(&o->atmos);
+}
+
+cc_status cc_boa_model_build(const cc_boa_arch *a, cc_nn_model *m)
+{
+    cc_nn_model_init(m);
+    if (a->nhidden < 1 || a->nhidden > CC_BOA_MAX_HIDDEN)
+        return cc_error_set(CC_ERR_ARG, "boa model: %d hidden layers (1..%d)", a->nhidden, CC_BOA_MAX_HIDDEN);
+    cc_nn_input_desc *in = &m->input;
+    in->nchannels = CC_BOA_NIN;
+    for (int c = 0; c < CC_BOA_NIN; c++) {
+        snprintf(in->band[c], sizeof in->band[c], "%s", cc_boa_channel_names[c]);
+        in->resolution_m[c] = c < CC_BOA_NBANDS ? 10 : 0;
+        in->mean[c] = a->mean[c];
+        in->std[c] = a->std[c] > 0 ? a->std[c] : 1.0f;
+    }
+    static const int res[CC_BOA_NBANDS] = {60, 10, 10, 10, 20, 20, 20, 10, 20, 60, 20, 20};
+    for (int c = 0; c < CC_BOA_NBANDS; c++)
+        in->resolution_m[c] = res[c];
+    in->dn_offset = -1000;
+    in->quantification = 10000;
+
+    cc_nn_node n;
+    memset(&n, 0, sizeof n);
+    n.op = CC_OP_INPUT;
+    snprintf(n.name, sizeof n.name, "input");
+    n.in_channels = CC_BOA_NIN;
+    int prev = cc_nn_model_add(m, &n), cin = CC_BOA_NIN;
+    int nl = a->nhidden + 1;
+    for (int l = 0; l < nl && prev >= 0; l++) {
+        int cout = l < a->nhidden ? a->hidden[l] : CC_BOA_NBANDS;
+        if (cout < 1 || cout > CC_NN_MAX_CHANNELS) {
+            cc_nn_model_free(m);
+            return cc_error_set(CC_ERR_ARG, "boa model: hidden width %d", cout);
+        }
+        float *w = calloc((size_t)cout * cin, sizeof *w), *b = calloc((size_t)cout, sizeof *b);
+        if (!w || !b) {
+            free(w);
+            free(b);
+            cc_nn_model_free(m);
+            return cc_error_set(CC_ERR_NOMEM, "boa model: out of memory");
+        }
+        memset(&n, 0, sizeof n);
+        n.op = CC_OP_CONV2D;
+        snprintf(n.name, sizeof n.name, l < a->nhidden ? "hidden%d" : "correction", l + 1);
+        n.ninputs = 1;
+        n.inputs[0] = prev;
+        n.cout = cout;
+        n.kernel = 1;
+        n.stride = 1;
+        n.act = l < a->nhidden ? a->act : CC_ACT_NONE;
+        n.alpha = 0.01f;
+        n.weight = w;
+        n.bias = b;
+        prev = cc_nn_model_add(m, &n);
+        free(w);
+        free(b);
+        cin = cout;
+    }
+    if (prev < 0) {
+        cc_nn_model_free(m);
+        return cc_error_status();
+    }
+    float scale[CC_BOA_NBANDS], shift[CC_BOA_NBANDS];
+    memset(&n, 0, sizeof n);
+    n.op = CC_OP_OUTPUT;
+    snprintf(n.name, sizeof n.name, "output");
+    n.ninputs = 1;
+    n.inputs[0] = prev;
+    for (int c = 0; c < CC_BOA_NBANDS; c++) {
+        scale[c] = a->out_scale;
+        shift[c] = 0;
+        n.residual_channel[c] = c;
+    }
+    n.scale = scale;
+    n.shift = shift;
+    n.out_dn_offset = 1000;
+    if (cc_nn_model_add(m, &n) < 0 || cc_nn_model_finalize(m) != CC_OK) {
+        cc_status st = cc_error_status();
+        cc_nn_model_free(m);
+        return st;
+    }
+    return CC_OK;
+}
+
+cc_status cc_boa_model_check(const cc_nn_model *m, const char *path)
+{
+    if (m->input.nchannels != CC_BOA_NIN)
+        return cc_error_set(CC_ERR_FORMAT, "%s: not a BoA model (%d input channels, expected %d)", path,
+                            m->input.nchannels, CC_BOA_NIN);
+    for (int c = 0; c < CC_BOA_NIN; c++)
+        if (strcmp(m->input.band[c], cc_boa_channel_names[c]) != 0)
+            return cc_error_set(CC_ERR_FORMAT, "%s: not a BoA model (input channel %d is '%s', expected '%s')",
+                                path, c, m->input.band[c], cc_boa_channel_names[c]);
+    const cc_nn_node *o = &m->nodes[m->output_node];
+    if (o->cout != CC_BOA_NBANDS)
+        return cc_error_set(CC_ERR_FORMAT, "%s: not a BoA model (%d outputs, expected %d)", path, o->cout,
+                            CC_BOA_NBANDS);
+    for (int c = 0; c < CC_BOA_NBANDS; c++)
+        if (o->residual_channel[c] != c)
+            return cc_error_set(CC_ERR_FORMAT, "%s: not a BoA model (output %d does not correct band %s)", path,
+                                c, cc_boa_channel_names[c]);
+    return CC_OK;
+}
+
+/* ---- the source: 12 bands on the output grid + 6 context channels ---- */
+
+typedef struct {
+    const cc_scene *s;
+    cc_grid grid;
+    /* per band: the scene raster when it is the output grid or an integer
+     * multiple of it with the same upper-left corner (upsampled per window),
+     * else a copy resampled onto the output grid by GDAL (owned) */
+    const cc_raster_u16 *band[CC_BOA_NBANDS];
+    int factor[CC_BOA_NBANDS];          /* 1: same grid; f > 1: upsampled by f    */
+    uint16_t *resampled[CC_BOA_NBANDS]; /* owned, or NULL                         */
+    const cc_angle_grid *vz, *va;       /* view angles (NULL: the scene means)   */
+    double mean_vz, mean_va;
+    float ctx_const[3];                 /* aot, wv/2, p_rel features (+1)        */
+    double dn_offset, quant;
+} boa_source;
+
+static int aligned_factor(const cc_raster_u16 *r, const cc_grid *g)
+{
+    double f = r->gt[1] / g->gt[1];
+    int fi = (int)lround(f);
+    if (fi < 1 || fabs(f - fi) > 1e-9 || fabs(r->gt[5] / g->gt[5] - fi) > 1e-9)
+        return 0;
+    if (fabs(r->gt[0] - g->gt[0]) > 1e-6 * fabs(g->gt[1]) || fabs(r->gt[3] - g->gt[3]) > 1e-6 * fabs(g->gt[1]))
+        return 0;
+    /* the coarse raster must cover the fine grid */
+    if ((long)r->width * fi < g->width || (long)r->height * fi < g->height)
+        return 0;
+    return fi;
+}
+
+static uint16_t encode_feature(float f, double dn_offset, double quant)
+{
+    long dn = lround((double)f * quant) - lround(dn_offset);
+    return (uint16_t)(dn < 1 ? 1 : dn > 65535 ? 65535 : dn);
+}
+
+#define CC_BOA_GEO_STEP 16
+
+/* mu_s + 1, mu_v + 1, cos_raa + 1 at pixel (col, row) of the output grid */
+static void geometry_features(const boa_source *b, int col, int row, double f[3])
+{
+    const double d2r = 3.14159265358979323846 / 180.0;
+    double x, y;
+    cc_grid_xy(&b->grid, col, row, &x, &y);
+    const cc_scene *s = b->s;
+    double sz = cc_angle_grid_sample(&s->sun_zenith, x, y);
+    double sa = cc_angle_grid_sample_azimuth(&s->sun_azimuth, x, y);
+    double vz = b->vz ? cc_angle_grid_sample(b->vz, x, y) : b->mean_vz;
+    double va = b->va ? cc_angle_grid_sample_azimuth(b->va, x, y) : b->mean_va;
+    if (isnan(vz))
+        vz = b->mean_vz;
+    if (isnan(va))
+        va = b->mean_va;
+    f[0] = cos(sz * d2r) + 1.0;
+    f[1] = cos(vz * d2r) + 1.0;
+    f[2] = cos((sa - va) * d2r) + 1.0;
+}
+
+static cc_status boa_read(void *vctx, int x0, int y0, int w, int h, uint16_t *dst)
+{
+    boa_source *b = vctx;
+    for (int k = 0; k < CC_BOA_NBANDS; k++) {
+        if (b->resampled[k] || b->factor[k] == 1) {
+            const uint16_t *src = b->resampled[k] ? b->resampled[k] : b->band[k]->dn;
+            int sw = b->resampled[k] ? b->grid.width : b->band[k]->width;
+            for (int r = 0; r < h; r++) {
+                const uint16_t *row = src + (size_t)(y0 + r) * sw + x0;
+                uint16_t *d = dst + (size_t)r * w * CC_BOA_NIN + k;
+                for (int c = 0; c < w; c++)
+                    d[(size_t)c * CC_BOA_NIN] = row[c];
+            }
+        } else {
+            const cc_raster_u16 *rr = b->band[k];
+            cc_status st = cc_infer_upsample(rr->dn, 0, 0, rr->width, rr->height, rr->width, rr->height,
+                                             b->factor[k], x0, y0, w, h, dst + k, CC_BOA_NIN);
+            if (st != CC_OK)
+                return st;
+        }
+    }
+    /* context: per-pixel geometry, scene constants. The geometry is evaluated
+     * exactly at a global lattice of columns (multiples of CC_BOA_GEO_STEP and
+     * the last column) and interpolated linearly in between: the angle grids
+     * are 5 km bilinear meshes, so over 16 pixels the change is below 1e-6 in
+     * the cosines, and every pixel's value depends only on its global position
+     * (windowed == whole image). */
+    uint16_t aot = encode_feature(b->ctx_const[0], b->dn_offset, b->quant);
+    uint16_t wv = encode_feature(b->ctx_const[1], b->dn_offset, b->quant);
+    uint16_t pr = encode_feature(b->ctx_const[2], b->dn_offset, b->quant);
+    int W = b->grid.width;
+    for (int r = 0; r < h; r++) {
+        double fa[3], fb[3];
+        int ca = -1, cb = -1;
+        for (int c = 0; c < w; c++) {
+            int gx = x0 + c;
+            int a = gx / CC_BOA_GEO_STEP * CC_BOA_GEO_STEP, bb = a + CC_BOA_GEO_STEP;
+            if (bb > W - 1)
+                bb = W - 1;
+            if (a != ca) {
+                if (a == cb)
+                    memcpy(fa, fb, sizeof fa);
+                else
+                    geometry_features(b, a, y0 + r, fa);
+                ca = a;
+                if (bb != a)
+                    geometry_features(b, bb, y0 + r, fb);
+                cb = bb;
+            }
+            double t = bb > a ? (double)(gx - a) / (double)(bb - a) : 0.0;
+            uint16_t *d = dst + ((size_t)r * w + c) * CC_BOA_NIN + CC_BOA_NBANDS;
+            for (int q = 0; q < 3; q++)
+                d[q] = encode_feature((float)(fa[q] + t * ((bb > a ? fb[q] : fa[q]) - fa[q])), b->dn_offset, b->quant);
+            d[3] = aot;
+            d[4] = wv;
+            d[5] = pr;
+        }
+    }
+    return CC_OK;
+}
+
+/* ---- the sink: the cube stream + a decimated copy for the quicklook ---- */
+
+typedef struct {
+    cc_cube_stream *cube;
+    int width, height, f, qw, qh;
+    uint16_t *ql[3]; /* B04, B03, B02 decimated by f (NULL: no quicklook) */
+    size_t n_valid;
+} boa_sink;
+
+static cc_status boa_write(void *vctx, int x0, int y0, int w, int h, const uint16_t *data)
+{
+    boa_sink *k = vctx;
+    cc_status st = cc_cube_stream_write_window(k->cube, x0, y0, w, h, data);
+    if (st != CC_OK)
+        return st;
+    for (int r = 0; r < h; r++)
+        for (int c = 0; c < w; c++) {
+            const uint16_t *px = data + ((size_t)r * w + c) * CC_BOA_NBANDS;
+            k->n_valid += px[0] != 0;
+            int gy = y0 + r, gx = x0 + c;
+            if (k->ql[0] && gy % k->f == 0 && gx % k->f == 0) {
+                size_t q = (size_t)(gy / k->f) * k->qw + gx / k->f;
+                k->ql[0][q] = px[3]; /* B04 */
+                k->ql[1][q] = px[2]; /* B03 */
+                k->ql[2][q] = px[1]; /* B02 */
+            }
+        }
+    return CC_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_options *o, const char *input_name,
+                     const char *out_nc, const char *quicklook, cc_boa_stats *stats)
+{
+    cc_status st;
+    cc_boa_stats local;
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    double t0 = now_s();
+    boa_source src;
+    memset(&src, 0, sizeof src);
+    boa_sink snk;
+    memset(&snk, 0, sizeof snk);
+    cc_nn_node *nodes = NULL;
+
+    if ((st = cc_boa_model_check(m, "model")) != CC_OK)
+        return st;
+    src.s = s;
+    if ((st = cc_grid_for_scene(s, o->atmos.resolution, &src.grid)) != CC_OK)
+        return st;
+    const cc_grid *g = &src.grid;
+
+    int b8a_sub = o->b8a_from_b08 && !s->band[CC_B8A].present && s->band[CC_B08].present;
+    for (int k = 0; k < CC_BOA_NBANDS; k++)
+        if (!s->band[cc_l2a_bands[k]].present && !(b8a_sub && cc_l2a_bands[k] == CC_B8A))
+            return cc_error_set(CC_ERR_MISSING, "%s: band %s is missing (the emulator needs all 12 L2A bands)",
+                                input_name, cc_band_names[cc_l2a_bands[k]]);
+
+    /* 1. The atmosphere (scene context), by the reference processor's own code. */
+    cc_reference_options ao = o->atmos;
+    double cres = o->context_resolution;
+    if (cres <= 0)
+        cres = cc_grid_npix(g) <= (size_t)16 << 20 ? g->gt[1] : fmax(60.0, g->gt[1]);
+    ao.resolution = cres;
+    if ((st = cc_reference_atmosphere(s, &ao, &stats->atmos)) != CC_OK)
+        return st;
+    const cc_reference_atmos *at = &stats->atmos;
+    stats->context_s = now_s() - t0;
+    cc_boa_context sc = {.aot550 = at->aot550, .wv = at->water_vapour, .p_rel = at->pressure_hpa / 1013.25};
+    float feat[CC_BOA_NCTX];
+    cc_boa_context_features(&sc, feat);
+    src.ctx_const[0] = feat[3];
+    src.ctx_const[1] = feat[4];
+    src.ctx_const[2] = feat[5];
+    src.mean_vz = at->mean_view_zenith;
+    src.mean_va = at->mean_view_azimuth;
+
+    /* 2. Input bands and their DN convention. */
+    double radio = NAN;
+    for (int k = 0; k < CC_BOA_NBANDS; k++) {
+        int b = cc_l2a_bands[k];
+        if (b == CC_B8A && b8a_sub) {
+            cc_warn("%s: no B8A: the emulator's B8A input is B08 (--b8a-from-b08)", input_name);
+            b = CC_B08;
+        }
+        if (!s->band[b].present) {
+            st = cc_error_set(CC_ERR_MISSING, "%s: band %s is missing (the emulator needs all 12 L2A bands)",
+                              input_name, cc_band_names[b]);
+            goto out;
+        }
+        if (isnan(radio))
+            radio = s->radio_offset[b];
+        else if (s->radio_offset[b] != radio) {
+            st = cc_error_set(CC_ERR_UNSUPPORTED, "%s: bands have different radiometric offsets (%g, %g)",
+                              input_name, radio, s->radio_offset[b]);
+            goto out;
+        }
+        src.band[k] = &s->band[b];
+        src.factor[k] = aligned_factor(&s->band[b], g);
+        if (src.factor[k] == 0) {
+            size_t n = cc_grid_npix(g);
+            float *tmp = cc_malloc3(n, sizeof(float), 1);
+            src.resampled[k] = cc_malloc3(n, sizeof(uint16_t), 1);
+            if (!tmp || !src.resampled[k]) {
+                free(tmp);
+                st = CC_ERR_NOMEM;
+                goto out;
+            }
+            st = cc_grid_resample_band(&s->band[b], s->wkt, g, tmp);
+            for (size_t i = 0; st == CC_OK && i < n; i++)
+                src.resampled[k][i] = tmp[i] <= 0.5f ? 0 : tmp[i] >= 65535.0f ? 65535 : (uint16_t)lrintf(tmp[i]);
+            free(tmp);
+            if (st != CC_OK)
+                goto out;
+        }
+    }
+    const int bview[] = {CC_B8A, CC_B08, CC_B04};
+    for (size_t i = 0; i < sizeof bview / sizeof *bview && !src.vz; i++)
+        if (s->view_zenith[bview[i]].v && s->view_azimuth[bview[i]].v) {
+            src.vz = &s->view_zenith[bview[i]];
+            src.va = &s->view_azimuth[bview[i]];
+        }
+    for (int b = 0; b < CC_NBANDS && !src.vz; b++)
+        if (s->view_zenith[b].v && s->view_azimuth[b].v) {
+            src.vz = &s->view_zenith[b];
+            src.va = &s->view_azimuth[b];
+        }
+    src.dn_offset = radio;
+    src.quant = s->quantification;
+
+    /* 3. The model in this product's DN conventions (shallow copy: the
+     * parameters are shared, only the input/output conventions differ). */
+    double out_off = cc_reference_output_dn_offset(s);
+    cc_nn_model mm = *m;
+    nodes = malloc((size_t)m->nnodes * sizeof *nodes);
+    if (!nodes) {
+        st = CC_ERR_NOMEM;
+        goto out;
+    }
+    memcpy(nodes, m->nodes, (size_t)m->nnodes * sizeof *nodes);
+    mm.nodes = nodes;
+    mm.input.dn_offset = radio;
+    mm.input.quantification = s->quantification;
+    nodes[mm.output_node].out_dn_offset = out_off;
+
+    /* 4. The cube, streamed. */
+    cc_cube_layer layers[CC_BOA_NBANDS];
+    char long_names[CC_BOA_NBANDS][96];
+    for (int k = 0; k < CC_BOA_NBANDS; k++) {
+        int b = cc_l2a_bands[k];
+        snprintf(long_names[k], sizeof long_names[k], "surface reflectance (emulated), band %s (%.1f nm)",
+                 cc_band_names[b], cc_band_wavelength_nm[b]);
+        layers[k] = (cc_cube_layer){.name = cc_band_names[b], .long_name = long_names[k], .units = "1",
+                                    .standard_name = "surface_bidirectional_reflectance",
+                                    .scale_factor = 1e-4, .add_offset = -out_off * 1e-4, .fill_value = 0,
+                                    .wavelength_nm = cc_band_wavelength_nm[b], .data = NULL};
+    }
+    char processor[160];
+    snprintf(processor, sizeof processor, "clearcube %s boa (Rapid BoA emulator, model %.16s)", CC_VERSION,
+             m->content_hash);
+    snprintf(stats->parameters, sizeof stats->parameters,
+             "model_sha256=%s; aot550=%.4f (%s); water_vapour=%.3f g cm-2 (%s); pressure=%.2f hPa (%s); "
+             "context_grid=%g m; dn=10000*rho+%g%s",
+             m->content_hash, at->aot550, at->aot_source, at->water_vapour, at->wv_source, at->pressure_hpa,
+             at->pressure_source, at->grid_resolution, out_off,
+             b8a_sub ? "; B8A input = B08 (product has no B8A; B8A output approximate)" : "");
+    cc_cube_write_args ca = {.path = out_nc, .tile_id = s->tile_id, .product = "boa-l2a", .wkt = s->wkt,
+                             .width = g->width, .height = g->height, .year = s->year, .month = s->month,
+                             .day = s->day, .nlayers = CC_BOA_NBANDS, .layers = layers,
+                             .inputs = input_name, .processor = processor, .parameters = stats->parameters,
+                             .deflate_level = o->deflate_level > 0 ? o->deflate_level : 1};
+    memcpy(ca.gt, g->gt, sizeof ca.gt);
+    if ((st = cc_cube_stream_open(&ca, &snk.cube)) != CC_OK)
+        goto out;
+    snk.width = g->width;
+    snk.height = g->height;
+    if (quicklook) {
+        int maxd = g->width > g->height ? g->width : g->height;
+        snk.f = (maxd + 2047) / 2048;
+        snk.qw = (g->width + snk.f - 1) / snk.f;
+        snk.qh = (g->height + snk.f - 1) / snk.f;
+        for (int i = 0; i < 3; i++)
+            if (!(snk.ql[i] = cc_calloc3((size_t)snk.qw * snk.qh, sizeof(uint16_t), 1))) {
+                st = CC_ERR_NOMEM;
+                goto out;
+            }
+    }
+    cc_infer_source isrc = {.width = g->width, .height = g->height, .nchannels = CC_BOA_NIN,
+                            .name = input_name, .read = boa_read, .ctx = &src};
+    cc_infer_sink isnk = {.nchannels = CC_BOA_NBANDS, .name = out_nc, .write = boa_write, .ctx = &snk};
+    cc_infer_options io;
+    cc_infer_options_init(&io);
+    io.backend = o->backend;
+    io.core = o->core;
+    if (io.core == 0) {
+        /* windows aligned with the cube's 512 x 512 chunks: each chunk is then
+         * compressed once (an unaligned window leaves partial chunks that the
+         * HDF5 cache evicts and re-compresses) */
+        int core = 0, halo = 0;
+        size_t bytes = 0;
+        if ((st = cc_infer_plan(&mm, g->width, g->height, &io, &core, &halo, &bytes)) != CC_OK)
+            goto out;
+        io.core = core >= 512 ? core / 512 * 512 : core;
+    }
+    cc_infer_stats is;
+    double t1 = now_s();
+    st = cc_infer_run(&mm, &isrc, &isnk, &io, &is);
+    if (st != CC_OK)
+        goto out;
+    if (snk.n_valid == 0) {
+        st = cc_error_set(CC_ERR_NODATA, "%s: the scene has no valid pixel", input_name);
+        goto out;
+    }
+    st = cc_cube_stream_commit(snk.cube);
+    snk.cube = NULL;
+    if (st != CC_OK)
+        goto out;
+    stats->infer_s = now_s() - t1;
+    stats->read_s = is.read_s;
+    stats->compute_s = is.compute_s;
+    stats->write_s = is.write_s;
+    if (quicklook && (st = cc_quicklook_write(quicklook, snk.qw, snk.qh, snk.ql[0], snk.ql[1], snk.ql[2], 2048)) !=
+                         CC_OK) {
+        remove(out_nc);
+        goto out;
+    }
+    stats->width = g->width;
+    stats->height = g->height;
+    memcpy(stats->gt, g->gt, sizeof stats->gt);
+    stats->nbands = CC_BOA_NBANDS;
+    stats->dn_offset = out_off;
+    stats->n_valid = snk.n_valid;
+    stats->wall_s = now_s() - t0;
+out:
+    if (snk.cube)
+        cc_cube_stream_abort(snk.cube);
+    for (int i = 0; i < 3; i++)
+        free(snk.ql[i]);
+    for (int k = 0; k < CC_BOA_NBANDS; k++)
+        free(src.resampled[k]);
+    free(nodes);
+    return st;
+}

@@ -1,0 +1,110 @@
+/* clearcube: Rapid BoA, the L1C -> L2A emulator (issue 4). See docs/boa-model.md.
+ *
+ * The model is a per-pixel network (1x1 convolutions) with 18 input channels:
+ *   0..11  TOA reflectance of the 12 L2A bands, in cc_l2a_bands order
+ *          (B01 B02 B03 B04 B05 B06 B07 B08 B8A B09 B11 B12), on the output grid;
+ *   12..17 scene context, each as "feature + 1" (so every channel is > 0 and
+ *          DN 0 keeps meaning nodata):
+ *            mu_s    cos(sun zenith), per pixel (angle grid)
+ *            mu_v    cos(view zenith), per pixel (the view grid of B8A, else
+ *                    the first band with one, else the scene mean)
+ *            cos_raa cos(sun azimuth - view azimuth), per pixel
+ *            aot550  the scene AOT (DDV retrieval of the reference processor)
+ *            wv/2    the scene water vapour (B9/B8A retrieval), g cm-2, halved
+ *            p_rel   the scene pressure / 1013.25 hPa
+ * and 12 outputs, the correction BOA - TOA of each band (times the output
+ * scale), added to the band's TOA reflectance by the output node (residual).
+ * The dataset (docs/formats/dataset.md) stores the same context per patch.
+ *
+ * At inference the context channels are encoded as uint16 "DN" in the model's
+ * input convention, DN = round((feature + 1) * quantification) - dn_offset,
+ * so that the fused decode gives back feature + 1 exactly (to 1e-4).
+ */
+#ifndef CC_PIPELINE_BOA_BOA_H
+#define CC_PIPELINE_BOA_BOA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "io/s2/scene.h"
+#include "kernels/nn.h"
+#include "pipeline/atmos/reference.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CC_BOA_NBANDS 12
+#define CC_BOA_NCTX 6
+#define CC_BOA_NIN (CC_BOA_NBANDS + CC_BOA_NCTX)
+#define CC_BOA_MAX_HIDDEN 8
+
+/* Channel names as stored in model files ("B01".."B12", "MU_S", "MU_V",
+ * "COS_RAA", "AOT550", "WV_HALF", "P_REL"). */
+extern const char *const cc_boa_channel_names[CC_BOA_NIN];
+
+typedef struct {
+    double mu_s, mu_v, cos_raa, aot550, wv, p_rel; /* wv in g cm-2 (not halved) */
+} cc_boa_context;
+
+/* The 6 context channel values ("feature + 1") of ctx, in channel order. */
+void cc_boa_context_features(const cc_boa_context *ctx, float out[CC_BOA_NCTX]);
+
+typedef struct {
+    int nhidden;
+    int hidden[CC_BOA_MAX_HIDDEN];   /* widths of the hidden 1x1 layers          */
+    cc_act act;                      /* activation of the hidden layers          */
+    float out_scale;                 /* output = net * out_scale + TOA           */
+    float mean[CC_BOA_NIN], std[CC_BOA_NIN]; /* input normalisation             */
+} cc_boa_arch;
+
+/* Builds the (finalized) model with zero weights; input dn_offset -1000,
+ * quantification 10000, out_dn_offset 1000 (set per product at inference).
+ * Train it with kernels/train/train.h (cc_train_init_params first). */
+cc_status cc_boa_model_build(const cc_boa_arch *a, cc_nn_model *m);
+/* Checks that a model read from a file is a BoA model (channel names, one
+ * output per band, residuals), with a message naming `path`. */
+cc_status cc_boa_model_check(const cc_nn_model *m, const char *path);
+
+typedef struct {
+    cc_reference_options atmos; /* AOT / WV / elevation / DEM / ozone overrides, and
+                                   atmos.resolution = the output grid (0: finest band) */
+    double context_resolution;  /* grid of the atmosphere retrieval; 0: the output
+                                   grid when it has <= 16 Mpx, else 60 m          */
+    const cc_nn_backend *backend; /* NULL: CPU                                      */
+    int core;                   /* inference window core size (0: from memory budget) */
+    int deflate_level;          /* zlib level of the cube's layers (0: 1, the fastest:
+                                   the single writer thread is the pipeline's
+                                   slowest stage on a full tile at level 4)       */
+    int b8a_from_b08;           /* a product without B8A (e.g. sen2r's 10 m stacks):
+                                   feed B08 as the B8A input (NIR plateau; stated in
+                                   the cube's parameters); 0: B8A is required      */
+} cc_boa_options;
+void cc_boa_options_init(cc_boa_options *o);
+
+typedef struct {
+    cc_reference_atmos atmos;   /* the scene context used                         */
+    int width, height;
+    double gt[6];
+    int nbands;                 /* output bands (12)                              */
+    double dn_offset;           /* output L2A DN offset                           */
+    double context_s, infer_s, wall_s; /* atmosphere retrieval; inference incl. the
+                                         reader (resampling) and cube writing   */
+    double read_s, compute_s, write_s;  /* inside the inference pipeline           */
+    size_t n_valid;
+    char parameters[768];
+} cc_boa_stats;
+
+/* Runs the emulator on an opened L1C scene with model m and writes the cube
+ * (12 BOA bands, L2A DN convention) to out_nc atomically (streamed window by
+ * window); quicklook (may be NULL) gets a true-colour PNG. On failure nothing
+ * is left at out_nc. */
+cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_options *o,
+                     const char *input_name, const char *out_nc, const char *quicklook,
+                     cc_boa_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

