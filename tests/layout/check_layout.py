@@ -71,6 +71,31 @@ def sources(root):
                     yield os.path.relpath(full, root)
 
 
+LAYER_COLOURS = {"jobs": "#f4cccc", "pipeline": "#fce5cd", "io": "#d9ead3", "kernels": "#cfe2f3",
+                 "core": "#eeeeee"}
+
+
+def write_dot(path, edges):
+    """The unit graph as Graphviz dot, one cluster per layer, top layer first (docs/architecture.md's
+    picture is rendered from it by scripts/architecture-graph)."""
+    units = sorted({u for e in edges for u in e})
+    with open(path, "w") as f:
+        f.write("digraph layout {\n  rankdir=TB; node [shape=box, style=filled, fontname=Helvetica];\n")
+        f.write("  edge [color=\"#555555\", arrowsize=0.6];\n")
+        for layer in ROOTS[::-1]:
+            f.write(f'  subgraph "cluster_{layer}" {{ label="{layer}/"; style=rounded; color="#999999";\n')
+            for u in units:
+                if u.split("/")[0] == layer:
+                    f.write(f'    "{u}" [fillcolor="{LAYER_COLOURS[layer]}"];\n')
+            f.write("  }\n")
+        f.write('  legend [shape=note, fillcolor=white, label="every unit uses core/ (those arrows not drawn)"];\n')
+        for (a, b) in sorted(edges):
+            if b == "core":
+                continue
+            f.write(f'  "{a}" -> "{b}";\n')
+        f.write("}\n")
+
+
 def main():
     root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else
                            os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -153,6 +178,8 @@ def main():
         if not state.get(u):
             visit(u, [])
 
+    if "--dot" in sys.argv:
+        write_dot(sys.argv[sys.argv.index("--dot") + 1], edges)
     for b in bad:
         print("layout: " + b)
     print(f"layout: {len(srcs)} sources, {len(edges)} unit-to-unit uses, {len(bad)} violations"
