@@ -75,7 +75,7 @@ int cc_cmd_train(int argc, char **argv)
     }
     cc_boa_train_result r;
     int rc = 0;
-    if (cc_boa_train(&cfg, &o, &r) != CC_OK) {
+    if (cc_boa_train(MPI_COMM_WORLD, &cfg, &o, &r) != CC_OK) {
         rc = cc_cli_train_fail();
         if (mpi)
             MPI_Abort(MPI_COMM_WORLD, rc);

@@ -295,6 +295,162 @@ static double now_s(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+/* 1. The atmosphere (scene context), by the reference processor's own code: the
+ * constant context features and the scene's mean view angles. */
+static cc_status boa_context(const cc_scene *s, const cc_boa_options *o, boa_source *src, cc_boa_stats *stats)
+{
+    const cc_grid *g = &src->grid;
+    cc_reference_options ao = o->atmos;
+    double cres = o->context_resolution;
+    if (cres <= 0)
+        cres = cc_grid_npix(g) <= (size_t)16 << 20 ? g->gt[1] : fmax(60.0, g->gt[1]);
+    ao.resolution = cres;
+    cc_status st = cc_reference_atmosphere(s, &ao, &stats->atmos);
+    if (st != CC_OK)
+        return st;
+    const cc_reference_atmos *at = &stats->atmos;
+    cc_boa_context sc = {.aot550 = at->aot550, .wv = at->water_vapour, .p_rel = at->pressure_hpa / 1013.25};
+    float feat[CC_BOA_NCTX];
+    cc_boa_context_features(&sc, feat);
+    src->ctx_const[0] = feat[3];
+    src->ctx_const[1] = feat[4];
+    src->ctx_const[2] = feat[5];
+    src->mean_vz = at->mean_view_zenith;
+    src->mean_va = at->mean_view_azimuth;
+    return CC_OK;
+}
+
+/* 2. Input bands (aligned, or resampled onto the output grid), their common DN
+ * convention and the view-angle grids. */
+static cc_status boa_inputs(const cc_scene *s, int b8a_sub, const char *input_name, boa_source *src)
+{
+    const cc_grid *g = &src->grid;
+    cc_status st;
+    double radio = NAN;
+    for (int k = 0; k < CC_BOA_NBANDS; k++) {
+        int b = cc_l2a_bands[k];
+        if (b == CC_B8A && b8a_sub) {
+            cc_warn("%s: no B8A: the emulator's B8A input is B08 (--b8a-from-b08)", input_name);
+            b = CC_B08;
+        }
+        if (!s->band[b].present)
+            return cc_error_set(CC_ERR_MISSING, "%s: band %s is missing (the emulator needs all 12 L2A bands)",
+                                input_name, cc_band_names[b]);
+        if (isnan(radio))
+            radio = s->radio_offset[b];
+        else if (s->radio_offset[b] != radio)
+            return cc_error_set(CC_ERR_UNSUPPORTED, "%s: bands have different radiometric offsets (%g, %g)",
+                                input_name, radio, s->radio_offset[b]);
+        src->band[k] = &s->band[b];
+        src->factor[k] = aligned_factor(&s->band[b], g);
+        if (src->factor[k] == 0) {
+            size_t n = cc_grid_npix(g);
+            float *tmp = cc_malloc3(n, sizeof(float), 1);
+            src->resampled[k] = cc_malloc3(n, sizeof(uint16_t), 1);
+            if (!tmp || !src->resampled[k]) {
+                free(tmp);
+                return CC_ERR_NOMEM;
+            }
+            st = cc_grid_resample_band(&s->band[b], s->wkt, g, tmp);
+            for (size_t i = 0; st == CC_OK && i < n; i++)
+                src->resampled[k][i] = tmp[i] <= 0.5f ? 0 : tmp[i] >= 65535.0f ? 65535 : (uint16_t)lrintf(tmp[i]);
+            free(tmp);
+            if (st != CC_OK)
+                return st;
+        }
+    }
+    const int bview[] = {CC_B8A, CC_B08, CC_B04};
+    for (size_t i = 0; i < sizeof bview / sizeof *bview && !src->vz; i++)
+        if (s->view_zenith[bview[i]].v && s->view_azimuth[bview[i]].v) {
+            src->vz = &s->view_zenith[bview[i]];
+            src->va = &s->view_azimuth[bview[i]];
+        }
+    for (int b = 0; b < CC_NBANDS && !src->vz; b++)
+        if (s->view_zenith[b].v && s->view_azimuth[b].v) {
+            src->vz = &s->view_zenith[b];
+            src->va = &s->view_azimuth[b];
+        }
+    src->dn_offset = radio;
+    src->quant = s->quantification;
+    return CC_OK;
+}
+
+/* 4. The cube stream (12 bands, the product's output DN convention, provenance
+ * in stats->parameters) and, with a quicklook, its decimated B04/B03/B02. */
+static cc_status boa_sink_open(const cc_scene *s, const cc_nn_model *m, const cc_boa_options *o, int b8a_sub,
+                               const char *input_name, const char *out_nc, int quicklook, const cc_grid *g,
+                               double out_off, cc_boa_stats *stats, boa_sink *snk)
+{
+    const cc_reference_atmos *at = &stats->atmos;
+    cc_cube_layer layers[CC_BOA_NBANDS];
+    char long_names[CC_BOA_NBANDS][96];
+    for (int k = 0; k < CC_BOA_NBANDS; k++) {
+        int b = cc_l2a_bands[k];
+        snprintf(long_names[k], sizeof long_names[k], "surface reflectance (emulated), band %s (%.1f nm)",
+                 cc_band_names[b], cc_band_wavelength_nm[b]);
+        layers[k] = (cc_cube_layer){.name = cc_band_names[b], .long_name = long_names[k], .units = "1",
+                                    .standard_name = "surface_bidirectional_reflectance",
+                                    .scale_factor = 1e-4, .add_offset = -out_off * 1e-4, .fill_value = 0,
+                                    .wavelength_nm = cc_band_wavelength_nm[b], .data = NULL};
+    }
+    char processor[160];
+    snprintf(processor, sizeof processor, "clearcube %s boa (Rapid BoA emulator, model %.16s)", CC_VERSION,
+             m->content_hash);
+    snprintf(stats->parameters, sizeof stats->parameters,
+             "model_sha256=%s; aot550=%.4f (%s); water_vapour=%.3f g cm-2 (%s); pressure=%.2f hPa (%s); "
+             "context_grid=%g m; dn=10000*rho+%g%s",
+             m->content_hash, at->aot550, at->aot_source, at->water_vapour, at->wv_source, at->pressure_hpa,
+             at->pressure_source, at->grid_resolution, out_off,
+             b8a_sub ? "; B8A input = B08 (product has no B8A; B8A output approximate)" : "");
+    cc_cube_write_args ca = {.path = out_nc, .tile_id = s->tile_id, .product = "boa-l2a", .wkt = s->wkt,
+                             .width = g->width, .height = g->height, .year = s->year, .month = s->month,
+                             .day = s->day, .nlayers = CC_BOA_NBANDS, .layers = layers,
+                             .inputs = input_name, .processor = processor, .parameters = stats->parameters,
+                             .deflate_level = o->deflate_level > 0 ? o->deflate_level : 1};
+    memcpy(ca.gt, g->gt, sizeof ca.gt);
+    cc_status st = cc_cube_stream_open(&ca, &snk->cube);
+    if (st != CC_OK)
+        return st;
+    snk->width = g->width;
+    snk->height = g->height;
+    if (quicklook) {
+        int maxd = g->width > g->height ? g->width : g->height;
+        snk->f = (maxd + 2047) / 2048;
+        snk->qw = (g->width + snk->f - 1) / snk->f;
+        snk->qh = (g->height + snk->f - 1) / snk->f;
+        for (int i = 0; i < 3; i++)
+            if (!(snk->ql[i] = cc_calloc3((size_t)snk->qw * snk->qh, sizeof(uint16_t), 1)))
+                return CC_ERR_NOMEM;
+    }
+    return CC_OK;
+}
+
+/* 5. Streaming inference from the source into the sink. */
+static cc_status boa_infer(const cc_nn_model *mm, const cc_boa_options *o, const char *input_name,
+                           const char *out_nc, boa_source *src, boa_sink *snk, cc_infer_stats *is)
+{
+    const cc_grid *g = &src->grid;
+    cc_infer_source isrc = {.width = g->width, .height = g->height, .nchannels = CC_BOA_NIN,
+                            .name = input_name, .read = boa_read, .ctx = src};
+    cc_infer_sink isnk = {.nchannels = CC_BOA_NBANDS, .name = out_nc, .write = boa_write, .ctx = snk};
+    cc_infer_options io;
+    cc_infer_options_init(&io);
+    io.backend = o->backend;
+    io.core = o->core;
+    if (io.core == 0) {
+        /* windows aligned with the cube's 512 x 512 chunks: each chunk is then
+         * compressed once (an unaligned window leaves partial chunks that the
+         * HDF5 cache evicts and re-compresses) */
+        int core = 0, halo = 0;
+        size_t bytes = 0;
+        cc_status st = cc_infer_plan(mm, g->width, g->height, &io, &core, &halo, &bytes);
+        if (st != CC_OK)
+            return st;
+        io.core = core >= 512 ? core / 512 * 512 : core;
+    }
+    return cc_infer_run(mm, &isrc, &isnk, &io, is);
+}
+
 cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_options *o, const char *input_name,
                      const char *out_nc, const char *quicklook, cc_boa_stats *stats)
 {
@@ -322,78 +478,11 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
         if (!s->band[cc_l2a_bands[k]].present && !(b8a_sub && cc_l2a_bands[k] == CC_B8A))
             return cc_error_set(CC_ERR_MISSING, "%s: band %s is missing (the emulator needs all 12 L2A bands)",
                                 input_name, cc_band_names[cc_l2a_bands[k]]);
-
-    /* 1. The atmosphere (scene context), by the reference processor's own code. */
-    cc_reference_options ao = o->atmos;
-    double cres = o->context_resolution;
-    if (cres <= 0)
-        cres = cc_grid_npix(g) <= (size_t)16 << 20 ? g->gt[1] : fmax(60.0, g->gt[1]);
-    ao.resolution = cres;
-    if ((st = cc_reference_atmosphere(s, &ao, &stats->atmos)) != CC_OK)
+    if ((st = boa_context(s, o, &src, stats)) != CC_OK)
         return st;
-    const cc_reference_atmos *at = &stats->atmos;
     stats->context_s = now_s() - t0;
-    cc_boa_context sc = {.aot550 = at->aot550, .wv = at->water_vapour, .p_rel = at->pressure_hpa / 1013.25};
-    float feat[CC_BOA_NCTX];
-    cc_boa_context_features(&sc, feat);
-    src.ctx_const[0] = feat[3];
-    src.ctx_const[1] = feat[4];
-    src.ctx_const[2] = feat[5];
-    src.mean_vz = at->mean_view_zenith;
-    src.mean_va = at->mean_view_azimuth;
-
-    /* 2. Input bands and their DN convention. */
-    double radio = NAN;
-    for (int k = 0; k < CC_BOA_NBANDS; k++) {
-        int b = cc_l2a_bands[k];
-        if (b == CC_B8A && b8a_sub) {
-            cc_warn("%s: no B8A: the emulator's B8A input is B08 (--b8a-from-b08)", input_name);
-            b = CC_B08;
-        }
-        if (!s->band[b].present) {
-            st = cc_error_set(CC_ERR_MISSING, "%s: band %s is missing (the emulator needs all 12 L2A bands)",
-                              input_name, cc_band_names[b]);
-            goto out;
-        }
-        if (isnan(radio))
-            radio = s->radio_offset[b];
-        else if (s->radio_offset[b] != radio) {
-            st = cc_error_set(CC_ERR_UNSUPPORTED, "%s: bands have different radiometric offsets (%g, %g)",
-                              input_name, radio, s->radio_offset[b]);
-            goto out;
-        }
-        src.band[k] = &s->band[b];
-        src.factor[k] = aligned_factor(&s->band[b], g);
-        if (src.factor[k] == 0) {
-            size_t n = cc_grid_npix(g);
-            float *tmp = cc_malloc3(n, sizeof(float), 1);
-            src.resampled[k] = cc_malloc3(n, sizeof(uint16_t), 1);
-            if (!tmp || !src.resampled[k]) {
-                free(tmp);
-                st = CC_ERR_NOMEM;
-                goto out;
-            }
-            st = cc_grid_resample_band(&s->band[b], s->wkt, g, tmp);
-            for (size_t i = 0; st == CC_OK && i < n; i++)
-                src.resampled[k][i] = tmp[i] <= 0.5f ? 0 : tmp[i] >= 65535.0f ? 65535 : (uint16_t)lrintf(tmp[i]);
-            free(tmp);
-            if (st != CC_OK)
-                goto out;
-        }
-    }
-    const int bview[] = {CC_B8A, CC_B08, CC_B04};
-    for (size_t i = 0; i < sizeof bview / sizeof *bview && !src.vz; i++)
-        if (s->view_zenith[bview[i]].v && s->view_azimuth[bview[i]].v) {
-            src.vz = &s->view_zenith[bview[i]];
-            src.va = &s->view_azimuth[bview[i]];
-        }
-    for (int b = 0; b < CC_NBANDS && !src.vz; b++)
-        if (s->view_zenith[b].v && s->view_azimuth[b].v) {
-            src.vz = &s->view_zenith[b];
-            src.va = &s->view_azimuth[b];
-        }
-    src.dn_offset = radio;
-    src.quant = s->quantification;
+    if ((st = boa_inputs(s, b8a_sub, input_name, &src)) != CC_OK)
+        goto out;
 
     /* 3. The model in this product's DN conventions (shallow copy: the
      * parameters are shared, only the input/output conventions differ). */
@@ -406,73 +495,16 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
     }
     memcpy(nodes, m->nodes, (size_t)m->nnodes * sizeof *nodes);
     mm.nodes = nodes;
-    mm.input.dn_offset = radio;
+    mm.input.dn_offset = src.dn_offset;
     mm.input.quantification = s->quantification;
     nodes[mm.output_node].out_dn_offset = out_off;
 
-    /* 4. The cube, streamed. */
-    cc_cube_layer layers[CC_BOA_NBANDS];
-    char long_names[CC_BOA_NBANDS][96];
-    for (int k = 0; k < CC_BOA_NBANDS; k++) {
-        int b = cc_l2a_bands[k];
-        snprintf(long_names[k], sizeof long_names[k], "surface reflectance (emulated), band %s (%.1f nm)",
-                 cc_band_names[b], cc_band_wavelength_nm[b]);
-        layers[k] = (cc_cube_layer){.name = cc_band_names[b], .long_name = long_names[k], .units = "1",
-                                    .standard_name = "surface_bidirectional_reflectance",
-                                    .scale_factor = 1e-4, .add_offset = -out_off * 1e-4, .fill_value = 0,
-                                    .wavelength_nm = cc_band_wavelength_nm[b], .data = NULL};
-    }
-    char processor[160];
-    snprintf(processor, sizeof processor, "clearcube %s boa (Rapid BoA emulator, model %.16s)", CC_VERSION,
-             m->content_hash);
-    snprintf(stats->parameters, sizeof stats->parameters,
-             "model_sha256=%s; aot550=%.4f (%s); water_vapour=%.3f g cm-2 (%s); pressure=%.2f hPa (%s); "
-             "context_grid=%g m; dn=10000*rho+%g%s",
-             m->content_hash, at->aot550, at->aot_source, at->water_vapour, at->wv_source, at->pressure_hpa,
-             at->pressure_source, at->grid_resolution, out_off,
-             b8a_sub ? "; B8A input = B08 (product has no B8A; B8A output approximate)" : "");
-    cc_cube_write_args ca = {.path = out_nc, .tile_id = s->tile_id, .product = "boa-l2a", .wkt = s->wkt,
-                             .width = g->width, .height = g->height, .year = s->year, .month = s->month,
-                             .day = s->day, .nlayers = CC_BOA_NBANDS, .layers = layers,
-                             .inputs = input_name, .processor = processor, .parameters = stats->parameters,
-                             .deflate_level = o->deflate_level > 0 ? o->deflate_level : 1};
-    memcpy(ca.gt, g->gt, sizeof ca.gt);
-    if ((st = cc_cube_stream_open(&ca, &snk.cube)) != CC_OK)
+    if ((st = boa_sink_open(s, m, o, b8a_sub, input_name, out_nc, quicklook != NULL, g, out_off, stats, &snk)) !=
+        CC_OK)
         goto out;
-    snk.width = g->width;
-    snk.height = g->height;
-    if (quicklook) {
-        int maxd = g->width > g->height ? g->width : g->height;
-        snk.f = (maxd + 2047) / 2048;
-        snk.qw = (g->width + snk.f - 1) / snk.f;
-        snk.qh = (g->height + snk.f - 1) / snk.f;
-        for (int i = 0; i < 3; i++)
-            if (!(snk.ql[i] = cc_calloc3((size_t)snk.qw * snk.qh, sizeof(uint16_t), 1))) {
-                st = CC_ERR_NOMEM;
-                goto out;
-            }
-    }
-    cc_infer_source isrc = {.width = g->width, .height = g->height, .nchannels = CC_BOA_NIN,
-                            .name = input_name, .read = boa_read, .ctx = &src};
-    cc_infer_sink isnk = {.nchannels = CC_BOA_NBANDS, .name = out_nc, .write = boa_write, .ctx = &snk};
-    cc_infer_options io;
-    cc_infer_options_init(&io);
-    io.backend = o->backend;
-    io.core = o->core;
-    if (io.core == 0) {
-        /* windows aligned with the cube's 512 x 512 chunks: each chunk is then
-         * compressed once (an unaligned window leaves partial chunks that the
-         * HDF5 cache evicts and re-compresses) */
-        int core = 0, halo = 0;
-        size_t bytes = 0;
-        if ((st = cc_infer_plan(&mm, g->width, g->height, &io, &core, &halo, &bytes)) != CC_OK)
-            goto out;
-        io.core = core >= 512 ? core / 512 * 512 : core;
-    }
     cc_infer_stats is;
     double t1 = now_s();
-    st = cc_infer_run(&mm, &isrc, &isnk, &io, &is);
-    if (st != CC_OK)
+    if ((st = boa_infer(&mm, o, input_name, out_nc, &src, &snk, &is)) != CC_OK)
         goto out;
     if (snk.n_valid == 0) {
         st = cc_error_set(CC_ERR_NODATA, "%s: the scene has no valid pixel", input_name);

@@ -513,7 +513,7 @@ static void input_stats(const dataset *d, float mean[CC_BOA_NIN], float std[CC_B
     }
 }
 
-static int mpi_rank_size(int *rank, int *size)
+static int mpi_rank_size(MPI_Comm comm, int *rank, int *size)
 {
     int init = 0, fin = 0;
     MPI_Initialized(&init);
@@ -523,251 +523,341 @@ static int mpi_rank_size(int *rank, int *size)
         *size = 1;
         return 0;
     }
-    MPI_Comm_rank(MPI_COMM_WORLD, rank);
-    MPI_Comm_size(MPI_COMM_WORLD, size);
+    MPI_Comm_rank(comm, rank);
+    MPI_Comm_size(comm, size);
     return *size > 1;
 }
 
-cc_status cc_boa_train(const cc_boa_train_config *c, const cc_boa_train_options *o, cc_boa_train_result *r)
-{
-    memset(r, 0, sizeof *r);
-    int rank, size;
-    int use_mpi = mpi_rank_size(&rank, &size);
-    r->ranks = size;
-    cc_status st;
+/* One training run: what its setup, steps, evaluations and checkpoints share. */
+typedef struct {
+    const cc_boa_train_config *c;
+    MPI_Comm comm;
+    int rank, size, use_mpi;
     dataset d;
     cc_nn_model m;
-    cc_nn_model_init(&m);
-    cc_train_net *net = NULL;
+    cc_train_net *net;
     cc_adamw_state adam;
-    memset(&adam, 0, sizeof adam);
+    cc_adamw_options ao;
     ckpt hist;
-    memset(&hist, 0, sizeof hist);
-    float *gbuf = NULL, *gsum = NULL, *x = NULL, *t = NULL, *y10 = NULL, *t10 = NULL, *gy = NULL;
-    FILE *logf = NULL;
-    long total = o->steps_override > 0 ? o->steps_override : c->steps;
+    float *gbuf, *gsum, *x, *t, *y10, *t10, *gy;
+    FILE *logf;
+    size_t np;
+    int cm; /* pixels per chunk */
+    char arch_hash[65];
+    long step0, total;
+    double loss_acc; /* training loss summed since the last evaluation */
+    long loss_n;
+} trainer;
 
-    if ((st = dataset_load(c->dataset, &d)) != CC_OK)
-        return st;
-    r->n_train_px = d.n_train;
-    r->n_val_px = d.n_val;
+static void trainer_free(trainer *tr)
+{
+    if (tr->logf)
+        fclose(tr->logf);
+    free(tr->gbuf);
+    free(tr->gsum);
+    free(tr->x);
+    free(tr->t);
+    free(tr->y10);
+    free(tr->t10);
+    free(tr->gy);
+    ckpt_free(&tr->hist);
+    cc_adamw_free(&tr->adam);
+    cc_train_net_free(tr->net);
+    cc_nn_model_free(&tr->m);
+    dataset_free(&tr->d);
+}
+
+/* The initial model: architecture, input normalisation from the training pixels,
+ * seeded weights. */
+static cc_status trainer_model(trainer *tr)
+{
+    const cc_boa_train_config *c = tr->c;
     cc_boa_arch arch = c->arch;
-    input_stats(&d, arch.mean, arch.std);
-    if ((st = cc_boa_model_build(&arch, &m)) != CC_OK)
-        goto out;
-    cc_train_init_params(&m, c->seed);
+    input_stats(&tr->d, arch.mean, arch.std);
+    cc_status st = cc_boa_model_build(&arch, &tr->m);
+    if (st != CC_OK)
+        return st;
+    cc_nn_model *m = &tr->m;
+    cc_train_init_params(m, c->seed);
     /* the correction head starts near zero (BOA = TOA): Kaiming-uniform there gives
      * corrections of the order of out_scale, far from the target, and slows training */
-    for (int i = 0; i < m.nnodes; i++)
-        if (!strcmp(m.nodes[i].name, "correction")) {
-            size_t nw = (size_t)m.nodes[i].cout * (size_t)m.nodes[m.nodes[i].inputs[0]].cout;
+    for (int i = 0; i < m->nnodes; i++)
+        if (!strcmp(m->nodes[i].name, "correction")) {
+            size_t nw = (size_t)m->nodes[i].cout * (size_t)m->nodes[m->nodes[i].inputs[0]].cout;
             for (size_t k = 0; k < nw; k++)
-                m.nodes[i].weight[k] *= 0.1f;
+                m->nodes[i].weight[k] *= 0.1f;
         }
-    int cm = c->batch / c->chunks; /* pixels per chunk */
-    if ((st = cc_train_net_create(&m, 1, 1, cm, &net)) != CC_OK)
-        goto out;
-    size_t np = cc_train_nparams(net);
-    char arch_hash[65];
-    if ((st = cc_model_content_hash(&m, arch_hash)) != CC_OK) /* of the initial weights + normalisation */
-        goto out;
-    if ((st = cc_adamw_init(&adam, np)) != CC_OK)
-        goto out;
-    long step0 = 0;
-    if (o->resume && access(c->checkpoint, F_OK) == 0) {
-        ckpt ck;
-        if ((st = ckpt_read(c->checkpoint, np, c->seed, arch_hash, &ck)) != CC_OK)
-            goto out;
-        cc_train_set_params(net, ck.params);
-        memcpy(adam.m, ck.m, np * sizeof(float));
-        memcpy(adam.v, ck.v, np * sizeof(float));
-        adam.step = ck.step;
-        step0 = ck.step;
-        hist.nh = ck.nh;
-        hist.h_step = ck.h_step;
-        hist.h_loss = ck.h_loss;
-        hist.h_train = ck.h_train;
-        hist.h_val = ck.h_val;
-        ck.h_step = ck.h_loss = ck.h_train = ck.h_val = NULL;
-        ckpt_free(&ck);
-        if (rank == 0)
-            cc_info("resumed from %s at step %ld", c->checkpoint, step0);
-    }
-    gbuf = cc_calloc3((size_t)c->chunks, np + 1, sizeof(float));
-    gsum = cc_malloc3(np, sizeof(float), 1);
-    x = cc_malloc3((size_t)cm, CC_BOA_NIN, sizeof(float));
-    t = cc_malloc3((size_t)cm, NB, sizeof(float));
-    y10 = cc_malloc3((size_t)cm, NB, sizeof(float));
-    t10 = cc_malloc3((size_t)cm, NB, sizeof(float));
-    gy = cc_malloc3((size_t)cm, NB, sizeof(float));
-    if (!gbuf || !gsum || !x || !t || !y10 || !t10 || !gy) {
-        st = cc_error_set(CC_ERR_NOMEM, "train: out of memory");
-        goto out;
-    }
-    if (rank == 0 && c->log && !(logf = fopen(c->log, step0 ? "a" : "w"))) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot write the log: %s", c->log, strerror(errno));
-        goto out;
-    }
-    cc_adamw_options ao;
-    cc_adamw_options_init(&ao);
-    ao.weight_decay = c->weight_decay;
-    double t0 = now_s(), tlast = t0, loss_acc = 0;
-    long loss_n = 0, step_end = total;
-    if (o->stop_after > 0 && o->stop_after < step_end)
-        step_end = o->stop_after;
-    if (rank == 0)
-        cc_info("train: %zu training / %zu validation pixels, %zu parameters, %ld steps of %d pixels (%d chunks) on "
-                "%d rank(s)",
-                d.n_train, d.n_val, np, total, c->batch, c->chunks, size);
-    for (long s = step0; s < step_end; s++) {
-        memset(gbuf, 0, (size_t)c->chunks * (np + 1) * sizeof(float));
-        for (int j = rank; j < c->chunks; j += size) {
-            for (int i = 0; i < cm; i++) {
-                uint64_t h = splitmix64(c->seed * 0x9E3779B97F4A7C15ull ^ splitmix64((uint64_t)s * (uint64_t)c->batch +
-                                                                                   (uint64_t)j * cm + i));
-                uint32_t id = d.train_px[h % d.n_train];
-                pixel_io(&d, id, x + (size_t)i * CC_BOA_NIN, t + (size_t)i * NB);
-            }
-            const float *y;
-            if ((st = cc_train_forward(net, 1, 1, cm, x, &y)) != CC_OK)
-                goto out;
-            size_t ne = (size_t)cm * NB;
-            for (size_t e = 0; e < ne; e++) {
-                y10[e] = y[e] * 10000.0f;
-                t10[e] = t[e] * 10000.0f;
-            }
-            double l = cc_train_loss(c->loss, c->huber_delta_dn, ne, y10, t10, NULL, gy);
-            for (size_t e = 0; e < ne; e++)
-                gy[e] *= 10000.0f;
-            cc_train_zero_grads(net);
-            if ((st = cc_train_backward(net, gy)) != CC_OK)
-                goto out;
-            float *row = gbuf + (size_t)j * (np + 1);
-            memcpy(row, cc_train_grads(net), np * sizeof(float));
-            row[np] = (float)l;
+    tr->cm = c->batch / c->chunks;
+    if ((st = cc_train_net_create(m, 1, 1, tr->cm, &tr->net)) != CC_OK)
+        return st;
+    tr->np = cc_train_nparams(tr->net);
+    if ((st = cc_model_content_hash(m, tr->arch_hash)) != CC_OK) /* of the initial weights + normalisation */
+        return st;
+    return cc_adamw_init(&tr->adam, tr->np);
+}
+
+/* Parameters, optimiser moments and loss history from the checkpoint. */
+static cc_status trainer_resume(trainer *tr)
+{
+    const cc_boa_train_config *c = tr->c;
+    ckpt ck;
+    cc_status st = ckpt_read(c->checkpoint, tr->np, c->seed, tr->arch_hash, &ck);
+    if (st != CC_OK)
+        return st;
+    cc_train_set_params(tr->net, ck.params);
+    memcpy(tr->adam.m, ck.m, tr->np * sizeof(float));
+    memcpy(tr->adam.v, ck.v, tr->np * sizeof(float));
+    tr->adam.step = ck.step;
+    tr->step0 = ck.step;
+    tr->hist.nh = ck.nh;
+    tr->hist.h_step = ck.h_step;
+    tr->hist.h_loss = ck.h_loss;
+    tr->hist.h_train = ck.h_train;
+    tr->hist.h_val = ck.h_val;
+    ck.h_step = ck.h_loss = ck.h_train = ck.h_val = NULL;
+    ckpt_free(&ck);
+    if (tr->rank == 0)
+        cc_info("resumed from %s at step %ld", c->checkpoint, tr->step0);
+    return CC_OK;
+}
+
+static cc_status trainer_setup(trainer *tr, const cc_boa_train_options *o)
+{
+    const cc_boa_train_config *c = tr->c;
+    cc_status st;
+    if ((st = trainer_model(tr)) != CC_OK)
+        return st;
+    if (o->resume && access(c->checkpoint, F_OK) == 0 && (st = trainer_resume(tr)) != CC_OK)
+        return st;
+    size_t cm = (size_t)tr->cm;
+    tr->gbuf = cc_calloc3((size_t)c->chunks, tr->np + 1, sizeof(float));
+    tr->gsum = cc_malloc3(tr->np, sizeof(float), 1);
+    tr->x = cc_malloc3(cm, CC_BOA_NIN, sizeof(float));
+    tr->t = cc_malloc3(cm, NB, sizeof(float));
+    tr->y10 = cc_malloc3(cm, NB, sizeof(float));
+    tr->t10 = cc_malloc3(cm, NB, sizeof(float));
+    tr->gy = cc_malloc3(cm, NB, sizeof(float));
+    if (!tr->gbuf || !tr->gsum || !tr->x || !tr->t || !tr->y10 || !tr->t10 || !tr->gy)
+        return cc_error_set(CC_ERR_NOMEM, "train: out of memory");
+    if (tr->rank == 0 && c->log && !(tr->logf = fopen(c->log, tr->step0 ? "a" : "w")))
+        return cc_error_set(CC_ERR_IO, "%s: cannot write the log: %s", c->log, strerror(errno));
+    cc_adamw_options_init(&tr->ao);
+    tr->ao.weight_decay = c->weight_decay;
+    return CC_OK;
+}
+
+/* One optimiser step: this rank's chunks, the exchange, the sum in chunk order,
+ * AdamW. *loss: the step's mean chunk loss. */
+static cc_status train_step(trainer *tr, long s, double *loss)
+{
+    const cc_boa_train_config *c = tr->c;
+    size_t np = tr->np;
+    int cm = tr->cm;
+    cc_status st;
+    memset(tr->gbuf, 0, (size_t)c->chunks * (np + 1) * sizeof(float));
+    for (int j = tr->rank; j < c->chunks; j += tr->size) {
+        for (int i = 0; i < cm; i++) {
+            uint64_t h = splitmix64(c->seed * 0x9E3779B97F4A7C15ull ^ splitmix64((uint64_t)s * (uint64_t)c->batch +
+                                                                               (uint64_t)j * cm + i));
+            uint32_t id = tr->d.train_px[h % tr->d.n_train];
+            pixel_io(&tr->d, id, tr->x + (size_t)i * CC_BOA_NIN, tr->t + (size_t)i * NB);
         }
-        if (use_mpi)
-            MPI_Allreduce(MPI_IN_PLACE, gbuf, (int)((size_t)c->chunks * (np + 1)), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-        /* fixed order: chunk 0, 1, ... whatever rank computed it */
-        double lsum = 0;
+        const float *y;
+        if ((st = cc_train_forward(tr->net, 1, 1, cm, tr->x, &y)) != CC_OK)
+            return st;
+        size_t ne = (size_t)cm * NB;
+        for (size_t e = 0; e < ne; e++) {
+            tr->y10[e] = y[e] * 10000.0f;
+            tr->t10[e] = tr->t[e] * 10000.0f;
+        }
+        double l = cc_train_loss(c->loss, c->huber_delta_dn, ne, tr->y10, tr->t10, NULL, tr->gy);
+        for (size_t e = 0; e < ne; e++)
+            tr->gy[e] *= 10000.0f;
+        cc_train_zero_grads(tr->net);
+        if ((st = cc_train_backward(tr->net, tr->gy)) != CC_OK)
+            return st;
+        float *row = tr->gbuf + (size_t)j * (np + 1);
+        memcpy(row, cc_train_grads(tr->net), np * sizeof(float));
+        row[np] = (float)l;
+    }
+    if (tr->use_mpi)
+        MPI_Allreduce(MPI_IN_PLACE, tr->gbuf, (int)((size_t)c->chunks * (np + 1)), MPI_FLOAT, MPI_SUM, tr->comm);
+    /* fixed order: chunk 0, 1, ... whatever rank computed it */
+    double lsum = 0;
+    for (size_t p = 0; p < np; p++)
+        tr->gsum[p] = 0;
+    for (int j = 0; j < c->chunks; j++) {
+        const float *row = tr->gbuf + (size_t)j * (np + 1);
         for (size_t p = 0; p < np; p++)
-            gsum[p] = 0;
-        for (int j = 0; j < c->chunks; j++) {
-            const float *row = gbuf + (size_t)j * (np + 1);
-            for (size_t p = 0; p < np; p++)
-                gsum[p] += row[p];
-            lsum += row[np];
+            tr->gsum[p] += row[p];
+        lsum += row[np];
+    }
+    float inv = 1.0f / (float)c->chunks;
+    for (size_t p = 0; p < np; p++)
+        tr->gsum[p] *= inv;
+    tr->ao.lr = cc_train_lr(s, tr->total, c->warmup, c->lr, c->lr_min);
+    if ((st = cc_train_adamw_step(tr->net, &tr->adam, &tr->ao, tr->gsum)) != CC_OK)
+        return st;
+    *loss = lsum / c->chunks;
+    return CC_OK;
+}
+
+static void log_bands(FILE *f, const char *key, const double v[NB])
+{
+    fprintf(f, "%s[", key);
+    for (int k = 0; k < NB; k++)
+        fprintf(f, "%s%.3f", k ? "," : "", v[k]);
+    fprintf(f, "]");
+}
+
+/* Rank 0, every eval_every steps and at the last: MAE of both splits and of
+ * each validation kind, one JSON line in the log, the loss history. */
+static cc_status train_evaluate(trainer *tr, long done, cc_boa_train_result *r)
+{
+    const cc_boa_train_config *c = tr->c;
+    const dataset *d = &tr->d;
+    double tr_mae[NB], va_mae[NB];
+    cc_status st;
+    if ((st = evaluate(tr->net, d, d->train_px, d->n_train, c->eval_pixels, tr->cm, tr_mae)) != CC_OK ||
+        (st = evaluate(tr->net, d, d->val_px, d->n_val, c->eval_pixels, tr->cm, va_mae)) != CC_OK)
+        return st;
+    for (int k = 0; k < 3; k++) {
+        r->n_val_kind_px[k] = d->n_val_kind[k];
+        if ((st = evaluate(tr->net, d, d->val_kind_px[k], d->n_val_kind[k], c->eval_pixels, tr->cm,
+                           r->val_kind_mae_dn[k])) != CC_OK)
+            return st;
+    }
+    double lmean = tr->loss_acc / (tr->loss_n ? tr->loss_n : 1);
+    r->last_loss = lmean;
+    memcpy(r->train_mae_dn, tr_mae, sizeof tr_mae);
+    memcpy(r->val_mae_dn, va_mae, sizeof va_mae);
+    if (hist_push(&tr->hist, (double)done, lmean, mean12(tr_mae), mean12(va_mae)))
+        return cc_error_set(CC_ERR_NOMEM, "out of memory");
+    if (tr->logf) {
+        fprintf(tr->logf, "{\"step\":%ld,\"lr\":%.6g,\"loss\":%.6g,", done, tr->ao.lr, lmean);
+        log_bands(tr->logf, "\"train_mae_dn\":", tr_mae);
+        log_bands(tr->logf, ",\"val_mae_dn\":", va_mae);
+        static const char *const kn[3] = {"reference", "simulated_l1c", "pair"};
+        for (int q = 0; q < 3; q++) {
+            if (!d->n_val_kind[q])
+                continue;
+            char key[48];
+            snprintf(key, sizeof key, ",\"val_%s_mae_dn\":", kn[q]);
+            log_bands(tr->logf, key, r->val_kind_mae_dn[q]);
         }
-        float inv = 1.0f / (float)c->chunks;
-        for (size_t p = 0; p < np; p++)
-            gsum[p] *= inv;
-        ao.lr = cc_train_lr(s, total, c->warmup, c->lr, c->lr_min);
-        if ((st = cc_train_adamw_step(net, &adam, &ao, gsum)) != CC_OK)
-            goto out;
-        loss_acc += lsum / c->chunks;
-        loss_n++;
-        if (s == step0)
-            r->first_loss = lsum / c->chunks;
+        fprintf(tr->logf, "}\n");
+        fflush(tr->logf);
+    }
+    cc_info("step %ld/%ld: loss %.4g, MAE train %.2f DN, validation %.2f DN", done, tr->total, lmean,
+            mean12(tr_mae), mean12(va_mae));
+    tr->loss_acc = 0;
+    tr->loss_n = 0;
+    return CC_OK;
+}
+
+/* Rank 0: the checkpoint (parameters, moments, history) and the loss plot. */
+static cc_status train_checkpoint(trainer *tr, long done)
+{
+    ckpt ck = tr->hist;
+    ck.step = done;
+    ck.nparams = tr->np;
+    ck.params = tr->gsum; /* reuse as scratch: the gradient is consumed */
+    cc_train_get_params(tr->net, tr->gsum);
+    ck.m = tr->adam.m;
+    ck.v = tr->adam.v;
+    cc_status st = ckpt_write(tr->c->checkpoint, &ck, tr->c->seed, tr->arch_hash);
+    if (st != CC_OK)
+        return st;
+    return write_plot(tr->c->loss_plot, &tr->hist);
+}
+
+/* Rank 0, after the last step: the model file, with the recipe as provenance. */
+static cc_status train_write_model(const trainer *tr, const cc_boa_train_result *r)
+{
+    const cc_boa_train_config *c = tr->c;
+    char prov[2048];
+    snprintf(prov, sizeof prov,
+             "Rapid BoA emulator trained by `clearcube train %s`: dataset %s (%zu training / %zu validation "
+             "pixels); %ld steps x %d pixels, AdamW lr %g -> %g (warm-up %ld, cosine), weight decay %g, loss %s "
+             "(delta %g DN), seed %llu. Final MAE (DN, mean of 12 bands): train %.2f, validation %.2f.",
+             c->path, c->dataset, tr->d.n_train, tr->d.n_val, tr->total, c->batch, c->lr, c->lr_min, c->warmup,
+             c->weight_decay, c->loss == CC_LOSS_HUBER ? "huber" : c->loss == CC_LOSS_L1 ? "l1" : "mse",
+             c->huber_delta_dn, c->seed, mean12(r->train_mae_dn), mean12(r->val_mae_dn));
+    return cc_model_file_write(c->model, &tr->m, prov);
+}
+
+/* Steps step0 .. step_end - 1 with evaluations, checkpoints and the progress line. */
+static cc_status train_loop(trainer *tr, const cc_boa_train_options *o, long step_end, double t0,
+                            cc_boa_train_result *r)
+{
+    const cc_boa_train_config *c = tr->c;
+    double tlast = t0;
+    cc_status st;
+    for (long s = tr->step0; s < step_end; s++) {
+        double loss;
+        if ((st = train_step(tr, s, &loss)) != CC_OK)
+            return st;
+        tr->loss_acc += loss;
+        tr->loss_n++;
+        if (s == tr->step0)
+            r->first_loss = loss;
         long done = s + 1;
         int last = done == step_end;
-        if (rank == 0 && (done % c->eval_every == 0 || last)) {
-            double tr[NB], va[NB];
-            if ((st = evaluate(net, &d, d.train_px, d.n_train, c->eval_pixels, cm, tr)) != CC_OK ||
-                (st = evaluate(net, &d, d.val_px, d.n_val, c->eval_pixels, cm, va)) != CC_OK)
-                goto out;
-            for (int k = 0; k < 3; k++) {
-                r->n_val_kind_px[k] = d.n_val_kind[k];
-                if ((st = evaluate(net, &d, d.val_kind_px[k], d.n_val_kind[k], c->eval_pixels, cm,
-                                   r->val_kind_mae_dn[k])) != CC_OK)
-                    goto out;
-            }
-            double lmean = loss_acc / (loss_n ? loss_n : 1);
-            r->last_loss = lmean;
-            memcpy(r->train_mae_dn, tr, sizeof tr);
-            memcpy(r->val_mae_dn, va, sizeof va);
-            if (hist_push(&hist, (double)done, lmean, mean12(tr), mean12(va))) {
-                st = cc_error_set(CC_ERR_NOMEM, "out of memory");
-                goto out;
-            }
-            if (logf) {
-                fprintf(logf, "{\"step\":%ld,\"lr\":%.6g,\"loss\":%.6g,\"train_mae_dn\":[", done, ao.lr, lmean);
-                for (int k = 0; k < NB; k++)
-                    fprintf(logf, "%s%.3f", k ? "," : "", tr[k]);
-                fprintf(logf, "],\"val_mae_dn\":[");
-                for (int k = 0; k < NB; k++)
-                    fprintf(logf, "%s%.3f", k ? "," : "", va[k]);
-                static const char *const kn[3] = {"reference", "simulated_l1c", "pair"};
-                fprintf(logf, "]");
-                for (int q = 0; q < 3; q++) {
-                    if (!d.n_val_kind[q])
-                        continue;
-                    fprintf(logf, ",\"val_%s_mae_dn\":[", kn[q]);
-                    for (int k = 0; k < NB; k++)
-                        fprintf(logf, "%s%.3f", k ? "," : "", r->val_kind_mae_dn[q][k]);
-                    fprintf(logf, "]");
-                }
-                fprintf(logf, "}\n");
-                fflush(logf);
-            }
-            cc_info("step %ld/%ld: loss %.4g, MAE train %.2f DN, validation %.2f DN", done, total, lmean, mean12(tr),
-                    mean12(va));
-            loss_acc = 0;
-            loss_n = 0;
-        }
-        if (rank == 0 && (done % c->checkpoint_every == 0 || last)) {
-            ckpt ck = hist;
-            ck.step = done;
-            ck.nparams = np;
-            ck.params = gsum; /* reuse as scratch: the gradient is consumed */
-            cc_train_get_params(net, gsum);
-            ck.m = adam.m;
-            ck.v = adam.v;
-            if ((st = ckpt_write(c->checkpoint, &ck, c->seed, arch_hash)) != CC_OK)
-                goto out;
-            if ((st = write_plot(c->loss_plot, &hist)) != CC_OK)
-                goto out;
-        }
+        if (tr->rank == 0 && (done % c->eval_every == 0 || last) && (st = train_evaluate(tr, done, r)) != CC_OK)
+            return st;
+        if (tr->rank == 0 && (done % c->checkpoint_every == 0 || last) && (st = train_checkpoint(tr, done)) != CC_OK)
+            return st;
         double tn = now_s();
-        if (rank == 0 && o->progress && (tn - tlast > 2.0 || last)) {
-            double rate = (double)(done - step0) * c->batch / (tn - t0);
-            double eta = (double)(total - done) * c->batch / (rate > 0 ? rate : 1);
-            fprintf(stderr, "\rtrain: step %ld/%ld  loss %.4g  %.0f px/s  ETA %.0f s   ", done, total,
-                    loss_n ? loss_acc / loss_n : r->last_loss, rate, eta);
+        if (tr->rank == 0 && o->progress && (tn - tlast > 2.0 || last)) {
+            double rate = (double)(done - tr->step0) * c->batch / (tn - t0);
+            double eta = (double)(tr->total - done) * c->batch / (rate > 0 ? rate : 1);
+            fprintf(stderr, "\rtrain: step %ld/%ld  loss %.4g  %.0f px/s  ETA %.0f s   ", done, tr->total,
+                    tr->loss_n ? tr->loss_acc / tr->loss_n : r->last_loss, rate, eta);
             if (last)
                 fputc('\n', stderr);
             tlast = tn;
         }
     }
+    return CC_OK;
+}
+
+cc_status cc_boa_train(MPI_Comm comm, const cc_boa_train_config *c, const cc_boa_train_options *o,
+                       cc_boa_train_result *r)
+{
+    memset(r, 0, sizeof *r);
+    trainer tr;
+    memset(&tr, 0, sizeof tr);
+    tr.c = c;
+    tr.comm = comm;
+    tr.use_mpi = mpi_rank_size(comm, &tr.rank, &tr.size);
+    r->ranks = tr.size;
+    cc_nn_model_init(&tr.m);
+    tr.total = o->steps_override > 0 ? o->steps_override : c->steps;
+
+    cc_status st = dataset_load(c->dataset, &tr.d);
+    if (st != CC_OK)
+        return st;
+    r->n_train_px = tr.d.n_train;
+    r->n_val_px = tr.d.n_val;
+    if ((st = trainer_setup(&tr, o)) != CC_OK)
+        goto out;
+    double t0 = now_s();
+    long step_end = tr.total;
+    if (o->stop_after > 0 && o->stop_after < step_end)
+        step_end = o->stop_after;
+    if (tr.rank == 0)
+        cc_info("train: %zu training / %zu validation pixels, %zu parameters, %ld steps of %d pixels (%d chunks) on "
+                "%d rank(s)",
+                tr.d.n_train, tr.d.n_val, tr.np, tr.total, c->batch, c->chunks, tr.size);
+    if ((st = train_loop(&tr, o, step_end, t0, r)) != CC_OK)
+        goto out;
     r->steps_done = step_end;
     r->seconds = now_s() - t0;
-    r->px_per_s = r->seconds > 0 ? (double)(step_end - step0) * c->batch / r->seconds : 0;
-    if (rank == 0 && step_end == total) {
-        char prov[2048];
-        snprintf(prov, sizeof prov,
-                 "Rapid BoA emulator trained by `clearcube train %s`: dataset %s (%zu training / %zu validation "
-                 "pixels); %ld steps x %d pixels, AdamW lr %g -> %g (warm-up %ld, cosine), weight decay %g, loss %s "
-                 "(delta %g DN), seed %llu. Final MAE (DN, mean of 12 bands): train %.2f, validation %.2f.",
-                 c->path, c->dataset, d.n_train, d.n_val, total, c->batch, c->lr, c->lr_min, c->warmup,
-                 c->weight_decay, c->loss == CC_LOSS_HUBER ? "huber" : c->loss == CC_LOSS_L1 ? "l1" : "mse",
-                 c->huber_delta_dn, c->seed, mean12(r->train_mae_dn), mean12(r->val_mae_dn));
-        if ((st = cc_model_file_write(c->model, &m, prov)) != CC_OK)
-            goto out;
-    }
+    r->px_per_s = r->seconds > 0 ? (double)(step_end - tr.step0) * c->batch / r->seconds : 0;
+    if (tr.rank == 0 && step_end == tr.total && (st = train_write_model(&tr, r)) != CC_OK)
+        goto out;
     st = CC_OK;
 out:
-    if (logf)
-        fclose(logf);
-    free(gbuf);
-    free(gsum);
-    free(x);
-    free(t);
-    free(y10);
-    free(t10);
-    free(gy);
-    ckpt_free(&hist);
-    cc_adamw_free(&adam);
-    cc_train_net_free(net);
-    cc_nn_model_free(&m);
-    dataset_free(&d);
+    trainer_free(&tr);
     return st;
 }

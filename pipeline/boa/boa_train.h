@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include <mpi.h>
+
 #include "core/error.h"
 #include "kernels/train/train.h"
 #include "pipeline/boa/boa.h"
@@ -60,9 +62,11 @@ typedef struct {
     int ranks;
 } cc_boa_train_result;
 
-/* Trains (MPI: call from every rank after MPI_Init; single process works too).
- * Rank 0 writes the model, the checkpoint, the log and the loss plot. */
-cc_status cc_boa_train(const cc_boa_train_config *c, const cc_boa_train_options *o, cc_boa_train_result *r);
+/* Trains on the ranks of `comm` (MPI: call from every rank of comm after MPI_Init;
+ * without MPI_Init, or with one rank, a single process trains alone). Rank 0 of comm
+ * writes the model, the checkpoint, the log and the loss plot. */
+cc_status cc_boa_train(MPI_Comm comm, const cc_boa_train_config *c, const cc_boa_train_options *o,
+                       cc_boa_train_result *r);
 
 #ifdef __cplusplus
 }
