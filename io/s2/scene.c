@@ -1,14 +1,10 @@
-/* cc_scene_open: input dispatch, option checks and the GDAL helpers shared by
- * the SAFE reader (s2_safe.c) and the stack readers (stack.c).
- *
- * Nodata convention: inside clearcube DN 0 is the only nodata value. When a
- * file declares another nodata value (sen2r exports use 65535), the readers
- * map those pixels to 0 as they read them (cc_scene_gdal_read), so no other
- * code needs to know the file's own value. */
+/* cc_scene_open: the front door of the Sentinel-2 scene readers. It checks
+ * the options, tells the input's kind and dispatches to the SAFE reader
+ * (s2_safe.c) or the stack readers (stack.c); the helpers those readers share
+ * live below them in raster.c, so no reader calls back into this file. */
 #define _GNU_SOURCE /* strdup, strndup; struct stat64 behind VSIStatBufL */
 #include "io/s2/scene-impl.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,15 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cpl_conv.h>
-#include <cpl_error.h>
 #include <cpl_string.h>
 #include <cpl_vsi.h>
-#include <ogr_srs_api.h>
-
-#include "core/alloc.h"
-#include "core/log.h"
-#include "io/cube.h"
 
 void cc_scene_options_init(cc_scene_options *o)
 {
@@ -34,14 +23,6 @@ void cc_scene_options_init(cc_scene_options *o)
     o->sun_zenith = o->sun_azimuth = o->view_zenith = o->view_azimuth = NAN;
     o->dn_offset = NAN;
     o->verify_checksums = 1;
-}
-
-static void raster_free(cc_raster_u16 *r)
-{
-    free(r->dn);
-    free(r->source);
-    r->dn = NULL;
-    r->source = NULL;
 }
 
 static void grid_free(cc_angle_grid *g)
@@ -55,7 +36,7 @@ void cc_scene_free(cc_scene *s)
     if (!s)
         return;
     for (int l = 0; l < CC_NLAYERS; l++)
-        raster_free(cc_scene_layer(s, l));
+        cc_scene_raster_free(cc_scene_layer(s, l));
     for (int b = 0; b < CC_NBANDS; b++) {
         grid_free(&s->view_zenith[b]);
         grid_free(&s->view_azimuth[b]);
@@ -64,477 +45,6 @@ void cc_scene_free(cc_scene *s)
     grid_free(&s->sun_azimuth);
     free(s->wkt);
     free(s);
-}
-
-/* ------------------------------------------------------------------------ */
-/* small helpers                                                            */
-/* ------------------------------------------------------------------------ */
-
-cc_raster_u16 *cc_scene_layer(cc_scene *s, int layer)
-{
-    if (layer >= 0 && layer < CC_NBANDS)
-        return &s->band[layer];
-    switch (layer) {
-    case CC_LAYER_SCL: return &s->scl;
-    case CC_LAYER_AOT: return &s->aot;
-    case CC_LAYER_WVP: return &s->wvp;
-    default: return NULL;
-    }
-}
-
-const char *cc_scene_layer_name(int layer)
-{
-    static const char *const l2a[3] = {"SCL", "AOT", "WVP"};
-    if (layer >= 0 && layer < CC_NBANDS)
-        return cc_band_names[layer];
-    if (layer >= CC_NBANDS && layer < CC_NLAYERS)
-        return l2a[layer - CC_NBANDS];
-    return "?";
-}
-
-int cc_scene_layer_index(const char *name)
-{
-    if (!name)
-        return -1;
-    if (strcasecmp(name, "SCL") == 0)
-        return CC_LAYER_SCL;
-    if (strcasecmp(name, "AOT") == 0)
-        return CC_LAYER_AOT;
-    if (strcasecmp(name, "WVP") == 0)
-        return CC_LAYER_WVP;
-    return cc_band_index(name);
-}
-
-char *cc_scene_join(const char *dir, const char *name, const char *ext)
-{
-    size_t len = strlen(dir) + strlen(name) + (ext ? strlen(ext) : 0) + 2;
-    char *p = malloc(len);
-    if (!p) {
-        cc_error_set(CC_ERR_NOMEM, "out of memory building a path under %s", dir);
-        return NULL;
-    }
-    size_t dl = strlen(dir);
-    int slash = dl > 0 && dir[dl - 1] == '/';
-    snprintf(p, len, "%s%s%s%s", dir, slash ? "" : "/", name, ext ? ext : "");
-    return p;
-}
-
-cc_status cc_scene_parse_bands(const char *input, const char *list, int allow_l2a, int ids[CC_NLAYERS],
-                               int *n)
-{
-    cc_status st = CC_OK;
-    int seen[CC_NLAYERS] = {0};
-    char **tok = CSLTokenizeString2(list ? list : "", ",", CSLT_STRIPLEADSPACES | CSLT_STRIPENDSPACES);
-    int nt = CSLCount(tok);
-    *n = 0;
-    if (nt == 0) {
-        st = cc_error_set(CC_ERR_ARG, "%s: option bands is empty", input);
-        goto out;
-    }
-    for (int i = 0; i < nt; i++) {
-        int id = cc_scene_layer_index(tok[i]);
-        if (id < 0 || (!allow_l2a && id >= CC_NBANDS)) {
-            st = cc_error_set(CC_ERR_ARG, "%s: option bands: unknown band name '%.20s' (B01..B12, B8A%s)",
-                              input, tok[i], allow_l2a ? ", SCL, AOT, WVP" : "");
-            goto out;
-        }
-        if (seen[id]) {
-            st = cc_error_set(CC_ERR_ARG, "%s: option bands lists %s twice", input, cc_scene_layer_name(id));
-            goto out;
-        }
-        if (*n >= CC_NLAYERS) {
-            st = cc_error_set(CC_ERR_ARG, "%s: option bands lists too many bands", input);
-            goto out;
-        }
-        seen[id] = 1;
-        ids[(*n)++] = id;
-    }
-out:
-    CSLDestroy(tok);
-    return st;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : dm[m - 1];
-}
-
-/* Reads exactly `n` digits at *p into *v. */
-static int digits(const char **p, int n, int *v)
-{
-    int x = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i]))
-            return 0;
-        x = x * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    *v = x;
-    return 1;
-}
-
-cc_status cc_scene_parse_date(const char *input, const char *date, int *y, int *m, int *d, double *t)
-{
-    const char *p = date;
-    int yy = 0, mm = 0, dd = 0, hh = 0, mi = 0, ss = 0;
-    double frac = 0.0;
-    int ok = p && digits(&p, 4, &yy) && *p++ == '-' && digits(&p, 2, &mm) && *p++ == '-' &&
-             digits(&p, 2, &dd);
-    if (ok && *p == 'T') {
-        p++;
-        ok = digits(&p, 2, &hh) && *p++ == ':' && digits(&p, 2, &mi);
-        if (ok && *p == ':') {
-            p++;
-            ok = digits(&p, 2, &ss);
-            if (ok && *p == '.') {
-                char *end = NULL;
-                frac = strtod(p, &end);
-                ok = end > p + 1;
-                p = end;
-            }
-        }
-        if (ok && *p == 'Z')
-            p++;
-    }
-    ok = ok && *p == '\0' && yy >= 2015 && yy <= 2100 && mm >= 1 && mm <= 12 && dd >= 1 &&
-         dd <= days_in_month(yy, mm) && hh < 24 && mi < 60 && ss < 61;
-    if (!ok)
-        return cc_error_set(CC_ERR_ARG, "%s: option date '%.40s' is not a valid date (YYYY-MM-DD, 2015..2100)",
-                            input, date ? date : "(null)");
-    *y = yy;
-    *m = mm;
-    *d = dd;
-    *t = (double)cc_cube_days_from_date(yy, mm, dd) * 86400.0 + hh * 3600.0 + mi * 60.0 + ss + frac;
-    return CC_OK;
-}
-
-static cc_status check_range(const char *input, const char *name, double v, double lo, double hi, int hi_open)
-{
-    if (isnan(v))
-        return CC_OK; /* unset */
-    if (!isfinite(v) || v < lo || v > hi || (hi_open && v >= hi))
-        return cc_error_set(CC_ERR_ARG, "%s: option %s = %g deg is outside [%g, %g%s", input, name, v, lo, hi,
-                            hi_open ? ")" : "]");
-    return CC_OK;
-}
-
-cc_status cc_scene_check_options(const char *input, const cc_scene_options *o)
-{
-    cc_status st;
-    if ((st = check_range(input, "sun_zenith", o->sun_zenith, 0, 90, 1)) != CC_OK ||
-        (st = check_range(input, "sun_azimuth", o->sun_azimuth, 0, 360, 0)) != CC_OK ||
-        (st = check_range(input, "view_zenith", o->view_zenith, 0, 60, 0)) != CC_OK ||
-        (st = check_range(input, "view_azimuth", o->view_azimuth, 0, 360, 0)) != CC_OK)
-        return st;
-    if (!isnan(o->dn_offset) && !(fabs(o->dn_offset) <= 65535.0))
-        return cc_error_set(CC_ERR_ARG, "%s: option dn_offset = %g is not a usable DN offset", input,
-                            o->dn_offset);
-    if (o->spacecraft && cc_spacecraft_parse(o->spacecraft) == CC_SC_UNKNOWN)
-        return cc_error_set(CC_ERR_UNSUPPORTED, "%s: option spacecraft '%.40s' is not supported (S2A, S2B, S2C)",
-                            input, o->spacecraft);
-    if (o->date) {
-        int y, m, d;
-        double t;
-        if ((st = cc_scene_parse_date(input, o->date, &y, &m, &d, &t)) != CC_OK)
-            return st;
-    }
-    if (o->bands) {
-        int ids[CC_NLAYERS], n;
-        if ((st = cc_scene_parse_bands(input, o->bands, 1, ids, &n)) != CC_OK)
-            return st;
-    }
-    return CC_OK;
-}
-
-int cc_scene_tile_token(const char *name, char out[8])
-{
-    if (!name)
-        return 0;
-    size_t len = strlen(name);
-    for (size_t i = 0; i + 6 <= len; i++) {
-        const char *t = name + i;
-        if (t[0] != 'T' || (i > 0 && isalnum((unsigned char)t[-1])))
-            continue;
-        if (isdigit((unsigned char)t[1]) && isdigit((unsigned char)t[2]) && isupper((unsigned char)t[3]) &&
-            isupper((unsigned char)t[4]) && isupper((unsigned char)t[5]) &&
-            (i + 6 == len || !isalnum((unsigned char)t[6]))) {
-            memcpy(out, t + 1, 5);
-            out[5] = '\0';
-            return 1;
-        }
-    }
-    return 0;
-}
-
-cc_status cc_scene_const_grid(cc_angle_grid *g, double value, double x0, double y0, double dx, double dy)
-{
-    float *v = cc_malloc3(1, 1, sizeof(float));
-    if (!v)
-        return CC_ERR_NOMEM; /* message set by cc_malloc3 */
-    free(g->v);
-    v[0] = (float)value;
-    g->v = v;
-    g->nx = g->ny = 1;
-    g->x0 = x0;
-    g->y0 = y0;
-    g->dx = dx;
-    g->dy = dy;
-    return CC_OK;
-}
-
-/* ------------------------------------------------------------------------ */
-/* GDAL helpers                                                             */
-/* ------------------------------------------------------------------------ */
-
-/* GDAL errors inside a read are reported through our status; warnings go to
- * the debug log. Pushed around every GDAL call that may fail on bad input. */
-static void CPL_STDCALL quiet_handler(CPLErr e, CPLErrorNum num, const char *msg)
-{
-    (void)num;
-    if (e == CE_Warning)
-        cc_debug("GDAL: %s", msg);
-}
-
-static void gdal_quiet_begin(void)
-{
-    CPLPushErrorHandler(quiet_handler);
-    CPLErrorReset();
-}
-
-/* Copies GDAL's last error message into buf and pops the handler; returns
- * nonzero if GDAL reported a failure since gdal_quiet_begin(). */
-static int gdal_quiet_end(char *buf, size_t n)
-{
-    CPLErr e = CPLGetLastErrorType();
-    snprintf(buf, n, "%s", CPLGetLastErrorMsg());
-    /* one line: GDAL messages sometimes carry newlines */
-    for (char *c = buf; *c; c++)
-        if (*c == '\n' || *c == '\r')
-            *c = ' ';
-    CPLPopErrorHandler();
-    return e == CE_Failure || e == CE_Fatal;
-}
-
-cc_status cc_scene_gdal_open(const char *path, cc_status missing_st, GDALDatasetH *ds)
-{
-    char msg[512];
-    VSIStatBufL sb;
-    *ds = NULL;
-    if (VSIStatL(path, &sb) != 0)
-        return cc_error_set(missing_st, "%s: no such file", path);
-    if (VSI_ISDIR(sb.st_mode))
-        return cc_error_set(CC_ERR_FORMAT, "%s: is a directory, expected a raster file", path);
-    gdal_quiet_begin();
-    *ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
-    gdal_quiet_end(msg, sizeof msg);
-    if (!*ds)
-        return cc_error_set(CC_ERR_FORMAT, "%s: not a raster GDAL can read (%s)", path,
-                            msg[0] ? msg : "no driver recognises it");
-    if (GDALGetRasterCount(*ds) < 1 || GDALGetRasterXSize(*ds) < 1 || GDALGetRasterYSize(*ds) < 1) {
-        GDALClose(*ds);
-        *ds = NULL;
-        return cc_error_set(CC_ERR_FORMAT, "%s: raster has no bands or no pixels", path);
-    }
-    return CC_OK;
-}
-
-static int epsg_of(OGRSpatialReferenceH srs)
-{
-    const char *auth = OSRGetAuthorityName(srs, NULL);
-    const char *code = OSRGetAuthorityCode(srs, NULL);
-    if ((!auth || !code) && OSRAutoIdentifyEPSG(srs) == OGRERR_NONE) {
-        auth = OSRGetAuthorityName(srs, NULL);
-        code = OSRGetAuthorityCode(srs, NULL);
-    }
-    if (auth && code && strcasecmp(auth, "EPSG") == 0)
-        return atoi(code);
-    return 0;
-}
-
-cc_status cc_scene_gdal_crs(GDALDatasetH ds, const char *path, char **wkt, int *epsg)
-{
-    cc_status st = CC_OK;
-    char msg[512];
-    *wkt = NULL;
-    *epsg = 0;
-    OGRSpatialReferenceH srs = GDALGetSpatialRef(ds); /* owned by ds */
-    if (!srs || (OSRIsProjected(srs) == 0 && OSRIsGeographic(srs) == 0))
-        return cc_error_set(CC_ERR_CRS, "%s: raster has no coordinate reference system", path);
-    char *w = NULL;
-    gdal_quiet_begin();
-    OGRErr e = OSRExportToWkt(srs, &w);
-    int ep = epsg_of(srs);
-    gdal_quiet_end(msg, sizeof msg);
-    if (e != OGRERR_NONE || !w || !*w) {
-        st = cc_error_set(CC_ERR_CRS, "%s: cannot export the raster's CRS (%s)", path, msg);
-        goto out;
-    }
-    *wkt = strdup(w);
-    if (!*wkt) {
-        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    *epsg = ep;
-out:
-    CPLFree(w);
-    return st;
-}
-
-int cc_scene_same_crs(const char *wkt_a, const char *wkt_b)
-{
-    if (!wkt_a || !wkt_b)
-        return 0;
-    if (strcmp(wkt_a, wkt_b) == 0)
-        return 1;
-    OGRSpatialReferenceH a = OSRNewSpatialReference(wkt_a);
-    OGRSpatialReferenceH b = OSRNewSpatialReference(wkt_b);
-    int same = a && b && OSRIsSame(a, b);
-    if (a)
-        OSRDestroySpatialReference(a);
-    if (b)
-        OSRDestroySpatialReference(b);
-    return same;
-}
-
-cc_status cc_scene_gdal_read(GDALDatasetH ds, const char *path, int bandno, cc_raster_u16 *r)
-{
-    cc_status st = CC_OK;
-    char msg[512];
-    uint16_t *dn = NULL; /* moved into r on success */
-    GDALRasterBandH b = GDALGetRasterBand(ds, bandno);
-    if (!b)
-        return cc_error_set(CC_ERR_FORMAT, "%s: has no band %d", path, bandno);
-    GDALDataType t = GDALGetRasterDataType(b);
-    if (t != GDT_UInt16 && t != GDT_Byte)
-        return cc_error_set(CC_ERR_FORMAT, "%s: band %d is %s; expected UInt16 (or Byte) DN", path, bandno,
-                            GDALGetDataTypeName(t));
-    const int w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
-    double gt[6];
-    if (GDALGetGeoTransform(ds, gt) != CE_None)
-        return cc_error_set(CC_ERR_CRS, "%s: raster has no georeferencing (geotransform)", path);
-    if (gt[2] != 0.0 || gt[4] != 0.0 || !(gt[1] > 0.0) || !(gt[5] < 0.0))
-        return cc_error_set(CC_ERR_CRS, "%s: not a north-up grid (geotransform %g %g %g %g %g %g)", path, gt[0],
-                            gt[1], gt[2], gt[3], gt[4], gt[5]);
-
-    dn = cc_malloc3((size_t)w, (size_t)h, sizeof *dn);
-    if (!dn)
-        return cc_error_set(CC_ERR_NOMEM, "%s: cannot allocate %d x %d pixels", path, w, h);
-    gdal_quiet_begin();
-    CPLErr e = GDALRasterIO(b, GF_Read, 0, 0, w, h, dn, w, h, GDT_UInt16, 0, 0);
-    int failed = gdal_quiet_end(msg, sizeof msg);
-    if (e != CE_None || failed) {
-        /* Decoder threads (JPEG 2000) report to the global GDAL handler, not
-         * to ours, so the reason may only be in the log. */
-        st = cc_error_set(CC_ERR_FORMAT, "%s: cannot decode band %d (%s)", path, bandno,
-                          msg[0] ? msg : "decoder failed: corrupt or truncated file, see the log");
-        goto out;
-    }
-
-    /* The file's own nodata value becomes DN 0 (the only nodata inside clearcube). */
-    int has_nd = 0;
-    double nd = GDALGetRasterNoDataValue(b, &has_nd);
-    if (has_nd && nd != 0.0 && nd >= 1.0 && nd <= 65535.0 && nd == floor(nd)) {
-        const uint16_t v = (uint16_t)nd;
-        const size_t n = (size_t)w * (size_t)h;
-        for (size_t i = 0; i < n; i++)
-            if (dn[i] == v)
-                dn[i] = 0;
-        cc_debug("%s: nodata value %u mapped to DN 0", path, (unsigned)v);
-    }
-
-    char *src = strdup(path);
-    if (!src) {
-        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    raster_free(r);
-    r->present = 1;
-    r->width = w;
-    r->height = h;
-    memcpy(r->gt, gt, sizeof gt);
-    r->dn = dn; /* owned by the scene from here */
-    r->source = src;
-    dn = NULL;
-out:
-    free(dn);
-    return st;
-}
-
-/* ------------------------------------------------------------------------ */
-/* options on top of a reader                                               */
-/* ------------------------------------------------------------------------ */
-
-cc_status cc_scene_apply_options(cc_scene *s, const char *input, const cc_scene_options *o)
-{
-    cc_status st = CC_OK;
-    if (o->spacecraft) {
-        cc_spacecraft sc = cc_spacecraft_parse(o->spacecraft);
-        if (sc == CC_SC_UNKNOWN)
-            return cc_error_set(CC_ERR_UNSUPPORTED, "%s: option spacecraft '%.40s' is not supported", input,
-                                o->spacecraft);
-        if (s->spacecraft != CC_SC_UNKNOWN && s->spacecraft != sc)
-            cc_warn("%s: option spacecraft %s overrides %s from the metadata", input, cc_spacecraft_name(sc),
-                    cc_spacecraft_name(s->spacecraft));
-        s->spacecraft = sc;
-    }
-    if (o->date) {
-        int y, m, d;
-        double t;
-        if ((st = cc_scene_parse_date(input, o->date, &y, &m, &d, &t)) != CC_OK)
-            return st;
-        if (s->year && (s->year != y || s->month != m || s->day != d))
-            cc_warn("%s: option date %s overrides the sensing date %04d-%02d-%02d", input, o->date, s->year,
-                    s->month, s->day);
-        s->year = y;
-        s->month = m;
-        s->day = d;
-        s->sensing_time = t;
-    }
-    if (!isnan(o->dn_offset))
-        for (int b = 0; b < CC_NBANDS; b++)
-            s->radio_offset[b] = o->dn_offset;
-
-    /* constant angle grids: one node at the finest band's origin, spacing = its extent */
-    int fb = cc_scene_finest_band(s);
-    if (fb < 0)
-        return CC_OK;
-    const cc_raster_u16 *r = &s->band[fb];
-    const double x0 = r->gt[0], y0 = r->gt[3], dx = r->gt[1] * r->width, dy = r->gt[5] * r->height;
-    if (!isnan(o->sun_zenith) && (st = cc_scene_const_grid(&s->sun_zenith, o->sun_zenith, x0, y0, dx, dy)))
-        return st;
-    if (!isnan(o->sun_azimuth) && (st = cc_scene_const_grid(&s->sun_azimuth, o->sun_azimuth, x0, y0, dx, dy)))
-        return st;
-    for (int b = 0; b < CC_NBANDS; b++) {
-        if (!s->band[b].present && !s->view_zenith[b].v)
-            continue;
-        if (!isnan(o->view_zenith) &&
-            (st = cc_scene_const_grid(&s->view_zenith[b], o->view_zenith, x0, y0, dx, dy)) != CC_OK)
-            return st;
-        if (!isnan(o->view_azimuth) &&
-            (st = cc_scene_const_grid(&s->view_azimuth[b], o->view_azimuth, x0, y0, dx, dy)) != CC_OK)
-            return st;
-    }
-    return CC_OK;
-}
-
-cc_status cc_scene_check_nodata(const cc_scene *s, const char *input)
-{
-    int any = 0;
-    for (int b = 0; b < CC_NBANDS; b++) {
-        const cc_raster_u16 *r = &s->band[b];
-        if (!r->present)
-            continue;
-        any = 1;
-        const size_t n = (size_t)r->width * (size_t)r->height;
-        for (size_t i = 0; i < n; i++)
-            if (r->dn[i] != 0)
-                return CC_OK;
-    }
-    if (!any)
-        return cc_error_set(CC_ERR_MISSING, "%s: no spectral band was read", input);
-    return cc_error_set(CC_ERR_NODATA, "%s: every band is nodata (all DN 0)", input);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -588,9 +98,9 @@ static cc_status zip_safe_root(const char *zip, char **root)
     if (!vz)
         return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", zip);
     snprintf(vz, len, "/vsizip/%s", zip);
-    gdal_quiet_begin();
+    cc_scene_gdal_quiet_begin();
     ls = VSIReadDir(vz);
-    gdal_quiet_end(msg, sizeof msg);
+    cc_scene_gdal_quiet_end(msg, sizeof msg);
     if (!ls) {
         st = cc_error_set(CC_ERR_FORMAT, "%s: not a readable zip archive or empty%s%s", zip, msg[0] ? ": " : "",
                           msg);
@@ -690,16 +200,4 @@ cc_status cc_scene_open(const char *path, const cc_scene_options *opt, cc_scene 
 out:
     cc_scene_free(s);
     return st;
-}
-
-int cc_scene_finest_band(const cc_scene *s)
-{
-    int best = -1;
-    for (int b = 0; b < CC_NBANDS; b++) {
-        if (!s->band[b].present)
-            continue;
-        if (best < 0 || s->band[b].gt[1] < s->band[best].gt[1])
-            best = b;
-    }
-    return best;
 }
