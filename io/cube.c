@@ -30,12 +30,12 @@
 #include <ogr_srs_api.h>
 
 #include "core/alloc.h"
+#include "core/date.h"
 #include "core/log.h"
 #include "core/version.h"
 
 #define CUBE_CHUNK 512
 #define CUBE_DEFLATE_LEVEL 4
-#define CUBE_TIME_UNITS "days since 1970-01-01 00:00:00"
 #define CUBE_GRID_MAPPING "spatial_ref"
 
 /* ---- error helpers ----------------------------------------------------- */
@@ -79,41 +79,6 @@ static cc_status nc_fail(const char *file, const char *call, int rc)
 
 /* ---- small utilities --------------------------------------------------- */
 
-static int is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-static int valid_date(int y, int m, int d)
-{
-    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 1 || y > 9999 || m < 1 || m > 12 || d < 1)
-        return 0;
-    return d <= mdays[m - 1] + (m == 2 && is_leap(y));
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static long days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(long z, int *y, int *m, int *d)
-{
-    z += 719468;
-    long era = (z >= 0 ? z : z - 146096) / 146097;
-    long doe = z - era * 146097;
-    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long yy = yoe + era * 400;
-    long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    long mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yy + (*m <= 2));
-}
-
 static char *xstrdup(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -142,20 +107,6 @@ static char *xasprintf(const char *fmt, ...)
     vsnprintf(p, (size_t)n + 1, fmt, ap);
     va_end(ap);
     return p;
-}
-
-/* Wall-clock time, or SOURCE_DATE_EPOCH (seconds since 1970, the reproducible-
- * builds convention) when set: `clearcube run` sets it to the job's submission
- * time so that cubes are bit-identical across reruns and rank counts. */
-static void utc_now(char *buf, size_t n)
-{
-    time_t t = time(NULL);
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    if (sde && *sde && strspn(sde, "0123456789") == strlen(sde) && strlen(sde) < 18)
-        t = (time_t)strtoll(sde, NULL, 10);
-    struct tm tmv;
-    gmtime_r(&t, &tmv);
-    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tmv);
 }
 
 static int valid_nc_name(const char *s)
@@ -546,7 +497,7 @@ static cc_status check_args(const cc_cube_write_args *a, int need_data)
         for (int k = 1; k < a->ndates; k++)
             if (a->dates[k] <= a->dates[k - 1])
                 return cc_error_set(CC_ERR_ARG, "%s: dates not strictly increasing", a->path);
-    } else if (!valid_date(a->year, a->month, a->day))
+    } else if (!cc_date_valid(a->year, a->month, a->day))
         return cc_error_set(CC_ERR_ARG, "%s: invalid date %04d-%02d-%02d", a->path, a->year,
                             a->month, a->day);
     if (a->nlayers <= 0 || !a->layers)
@@ -583,7 +534,7 @@ static cc_status define_global_atts(const cc_cube_write_args *a, const old_cube 
     cc_status st = CC_OK;
     char now[32];
     char *title = NULL, *hist = NULL, *old_hist = NULL, *created = NULL, *line = NULL;
-    utc_now(now, sizeof now);
+    cc_date_stamp(cc_date_now_reproducible(), now, sizeof now);
 
     if (o) {
         int natts;
@@ -600,10 +551,10 @@ static cc_status define_global_atts(const cc_cube_write_args *a, const old_cube 
                       a->tile_id ? a->tile_id : "");
     char what[64];
     if (a->ndates > 1) {
-        int y0, m0, d0, y1, m1, d1;
-        civil_from_days(a->dates[0], &y0, &m0, &d0);
-        civil_from_days(a->dates[a->ndates - 1], &y1, &m1, &d1);
-        snprintf(what, sizeof what, "%d dates %04d-%02d-%02d..%04d-%02d-%02d", a->ndates, y0, m0, d0, y1, m1, d1);
+        char first[CC_DATE_ISO_SIZE], last[CC_DATE_ISO_SIZE];
+        cc_date_format(a->dates[0], first);
+        cc_date_format(a->dates[a->ndates - 1], last);
+        snprintf(what, sizeof what, "%d dates %s..%s", a->ndates, first, last);
     } else
         snprintf(what, sizeof what, "%04d-%02d-%02d", a->year, a->month, a->day);
     line = xasprintf("%s: clearcube %s wrote %s (%s)%s%s%s%s", now, CC_VERSION,
@@ -660,7 +611,7 @@ static cc_status define_cube(const cc_cube_write_args *a, OGRSpatialReferenceH s
     NC(nc_def_var(ncid, "time", NC_DOUBLE, 1, &tdim, &n->tvar));
     CHECK_ST(put_text(ncid, n->tvar, "standard_name", "time", ncfile));
     CHECK_ST(put_text(ncid, n->tvar, "long_name", "time", ncfile));
-    CHECK_ST(put_text(ncid, n->tvar, "units", CUBE_TIME_UNITS, ncfile));
+    CHECK_ST(put_text(ncid, n->tvar, "units", CC_DATE_CF_UNITS, ncfile));
     CHECK_ST(put_text(ncid, n->tvar, "calendar", "standard", ncfile));
     CHECK_ST(put_text(ncid, n->tvar, "axis", "T", ncfile));
 
@@ -766,14 +717,11 @@ out:
     return st;
 }
 
-long cc_cube_days_from_date(int year, int month, int day)
-{
-    return days_from_civil(year, month, day);
-}
+long cc_cube_days_from_date(int year, int month, int day) { return cc_date_to_days(year, month, day); }
 
 void cc_cube_date_from_days(long days, int *year, int *month, int *day)
 {
-    civil_from_days(days, year, month, day);
+    cc_date_from_days(days, year, month, day);
 }
 
 cc_status cc_cube_write(const cc_cube_write_args *a)
@@ -820,7 +768,7 @@ cc_status cc_cube_write(const cc_cube_write_args *a)
 
     /* the merged, sorted dates; slot[t] = old time index, or -1 - j for new date j */
     size_t nin = a->ndates > 1 ? (size_t)a->ndates : 1;
-    double day1 = (double)days_from_civil(a->year, a->month, a->day);
+    double day1 = (double)cc_date_to_days(a->year, a->month, a->day);
     nold = have_old ? o.ntime : 0;
     days = malloc((nold + nin) * sizeof *days);
     slot = malloc((nold + nin) * sizeof *slot);
@@ -1045,7 +993,7 @@ cc_status cc_cube_stream_open(const cc_cube_write_args *a, cc_cube_stream **out)
     ncfile = s->tmp;
     NC(nc_create(s->tmp, NC_NETCDF4 | NC_CLOBBER, &s->n.ncid));
     CHECK_ST(define_cube(a, srs, wkt, NULL, NULL, &s->n, ncfile));
-    double day = (double)days_from_civil(a->year, a->month, a->day);
+    double day = (double)cc_date_to_days(a->year, a->month, a->day);
     CHECK_ST(write_coords(a, &s->n, &day, 1, ncfile));
     *out = s;
     s = NULL;

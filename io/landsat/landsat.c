@@ -25,14 +25,12 @@
 
 #include "core/alloc.h"
 #include "core/bands.h"
-#include "io/cube.h"
+#include "core/date.h"
 #include "io/grid/grid.h"
 
 /* ------------------------------------------------------------------------ */
-/* dates                                                                    */
+/* digits (scene ids)                                                       */
 /* ------------------------------------------------------------------------ */
-
-static int is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 static int parse_digits(const char *s, int n, int *v)
 {
@@ -59,13 +57,13 @@ static cc_status espa_parse_id(const char *dir, const char *id, cc_landsat_espa_
         !parse_digits(id + 9, 4, &year) || !parse_digits(id + 13, 3, &doy))
         return cc_error_set(CC_ERR_FORMAT,
                             "%s/%s: folder name is not a Landsat scene id (LXSPPPRRRYYYYDDD...)", dir, id);
-    if (year < 1972 || doy < 1 || doy > 365 + is_leap(year))
+    if (year < 1972 || doy < 1 || doy > 365 + cc_date_is_leap(year))
         return cc_error_set(CC_ERR_FORMAT, "%s/%s: bad acquisition date %d day %d in the scene id", dir, id,
                             year, doy);
     memset(sc, 0, sizeof *sc);
     snprintf(sc->id, sizeof sc->id, "%s", id);
     snprintf(sc->sensor, sizeof sc->sensor, "%c%c0%c", id[0], id[1], id[2]);
-    sc->day = cc_cube_days_from_date(year, 1, 1) + doy - 1;
+    sc->day = cc_date_to_days(year, 1, 1) + doy - 1;
     return CC_OK;
 }
 
@@ -853,11 +851,9 @@ static cc_status parse_info(const mtl_doc *m, cc_landsat_info *info)
         return cc_error_set(CC_ERR_UNSUPPORTED, "%s: SPACECRAFT_ID %s: only Landsat 8/9 (OLI) are read here",
                             m->path, sc);
     snprintf(info->sensor, sizeof info->sensor, "LC0%d", info->mission);
-    if (!date || strlen(date) < 10 || !parse_digits(date, 4, &y) || date[4] != '-' ||
-        !parse_digits(date + 5, 2, &mo) || date[7] != '-' || !parse_digits(date + 8, 2, &d) || mo < 1 ||
-        mo > 12 || d < 1 || d > 31)
+    if (!cc_date_scan(date, &y, &mo, &d))
         return cc_error_set(CC_ERR_FORMAT, "%s: DATE_ACQUIRED missing or not YYYY-MM-DD", m->path);
-    info->day = cc_cube_days_from_date(y, mo, d);
+    info->day = cc_date_to_days(y, mo, d);
     if ((info->level = detect_level(m)) == CC_LANDSAT_LEVEL_UNKNOWN)
         return cc_error_set(CC_ERR_FORMAT, "%s: cannot tell the product level/collection", m->path);
     if ((st = parse_double(m, NULL, "SUN_ELEVATION", &info->sun_elevation)) != CC_OK)

@@ -25,7 +25,7 @@
 #include <ogr_srs_api.h>
 
 #include "core/alloc.h"
-#include "io/cube.h"
+#include "core/date.h"
 #include "io/grid/grid.h"
 
 enum { POL_VV = 0, POL_VH = 1, NPOL = 2 };
@@ -103,16 +103,14 @@ static cc_status open_raster(const char *tif, GDALDatasetH *ds)
 static cc_status parse_utc(const char *file, const char *what, const char *s, long *day,
                            double *t)
 {
-    int y = 0, mo = 0, d = 0, hh = 0, mm = 0, n = 0;
-    double ss = 0.0;
+    cc_datetime dt;
+    const char *end;
     if (!s)
         return cc_error_set(CC_ERR_MISSING, "%s: missing %s", file, what);
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%lf%n", &y, &mo, &d, &hh, &mm, &ss, &n) != 6 ||
-        (s[n] != '\0' && !(s[n] == 'Z' && s[n + 1] == '\0')) || mo < 1 || mo > 12 || d < 1 ||
-        d > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0.0 || ss >= 61.0)
+    if (!(end = cc_date_scan_datetime(s, 1, &dt)) || *end)
         return cc_error_set(CC_ERR_FORMAT, "%s: bad UTC time '%.40s' in %s", file, s, what);
-    *day = cc_cube_days_from_date(y, mo, d);
-    *t = (double)*day * 86400.0 + hh * 3600.0 + mm * 60.0 + ss;
+    *day = cc_date_to_days(dt.year, dt.month, dt.day);
+    *t = cc_datetime_epoch(&dt);
     return CC_OK;
 }
 

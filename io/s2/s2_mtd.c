@@ -18,9 +18,9 @@
 #include <cpl_vsi.h>
 
 #include "core/alloc.h"
+#include "core/date.h"
 #include "core/log.h"
 #include "io/s2/s2_mtd.h"
-#include "io/cube.h"
 
 /* ------------------------------------------------------------------------ */
 /* XML helpers                                                              */
@@ -132,15 +132,15 @@ static int int_attr(CPLXMLNode *n, const char *attr)
 static cc_status parse_utc(const char *path, const char *what, const char *s, int *y, int *mo,
                            int *d, double *t)
 {
-    int hh = 0, mm = 0, n = 0;
-    double ss = 0.0;
+    cc_datetime dt;
     if (!s)
         return cc_error_set(CC_ERR_MISSING, "%s: missing element %s", path, what);
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%lf%n", y, mo, d, &hh, &mm, &ss, &n) != 6 || *mo < 1 ||
-        *mo > 12 || *d < 1 || *d > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0.0 ||
-        ss >= 61.0)
+    if (!cc_date_scan_datetime(s, 1, &dt))
         return cc_error_set(CC_ERR_FORMAT, "%s: bad UTC time '%.40s' in %s", path, s, what);
-    *t = (double)cc_cube_days_from_date(*y, *mo, *d) * 86400.0 + hh * 3600.0 + mm * 60.0 + ss;
+    *y = dt.year;
+    *mo = dt.month;
+    *d = dt.day;
+    *t = cc_datetime_epoch(&dt);
     return CC_OK;
 }
 

@@ -21,7 +21,7 @@
 #include <ogr_srs_api.h>
 
 #include "core/alloc.h"
-#include "io/cube.h"
+#include "core/date.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -246,26 +246,24 @@ static int parse_time(const char *s, long *day, double *sec)
 {
     static const char *mon[12] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
                                   "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
-    int y, m = 0, d, hh, mm;
-    double ss;
-    char ms[4] = {0};
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%lf", &y, &m, &d, &hh, &mm, &ss) == 6) {
-        /* native */
-    } else if (sscanf(s, "%2d-%3c-%4d %2d:%2d:%lf", &d, ms, &y, &hh, &mm, &ss) == 6) {
+    cc_datetime t;
+    if (!cc_date_scan_datetime(s, 1, &t)) { /* not native: BEAM/SNAP */
+        int y, m = 0, d, hh, mm;
+        double ss;
+        char ms[4] = {0};
+        if (sscanf(s, "%2d-%3c-%4d %2d:%2d:%lf", &d, ms, &y, &hh, &mm, &ss) != 6)
+            return 0;
         for (int i = 0; i < 3; i++)
             ms[i] = (char)toupper((unsigned char)ms[i]);
-        m = 0;
         for (int i = 0; i < 12; i++)
             if (strcmp(ms, mon[i]) == 0)
                 m = i + 1;
-    } else {
-        return 0;
+        if (!cc_date_valid(y, m, d) || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss >= 61)
+            return 0;
+        t = (cc_datetime){.year = y, .month = m, .day = d, .hour = hh, .minute = mm, .second = ss};
     }
-    if (m < 1 || m > 12 || d < 1 || d > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 ||
-        ss >= 61)
-        return 0;
-    *day = cc_cube_days_from_date(y, m, d);
-    *sec = hh * 3600.0 + mm * 60.0 + ss;
+    *day = cc_date_to_days(t.year, t.month, t.day);
+    *sec = t.hour * 3600.0 + t.minute * 60.0 + t.second;
     return 1;
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/date.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "io/cube.h"
@@ -130,19 +131,16 @@ int cc_cmd_cloudless(int argc, char **argv)
             return 2;
         }
     }
-    int y, m, d;
-    char tail;
     if (optind != argc - 1 || !a.out_path || !a.tile || !date) {
         fprintf(stderr, "clearcube: error: cloudless: need CUBE_DIR, --tile, --date and -o OUT.nc (see clearcube "
                         "cloudless --help)\n");
         return 2;
     }
-    if (sscanf(date, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || m < 1 || m > 12 || d < 1 || d > 31) {
+    if (!cc_date_parse(date, &a.day)) {
         fprintf(stderr, "clearcube: error: --date %s: expected YYYY-MM-DD\n", date);
         return 2;
     }
     a.cube_dir = argv[optind];
-    a.day = cc_cube_days_from_date(y, m, d);
     cc_cloudless_stats st;
     if (cc_cloudless_run(&a, &st) != CC_OK)
         return fail();
@@ -341,7 +339,7 @@ static cc_status write_sensor(const char *dir, const char *tile, cc_sensor senso
                             .nlayers = nl, .layers = layers, .inputs = label, .ndates = nd, .dates = dates,
                             .processor = "clearcube cloudless-sim"};
     if (nd == 1) {
-        cc_cube_date_from_days(dates[0], &a.year, &a.month, &a.day);
+        cc_date_from_days(dates[0], &a.year, &a.month, &a.day);
         a.ndates = 0;
     }
     memcpy(a.gt, gt, sizeof a.gt);
@@ -404,14 +402,9 @@ int cc_cmd_cloudless_sim(int argc, char **argv)
         return 2;
     }
     long day0 = 0;
-    if (start) {
-        int y, m, d;
-        char tail;
-        if (sscanf(start, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3) {
-            fprintf(stderr, "clearcube: error: --start %s: expected YYYY-MM-DD\n", start);
-            return 2;
-        }
-        day0 = cc_cube_days_from_date(y, m, d);
+    if (start && !cc_date_parse(start, &day0)) {
+        fprintf(stderr, "clearcube: error: --start %s: expected YYYY-MM-DD\n", start);
+        return 2;
     }
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "clearcube: error: %s: cannot create the folder: %s\n", dir, strerror(errno));
@@ -427,7 +420,7 @@ int cc_cmd_cloudless_sim(int argc, char **argv)
     char *wkt = NULL;
     if (synthetic) {
         if (!day0)
-            day0 = cc_cube_days_from_date(2020, 3, 1);
+            day0 = cc_date_to_days(2020, 3, 1);
         if (synth_generate(size, day0, days, (uint64_t)seed, &s, &truth) != CC_OK)
             return fail();
         w = h = size;
@@ -556,7 +549,7 @@ int cc_cmd_cloudless_sim(int argc, char **argv)
                                 .width = w, .height = h, .nlayers = CC_CL_NBANDS, .layers = layers, .inputs = tl,
                                 .ndates = s.ndays, .dates = dates, .processor = "clearcube cloudless-sim"};
         if (s.ndays == 1) {
-            cc_cube_date_from_days(dates[0], &a.year, &a.month, &a.day);
+            cc_date_from_days(dates[0], &a.year, &a.month, &a.day);
             a.ndates = 0;
         }
         memcpy(a.gt, gt, sizeof a.gt);
@@ -565,10 +558,10 @@ int cc_cmd_cloudless_sim(int argc, char **argv)
         if (st != CC_OK)
             goto out;
     }
-    int y0, m0, d0, y1, m1, d1;
-    cc_cube_date_from_days(s.day0, &y0, &m0, &d0);
-    cc_cube_date_from_days(s.day0 + s.ndays - 1, &y1, &m1, &d1);
-    printf("%s %04d-%02d-%02d %04d-%02d-%02d %dx%d\n", tile, y0, m0, d0, y1, m1, d1, w, h);
+    char first[CC_DATE_ISO_SIZE], last[CC_DATE_ISO_SIZE];
+    cc_date_format(s.day0, first);
+    cc_date_format(s.day0 + s.ndays - 1, last);
+    printf("%s %s %s %dx%d\n", tile, first, last, w, h);
     cc_info("wrote the SIMULATED sensor cubes of tile %s (%dx%d, %d days) into %s: %s", tile, w, h, s.ndays, dir, label);
     rc = 0;
 out:

@@ -13,6 +13,7 @@
 #include <netcdf.h>
 
 #include "core/alloc.h"
+#include "core/date.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "io/cube.h"
@@ -48,13 +49,10 @@ static int fail(void)
 
 static int parse_day(const char *opt, const char *v, long *day)
 {
-    int y, m, d;
-    char tail;
-    if (sscanf(v, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || m < 1 || m > 12 || d < 1 || d > 31) {
+    if (!cc_date_parse(v, day)) {
         fprintf(stderr, "clearcube: error: --%s %s: expected YYYY-MM-DD\n", opt, v);
         return 2;
     }
-    *day = cc_cube_days_from_date(y, m, d);
     return 0;
 }
 
@@ -178,10 +176,10 @@ static int plot_pixel(const char *dir, const char *tile, long from, int ndays, i
     }
     /* order: lines first (truth, model, linear, Whittaker), observations on top */
     char title[256];
-    int yy, mm, dd;
-    cc_cube_date_from_days(from, &yy, &mm, &dd);
-    snprintf(title, sizeof title, "%s pixel (%d, %d), %s, from %04d-%02d-%02d%s", tile, px, py, cc_cl_band_names[band],
-             yy, mm, dd, truth ? " (SIMULATED series)" : "");
+    char from_date[CC_DATE_ISO_SIZE];
+    cc_date_format(from, from_date);
+    snprintf(title, sizeof title, "%s pixel (%d, %d), %s, from %s%s", tile, px, py, cc_cl_band_names[band],
+             from_date, truth ? " (SIMULATED series)" : "");
     cc_plot_series ps[8];
     uint8_t pts[8];
     int k = 0;
@@ -245,7 +243,7 @@ static int plot_strip(const char *dir, const char *tile, long from, int ndays, c
             goto out;
         int ox = pad + i * (cw + pad);
         int yy, mm, dd;
-        cc_cube_date_from_days(from + i, &yy, &mm, &dd);
+        cc_date_from_days(from + i, &yy, &mm, &dd);
         char lab[16];
         snprintf(lab, sizeof lab, "%02d-%02d", mm, dd);
         cc_image_text(&im, ox, 3, lab, 0x000000, 1);

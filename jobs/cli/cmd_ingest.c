@@ -19,6 +19,7 @@
 #include <ogr_srs_api.h>
 
 #include "core/alloc.h"
+#include "core/date.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "io/cube.h"
@@ -192,7 +193,7 @@ static cc_status read_s2(const char *path, const cc_scene_options *so, const cc_
     cc_status st = cc_scene_open(path, &o2, &s);
     if (st != CC_OK)
         return st;
-    *day = cc_cube_days_from_date(s->year, s->month, s->day);
+    *day = cc_date_to_days(s->year, s->month, s->day);
     for (int b = 0; b < CC_NBANDS; b++) {
         if (!s->band[b].present)
             continue;
@@ -317,10 +318,9 @@ static cc_status ingest_one(const char *path, int sensor, const cc_scene_options
     st = cc_cloudless_sensor_append(dir, tile, (cc_sensor)sensor, day, g->width, g->height, g->gt, g->wkt, refl, m,
                                     path);
     if (st == CC_OK) {
-        int y, mo, d;
-        cc_cube_date_from_days(day, &y, &mo, &d);
-        cc_info("%s -> %s/%s_%s.nc (%04d-%02d-%02d)", path, dir, tile, cc_cloudless_sensor_suffix((cc_sensor)sensor), y,
-                mo, d);
+        char date[CC_DATE_ISO_SIZE];
+        cc_date_format(day, date);
+        cc_info("%s -> %s/%s_%s.nc (%s)", path, dir, tile, cc_cloudless_sensor_suffix((cc_sensor)sensor), date);
     }
 out:
     free(refl);

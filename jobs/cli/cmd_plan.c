@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/date.h"
 #include "core/error.h"
 #include "jobs/cli/cli.h"
 #include "jobs/run/job.h"
 #include "io/grid/mgrs.h"
 #include "jobs/run/plan.h"
-#include "io/cube.h"
 
 void cc_cmd_plan_help(void)
 {
@@ -60,12 +60,11 @@ static int parse_nonneg(const char *opt, const char *v, double hi, double *out)
     return 0;
 }
 
+/* The job file's dates (checked when the job was loaded). */
 static long date_days(const char *s)
 {
-    int y, m, d;
-    if (sscanf(s, "%4d-%2d-%2d", &y, &m, &d) != 3)
-        return 0;
-    return cc_cube_days_from_date(y, m, d);
+    long day = 0;
+    return cc_date_parse(s, &day) ? day : 0;
 }
 
 static void print_result(const char *what, const cc_plan_result *r, const cc_plan_params *p)

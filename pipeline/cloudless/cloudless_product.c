@@ -11,6 +11,7 @@
 #include <netcdf.h>
 
 #include "core/alloc.h"
+#include "core/date.h"
 #include "core/log.h"
 #include "io/cube.h"
 #include "pipeline/cloudless/cloudless.h"
@@ -120,7 +121,7 @@ cc_status cc_cloudless_sensor_append(const char *dir, const char *tile, cc_senso
     }
     snprintf(path, sizeof path, "%s/%s_%s.nc", dir, tile, cc_cloudless_sensor_suffix(sensor));
     int y, mo, d;
-    cc_cube_date_from_days(day, &y, &mo, &d);
+    cc_date_from_days(day, &y, &mo, &d);
     cc_cube_write_args a = {.path = path, .tile_id = tile, .product = sensor_product(sensor), .wkt = wkt,
                             .width = width, .height = height, .year = y, .month = mo, .day = d,
                             .nlayers = nl, .layers = layers, .inputs = inputs,
@@ -400,10 +401,10 @@ cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats
                 any_dates = 1;
             }
     if (!any_dates) {
-        int y, m, d;
-        cc_cube_date_from_days(a->day, &y, &m, &d);
-        st = cc_error_set(CC_ERR_NODATA, "%s: tile %s: no observation of any sensor within %d days of %04d-%02d-%02d",
-                          a->cube_dir, a->tile, half, y, m, d);
+        char date[CC_DATE_ISO_SIZE];
+        cc_date_format(a->day, date);
+        st = cc_error_set(CC_ERR_NODATA, "%s: tile %s: no observation of any sensor within %d days of %s",
+                          a->cube_dir, a->tile, half, date);
         goto out;
     }
     const sensor_cube *g = &cubes[ref];
@@ -510,7 +511,7 @@ cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats
     char params[512];
     snprintf(params, sizeof params, "half_window=%d days; model=%s; sensors=0x%x", half, a->model_path, use);
     int y, m, d;
-    cc_cube_date_from_days(a->day, &y, &m, &d);
+    cc_date_from_days(a->day, &y, &m, &d);
     cc_cube_write_args wa = {.path = a->out_path, .tile_id = a->tile, .product = "cloudless", .wkt = g->wkt,
                              .width = W, .height = H, .year = y, .month = m, .day = d,
                              .nlayers = CC_CL_NBANDS + 2, .layers = layers, .inputs = inputs,

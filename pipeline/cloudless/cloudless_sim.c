@@ -12,9 +12,9 @@
 #include <gdal.h>
 
 #include "core/alloc.h"
+#include "core/date.h"
 #include "io/s2/scene.h"
 #include "kernels/smac/smac.h"
-#include "io/cube.h"
 
 /* ---- constants of the recipe (all documented in docs/cloudless-sim.md) ---- */
 
@@ -149,27 +149,6 @@ static double rng_normal(rng *r)
     return m * cos(2.0 * M_PI * v);
 }
 
-static int parse_date(const char *s, long *day)
-{
-    int y, m, d;
-    if (!s || sscanf(s, "%4d-%2d-%2d", &y, &m, &d) != 3 || m < 1 || m > 12 || d < 1 || d > 31)
-        return 0;
-    *day = cc_cube_days_from_date(y, m, d);
-    return 1;
-}
-
-static int day_of_year(long day)
-{
-    /* civil_from_days for the year, then the difference to 1 January */
-    long z = day + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-    long doe = z - era * 146097;
-    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    long mp = (5 * doy + 2) / 153, m = mp + (mp < 10 ? 3 : -9);
-    if (m <= 2) y++;
-    return (int)(day - cc_cube_days_from_date((int)y, 1, 1)) + 1;
-}
-
 /* ---- the eolearn patch (GeoTIFFs written by scripts/npy2tif) ---- */
 
 typedef struct {
@@ -221,7 +200,7 @@ static cc_status read_stack(const char *dir, const char *name, GDALDataType type
         }
         for (int i = 0; i < nt; i++) {
             const char *d = GDALGetMetadataItem(GDALGetRasterBand(ds, i + 1), "DATE", NULL);
-            if (!parse_date(d, &e->day[i])) {
+            if (!cc_date_parse(d, &e->day[i])) {
                 st = cc_error_set(CC_ERR_FORMAT, "%s: band %d has no DATE=YYYY-MM-DD metadata item",
                                   path, i + 1);
                 goto out;
@@ -603,8 +582,8 @@ cc_status cc_cl_sim_generate(const cc_cl_sim_options *o, cc_series *s, float **t
         goto out;
     }
     long pfirst, plast;
-    parse_date(sd->first, &pfirst);
-    parse_date(sd->last, &plast);
+    cc_date_parse(sd->first, &pfirst);
+    cc_date_parse(sd->last, &plast);
     if (!(pool_dates = malloc((size_t)e.nt * sizeof *pool_dates))) {
         st = cc_error_set(CC_ERR_NOMEM, "cloudless_sim: cannot allocate the date pool");
         goto out;
@@ -853,7 +832,7 @@ cc_status cc_cl_sim_generate(const cc_cl_sim_options *o, cc_series *s, float **t
             int t = inf.weather_date[d];
             cc_smac_atmos a;
             cc_smac_terms terms[8];
-            int doy = day_of_year(day0 + (long)d);
+            int doy = cc_date_day_of_year(day0 + (long)d);
             double decl = 23.44 * sin(2 * M_PI * (284 + doy) / 365.0) * M_PI / 180;
             double lat = SIM_LAT_DEG * M_PI / 180, ha = -22.5 * M_PI / 180; /* 10:30 solar time */
             double cz = sin(lat) * sin(decl) + cos(lat) * cos(decl) * cos(ha);

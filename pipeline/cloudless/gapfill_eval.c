@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "io/cube.h"
+#include "core/date.h"
 
 const int cc_gapfill_strata_max[CC_GAPFILL_NSTRATA] = {16, 32, 64, INT_MAX};
 const char *const cc_gapfill_strata_names[CC_GAPFILL_NSTRATA] = {"<=16", "17-32", "33-64", ">64"};
@@ -256,10 +256,8 @@ static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null();
 
 static json_t *jdate(long day)
 {
-    int y, mo, d;
-    char buf[32];
-    cc_cube_date_from_days(day, &y, &mo, &d);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, mo, d);
+    char buf[CC_DATE_ISO_SIZE];
+    cc_date_format(day, buf);
     return json_string(buf);
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/date.h"
 #include "io/cube.h"
 #include "pipeline/cloudless/cloudless.h"
 #include "pipeline/cloudless/cloudless_product.h"
@@ -100,7 +101,7 @@ int main(void)
     CHECK_OK(cc_cl_model_save(m, model));
     cc_cl_model_free(m);
 
-    long d0 = cc_cube_days_from_date(2020, 6, 1);
+    long d0 = cc_date_to_days(2020, 6, 1);
     /* S2 on d0 (clear), d0+5 (cloudy from pixel 60 on), d0+10 (clear); S1 on d0+3 */
     write_s2(dir, "33TUL", d0, W * H, GT);
     write_s2(dir, "33TUL", d0 + 5, 60, GT);

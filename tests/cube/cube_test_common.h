@@ -14,6 +14,7 @@
 #include <ogr_srs_api.h>
 
 #include "core/alloc.h"
+#include "core/date.h"
 #include "io/cube.h"
 
 #define CT_ORIGIN_X 580560.0

@@ -11,7 +11,7 @@ int main(int argc, char **argv)
 {
     int w, h, nl, y, m, d, seed, rc = 1;
     if (argc != 7 || sscanf(argv[2], "%d", &w) != 1 || sscanf(argv[3], "%d", &h) != 1 ||
-        sscanf(argv[4], "%d", &nl) != 1 || sscanf(argv[5], "%d-%d-%d", &y, &m, &d) != 3 ||
+        sscanf(argv[4], "%d", &nl) != 1 || !cc_date_parse_ymd(argv[5], &y, &m, &d) ||
         sscanf(argv[6], "%d", &seed) != 1 || nl < 1 || nl > CT_MAX_LAYERS) {
         fprintf(stderr, "usage: cube_writer PATH WIDTH HEIGHT NLAYERS YYYY-MM-DD SEED\n");
         return 2;

@@ -70,7 +70,7 @@ static void check_cube(const int *ymd, const int *seeds, int n)
     CHECK(ct_cube_sums(path, NL, 16, &nd, days, sums) == 0);
     CHECK(nd == n);
     for (int t = 0; t < n && t < nd; t++) {
-        CHECK_NEAR(days[t], (double)cc_cube_days_from_date(ymd[3 * t], ymd[3 * t + 1],
+        CHECK_NEAR(days[t], (double)cc_date_to_days(ymd[3 * t], ymd[3 * t + 1],
                                                            ymd[3 * t + 2]), 0);
         for (int l = 0; l < NL; l++)
             CHECK(sums[t][l] == ct_pattern_sum(l, seeds[t], W, H));

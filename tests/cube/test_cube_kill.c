@@ -102,8 +102,8 @@ int main(int argc, char **argv)
         s1[l] = ct_pattern_sum(l, 1, n, n);
         s3[l] = ct_pattern_sum(l, 3, n, n);
     }
-    double d1 = (double)cc_cube_days_from_date(2023, 7, 1);
-    double d3 = (double)cc_cube_days_from_date(2023, 7, 21);
+    double d1 = (double)cc_date_to_days(2023, 7, 1);
+    double d3 = (double)cc_date_to_days(2023, 7, 21);
 
     /* baseline, and how long a full append takes */
     CHECK(run_writer("2023-07-01", "1") == 0);

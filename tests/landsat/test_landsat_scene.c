@@ -13,7 +13,7 @@
 #include <gdal.h>
 #include <ogr_srs_api.h>
 
-#include "io/cube.h"
+#include "core/date.h"
 #include "io/landsat/landsat.h"
 #include "pipeline/cloudless/series.h"
 #include "testutil.h"
@@ -127,7 +127,7 @@ static void test_pre(const char *shared)
     CHECK_OK(cc_landsat_read(dir, &g, CC_SC_S2A, 0, out, clear, &info));
     CHECK(info.mission == 8 && !strcmp(info.sensor, "LC08") && info.level == CC_LANDSAT_PRE_L1);
     CHECK(!strcmp(info.product_id, "LC80200392015216LGN00"));
-    CHECK(info.day == cc_cube_days_from_date(2015, 8, 4) && info.day == 16651);
+    CHECK(info.day == cc_date_to_days(2015, 8, 4) && info.day == 16651);
     CHECK_NEAR(info.sun_elevation, 64.74360932, 1e-9);
     CHECK(info.n_observed == 378081); /* no fill in this crop */
     CHECK(info.n_clear == 321899);    /* BQA cloud confidence < 2 */
@@ -261,7 +261,7 @@ static void test_c1(const char *shared)
     CHECK_OK(cc_landsat_read(dir, &g, CC_SC_S2A, 0, out, clear, &info));
     CHECK(info.level == CC_LANDSAT_C1_L1 && info.mission == 8);
     CHECK(!strcmp(info.product_id, C1));
-    CHECK(info.day == cc_cube_days_from_date(2017, 8, 13));
+    CHECK(info.day == cc_date_to_days(2017, 8, 13));
     CHECK(info.n_observed == 45099); /* 66045 px - 20946 BQA fill */
     CHECK(info.n_clear == 24528);
     size_t nan_b4 = 0;
@@ -337,7 +337,7 @@ static void test_c2(const char *shared)
     cc_landsat_info info, i2;
     CHECK_OK(cc_landsat_read(dir, &g, CC_SC_S2B, CC_LANDSAT_KEEP_NOT_CLEAR, out, clear, &info)); /* MTL.json */
     CHECK(info.level == CC_LANDSAT_C2_L2 && info.mission == 8 && !strcmp(info.product_id, C2));
-    CHECK(info.day == cc_cube_days_from_date(2020, 10, 31));
+    CHECK(info.day == cc_date_to_days(2020, 10, 31));
     CHECK_NEAR(info.sun_elevation, 64.45083205, 1e-9);
     CHECK(info.n_clear == 0);
     CHECK(info.n_observed == 92693); /* QA not fill and every SR DN in 7273..43636 */
