@@ -11,8 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +20,10 @@
 #include <unistd.h>
 
 #include <hdf5.h>
-#include <openssl/evp.h>
 
 #include "core/alloc.h"
 #include "core/version.h"
+#include "kernels/nn_canon.h"
 
 #if H5_VERSION_GE(1, 12, 0)
 #define mf_vlen_reclaim H5Treclaim
@@ -40,288 +38,15 @@
 #endif
 
 #define MF_MAX_NODES 4096           /* a sanity bound on /graph                     */
-#define MF_MAX_KERNEL 63            /* conv2d kernel / conv1d_time kt bound          */
 #define MF_MAX_STRING (1 << 20)     /* longest string attribute read                 */
 #define MF_COMPRESS_MIN 4096        /* tensors with at least this many values are
                                        chunked + shuffle + deflate                   */
 
-static const char *const pad_names[] = {"zero", "reflect"};
-
-/* ------------------------------------------------------------------------ */
-/* graph helpers shared by writer and reader                                */
-
-/* The tensors of a node, in file and hash order. */
-typedef struct {
-    const char *name;
-    int rank;
-    hsize_t dims[4];
-    size_t count;
-    float fill; /* value used for a NULL pointer (writer only) */
-} mf_tensor;
-
-static int node_tensors(const cc_nn_node *nodes, int i, mf_tensor t[2])
-{
-    const cc_nn_node *nd = &nodes[i];
-    int cin = nd->ninputs > 0 ? nodes[nd->inputs[0]].cout : 0;
-    memset(t, 0, 2 * sizeof *t);
-    switch (nd->op) {
-    case CC_OP_CONV2D:
-        t[0] = (mf_tensor){"weight", 4, {(hsize_t)nd->cout, (hsize_t)nd->kernel, (hsize_t)nd->kernel, (hsize_t)cin}, 0, 0.0f};
-        t[1] = (mf_tensor){"bias", 1, {(hsize_t)nd->cout}, 0, 0.0f};
-        break;
-    case CC_OP_CONV1D_TIME:
-        t[0] = (mf_tensor){"weight", 3, {(hsize_t)nd->cout, (hsize_t)nd->kernel, (hsize_t)cin}, 0, 0.0f};
-        t[1] = (mf_tensor){"bias", 1, {(hsize_t)nd->cout}, 0, 0.0f};
-        break;
-    case CC_OP_AFFINE:
-    case CC_OP_OUTPUT:
-        t[0] = (mf_tensor){"scale", 1, {(hsize_t)nd->cout}, 0, 1.0f};
-        t[1] = (mf_tensor){"shift", 1, {(hsize_t)nd->cout}, 0, 0.0f};
-        break;
-    default:
-        return 0;
-    }
-    for (int k = 0; k < 2; k++) {
-        t[k].count = 1;
-        for (int d = 0; d < t[k].rank; d++)
-            t[k].count *= (size_t)t[k].dims[d];
-    }
-    return 2;
-}
-
-/* kernel and stride as stored and hashed: 1 where the op has none (the
- * builder normalises them the same way). */
-static int canon_kernel(const cc_nn_node *nd)
-{
-    return nd->op == CC_OP_CONV2D || nd->op == CC_OP_CONV1D_TIME ? nd->kernel : 1;
-}
-
-static int canon_stride(const cc_nn_node *nd)
-{
-    return nd->op == CC_OP_CONV2D ? nd->stride : 1;
-}
-
-static float **tensor_slot(cc_nn_node *nd, const char *name)
-{
-    if (!strcmp(name, "weight"))
-        return &nd->weight;
-    if (!strcmp(name, "bias"))
-        return &nd->bias;
-    if (!strcmp(name, "scale"))
-        return &nd->scale;
-    return &nd->shift;
-}
-
-/* Checks the wiring of nodes[0..n) and that every node's cout equals the
- * count derived from its op and inputs (conv: its own cout; input: in_channels;
- * add: equal inputs; concat: sum; others: their input's). `where` prefixes
- * messages ("<file>" or "model"). Validates everything node_tensors and the
- * hash rely on. */
-static cc_status check_graph(const char *where, const cc_nn_node *nodes, int n, int in_nchannels)
-{
-    for (int i = 0; i < n; i++) {
-        const cc_nn_node *nd = &nodes[i];
-        int minin = 1, maxin = 1, derived = 0;
-        if ((int)nd->op < 0 || nd->op >= CC_OP_COUNT)
-            return cc_error_set(CC_ERR_FORMAT, "%s: node %d: unknown op %d", where, i, (int)nd->op);
-        if (nd->op == CC_OP_INPUT)
-            minin = maxin = 0;
-        else if (nd->op == CC_OP_ADD)
-            minin = maxin = 2;
-        else if (nd->op == CC_OP_CONCAT)
-            minin = 2, maxin = CC_NN_MAX_INPUTS;
-        if (nd->ninputs < minin || nd->ninputs > maxin)
-            return cc_error_set(CC_ERR_FORMAT, "%s: node %s: op %s takes %d..%d inputs, has %d", where,
-                                nd->name, cc_op_name(nd->op), minin, maxin, nd->ninputs);
-        for (int j = 0; j < nd->ninputs; j++)
-            if (nd->inputs[j] < 0 || nd->inputs[j] >= i)
-                return cc_error_set(CC_ERR_FORMAT, "%s: node %s: input %d is not an earlier node", where,
-                                    nd->name, nd->inputs[j]);
-        if ((int)nd->pad < 0 || nd->pad > CC_PAD_REFLECT)
-            return cc_error_set(CC_ERR_FORMAT, "%s: node %s: unknown padding %d", where, nd->name, (int)nd->pad);
-        if ((int)nd->act < 0 || nd->act > CC_ACT_SIGMOID)
-            return cc_error_set(CC_ERR_FORMAT, "%s: node %s: unknown activation %d", where, nd->name, (int)nd->act);
-        int c0 = nd->ninputs > 0 ? nodes[nd->inputs[0]].cout : 0;
-        switch (nd->op) {
-        case CC_OP_INPUT:
-            if (nd->in_channels < 1 || nd->in_channels > CC_NN_MAX_IO || nd->in_channels != in_nchannels)
-                return cc_error_set(CC_ERR_FORMAT, "%s: node %s: in_channels %d (input has %d bands, at most %d)",
-                                    where, nd->name, nd->in_channels, in_nchannels, CC_NN_MAX_IO);
-            derived = nd->in_channels;
-            break;
-        case CC_OP_CONV2D:
-        case CC_OP_CONV1D_TIME:
-            if (nd->cout < 1 || nd->cout > CC_NN_MAX_CHANNELS)
-                return cc_error_set(CC_ERR_FORMAT, "%s: node %s: cout %d out of range 1..%d", where, nd->name,
-                                    nd->cout, CC_NN_MAX_CHANNELS);
-            if (nd->kernel < 1 || nd->kernel > MF_MAX_KERNEL)
-                return cc_error_set(CC_ERR_FORMAT, "%s: node %s: kernel %d out of range 1..%d", where, nd->name,
-                                    nd->kernel, MF_MAX_KERNEL);
-            derived = nd->cout;
-            break;
-        case CC_OP_ADD:
-            if (nodes[nd->inputs[1]].cout != c0)
-                return cc_error_set(CC_ERR_FORMAT, "%s: node %s: add of %d and %d channels", where, nd->name, c0,
-                                    nodes[nd->inputs[1]].cout);
-            derived = c0;
-            break;
-        case CC_OP_CONCAT:
-            for (int j = 0; j < nd->ninputs; j++)
-                derived += nodes[nd->inputs[j]].cout;
-            if (derived > CC_NN_MAX_CHANNELS)
-                return cc_error_set(CC_ERR_FORMAT, "%s: node %s: concat of %d channels (at most %d)", where,
-                                    nd->name, derived, CC_NN_MAX_CHANNELS);
-            break;
-        case CC_OP_OUTPUT:
-            if (c0 > CC_NN_MAX_IO)
-                return cc_error_set(CC_ERR_FORMAT, "%s: node %s: %d output channels (at most %d)", where,
-                                    nd->name, c0, CC_NN_MAX_IO);
-            for (int c = 0; c < c0; c++)
-                if (nd->residual_channel[c] < -1 || nd->residual_channel[c] >= in_nchannels)
-                    return cc_error_set(CC_ERR_FORMAT, "%s: node %s: residual channel %d of output %d is not an input band",
-                                        where, nd->name, nd->residual_channel[c], c);
-            derived = c0;
-            break;
-        default:
-            derived = c0;
-            break;
-        }
-        if (nd->cout != derived)
-            return cc_error_set(CC_ERR_FORMAT, "%s: node %s: cout %d does not match its op and inputs (%d)", where,
-                                nd->name, nd->cout, derived);
-    }
-    return CC_OK;
-}
-
-/* ------------------------------------------------------------------------ */
-/* content hash (canonical serialisation: docs/formats/model.md)           */
-
-typedef struct {
-    EVP_MD_CTX *ctx;
-    int ok;
-} mf_hasher;
-
-static void h_bytes(mf_hasher *h, const void *p, size_t n)
-{
-    if (h->ok && EVP_DigestUpdate(h->ctx, p, n) != 1)
-        h->ok = 0;
-}
-
-static void h_printf(mf_hasher *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void h_printf(mf_hasher *h, const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int len = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (len < 0 || (size_t)len >= sizeof buf) {
-        h->ok = 0;
-        return;
-    }
-    h_bytes(h, buf, (size_t)len);
-}
-
-static uint32_t f32bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static uint64_t f64bits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-/* float32 values as little-endian bytes; v == NULL means n copies of fill. */
-static void h_floats(mf_hasher *h, const float *v, size_t n, float fill)
-{
-    unsigned char buf[4096];
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = f32bits(v ? v[i] : fill);
-        buf[k++] = (unsigned char)u;
-        buf[k++] = (unsigned char)(u >> 8);
-        buf[k++] = (unsigned char)(u >> 16);
-        buf[k++] = (unsigned char)(u >> 24);
-        if (k == sizeof buf) {
-            h_bytes(h, buf, k);
-            k = 0;
-        }
-    }
-    h_bytes(h, buf, k);
-}
-
-/* Hash of an input description + a checked graph (check_graph passed). */
-static cc_status hash_parts(const char *where, const cc_nn_input_desc *in, const cc_nn_node *nodes, int n,
-                            char hex[65])
-{
-    cc_status st = CC_OK;
-    mf_hasher h = {EVP_MD_CTX_new(), 1};
-    unsigned char dig[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-
-    if (!h.ctx || EVP_DigestInit_ex(h.ctx, EVP_sha256(), NULL) != 1) {
-        st = cc_error_set(CC_ERR_INTERNAL, "%s: cannot initialise SHA-256", where);
-        goto out;
-    }
-    h_printf(&h, "clearcube-model 1\n");
-    h_printf(&h, "input %d %016" PRIx64 " %016" PRIx64 "\n", in->nchannels, f64bits(in->dn_offset),
-             f64bits(in->quantification));
-    for (int c = 0; c < in->nchannels; c++)
-        h_printf(&h, "band %d %s %d %08" PRIx32 " %08" PRIx32 "\n", c, in->band[c], in->resolution_m[c],
-                 f32bits(in->mean[c]), f32bits(in->std[c]));
-    h_printf(&h, "nodes %d\n", n);
-    for (int i = 0; i < n; i++) {
-        const cc_nn_node *nd = &nodes[i];
-        char ins[64] = "-", res[CC_NN_MAX_IO * 4 + 8] = "-";
-        size_t k = 0;
-        for (int j = 0; j < nd->ninputs; j++)
-            k += (size_t)snprintf(ins + k, sizeof ins - k, "%s%d", j ? "," : "", nd->inputs[j]);
-        if (nd->op == CC_OP_OUTPUT && nd->cout > 0) {
-            k = 0;
-            for (int c = 0; c < nd->cout; c++)
-                k += (size_t)snprintf(res + k, sizeof res - k, "%s%d", c ? "," : "", nd->residual_channel[c]);
-        }
-        h_printf(&h, "node %d %s %s %s %d %d %d %s %s %08" PRIx32 " %d %016" PRIx64 " %s\n", i,
-                 cc_op_name(nd->op), nd->name, ins, nd->cout, canon_kernel(nd), canon_stride(nd), pad_names[nd->pad],
-                 cc_act_name(nd->act), f32bits(nd->alpha), nd->in_channels, f64bits(nd->out_dn_offset), res);
-        mf_tensor t[2];
-        int nt = node_tensors(nodes, i, t);
-        for (int j = 0; j < nt; j++) {
-            char dims[96];
-            k = 0;
-            for (int d = 0; d < t[j].rank; d++)
-                k += (size_t)snprintf(dims + k, sizeof dims - k, "%s%llu", d ? "x" : "",
-                                      (unsigned long long)t[j].dims[d]);
-            h_printf(&h, "tensor %d %s %s\n", i, t[j].name, dims);
-            h_floats(&h, *tensor_slot((cc_nn_node *)nd, t[j].name), t[j].count, t[j].fill);
-        }
-    }
-    h_printf(&h, "end\n");
-    if (!h.ok || EVP_DigestFinal_ex(h.ctx, dig, &dlen) != 1 || dlen != 32) {
-        st = cc_error_set(CC_ERR_INTERNAL, "%s: SHA-256 of the model failed", where);
-        goto out;
-    }
-    for (unsigned int i = 0; i < dlen; i++)
-        snprintf(hex + 2 * i, 3, "%02x", dig[i]);
-    hex[64] = '\0';
-out:
-    EVP_MD_CTX_free(h.ctx);
-    return st;
-}
-
+/* The content hash of docs/formats/model.md, as cc_nn_model_finalize stores it
+ * (kernels/nn_canon.c computes it for the builder and for this reader). */
 cc_status cc_model_content_hash(const cc_nn_model *m, char hex[65])
 {
-    if (!m || m->nnodes < 1 || !m->nodes)
-        return cc_error_set(CC_ERR_ARG, "model: no nodes to hash");
-    cc_status st = check_graph("model", m->nodes, m->nnodes, m->input.nchannels);
-    if (st != CC_OK)
-        return st;
-    return hash_parts("model", &m->input, m->nodes, m->nnodes, hex);
+    return cc_nn_model_hash(m, hex);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -429,7 +154,7 @@ static cc_status put_str(const char *path, const char *obj, hid_t loc, const cha
     return put_strs(path, obj, loc, name, &s, -1);
 }
 
-static cc_status put_tensor(const char *path, hid_t grp, const char *node, const mf_tensor *t, const float *v)
+static cc_status put_tensor(const char *path, hid_t grp, const char *node, const cc_nn_tensor *t, const float *v)
 {
     cc_status st = CC_OK;
     hid_t sid = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, did = H5I_INVALID_HID;
@@ -442,12 +167,15 @@ static cc_status put_tensor(const char *path, hid_t grp, const char *node, const
             tmp[i] = t->fill;
         v = tmp;
     }
-    sid = H5Screate_simple(t->rank, t->dims, NULL);
+    hsize_t dims[4];
+    for (int d = 0; d < t->rank; d++)
+        dims[d] = (hsize_t)t->dims[d];
+    sid = H5Screate_simple(t->rank, dims, NULL);
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (sid < 0 || dcpl < 0)
         goto fail;
     if (t->count >= MF_COMPRESS_MIN && H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0) {
-        if (H5Pset_chunk(dcpl, t->rank, t->dims) < 0 || H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, 4) < 0)
+        if (H5Pset_chunk(dcpl, t->rank, dims) < 0 || H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, 4) < 0)
             goto fail;
     }
     did = H5Dcreate2(grp, t->name, H5T_IEEE_F32LE, sid, H5P_DEFAULT, dcpl, H5P_DEFAULT);
@@ -462,34 +190,6 @@ out:
     close_id(&sid);
     free(tmp);
     return st;
-}
-
-/* "N nodes, P parameters: input(16) conv2d3x3(32,relu) ... output(12)" */
-static char *architecture_summary(const cc_nn_model *m)
-{
-    size_t cap = 256 + (size_t)m->nnodes * 48, len = 0;
-    char *s = malloc(cap);
-    unsigned long long params = 0;
-    if (!s)
-        return NULL;
-    for (int i = 0; i < m->nnodes; i++) {
-        mf_tensor t[2];
-        int nt = node_tensors(m->nodes, i, t);
-        for (int j = 0; j < nt; j++)
-            params += t[j].count;
-    }
-    len += (size_t)snprintf(s + len, cap - len, "%d nodes, %llu parameters:", m->nnodes, params);
-    for (int i = 0; i < m->nnodes && len < cap; i++) {
-        const cc_nn_node *nd = &m->nodes[i];
-        char k[32] = "";
-        if (nd->op == CC_OP_CONV2D)
-            snprintf(k, sizeof k, "%dx%d%s", nd->kernel, nd->kernel, nd->stride == 2 ? "/2" : "");
-        else if (nd->op == CC_OP_CONV1D_TIME)
-            snprintf(k, sizeof k, ":kt%d", nd->kernel);
-        len += (size_t)snprintf(s + len, cap - len, " %s%s(%d%s%s)", cc_op_name(nd->op), k, nd->cout,
-                                nd->act != CC_ACT_NONE ? "," : "", nd->act != CC_ACT_NONE ? cc_act_name(nd->act) : "");
-    }
-    return s;
 }
 
 static cc_status check_name(const char *path, const cc_nn_node *nodes, int i)
@@ -516,7 +216,7 @@ static cc_status write_contents(const char *path, hid_t fid, const cc_nn_model *
     const char *names[CC_NN_MAX_IO];
     char outnames[CC_NN_MAX_IO][16];
 
-    arch = architecture_summary(m);
+    arch = cc_nn_model_summary(m);
     if (!arch) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
         goto out;
@@ -588,9 +288,9 @@ static cc_status write_contents(const char *path, hid_t fid, const cc_nn_model *
             (st = put_str(path, obj, sub, "name", nd->name)) ||
             (st = put_attr(path, obj, sub, "inputs", H5T_STD_I32LE, H5T_NATIVE_INT, nd->ninputs, nd->inputs)) ||
             (st = put_int(path, obj, sub, "cout", nd->cout)) ||
-            (st = put_int(path, obj, sub, "kernel", canon_kernel(nd))) ||
-            (st = put_int(path, obj, sub, "stride", canon_stride(nd))) ||
-            (st = put_str(path, obj, sub, "pad", pad_names[nd->pad])) ||
+            (st = put_int(path, obj, sub, "kernel", cc_nn_canon_kernel(nd))) ||
+            (st = put_int(path, obj, sub, "stride", cc_nn_canon_stride(nd))) ||
+            (st = put_str(path, obj, sub, "pad", cc_pad_name(nd->pad))) ||
             (st = put_str(path, obj, sub, "act", cc_act_name(nd->act))) ||
             (st = put_attr(path, obj, sub, "alpha", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, -1, &nd->alpha)) ||
             (st = put_int(path, obj, sub, "in_channels", nd->in_channels)) ||
@@ -602,8 +302,8 @@ static cc_status write_contents(const char *path, hid_t fid, const cc_nn_model *
             goto out;
         close_id(&sub);
 
-        mf_tensor t[2];
-        int nt = node_tensors(m->nodes, i, t);
+        cc_nn_tensor t[2];
+        int nt = cc_nn_node_tensors(m->nodes, i, t);
         if (nt == 0)
             continue;
         if ((sub = H5Gcreate2(tg, nd->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
@@ -611,7 +311,7 @@ static cc_status write_contents(const char *path, hid_t fid, const cc_nn_model *
             goto out;
         }
         for (int j = 0; j < nt; j++)
-            if ((st = put_tensor(path, sub, nd->name, &t[j], *tensor_slot((cc_nn_node *)nd, t[j].name))))
+            if ((st = put_tensor(path, sub, nd->name, &t[j], cc_nn_tensor_values(nd, &t[j]))))
                 goto out;
         close_id(&sub);
     }
@@ -666,11 +366,11 @@ cc_status cc_model_file_write(const char *path, const cc_nn_model *m, const char
         if ((nd->op == CC_OP_CONV2D || nd->op == CC_OP_CONV1D_TIME) && !nd->weight)
             return cc_error_set(CC_ERR_ARG, "%s: node %s has no weight", path, nd->name);
     }
-    if ((st = check_graph(path, m->nodes, m->nnodes, m->input.nchannels)) != CC_OK) {
+    if ((st = cc_nn_check_graph(path, m->nodes, m->nnodes, m->input.nchannels)) != CC_OK) {
         cc_error_set(CC_ERR_ARG, "%s (model not finalised?)", cc_error_message());
         return CC_ERR_ARG;
     }
-    if ((st = hash_parts(path, &m->input, m->nodes, m->nnodes, hash)) != CC_OK)
+    if ((st = cc_nn_hash_parts(path, &m->input, m->nodes, m->nnodes, hash)) != CC_OK)
         return st;
 
     size_t tlen = strlen(path) + 32;
@@ -1009,10 +709,7 @@ static cc_status read_node(const char *path, hid_t fid, int i, cc_nn_node *nd)
         st = cc_error_set(CC_ERR_FORMAT, "%s: %s: bad node name '%s'", path, obj, nd->name);
         goto out;
     }
-    int op = cc_op_parse(opname), a = cc_act_parse(act), p = -1;
-    for (int k = 0; k < 2; k++)
-        if (!strcmp(pad, pad_names[k]))
-            p = k;
+    int op = cc_op_parse(opname), a = cc_act_parse(act), p = cc_pad_parse(pad);
     if (op < 0 || op >= CC_OP_COUNT || a < 0 || p < 0) {
         st = cc_error_set(CC_ERR_FORMAT, "%s: %s (%s): unknown %s '%s'", path, obj, nd->name,
                           op < 0 || op >= CC_OP_COUNT ? "op" : a < 0 ? "activation" : "padding",
@@ -1052,7 +749,7 @@ static const char *dtype_name(hid_t t, char *buf, size_t sz)
     return buf;
 }
 
-static cc_status read_tensor(const char *path, hid_t fid, const char *node, const mf_tensor *t, float **out)
+static cc_status read_tensor(const char *path, hid_t fid, const char *node, const cc_nn_tensor *t, float **out)
 {
     cc_status st = CC_OK;
     char obj[160], dn[32];
@@ -1197,20 +894,20 @@ cc_status cc_model_file_read(const char *path, cc_nn_model *m)
                 st = cc_error_set(CC_ERR_FORMAT, "%s: node name '%s' is used twice", path, nodes[i].name);
                 goto out;
             }
-    if ((st = check_graph(path, nodes, nnodes, in.nchannels)) != CC_OK)
+    if ((st = cc_nn_check_graph(path, nodes, nnodes, in.nchannels)) != CC_OK)
         goto out;
 
     /* tensors */
     for (int i = 0; i < nnodes; i++) {
-        mf_tensor t[2];
-        int nt = node_tensors(nodes, i, t);
+        cc_nn_tensor t[2];
+        int nt = cc_nn_node_tensors(nodes, i, t);
         for (int j = 0; j < nt; j++)
-            if ((st = read_tensor(path, fid, nodes[i].name, &t[j], tensor_slot(&nodes[i], t[j].name))) != CC_OK)
+            if ((st = read_tensor(path, fid, nodes[i].name, &t[j], cc_nn_tensor_slot(&nodes[i], &t[j]))) != CC_OK)
                 goto out;
     }
 
     /* hash */
-    if ((st = hash_parts(path, &in, nodes, nnodes, hash_now)) != CC_OK)
+    if ((st = cc_nn_hash_parts(path, &in, nodes, nnodes, hash_now)) != CC_OK)
         goto out;
     if (strcmp(hash_now, hash_file) != 0) {
         st = cc_error_set(CC_ERR_CHECKSUM, "%s: content hash mismatch (file says %.64s, contents give %s)", path,

@@ -11,8 +11,8 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "io/model_file.h"
 #include "kernels/backend-impl.h"
+#include "kernels/nn_canon.h"
 
 /* ---- names ---- */
 
@@ -22,20 +22,26 @@ static const char *const op_names[CC_OP_COUNT] = {
 };
 static const char *const act_names[] = {"none", "relu", "leaky_relu", "silu", "sigmoid"};
 #define N_ACTS ((int)(sizeof act_names / sizeof act_names[0]))
+static const char *const pad_names[] = {"zero", "reflect"};
+#define N_PADS ((int)(sizeof pad_names / sizeof pad_names[0]))
 
 const char *cc_op_name(cc_op_type op)
 {
     return (op >= 0 && op < CC_OP_COUNT) ? op_names[op] : "?";
 }
 
-int cc_op_parse(const char *name)
+/* Index of name in names[0..n), -1 if absent (or NULL). */
+static int name_index(const char *const *names, int n, const char *name)
 {
-    if (!name)
-        return -1;
-    for (int i = 0; i < CC_OP_COUNT; i++)
-        if (strcmp(name, op_names[i]) == 0)
+    for (int i = 0; name && i < n; i++)
+        if (strcmp(name, names[i]) == 0)
             return i;
     return -1;
+}
+
+int cc_op_parse(const char *name)
+{
+    return name_index(op_names, CC_OP_COUNT, name);
 }
 
 const char *cc_act_name(cc_act a)
@@ -45,12 +51,17 @@ const char *cc_act_name(cc_act a)
 
 int cc_act_parse(const char *name)
 {
-    if (!name)
-        return -1;
-    for (int i = 0; i < N_ACTS; i++)
-        if (strcmp(name, act_names[i]) == 0)
-            return i;
-    return -1;
+    return name_index(act_names, N_ACTS, name);
+}
+
+const char *cc_pad_name(cc_pad p)
+{
+    return ((int)p >= 0 && (int)p < N_PADS) ? pad_names[p] : "?";
+}
+
+int cc_pad_parse(const char *name)
+{
+    return name_index(pad_names, N_PADS, name);
 }
 
 /* ---- model builder ---- */
@@ -168,7 +179,7 @@ static cc_status check_node(const cc_nn_model *m, const cc_nn_node *in, cc_nn_no
             return cc_error_set(CC_ERR_UNSUPPORTED,
                                 "nn node %d '%s' (conv2d): unsupported stride %d (1 or 2)", idx,
                                 nm, in->stride);
-        if (in->op == CC_OP_CONV1D_TIME && (in->kernel < 1 || in->kernel > 63))
+        if (in->op == CC_OP_CONV1D_TIME && (in->kernel < 1 || in->kernel > CC_NN_MAX_KERNEL))
             return cc_error_set(CC_ERR_UNSUPPORTED,
                                 "nn node %d '%s' (conv1d_time): unsupported kernel size %d", idx,
                                 nm, in->kernel);
@@ -434,7 +445,7 @@ cc_status cc_nn_model_finalize(cc_nn_model *m)
     m->size_multiple = 1 << maxlevel;
     /* one content hash for models built in code and models read from files:
      * the canonical serialisation of docs/formats/model.md */
-    st = cc_model_content_hash(m, m->content_hash);
+    st = cc_nn_model_hash(m, m->content_hash);
     if (st != CC_OK)
         goto out;
     m->output_node = output;

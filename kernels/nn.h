@@ -56,6 +56,8 @@ const char *cc_op_name(cc_op_type op);
 int cc_op_parse(const char *name);  /* -1 if unknown */
 const char *cc_act_name(cc_act a);
 int cc_act_parse(const char *name); /* -1 if unknown */
+const char *cc_pad_name(cc_pad p);
+int cc_pad_parse(const char *name); /* -1 if unknown */
 
 typedef struct {
     cc_op_type op;
@@ -114,6 +116,12 @@ void cc_nn_model_init(cc_nn_model *m);
 int cc_nn_model_add(cc_nn_model *m, const cc_nn_node *node);
 cc_status cc_nn_model_finalize(cc_nn_model *m);
 void cc_nn_model_free(cc_nn_model *m);
+
+/* SHA-256 (lowercase hex, 64 chars + NUL) of the canonical serialisation of a
+ * model's architecture, input description and tensors (docs/formats/model.md,
+ * kernels/nn_canon.h): the value cc_nn_model_finalize stores in content_hash
+ * and model files carry (io/model_file.h). */
+cc_status cc_nn_model_hash(const cc_nn_model *m, char hex[65]);
 
 /* FLOPs per output pixel at full resolution (multiply-add = 2 FLOPs; bias,
  * activation, affine, add, pool, upsample and DN coding counted per element). */
