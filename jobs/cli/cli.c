@@ -8,6 +8,7 @@
 
 #include <gdal.h>
 
+#include "core/datapath.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/version.h"
@@ -62,6 +63,18 @@ int cc_cli_parse_double(const char *opt, const char *val, double *out)
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+int cc_cli_data_file(const char **path, const char *rel, char *buf, size_t n)
+{
+    if (*path)
+        return 0;
+    if (cc_data_find(rel, buf, n) != CC_OK) {
+        fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
+        return cc_status_exit_code(cc_error_status());
+    }
+    *path = buf;
     return 0;
 }
 

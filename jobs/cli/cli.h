@@ -46,6 +46,11 @@ int cc_cmd_cloudmask(int argc, char **argv); void cc_cmd_cloudmask_help(void);
 #include "io/s2/scene.h"
 /* Parses a double option value; prints an error naming the option on failure. */
 int cc_cli_parse_double(const char *opt, const char *val, double *out);
+/* The data file a command uses: *path when an option named it, else the shipped
+ * file `rel` (e.g. "models/boa-s2.h5") found at run time (core/datapath.h), written
+ * into buf (n bytes) and pointed to by *path. 0, or the exit code after printing
+ * the one-line error that names every place searched. */
+int cc_cli_data_file(const char **path, const char *rel, char *buf, size_t n);
 /* Handles one of the scene options (--bands ... --no-verify-checksums);
  * returns 1 if `id` was a scene option, 0 if not, -1 on a bad value. */
 int cc_cli_scene_option(int id, const char *val, cc_scene_options *so);

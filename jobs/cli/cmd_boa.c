@@ -1,5 +1,6 @@
 /* clearcube boa INPUT -o OUT.nc: the Rapid BoA emulator (issue 4). */
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +15,7 @@
 #include "jobs/cli/cli.h"
 #include "pipeline/boa/boa.h"
 
-#ifndef CC_MODELS_DIR
-#define CC_MODELS_DIR "models"
-#endif
-#define CC_BOA_DEFAULT_MODEL "boa-s2.h5"
+#define CC_BOA_DEFAULT_MODEL "models/boa-s2.h5" /* core/datapath.h finds it */
 
 void cc_cmd_boa_help(void)
 {
@@ -30,7 +28,8 @@ void cc_cmd_boa_help(void)
            "INPUT: as for `clearcube reference` (SAFE directory or .zip, multi-band GeoTIFF, band folder).\n\n"
            "Options:\n"
            "  -o, --output OUT.nc   output cube (required; must not exist)\n"
-           "  --model PATH          model file (default: the shipped " CC_MODELS_DIR "/" CC_BOA_DEFAULT_MODEL ")\n"
+           "  --model PATH          model file (default: the shipped " CC_BOA_DEFAULT_MODEL ", found beside\n"
+           "                        the executable in ../share/clearcube/ or in $CLEARCUBE_DATA)\n"
            "  --quicklook OUT.png   also write a true-colour PNG (B4/B3/B2)\n"
            "  --aot X, --water-vapour X, --elevation M, --dem PATH, --ozone X\n"
            "                        atmosphere overrides, as for `clearcube reference`\n"
@@ -63,7 +62,7 @@ int cc_cmd_boa(int argc, char **argv)
     cc_scene_options_init(&so);
     cc_boa_options bo;
     cc_boa_options_init(&bo);
-    const char *out = NULL, *ql = NULL, *model = CC_MODELS_DIR "/" CC_BOA_DEFAULT_MODEL;
+    const char *out = NULL, *ql = NULL, *model = NULL;
     int c, rc;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
@@ -115,6 +114,10 @@ int cc_cmd_boa(int argc, char **argv)
         fprintf(stderr, "clearcube: error: %s: exists (boa writes a new cube; remove it first)\n", out);
         return 2;
     }
+    char shipped[PATH_MAX];
+    int drc = cc_cli_data_file(&model, CC_BOA_DEFAULT_MODEL, shipped, sizeof shipped);
+    if (drc)
+        return drc;
     cc_nn_model m;
     cc_nn_model_init(&m);
     if (cc_model_file_read(model, &m) != CC_OK)

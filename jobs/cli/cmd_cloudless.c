@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include <cpl_conv.h>
@@ -25,10 +26,7 @@
 #include <math.h>
 #include <sys/stat.h>
 
-#ifndef CC_MODELS_DIR
-#define CC_MODELS_DIR "models"
-#endif
-#define CC_CLOUDLESS_DEFAULT_MODEL "cloudless.h5"
+#define CC_CLOUDLESS_DEFAULT_MODEL "models/cloudless.h5" /* core/datapath.h finds it */
 
 void cc_cmd_cloudless_help(void)
 {
@@ -44,7 +42,8 @@ void cc_cmd_cloudless_help(void)
            "  -o, --output OUT.nc    output cube (required)\n"
            "  --tile T               tile id of the sensor cubes (required)\n"
            "  --date YYYY-MM-DD      the day (required)\n"
-           "  --model PATH           fusion model (default: the shipped " CC_MODELS_DIR "/" CC_CLOUDLESS_DEFAULT_MODEL ")\n"
+           "  --model PATH           fusion model (default: the shipped " CC_CLOUDLESS_DEFAULT_MODEL ", found\n"
+           "                         beside the executable in ../share/clearcube/ or in $CLEARCUBE_DATA)\n"
            "  --sensors LIST         sensors to use, e.g. s2,landsat,olci,s1 (default: all present)\n"
            "  --quicklook OUT.png    also write a true-colour PNG (B04/B03/B02)\n"
            "  --block N              side of the square windows processed at once (default: from a 256 MiB\n"
@@ -89,7 +88,7 @@ int cc_cmd_cloudless(int argc, char **argv)
         {"model", required_argument, 0, O_MODEL}, {"sensors", required_argument, 0, O_SENS},
         {"quicklook", required_argument, 0, O_QL}, {"block", required_argument, 0, O_BLOCK},
         {"log-level", required_argument, 0, O_LOG}, {0, 0, 0, 0}};
-    cc_cloudless_args a = {.model_path = CC_MODELS_DIR "/" CC_CLOUDLESS_DEFAULT_MODEL};
+    cc_cloudless_args a = {.model_path = NULL};
     const char *date = NULL;
     int c;
     optind = 1;
@@ -141,6 +140,10 @@ int cc_cmd_cloudless(int argc, char **argv)
         return 2;
     }
     a.cube_dir = argv[optind];
+    char shipped[PATH_MAX];
+    int drc = cc_cli_data_file(&a.model_path, CC_CLOUDLESS_DEFAULT_MODEL, shipped, sizeof shipped);
+    if (drc)
+        return drc;
     cc_cloudless_stats st;
     if (cc_cloudless_run(&a, &st) != CC_OK)
         return fail();

@@ -5,6 +5,7 @@
  * (Sentinel-2 input with its clouds | the cloud-free output). */
 #define _GNU_SOURCE
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +24,7 @@
 #include "pipeline/cloudless/gapfill.h"
 #include "pipeline/report/plot.h"
 
-#ifndef CC_MODELS_DIR
-#define CC_MODELS_DIR "models"
-#endif
+#define CC_CLOUDLESS_DEFAULT_MODEL "models/cloudless.h5" /* core/datapath.h finds it */
 
 void cc_cmd_cloudless_plot_help(void)
 {
@@ -38,7 +37,8 @@ void cc_cmd_cloudless_plot_help(void)
            "--strip: N consecutive days side by side: top the Sentinel-2 input (white: cloud, grey: no\n"
            "acquisition), bottom the cloud-free output (B04/B03/B02, reflectance 0..0.25 stretched).\n\n"
            "  --band B      band of the time series (default B8A)\n"
-           "  --model M     (default " CC_MODELS_DIR "/cloudless.h5)\n");
+           "  --model M     (default: the shipped " CC_CLOUDLESS_DEFAULT_MODEL ", beside the executable in\n"
+           "                ../share/clearcube/ or in $CLEARCUBE_DATA)\n");
 }
 
 static int fail(void)
@@ -295,7 +295,7 @@ int cc_cmd_cloudless_plot(int argc, char **argv)
         {"band", required_argument, 0, O_BAND},  {"strip", no_argument, 0, O_STRIP},
         {"truth", required_argument, 0, O_TRUTH}, {"model", required_argument, 0, O_MODEL},
         {"log-level", required_argument, 0, O_LOG}, {0, 0, 0, 0}};
-    const char *tile = NULL, *png = NULL, *truth = NULL, *model = CC_MODELS_DIR "/cloudless.h5";
+    const char *tile = NULL, *png = NULL, *truth = NULL, *model = NULL;
     long from = 0;
     int have_from = 0, ndays = 7, px = -1, py = -1, band = cc_cl_band_index("B8A"), strip = 0, c;
     optind = 1;
@@ -352,6 +352,10 @@ int cc_cmd_cloudless_plot(int argc, char **argv)
                         "--strip (see clearcube cloudless-plot --help)\n");
         return 2;
     }
+    char shipped[PATH_MAX];
+    int drc = cc_cli_data_file(&model, CC_CLOUDLESS_DEFAULT_MODEL, shipped, sizeof shipped);
+    if (drc)
+        return drc;
     cc_cl_model *m = NULL;
     if (cc_cl_model_load(model, &m) != CC_OK)
         return fail();

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,7 @@
 #include "pipeline/cloudless/cloudless_sim.h"
 #include "pipeline/cloudless/gapfill_eval.h"
 
-#ifndef CC_MODELS_DIR
-#define CC_MODELS_DIR "models"
-#endif
-#define CC_CL_DEFAULT_MODEL "cloudless.h5"
+#define CC_CL_DEFAULT_MODEL "models/cloudless.h5" /* core/datapath.h finds it */
 
 void cc_cmd_gapfill_eval_help(void)
 {
@@ -41,7 +39,8 @@ void cc_cmd_gapfill_eval_help(void)
            "                     ablation: the model with each sensor removed in turn (\"ablation\" in the JSON)\n"
            "  --json OUT.json    the scores (required; written atomically)\n"
            "  --seed S           split phase / donor masks / simulation seed (default 1)\n"
-           "  --model M          fusion model (default: the shipped " CC_MODELS_DIR "/" CC_CL_DEFAULT_MODEL ")\n"
+           "  --model M          fusion model (default: the shipped " CC_CL_DEFAULT_MODEL ", beside the\n"
+           "                     executable in ../share/clearcube/ or in $CLEARCUBE_DATA)\n"
            "  --datasets DIR     shared datasets for --simulated (default: $CLEARCUBE_SHARED)\n"
            "  --eolearn-tif DIR  scripts/npy2tif output for --simulated (default: $CLEARCUBE_EOLEARN_TIF)\n"
            "  --days N           length of the simulated series (default 450)\n"
@@ -244,7 +243,7 @@ int cc_cmd_gapfill_eval(int argc, char **argv)
                                               {"days", required_argument, 0, O_DAYS},
                                               {"log-level", required_argument, 0, CC_OPT_LOG_LEVEL},
                                               {0, 0, 0, 0}};
-    const char *ls = NULL, *json = NULL, *model = CC_MODELS_DIR "/" CC_CL_DEFAULT_MODEL;
+    const char *ls = NULL, *json = NULL, *model = NULL;
     const char *datasets = getenv("CLEARCUBE_SHARED"), *eotif = getenv("CLEARCUBE_EOLEARN_TIF");
     int sim = 0, days = 0, c;
     double v;
@@ -297,6 +296,10 @@ int cc_cmd_gapfill_eval(int argc, char **argv)
                         "$CLEARCUBE_SHARED and $CLEARCUBE_EOLEARN_TIF)\n");
         return 2;
     }
+    char shipped[PATH_MAX];
+    int drc = cc_cli_data_file(&model, CC_CL_DEFAULT_MODEL, shipped, sizeof shipped);
+    if (drc)
+        return drc;
     cc_cl_model *m = NULL;
     if (cc_cl_model_load(model, &m) != CC_OK)
         return fail();

@@ -3,8 +3,8 @@
  * with --dry-run). docs/running.md, "Running on a Slurm cluster".
  *
  * The template is found, in this order: --template FILE, $CLEARCUBE_SBATCH_TEMPLATE,
- * <binary's dir>/../share/clearcube/clearcube.sbatch.in (an installed tree), and
- * CC_SLURM_TEMPLATE_DIR (the source tree's slurm/, set by jobs/CMakeLists.txt).
+ * and slurm/clearcube.sbatch.in among the data files (core/datapath.h: beside the
+ * executable in ../share/clearcube/, installed or in a build tree, or in $CLEARCUBE_DATA).
  * Placeholders are @NAME@ words (put_key below); any other '@' is copied. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,14 +18,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/datapath.h"
 #include "core/version.h"
 #include "jobs/cli/cli.h"
 #include "jobs/run/job.h"
 
-#ifndef CC_SLURM_TEMPLATE_DIR
-#define CC_SLURM_TEMPLATE_DIR "slurm"
-#endif
-#define TEMPLATE_NAME "clearcube.sbatch.in"
+#define TEMPLATE_REL "slurm/clearcube.sbatch.in" /* a data file: core/datapath.h */
 
 void cc_cmd_submit_help(void)
 {
@@ -47,7 +45,7 @@ void cc_cmd_submit_help(void)
            "  --stop-before S       SIGTERM the ranks S seconds before the time limit (default\n"
            "                        120); in-flight items may finish for 3/4 of it (--grace)\n"
            "  --name NAME           Slurm job name (default clearcube-<job file name>)\n"
-           "  --template FILE       the batch script template (default slurm/" TEMPLATE_NAME ")\n"
+           "  --template FILE       the batch script template (default: the shipped " TEMPLATE_REL ")\n"
            "  --dry-run             print the script; write nothing, submit nothing\n"
            "  -- OPTIONS...         appended to `clearcube run JOB` (e.g. --threads 4 -o DIR)\n\n"
            "Without --dry-run the script is written to the output folder (the job's, or the\n"
@@ -159,29 +157,23 @@ static int is_file(const char *p)
     return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-/* The template's path into `out`; 0 found, -1 not. */
-static int find_template(const char *opt, const char *exe, char *out, size_t n)
+/* The template's path into `out`: --template, $CLEARCUBE_SBATCH_TEMPLATE, else the
+ * shipped one found at run time (core/datapath.h). 0 found; -1 not (message printed). */
+static int find_template(const char *opt, char *out, size_t n)
 {
-    if (opt) {
-        snprintf(out, n, "%s", opt);
-        return is_file(out) ? 0 : -1;
-    }
     const char *env = getenv("CLEARCUBE_SBATCH_TEMPLATE");
-    if (env && *env) {
-        snprintf(out, n, "%s", env);
-        return is_file(out) ? 0 : -1;
-    }
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", exe);
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-        *slash = 0;
-        snprintf(out, n, "%s/../share/clearcube/" TEMPLATE_NAME, dir);
+    if (opt || (env && *env)) {
+        snprintf(out, n, "%s", opt ? opt : env);
         if (is_file(out))
             return 0;
+        fprintf(stderr, "clearcube: error: submit: batch script template not found (%s; set "
+                        "--template or CLEARCUBE_SBATCH_TEMPLATE)\n", out);
+        return -1;
     }
-    snprintf(out, n, "%s/" TEMPLATE_NAME, CC_SLURM_TEMPLATE_DIR);
-    return is_file(out) ? 0 : -1;
+    if (cc_data_find(TEMPLATE_REL, out, n) == CC_OK)
+        return 0;
+    fprintf(stderr, "clearcube: error: submit: %s\n", cc_error_message());
+    return -1;
 }
 
 static int mkdir_p(const char *path)
@@ -326,7 +318,9 @@ static int run_sbatch(const char *script, const char *log_hint)
     return 0;
 }
 
-int cc_cmd_submit(int argc, char **argv)
+/* The options before "--" into v (everything after it is for `clearcube run`).
+ * 0 parsed; 1 help printed; 2 bad arguments (message printed). */
+static int parse_args(int argc, char **argv, submit_vars *v, int *dry, const char **tpl_opt, const char **job_path)
 {
     enum { O_NODES = 1, O_GPUS, O_RPN, O_TIME, O_DRY, O_PART, O_ACCT, O_ARRAY, O_STOP, O_NAME, O_TPL };
     static const struct option longopts[] = {
@@ -337,19 +331,10 @@ int cc_cmd_submit(int argc, char **argv)
         {"array", required_argument, 0, O_ARRAY}, {"stop-before", required_argument, 0, O_STOP},
         {"name", required_argument, 0, O_NAME}, {"template", required_argument, 0, O_TPL},
         {0, 0, 0, 0}};
-    submit_vars v;
-    memset(&v, 0, sizeof v);
-    v.nodes = -1;
-    v.gpus = -1;
-    v.ranks_per_node = -1;
-    v.stop_before = 120;
-    int dry = 0;
-    const char *tpl_opt = NULL;
-    /* everything after "--" is for `clearcube run` */
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--")) {
-            v.run_args = &argv[i + 1];
-            v.nrun_args = argc - i - 1;
+            v->run_args = &argv[i + 1];
+            v->nrun_args = argc - i - 1;
             argc = i;
             break;
         }
@@ -358,154 +343,191 @@ int cc_cmd_submit(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'h': cc_cmd_submit_help(); return 0;
-        case O_NODES: if (parse_count("nodes", optarg, 1, &v.nodes)) return 2; break;
-        case O_GPUS: if (parse_count("gpus-per-node", optarg, 0, &v.gpus)) return 2; break;
-        case O_RPN: if (parse_count("ranks-per-node", optarg, 1, &v.ranks_per_node)) return 2; break;
-        case O_ARRAY: if (parse_count("array", optarg, 1, &v.array)) return 2; break;
-        case O_STOP: if (parse_count("stop-before", optarg, 1, &v.stop_before)) return 2; break;
-        case O_TIME: v.time = optarg; break;
-        case O_DRY: dry = 1; break;
-        case O_PART: v.partition = optarg; break;
-        case O_ACCT: v.account = optarg; break;
-        case O_NAME: v.name = optarg; break;
-        case O_TPL: tpl_opt = optarg; break;
+        case 'h': cc_cmd_submit_help(); return 1;
+        case O_NODES: if (parse_count("nodes", optarg, 1, &v->nodes)) return 2; break;
+        case O_GPUS: if (parse_count("gpus-per-node", optarg, 0, &v->gpus)) return 2; break;
+        case O_RPN: if (parse_count("ranks-per-node", optarg, 1, &v->ranks_per_node)) return 2; break;
+        case O_ARRAY: if (parse_count("array", optarg, 1, &v->array)) return 2; break;
+        case O_STOP: if (parse_count("stop-before", optarg, 1, &v->stop_before)) return 2; break;
+        case O_TIME: v->time = optarg; break;
+        case O_DRY: *dry = 1; break;
+        case O_PART: v->partition = optarg; break;
+        case O_ACCT: v->account = optarg; break;
+        case O_NAME: v->name = optarg; break;
+        case O_TPL: *tpl_opt = optarg; break;
         case ':': return usage_err("%s needs a value", argv[optind - 1]);
         default: return usage_err("unknown option '%s' (see clearcube submit --help)", argv[optind - 1]);
         }
     }
-    const char *job_path = NULL;
     for (int i = optind; i < argc; i++) {
-        if (job_path)
+        if (*job_path)
             return usage_err("unexpected argument '%s' (options for clearcube run go after --)", argv[i]);
-        job_path = argv[i];
+        *job_path = argv[i];
     }
-    if (!job_path)
+    if (!*job_path)
         return usage_err("need a JOB file (see clearcube submit --help)");
-    if (v.nodes < 0)
+    return 0;
+}
+
+/* The required options, their consistency, and the derived ranks per node and
+ * grace; 0, or 2 (message printed). */
+static int check_args(submit_vars *v)
+{
+    if (v->nodes < 0)
         return usage_err("--nodes N is required");
-    if (v.gpus < 0)
+    if (v->gpus < 0)
         return usage_err("--gpus-per-node G is required (0: CPU-only nodes)");
-    if (!v.time)
+    if (!v->time)
         return usage_err("--time HH:MM:SS is required");
-    long tsec = parse_time(v.time);
+    long tsec = parse_time(v->time);
     if (tsec < 0)
         return usage_err("--time: '%s' must be HH:MM:SS or D-HH:MM:SS (minutes and seconds < 60, "
-                         "not zero)", v.time);
-    if (tsec <= 2L * v.stop_before)
+                         "not zero)", v->time);
+    if (tsec <= 2L * v->stop_before)
         return usage_err("--time: %s leaves no time to work: it must be longer than twice "
-                         "--stop-before (%d s)", v.time, v.stop_before);
-    if (v.name && (!*v.name || strchr(v.name, '/')))
-        return usage_err("--name: '%s' must be a non-empty name without '/'", v.name);
-    if (v.ranks_per_node < 0)
-        v.ranks_per_node = v.gpus > 0 ? v.gpus : 1;
-    v.grace = v.stop_before * 3 / 4 > 0 ? v.stop_before * 3 / 4 : 1;
-    for (int i = 0; i < v.nrun_args; i++) {
-        const char *a = v.run_args[i];
+                         "--stop-before (%d s)", v->time, v->stop_before);
+    if (v->name && (!*v->name || strchr(v->name, '/')))
+        return usage_err("--name: '%s' must be a non-empty name without '/'", v->name);
+    if (v->ranks_per_node < 0)
+        v->ranks_per_node = v->gpus > 0 ? v->gpus : 1;
+    v->grace = v->stop_before * 3 / 4 > 0 ? v->stop_before * 3 / 4 : 1;
+    for (int i = 0; i < v->nrun_args; i++) {
+        const char *a = v->run_args[i];
         if (!strcmp(a, "--"))
             break; /* product options from here on */
         if (!strcmp(a, "--share") || !strncmp(a, "--share=", 8))
             return usage_err("--share is set by --array; do not pass it to run");
-        if (v.array > 0 && (!strcmp(a, "--mosaic-res") || !strncmp(a, "--mosaic-res=", 13)))
+        if (v->array > 0 && (!strcmp(a, "--mosaic-res") || !strncmp(a, "--mosaic-res=", 13)))
             return usage_err("--array and --mosaic-res: each array task holds only some tiles");
     }
+    return 0;
+}
 
-    /* the job file must load (it is read again by rank 0 of every run) */
-    cc_job job;
-    memset(&job, 0, sizeof job);
-    if (cc_job_load(job_path, &job) != CC_OK) {
-        fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
-        cc_job_free(&job);
-        return 2;
-    }
-    char job_abs[PATH_MAX], cwd[PATH_MAX], exe[PATH_MAX], outdir[PATH_MAX];
-    if (!realpath(job_path, job_abs) || !getcwd(cwd, sizeof cwd)) {
-        fprintf(stderr, "clearcube: error: submit: %s: %s\n", job_path, strerror(errno));
-        cc_job_free(&job);
-        return 2;
-    }
-    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[el > 0 ? el : 0] = 0;
-    /* the output folder: run's -o if given, else the job's */
-    const char *out = job.output_dir;
-    for (int i = 0; i < v.nrun_args; i++) {
-        const char *a = v.run_args[i];
+/* The output folder: run's -o if given, else the job's (NULL: none). */
+static const char *run_output(const submit_vars *v, const char *job_out)
+{
+    const char *out = job_out;
+    for (int i = 0; i < v->nrun_args; i++) {
+        const char *a = v->run_args[i];
         if (!strcmp(a, "--"))
             break;
-        if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < v.nrun_args)
-            out = v.run_args[i + 1];
+        if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < v->nrun_args)
+            out = v->run_args[i + 1];
         else if (!strncmp(a, "--output=", 9))
             out = a + 9;
         else if (!strncmp(a, "-o", 2) && a[2])
             out = a + 2;
     }
+    return out;
+}
+
+/* The paths the script names (a loaded job file, the working and output folders,
+ * this executable) and the default job name, into v (pointing into p); 0, or 2
+ * (message printed). */
+typedef struct {
+    char cwd[PATH_MAX], exe[PATH_MAX], outdir[PATH_MAX], name[256];
+} submit_paths;
+
+static int resolve_paths(const char *job_path, submit_vars *v, submit_paths *p)
+{
+    /* the job file must load (it is read again by rank 0 of every run) */
+    cc_job job;
+    memset(&job, 0, sizeof job);
+    int rc = 2;
+    char job_abs[PATH_MAX];
+    if (cc_job_load(job_path, &job) != CC_OK) {
+        fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
+        goto out;
+    }
+    if (!realpath(job_path, job_abs) || !getcwd(p->cwd, sizeof p->cwd)) {
+        fprintf(stderr, "clearcube: error: submit: %s: %s\n", job_path, strerror(errno));
+        goto out;
+    }
+    ssize_t el = readlink("/proc/self/exe", p->exe, sizeof p->exe - 1);
+    p->exe[el > 0 ? el : 0] = 0;
+    const char *out = run_output(v, job.output_dir);
     if (!out || !*out) {
         fprintf(stderr, "clearcube: error: submit: %s: no output folder\n", job_path);
-        cc_job_free(&job);
-        return 2;
+        goto out;
     }
-    int ol = out[0] == '/' ? snprintf(outdir, sizeof outdir, "%s", out)
-                           : snprintf(outdir, sizeof outdir, "%s/%s", cwd, out);
-    if (ol < 0 || ol >= (int)sizeof outdir) {
+    int ol = out[0] == '/' ? snprintf(p->outdir, sizeof p->outdir, "%s", out)
+                           : snprintf(p->outdir, sizeof p->outdir, "%s/%s", p->cwd, out);
+    if (ol < 0 || ol >= (int)sizeof p->outdir) {
         fprintf(stderr, "clearcube: error: submit: output folder path too long\n");
-        cc_job_free(&job);
-        return 2;
+        goto out;
     }
-    char name[256];
-    if (!v.name) {
+    if (!v->name) {
         const char *b = strrchr(job_path, '/');
         b = b ? b + 1 : job_path;
         size_t bl = strcspn(b, ".");
-        snprintf(name, sizeof name, "clearcube-%.*s", (int)(bl ? bl : strlen(b)), b);
-        v.name = name;
+        snprintf(p->name, sizeof p->name, "clearcube-%.*s", (int)(bl ? bl : strlen(b)), b);
+        v->name = p->name;
     }
     /* the job path as given, run from this folder (--chdir): relative paths in the job
      * resolve as they did here, and the cubes (their `inputs` name the products as the
      * job resolves them) are the same bytes as those of `mpirun ... clearcube run JOB`
      * run here */
-    v.job = job_path;
-    v.cwd = cwd;
-    v.exe = exe;
-    v.outdir = outdir;
-    v.log_pattern = v.array > 0 ? "slurm-%A_%a.out" : "slurm-%j.out";
+    v->job = job_path;
+    v->cwd = p->cwd;
+    v->exe = p->exe;
+    v->outdir = p->outdir;
+    v->log_pattern = v->array > 0 ? "slurm-%A_%a.out" : "slurm-%j.out";
+    rc = 0;
+out:
+    cc_job_free(&job);
+    return rc;
+}
 
-    char tpl_path[PATH_MAX + 64];
-    if (find_template(tpl_opt, exe, tpl_path, sizeof tpl_path) != 0) {
-        fprintf(stderr, "clearcube: error: submit: batch script template not found (%s; set "
-                        "--template or CLEARCUBE_SBATCH_TEMPLATE)\n", tpl_path);
-        cc_job_free(&job);
+/* Writes the rendered script to <outdir>/<name>.sbatch and submits it; exit code. */
+static int write_and_submit(const char *tpl, const char *tpl_path, const submit_vars *v)
+{
+    char script[PATH_MAX + 300];
+    snprintf(script, sizeof script, "%s/%s.sbatch", v->outdir, v->name);
+    FILE *f = NULL;
+    if (mkdir_p(v->outdir) != 0 || !(f = fopen(script, "w"))) {
+        fprintf(stderr, "clearcube: error: submit: %s: %s\n", f ? script : v->outdir, strerror(errno));
         return 1;
     }
+    int r = render(f, tpl, tpl_path, v);
+    if (fclose(f) != 0 || r != 0) {
+        if (r == 0)
+            fprintf(stderr, "clearcube: error: submit: %s: %s\n", script, strerror(errno));
+        return 1;
+    }
+    char log[PATH_MAX + 64];
+    snprintf(log, sizeof log, "%s/%s", v->outdir, v->log_pattern);
+    return run_sbatch(script, log);
+}
+
+int cc_cmd_submit(int argc, char **argv)
+{
+    submit_vars v;
+    memset(&v, 0, sizeof v);
+    v.nodes = -1;
+    v.gpus = -1;
+    v.ranks_per_node = -1;
+    v.stop_before = 120;
+    int dry = 0, rc;
+    const char *tpl_opt = NULL, *job_path = NULL;
+    if ((rc = parse_args(argc, argv, &v, &dry, &tpl_opt, &job_path)) != 0)
+        return rc == 1 ? 0 : rc;
+    if ((rc = check_args(&v)) != 0)
+        return rc;
+    submit_paths p;
+    if ((rc = resolve_paths(job_path, &v, &p)) != 0)
+        return rc;
+    char tpl_path[PATH_MAX + 64];
+    if (find_template(tpl_opt, tpl_path, sizeof tpl_path) != 0)
+        return 1;
     char *tpl = read_file(tpl_path);
     if (!tpl) {
         fprintf(stderr, "clearcube: error: submit: %s: %s\n", tpl_path, strerror(errno));
-        cc_job_free(&job);
         return 1;
     }
-    int rc = 0;
-    if (dry) {
+    if (dry)
         rc = render(stdout, tpl, tpl_path, &v) == 0 ? 0 : 1;
-    } else {
-        char script[PATH_MAX + 300];
-        snprintf(script, sizeof script, "%s/%s.sbatch", outdir, v.name);
-        FILE *f = NULL;
-        if (mkdir_p(outdir) != 0 || !(f = fopen(script, "w"))) {
-            fprintf(stderr, "clearcube: error: submit: %s: %s\n", f ? script : outdir, strerror(errno));
-            rc = 1;
-        } else {
-            int r = render(f, tpl, tpl_path, &v);
-            if (fclose(f) != 0 || r != 0) {
-                if (r == 0)
-                    fprintf(stderr, "clearcube: error: submit: %s: %s\n", script, strerror(errno));
-                rc = 1;
-            } else {
-                char log[PATH_MAX + 64];
-                snprintf(log, sizeof log, "%s/%s", outdir, v.log_pattern);
-                rc = run_sbatch(script, log);
-            }
-        }
-    }
+    else
+        rc = write_and_submit(tpl, tpl_path, &v);
     free(tpl);
-    cc_job_free(&job);
     return rc;
 }

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The installed layout (docs/user-guide.md, "Installing"): `cmake --install BUILD --prefix P`
+# puts clearcube in P/bin and its data (models, recipes, the Slurm template) in
+# P/share/clearcube, and P/bin/clearcube finds them there at run time (core/datapath.h),
+# with CLEARCUBE_DATA unset and from any working folder. The binary names no source path:
+# a copy of it with nothing beside it finds nothing (although the source tree is still
+# here), until CLEARCUBE_DATA names the data folder; a missing data file is one error line
+# naming every place searched. Also the build tree's own lookup (BUILD/share/clearcube).
+#   install_layout.sh CMAKE BUILD_DIR
+set -u
+CMAKE=${1:?cmake}
+BUILD=${2:?build dir}
+SRC=${CLEARCUBE_SOURCE:?}
+BIN=${CLEARCUBE_BIN:?}
+T=${CLEARCUBE_TMP:-/tmp}/install_layout
+P=$T/prefix
+unset CLEARCUBE_DATA CLEARCUBE_SBATCH_TEMPLATE
+export SOURCE_DATE_EPOCH=1700000000 # the cubes compared below carry their creation time
+rm -rf "$T" && mkdir -p "$T/work" && cd "$T/work" || exit 1
+fails=0
+ok() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; fails=$((fails + 1)); }
+# one_line_error NAME PATTERN CMD...: rc != 0, exactly one stderr line, "clearcube: error:" and PATTERN
+one_line_error() {
+  local name=$1 pat=$2; shift 2
+  "$@" > out.txt 2> err.txt; local rc=$?
+  if [ $rc -eq 0 ]; then fail "$name: exit 0"; return; fi
+  if [ "$(grep -c . err.txt)" -ne 1 ] || ! grep -q '^clearcube: error: ' err.txt || ! grep -qF -- "$pat" err.txt; then
+    fail "$name: rc $rc, stderr: $(cat err.txt)"; return; fi
+  ok "$name (rc $rc): $(cat err.txt)"
+}
+
+"$CMAKE" --install "$BUILD" --prefix "$P" > install.log 2>&1 || { cat install.log; echo "FAIL cmake --install"; exit 1; }
+for f in bin/clearcube share/clearcube/models/boa-s2.h5 share/clearcube/models/cloudless.h5 \
+         share/clearcube/models/boa-train.yaml share/clearcube/models/boa-dataset.yaml \
+         share/clearcube/models/cloudless-train.yaml share/clearcube/slurm/clearcube.sbatch.in; do
+  [ -f "$P/$f" ] || fail "not installed: $f"
+done
+[ -x "$P/bin/clearcube" ] && ok "installed: bin/clearcube, share/clearcube/{models,slurm}" || fail "bin/clearcube not executable"
+[ ! -L "$P/share/clearcube/models" ] || fail "share/clearcube/models is a link into the source tree"
+if grep -qaF "$SRC/models" "$P/bin/clearcube" || grep -qaF "$SRC/slurm" "$P/bin/clearcube"; then
+  fail "the binary holds a source-tree path"
+else
+  ok "no source-tree path in the binary"
+fi
+
+# a small SIMULATED scene for `clearcube boa`, the cheapest command that loads the shipped model
+"$BIN" simulate -o sim --size 32 --seed 3 > /dev/null || { echo "FAIL simulate"; exit 1; }
+read -r -a OPTS < sim/S2A_SIMULATED_L1C.options
+SCENE=$T/work/sim/S2A_SIMULATED_L1C.tif
+cat > job.yaml <<'JOB'
+product: reference
+area:
+  tiles: [32UMF]
+dates:
+  start: 2024-06-01
+  end: 2024-06-30
+catalogues: [cat]
+output: out
+JOB
+
+# 1. installed: the model beside the executable, from another working folder
+mkdir -p elsewhere && cd elsewhere || exit 1
+"$P/bin/clearcube" boa "$SCENE" "${OPTS[@]}" -o installed.nc --log-level warn 2> err.txt \
+  && [ -s installed.nc ] && ok "installed clearcube boa finds share/clearcube/models/boa-s2.h5" \
+  || fail "installed clearcube boa: $(cat err.txt)"
+"$P/bin/clearcube" submit "$T/work/job.yaml" --nodes 1 --gpus-per-node 0 \
+    --time 01:00:00 --dry-run > job.sbatch 2> err.txt \
+  && grep -q '^#SBATCH --nodes=1' job.sbatch && ok "installed clearcube submit finds share/clearcube/slurm/clearcube.sbatch.in" \
+  || fail "installed clearcube submit: $(cat err.txt)"
+cd .. || exit 1
+
+# 2. the build tree: BUILD/jobs/clearcube -> BUILD/share/clearcube (links made by cmake)
+"$BIN" boa "$SCENE" "${OPTS[@]}" -o build.nc --log-level warn 2> err.txt \
+  && cmp -s build.nc elsewhere/installed.nc && ok "build-tree clearcube boa: same cube as the installed one" \
+  || fail "build-tree clearcube boa: $(cat err.txt)"
+
+# 3. a copy of the binary alone: no data beside it, no fallback to the source tree
+mkdir -p alone/bin && cp "$P/bin/clearcube" alone/bin/
+one_line_error "alone, CLEARCUBE_DATA unset: one line naming both places" \
+  "models/boa-s2.h5: data file not found (searched $T/work/alone/bin/../share/clearcube/models/boa-s2.h5, then \$CLEARCUBE_DATA/models/boa-s2.h5 (\$CLEARCUBE_DATA is not set))" \
+  alone/bin/clearcube boa "$SCENE" "${OPTS[@]}" -o alone.nc
+[ ! -e alone.nc ] || fail "alone: output written"
+CLEARCUBE_DATA=$P/share/clearcube alone/bin/clearcube boa "$SCENE" "${OPTS[@]}" -o data.nc --log-level warn \
+    2> err.txt && cmp -s data.nc elsewhere/installed.nc && ok "CLEARCUBE_DATA=PREFIX/share/clearcube: found, same cube" \
+  || fail "CLEARCUBE_DATA: $(cat err.txt)"
+one_line_error "CLEARCUBE_DATA without the file: one line naming both places" \
+  "searched $T/work/alone/bin/../share/clearcube/models/cloudless.h5, then $T/work/models/cloudless.h5 (\$CLEARCUBE_DATA)" \
+  env CLEARCUBE_DATA="$T/work" alone/bin/clearcube cloudless "$T/work" --tile 33UUP --date 2020-05-10 -o x.nc
+one_line_error "submit, no template anywhere" "slurm/clearcube.sbatch.in: data file not found" \
+  alone/bin/clearcube submit "$T/work/job.yaml" --nodes 1 --gpus-per-node 0 --time 01:00:00 --dry-run
+alone/bin/clearcube boa "$SCENE" "${OPTS[@]}" --model "$P/share/clearcube/models/boa-s2.h5" -o model.nc \
+    --log-level warn 2> err.txt && ok "--model still names the file (no lookup)" || fail "--model: $(cat err.txt)"
+
+# 4. an installed tree that lacks a data file
+rm "$P/share/clearcube/models/boa-s2.h5"
+one_line_error "installed tree without the model" "searched $P/bin/../share/clearcube/models/boa-s2.h5" \
+  "$P/bin/clearcube" boa "$SCENE" "${OPTS[@]}" -o missing.nc
+[ $fails -eq 0 ] && echo "PASS install_layout" || { echo "$fails failure(s)"; exit 1; }
