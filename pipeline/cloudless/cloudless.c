@@ -12,6 +12,7 @@
 
 #include "core/alloc.h"
 #include "io/model_file.h"
+#include "pipeline/cloudless/gapfill.h"
 
 #define NB CC_CL_NBANDS
 #define NF CC_CL_NFEAT
@@ -275,7 +276,8 @@ typedef struct {
     int W;
     float *s2, *ls, *ol, *s1; /* window copies [W][nb] */
     float *wh;                /* Whittaker [W][NB]     */
-    double *L, *z;            /* banded Cholesky [W][3], rhs [W] */
+    double *pen, *L, *z;      /* lambda D'D and its banded Cholesky [W][3], rhs [W] */
+    uint8_t *valid;           /* [W] */
 } workspace;
 
 static void ws_free(workspace *w)
@@ -285,12 +287,14 @@ static void ws_free(workspace *w)
     free(w->ol);
     free(w->s1);
     free(w->wh);
+    free(w->pen);
     free(w->L);
     free(w->z);
+    free(w->valid);
     memset(w, 0, sizeof *w);
 }
 
-static int ws_alloc(workspace *w, int W)
+static int ws_alloc(workspace *w, int W, double lambda)
 {
     memset(w, 0, sizeof *w);
     w->W = W;
@@ -299,12 +303,15 @@ static int ws_alloc(workspace *w, int W)
     w->ol = malloc((size_t)W * NB * sizeof(float));
     w->s1 = malloc((size_t)W * CC_CL_NS1 * sizeof(float));
     w->wh = malloc((size_t)W * NB * sizeof(float));
+    w->pen = malloc((size_t)W * 3 * sizeof(double));
     w->L = malloc((size_t)W * 3 * sizeof(double));
     w->z = malloc((size_t)W * sizeof(double));
-    if (!w->s2 || !w->ls || !w->ol || !w->s1 || !w->wh || !w->L || !w->z) {
+    w->valid = malloc((size_t)W);
+    if (!w->s2 || !w->ls || !w->ol || !w->s1 || !w->wh || !w->pen || !w->L || !w->z || !w->valid) {
         ws_free(w);
         return -1;
     }
+    cc_gapfill_whittaker_penalty(lambda, W, 2, w->pen);
     return 0;
 }
 
@@ -364,63 +371,26 @@ static float interp_at(const float *y, int W, int nb, int b, int i, int *dist)
 }
 
 /* Whittaker smoother d = 2 of band b of the window y (W samples, nb stride)
- * into wh[.][b]; NaN when fewer than 3 samples. Same solver as
- * cc_gapfill_whittaker (banded Cholesky), without allocation. */
-static void whittaker2(workspace *ws, const float *y, int nb, int b, double lambda, float *wh)
+ * into wh[.][b]; NaN when fewer than 3 samples. cc_gapfill_whittaker's
+ * solver (pipeline/cloudless/gapfill.h) on the workspace, without allocation. */
+static void whittaker2(workspace *ws, const float *y, int nb, int b, float *wh)
 {
-    const int n = ws->W, d = 2, w = 3;
-    static const double c[3] = {1, -2, 1};
-    double *L = ws->L, *z = ws->z;
+    const int n = ws->W;
+    double *z = ws->z;
     int nvalid = 0;
-    for (int i = 0; i < n; i++)
-        nvalid += !isnan(y[(size_t)i * nb + b]);
+    for (int i = 0; i < n; i++) {
+        float v = y[(size_t)i * nb + b];
+        ws->valid[i] = !isnan(v);
+        z[i] = ws->valid[i] ? (double)v : 0.0;
+        nvalid += ws->valid[i];
+    }
     if (nvalid < 3 || n < 3) {
         for (int i = 0; i < n; i++)
             wh[(size_t)i * NB + b] = NAN;
         return;
     }
-    for (int i = 0; i < n; i++) {
-        float v = y[(size_t)i * nb + b];
-        int valid = !isnan(v);
-        z[i] = valid ? (double)v : 0.0;
-        for (int k = 0; k <= d; k++) {
-            double s = 0;
-            if (k <= i) {
-                int r0 = i - d > 0 ? i - d : 0;
-                int r1 = i - k < n - d - 1 ? i - k : n - d - 1;
-                for (int r = r0; r <= r1; r++)
-                    s += c[i - r] * c[i - k - r];
-            }
-            L[(size_t)i * w + k] = lambda * s + (k == 0 && valid ? 1.0 : 0.0);
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        for (int k = d; k >= 0; k--) {
-            int j = i - k;
-            if (j < 0)
-                continue;
-            double s = L[(size_t)i * w + k];
-            int m0 = i - d > 0 ? i - d : 0;
-            for (int m = m0; m < j; m++)
-                s -= L[(size_t)i * w + (i - m)] * L[(size_t)j * w + (j - m)];
-            if (k == 0)
-                L[(size_t)i * w] = sqrt(s > 1e-300 ? s : 1e-300);
-            else
-                L[(size_t)i * w + k] = s / L[(size_t)j * w];
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        double s = z[i];
-        for (int k = 1; k <= d && k <= i; k++)
-            s -= L[(size_t)i * w + k] * z[i - k];
-        z[i] = s / L[(size_t)i * w];
-    }
-    for (int i = n - 1; i >= 0; i--) {
-        double s = z[i];
-        for (int k = 1; k <= d && i + k < n; k++)
-            s -= L[(size_t)(i + k) * w + k] * z[i + k];
-        z[i] = s / L[(size_t)i * w];
-    }
+    cc_gapfill_whittaker_factor(ws->pen, ws->valid, n, 2, ws->L);
+    cc_gapfill_whittaker_solve(ws->L, n, 2, z, 1, 1, 0);
     for (int i = 0; i < n; i++)
         wh[(size_t)i * NB + b] = (float)z[i];
 }
@@ -437,7 +407,7 @@ static inline float dec(uint16_t dn) { return (float)(((double)dn - 1000.0) / 10
 static float dist_feat(int dist, int N) { return 1.0f + fminf((float)dist / (float)N, DIST_CAP); }
 
 /* Raw features (float, not yet quantised) of pixel p: out[kt][NF]. */
-static void features_px(workspace *ws, const cc_series *s, size_t p, int t, int N, int kt, double lambda, int hide,
+static void features_px(workspace *ws, const cc_series *s, size_t p, int t, int N, int kt, int hide,
                         float *out, uint8_t *prior_ok)
 {
     const int W = 2 * N + 1, w0 = t - N, R = kt / 2;
@@ -463,7 +433,7 @@ static void features_px(workspace *ws, const cc_series *s, size_t p, int t, int 
             prior_ok[b] = c2[b] > 0 || cl[b] > 0 || co[b] > 0;
         /* the smoother runs on the series the prior comes from */
         const float *src = c2[b] > 0 ? ws->s2 : cl[b] > 0 ? ws->ls : ws->ol;
-        whittaker2(ws, src, NB, b, lambda, ws->wh);
+        whittaker2(ws, src, NB, b, ws->wh);
     }
     /* the primary optical series: S2, else (no S2 in the window) Landsat */
     const float *prim = anys2 || !anyls ? ws->s2 : ws->ls;
@@ -545,9 +515,9 @@ cc_status cc_cl_features(const cc_series *s, size_t p, int t, int half_window, i
         return cc_error_set(CC_ERR_ARG, "cloudless features: half window %d, kt %d, pixel %zu of %zu", half_window,
                             kt, p, s->npix);
     workspace ws;
-    if (ws_alloc(&ws, 2 * half_window + 1))
+    if (ws_alloc(&ws, 2 * half_window + 1, lambda))
         return cc_error_set(CC_ERR_NOMEM, "cloudless features: out of memory");
-    features_px(&ws, s, p, t, half_window, kt, lambda, hide, out, prior_ok);
+    features_px(&ws, s, p, t, half_window, kt, hide, out, prior_ok);
     for (int i = 0; i < kt * NF; i++)
         out[i] = dec(enc(out[i]));
     ws_free(&ws);
@@ -563,9 +533,10 @@ cc_status cc_cl_features(const cc_series *s, size_t p, int t, int half_window, i
  *  - the Whittaker system W + lambda D'D depends only on the validity
  *    pattern: it is factored once per distinct pattern (bands of one sensor
  *    share it; a small per-thread cache keeps it across neighbouring pixels)
- *    with the same arithmetic, in the same order, as whittaker2(), and the
- *    bands sharing it are solved together; the back substitution stops at
- *    the first of the kt days used;
+ *    by the solver whittaker2() uses (cc_gapfill_whittaker_factor), and the
+ *    bands sharing it are solved together (cc_gapfill_whittaker_solve with
+ *    several right-hand sides, the same arithmetic per band); the back
+ *    substitution stops at the first of the kt days used;
  *  - interpolations are done once per sensor, band and day and shared by
  *    the LIN / LSD / OLD features; day-of-year features once per call.
  * tests/cloudless_model/test_cloudless_fast.c checks cc_cl_predict (this
@@ -586,6 +557,7 @@ typedef struct {
     double *z;         /* right-hand sides / solutions [W][NB] */
     uint64_t key[NCACHE][MW];
     double *L[NCACHE]; /* factors [W][3] of the patterns in key */
+    uint8_t valid[MAXW];
     int ncached, next;
 } fws;
 
@@ -619,25 +591,6 @@ static int fws_alloc(fws *w, int N, int kt, const double *pen, const float *doy)
         return -1;
     }
     return 0;
-}
-
-/* the penalty part of whittaker2()'s matrix: pen[i][k] = lambda s (+ 0.0
- * for k > 0, as whittaker2 adds it) */
-static void penalty(double lambda, int n, double *pen)
-{
-    static const double c[3] = {1, -2, 1};
-    const int d = 2;
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k <= d; k++) {
-            double s = 0;
-            if (k <= i) {
-                int r0 = i - d > 0 ? i - d : 0;
-                int r1 = i - k < n - d - 1 ? i - k : n - d - 1;
-                for (int r = r0; r <= r1; r++)
-                    s += c[i - r] * c[i - k - r];
-            }
-            pen[(size_t)i * 3 + k] = k == 0 ? lambda * s : lambda * s + 0.0;
-        }
 }
 
 static inline int bit_at(const uint64_t *m, int i) { return (int)(m[i >> 6] >> (i & 63)) & 1; }
@@ -732,32 +685,6 @@ static inline float finterp(const float *y, int nb, int b, const uint64_t *m, in
     return interp_between(y, nb, b, i, j, k, dist);
 }
 
-/* whittaker2()'s banded Cholesky factor of pen + diag(valid) */
-static void factor(const double *pen, const uint64_t *m, int n, double *L)
-{
-    for (int i = 0; i < n; i++) {
-        double *r = L + (size_t)i * 3;
-        const double *q = pen + (size_t)i * 3;
-        r[0] = q[0] + (bit_at(m, i) ? 1.0 : 0.0);
-        r[1] = q[1];
-        r[2] = q[2];
-        if (i >= 2)
-            r[2] = r[2] / L[(size_t)(i - 2) * 3];
-        if (i >= 1) {
-            double s = r[1];
-            if (i >= 2)
-                s -= r[2] * L[(size_t)(i - 1) * 3 + 1];
-            r[1] = s / L[(size_t)(i - 1) * 3];
-        }
-        double s = r[0];
-        if (i >= 2)
-            s -= r[2] * r[2];
-        if (i >= 1)
-            s -= r[1] * r[1];
-        r[0] = sqrt(s > 1e-300 ? s : 1e-300);
-    }
-}
-
 static const double *factor_cached(fws *ws, const uint64_t *m)
 {
     const size_t kb = (size_t)ws->nw * sizeof(uint64_t);
@@ -767,7 +694,9 @@ static const double *factor_cached(fws *ws, const uint64_t *m)
     int c = ws->ncached < NCACHE ? ws->ncached++ : ws->next;
     ws->next = (c + 1) % NCACHE;
     memcpy(ws->key[c], m, kb);
-    factor(ws->pen, m, ws->W, ws->L[c]);
+    for (int i = 0; i < ws->W; i++)
+        ws->valid[i] = (uint8_t)bit_at(m, i);
+    cc_gapfill_whittaker_factor(ws->pen, ws->valid, ws->W, 2, ws->L[c]);
     return ws->L[c];
 }
 
@@ -783,34 +712,8 @@ static void whittaker_group(fws *ws, const uint64_t *m, const int *gb, const flo
         for (int g = 0; g < ng; g++)
             z[(size_t)i * NB + g] = valid ? (double)src[g][(size_t)i * NB + gb[g]] : 0.0;
     }
-    for (int i = 0; i < n; i++) {
-        const double *r = L + (size_t)i * 3;
-        double *zi = z + (size_t)i * NB;
-        if (i >= 2)
-            for (int g = 0; g < ng; g++)
-                zi[g] = ((zi[g] - r[1] * zi[g - NB]) - r[2] * zi[g - 2 * NB]) / r[0];
-        else if (i == 1)
-            for (int g = 0; g < ng; g++)
-                zi[g] = (zi[g] - r[1] * zi[g - NB]) / r[0];
-        else
-            for (int g = 0; g < ng; g++)
-                zi[g] = zi[g] / r[0];
-    }
-    for (int i = n - 1; i >= stop; i--) {
-        double *zi = z + (size_t)i * NB;
-        const double d0 = L[(size_t)i * 3];
-        if (i + 2 < n) {
-            const double l1 = L[(size_t)(i + 1) * 3 + 1], l2 = L[(size_t)(i + 2) * 3 + 2];
-            for (int g = 0; g < ng; g++)
-                zi[g] = ((zi[g] - l1 * zi[g + NB]) - l2 * zi[g + 2 * NB]) / d0;
-        } else if (i + 1 < n) {
-            const double l1 = L[(size_t)(i + 1) * 3 + 1];
-            for (int g = 0; g < ng; g++)
-                zi[g] = (zi[g] - l1 * zi[g + NB]) / d0;
-        } else
-            for (int g = 0; g < ng; g++)
-                zi[g] = zi[g] / d0;
-    }
+    /* the back substitution stops at the first of the kt days used */
+    cc_gapfill_whittaker_solve(L, n, 2, z, NB, ng, stop);
     for (int k = 0; k < ws->kt; k++)
         for (int g = 0; g < ng; g++)
             wh[(size_t)k * NB + gb[g]] = (float)z[(size_t)(stop + k) * NB + g];
@@ -944,7 +847,7 @@ cc_status cc_cl_predict(const cc_cl_model *m, const cc_series *s, int t, float *
     cc_status st = CC_OK;
     int bad = !dn || !res || !ok || !feat || !pen || !ws;
     if (!bad) {
-        penalty(m->lambda, 2 * N + 1, pen);
+        cc_gapfill_whittaker_penalty(m->lambda, 2 * N + 1, 2, pen);
         for (int k = 0; k < kt; k++) { /* as features_px */
             double day = (double)s->day0 + (double)(t - R + k);
             double ph = 2.0 * 3.14159265358979323846 * fmod(day, 365.2425) / 365.2425;

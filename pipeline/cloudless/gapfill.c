@@ -35,18 +35,95 @@ void cc_gapfill_linear(const float *y, int n, size_t stride, float *out)
 }
 
 /* Coefficients of the d-th order difference: (-1)^(d-j) C(d, j), j = 0..d. */
-static void diff_coefs(int d, double c[4])
+static const double *diff_coefs(int d)
 {
     static const double k1[] = {-1, 1}, k2[] = {1, -2, 1}, k3[] = {-1, 3, -3, 1};
-    const double *k = d == 1 ? k1 : d == 2 ? k2 : k3;
-    for (int j = 0; j <= d; j++) c[j] = k[j];
+    return d == 1 ? k1 : d == 2 ? k2 : k3;
+}
+
+void cc_gapfill_whittaker_penalty(double lambda, int n, int d, double *pen)
+{
+    const double *c = diff_coefs(d);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k <= d; k++) {
+            /* (D'D)(i, i-k): the rows r of D that touch both columns */
+            double s = 0;
+            if (k <= i) {
+                int r0 = i - d > 0 ? i - d : 0;
+                int r1 = i - k < n - d - 1 ? i - k : n - d - 1;
+                for (int r = r0; r <= r1; r++)
+                    s += c[i - r] * c[i - k - r];
+            }
+            pen[(size_t)i * (size_t)(d + 1) + (size_t)k] = lambda * s;
+        }
+}
+
+int cc_gapfill_whittaker_factor(const double *pen, const uint8_t *valid, int n, int d, double *L)
+{
+    const size_t w = (size_t)d + 1;
+    int bad = -1;
+    for (int i = 0; i < n; i++) {
+        double *Li = L + (size_t)i * w;
+        const double *Pi = pen + (size_t)i * w;
+        Li[0] = Pi[0] + (valid[i] ? 1.0 : 0.0);
+        for (int k = 1; k <= d; k++)
+            Li[k] = Pi[k];
+        for (int k = d; k >= 0; k--) {
+            int j = i - k; /* column */
+            if (j < 0)
+                continue;
+            const double *Lj = L + (size_t)j * w;
+            double s = Li[k];
+            /* subtract sum_m L(i,m) L(j,m), m from max(i-d, 0) to j-1 */
+            for (int m = i - d > 0 ? i - d : 0; m < j; m++)
+                s -= Li[i - m] * Lj[j - m];
+            if (k > 0) {
+                Li[k] = s / Lj[0];
+                continue;
+            }
+            if (!(s > 0) && bad < 0)
+                bad = i;
+            /* a floor instead of a failure: the features never stop on a
+             * pivot that rounding made tiny (cc_gapfill_whittaker reports bad) */
+            Li[0] = sqrt(s > 1e-300 ? s : 1e-300);
+        }
+    }
+    return bad;
+}
+
+void cc_gapfill_whittaker_solve(const double *L, int n, int d, double *z, size_t ld, int nrhs, int stop)
+{
+    const size_t w = (size_t)d + 1;
+    /* forward: L u = b (the subtractions in the order k = 1..d, then the division) */
+    for (int i = 0; i < n; i++) {
+        const double *Li = L + (size_t)i * w;
+        double *zi = z + (size_t)i * ld;
+        for (int k = 1; k <= d && k <= i; k++) {
+            const double *zk = zi - (size_t)k * ld; /* row i-k */
+            for (int g = 0; g < nrhs; g++)
+                zi[g] -= Li[k] * zk[g];
+        }
+        for (int g = 0; g < nrhs; g++)
+            zi[g] /= Li[0];
+    }
+    /* backward: L' z = u, from the last row down to `stop` */
+    for (int i = n - 1; i >= stop && i >= 0; i--) {
+        double *zi = z + (size_t)i * ld;
+        for (int k = 1; k <= d && i + k < n; k++) {
+            const double lk = L[(size_t)(i + k) * w + (size_t)k], *zk = zi + (size_t)k * ld;
+            for (int g = 0; g < nrhs; g++)
+                zi[g] -= lk * zk[g];
+        }
+        for (int g = 0; g < nrhs; g++)
+            zi[g] /= L[(size_t)i * w];
+    }
 }
 
 cc_status cc_gapfill_whittaker(const float *y, int n, size_t stride, double lambda, int d,
                                float *out)
 {
     cc_status st = CC_ERR_ARG;
-    double *L = NULL, *z = NULL;
+    double *L = NULL;
     if (d < 1 || d > 3 || !(lambda > 0) || !isfinite(lambda) || n < 0 || n > CC_GAPFILL_MAX_N) {
         st = cc_error_set(CC_ERR_ARG, "whittaker: d = %d (must be 1..3), lambda = %g (must be > 0), "
                                       "n = %d (must be 0..%d)",
@@ -61,68 +138,30 @@ cc_status cc_gapfill_whittaker(const float *y, int n, size_t stride, double lamb
         st = CC_OK;
         goto out;
     }
-    const int w = d + 1; /* lower band incl. diagonal: L[i*w + k] = A(i, i-k) */
-    L = cc_calloc3((size_t)n, (size_t)w + 2, sizeof *L);
+    const size_t w = (size_t)d + 1;
+    /* pen and L [n][d+1], z [n], valid [n] in one block */
+    L = cc_calloc3((size_t)n, 2 * w + 2, sizeof *L);
     if (!L) {
         st = cc_error_set(CC_ERR_NOMEM, "whittaker: cannot allocate %d samples", n);
         goto out;
     }
-    z = L + (size_t)n * w;
-    double *inv = z + n;
-    double c[4];
-    diff_coefs(d, c);
-    /* A = W + lambda D'D, accumulated row by row of D: row r has c[0..d] in
-     * columns r..r+d, adding lambda c[j] c[k] to A(r+j, r+k), j >= k. */
-    double cc[4][4];
-    for (int j = 0; j <= d; j++)
-        for (int k = 0; k <= j; k++) cc[j][k] = lambda * c[j] * c[k];
-    for (int r = 0; r + d < n; r++)
-        for (int j = 0; j <= d; j++)
-            for (int k = 0; k <= j; k++) L[(size_t)(r + j) * w + (j - k)] += cc[j][k];
+    double *pen = L + (size_t)n * w, *z = pen + (size_t)n * w;
+    uint8_t *valid = (uint8_t *)(z + n);
     for (int i = 0; i < n; i++) {
         float v = y[(size_t)i * stride];
-        int valid = !isnan(v);
-        z[i] = valid ? (double)v : 0.0;
-        if (valid) L[(size_t)i * w] += 1.0;
+        valid[i] = !isnan(v);
+        z[i] = valid[i] ? (double)v : 0.0;
     }
-    /* In-place banded LDL' factorisation (the root-free Cholesky): L unit lower
-     * with L(i, i-k) in L[i*w + k], k >= 1; D(i) in L[i*w]; inv[i] = 1/D(i). */
-    for (int i = 0; i < n; i++) {
-        double *Li = L + (size_t)i * w;
-        for (int k = d; k >= 1; k--) {
-            int j = i - k; /* column */
-            if (j < 0) continue;
-            const double *Lj = L + (size_t)j * w;
-            double s = Li[k];
-            /* subtract sum_m L(i,m) D(m) L(j,m), m from max(i-d, 0) to j-1 */
-            for (int m = i - d > 0 ? i - d : 0; m < j; m++) s -= Li[i - m] * L[(size_t)m * w] * Lj[j - m];
-            Li[k] = s * inv[j];
-        }
-        double s = Li[0];
-        for (int k = 1; k <= d && k <= i; k++) s -= Li[k] * Li[k] * L[(size_t)(i - k) * w];
-        if (!(s > 0)) {
-            st = cc_error_set(CC_ERR_INTERNAL,
-                              "whittaker: matrix not positive definite at row %d "
-                              "(lambda %g, d %d, %d valid of %d)",
-                              i, lambda, d, nvalid, n);
-            goto out;
-        }
-        Li[0] = s;
-        inv[i] = 1.0 / s;
+    cc_gapfill_whittaker_penalty(lambda, n, d, pen);
+    int bad = cc_gapfill_whittaker_factor(pen, valid, n, d, L);
+    if (bad >= 0) {
+        st = cc_error_set(CC_ERR_INTERNAL,
+                          "whittaker: matrix not positive definite at row %d "
+                          "(lambda %g, d %d, %d valid of %d)",
+                          bad, lambda, d, nvalid, n);
+        goto out;
     }
-    /* Forward: L u = W y; then v = D^-1 u. */
-    for (int i = 0; i < n; i++) {
-        double s = z[i];
-        for (int k = 1; k <= d && k <= i; k++) s -= L[(size_t)i * w + k] * z[i - k];
-        z[i] = s;
-    }
-    for (int i = 0; i < n; i++) z[i] *= inv[i];
-    /* Backward: L' z = v. */
-    for (int i = n - 1; i >= 0; i--) {
-        double s = z[i];
-        for (int k = 1; k <= d && i + k < n; k++) s -= L[(size_t)(i + k) * w + k] * z[i + k];
-        z[i] = s;
-    }
+    cc_gapfill_whittaker_solve(L, n, d, z, 1, 1, 0);
     for (int i = 0; i < n; i++) out[(size_t)i * stride] = (float)z[i];
     st = CC_OK;
 out:

@@ -24,11 +24,31 @@ void cc_gapfill_linear(const float *y, int n, size_t stride, float *out);
 
 /* Whittaker smoother (Eilers 2003): solves (W + lambda D'D) z = W y, with
  * W = diag(1 for valid samples, 0 for NaN) and D the d-th order difference
- * matrix (d = 2 or 3), by a banded root-free Cholesky (LDL') factorisation in
- * double precision (O(n d^2)). All NaN if fewer than d+1 samples are valid.
- * CC_ERR_ARG for d outside 1..3, lambda <= 0 or n > 100000; CC_ERR_NOMEM. */
+ * matrix (d = 1..3), by a banded Cholesky factorisation in double precision
+ * (O(n d^2); the three functions below, which the Cloudless features use
+ * too). All NaN if fewer than d+1 samples are valid. CC_ERR_ARG for d
+ * outside 1..3, lambda <= 0 or n > 100000; CC_ERR_NOMEM. */
 cc_status cc_gapfill_whittaker(const float *y, int n, size_t stride, double lambda, int d,
                                float *out);
+
+/* The one banded solver of the smoother. Band matrices of n rows are stored
+ * as their lower band, row by row: M[i*(d+1) + k] = M(i, i-k), k = 0..d.
+ *
+ * pen = lambda D'D (0 where i-k < 0). It depends only on lambda, n and d:
+ * callers that smooth many series compute it once. */
+void cc_gapfill_whittaker_penalty(double lambda, int n, int d, double *pen);
+
+/* L = the Cholesky factor of pen + diag(valid) (valid[i] != 0: weight 1).
+ * A pivot below 1e-300 is taken as 1e-300; returns -1, or the first row
+ * whose pivot was not positive (the system is not positive definite: fewer
+ * than d+1 valid samples, or rounding). */
+int cc_gapfill_whittaker_factor(const double *pen, const uint8_t *valid, int n, int d, double *L);
+
+/* Solves L L' x = b in place for nrhs right-hand sides z[i*ld + g], g <
+ * nrhs (z = W y on entry). The back substitution stops at row `stop` (0: the
+ * whole solution; rows below stop are left unfinished), for callers that
+ * need only the last rows. */
+void cc_gapfill_whittaker_solve(const double *L, int n, int d, double *z, size_t ld, int nrhs, int stop);
 
 /* Accumulated error statistics over scored pixels (reflectance in [0,1]).
  * Add pixels with cc_gapfill_metrics_add; read with cc_gapfill_metrics_get. */
