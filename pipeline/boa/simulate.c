@@ -242,152 +242,107 @@ static cc_status write_text(const char *path, const char *text)
     return bad ? cc_error_set(CC_ERR_IO, "%s: write failed", path) : CC_OK;
 }
 
-cc_status cc_simulate_from_l2a(const char *product, const char *dir, const cc_simulate_l2a_options *o,
-                               cc_simulate_l2a_result *r)
-{
-    enum { F_L1C, F_L1C_OPT, F_BOA, F_BOA_OPT, F_README, NF };
-    cc_status st;
-    cc_scene *s = NULL;
-    cc_dataset_l2a l2;
-    memset(&l2, 0, sizeof l2);
-    uint16_t *toa = NULL;
-    char *readme = NULL;
-    char final[NF][4096], tmp[NF][4200];
-    int created_dir = 0, ntmp = 0;
-    char miss[64];
-    memset(r, 0, sizeof *r);
+/* One --from-l2a simulation: the product, its geometry and atmosphere, the TOA
+ * computed, for the output files and the README. */
+typedef struct {
+    const char *product, *scn;
+    const cc_simulate_l2a_options *o;
+    const cc_scene *s;
+    const cc_grid *g;
+    const float *aot, *wv; /* per-pixel layers used (NULL: uniform) */
+    double sz, sa, vz, va, p_hpa;
+    sim_stat st_aot, st_wv;
+    size_t n, nvalid;
+} sim_l2a;
 
-    if ((st = cc_scene_open(product, &o->scene, &s)) != CC_OK)
-        goto out;
-    if (s->level != CC_LEVEL_L2A) {
-        st = cc_error_set(CC_ERR_ARG,
-                          "%s: not recognised as Level-2A (no SCL/AOT/WVP layer, no L2A/MSIL2A/BOA token in the "
-                          "name); --from-l2a needs a Sen2Cor L2A product", product);
-        goto out;
-    }
-    if (!cc_dataset_has_l2a_bands(s, miss, sizeof miss)) {
-        st = cc_error_set(CC_ERR_MISSING, "%s: lacks band(s) %s of the 12 L2A bands", product, miss);
-        goto out;
-    }
-    const char *scn = cc_spacecraft_name(s->spacecraft);
-    int want_layers = isnan(o->aot550) || isnan(o->uh2o);
-    if ((st = cc_dataset_l2a_read(s, want_layers, &l2)) != CC_OK)
-        goto out;
-    const cc_grid *g = &l2.grid;
+/* The SMAC forward model on every pixel valid in all 12 bands (and in the AOT/WVP
+ * layers used); the others become nodata in both stacks. *toa_out: [12][n] DN. */
+static cc_status sim_l2a_forward(sim_l2a *x, cc_dataset_l2a *l2, uint16_t **toa_out)
+{
+    const cc_simulate_l2a_options *o = x->o;
+    const cc_grid *g = &l2->grid;
     size_t n = cc_grid_npix(g);
     /* per pixel where not given and the product has the layers (cc_dataset_l2a_read reads both or none) */
-    const float *aot = isnan(o->aot550) ? l2.aot : NULL, *wv = isnan(o->uh2o) ? l2.wv : NULL;
+    const float *aot = isnan(o->aot550) ? l2->aot : NULL, *wv = isnan(o->uh2o) ? l2->wv : NULL;
     double aot_u = !isnan(o->aot550) ? o->aot550 : SIM_DEFAULT_AOT;
-    double wv_u = !isnan(o->uh2o) ? o->uh2o : l2.wv ? l2.wv_median : SIM_DEFAULT_WV;
-    double p_hpa = isnan(o->elevation) ? 1013.25 : cc_smac_pressure_from_elevation(o->elevation);
-    double sz, sa, vz, va;
-    cc_dataset_region_angles(s, g, 0, 0, g->width, g->height, &sz, &sa, &vz, &va);
-    if (isnan(sz) || isnan(sa)) {
-        st = cc_error_set(CC_ERR_MISSING, "%s: no sun angles (give --sun-zenith and --sun-azimuth)", product);
-        goto out;
-    }
+    double wv_u = !isnan(o->uh2o) ? o->uh2o : l2->wv ? l2->wv_median : SIM_DEFAULT_WV;
+    x->p_hpa = isnan(o->elevation) ? 1013.25 : cc_smac_pressure_from_elevation(o->elevation);
+    cc_dataset_region_angles(x->s, g, 0, 0, g->width, g->height, &x->sz, &x->sa, &x->vz, &x->va);
+    if (isnan(x->sz) || isnan(x->sa))
+        return cc_error_set(CC_ERR_MISSING, "%s: no sun angles (give --sun-zenith and --sun-azimuth)", x->product);
     cc_dataset_forward f;
-    if (cc_dataset_forward_init(&f, s->spacecraft, sz, sa, vz, va, p_hpa, aot_u, wv_u) != CC_OK) {
-        st = cc_error_set(CC_ERR_ARG, "%s: spacecraft unknown (give --spacecraft S2A|S2B|S2C)", product);
-        goto out;
-    }
-    if (!(toa = cc_malloc3(n, NB, sizeof(uint16_t)))) {
-        st = CC_ERR_NOMEM;
-        goto out;
-    }
-    sim_stat sa_aot = {0}, sa_wv = {0};
+    if (cc_dataset_forward_init(&f, x->s->spacecraft, x->sz, x->sa, x->vz, x->va, x->p_hpa, aot_u, wv_u) != CC_OK)
+        return cc_error_set(CC_ERR_ARG, "%s: spacecraft unknown (give --spacecraft S2A|S2B|S2C)", x->product);
+    uint16_t *toa = cc_malloc3(n, NB, sizeof(uint16_t));
+    if (!toa)
+        return CC_ERR_NOMEM;
     size_t nvalid = 0;
 #pragma omp parallel for schedule(static) reduction(+ : nvalid)
     for (size_t q = 0; q < n; q++) {
         int ok = 1;
         for (int k = 0; k < NB && ok; k++)
-            ok = l2.boa[k][q] != 0;
+            ok = l2->boa[k][q] != 0;
         if (ok && ((aot && isnan(aot[q])) || (wv && isnan(wv[q]))))
             ok = 0;
         if (!ok) {
             for (int k = 0; k < NB; k++)
-                toa[(size_t)k * n + q] = l2.boa[k][q] = 0;
+                toa[(size_t)k * n + q] = l2->boa[k][q] = 0;
             continue;
         }
-        cc_dataset_forward_pixel(&f, aot ? aot[q] : NAN, wv ? wv[q] : NAN, l2.data + q, n, toa + q, n);
+        cc_dataset_forward_pixel(&f, aot ? aot[q] : NAN, wv ? wv[q] : NAN, l2->data + q, n, toa + q, n);
         nvalid++;
     }
     for (size_t q = 0; q < n; q++) {
-        if (!l2.boa[0][q])
+        if (!l2->boa[0][q])
             continue;
         if (aot)
-            stat_add(&sa_aot, aot[q]);
+            stat_add(&x->st_aot, aot[q]);
         if (wv)
-            stat_add(&sa_wv, wv[q]);
+            stat_add(&x->st_wv, wv[q]);
     }
     if (!nvalid) {
-        st = cc_error_set(CC_ERR_NODATA, "%s: no pixel valid in all 12 L2A bands%s", product,
-                          aot || wv ? " with AOT and WVP" : "");
-        goto out;
+        free(toa);
+        return cc_error_set(CC_ERR_NODATA, "%s: no pixel valid in all 12 L2A bands%s", x->product,
+                            aot || wv ? " with AOT and WVP" : "");
     }
+    x->g = g;
+    x->n = n;
+    x->nvalid = nvalid;
+    x->aot = aot;
+    x->wv = wv;
+    *toa_out = toa;
+    return CC_OK;
+}
 
-    /* ---- outputs: temporaries in dir, renamed at the end */
-    if (mkdir(dir, 0755) == 0)
-        created_dir = 1;
-    else {
-        int e = errno;
-        struct stat sb;
-        if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-            st = cc_error_set(CC_ERR_IO, "%s: cannot create directory (%s)", dir, strerror(e));
-            goto out;
-        }
-        if (access(dir, W_OK) != 0) {
-            st = cc_error_set(CC_ERR_IO, "%s: directory not writable (%s)", dir, strerror(errno));
-            goto out;
-        }
+/* The output folder: created (*created = 1), or an existing writable folder. */
+static cc_status sim_l2a_dir(const char *dir, int *created)
+{
+    if (mkdir(dir, 0755) == 0) {
+        *created = 1;
+        return CC_OK;
     }
-    static const char *const suffix[NF] = {"SIMULATED_L1C.tif", "SIMULATED_L1C.options", "SEN2COR_BOA.tif",
-                                           "SEN2COR_BOA.options", NULL};
-    for (int i = 0; i < NF; i++) {
-        if (suffix[i])
-            snprintf(final[i], sizeof final[i], "%s/%s_%s", dir, scn, suffix[i]);
-        else
-            snprintf(final[i], sizeof final[i], "%s/README-SIMULATED.txt", dir);
-        const char *base = strrchr(final[i], '/') + 1;
-        snprintf(tmp[i], sizeof tmp[i], "%s/.%s.tmp%ld", dir, base, (long)getpid());
-    }
-    int bands[NB];
-    for (int k = 0; k < NB; k++)
-        bands[k] = cc_l2a_bands[k];
-    char blist[64], opts[512], optline[520], date[16];
-    l2a_band_list(blist, sizeof blist);
-    snprintf(date, sizeof date, "%04d-%02d-%02d", s->year, s->month, s->day);
-    snprintf(opts, sizeof opts,
-             "--bands %s --spacecraft %s --date %s --sun-zenith %.10g --sun-azimuth %.10g --view-zenith %.10g "
-             "--view-azimuth %.10g --dn-offset -1000", blist, scn, date, sz, sa, vz, va);
-    snprintf(optline, sizeof optline, "%s\n", opts);
-    char what[1024];
-    snprintf(what, sizeof what, "SIMULATED L1C TOA (SMAC forward model applied to the Sen2Cor L2A %s)", product);
-    ntmp = 1;
-    if ((st = write_stack(tmp[F_L1C], g->width, g->height, g->gt, g->wkt, NB, bands, toa, "CLEARCUBE_SIMULATED",
-                          what)) != CC_OK)
-        goto out;
-    ntmp = 2;
-    if ((st = write_text(tmp[F_L1C_OPT], optline)) != CC_OK)
-        goto out;
-    snprintf(what, sizeof what, "Sen2Cor L2A BOA of %s (real, not simulated), resampled onto the finest grid", product);
-    ntmp = 3;
-    if ((st = write_stack(tmp[F_BOA], g->width, g->height, g->gt, g->wkt, NB, bands, l2.data, "CLEARCUBE_SOURCE",
-                          what)) != CC_OK)
-        goto out;
-    ntmp = 4;
-    if ((st = write_text(tmp[F_BOA_OPT], optline)) != CC_OK)
-        goto out;
+    int e = errno;
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return cc_error_set(CC_ERR_IO, "%s: cannot create directory (%s)", dir, strerror(e));
+    if (access(dir, W_OK) != 0)
+        return cc_error_set(CC_ERR_IO, "%s: directory not writable (%s)", dir, strerror(errno));
+    return CC_OK;
+}
 
+/* The README of the simulated pair (malloc'd; NULL: out of memory). */
+static char *sim_l2a_readme(const sim_l2a *x, const char *blist, const char *date, const char *opts,
+                            const char *l1c_base, const char *boa_base)
+{
+    const cc_simulate_l2a_options *o = x->o;
+    const cc_grid *g = x->g;
     char aot_d[256], wv_d[256];
-    describe(aot_d, sizeof aot_d, "AOT at 550 nm", o->aot550, aot ? &sa_aot : NULL, "AOT", SIM_DEFAULT_AOT, "");
-    describe(wv_d, sizeof wv_d, "Water vapour", o->uh2o, wv ? &sa_wv : NULL, "WVP", SIM_DEFAULT_WV, " g cm-2");
-    const char *l1c_base = strrchr(final[F_L1C], '/') + 1, *boa_base = strrchr(final[F_BOA], '/') + 1;
+    describe(aot_d, sizeof aot_d, "AOT at 550 nm", o->aot550, x->aot ? &x->st_aot : NULL, "AOT", SIM_DEFAULT_AOT, "");
+    describe(wv_d, sizeof wv_d, "Water vapour", o->uh2o, x->wv ? &x->st_wv : NULL, "WVP", SIM_DEFAULT_WV, " g cm-2");
     size_t rl = 16384;
-    if (!(readme = malloc(rl))) {
-        st = CC_ERR_NOMEM;
-        goto out;
-    }
+    char *readme = malloc(rl);
+    if (!readme)
+        return NULL;
     snprintf(readme, rl,
              "SIMULATED Sentinel-2 Level-1C (clearcube simulate --from-l2a)\n"
              "=============================================================\n\n"
@@ -415,10 +370,66 @@ cc_status cc_simulate_from_l2a(const char *product, const char *dir, const cc_si
              "  clearcube reference %s $(cat %s_SIMULATED_L1C.options) --aot A --water-vapour W -o ref.nc\n"
              "  clearcube validate --prediction ref.nc --reference %s --reference-bands %s \\\n"
              "      --reference-dn-offset -1000 --simulated\n",
-             l1c_base, product, scn, date, s->product_id, boa_base, g->width, g->height, g->gt[1], s->epsg, blist,
-             aot || wv ? ", or AOT/WVP is undefined" : "", nvalid, n, sz, sa, vz, va, aot_d, wv_d, p_hpa,
-             isnan(o->elevation) ? "sea level" : "from --elevation", scn, date, opts, l1c_base, scn, boa_base,
-             blist);
+             l1c_base, x->product, x->scn, date, x->s->product_id, boa_base, g->width, g->height, g->gt[1],
+             x->s->epsg, blist, x->aot || x->wv ? ", or AOT/WVP is undefined" : "", x->nvalid, x->n, x->sz, x->sa,
+             x->vz, x->va, aot_d, wv_d, x->p_hpa, isnan(o->elevation) ? "sea level" : "from --elevation", x->scn,
+             date, opts, l1c_base, x->scn, boa_base, blist);
+    return readme;
+}
+
+/* The two stacks, their .options sidecars and the README: temporaries in dir,
+ * renamed into place only when all are written. */
+static cc_status sim_l2a_write(const sim_l2a *x, const char *dir, const cc_dataset_l2a *l2, const uint16_t *toa,
+                               cc_simulate_l2a_result *r)
+{
+    enum { F_L1C, F_L1C_OPT, F_BOA, F_BOA_OPT, F_README, NF };
+    char final[NF][4096], tmp[NF][4200];
+    static const char *const suffix[NF] = {"SIMULATED_L1C.tif", "SIMULATED_L1C.options", "SEN2COR_BOA.tif",
+                                           "SEN2COR_BOA.options", NULL};
+    for (int i = 0; i < NF; i++) {
+        if (suffix[i])
+            snprintf(final[i], sizeof final[i], "%s/%s_%s", dir, x->scn, suffix[i]);
+        else
+            snprintf(final[i], sizeof final[i], "%s/README-SIMULATED.txt", dir);
+        const char *base = strrchr(final[i], '/') + 1;
+        snprintf(tmp[i], sizeof tmp[i], "%s/.%s.tmp%ld", dir, base, (long)getpid());
+    }
+    const cc_grid *g = x->g;
+    int bands[NB];
+    for (int k = 0; k < NB; k++)
+        bands[k] = cc_l2a_bands[k];
+    char blist[64], opts[512], optline[520], date[16];
+    l2a_band_list(blist, sizeof blist);
+    snprintf(date, sizeof date, "%04d-%02d-%02d", x->s->year, x->s->month, x->s->day);
+    snprintf(opts, sizeof opts,
+             "--bands %s --spacecraft %s --date %s --sun-zenith %.10g --sun-azimuth %.10g --view-zenith %.10g "
+             "--view-azimuth %.10g --dn-offset -1000", blist, x->scn, date, x->sz, x->sa, x->vz, x->va);
+    snprintf(optline, sizeof optline, "%s\n", opts);
+    char what[1024];
+    snprintf(what, sizeof what, "SIMULATED L1C TOA (SMAC forward model applied to the Sen2Cor L2A %s)", x->product);
+    cc_status st;
+    char *readme = NULL;
+    int ntmp = 1;
+    if ((st = write_stack(tmp[F_L1C], g->width, g->height, g->gt, g->wkt, NB, bands, toa, "CLEARCUBE_SIMULATED",
+                          what)) != CC_OK)
+        goto out;
+    ntmp = 2;
+    if ((st = write_text(tmp[F_L1C_OPT], optline)) != CC_OK)
+        goto out;
+    snprintf(what, sizeof what, "Sen2Cor L2A BOA of %s (real, not simulated), resampled onto the finest grid",
+             x->product);
+    ntmp = 3;
+    if ((st = write_stack(tmp[F_BOA], g->width, g->height, g->gt, g->wkt, NB, bands, l2->data, "CLEARCUBE_SOURCE",
+                          what)) != CC_OK)
+        goto out;
+    ntmp = 4;
+    if ((st = write_text(tmp[F_BOA_OPT], optline)) != CC_OK)
+        goto out;
+    if (!(readme = sim_l2a_readme(x, blist, date, opts, strrchr(final[F_L1C], '/') + 1,
+                                  strrchr(final[F_BOA], '/') + 1))) {
+        st = CC_ERR_NOMEM;
+        goto out;
+    }
     ntmp = 5;
     if ((st = write_text(tmp[F_README], readme)) != CC_OK)
         goto out;
@@ -433,16 +444,51 @@ cc_status cc_simulate_from_l2a(const char *product, const char *dir, const cc_si
     snprintf(r->l1c, sizeof r->l1c, "%s", final[F_L1C]);
     snprintf(r->boa, sizeof r->boa, "%s", final[F_BOA]);
     snprintf(r->readme, sizeof r->readme, "%s", final[F_README]);
-    r->width = g->width;
-    r->height = g->height;
-    r->n_valid = nvalid;
-    st = CC_OK;
 out:
     for (int i = 0; i < ntmp; i++)
         unlink(tmp[i]);
+    free(readme);
+    return st;
+}
+
+cc_status cc_simulate_from_l2a(const char *product, const char *dir, const cc_simulate_l2a_options *o,
+                               cc_simulate_l2a_result *r)
+{
+    cc_status st;
+    cc_scene *s = NULL;
+    cc_dataset_l2a l2;
+    memset(&l2, 0, sizeof l2);
+    uint16_t *toa = NULL;
+    int created_dir = 0;
+    char miss[64];
+    memset(r, 0, sizeof *r);
+
+    if ((st = cc_scene_open(product, &o->scene, &s)) != CC_OK)
+        goto out;
+    if (s->level != CC_LEVEL_L2A) {
+        st = cc_error_set(CC_ERR_ARG,
+                          "%s: not recognised as Level-2A (no SCL/AOT/WVP layer, no L2A/MSIL2A/BOA token in the "
+                          "name); --from-l2a needs a Sen2Cor L2A product", product);
+        goto out;
+    }
+    if (!cc_dataset_has_l2a_bands(s, miss, sizeof miss)) {
+        st = cc_error_set(CC_ERR_MISSING, "%s: lacks band(s) %s of the 12 L2A bands", product, miss);
+        goto out;
+    }
+    sim_l2a x = {.product = product, .scn = cc_spacecraft_name(s->spacecraft), .o = o, .s = s};
+    int want_layers = isnan(o->aot550) || isnan(o->uh2o);
+    if ((st = cc_dataset_l2a_read(s, want_layers, &l2)) != CC_OK || (st = sim_l2a_forward(&x, &l2, &toa)) != CC_OK)
+        goto out;
+    /* ---- outputs: temporaries in dir, renamed at the end */
+    if ((st = sim_l2a_dir(dir, &created_dir)) != CC_OK || (st = sim_l2a_write(&x, dir, &l2, toa, r)) != CC_OK)
+        goto out;
+    r->width = x.g->width;
+    r->height = x.g->height;
+    r->n_valid = x.nvalid;
+    st = CC_OK;
+out:
     if (st != CC_OK && created_dir)
         rmdir(dir);
-    free(readme);
     free(toa);
     cc_dataset_l2a_free(&l2);
     cc_scene_free(s);
