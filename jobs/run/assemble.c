@@ -71,45 +71,35 @@ static int cmp_day(const void *a, const void *b)
     return x[0] < y[0] ? -1 : x[0] > y[0];
 }
 
-static cc_status assemble_tile(run_ctx *c, const char *tile, char **parts, int n, const char *cube)
+/* Opens the n parts into src (ncids; -1 where not open) and orders them by their
+ * date (order: n pairs of day and part index, scratch). */
+static cc_status open_by_date(char **parts, int n, int *src, double *order, const char *cube)
 {
-    cc_status st = CC_ERR_IO;
-    char tmp[PATH_MAX + 64];
-    int *src = calloc((size_t)n, sizeof *src), dst = -1;
-    double *order = calloc((size_t)n * 2, sizeof *order);
-    void *buf = NULL;
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", cube, (long)getpid());
-    if (!src || !order) {
-        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", cube);
-        goto out;
-    }
-    for (int i = 0; i < n; i++)
-        src[i] = -1;
     for (int i = 0; i < n; i++) {
         int e = nc_open(parts[i], NC_NOWRITE, &src[i]), tv;
-        if (e != NC_NOERR) {
-            st = cc_error_set(CC_ERR_IO, "%s: %s", parts[i], nc_strerror(e));
-            goto out;
-        }
+        if (e != NC_NOERR)
+            return cc_error_set(CC_ERR_IO, "%s: %s", parts[i], nc_strerror(e));
         order[2 * i + 1] = i;
         if (nc_inq_varid(src[i], "time", &tv) != NC_NOERR ||
-            nc_get_var_double(src[i], tv, &order[2 * i]) != NC_NOERR) {
-            st = cc_error_set(CC_ERR_FORMAT, "%s: no time", parts[i]);
-            goto out;
-        }
+            nc_get_var_double(src[i], tv, &order[2 * i]) != NC_NOERR)
+            return cc_error_set(CC_ERR_FORMAT, "%s: no time", parts[i]);
     }
     qsort(order, (size_t)n, 2 * sizeof *order, cmp_day);
     int *s = malloc((size_t)n * sizeof *s); /* sources in date order */
-    if (!s) {
-        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", cube);
-        goto out;
-    }
+    if (!s)
+        return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", cube);
     for (int i = 0; i < n; i++)
         s[i] = src[(int)order[2 * i + 1]];
     memcpy(src, s, (size_t)n * sizeof *s);
     free(s);
-    unlink(tmp);
-    NCK(nc_create(tmp, NC_NETCDF4 | NC_CLOBBER, &dst));
+    return CC_OK;
+}
+
+/* Defines in dst (in define mode) the dimensions, global attributes and variables
+ * of the first part s0; the history-like attributes join all n parts'. */
+static cc_status define_like(int *src, int n, int dst, const char *tmp)
+{
+    cc_status st = CC_OK;
     int s0 = src[0], ndims, nvars, natts, unlim;
     NCK(nc_inq(s0, &ndims, &nvars, &natts, &unlim));
     for (int d = 0; d < ndims; d++) {
@@ -158,6 +148,18 @@ static cc_status assemble_tile(run_ctx *c, const char *tile, char **parts, int n
         }
     }
     NCK(nc_enddef(dst));
+out:
+    return st;
+}
+
+/* Copies every variable of the n parts (in date order) into dst (in data mode):
+ * the time-dependent ones one date per part, the others from the first part. */
+static cc_status copy_data(int *src, int n, int dst, const char *tile, const char *tmp, const char *cube)
+{
+    cc_status st = CC_OK;
+    void *buf = NULL;
+    int s0 = src[0], ndims, nvars, natts, unlim;
+    NCK(nc_inq(s0, &ndims, &nvars, &natts, &unlim));
     for (int v = 0; v < nvars; v++) {
         char name[NC_MAX_NAME + 1];
         nc_type ty;
@@ -208,26 +210,55 @@ static cc_status assemble_tile(run_ctx *c, const char *tile, char **parts, int n
                 NCK(nc_put_vara(dst, v, start, count, buf));
         }
     }
+out:
+    free(buf);
+    return st;
+}
+
+/* Makes the written tmp durable and gives it its name (then the directory entry). */
+static cc_status commit_tmp(const char *tmp, const char *cube, const char *outdir)
+{
+    int fd = open(tmp, O_RDONLY);
+    if (fd < 0 || fsync(fd) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return cc_error_set(CC_ERR_IO, "%s: cannot fsync: %s", tmp, strerror(errno));
+    }
+    close(fd);
+    if (rename(tmp, cube) != 0)
+        return cc_error_set(CC_ERR_IO, "%s: cannot rename to %s: %s", tmp, cube, strerror(errno));
+    fsync_dir(outdir);
+    return CC_OK;
+}
+
+static cc_status assemble_tile(run_ctx *c, const char *tile, char **parts, int n, const char *cube)
+{
+    cc_status st = CC_ERR_IO;
+    char tmp[PATH_MAX + 64];
+    int *src = calloc((size_t)n, sizeof *src), dst = -1;
+    double *order = calloc((size_t)n * 2, sizeof *order);
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", cube, (long)getpid());
+    if (!src || !order) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", cube);
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        src[i] = -1;
+    if ((st = open_by_date(parts, n, src, order, cube)) != CC_OK)
+        goto out;
+    unlink(tmp);
+    NCK(nc_create(tmp, NC_NETCDF4 | NC_CLOBBER, &dst));
+    if ((st = define_like(src, n, dst, tmp)) != CC_OK)
+        goto out;
+    if ((st = copy_data(src, n, dst, tile, tmp, cube)) != CC_OK)
+        goto out;
     int e = nc_close(dst);
     dst = -1;
     if (e != NC_NOERR) {
         st = cc_error_set(CC_ERR_IO, "%s: %s", tmp, nc_strerror(e));
         goto out;
     }
-    int fd = open(tmp, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        if (fd >= 0)
-            close(fd);
-        st = cc_error_set(CC_ERR_IO, "%s: cannot fsync: %s", tmp, strerror(errno));
-        goto out;
-    }
-    close(fd);
-    if (rename(tmp, cube) != 0) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot rename to %s: %s", tmp, cube, strerror(errno));
-        goto out;
-    }
-    fsync_dir(c->outdir);
-    st = CC_OK;
+    st = commit_tmp(tmp, cube, c->outdir);
 out:
     if (dst >= 0)
         nc_close(dst);
@@ -238,7 +269,6 @@ out:
             nc_close(src[i]);
     free(src);
     free(order);
-    free(buf);
     return st;
 }
 

@@ -217,6 +217,130 @@ static int all_ok(MPI_Comm comm, cc_status st)
             st = cc_error_set(CC_ERR_IO, "%s: %s: %s", tmp, #call, nc_strerror(e_));    \
     } while (0)
 
+/* The mosaic's grid: the union of the cubes' dates (sorted, unique) and of their
+ * footprints, snapped outwards to multiples of the resolution. The same on every
+ * rank (every rank read the same headers). */
+typedef struct {
+    double *days;
+    size_t ndays;
+    int W, H;
+    double gt[6];
+} mosaic_grid;
+
+static cc_status mosaic_grid_of(const tile_info *tiles, int ncubes, double res, mosaic_grid *g)
+{
+    size_t ndays = 0, cap = 0;
+    double ext[4] = {INFINITY, INFINITY, -INFINITY, -INFINITY};
+    for (int i = 0; i < ncubes; i++)
+        cap += tiles[i].nt;
+    double *days = g->days = malloc((cap ? cap : 1) * sizeof *days);
+    if (!days)
+        return cc_error_set(CC_ERR_NOMEM, "mosaic: out of memory");
+    for (int i = 0; i < ncubes; i++) {
+        for (size_t k = 0; k < tiles[i].nt; k++)
+            days[ndays++] = tiles[i].days[k];
+        ext[0] = fmin(ext[0], tiles[i].bounds[0]);
+        ext[1] = fmin(ext[1], tiles[i].bounds[1]);
+        ext[2] = fmax(ext[2], tiles[i].bounds[2]);
+        ext[3] = fmax(ext[3], tiles[i].bounds[3]);
+    }
+    qsort(days, ndays, sizeof *days, cmp_double);
+    size_t u = 0;
+    for (size_t k = 0; k < ndays; k++)
+        if (u == 0 || days[k] != days[u - 1])
+            days[u++] = days[k];
+    g->ndays = u;
+    double x0 = floor(ext[0] / res) * res, y1 = ceil(ext[3] / res) * res;
+    double wd = ceil(ext[2] / res) - floor(ext[0] / res), hd = ceil(ext[3] / res) - floor(ext[1] / res);
+    if (!(wd >= 1 && hd >= 1 && wd * hd < 4e10))
+        return cc_error_set(CC_ERR_ARG, "mosaic: a %.0f x %.0f grid at %g m is not sensible", wd, hd, res);
+    g->W = (int)wd;
+    g->H = (int)hd;
+    double gt[6] = {x0, res, 0, y1, 0, -res};
+    memcpy(g->gt, gt, sizeof gt);
+    return CC_OK;
+}
+
+/* The global attributes. The NCP calls below run whatever `st` is (every rank
+ * must make the same define calls); `st` keeps the first error. */
+static cc_status put_globals(int ncid, const char *tmp, const char *crs, double res, int ncubes,
+                             int64_t submitted, cc_status st)
+{
+    char created[32], title[128];
+    time_t tt = (time_t)submitted;
+    struct tm tmv;
+    gmtime_r(&tt, &tmv);
+    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    snprintf(title, sizeof title, "clearcube %s regional mosaic (%s, %g m)", CC_VERSION, crs, res);
+    static const char rule[] = "nearest neighbour; first valid pixel in tile-name order wins";
+    NCP(put_str(ncid, NC_GLOBAL, "Conventions", "CF-1.8"));
+    NCP(put_str(ncid, NC_GLOBAL, "title", title));
+    NCP(put_str(ncid, NC_GLOBAL, "date_created", created));
+    NCP(put_str(ncid, NC_GLOBAL, "mosaic_rule", rule));
+    NCP(nc_put_att_int(ncid, NC_GLOBAL, "tile_count", NC_INT, 1, &ncubes));
+    return st;
+}
+
+/* The coordinates (x, y, time): rank 0 writes, the others take part in the
+ * collective calls with empty counts. */
+static cc_status put_coords(int ncid, const char *tmp, int rank, const mosaic_grid *g, double res, int tv,
+                            int yv, int xv, cc_status st)
+{
+    int W = g->W, H = g->H;
+    double *xs = malloc((size_t)W * sizeof *xs), *ys = malloc((size_t)H * sizeof *ys);
+    if (!xs || !ys)
+        st = cc_error_set(CC_ERR_NOMEM, "mosaic: out of memory");
+    for (int i = 0; xs && i < W; i++)
+        xs[i] = g->gt[0] + (i + 0.5) * res;
+    for (int j = 0; ys && j < H; j++)
+        ys[j] = g->gt[3] - (j + 0.5) * res;
+    size_t z = 0, nw = rank == 0 ? (size_t)W : 0, nh = rank == 0 ? (size_t)H : 0,
+           nd = rank == 0 ? g->ndays : 0;
+    double dummy = 0;
+    NCP(nc_put_vara_double(ncid, xv, &z, &nw, xs ? xs : &dummy));
+    NCP(nc_put_vara_double(ncid, yv, &z, &nh, ys ? ys : &dummy));
+    NCP(nc_put_vara_double(ncid, tv, &z, &nd, g->days));
+    free(xs);
+    free(ys);
+    return st;
+}
+
+/* This rank's rows [row0, row1) of every date and layer: each overlapping
+ * tile's slice warped in, then one collective nc_put_vara per (date, layer),
+ * made by every rank even after an error (with an empty count). */
+static cc_status put_layers(int ncid, const char *tmp, int rank, int size, const mosaic_grid *g, double res,
+                            char **cubes, const tile_info *tiles, int ncubes, const layer_info *layers,
+                            int nlayers, const int *lvar, const char *dst_wkt, cc_status st)
+{
+    int W = g->W, H = g->H;
+    const double *mgt = g->gt, *days = g->days;
+    int row0 = (int)((long long)H * rank / size), row1 = (int)((long long)H * (rank + 1) / size);
+    int nrows = row1 - row0;
+    uint16_t *block = cc_malloc3((size_t)W, (size_t)(nrows > 0 ? nrows : 1), sizeof *block);
+    if (!block)
+        st = cc_error_set(CC_ERR_NOMEM, "mosaic: out of memory");
+    double by1 = mgt[3] - row0 * res, by0 = mgt[3] - row1 * res;
+    for (size_t d = 0; d < g->ndays; d++)
+        for (int l = 0; l < nlayers; l++) {
+            for (size_t i = 0; block && i < (size_t)W * (size_t)(nrows > 0 ? nrows : 1); i++)
+                block[i] = layers[l].fill;
+            for (int c = 0; st == CC_OK && nrows > 0 && c < ncubes; c++) {
+                const tile_info *t = &tiles[c];
+                if (t->bounds[1] >= by1 || t->bounds[3] <= by0)
+                    continue; /* not on this rank's rows */
+                for (size_t k = 0; k < t->nt; k++)
+                    if (t->days[k] == days[d])
+                        st = warp_into(cubes[c], t, &layers[l], k, dst_wkt, mgt, W, row0, nrows, block);
+            }
+            size_t start[3] = {d, (size_t)row0, 0}, count[3] = {1, (size_t)nrows, (size_t)W};
+            if (st != CC_OK)
+                count[1] = 0; /* keep the collective calls matched */
+            NCP(nc_put_vara_ushort(ncid, lvar[l], start, count, block));
+        }
+    free(block);
+    return st;
+}
+
 cc_status cc_run_mosaic(MPI_Comm comm, const char *path, const char *crs, double res, char **cubes,
                         int ncubes, int64_t submitted)
 {
@@ -226,9 +350,8 @@ cc_status cc_run_mosaic(MPI_Comm comm, const char *path, const char *crs, double
     MPI_Comm_size(comm, &size);
     tile_info *tiles = calloc((size_t)ncubes, sizeof *tiles);
     layer_info *layers = NULL;
-    double *days = NULL;
+    mosaic_grid g = {0};
     int *lvar = NULL;
-    uint16_t *block = NULL;
     char *dst_wkt = NULL, tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     OGRSpatialReferenceH dsrs = OSRNewSpatialReference(NULL);
@@ -241,38 +364,10 @@ cc_status cc_run_mosaic(MPI_Comm comm, const char *path, const char *crs, double
         st = read_tile(cubes[i], dsrs, &tiles[i], &layers, &nlayers);
     if (st == CC_OK && nlayers == 0)
         st = cc_error_set(CC_ERR_FORMAT, "mosaic: the cubes have no layers");
-    size_t ndays = 0;
-    double ext[4] = {INFINITY, INFINITY, -INFINITY, -INFINITY};
-    if (st == CC_OK) {
-        size_t cap = 0;
-        for (int i = 0; i < ncubes; i++)
-            cap += tiles[i].nt;
-        days = malloc((cap ? cap : 1) * sizeof *days);
-        if (!days)
-            st = cc_error_set(CC_ERR_NOMEM, "mosaic: out of memory");
-        for (int i = 0; st == CC_OK && i < ncubes; i++) {
-            for (size_t k = 0; k < tiles[i].nt; k++)
-                days[ndays++] = tiles[i].days[k];
-            ext[0] = fmin(ext[0], tiles[i].bounds[0]);
-            ext[1] = fmin(ext[1], tiles[i].bounds[1]);
-            ext[2] = fmax(ext[2], tiles[i].bounds[2]);
-            ext[3] = fmax(ext[3], tiles[i].bounds[3]);
-        }
-    }
-    if (st == CC_OK) {
-        qsort(days, ndays, sizeof *days, cmp_double);
-        size_t u = 0;
-        for (size_t k = 0; k < ndays; k++)
-            if (u == 0 || days[k] != days[u - 1])
-                days[u++] = days[k];
-        ndays = u;
-    }
-    double x0 = floor(ext[0] / res) * res, y1 = ceil(ext[3] / res) * res;
-    double wd = ceil(ext[2] / res) - floor(ext[0] / res), hd = ceil(ext[3] / res) - floor(ext[1] / res);
-    if (st == CC_OK && !(wd >= 1 && hd >= 1 && wd * hd < 4e10))
-        st = cc_error_set(CC_ERR_ARG, "mosaic: a %.0f x %.0f grid at %g m is not sensible", wd, hd, res);
-    int W = (int)wd, H = (int)hd;
-    double mgt[6] = {x0, res, 0, y1, 0, -res};
+    if (st == CC_OK)
+        st = mosaic_grid_of(tiles, ncubes, res, &g);
+    int W = g.W, H = g.H;
+    const double *mgt = g.gt;
     if (!all_ok(comm, st)) {
         if (st == CC_OK)
             st = cc_error_set(CC_ERR_IO, "mosaic: failed on another rank");
@@ -293,7 +388,7 @@ cc_status cc_run_mosaic(MPI_Comm comm, const char *path, const char *crs, double
     lvar = calloc((size_t)nlayers, sizeof *lvar);
     if (!lvar)
         st = cc_error_set(CC_ERR_NOMEM, "mosaic: out of memory");
-    NCP(nc_def_dim(ncid, "time", ndays, &td));
+    NCP(nc_def_dim(ncid, "time", g.ndays, &td));
     NCP(nc_def_dim(ncid, "y", (size_t)H, &yd));
     NCP(nc_def_dim(ncid, "x", (size_t)W, &xd));
     NCP(nc_def_var(ncid, "time", NC_DOUBLE, 1, &td, &tv));
@@ -330,65 +425,16 @@ cc_status cc_run_mosaic(MPI_Comm comm, const char *path, const char *crs, double
         NCP(nc_put_att_double(ncid, lvar[l], "add_offset", NC_DOUBLE, 1, &L->offset));
         NCP(put_str(ncid, lvar[l], "grid_mapping", "spatial_ref"));
     }
-    char created[32], title[128];
-    time_t tt = (time_t)submitted;
-    struct tm tmv;
-    gmtime_r(&tt, &tmv);
-    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    snprintf(title, sizeof title, "clearcube %s regional mosaic (%s, %g m)", CC_VERSION, crs, res);
-    static const char rule[] = "nearest neighbour; first valid pixel in tile-name order wins";
-    NCP(put_str(ncid, NC_GLOBAL, "Conventions", "CF-1.8"));
-    NCP(put_str(ncid, NC_GLOBAL, "title", title));
-    NCP(put_str(ncid, NC_GLOBAL, "date_created", created));
-    NCP(put_str(ncid, NC_GLOBAL, "mosaic_rule", rule));
-    NCP(nc_put_att_int(ncid, NC_GLOBAL, "tile_count", NC_INT, 1, &ncubes));
+    st = put_globals(ncid, tmp, crs, res, ncubes, submitted, st);
     NCP(nc_enddef(ncid));
     /* collective access for every variable (the layers are compressed) */
     int nv = 0;
     nc_inq_nvars(ncid, &nv);
     for (int v = 0; v < nv; v++)
         NCP(nc_var_par_access(ncid, v, NC_COLLECTIVE));
-    /* coordinates: rank 0 writes, the others take part with empty counts */
-    {
-        double *xs = malloc((size_t)W * sizeof *xs), *ys = malloc((size_t)H * sizeof *ys);
-        if (!xs || !ys)
-            st = cc_error_set(CC_ERR_NOMEM, "mosaic: out of memory");
-        for (int i = 0; xs && i < W; i++)
-            xs[i] = mgt[0] + (i + 0.5) * res;
-        for (int j = 0; ys && j < H; j++)
-            ys[j] = mgt[3] - (j + 0.5) * res;
-        size_t z = 0, nw = rank == 0 ? (size_t)W : 0, nh = rank == 0 ? (size_t)H : 0,
-               nd = rank == 0 ? ndays : 0;
-        double dummy = 0;
-        NCP(nc_put_vara_double(ncid, xv, &z, &nw, xs ? xs : &dummy));
-        NCP(nc_put_vara_double(ncid, yv, &z, &nh, ys ? ys : &dummy));
-        NCP(nc_put_vara_double(ncid, tv, &z, &nd, days));
-        free(xs);
-        free(ys);
-    }
-    int row0 = (int)((long long)H * rank / size), row1 = (int)((long long)H * (rank + 1) / size);
-    int nrows = row1 - row0;
-    block = cc_malloc3((size_t)W, (size_t)(nrows > 0 ? nrows : 1), sizeof *block);
-    if (!block)
-        st = cc_error_set(CC_ERR_NOMEM, "mosaic: out of memory");
-    double by1 = mgt[3] - row0 * res, by0 = mgt[3] - row1 * res;
-    for (size_t d = 0; d < ndays; d++)
-        for (int l = 0; l < nlayers; l++) {
-            for (size_t i = 0; block && i < (size_t)W * (size_t)(nrows > 0 ? nrows : 1); i++)
-                block[i] = layers[l].fill;
-            for (int c = 0; st == CC_OK && nrows > 0 && c < ncubes; c++) {
-                const tile_info *t = &tiles[c];
-                if (t->bounds[1] >= by1 || t->bounds[3] <= by0)
-                    continue; /* not on this rank's rows */
-                for (size_t k = 0; k < t->nt; k++)
-                    if (t->days[k] == days[d])
-                        st = warp_into(cubes[c], t, &layers[l], k, dst_wkt, mgt, W, row0, nrows, block);
-            }
-            size_t start[3] = {d, (size_t)row0, 0}, count[3] = {1, (size_t)nrows, (size_t)W};
-            if (st != CC_OK)
-                count[1] = 0; /* keep the collective calls matched */
-            NCP(nc_put_vara_ushort(ncid, lvar[l], start, count, block));
-        }
+    st = put_coords(ncid, tmp, rank, &g, res, tv, yv, xv, st);
+    st = put_layers(ncid, tmp, rank, size, &g, res, cubes, tiles, ncubes, layers, nlayers, lvar,
+                    dst_wkt, st);
     e = nc_close(ncid);
     ncid = -1;
     if (e != NC_NOERR && st == CC_OK)
@@ -413,9 +459,8 @@ out:
     }
     free(tiles);
     free(layers);
-    free(days);
+    free(g.days);
     free(lvar);
-    free(block);
     CPLFree(dst_wkt);
     if (dsrs)
         OSRDestroySpatialReference(dsrs);

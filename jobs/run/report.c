@@ -74,30 +74,12 @@ static void sort_slowest(int *idx, int n, const cc_run_item_result *r)
         }
 }
 
-cc_status cc_run_report_write(const cc_run_report *r)
+/* run-report.json: counts (count[state], skipped), stages per rank, problems,
+ * tiles, the slowest items (slow[0..nslow), slowest first), the mosaic. */
+static void write_json(FILE *j, const cc_run_report *r, const int *count, int skipped, const int *slow,
+                       int nslow)
 {
-    cc_status st = CC_ERR_IO;
-    char pj[PATH_MAX + 32], pm[PATH_MAX + 32], tmpj[PATH_MAX + 40], tmpm[PATH_MAX + 40];
-    snprintf(pj, sizeof pj, "%s/run-report.json", r->output_dir);
-    snprintf(pm, sizeof pm, "%s/run-report.md", r->output_dir);
-    snprintf(tmpj, sizeof tmpj, "%s.tmp", pj);
-    snprintf(tmpm, sizeof tmpm, "%s.tmp", pm);
-    FILE *j = fopen(tmpj, "w"), *m = fopen(tmpm, "w");
-    int *slow = malloc(((size_t)r->nitems + 1) * sizeof *slow);
-    if (!j || !m || !slow) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot write the run report: %s", r->output_dir, strerror(errno));
-        goto out;
-    }
-    int count[5] = {0}, skipped = 0, nslow = 0;
-    for (int i = 0; i < r->nitems; i++) {
-        count[r->results[i].state]++;
-        skipped += r->results[i].skipped;
-        if (r->results[i].rank >= 0 && r->results[i].seconds > 0)
-            slow[nslow++] = i;
-    }
-    sort_slowest(slow, nslow, r->results);
     char q[PATH_MAX * 2 + 8];
-    /* ---- JSON ---- */
     fprintf(j, "{\n  \"clearcube\": \"%s\",\n", CC_VERSION);
     cc_json_quote(q, sizeof q, r->job);
     fprintf(j, "  \"job\": %s,\n", q);
@@ -161,8 +143,12 @@ cc_status cc_run_report_write(const cc_run_report *r)
         fprintf(j, "  \"mosaic\": null\n");
     }
     fprintf(j, "}\n");
+}
 
-    /* ---- Markdown ---- */
+/* run-report.md: the same, for people. */
+static void write_markdown(FILE *m, const cc_run_report *r, const int *count, int skipped, const int *slow,
+                           int nslow)
+{
     fprintf(m, "# clearcube run report\n\n");
     fprintf(m, "| | |\n|---|---|\n| job | `%s` |\n| output | `%s` |\n| ranks | %d |\n"
                "| wall time | %.1f s |\n| exit code | %d%s |\n\n",
@@ -215,6 +201,32 @@ cc_status cc_run_report_write(const cc_run_report *r)
     if (r->mosaic_path)
         fprintf(m, "\n## Mosaic\n\n`%s`: %s\n", r->mosaic_path,
                 r->mosaic_error ? r->mosaic_error : "written");
+}
+
+cc_status cc_run_report_write(const cc_run_report *r)
+{
+    cc_status st = CC_ERR_IO;
+    char pj[PATH_MAX + 32], pm[PATH_MAX + 32], tmpj[PATH_MAX + 40], tmpm[PATH_MAX + 40];
+    snprintf(pj, sizeof pj, "%s/run-report.json", r->output_dir);
+    snprintf(pm, sizeof pm, "%s/run-report.md", r->output_dir);
+    snprintf(tmpj, sizeof tmpj, "%s.tmp", pj);
+    snprintf(tmpm, sizeof tmpm, "%s.tmp", pm);
+    FILE *j = fopen(tmpj, "w"), *m = fopen(tmpm, "w");
+    int *slow = malloc(((size_t)r->nitems + 1) * sizeof *slow);
+    if (!j || !m || !slow) {
+        st = cc_error_set(CC_ERR_IO, "%s: cannot write the run report: %s", r->output_dir, strerror(errno));
+        goto out;
+    }
+    int count[5] = {0}, skipped = 0, nslow = 0;
+    for (int i = 0; i < r->nitems; i++) {
+        count[r->results[i].state]++;
+        skipped += r->results[i].skipped;
+        if (r->results[i].rank >= 0 && r->results[i].seconds > 0)
+            slow[nslow++] = i;
+    }
+    sort_slowest(slow, nslow, r->results);
+    write_json(j, r, count, skipped, slow, nslow);
+    write_markdown(m, r, count, skipped, slow, nslow);
     st = CC_OK;
 out:
     if (j && fclose(j) != 0)
