@@ -34,6 +34,14 @@ cc_status cc_grid_for_scene(const cc_scene *s, double resolution, cc_grid *g)
     return CC_OK;
 }
 
+int cc_grid_same_gt(const double a[6], const double b[6])
+{
+    for (int i = 0; i < 6; i++)
+        if (fabs(a[i] - b[i]) > 1e-6 * (fabs(a[i]) > 1 ? fabs(a[i]) : 1))
+            return 0;
+    return 1;
+}
+
 static int same_grid(const cc_raster_u16 *src, const cc_grid *g)
 {
     if (src->width != g->width || src->height != g->height)

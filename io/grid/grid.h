@@ -26,6 +26,10 @@ static inline void cc_grid_xy(const cc_grid *g, int col, int row, double *x, dou
     *y = g->gt[3] + (row + 0.5) * g->gt[5];
 }
 
+/* 1 if two geotransforms agree to 1e-6 relative (1e-6 absolute for terms
+ * below 1): the files of one product, or of one series, share a grid. */
+int cc_grid_same_gt(const double a[6], const double b[6]);
+
 /* The scene's output grid at `resolution` metres (0 = the finest band
  * present): the extent of the finest band, snapped outward to the resolution.
  * Fails with CC_ERR_MISSING if the scene has no band. */

