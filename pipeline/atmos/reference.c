@@ -104,46 +104,34 @@ static void prep_free(prep_buffers *p)
     memset(p, 0, sizeof *p);
 }
 
-/* Steps 1-5: grid, TOA reflectance, geometry, pressure, water vapour,
- * aerosol. Fills r's grid and atmosphere fields and p's buffers; on failure
- * the caller frees both. */
-static cc_status prepare(const cc_scene *s, const cc_reference_options *o, cc_reference_result *r,
-                         prep_buffers *p)
+/* 1. TOA reflectance of every band on the grid (NaN = nodata). */
+static cc_status prep_toa(const cc_scene *s, const cc_grid *g, prep_buffers *p)
 {
-    cc_status st;
-    float **toa = p->toa;
-    float *wv = NULL, *pres = NULL, *sun_z = NULL, *sun_a = NULL;
-
-    if ((st = check_options(s, o)) != CC_OK)
-        goto out;
-    if ((st = cc_grid_for_scene(s, o->resolution, &r->grid)) != CC_OK)
-        goto out;
-    const cc_grid *g = &r->grid;
     size_t n = cc_grid_npix(g);
-    cc_info("reference: %s on a %dx%d grid at %g m", s->product_id, g->width, g->height, g->gt[1]);
-
-    /* 1. TOA reflectance of every band on the grid (NaN = nodata). */
+    float **toa = p->toa;
     for (int b = 0; b < CC_NBANDS; b++) {
         if (!s->band[b].present || b == CC_B10)
             continue;
-        if (!(toa[b] = cc_malloc3(n, sizeof(float), 1))) {
-            st = CC_ERR_NOMEM;
-            goto out;
-        }
-        if ((st = cc_grid_resample_band(&s->band[b], s->wkt, g, toa[b])) != CC_OK)
-            goto out;
+        if (!(toa[b] = cc_malloc3(n, sizeof(float), 1)))
+            return CC_ERR_NOMEM;
+        cc_status st = cc_grid_resample_band(&s->band[b], s->wkt, g, toa[b]);
+        if (st != CC_OK)
+            return st;
         for (size_t i = 0; i < n; i++)
             toa[b][i] = toa[b][i] <= 0.0f ? NAN
                                           : (float)((toa[b][i] + s->radio_offset[b]) / s->quantification);
     }
+    return CC_OK;
+}
 
-    /* 2. Geometry per pixel (sun) and scene means. */
-    sun_z = cc_malloc3(n, sizeof(float), 1);
-    sun_a = cc_malloc3(n, sizeof(float), 1);
-    if (!sun_z || !sun_a) {
-        st = CC_ERR_NOMEM;
-        goto out;
-    }
+/* 2. Geometry per pixel (sun) and scene means. */
+static cc_status prep_geometry(const cc_scene *s, const cc_grid *g, prep_buffers *p)
+{
+    size_t n = cc_grid_npix(g);
+    float *sun_z = p->sun_z = cc_malloc3(n, sizeof(float), 1);
+    float *sun_a = p->sun_a = cc_malloc3(n, sizeof(float), 1);
+    if (!sun_z || !sun_a)
+        return CC_ERR_NOMEM;
     for (int row = 0; row < g->height; row++)
         for (int col = 0; col < g->width; col++) {
             double x, y;
@@ -156,102 +144,132 @@ static cc_status prepare(const cc_scene *s, const cc_reference_options *o, cc_re
     double mean_vz = 0, mean_va = 0;
     int nvb = 0;
     for (int b = 0; b < CC_NBANDS; b++)
-        if (toa[b] && s->view_zenith[b].v) {
+        if (p->toa[b] && s->view_zenith[b].v) {
             mean_vz += cc_angle_grid_mean(&s->view_zenith[b]);
             mean_va += cc_angle_grid_mean(&s->view_azimuth[b]);
             nvb++;
         }
-    if (nvb == 0 || isnan(mean_sz) || isnan(mean_sa) || isnan(mean_vz)) {
-        st = cc_error_set(CC_ERR_MISSING, "%s: sun or viewing angles are missing", s->product_id);
-        goto out;
-    }
+    if (nvb == 0 || isnan(mean_sz) || isnan(mean_sa) || isnan(mean_vz))
+        return cc_error_set(CC_ERR_MISSING, "%s: sun or viewing angles are missing", s->product_id);
     mean_vz /= nvb;
     mean_va /= nvb;
     p->mean_sz = mean_sz;
     p->mean_sa = mean_sa;
     p->mean_vz = mean_vz;
     p->mean_va = mean_va;
-    if (mean_sz >= 85.0) {
-        st = cc_error_set(CC_ERR_ARG, "%s: sun zenith %.1f deg is too low a sun for SMAC", s->product_id,
-                          mean_sz);
-        goto out;
-    }
+    if (mean_sz >= 85.0)
+        return cc_error_set(CC_ERR_ARG, "%s: sun zenith %.1f deg is too low a sun for SMAC", s->product_id,
+                            mean_sz);
+    return CC_OK;
+}
 
-    /* 3. Pressure. */
+/* 3. Pressure: sea level, from --elevation, or per pixel from a DEM (its mean
+ * where the DEM has no valid value). */
+static cc_status prep_pressure(const cc_reference_options *o, const cc_grid *g, cc_reference_result *r,
+                               prep_buffers *p)
+{
+    size_t n = cc_grid_npix(g);
     r->pressure_source = "sea level";
     r->pressure_hpa = 1013.25;
     if (!isnan(o->elevation_m)) {
         r->pressure_hpa = cc_smac_pressure_from_elevation(o->elevation_m);
         r->pressure_source = "elevation";
-    } else if (o->dem_path) {
-        if (!(pres = cc_malloc3(n, sizeof(float), 1))) {
-            st = CC_ERR_NOMEM;
-            goto out;
-        }
-        if ((st = cc_grid_read_raster(o->dem_path, g, pres)) != CC_OK)
-            goto out;
-        double sum = 0;
-        size_t cnt = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (isnan(pres[i]) || pres[i] < -500 || pres[i] > 9000) {
-                pres[i] = NAN;
-                continue;
-            }
-            pres[i] = (float)cc_smac_pressure_from_elevation(pres[i]);
-            sum += pres[i];
-            cnt++;
-        }
-        if (cnt == 0) {
-            st = cc_error_set(CC_ERR_NODATA, "%s: DEM has no valid elevation over the scene", o->dem_path);
-            goto out;
-        }
-        r->pressure_hpa = sum / cnt;
-        for (size_t i = 0; i < n; i++)
-            if (isnan(pres[i]))
-                pres[i] = (float)r->pressure_hpa;
-        r->pressure_source = "DEM";
+        return CC_OK;
     }
+    if (!o->dem_path)
+        return CC_OK;
+    float *pres = p->pres = cc_malloc3(n, sizeof(float), 1);
+    if (!pres)
+        return CC_ERR_NOMEM;
+    cc_status st = cc_grid_read_raster(o->dem_path, g, pres);
+    if (st != CC_OK)
+        return st;
+    double sum = 0;
+    size_t cnt = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(pres[i]) || pres[i] < -500 || pres[i] > 9000) {
+            pres[i] = NAN;
+            continue;
+        }
+        pres[i] = (float)cc_smac_pressure_from_elevation(pres[i]);
+        sum += pres[i];
+        cnt++;
+    }
+    if (cnt == 0)
+        return cc_error_set(CC_ERR_NODATA, "%s: DEM has no valid elevation over the scene", o->dem_path);
+    r->pressure_hpa = sum / cnt;
+    for (size_t i = 0; i < n; i++)
+        if (isnan(pres[i]))
+            pres[i] = (float)r->pressure_hpa;
+    r->pressure_source = "DEM";
+    return CC_OK;
+}
+
+/* 4. Water vapour: the option, the B9 retrieval, or the default when nothing is
+ * retrievable (a warning, not an error). */
+static cc_status prep_water_vapour(const cc_scene *s, const cc_reference_options *o, const cc_atmos_input *ain,
+                                   cc_reference_result *r, prep_buffers *p)
+{
+    size_t n = ain->n;
+    float *wv = p->wv = cc_malloc3(n, sizeof(float), 1);
+    if (!wv)
+        return CC_ERR_NOMEM;
+    if (!isnan(o->water_vapour)) {
+        r->water_vapour = o->water_vapour;
+        r->wv_source = "option";
+        for (size_t i = 0; i < n; i++)
+            wv[i] = (float)o->water_vapour;
+        return CC_OK;
+    }
+    size_t nv = 0;
+    cc_status st = cc_atmos_retrieve_wv(ain, wv, &r->water_vapour, &nv);
+    if (st == CC_OK && nv > 0) {
+        r->wv_source = p->toa[CC_B8A] ? "B9/B8A" : "B9/B8";
+    } else {
+        cc_warn("%s: water vapour not retrievable (%s); using %.1f g cm-2", s->product_id,
+                st == CC_OK ? "no valid pixel" : cc_error_message(), CC_DEFAULT_WV);
+        r->water_vapour = CC_DEFAULT_WV;
+        r->wv_source = "default";
+        for (size_t i = 0; i < n; i++)
+            wv[i] = (float)CC_DEFAULT_WV;
+    }
+    return CC_OK;
+}
+
+/* Steps 1-5: grid, TOA reflectance, geometry, pressure, water vapour,
+ * aerosol. Fills r's grid and atmosphere fields and p's buffers; on failure
+ * the caller frees both. */
+static cc_status prepare(const cc_scene *s, const cc_reference_options *o, cc_reference_result *r,
+                         prep_buffers *p)
+{
+    cc_status st;
+    if ((st = check_options(s, o)) != CC_OK)
+        return st;
+    if ((st = cc_grid_for_scene(s, o->resolution, &r->grid)) != CC_OK)
+        return st;
+    const cc_grid *g = &r->grid;
+    size_t n = cc_grid_npix(g);
+    cc_info("reference: %s on a %dx%d grid at %g m", s->product_id, g->width, g->height, g->gt[1]);
+    if ((st = prep_toa(s, g, p)) != CC_OK || (st = prep_geometry(s, g, p)) != CC_OK ||
+        (st = prep_pressure(o, g, r, p)) != CC_OK)
+        return st;
 
     cc_atmos_input ain;
     memset(&ain, 0, sizeof ain);
     ain.sc = s->spacecraft;
     ain.n = n;
     for (int b = 0; b < CC_NBANDS; b++)
-        ain.toa[b] = toa[b];
+        ain.toa[b] = p->toa[b];
     ain.scl = NULL;
-    ain.tetas = mean_sz;
-    ain.phis = mean_sa;
-    ain.tetav = mean_vz;
-    ain.phiv = mean_va;
+    ain.tetas = p->mean_sz;
+    ain.phis = p->mean_sa;
+    ain.tetav = p->mean_vz;
+    ain.phiv = p->mean_va;
     ain.pressure_hpa = r->pressure_hpa;
     ain.uo3 = o->ozone;
     r->ozone = o->ozone;
-
-    /* 4. Water vapour. */
-    if (!(wv = cc_malloc3(n, sizeof(float), 1))) {
-        st = CC_ERR_NOMEM;
-        goto out;
-    }
-    if (!isnan(o->water_vapour)) {
-        r->water_vapour = o->water_vapour;
-        r->wv_source = "option";
-        for (size_t i = 0; i < n; i++)
-            wv[i] = (float)o->water_vapour;
-    } else {
-        size_t nv = 0;
-        st = cc_atmos_retrieve_wv(&ain, wv, &r->water_vapour, &nv);
-        if (st == CC_OK && nv > 0) {
-            r->wv_source = toa[CC_B8A] ? "B9/B8A" : "B9/B8";
-        } else {
-            cc_warn("%s: water vapour not retrievable (%s); using %.1f g cm-2", s->product_id,
-                    st == CC_OK ? "no valid pixel" : cc_error_message(), CC_DEFAULT_WV);
-            r->water_vapour = CC_DEFAULT_WV;
-            r->wv_source = "default";
-            for (size_t i = 0; i < n; i++)
-                wv[i] = (float)CC_DEFAULT_WV;
-        }
-        st = CC_OK;
-    }
+    if ((st = prep_water_vapour(s, o, &ain, r, p)) != CC_OK)
+        return st;
 
     /* 5. Aerosol. */
     if (!isnan(o->aot550)) {
@@ -260,9 +278,8 @@ static cc_status prepare(const cc_scene *s, const cc_reference_options *o, cc_re
     } else {
         cc_aot_result ar;
         memset(&ar, 0, sizeof ar);
-        st = cc_atmos_retrieve_aot(&ain, r->water_vapour, &ar);
-        if (st != CC_OK)
-            goto out;
+        if ((st = cc_atmos_retrieve_aot(&ain, r->water_vapour, &ar)) != CC_OK)
+            return st;
         r->aot550 = ar.aot550;
         r->n_ddv = ar.n_ddv;
         r->aot_source = ar.fallback ? "default (too little DDV)" : "DDV";
@@ -270,12 +287,7 @@ static cc_status prepare(const cc_scene *s, const cc_reference_options *o, cc_re
     cc_info("atmosphere: AOT550 %.3f (%s), water vapour %.2f g cm-2 (%s), pressure %.1f hPa (%s), ozone %.3f",
             r->aot550, r->aot_source, r->water_vapour, r->wv_source, r->pressure_hpa, r->pressure_source,
             r->ozone);
-out:
-    p->wv = wv;
-    p->pres = pres;
-    p->sun_z = sun_z;
-    p->sun_a = sun_a;
-    return st;
+    return CC_OK;
 }
 
 cc_status cc_reference_atmosphere(const cc_scene *s, const cc_reference_options *o, cc_reference_atmos *a)
