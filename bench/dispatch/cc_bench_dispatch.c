@@ -1,5 +1,5 @@
 /* Dispatch benchmark (issue 5, docs/scaling.md): the REAL scheduler of
- * `clearcube run` (jobs/run/run.c, through cc_run_dispatch in jobs/run/run-impl.h)
+ * `clearcube run` (jobs/run/scheduler.c, through cc_run_dispatch in jobs/run/dispatch.c)
  * handing out N no-op items over the ranks of MPI_COMM_WORLD, and, in the same
  * invocation, a raw MPI ping-pong between rank 0 and rank 1 with the
  * scheduler's message size (the floor of one request/reply).

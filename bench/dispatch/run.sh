@@ -1,7 +1,8 @@
 #!/bin/bash
 # Dispatch benchmark (docs/scaling.md): the real scheduler of `clearcube run`
-# (jobs/run/run.c via cc_run_dispatch) over no-op items, plus an MPI ping-pong, at
-# several rank counts. A benchmark, not a test: it asserts nothing about time.
+# (jobs/run/scheduler.c via cc_run_dispatch in jobs/run/dispatch.c) over no-op
+# items, plus an MPI ping-pong, at several rank counts. A benchmark, not a test:
+# it asserts nothing about time.
 #
 #   bench/dispatch/run.sh [--build DIR] [--items N] [--tiles T] [--ranks "8 2"] [-- BENCH ARGS]
 #

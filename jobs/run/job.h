@@ -4,7 +4,7 @@
  * jobs/run/jobfile.c) names a product, an area, a date range, input catalogues, an
  * output directory, a model file and limits. Expanding it (cc_job_items)
  * scans the catalogues and yields WORK ITEMS: one per (MGRS tile, date), each
- * with the input products found for it. The MPI runner (jobs/run/run.c) schedules
+ * with the input products found for it. The MPI runner (jobs/run/run.c, jobs/run/run-ctx.h) schedules
  * items over ranks; the journal (jobs/run/journal.c) records their fate. */
 #ifndef CC_JOBS_RUN_JOB_H
 #define CC_JOBS_RUN_JOB_H

@@ -27,7 +27,7 @@ void cc_plan_costs_default(cc_plan_costs *c)
     /* NOT measured (no GPU here): design.md's claim of ~10 s per tile on a GPU */
     c->gpu_compute_s = 10.0;
     /* NOT measured at full size: assembling a tile cube decompresses each
-     * committed date and deflates it again (jobs/run/run.c assemble_tile), taken
+     * committed date and deflates it again (jobs/run/assemble.c assemble_tile), taken
      * as the cost of writing it once (59.9 s, above) */
     c->assemble_per_date_s = 59.9;
     /* bench/dispatch (docs/scaling.md): rank 0's time per handed-out task */

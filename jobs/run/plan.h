@@ -4,7 +4,7 @@
  * Costs of one work item (one tile, one date) come from measured per-stage
  * numbers (docs/benchmarks.md, full-tile streaming) or from a run report of
  * `clearcube run` (--cost-file). The simulation replays the dynamic scheduler
- * of jobs/run/run.c: items handed out in decreasing order of their estimated cost,
+ * of jobs/run/scheduler.c: items handed out in decreasing order of their estimated cost,
  * pulled by every rank (rank 0 included) one at a time, a tile's cube
  * assembled by one rank once all its items are final (tile tasks before
  * items), rank 0 handing out at most one task per `dispatch_s`. Real costs

@@ -1,4 +1,5 @@
-/* clearcube run: internals shared by jobs/run/run.c, jobs/run/report.c and jobs/mosaic.c. */
+/* clearcube run: internals shared by the runner (jobs/run/run.c and the files of
+ * jobs/run/run-ctx.h), jobs/run/report.c and jobs/run/mosaic.c. */
 #ifndef CC_JOBS_RUN_RUN_IMPL_H
 #define CC_JOBS_RUN_RUN_IMPL_H
 

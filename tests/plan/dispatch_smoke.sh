@@ -1,6 +1,6 @@
 #!/bin/bash
 # Smoke run of bench/dispatch: 2 ranks, 1000 no-op items through the real
-# scheduler of jobs/run.c. Checks that it completes, every item ran exactly
+# scheduler of jobs/run/scheduler.c. Checks that it completes, every item ran exactly
 # once, and its JSON line parses with sane fields. Never checks a time.
 set -u
 MPIEXEC=${1:-mpirun}
