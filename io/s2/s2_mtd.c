@@ -297,83 +297,62 @@ static cc_status read_special_values(const char *path, CPLXMLNode *root, cc_s2_p
     return CC_OK;
 }
 
-cc_status cc_s2_mtd_product_read(const char *xml_path, cc_s2_product_mtd *out)
+/* L1C or L2A, from the root element or PRODUCT_TYPE. */
+static cc_status product_level(const char *path, CPLXMLNode *root, cc_s2_product_mtd *m)
 {
-    cc_status st = CC_OK;
-    CPLXMLNode *doc = NULL, *root = NULL;
-    const char *path = xml_path ? xml_path : "(null)";
-    cc_s2_product_mtd m;
-    memset(&m, 0, sizeof m);
-    if (!out)
-        return cc_error_set(CC_ERR_ARG, "cc_s2_mtd_product_read: out is NULL");
-    memset(out, 0, sizeof *out);
-
-    st = xml_load(xml_path, &doc, &root);
-    if (st != CC_OK)
-        goto out;
-
-    /* level */
     const char *ptype = find_text(root, "PRODUCT_TYPE");
     if (EQUAL(root->pszValue, "Level-1C_User_Product") || (ptype && STARTS_WITH_CI(ptype, "S2MSI1C")))
-        m.level = CC_LEVEL_L1C;
+        m->level = CC_LEVEL_L1C;
     else if (EQUAL(root->pszValue, "Level-2A_User_Product") ||
              (ptype && STARTS_WITH_CI(ptype, "S2MSI2A")))
-        m.level = CC_LEVEL_L2A;
-    else {
-        st = cc_error_set(CC_ERR_FORMAT,
-                          "%s: not a Sentinel-2 L1C/L2A product metadata file (root element %.60s)",
-                          path, root->pszValue);
-        goto out;
-    }
-    const char *lname = m.level == CC_LEVEL_L1C ? "L1C" : "L2A";
+        m->level = CC_LEVEL_L2A;
+    else
+        return cc_error_set(CC_ERR_FORMAT,
+                            "%s: not a Sentinel-2 L1C/L2A product metadata file (root element %.60s)",
+                            path, root->pszValue);
+    return CC_OK;
+}
 
-    /* identity */
+/* PRODUCT_URI, PROCESSING_BASELINE, SPACECRAFT_NAME, PRODUCT_START_TIME. */
+static cc_status product_identity(const char *path, CPLXMLNode *root, cc_s2_product_mtd *m)
+{
     const char *uri = find_text(root, "PRODUCT_URI");
-    if (!uri) {
-        st = cc_error_set(CC_ERR_MISSING, "%s: missing element PRODUCT_URI", path);
-        goto out;
-    }
+    if (!uri)
+        return cc_error_set(CC_ERR_MISSING, "%s: missing element PRODUCT_URI", path);
     size_t ulen = strlen(uri);
     if (ulen > 5 && EQUAL(uri + ulen - 5, ".SAFE"))
         ulen -= 5;
-    if (ulen == 0 || ulen >= sizeof m.product_id) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: PRODUCT_URI '%.60s' is empty or too long", path, uri);
-        goto out;
-    }
-    memcpy(m.product_id, uri, ulen);
-    m.product_id[ulen] = '\0';
+    if (ulen == 0 || ulen >= sizeof m->product_id)
+        return cc_error_set(CC_ERR_FORMAT, "%s: PRODUCT_URI '%.60s' is empty or too long", path, uri);
+    memcpy(m->product_id, uri, ulen);
+    m->product_id[ulen] = '\0';
 
     const char *pb = find_text(root, "PROCESSING_BASELINE");
-    if (!pb) {
-        st = cc_error_set(CC_ERR_MISSING, "%s: missing element PROCESSING_BASELINE", path);
-        goto out;
-    }
-    if (strlen(pb) >= sizeof m.processing_baseline || !isdigit((unsigned char)pb[0])) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: bad PROCESSING_BASELINE '%.20s'", path, pb);
-        goto out;
-    }
-    snprintf(m.processing_baseline, sizeof m.processing_baseline, "%s", pb);
+    if (!pb)
+        return cc_error_set(CC_ERR_MISSING, "%s: missing element PROCESSING_BASELINE", path);
+    if (strlen(pb) >= sizeof m->processing_baseline || !isdigit((unsigned char)pb[0]))
+        return cc_error_set(CC_ERR_FORMAT, "%s: bad PROCESSING_BASELINE '%.20s'", path, pb);
+    snprintf(m->processing_baseline, sizeof m->processing_baseline, "%s", pb);
 
     const char *scn = find_text(root, "SPACECRAFT_NAME");
-    if (!scn) {
-        st = cc_error_set(CC_ERR_MISSING, "%s: missing element SPACECRAFT_NAME", path);
-        goto out;
-    }
-    m.spacecraft = cc_spacecraft_parse(scn);
-    if (m.spacecraft == CC_SC_UNKNOWN) {
-        st = cc_error_set(CC_ERR_UNSUPPORTED, "%s: unknown spacecraft '%.40s' in SPACECRAFT_NAME",
-                          path, scn);
-        goto out;
-    }
+    if (!scn)
+        return cc_error_set(CC_ERR_MISSING, "%s: missing element SPACECRAFT_NAME", path);
+    m->spacecraft = cc_spacecraft_parse(scn);
+    if (m->spacecraft == CC_SC_UNKNOWN)
+        return cc_error_set(CC_ERR_UNSUPPORTED, "%s: unknown spacecraft '%.40s' in SPACECRAFT_NAME",
+                            path, scn);
 
-    st = parse_utc(path, "PRODUCT_START_TIME", find_text(root, "PRODUCT_START_TIME"), &m.year,
-                   &m.month, &m.day, &m.sensing_time);
-    if (st != CC_OK)
-        goto out;
+    return parse_utc(path, "PRODUCT_START_TIME", find_text(root, "PRODUCT_START_TIME"), &m->year, &m->month,
+                     &m->day, &m->sensing_time);
+}
 
-    /* radiometry */
-    if (m.level == CC_LEVEL_L1C) {
-        st = req_number(path, root, "QUANTIFICATION_VALUE", &m.quantification);
+/* Quantification values, offsets (PB >= 04.00), Reflectance_Conversion. */
+static cc_status product_radiometry(const char *path, CPLXMLNode *root, cc_s2_product_mtd *m)
+{
+    cc_status st;
+    const char *lname = m->level == CC_LEVEL_L1C ? "L1C" : "L2A";
+    if (m->level == CC_LEVEL_L1C) {
+        st = req_number(path, root, "QUANTIFICATION_VALUE", &m->quantification);
     } else {
         /* Sen2Cor 2.4+ names; very old (2017) products used an L2A_ prefix. */
         const char *q = find_text(root, "BOA_QUANTIFICATION_VALUE")
@@ -381,72 +360,63 @@ cc_status cc_s2_mtd_product_read(const char *xml_path, cc_s2_product_mtd *out)
                             : (find_text(root, "L2A_BOA_QUANTIFICATION_VALUE")
                                    ? "L2A_BOA_QUANTIFICATION_VALUE"
                                    : "BOA_QUANTIFICATION_VALUE");
-        st = req_number(path, root, q, &m.quantification);
+        st = req_number(path, root, q, &m->quantification);
         if (st == CC_OK) {
             q = find_text(root, "L2A_AOT_QUANTIFICATION_VALUE") ? "L2A_AOT_QUANTIFICATION_VALUE"
                                                                   : "AOT_QUANTIFICATION_VALUE";
-            st = req_number(path, root, q, &m.aot_quantification);
+            st = req_number(path, root, q, &m->aot_quantification);
         }
         if (st == CC_OK) {
             q = find_text(root, "L2A_WVP_QUANTIFICATION_VALUE") ? "L2A_WVP_QUANTIFICATION_VALUE"
                                                                   : "WVP_QUANTIFICATION_VALUE";
-            st = req_number(path, root, q, &m.wvp_quantification);
+            st = req_number(path, root, q, &m->wvp_quantification);
         }
     }
     if (st != CC_OK)
-        goto out;
-    if (!(m.quantification > 0.0) ||
-        (m.level == CC_LEVEL_L2A && !(m.aot_quantification > 0.0 && m.wvp_quantification > 0.0))) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: quantification values must be positive", path);
-        goto out;
-    }
+        return st;
+    if (!(m->quantification > 0.0) ||
+        (m->level == CC_LEVEL_L2A && !(m->aot_quantification > 0.0 && m->wvp_quantification > 0.0)))
+        return cc_error_set(CC_ERR_FORMAT, "%s: quantification values must be positive", path);
 
     /* offsets (PB >= 04.00) */
-    CPLXMLNode *offl = m.level == CC_LEVEL_L1C ? find_elem(root, "Radiometric_Offset_List")
+    CPLXMLNode *offl = m->level == CC_LEVEL_L1C ? find_elem(root, "Radiometric_Offset_List")
                                                : find_elem(root, "BOA_ADD_OFFSET_VALUES_LIST");
     int n_off = 0;
     if (offl) {
-        st = read_band_list(path, offl, m.level == CC_LEVEL_L1C ? "RADIO_ADD_OFFSET" : "BOA_ADD_OFFSET",
-                            m.radio_offset, &n_off);
+        st = read_band_list(path, offl, m->level == CC_LEVEL_L1C ? "RADIO_ADD_OFFSET" : "BOA_ADD_OFFSET",
+                            m->radio_offset, &n_off);
         if (st != CC_OK)
-            goto out;
+            return st;
     }
-    if (n_off == 0 && atof(m.processing_baseline) >= 4.0)
+    if (n_off == 0 && atof(m->processing_baseline) >= 4.0)
         cc_warn("%s: processing baseline %s but no %s offsets listed; assuming 0", path,
-                m.processing_baseline, lname);
+                m->processing_baseline, lname);
 
     /* Reflectance_Conversion */
     CPLXMLNode *rc = find_elem(root, "Reflectance_Conversion");
-    if (!rc) {
-        st = cc_error_set(CC_ERR_MISSING, "%s: missing element Reflectance_Conversion", path);
-        goto out;
-    }
-    st = parse_number(path, "Reflectance_Conversion/U", CPLGetXMLValue(rc, "U", NULL), &m.u);
+    if (!rc)
+        return cc_error_set(CC_ERR_MISSING, "%s: missing element Reflectance_Conversion", path);
+    st = parse_number(path, "Reflectance_Conversion/U", CPLGetXMLValue(rc, "U", NULL), &m->u);
     if (st != CC_OK)
-        goto out;
-    if (!(m.u > 0.5 && m.u < 1.5)) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: Reflectance_Conversion/U = %g is implausible", path, m.u);
-        goto out;
-    }
+        return st;
+    if (!(m->u > 0.5 && m->u < 1.5))
+        return cc_error_set(CC_ERR_FORMAT, "%s: Reflectance_Conversion/U = %g is implausible", path, m->u);
     CPLXMLNode *sil = CPLGetXMLNode(rc, "Solar_Irradiance_List");
     int n_irr = 0;
-    if (!sil) {
-        st = cc_error_set(CC_ERR_MISSING, "%s: missing element Solar_Irradiance_List", path);
-        goto out;
-    }
-    st = read_band_list(path, sil, "SOLAR_IRRADIANCE", m.solar_irradiance, &n_irr);
+    if (!sil)
+        return cc_error_set(CC_ERR_MISSING, "%s: missing element Solar_Irradiance_List", path);
+    st = read_band_list(path, sil, "SOLAR_IRRADIANCE", m->solar_irradiance, &n_irr);
     if (st != CC_OK)
-        goto out;
-    if (n_irr == 0) {
-        st = cc_error_set(CC_ERR_MISSING, "%s: Solar_Irradiance_List has no SOLAR_IRRADIANCE", path);
-        goto out;
-    }
+        return st;
+    if (n_irr == 0)
+        return cc_error_set(CC_ERR_MISSING, "%s: Solar_Irradiance_List has no SOLAR_IRRADIANCE", path);
+    return CC_OK;
+}
 
-    st = read_special_values(path, root, &m);
-    if (st != CC_OK)
-        goto out;
-
-    /* image files */
+/* The IMAGE_FILE entries of Granule_List. */
+static cc_status product_images(const char *path, CPLXMLNode *root, cc_s2_product_mtd *m)
+{
+    cc_status st = CC_OK;
     CPLXMLNode *gl = find_elem(root, "Granule_List");
     int n_img = 0;
     for (CPLXMLNode *g = gl ? gl->psChild : NULL; g && st == CC_OK; g = g->psNext) {
@@ -460,15 +430,38 @@ cc_status cc_s2_mtd_product_read(const char *xml_path, cc_s2_product_mtd *out)
             if (!txt || !*txt)
                 continue;
             n_img++;
-            st = take_image_file(path, &m, txt);
+            st = take_image_file(path, m, txt);
         }
     }
     if (st != CC_OK)
+        return st;
+    if (n_img == 0)
+        return cc_error_set(CC_ERR_MISSING, "%s: no IMAGE_FILE in Granule_List", path);
+    return CC_OK;
+}
+
+/* The opening both readers share: *out zeroed (size bytes), the document loaded. */
+static cc_status mtd_open(const char *xml_path, const char *fn, void *out, size_t size, CPLXMLNode **doc,
+                          CPLXMLNode **root)
+{
+    if (!out)
+        return cc_error_set(CC_ERR_ARG, "%s: out is NULL", fn);
+    memset(out, 0, size);
+    return xml_load(xml_path, doc, root);
+}
+
+cc_status cc_s2_mtd_product_read(const char *xml_path, cc_s2_product_mtd *out)
+{
+    cc_status st = CC_OK;
+    CPLXMLNode *doc = NULL, *root = NULL;
+    const char *path = xml_path ? xml_path : "(null)";
+    cc_s2_product_mtd m;
+    memset(&m, 0, sizeof m);
+    if ((st = mtd_open(xml_path, "cc_s2_mtd_product_read", out, sizeof *out, &doc, &root)) != CC_OK ||
+        (st = product_level(path, root, &m)) != CC_OK || (st = product_identity(path, root, &m)) != CC_OK ||
+        (st = product_radiometry(path, root, &m)) != CC_OK || (st = read_special_values(path, root, &m)) != CC_OK ||
+        (st = product_images(path, root, &m)) != CC_OK)
         goto out;
-    if (n_img == 0) {
-        st = cc_error_set(CC_ERR_MISSING, "%s: no IMAGE_FILE in Granule_List", path);
-        goto out;
-    }
 out:
     if (doc)
         CPLDestroyXMLNode(doc);
@@ -807,12 +800,7 @@ cc_status cc_s2_mtd_tile_read(const char *xml_path, cc_s2_tile_mtd *out)
     const char *path = xml_path ? xml_path : "(null)";
     cc_s2_tile_mtd t;
     memset(&t, 0, sizeof t);
-    if (!out)
-        return cc_error_set(CC_ERR_ARG, "cc_s2_mtd_tile_read: out is NULL");
-    memset(out, 0, sizeof *out);
-
-    st = xml_load(xml_path, &doc, &root);
-    if (st != CC_OK)
+    if ((st = mtd_open(xml_path, "cc_s2_mtd_tile_read", out, sizeof *out, &doc, &root)) != CC_OK)
         goto out;
     if (!STARTS_WITH_CI(root->pszValue, "Level-1C_Tile_ID") &&
         !STARTS_WITH_CI(root->pszValue, "Level-2A_Tile_ID")) {

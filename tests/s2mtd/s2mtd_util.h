@@ -1,4 +1,4 @@
-/* File helpers for the s2mtd tests (header-only). */
+/* File and failure helpers for the s2mtd tests (header-only). */
 #ifndef CC_TESTS_S2MTD_UTIL_H
 #define CC_TESTS_S2MTD_UTIL_H
 
@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/error.h"
+#include "testutil.h"
 
 /* Whole file as a NUL-terminated malloc'd string, or exit(1). */
 static inline char *tu_read(const char *path, size_t *len)
@@ -75,6 +78,29 @@ static inline void tu_fmt(char *buf, size_t n, const char *fmt, ...)
 static inline void tu_path(char *buf, size_t n, const char *dir, const char *name)
 {
     tu_fmt(buf, n, "%s/%s", dir, name);
+}
+
+/* A malformed variant of a real file: `text` with the first `from` replaced
+ * by `to`, written as dir/name; path receives that name. */
+static inline void tu_variant(char *path, size_t n, const char *dir, const char *name, const char *text,
+                              const char *from, const char *to)
+{
+    char *t = tu_replace(text, from, to);
+    tu_path(path, n, dir, name);
+    tu_write(path, t, strlen(t));
+    free(t);
+}
+
+/* A reader's failure on `path`: status `want` and a one-line message that
+ * names the file (and `needle`, when given). */
+static inline void tu_check_failure(const char *path, cc_status st, cc_status want, const char *needle)
+{
+    const char *msg = cc_error_message();
+    printf("expected failure: %s -> %s: %s\n", path, cc_status_name(st), msg);
+    CHECK(st == want);
+    CHECK(strstr(msg, path) != NULL);
+    CHECK(needle == NULL || strstr(msg, needle) != NULL);
+    CHECK(strchr(msg, '\n') == NULL);
 }
 
 /* $CLEARCUBE_TMP/<name>, emptied and created (like cc_test_tmpdir, with
