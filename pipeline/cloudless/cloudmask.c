@@ -16,16 +16,9 @@ const char *cc_cloudmask_class_name(int c)
 
 void cc_cloudmask_options_init(cc_cloudmask_options *o)
 {
-    memset(o, 0, sizeof *o);
-    o->threshold = 0.2;
-    o->closing_size = 5;
-    o->mean_size = 7;
-    o->shadow_filter_size = 5;
-    o->shadow_search_m = 6000.0;
-    o->cloud_buffer_m = 0.0;
-    o->shadow_buffer_m = 0.0;
-    o->snow_water = 1;
-    o->red_proxy = 0;
+    *o = (cc_cloudmask_options){.threshold = 0.2, .closing_size = 5, .mean_size = 7, .shadow_filter_size = 5,
+                                .shadow_search_m = 6000.0, .cloud_buffer_m = 0.0, .shadow_buffer_m = 0.0,
+                                .snow_water = 1, .red_proxy = 0};
 }
 
 /* The bands the tests read, after the red proxy is applied. */
@@ -164,13 +157,167 @@ cc_status cc_cloudmask_compute(const cc_cloudmask_input *in, const cc_cloudmask_
     return cc_cloudmask_compute_score(in, o, mask, NULL);
 }
 
+/* The scratch of one mask computation (n = w*h pixels) and the scene
+ * statistics the shadow test is relative to. */
+typedef struct {
+    int w, h;
+    size_t n;
+    double *score, *aux, *valid, *tmp; /* tmp: n + max(w, h) + 1 (box_sum) */
+    uint8_t *cand;
+    double csi_min, csi_mean, bb_min, bb_mean;
+} cm_work;
+
+/* 1. validity (mask CLEAR or NODATA) and the raw score (minimum of the
+ * rescaled features); the scene statistics. Returns the valid pixels. */
+static size_t raw_score(const bandset *b, unsigned terms, const cc_cloudmask_options *o, cm_work *k, uint8_t *mask)
+{
+    const size_t n = k->n;
+    const float *used[8] = {b->b2, b->nir, b->b11, (terms & CC_CM_TERM_B1) ? b->b1 : NULL,
+                            (terms & CC_CM_TERM_B1B10) ? b->b10 : NULL, (terms & CC_CM_TERM_VIS) ? b->vis3 : NULL,
+                            (terms & CC_CM_TERM_VIS) || o->snow_water ? b->b4 : NULL,
+                            (terms & CC_CM_TERM_NDSI) ? b->b3 : NULL};
+    size_t nvalid = 0;
+    double csi_min = INFINITY, csi_sum = 0.0, bb_min = INFINITY, bb_sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        int ok = 1;
+        for (int j = 0; j < 8 && ok; j++)
+            if (used[j] && !isfinite(used[j][i]))
+                ok = 0;
+        mask[i] = ok ? CC_CM_CLEAR : CC_CM_NODATA;
+        if (!ok) {
+            k->score[i] = NAN;
+            continue;
+        }
+        nvalid++;
+        double s = 1.0;
+        s = fmin(s, rescale(b->b2[i], 0.1, 0.5));
+        if (terms & CC_CM_TERM_B1)
+            s = fmin(s, rescale(b->b1[i], 0.1, 0.3));
+        if (terms & CC_CM_TERM_B1B10)
+            s = fmin(s, rescale((double)b->b1[i] + b->b10[i], 0.15, 0.2));
+        if (terms & CC_CM_TERM_VIS)
+            s = fmin(s, rescale((double)b->b4[i] + b->vis3[i] + b->vis2[i], 0.2, 0.8));
+        if (terms & CC_CM_TERM_NDSI)
+            s = fmin(s, rescale(nd(b->b3[i], b->b11[i]), 0.8, 0.6));
+        k->score[i] = s;
+        const double csi = 0.5 * ((double)b->nir[i] + b->b11[i]);
+        csi_min = fmin(csi_min, csi);
+        csi_sum += csi;
+        bb_min = fmin(bb_min, b->b2[i]);
+        bb_sum += b->b2[i];
+    }
+    if (nvalid) {
+        k->csi_min = csi_min, k->csi_mean = csi_sum / (double)nvalid;
+        k->bb_min = bb_min, k->bb_mean = bb_sum / (double)nvalid;
+    }
+    return nvalid;
+}
+
+/* 2. grey closing (dilation then erosion) and 3. box mean, over the valid
+ * pixels of each window. */
+static void smooth_score(const cc_cloudmask_options *o, cm_work *k, const uint8_t *mask)
+{
+    const int w = k->w, h = k->h;
+    const size_t n = k->n;
+    if (o->closing_size > 1) {
+        const int r = o->closing_size / 2;
+        for (size_t i = 0; i < n; i++)
+            k->aux[i] = mask[i] ? k->score[i] : -INFINITY;
+        box_extreme(k->aux, w, h, r, 1.0, k->tmp);
+        for (size_t i = 0; i < n; i++)
+            k->aux[i] = mask[i] ? k->aux[i] : INFINITY;
+        box_extreme(k->aux, w, h, r, -1.0, k->tmp);
+        for (size_t i = 0; i < n; i++)
+            if (mask[i])
+                k->score[i] = k->aux[i];
+    }
+    if (o->mean_size > 1) {
+        const int r = o->mean_size / 2;
+        for (size_t i = 0; i < n; i++)
+            k->aux[i] = mask[i] ? k->score[i] : 0.0;
+        box_sum(k->aux, w, h, r, k->tmp, k->aux);
+        for (size_t i = 0; i < n; i++)
+            k->valid[i] = mask[i] ? 1.0 : 0.0;
+        box_sum(k->valid, w, h, r, k->tmp, k->valid);
+        for (size_t i = 0; i < n; i++)
+            if (mask[i])
+                k->score[i] = k->aux[i] / k->valid[i];
+    }
+}
+
+/* 4. clip and threshold; 5. snow and water among the clear pixels. */
+static void classify(const bandset *b, const cc_cloudmask_options *o, cm_work *k, uint8_t *mask)
+{
+    const size_t n = k->n;
+    for (size_t i = 0; i < n; i++) {
+        if (!mask[i])
+            continue;
+        k->score[i] = fmin(1.0, fmax(1e-5, k->score[i]));
+        if (k->score[i] >= o->threshold)
+            mask[i] = CC_CM_CLOUD;
+    }
+    /* 5. snow (NDSI > 0.4, SNOMAP, with Fmask's NIR > 0.11 and green > 0.1; Fmask's
+     * NDSI > 0.15 needs its thermal test, which S2 lacks) and water (Fmask) */
+    if (o->snow_water && b->b4) {
+        for (size_t i = 0; i < n; i++) {
+            if (mask[i] != CC_CM_CLEAR)
+                continue;
+            const double nir = b->nir[i], red = b->b4[i];
+            const double ndvi = nd(nir, red);
+            if (b->b3 && b->b3 != b->b4 && nd(b->b3[i], b->b11[i]) > 0.4 && nir > 0.11 && b->b3[i] > 0.1)
+                mask[i] = CC_CM_SNOW;
+            else if ((ndvi < 0.01 && nir < 0.11) || (ndvi < 0.1 && nir < 0.05))
+                mask[i] = CC_CM_WATER;
+        }
+    }
+}
+
+/* 6. shadow candidates (scene-relative darkness), majority filter, near a
+ * cloud only. */
+static void shadows(const bandset *b, const cc_cloudmask_options *o, double pixel_size_m, cm_work *k, uint8_t *mask)
+{
+    const int w = k->w, h = k->h;
+    const size_t n = k->n;
+    const double t3 = k->csi_min + 0.75 * (k->csi_mean - k->csi_min);
+    const double t4 = k->bb_min + (5.0 / 6.0) * (k->bb_mean - k->bb_min);
+    for (size_t i = 0; i < n; i++) {
+        k->cand[i] = 0;
+        if (mask[i] && 0.5 * ((double)b->nir[i] + b->b11[i]) < t3 && b->b2[i] < t4)
+            k->cand[i] = 1;
+    }
+    if (o->shadow_filter_size > 1) {
+        const int r = o->shadow_filter_size / 2;
+        for (size_t i = 0; i < n; i++) {
+            k->aux[i] = k->cand[i];
+            k->valid[i] = mask[i] != CC_CM_NODATA;
+        }
+        box_sum(k->aux, w, h, r, k->tmp, k->aux);
+        box_sum(k->valid, w, h, r, k->tmp, k->valid);
+        for (size_t i = 0; i < n; i++)
+            k->cand[i] = mask[i] && 2.0 * k->aux[i] > k->valid[i];
+    }
+    /* near a cloud only */
+    const int rs = radius_px(o->shadow_search_m, pixel_size_m);
+    if (rs > 0) {
+        for (size_t i = 0; i < n; i++)
+            k->aux[i] = mask[i] == CC_CM_CLOUD;
+        box_sum(k->aux, w, h, rs, k->tmp, k->aux);
+        for (size_t i = 0; i < n; i++)
+            if (k->aux[i] < 0.5)
+                k->cand[i] = 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (k->cand[i] && mask[i] == CC_CM_CLEAR) /* water and snow stay */
+            mask[i] = CC_CM_SHADOW;
+}
+
 cc_status cc_cloudmask_compute_score(const cc_cloudmask_input *in, const cc_cloudmask_options *o,
                                      uint8_t *mask, float *score_out)
 {
     cc_status st = CC_ERR_INTERNAL;
-    double *score = NULL, *tmp = NULL, *aux = NULL, *valid = NULL;
-    uint8_t *cand = NULL;
+    cm_work k;
     cc_cloudmask_options def;
+    memset(&k, 0, sizeof k);
     if (!o) {
         cc_cloudmask_options_init(&def);
         o = &def;
@@ -189,160 +336,42 @@ cc_status cc_cloudmask_compute_score(const cc_cloudmask_input *in, const cc_clou
         return cc_error_set(CC_ERR_MISSING, "cloudmask: band B08 (or B8A) is missing");
     if (!b.b11)
         return cc_error_set(CC_ERR_MISSING, "cloudmask: band B11 is missing");
-    const unsigned terms = terms_of(&b);
     const int w = in->width, h = in->height;
     const size_t n = (size_t)w * (size_t)h;
-    const size_t nscratch = n + (size_t)(w > h ? w : h) + 1;
-    score = cc_malloc3(n, 1, sizeof *score);
-    aux = cc_malloc3(n, 1, sizeof *aux);
-    valid = cc_malloc3(n, 1, sizeof *valid);
-    tmp = cc_malloc3(nscratch, 1, sizeof *tmp);
-    cand = cc_malloc3(n, 1, 1);
-    if (!score || !aux || !valid || !tmp || !cand) {
+    k.w = w, k.h = h, k.n = n;
+    k.score = cc_malloc3(n, 1, sizeof *k.score);
+    k.aux = cc_malloc3(n, 1, sizeof *k.aux);
+    k.valid = cc_malloc3(n, 1, sizeof *k.valid);
+    k.tmp = cc_malloc3(n + (size_t)(w > h ? w : h) + 1, 1, sizeof *k.tmp);
+    k.cand = cc_malloc3(n, 1, 1);
+    if (!k.score || !k.aux || !k.valid || !k.tmp || !k.cand) {
         st = cc_error_set(CC_ERR_NOMEM, "cloudmask: cannot allocate %d x %d pixels", w, h);
         goto out;
     }
-
-    /* 1. validity and the raw score (minimum of the rescaled features) */
-    const float *used[8] = {b.b2, b.nir, b.b11, (terms & CC_CM_TERM_B1) ? b.b1 : NULL,
-                            (terms & CC_CM_TERM_B1B10) ? b.b10 : NULL, (terms & CC_CM_TERM_VIS) ? b.vis3 : NULL,
-                            (terms & CC_CM_TERM_VIS) || o->snow_water ? b.b4 : NULL,
-                            (terms & CC_CM_TERM_NDSI) ? b.b3 : NULL};
-    size_t nvalid = 0;
-    double csi_min = INFINITY, csi_sum = 0.0, bb_min = INFINITY, bb_sum = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        int ok = 1;
-        for (int k = 0; k < 8 && ok; k++)
-            if (used[k] && !isfinite(used[k][i]))
-                ok = 0;
-        mask[i] = ok ? CC_CM_CLEAR : CC_CM_NODATA;
-        if (!ok) {
-            score[i] = NAN;
-            continue;
-        }
-        nvalid++;
-        double s = 1.0;
-        s = fmin(s, rescale(b.b2[i], 0.1, 0.5));
-        if (terms & CC_CM_TERM_B1)
-            s = fmin(s, rescale(b.b1[i], 0.1, 0.3));
-        if (terms & CC_CM_TERM_B1B10)
-            s = fmin(s, rescale((double)b.b1[i] + b.b10[i], 0.15, 0.2));
-        if (terms & CC_CM_TERM_VIS)
-            s = fmin(s, rescale((double)b.b4[i] + b.vis3[i] + b.vis2[i], 0.2, 0.8));
-        if (terms & CC_CM_TERM_NDSI)
-            s = fmin(s, rescale(nd(b.b3[i], b.b11[i]), 0.8, 0.6));
-        score[i] = s;
-        const double csi = 0.5 * ((double)b.nir[i] + b.b11[i]);
-        csi_min = fmin(csi_min, csi);
-        csi_sum += csi;
-        bb_min = fmin(bb_min, b.b2[i]);
-        bb_sum += b.b2[i];
-    }
-    if (nvalid == 0) {
+    if (raw_score(&b, terms_of(&b), o, &k, mask) == 0) {
         st = cc_error_set(CC_ERR_NODATA, "cloudmask: no valid pixel (every pixel misses a band)");
         goto out;
     }
-
-    /* 2. grey closing (dilation then erosion) over valid pixels */
-    if (o->closing_size > 1) {
-        const int r = o->closing_size / 2;
-        for (size_t i = 0; i < n; i++)
-            aux[i] = mask[i] ? score[i] : -INFINITY;
-        box_extreme(aux, w, h, r, 1.0, tmp);
-        for (size_t i = 0; i < n; i++)
-            aux[i] = mask[i] ? aux[i] : INFINITY;
-        box_extreme(aux, w, h, r, -1.0, tmp);
-        for (size_t i = 0; i < n; i++)
-            if (mask[i])
-                score[i] = aux[i];
-    }
-    /* 3. box mean over the valid pixels of each window */
-    if (o->mean_size > 1) {
-        const int r = o->mean_size / 2;
-        for (size_t i = 0; i < n; i++)
-            aux[i] = mask[i] ? score[i] : 0.0;
-        box_sum(aux, w, h, r, tmp, aux);
-        for (size_t i = 0; i < n; i++)
-            valid[i] = mask[i] ? 1.0 : 0.0;
-        box_sum(valid, w, h, r, tmp, valid);
-        for (size_t i = 0; i < n; i++)
-            if (mask[i])
-                score[i] = aux[i] / valid[i];
-    }
-    /* 4. clip and threshold */
-    for (size_t i = 0; i < n; i++) {
-        if (!mask[i])
-            continue;
-        score[i] = fmin(1.0, fmax(1e-5, score[i]));
-        if (score[i] >= o->threshold)
-            mask[i] = CC_CM_CLOUD;
-    }
-
-    /* 5. snow (NDSI > 0.4, SNOMAP, with Fmask's NIR > 0.11 and green > 0.1; Fmask's
-     * NDSI > 0.15 needs its thermal test, which S2 lacks) and water (Fmask) */
-    if (o->snow_water && b.b4) {
-        for (size_t i = 0; i < n; i++) {
-            if (mask[i] != CC_CM_CLEAR)
-                continue;
-            const double nir = b.nir[i], red = b.b4[i];
-            const double ndvi = nd(nir, red);
-            if (b.b3 && b.b3 != b.b4 && nd(b.b3[i], b.b11[i]) > 0.4 && nir > 0.11 && b.b3[i] > 0.1)
-                mask[i] = CC_CM_SNOW;
-            else if ((ndvi < 0.01 && nir < 0.11) || (ndvi < 0.1 && nir < 0.05))
-                mask[i] = CC_CM_WATER;
-        }
-    }
-
-    /* 6. shadow candidates (scene-relative darkness), majority filter */
-    const double csi_mean = csi_sum / (double)nvalid, bb_mean = bb_sum / (double)nvalid;
-    const double t3 = csi_min + 0.75 * (csi_mean - csi_min);
-    const double t4 = bb_min + (5.0 / 6.0) * (bb_mean - bb_min);
-    for (size_t i = 0; i < n; i++) {
-        cand[i] = 0;
-        if (mask[i] && 0.5 * ((double)b.nir[i] + b.b11[i]) < t3 && b.b2[i] < t4)
-            cand[i] = 1;
-    }
-    if (o->shadow_filter_size > 1) {
-        const int r = o->shadow_filter_size / 2;
-        for (size_t i = 0; i < n; i++) {
-            aux[i] = cand[i];
-            valid[i] = mask[i] != CC_CM_NODATA;
-        }
-        box_sum(aux, w, h, r, tmp, aux);
-        box_sum(valid, w, h, r, tmp, valid);
-        for (size_t i = 0; i < n; i++)
-            cand[i] = mask[i] && 2.0 * aux[i] > valid[i];
-    }
-    /* near a cloud only */
-    const int rs = radius_px(o->shadow_search_m, in->pixel_size_m);
-    if (rs > 0) {
-        for (size_t i = 0; i < n; i++)
-            aux[i] = mask[i] == CC_CM_CLOUD;
-        box_sum(aux, w, h, rs, tmp, aux);
-        for (size_t i = 0; i < n; i++)
-            if (aux[i] < 0.5)
-                cand[i] = 0;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (cand[i] && mask[i] == CC_CM_CLEAR) /* water and snow stay */
-            mask[i] = CC_CM_SHADOW;
+    smooth_score(o, &k, mask);
+    classify(&b, o, &k, mask);
+    shadows(&b, o, in->pixel_size_m, &k, mask);
 
     /* 7. buffers: cloud into every valid class, shadow into clear, snow, water */
     const unsigned any_valid = (1u << CC_CM_CLEAR) | (1u << CC_CM_SHADOW) | (1u << CC_CM_SNOW) | (1u << CC_CM_WATER);
-    dilate_class(mask, w, h, radius_px(o->cloud_buffer_m, in->pixel_size_m), CC_CM_CLOUD, any_valid, aux, tmp);
+    dilate_class(mask, w, h, radius_px(o->cloud_buffer_m, in->pixel_size_m), CC_CM_CLOUD, any_valid, k.aux, k.tmp);
     dilate_class(mask, w, h, radius_px(o->shadow_buffer_m, in->pixel_size_m), CC_CM_SHADOW,
-                 any_valid & ~(1u << CC_CM_SHADOW), aux, tmp);
+                 any_valid & ~(1u << CC_CM_SHADOW), k.aux, k.tmp);
 
     if (score_out)
         for (size_t i = 0; i < n; i++)
-            score_out[i] = mask[i] ? (float)score[i] : NAN;
+            score_out[i] = mask[i] ? (float)k.score[i] : NAN;
     st = CC_OK;
 out:
-    free(score);
-    free(aux);
-    free(valid);
-    free(tmp);
-    free(cand);
+    free(k.score);
+    free(k.aux);
+    free(k.valid);
+    free(k.tmp);
+    free(k.cand);
     return st;
 }
 
