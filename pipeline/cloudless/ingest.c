@@ -1,0 +1,305 @@
+/* Ingest (pipeline/cloudless/ingest.h): a product of any Cloudless sensor read
+ * by its reader, resampled onto the Sentinel-2 tile grid, appended to the tile's
+ * sensor cube. */
+#define _GNU_SOURCE /* strdup, basename */
+#include "pipeline/cloudless/ingest.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cpl_conv.h>
+#include <gdal.h>
+#include <gdal_alg.h>
+#include <gdalwarper.h>
+#include <ogr_srs_api.h>
+
+#include "core/alloc.h"
+#include "core/date.h"
+#include "core/log.h"
+#include "io/cube.h"
+#include "io/grid/mgrs.h"
+#include "io/landsat/landsat.h"
+#include "io/s1/s1.h"
+#include "io/s3/olci.h"
+#include "pipeline/cloudless/cloudless_product.h"
+#include "pipeline/cloudless/cloudmask.h"
+
+static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+int cc_ingest_detect_sensor(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    size_t n = strlen(buf);
+    while (n > 1 && buf[n - 1] == '/')
+        buf[--n] = 0;
+    const char *b = basename(buf);
+    if (has_prefix(b, "S1A_") || has_prefix(b, "S1B_") || has_prefix(b, "S1C_"))
+        return CC_SENSOR_S1;
+    if ((has_prefix(b, "S3A_OL_") || has_prefix(b, "S3B_OL_")) || strstr(b, ".SEN3"))
+        return CC_SENSOR_OLCI;
+    if (b[0] == 'L' && (b[1] == 'C' || b[1] == 'E' || b[1] == 'T' || b[1] == 'O') &&
+        (has_prefix(b + 2, "08") || has_prefix(b + 2, "09") || has_prefix(b + 2, "07") || has_prefix(b + 2, "05") ||
+         b[2] == '8' || b[2] == '9' || b[2] == '7' || b[2] == '5'))
+        return CC_SENSOR_LANDSAT;
+    if (has_prefix(b, "S2A_MSIL2A") || has_prefix(b, "S2B_MSIL2A") || has_prefix(b, "S2C_MSIL2A") ||
+        strstr(b, "L2A") || strstr(b, "2A_"))
+        return CC_SENSOR_S2;
+    return -1;
+}
+
+cc_status cc_ingest_grid_tile(const char *tile, double res, cc_ingest_grid *og)
+{
+    int epsg;
+    double ulx, uly;
+    cc_status st = cc_mgrs_tile_footprint(tile, &epsg, &ulx, &uly);
+    if (st != CC_OK)
+        return st;
+    OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
+    char *wkt = NULL;
+    if (OSRImportFromEPSG(srs, epsg) != OGRERR_NONE || OSRExportToWkt(srs, &wkt) != OGRERR_NONE) {
+        OSRDestroySpatialReference(srs);
+        return cc_error_set(CC_ERR_CRS, "tile %s: EPSG:%d unknown to GDAL", tile, epsg);
+    }
+    OSRDestroySpatialReference(srs);
+    og->wkt = strdup(wkt);
+    CPLFree(wkt);
+    int n = (int)floor(109800.0 / res + 0.5);
+    og->g = (cc_grid){.width = n, .height = n, .gt = {ulx, res, 0, uly, 0, -res}, .wkt = og->wkt};
+    return og->wkt ? CC_OK : cc_error_set(CC_ERR_NOMEM, "out of memory");
+}
+
+cc_status cc_ingest_grid_raster(const char *path, cc_ingest_grid *og)
+{
+    GDALDatasetH ds = GDALOpen(path, GA_ReadOnly);
+    if (!ds)
+        return cc_error_set(CC_ERR_IO, "%s: --grid: GDAL cannot open it", path);
+    cc_status st = CC_OK;
+    const char *wkt = GDALGetProjectionRef(ds);
+    if (GDALGetGeoTransform(ds, og->g.gt) != CE_None || !wkt || !wkt[0] || og->g.gt[2] != 0 || og->g.gt[4] != 0)
+        st = cc_error_set(CC_ERR_CRS, "%s: --grid: no north-up georeferencing", path);
+    else {
+        og->g.width = GDALGetRasterXSize(ds);
+        og->g.height = GDALGetRasterYSize(ds);
+        og->wkt = strdup(wkt);
+        og->g.wkt = og->wkt;
+    }
+    GDALClose(ds);
+    return st;
+}
+
+/* Nearest-neighbour warp of a class raster (SCL) onto g; 0 outside. */
+static cc_status warp_classes(const cc_raster_u16 *src, const char *wkt, const cc_grid *g, uint8_t *out)
+{
+    cc_status st = CC_ERR_INTERNAL;
+    GDALDriverH mem = GDALGetDriverByName("MEM");
+    GDALDatasetH s = NULL, d = NULL;
+    s = GDALCreate(mem, "", src->width, src->height, 1, GDT_UInt16, NULL);
+    d = GDALCreate(mem, "", g->width, g->height, 1, GDT_Byte, NULL);
+    if (!s || !d) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: cannot create a warp buffer", src->source ? src->source : "SCL");
+        goto out;
+    }
+    GDALSetGeoTransform(s, (double *)src->gt);
+    GDALSetProjection(s, wkt);
+    GDALSetGeoTransform(d, (double *)g->gt);
+    GDALSetProjection(d, g->wkt);
+    if (GDALRasterIO(GDALGetRasterBand(s, 1), GF_Write, 0, 0, src->width, src->height, src->dn, src->width,
+                     src->height, GDT_UInt16, 0, 0) != CE_None ||
+        GDALReprojectImage(s, wkt, d, g->wkt, GRA_NearestNeighbour, 0, 0, NULL, NULL, NULL) != CE_None ||
+        GDALRasterIO(GDALGetRasterBand(d, 1), GF_Read, 0, 0, g->width, g->height, out, g->width, g->height,
+                     GDT_Byte, 0, 0) != CE_None) {
+        st = cc_error_set(CC_ERR_FORMAT, "%s: cannot warp the scene classification", src->source ? src->source : "SCL");
+        goto out;
+    }
+    st = CC_OK;
+out:
+    if (s)
+        GDALClose(s);
+    if (d)
+        GDALClose(d);
+    return st;
+}
+
+/* Sentinel-2 L2A -> reflectance in the Cloudless bands + cloud mask. */
+static cc_status read_s2(const char *path, const cc_scene_options *so, const cc_grid *g, float *refl, uint8_t *mask,
+                         long *day)
+{
+    cc_scene *s = NULL;
+    size_t npix = cc_grid_npix(g);
+    float *full[CC_NBANDS] = {0};
+    uint8_t *scl = NULL;
+    /* ingest uses reflectance and the mask only: the sun and view angles that
+     * the scene reader wants for inputs without SAFE metadata play no role */
+    cc_scene_options o2 = *so;
+    if (isnan(o2.sun_zenith))
+        o2.sun_zenith = 0;
+    if (isnan(o2.sun_azimuth))
+        o2.sun_azimuth = 0;
+    if (isnan(o2.view_zenith))
+        o2.view_zenith = 0;
+    if (isnan(o2.view_azimuth))
+        o2.view_azimuth = 0;
+    char sc[4] = "";
+    const char *base = strrchr(path, '/');
+    base = base && base[1] ? base + 1 : path;
+    if (!o2.spacecraft && !strncmp(base, "S2", 2) && base[2] >= 'A' && base[2] <= 'C') {
+        snprintf(sc, sizeof sc, "%.3s", base); /* the name says it (S2A_MSIL2A_...) */
+        o2.spacecraft = sc;
+    }
+    cc_status st = cc_scene_open(path, &o2, &s);
+    if (st != CC_OK)
+        return st;
+    *day = cc_date_to_days(s->year, s->month, s->day);
+    for (int b = 0; b < CC_NBANDS; b++) {
+        if (!s->band[b].present)
+            continue;
+        if (!(full[b] = cc_malloc3(npix, 1, sizeof(float)))) {
+            st = CC_ERR_NOMEM;
+            goto out;
+        }
+        if ((st = cc_grid_resample_band(&s->band[b], s->wkt, g, full[b])) != CC_OK)
+            goto out;
+        for (size_t p = 0; p < npix; p++)
+            full[b][p] = full[b][p] > 0 ? (float)((full[b][p] + s->radio_offset[b]) / s->quantification) : NAN;
+    }
+    for (int k = 0; k < CC_CL_NBANDS; k++) {
+        int b = cc_band_index(cc_cl_band_names[k]);
+        for (size_t p = 0; p < npix; p++)
+            refl[p * CC_CL_NBANDS + (size_t)k] = full[b] ? full[b][p] : NAN;
+    }
+    if (s->scl.present) {
+        if (!(scl = cc_malloc3(npix, 1, 1))) {
+            st = CC_ERR_NOMEM;
+            goto out;
+        }
+        if ((st = warp_classes(&s->scl, s->wkt, g, scl)) != CC_OK)
+            goto out;
+        cc_cloudmask_from_scl(scl, npix, mask);
+        cc_info("%s: cloud mask from the product's scene classification (SCL)", path);
+    } else {
+        cc_cloudmask_input in = {.width = g->width, .height = g->height, .pixel_size_m = fabs(g->gt[1])};
+        for (int b = 0; b < CC_NBANDS; b++)
+            in.band[b] = full[b];
+        cc_cloudmask_options o;
+        cc_cloudmask_options_init(&o);
+        if ((st = cc_cloudmask_compute(&in, &o, mask)) != CC_OK)
+            goto out;
+        cc_info("%s: cloud mask by clearcube's own cloud and shadow test", path);
+    }
+    st = CC_OK;
+out:
+    if (st == CC_ERR_NOMEM)
+        cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
+    for (int b = 0; b < CC_NBANDS; b++)
+        free(full[b]);
+    free(scl);
+    cc_scene_free(s);
+    return st;
+}
+
+cc_status cc_ingest_product(const char *path, int sensor, const cc_scene_options *so, const cc_grid *g,
+                            const char *tile, const char *dir)
+{
+    size_t npix = cc_grid_npix(g);
+    float *refl = cc_malloc3(npix, CC_CL_NBANDS, sizeof(float));
+    uint8_t *mask = cc_malloc3(npix, 1, 1);
+    float *vh = NULL;
+    long day = 0;
+    cc_status st = CC_ERR_NOMEM;
+    if (!refl || !mask) {
+        cc_error_set(CC_ERR_NOMEM, "%s: out of memory for a %dx%d grid", path, g->width, g->height);
+        goto out;
+    }
+    const uint8_t *m = mask;
+    switch (sensor) {
+    case CC_SENSOR_S2:
+        st = read_s2(path, so, g, refl, mask, &day);
+        break;
+    case CC_SENSOR_LANDSAT: {
+        cc_landsat_info li;
+        /* HLS-adjusted to S2A's bands; pixels that are not clear are kept (the mask says so) */
+        st = cc_landsat_read(path, g, CC_SC_S2A, CC_LANDSAT_KEEP_NOT_CLEAR, refl, mask, &li);
+        day = li.day;
+        if (st == CC_OK && li.n_observed == 0)
+            st = cc_error_set(CC_ERR_NODATA, "%s: the scene does not overlap the tile grid", path);
+        /* the reader's clear flag -> mask classes */
+        for (size_t p = 0; st == CC_OK && p < npix; p++)
+            mask[p] = mask[p] ? CC_CM_CLEAR : isfinite(refl[p * CC_CL_NBANDS + 2]) ? CC_CM_CLOUD : CC_CM_NODATA;
+        break;
+    }
+    case CC_SENSOR_OLCI: {
+        cc_olci_info oi;
+        st = cc_olci_read(path, g, refl, &oi);
+        day = oi.day;
+        m = NULL; /* no OLCI cloud mask yet: every valid pixel is an observation (docs/cloudless-model.md) */
+        break;
+    }
+    case CC_SENSOR_S1: {
+        cc_s1_info si;
+        float *vv = refl; /* reuse: [npix] VV, then interleave */
+        if (!(vh = cc_malloc3(npix, 1, sizeof(float)))) {
+            st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
+            break;
+        }
+        st = cc_s1_read(path, g, vv, vh, &si);
+        day = si.day;
+        if (st == CC_OK) { /* [npix] VV + [npix] VH -> [npix][2], back to front */
+            float *tmp = cc_malloc3(npix, 2, sizeof(float));
+            if (!tmp) {
+                st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            for (size_t p = 0; p < npix; p++)
+                tmp[2 * p] = vv[p], tmp[2 * p + 1] = vh[p];
+            memcpy(refl, tmp, npix * 2 * sizeof(float));
+            free(tmp);
+        }
+        m = NULL;
+        break;
+    }
+    default: st = cc_error_set(CC_ERR_ARG, "%s: unknown sensor", path);
+    }
+    if (st != CC_OK)
+        goto out;
+    {
+        size_t nv = (size_t)(sensor == CC_SENSOR_S1 ? CC_CL_NS1 : CC_CL_NBANDS) * npix, k = 0;
+        while (k < nv && !isfinite(refl[k]))
+            k++;
+        if (k == nv) { /* never an all-fill date in a cube */
+            st = cc_error_set(CC_ERR_NODATA, "%s: no valid pixel on the tile grid (the product does not overlap it)",
+                              path);
+            goto out;
+        }
+    }
+    st = cc_cloudless_sensor_append(dir, tile, (cc_sensor)sensor, day, g->width, g->height, g->gt, g->wkt, refl, m,
+                                    path);
+    if (st == CC_OK) {
+        char date[CC_DATE_ISO_SIZE];
+        cc_date_format(day, date);
+        cc_info("%s -> %s/%s_%s.nc (%s)", path, dir, tile, cc_cloudless_sensor_suffix((cc_sensor)sensor), date);
+    }
+out:
+    free(refl);
+    free(mask);
+    free(vh);
+    return st;
+}
+
+void cc_ingest_grid_free(cc_ingest_grid *og)
+{
+    free(og->wkt);
+    memset(og, 0, sizeof *og);
+}
+
+cc_status cc_ingest_out_dir(const char *dir)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return cc_error_set(CC_ERR_IO, "%s: cannot create the folder: %s", dir, strerror(errno));
+    return CC_OK;
+}

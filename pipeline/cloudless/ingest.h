@@ -1,0 +1,44 @@
+/* clearcube: ingest (`clearcube ingest`): a product of any Cloudless sensor, read
+ * by the reader of its sensor (Sentinel-2 L2A, Landsat, Sentinel-3 OLCI,
+ * Sentinel-1), resampled onto the Sentinel-2 tile grid with GDAL and appended as
+ * one date of the tile's sensor cube DIR/<tile>_<sensor>.nc
+ * (cloudless_product.h; docs/formats/cube.md, "Sensor cubes"). */
+#ifndef CC_PIPELINE_CLOUDLESS_INGEST_H
+#define CC_PIPELINE_CLOUDLESS_INGEST_H
+
+#include "core/error.h"
+#include "io/grid/grid.h"
+#include "io/s2/scene.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The sensor (cc_sensor) of a product from its name; -1 if unknown. */
+int cc_ingest_detect_sensor(const char *path);
+
+/* A target grid with its own WKT (g.wkt points into wkt). */
+typedef struct {
+    cc_grid g;
+    char *wkt;
+} cc_ingest_grid;
+
+/* The MGRS tile's grid (109.8 km) at res metres. */
+cc_status cc_ingest_grid_tile(const char *tile, double res, cc_ingest_grid *og);
+/* The grid of a GDAL raster or clearcube cube (north-up). */
+cc_status cc_ingest_grid_raster(const char *path, cc_ingest_grid *og);
+void cc_ingest_grid_free(cc_ingest_grid *og);
+
+/* The folder of the sensor cubes, created if absent. */
+cc_status cc_ingest_out_dir(const char *dir);
+
+/* Reads product `path` of `sensor` (scene options so for Sentinel-2 inputs
+ * without SAFE metadata) onto grid g and appends it to dir/<tile>_<sensor>.nc.
+ * A product that does not overlap the grid is an error (never an all-fill date). */
+cc_status cc_ingest_product(const char *path, int sensor, const cc_scene_options *so, const cc_grid *g,
+                            const char *tile, const char *dir);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
