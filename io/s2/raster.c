@@ -25,8 +25,8 @@
 #include <ogr_srs_api.h>
 
 #include "core/alloc.h"
+#include "core/date.h"
 #include "core/log.h"
-#include "io/cube.h"
 
 void cc_scene_raster_free(cc_raster_u16 *r)
 {
@@ -124,59 +124,17 @@ out:
     return st;
 }
 
-static int days_in_month(int y, int m)
-{
-    static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : dm[m - 1];
-}
-
-/* Reads exactly `n` digits at *p into *v. */
-static int digits(const char **p, int n, int *v)
-{
-    int x = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i]))
-            return 0;
-        x = x * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    *v = x;
-    return 1;
-}
-
 cc_status cc_scene_parse_date(const char *input, const char *date, int *y, int *m, int *d, double *t)
 {
-    const char *p = date;
-    int yy = 0, mm = 0, dd = 0, hh = 0, mi = 0, ss = 0;
-    double frac = 0.0;
-    int ok = p && digits(&p, 4, &yy) && *p++ == '-' && digits(&p, 2, &mm) && *p++ == '-' &&
-             digits(&p, 2, &dd);
-    if (ok && *p == 'T') {
-        p++;
-        ok = digits(&p, 2, &hh) && *p++ == ':' && digits(&p, 2, &mi);
-        if (ok && *p == ':') {
-            p++;
-            ok = digits(&p, 2, &ss);
-            if (ok && *p == '.') {
-                char *end = NULL;
-                frac = strtod(p, &end);
-                ok = end > p + 1;
-                p = end;
-            }
-        }
-        if (ok && *p == 'Z')
-            p++;
-    }
-    ok = ok && *p == '\0' && yy >= 2015 && yy <= 2100 && mm >= 1 && mm <= 12 && dd >= 1 &&
-         dd <= days_in_month(yy, mm) && hh < 24 && mi < 60 && ss < 61;
-    if (!ok)
+    cc_datetime dt;
+    const char *end = date ? cc_date_scan_datetime(date, 0, &dt) : NULL;
+    if (!end || *end || dt.year < 2015 || dt.year > 2100)
         return cc_error_set(CC_ERR_ARG, "%s: option date '%.40s' is not a valid date (YYYY-MM-DD, 2015..2100)",
                             input, date ? date : "(null)");
-    *y = yy;
-    *m = mm;
-    *d = dd;
-    *t = (double)cc_cube_days_from_date(yy, mm, dd) * 86400.0 + hh * 3600.0 + mi * 60.0 + ss + frac;
+    *y = dt.year;
+    *m = dt.month;
+    *d = dt.day;
+    *t = cc_datetime_epoch(&dt);
     return CC_OK;
 }
 
