@@ -48,16 +48,9 @@ fi
 "$BIN" simulate -o sim --size 32 --seed 3 > /dev/null || { echo "FAIL simulate"; exit 1; }
 read -r -a OPTS < sim/S2A_SIMULATED_L1C.options
 SCENE=$T/work/sim/S2A_SIMULATED_L1C.tif
-cat > job.yaml <<'JOB'
-product: reference
-area:
-  tiles: [32UMF]
-dates:
-  start: 2024-06-01
-  end: 2024-06-30
-catalogues: [cat]
-output: out
-JOB
+# a job file that loads (submit checks it): one tile, one month, no scene needed
+printf 'product: reference\narea: {tiles: [32UMF]}\ndates: {start: 2024-06-01, end: 2024-06-30}\n%s\n%s\n' \
+  'catalogues: [cat]' 'output: out' > job.yaml
 
 # 1. installed: the model beside the executable, from another working folder
 mkdir -p elsewhere && cd elsewhere || exit 1
