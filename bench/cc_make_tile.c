@@ -33,6 +33,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "io/s2/s2_mtd.h"
 #include "io/s2/scene.h"
@@ -49,24 +50,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* mkdir -p */
-static cc_status make_dirs(const char *path)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return cc_error_set(CC_ERR_ARG, "%s: path too long", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return cc_error_set(CC_ERR_IO, "%s: cannot create: %s", buf, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return cc_error_set(CC_ERR_IO, "%s: cannot create: %s", buf, strerror(errno));
-    return CC_OK;
 }
 
 static cc_status copy_file(const char *from, const char *to)
@@ -236,7 +219,7 @@ int main(int argc, char **argv)
     snprintf(safe, sizeof safe, "%s/SIMULATED-T%s-full-tile/%s.SAFE", outdir, tm.tile_id,
              pm.product_id);
     snprintf(path, sizeof path, "%s/%s/IMG_DATA", safe, pm.granule_dir);
-    if ((st = make_dirs(path)) != CC_OK)
+    if ((st = cc_fs_mkdir_p(path, 0777)) != CC_OK)
         goto out;
     snprintf(path, sizeof path, "%s/MTD_MSIL1C.xml", safe);
     if ((st = copy_file(mtd, path)) != CC_OK)

@@ -3,19 +3,16 @@
  * cc_cube_write never touches an existing cube in place: the new state (all
  * existing time slices plus the new one, in date order) goes to
  * "<path>.tmp-<pid>", which is fsync'd and rename()d over <path>, after which
- * the directory is fsync'd. Serial NetCDF-C API; not thread-safe (NetCDF-C is
- * not), and one writer per cube at a time. */
+ * the directory is fsync'd (core/fs.h). Serial NetCDF-C API; not thread-safe
+ * (NetCDF-C is not), and one writer per cube at a time. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "io/cube.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +28,7 @@
 
 #include "core/alloc.h"
 #include "core/date.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "core/version.h"
 
@@ -230,68 +228,6 @@ static cc_status put_grid_mapping(int ncid, int varid, OGRSpatialReferenceH srs,
     CHECK_ST(put_text(ncid, varid, "GeoTransform", gts, ncfile));
 out:
     return st;
-}
-
-/* ---- stale temporaries ------------------------------------------------- */
-
-static void split_path(const char *path, char *dir, size_t ndir, const char **base)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        snprintf(dir, ndir, ".");
-        *base = path;
-    } else if (slash == path) {
-        snprintf(dir, ndir, "/");
-        *base = slash + 1;
-    } else {
-        snprintf(dir, ndir, "%.*s", (int)(slash - path), path);
-        *base = slash + 1;
-    }
-}
-
-/* Removes "<path>.tmp-<pid>" files whose writer process no longer exists. */
-static void remove_stale_temps(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *base;
-    split_path(path, dir, sizeof dir, &base);
-    size_t blen = strlen(base);
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        const char *n = de->d_name;
-        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp-", 5) != 0)
-            continue;
-        const char *p = n + blen + 5;
-        if (!*p || strspn(p, "0123456789") != strlen(p) || strlen(p) > 9)
-            continue;
-        long pid = strtol(p, NULL, 10);
-        if (pid <= 0 || pid == (long)getpid())
-            continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-            continue; /* alive (or not ours to judge) */
-        char full[PATH_MAX + 256];
-        snprintf(full, sizeof full, "%s/%s", dir, n);
-        if (unlink(full) == 0)
-            cc_info("%s: removed stale temporary from killed writer %ld", full, pid);
-    }
-    closedir(d);
-}
-
-static cc_status fsync_path(const char *p, int is_dir)
-{
-    int fd = open(p, O_RDONLY | (is_dir ? O_DIRECTORY : 0));
-    if (fd < 0)
-        return cc_error_set(CC_ERR_IO, "%s: cannot open for fsync: %s", p, strerror(errno));
-    if (fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        return cc_error_set(CC_ERR_IO, "%s: fsync failed: %s", p, strerror(e));
-    }
-    close(fd);
-    return CC_OK;
 }
 
 /* ---- the existing cube -------------------------------------------------- */
@@ -729,7 +665,7 @@ cc_status cc_cube_write(const cc_cube_write_args *a)
     cc_status st = CC_OK;
     const char *ncfile = a && a->path ? a->path : "cube";
     OGRSpatialReferenceH srs = NULL;
-    char *wkt = NULL, *tmp = NULL;
+    char *wkt = NULL, tmp[PATH_MAX + 32] = "";
     old_cube o = {.ncid = -1};
     int have_old = 0, *map = NULL, tmp_created = 0;
     new_cube n = {.ncid = -1};
@@ -747,7 +683,7 @@ cc_status cc_cube_write(const cc_cube_write_args *a)
         st = cc_error_set(CC_ERR_CRS, "%s: cannot parse the CRS WKT", a->path);
         goto out;
     }
-    remove_stale_temps(a->path);
+    cc_fs_remove_stale_temps(a->path);
 
     map = malloc((size_t)a->nlayers * sizeof *map);
     n.lvar = malloc((size_t)a->nlayers * sizeof *n.lvar);
@@ -789,16 +725,12 @@ cc_status cc_cube_write(const cc_cube_write_args *a)
         }
     }
 
-    split_path(a->path, dir, sizeof dir, &base);
+    cc_fs_split_path(a->path, dir, sizeof dir, &base);
     if (stat(dir, &sb2) != 0 || !S_ISDIR(sb2.st_mode)) {
         st = cc_error_set(CC_ERR_IO, "%s: directory %s does not exist", a->path, dir);
         goto out;
     }
-    tmp = xasprintf("%s.tmp-%ld", a->path, (long)getpid());
-    if (!tmp) {
-        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", a->path);
-        goto out;
-    }
+    CHECK_ST(cc_fs_temp_name(a->path, NULL, tmp, sizeof tmp));
     ncfile = tmp;
     tmp_created = 1;
     NC(nc_create(tmp, NC_NETCDF4 | NC_CLOBBER, &n.ncid));
@@ -831,26 +763,19 @@ cc_status cc_cube_write(const cc_cube_write_args *a)
         old_cube_free(&o);
         have_old = 0;
     }
-    CHECK_ST(fsync_path(tmp, 0));
-    if (rename(tmp, a->path) != 0) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot rename %s over it: %s", a->path, tmp,
-                          strerror(errno));
-        goto out;
-    }
-    tmp_created = 0; /* it is the cube now */
-    CHECK_ST(fsync_path(dir, 1));
+    tmp_created = 0; /* after the commit it is the cube, or removed */
+    CHECK_ST(cc_fs_commit(tmp, a->path));
 out:
     if (n.ncid >= 0)
         nc_abort(n.ncid);
     if (tmp_created)
-        unlink(tmp);
+        cc_fs_abort(tmp);
     if (have_old)
         old_cube_free(&o);
     if (srs)
         OSRDestroySpatialReference(srs);
     if (wkt)
         CPLFree(wkt);
-    free(tmp);
     free(map);
     free(n.lvar);
     free(days);
@@ -916,9 +841,8 @@ out:
 /* ---- streaming writer --------------------------------------------------- */
 
 struct cc_cube_stream {
-    char *path;         /* the cube                                         */
-    char *tmp;          /* "<path>.tmp-<pid>"                               */
-    char dir[PATH_MAX]; /* its directory (fsync'd after the rename)         */
+    char *path;                /* the cube                                  */
+    char tmp[PATH_MAX + 32];   /* its temporary (core/fs.h); "" when none   */
     new_cube n;         /* n.ncid >= 0 while open                           */
     int width, height, nlayers;
     uint64_t written;   /* pixels written so far                            */
@@ -932,11 +856,9 @@ void cc_cube_stream_abort(cc_cube_stream *s)
         return;
     if (s->n.ncid >= 0)
         nc_abort(s->n.ncid);
-    if (s->tmp)
-        unlink(s->tmp);
+    cc_fs_abort(s->tmp);
     free(s->n.lvar);
     free(s->path);
-    free(s->tmp);
     free(s->plane);
     free(s);
 }
@@ -949,6 +871,7 @@ cc_status cc_cube_stream_open(const cc_cube_write_args *a, cc_cube_stream **out)
     char *wkt = NULL;
     cc_cube_stream *s = NULL;
     struct stat sb;
+    char dir[PATH_MAX];
     const char *base;
 
     *out = NULL;
@@ -967,7 +890,7 @@ cc_status cc_cube_stream_open(const cc_cube_write_args *a, cc_cube_stream **out)
         st = cc_error_set(CC_ERR_IO, "%s: %s", a->path, strerror(errno));
         goto out;
     }
-    remove_stale_temps(a->path);
+    cc_fs_remove_stale_temps(a->path);
     s = calloc(1, sizeof *s);
     if (!s) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", a->path);
@@ -977,16 +900,16 @@ cc_status cc_cube_stream_open(const cc_cube_write_args *a, cc_cube_stream **out)
     s->width = a->width;
     s->height = a->height;
     s->nlayers = a->nlayers;
-    split_path(a->path, s->dir, sizeof s->dir, &base);
+    cc_fs_split_path(a->path, dir, sizeof dir, &base);
     struct stat sd;
-    if (stat(s->dir, &sd) != 0 || !S_ISDIR(sd.st_mode)) {
-        st = cc_error_set(CC_ERR_IO, "%s: directory %s does not exist", a->path, s->dir);
+    if (stat(dir, &sd) != 0 || !S_ISDIR(sd.st_mode)) {
+        st = cc_error_set(CC_ERR_IO, "%s: directory %s does not exist", a->path, dir);
         goto out;
     }
+    CHECK_ST(cc_fs_temp_name(a->path, NULL, s->tmp, sizeof s->tmp));
     s->path = xstrdup(a->path);
-    s->tmp = xasprintf("%s.tmp-%ld", a->path, (long)getpid());
     s->n.lvar = malloc((size_t)a->nlayers * sizeof *s->n.lvar);
-    if (!s->path || !s->tmp || !s->n.lvar) {
+    if (!s->path || !s->n.lvar) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", a->path);
         goto out;
     }
@@ -1010,7 +933,7 @@ cc_status cc_cube_stream_write_window(cc_cube_stream *s, int x0, int y0, int w, 
                                       const uint16_t *data)
 {
     cc_status st = CC_OK;
-    const char *ncfile = s && s->tmp ? s->tmp : "cube";
+    const char *ncfile = s && s->tmp[0] ? s->tmp : "cube";
     if (!s || s->n.ncid < 0 || !data)
         return cc_error_set(CC_ERR_ARG, "%s: stream not open or no data", ncfile);
     if (x0 < 0 || y0 < 0 || w <= 0 || h <= 0 || x0 > s->width - w || y0 > s->height - h)
@@ -1040,7 +963,7 @@ out:
 cc_status cc_cube_stream_commit(cc_cube_stream *s)
 {
     cc_status st = CC_OK;
-    const char *ncfile = s && s->tmp ? s->tmp : "cube";
+    const char *ncfile = s && s->tmp[0] ? s->tmp : "cube";
     struct stat sb;
     if (!s || s->n.ncid < 0) {
         st = cc_error_set(CC_ERR_ARG, "%s: stream not open", ncfile);
@@ -1057,20 +980,13 @@ cc_status cc_cube_stream_commit(cc_cube_stream *s)
         s->n.ncid = -1;
         NC(nc_close(ncid));
     }
-    CHECK_ST(fsync_path(s->tmp, 0));
     if (stat(s->path, &sb) == 0) {
         st = cc_error_set(CC_ERR_UNSUPPORTED, "%s: the cube appeared while streaming; not "
                           "replaced", s->path);
         goto out;
     }
-    if (rename(s->tmp, s->path) != 0) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot rename %s over it: %s", s->path, s->tmp,
-                          strerror(errno));
-        goto out;
-    }
-    free(s->tmp); /* it is the cube now */
-    s->tmp = NULL;
-    CHECK_ST(fsync_path(s->dir, 1));
+    st = cc_fs_commit(s->tmp, s->path);
+    s->tmp[0] = '\0'; /* the cube now, or removed */
 out:
     cc_cube_stream_abort(s);
     return st;

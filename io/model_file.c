@@ -5,12 +5,11 @@
  * counts are derived from the graph here (so a tensor's expected shape never
  * comes from an unchecked number), and the model is then built through the
  * nn.h builder so that its graph checks apply as well. */
-#define _POSIX_C_SOURCE 200809L /* strdup, fsync, getpid */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 
 #include "io/model_file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,8 @@
 #include <hdf5.h>
 
 #include "core/alloc.h"
+#include "core/date.h"
+#include "core/fs.h"
 #include "core/version.h"
 #include "kernels/nn_canon.h"
 
@@ -322,11 +323,8 @@ static cc_status write_contents(const char *path, hid_t fid, const cc_nn_model *
         st = cc_error_set(CC_ERR_IO, "%s: cannot create group /provenance", path);
         goto out;
     }
-    char when[32] = "";
-    time_t now = time(NULL);
-    struct tm tmv;
-    if (gmtime_r(&now, &tmv))
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    char when[CC_DATE_STAMP_SIZE];
+    cc_date_stamp(time(NULL), when, sizeof when);
     if ((st = put_str(path, "/provenance", g, "text", provenance)) ||
         (st = put_str(path, "/provenance", g, "software", "clearcube " CC_VERSION)) ||
         (st = put_str(path, "/provenance", g, "written_utc", when)))
@@ -377,7 +375,10 @@ cc_status cc_model_file_write(const char *path, const cc_nn_model *m, const char
     tmp = malloc(tlen);
     if (!tmp)
         return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
+    if ((st = cc_fs_temp_name(path, NULL, tmp, tlen)) != CC_OK) {
+        free(tmp);
+        return st;
+    }
 
     eauto_off(&ea);
     /* File format >= 1.8 (object header v2, superblock v2): HDF5 then keeps
@@ -403,24 +404,13 @@ cc_status cc_model_file_write(const char *path, const cc_nn_model *m, const char
         st = cc_error_set(CC_ERR_IO, "%s: cannot close %s", path, tmp);
         goto out;
     }
-    int fd = open(tmp, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot sync %s: %s", path, tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        goto out;
-    }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-        goto out;
-    }
-    created = 0;
+    created = 0; /* after the commit it is the model file, or removed */
+    st = cc_fs_commit(tmp, path);
 out:
     close_id(&fid);
     close_id(&fapl);
     if (created)
-        unlink(tmp);
+        cc_fs_abort(tmp);
     eauto_restore(&ea);
     free(tmp);
     return st;

@@ -15,6 +15,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "io/s2/scene.h"
 #include "jobs/cli/cli.h"
@@ -216,7 +217,12 @@ static char *scores_json(const cc_cloudmask_scores *s, const char *pred, const c
                           class_json(&s->shadow), "confusion_pred_ref", conf);
     char *txt = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(o);
-    return txt;
+    char *line = txt ? realloc(txt, strlen(txt) + 2) : NULL; /* the file ends with a newline */
+    if (!line) {
+        free(txt);
+        return NULL;
+    }
+    return strcat(line, "\n");
 }
 
 static void print_scores(const cc_cloudmask_scores *s)
@@ -275,21 +281,6 @@ out:
     for (int b = 0; b < CC_NBANDS; b++)
         free(bands[b]);
     return st;
-}
-
-/* Writes text to tmp (caller renames). */
-static cc_status write_text(const char *tmp, const char *final, const char *text)
-{
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return cc_error_set(CC_ERR_IO, "%s: cannot create", final);
-    int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF;
-    bad |= fclose(f) != 0;
-    if (bad) {
-        unlink(tmp);
-        return cc_error_set(CC_ERR_IO, "%s: cannot write", final);
-    }
-    return CC_OK;
 }
 
 int cc_cmd_cloudmask(int argc, char **argv)
@@ -469,32 +460,26 @@ int cc_cmd_cloudmask(int argc, char **argv)
     }
 
     /* 3. outputs: temporary files, renamed into place only when all are written */
+    const char *tl[2], *fl[2];
+    int nout = 0;
     if (scene_path) {
-        snprintf(tmp_mask, sizeof tmp_mask, "%s.tmp-%ld", out, (long)getpid());
-        if ((st = write_mask(tmp_mask, out, &g, mask, used, terms)) != CC_OK)
+        if ((st = cc_fs_temp_name(out, NULL, tmp_mask, sizeof tmp_mask)) != CC_OK ||
+            (st = write_mask(tmp_mask, out, &g, mask, used, terms)) != CC_OK)
             goto out;
+        tl[nout] = tmp_mask;
+        fl[nout++] = out;
     }
     if (js) {
-        snprintf(tmp_json, sizeof tmp_json, "%s.tmp-%ld", json_path, (long)getpid());
-        if ((st = write_text(tmp_json, json_path, js)) != CC_OK) {
-            tmp_json[0] = '\0';
+        if ((st = cc_fs_temp_name(json_path, NULL, tmp_json, sizeof tmp_json)) != CC_OK ||
+            (st = cc_fs_write_file(tmp_json, js, strlen(js))) != CC_OK)
             goto out;
-        }
+        tl[nout] = tmp_json;
+        fl[nout++] = json_path;
     }
-    if (tmp_mask[0]) {
-        if (rename(tmp_mask, out) != 0) {
-            st = cc_error_set(CC_ERR_IO, "%s: cannot rename the mask into place", out);
-            goto out;
-        }
-        tmp_mask[0] = '\0';
-    }
-    if (tmp_json[0]) {
-        if (rename(tmp_json, json_path) != 0) {
-            st = cc_error_set(CC_ERR_IO, "%s: cannot rename the scores into place", json_path);
-            goto out;
-        }
-        tmp_json[0] = '\0';
-    }
+    st = cc_fs_commit_all(nout, tl, fl);
+    tmp_mask[0] = tmp_json[0] = '\0'; /* committed, or removed by the failed commit */
+    if (st != CC_OK)
+        goto out;
     if (ref_path)
         print_scores(&sc);
     if (out && scene_path)
@@ -507,10 +492,8 @@ out:
         fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
         rc = cc_status_exit_code(st);
     }
-    if (tmp_mask[0])
-        unlink(tmp_mask);
-    if (tmp_json[0])
-        unlink(tmp_json);
+    cc_fs_abort(tmp_mask);
+    cc_fs_abort(tmp_json);
     free(js);
     free(mask);
     free(refm);

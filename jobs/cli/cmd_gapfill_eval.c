@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "jobs/cli/cli.h"
 #include "pipeline/cloudless/cloudless.h"
@@ -147,7 +148,7 @@ static cc_status run_simulated(const cc_cl_model *m, const char *datasets, const
     uint8_t *hide = NULL;
     long *tdays = NULL;
     json_t *root = NULL;
-    char *tmp = NULL;
+    char *text = NULL;
     cc_status st = cc_cl_sim_generate(&so, &s, &truth, &w, &h);
     if (st != CC_OK)
         return st;
@@ -205,21 +206,17 @@ static cc_status run_simulated(const cc_cl_model *m, const char *datasets, const
         snprintf(key, sizeof key, "without_%s", cc_sensor_name(rm[i]));
         json_object_set_new(ab, key, scores_json(&ra.method[CC_GAPFILL_MODEL]));
     }
-    if (asprintf(&tmp, "%s.tmp%d", json_out, (int)getpid()) < 0) {
-        tmp = NULL;
+    /* json_dumps gives the bytes json_dump_file wrote */
+    if (!(text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(8)))) {
         st = cc_error_set(CC_ERR_NOMEM, "gapfill-eval: out of memory");
         goto out;
     }
-    if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(8)) != 0 || rename(tmp, json_out) != 0) {
-        remove(tmp);
-        st = cc_error_set(CC_ERR_IO, "%s: cannot write: %s", json_out, strerror(errno));
-        remove(json_out);
+    if ((st = cc_fs_write_atomic(json_out, text, strlen(text))) != CC_OK)
         goto out;
-    }
 out:
     if (st != CC_OK && root)
         remove(json_out);
-    free(tmp);
+    free(text);
     json_decref(root);
     free(tdays);
     free(targets);

@@ -21,6 +21,7 @@
 
 #include "core/alloc.h"
 #include "core/config.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "io/model_file.h"
 #include "pipeline/report/plot.h"
@@ -295,7 +296,9 @@ static int wr_f(hid_t f, const char *name, hid_t type, const void *buf, hsize_t 
 static cc_status ckpt_write(const char *path, const ckpt *c, unsigned long long seed, const char *model_hash)
 {
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    cc_status st = cc_fs_temp_name(path, NULL, tmp, sizeof tmp);
+    if (st != CC_OK)
+        return st;
     hid_t f;
     H5E_BEGIN_TRY { f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT); }
     H5E_END_TRY;
@@ -321,11 +324,11 @@ static cc_status ckpt_write(const char *path, const ckpt *c, unsigned long long 
         H5Sclose(sp);
     }
     ok = H5Fclose(f) >= 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
+    if (!ok) {
+        cc_fs_abort(tmp);
         return cc_error_set(CC_ERR_IO, "%s: cannot write the checkpoint", path);
     }
-    return CC_OK;
+    return cc_fs_commit(tmp, path);
 }
 
 static void ckpt_free(ckpt *c)

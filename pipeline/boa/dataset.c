@@ -21,6 +21,7 @@
 
 #include "core/alloc.h"
 #include "core/config.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "io/s2/scene.h"
 #include "io/grid/grid.h"
@@ -1036,7 +1037,8 @@ cc_status cc_dataset_build(const cc_dataset_config *c, const char *out, cc_datas
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     cc_status st = CC_OK;
     char tmp[PATH_MAX + 64];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid());
+    if ((st = cc_fs_temp_name(out, NULL, tmp, sizeof tmp)) != CC_OK)
+        return st;
     struct stat sto;
     if (stat(out, &sto) == 0 && S_ISDIR(sto.st_mode))
         return cc_error_set(CC_ERR_ARG, "%s: is a directory (need an output file name)", out);
@@ -1118,15 +1120,12 @@ cc_status cc_dataset_build(const cc_dataset_config *c, const char *out, cc_datas
         }
     }
     writer_close(&w);
-    if (rename(tmp, out) != 0) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot rename %s into place: %s", out, tmp, strerror(errno));
-        goto out;
-    }
-    created = 0;
+    created = 0; /* after the commit it is the dataset, or removed */
+    st = cc_fs_commit(tmp, out);
 out:
     writer_close(&w);
     if (created)
-        unlink(tmp);
+        cc_fs_abort(tmp);
     free(scenes);
     free(prov);
     free(rc.p1);

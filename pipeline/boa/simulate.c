@@ -16,6 +16,7 @@
 #include <ogr_srs_api.h>
 
 #include "core/alloc.h"
+#include "core/fs.h"
 #include "io/s2/scene.h"
 #include "pipeline/boa/dataset.h"
 #include "kernels/smac/smac.h"
@@ -232,16 +233,6 @@ static void describe(char *out, size_t n, const char *what, double given, const 
         snprintf(out, n, "%s: %g%s, uniform (default; the product has no %s layer)", what, dflt, unit, layer);
 }
 
-static cc_status write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return cc_error_set(CC_ERR_IO, "%s: cannot write (%s)", path, strerror(errno));
-    int bad = fputs(text, f) < 0;
-    bad |= fclose(f) != 0;
-    return bad ? cc_error_set(CC_ERR_IO, "%s: write failed", path) : CC_OK;
-}
-
 /* One --from-l2a simulation: the product, its geometry and atmosphere, the TOA
  * computed, for the output files and the README. */
 typedef struct {
@@ -384,6 +375,8 @@ static cc_status sim_l2a_write(const sim_l2a *x, const char *dir, const cc_datas
 {
     enum { F_L1C, F_L1C_OPT, F_BOA, F_BOA_OPT, F_README, NF };
     char final[NF][4096], tmp[NF][4200];
+    const char *fl[NF], *tl[NF];
+    cc_status st;
     static const char *const suffix[NF] = {"SIMULATED_L1C.tif", "SIMULATED_L1C.options", "SEN2COR_BOA.tif",
                                            "SEN2COR_BOA.options", NULL};
     for (int i = 0; i < NF; i++) {
@@ -391,8 +384,10 @@ static cc_status sim_l2a_write(const sim_l2a *x, const char *dir, const cc_datas
             snprintf(final[i], sizeof final[i], "%s/%s_%s", dir, x->scn, suffix[i]);
         else
             snprintf(final[i], sizeof final[i], "%s/README-SIMULATED.txt", dir);
-        const char *base = strrchr(final[i], '/') + 1;
-        snprintf(tmp[i], sizeof tmp[i], "%s/.%s.tmp%ld", dir, base, (long)getpid());
+        if ((st = cc_fs_temp_name(final[i], NULL, tmp[i], sizeof tmp[i])) != CC_OK)
+            return st;
+        fl[i] = final[i];
+        tl[i] = tmp[i];
     }
     const cc_grid *g = x->g;
     int bands[NB];
@@ -407,14 +402,13 @@ static cc_status sim_l2a_write(const sim_l2a *x, const char *dir, const cc_datas
     snprintf(optline, sizeof optline, "%s\n", opts);
     char what[1024];
     snprintf(what, sizeof what, "SIMULATED L1C TOA (SMAC forward model applied to the Sen2Cor L2A %s)", x->product);
-    cc_status st;
     char *readme = NULL;
     int ntmp = 1;
     if ((st = write_stack(tmp[F_L1C], g->width, g->height, g->gt, g->wkt, NB, bands, toa, "CLEARCUBE_SIMULATED",
                           what)) != CC_OK)
         goto out;
     ntmp = 2;
-    if ((st = write_text(tmp[F_L1C_OPT], optline)) != CC_OK)
+    if ((st = cc_fs_write_file(tmp[F_L1C_OPT], optline, strlen(optline))) != CC_OK)
         goto out;
     snprintf(what, sizeof what, "Sen2Cor L2A BOA of %s (real, not simulated), resampled onto the finest grid",
              x->product);
@@ -423,7 +417,7 @@ static cc_status sim_l2a_write(const sim_l2a *x, const char *dir, const cc_datas
                           what)) != CC_OK)
         goto out;
     ntmp = 4;
-    if ((st = write_text(tmp[F_BOA_OPT], optline)) != CC_OK)
+    if ((st = cc_fs_write_file(tmp[F_BOA_OPT], optline, strlen(optline))) != CC_OK)
         goto out;
     if (!(readme = sim_l2a_readme(x, blist, date, opts, strrchr(final[F_L1C], '/') + 1,
                                   strrchr(final[F_BOA], '/') + 1))) {
@@ -431,22 +425,17 @@ static cc_status sim_l2a_write(const sim_l2a *x, const char *dir, const cc_datas
         goto out;
     }
     ntmp = 5;
-    if ((st = write_text(tmp[F_README], readme)) != CC_OK)
+    if ((st = cc_fs_write_file(tmp[F_README], readme, strlen(readme))) != CC_OK)
         goto out;
-    for (int i = 0; i < NF; i++)
-        if (rename(tmp[i], final[i]) != 0) {
-            st = cc_error_set(CC_ERR_IO, "%s: cannot rename to %s (%s)", tmp[i], final[i], strerror(errno));
-            for (int j = 0; j < i; j++)
-                unlink(final[j]);
-            goto out;
-        }
-    ntmp = 0;
+    ntmp = 0; /* committed, or removed by the failed commit */
+    if ((st = cc_fs_commit_all(NF, tl, fl)) != CC_OK)
+        goto out;
     snprintf(r->l1c, sizeof r->l1c, "%s", final[F_L1C]);
     snprintf(r->boa, sizeof r->boa, "%s", final[F_BOA]);
     snprintf(r->readme, sizeof r->readme, "%s", final[F_README]);
 out:
     for (int i = 0; i < ntmp; i++)
-        unlink(tmp[i]);
+        cc_fs_abort(tmp[i]);
     free(readme);
     return st;
 }

@@ -20,6 +20,7 @@
 #include <ogr_srs_api.h>
 
 #include "core/alloc.h"
+#include "core/fs.h"
 #include "core/version.h"
 #include "pipeline/report/plot.h"
 
@@ -558,21 +559,6 @@ static char *json_report(const cc_validate_args *a, const cc_validate_result *r,
     return s;
 }
 
-static cc_status write_text(const char *tmp, const char *final, const char *text)
-{
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return cc_error_set(CC_ERR_IO, "%s: cannot write (directory missing or not writable)", final);
-    size_t n = strlen(text);
-    int bad = fwrite(text, 1, n, f) != n;
-    bad |= fclose(f) != 0;
-    if (bad) {
-        unlink(tmp);
-        return cc_error_set(CC_ERR_IO, "%s: write failed (disk full?)", final);
-    }
-    return CC_OK;
-}
-
 /* ---- quicklook ---- */
 
 #define QL_TARGET 300
@@ -932,7 +918,7 @@ cc_status cc_validate_run(const cc_validate_args *a, cc_validate_result *r)
             st = cc_error_set(CC_ERR_ARG, "%s: report prefix too long", a->prefix);
             goto out;
         }
-        if (snprintf(tmp[k], sizeof tmp[k], "%s.tmp-%ld", final[k], (long)getpid()) >= (int)sizeof tmp[k]) {
+        if (cc_fs_temp_name(final[k], NULL, tmp[k], sizeof tmp[k]) != CC_OK) {
             st = cc_error_set(CC_ERR_ARG, "%s: report prefix too long", a->prefix);
             goto out;
         }
@@ -951,10 +937,10 @@ cc_status cc_validate_run(const cc_validate_args *a, cc_validate_result *r)
     js = js2;
     js[jl] = '\n';
     js[jl + 1] = '\0';
-    if ((st = write_text(tmp[0], final[0], md)) != CC_OK)
+    if ((st = cc_fs_write_file(tmp[0], md, strlen(md))) != CC_OK)
         goto out;
     made[0] = 1;
-    if ((st = write_text(tmp[1], final[1], js)) != CC_OK)
+    if ((st = cc_fs_write_file(tmp[1], js, strlen(js))) != CC_OK)
         goto out;
     made[1] = 1;
     if ((st = write_quicklook(tmp[2], final[2], &P, &R, a->input ? &L1 : NULL, r)) != CC_OK)
@@ -963,20 +949,15 @@ cc_status cc_validate_run(const cc_validate_args *a, cc_validate_result *r)
     if ((st = write_hist(tmp[3], final[3], a, r)) != CC_OK)
         goto out;
     made[3] = 1;
-    for (int k = 0; k < NF; k++) {
-        if (rename(tmp[k], final[k]) != 0) {
-            st = cc_error_set(CC_ERR_IO, "%s: cannot rename the report into place", final[k]);
-            for (int j = 0; j < k; j++)
-                unlink(final[j]);
-            goto out;
-        }
-        made[k] = 0;
-    }
-    st = CC_OK;
+    const char *tl[NF] = {tmp[0], tmp[1], tmp[2], tmp[3]};
+    for (int k = 0; k < NF; k++)
+        made[k] = 0; /* committed, or removed by the failed commit */
+    if ((st = cc_fs_commit_all(NF, tl, fl)) != CC_OK)
+        goto out;
 out:
     for (int k = 0; k < NF; k++)
         if (made[k])
-            unlink(tmp[k]);
+            cc_fs_abort(tmp[k]);
     free(md);
     free(js);
     product_free(&P);

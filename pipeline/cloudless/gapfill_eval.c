@@ -11,6 +11,7 @@
 
 #include "core/alloc.h"
 #include "core/date.h"
+#include "core/fs.h"
 
 const int cc_gapfill_strata_max[CC_GAPFILL_NSTRATA] = {16, 32, 64, INT_MAX};
 const char *const cc_gapfill_strata_names[CC_GAPFILL_NSTRATA] = {"<=16", "17-32", "33-64", ">64"};
@@ -330,24 +331,12 @@ static json_t *result_json(const cc_gapfill_eval_result *r, unsigned long seed, 
 
 static cc_status json_dump_atomic(json_t *root, const char *path)
 {
-    cc_status st = CC_ERR_IO;
-    size_t len = strlen(path) + 16;
-    char *tmp = malloc(len);
-    if (!tmp) return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, len, "%s.tmp", path);
-    if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(8)) != 0) {
-        remove(tmp);
-        st = cc_error_set(CC_ERR_IO, "%s: cannot write the evaluation JSON", path);
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot rename %s: %s", path, tmp, strerror(errno));
-        remove(tmp);
-        goto out;
-    }
-    st = CC_OK;
-out:
-    free(tmp);
+    /* json_dumps gives the bytes json_dump_file wrote */
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(8));
+    if (!text)
+        return cc_error_set(CC_ERR_NOMEM, "%s: cannot format the evaluation JSON", path);
+    cc_status st = cc_fs_write_atomic(path, text, strlen(text));
+    free(text);
     return st;
 }
 

@@ -5,13 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
 #include <gdal.h>
 
 #include "core/alloc.h"
+#include "core/fs.h"
 
 /* 5x7 glyphs in a 6x8 cell for ASCII 32..126: five columns per glyph, bit 0 =
  * top row. */
@@ -219,58 +219,52 @@ static void line(cc_image *im, int x0, int y0, int x1, int y1, uint32_t c, int c
     }
 }
 
+cc_status cc_png_write_dataset(void *mem, const char *path)
+{
+    GDALDriverH pdrv = GDALGetDriverByName("PNG");
+    if (!pdrv)
+        return cc_error_set(CC_ERR_UNSUPPORTED, "%s: GDAL lacks the PNG driver (GDALAllRegister?)", path);
+    char tmp[4096], aux[4200];
+    cc_status st = cc_fs_temp_name(path, ".png", tmp, sizeof tmp);
+    if (st != CC_OK)
+        return st;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErrorReset();
+    GDALDatasetH png = GDALCreateCopy(pdrv, tmp, (GDALDatasetH)mem, FALSE, NULL, NULL, NULL);
+    CPLPopErrorHandler();
+    if (!png) {
+        const char *m = CPLGetLastErrorMsg();
+        st = cc_error_set(CC_ERR_IO, "%s: cannot write PNG%s%s", path, m && m[0] ? ": " : "", m ? m : "");
+        cc_fs_abort(tmp);
+    } else {
+        GDALClose(png);
+        st = cc_fs_commit(tmp, path);
+    }
+    /* GDAL may write a sidecar .aux.xml for the temporary name */
+    snprintf(aux, sizeof aux, "%s.aux.xml", tmp);
+    cc_fs_abort(aux);
+    return st;
+}
+
 cc_status cc_image_write_png(const cc_image *im, const char *path)
 {
     cc_status st = CC_ERR_INTERNAL;
-    GDALDatasetH mem = NULL, png = NULL;
-    char tmp[4096];
-    tmp[0] = '\0';
+    GDALDatasetH mem = NULL;
     if (!path || !path[0])
         return cc_error_set(CC_ERR_ARG, "plot: no output path");
-    GDALDriverH mdrv = GDALGetDriverByName("MEM"), pdrv = GDALGetDriverByName("PNG");
-    if (!mdrv || !pdrv)
-        return cc_error_set(CC_ERR_UNSUPPORTED, "%s: GDAL lacks the MEM or PNG driver (GDALAllRegister?)",
-                            path);
+    GDALDriverH mdrv = GDALGetDriverByName("MEM");
+    if (!mdrv)
+        return cc_error_set(CC_ERR_UNSUPPORTED, "%s: GDAL lacks the MEM driver (GDALAllRegister?)", path);
     mem = GDALCreate(mdrv, "", im->w, im->h, 3, GDT_Byte, NULL);
     if (!mem || GDALDatasetRasterIO(mem, GF_Write, 0, 0, im->w, im->h, im->rgb, im->w, im->h, GDT_Byte, 3,
                                     NULL, 3, (GSpacing)3 * im->w, 1) != CE_None) {
         st = cc_error_set(CC_ERR_INTERNAL, "%s: cannot build the image in memory", path);
         goto out;
     }
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld.png", path, (long)getpid()) >= (int)sizeof tmp) {
-        tmp[0] = '\0';
-        st = cc_error_set(CC_ERR_ARG, "%s: path too long", path);
-        goto out;
-    }
-    CPLPushErrorHandler(CPLQuietErrorHandler);
-    CPLErrorReset();
-    png = GDALCreateCopy(pdrv, tmp, mem, FALSE, NULL, NULL, NULL);
-    CPLPopErrorHandler();
-    if (!png) {
-        const char *m = CPLGetLastErrorMsg();
-        st = cc_error_set(CC_ERR_IO, "%s: cannot write PNG%s%s", path, m && m[0] ? ": " : "",
-                          m ? m : "");
-        goto out;
-    }
-    GDALClose(png);
-    png = NULL;
-    if (rename(tmp, path) != 0) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot rename the PNG into place", path);
-        goto out;
-    }
-    st = CC_OK;
+    st = cc_png_write_dataset(mem, path);
 out:
-    if (png)
-        GDALClose(png);
     if (mem)
         GDALClose(mem);
-    if (tmp[0]) {
-        char aux[4200];
-        snprintf(aux, sizeof aux, "%s.aux.xml", tmp);
-        unlink(aux);
-        if (st != CC_OK)
-            unlink(tmp);
-    }
     return st;
 }
 

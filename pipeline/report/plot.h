@@ -4,7 +4,7 @@
  * Everything is rendered into an 8-bit RGB raster in memory with a built-in
  * 6x8 bitmap font (ASCII 32..126; other bytes print as '?') and written with
  * GDAL's PNG driver (MEM dataset + CreateCopy) to "<path>.tmp-<pid>.png",
- * then renamed to <path>: a failure leaves no file at <path>. Output is
+ * then committed to <path> (core/fs.h): a failure leaves no file at <path>. Output is
  * deterministic (same inputs -> byte-identical PNG). Not thread-safe only in
  * the sense that GDAL's error state is per thread; the module has no globals
  * that are written.
@@ -82,6 +82,11 @@ int cc_image_text_width(const char *text, int scale);
 #define CC_PLOT_FONT_H 8
 /* Writes the image as an RGB PNG (temporary + rename). */
 cc_status cc_image_write_png(const cc_image *im, const char *png_path);
+
+/* Writes a GDAL in-memory dataset (a GDALDatasetH of the MEM driver) as PNG
+ * at path, through a temporary and cc_fs_commit; GDAL's own message, if any,
+ * ends the error. The image writers of pipeline/report share it. */
+cc_status cc_png_write_dataset(void *mem, const char *path);
 
 #ifdef __cplusplus
 }

@@ -4,12 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cpl_conv.h>
 #include <gdal.h>
 
 #include "core/alloc.h"
+#include "pipeline/report/plot.h"
 
 /* Percentile of the valid (non-zero) values of three layers, by histogram. */
 static void joint_percentiles(size_t n, const uint16_t *const ch[3], double plo, double phi,
@@ -50,9 +50,7 @@ cc_status cc_quicklook_write(const char *path, int width, int height, const uint
 {
     cc_status st = CC_ERR_INTERNAL;
     uint8_t *rgba = NULL;
-    GDALDatasetH mem = NULL, png = NULL;
-    char tmp[4096];
-    tmp[0] = '\0';
+    GDALDatasetH mem = NULL;
     const uint16_t *ch[3] = {red, green, blue};
     int step = 1;
     if (max_dim > 0)
@@ -102,35 +100,10 @@ cc_status cc_quicklook_write(const char *path, int width, int height, const uint
         goto out;
     }
     GDALSetRasterColorInterpretation(GDALGetRasterBand(mem, 4), GCI_AlphaBand);
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld.png", path, (long)getpid());
-    png = GDALCreateCopy(pdrv, tmp, mem, FALSE, NULL, NULL, NULL);
-    if (!png) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot write PNG: %s", path, CPLGetLastErrorMsg());
-        goto out;
-    }
-    GDALClose(png);
-    png = NULL;
-    if (rename(tmp, path) != 0) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot rename the quicklook into place", path);
-        goto out;
-    }
-    /* GDAL may write a sidecar .aux.xml for the temporary name */
-    char tmp_aux[4200];
-    snprintf(tmp_aux, sizeof tmp_aux, "%s.aux.xml", tmp);
-    unlink(tmp_aux);
-    tmp[0] = '\0';
-    st = CC_OK;
+    st = cc_png_write_dataset(mem, path);
 out:
-    if (png)
-        GDALClose(png);
     if (mem)
         GDALClose(mem);
-    if (tmp[0]) {
-        unlink(tmp);
-        char aux[4200];
-        snprintf(aux, sizeof aux, "%s.aux.xml", tmp);
-        unlink(aux);
-    }
     free(rgba);
     return st;
 }

@@ -50,7 +50,7 @@ if p.returncode != 0:
 check(dt < 300, f"build time {dt:.1f} s < 300 s")
 check("sources[7] (T32TNR_20170703_barbellino) lacks band(s) B8A" in p.stderr,
       "Barbellino pair skipped with a warning (no B8A in either file)")
-check(not [f for f in os.listdir(tmp) if ".tmp." in f], "no temporary left")
+check(not [f for f in os.listdir(tmp) if ".tmp-" in f], "no temporary left")
 
 with h5py.File(out, "r") as f:
     a = f.attrs

@@ -11,6 +11,7 @@
 
 #include <hdf5.h>
 
+#include "core/fs.h"
 #include "io/model_file.h"
 #include "mf_model.h"
 #include "testutil.h"
@@ -87,7 +88,7 @@ static void test_round_trip(const char *good)
     CHECK(m2.provenance && m1.provenance && strcmp(m1.provenance, m2.provenance) == 0);
     /* the temporary file is gone */
     char tmp[2600];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", good, (long)getpid());
+    CHECK_OK(cc_fs_temp_name(good, NULL, tmp, sizeof tmp));
     CHECK(stat(tmp, &sb) != 0);
 
     /* write what was read: same hash, same model */
