@@ -325,6 +325,214 @@ static cc_status evaluate(cc_train_net *net, const samples *S, const size_t *idx
 
 static double psnr(double mse) { return mse > 0 ? 10.0 * log10(1.0 / mse) : NAN; }
 
+/* One training run on the samples S: the split, the network and optimiser,
+ * the batch buffers, the loss history and the log. */
+typedef struct {
+    const cc_cl_train_config *c;
+    const cc_cl_source *src;
+    int nsrc, kt, R, B;
+    long total;
+    const samples *S;
+    size_t *idx;           /* training samples [0, ntr), then the validation ones */
+    size_t ntr, nval;
+    float wsrc[MAXSRC];    /* loss weight of each source                          */
+    cc_cl_model *m;
+    cc_train_net *net;
+    cc_adamw_state adam;
+    cc_adamw_options ao;
+    float *x, *tg, *w, *gy;
+    double *hs, *hl, *hv, *hp; /* history: step, loss, validation MSE model / prior */
+    size_t nh;
+    long nhist;
+    FILE *logf;
+    double t1, acc;        /* start; loss accumulated since the last evaluation  */
+    long accn;
+} trainer;
+
+static void trainer_free(trainer *t)
+{
+    if (t->logf)
+        fclose(t->logf);
+    free(t->idx);
+    free(t->x);
+    free(t->tg);
+    free(t->w);
+    free(t->gy);
+    free(t->hs);
+    free(t->hl);
+    free(t->hv);
+    free(t->hp);
+    cc_adamw_free(&t->adam);
+    cc_train_net_free(t->net);
+    cc_cl_model_free(t->m);
+}
+
+/* The samples of the training sources, shuffled once: the last val_fraction
+ * of them are held out; the samples of validation sources follow (never
+ * trained on). */
+static cc_status trainer_split(trainer *t)
+{
+    const samples *S = t->S;
+    const cc_cl_source *src = t->src;
+    t->idx = cc_malloc3(S->n, sizeof(size_t), 1);
+    if (!t->idx)
+        return cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory");
+    size_t *idx = t->idx, ntsrc = 0, nvsrc = 0;
+    for (size_t i = 0; i < S->n; i++)
+        if (!src[S->src[i]].validation)
+            idx[ntsrc++] = i;
+    for (size_t i = 0; i < S->n; i++)
+        if (src[S->src[i]].validation)
+            idx[ntsrc + nvsrc++] = i;
+    for (size_t i = ntsrc > 0 ? ntsrc - 1 : 0; i > 0; i--) {
+        size_t j = (size_t)(splitmix64(t->c->seed ^ 0xABCDEFull ^ splitmix64(i)) % (i + 1));
+        size_t tmp = idx[i];
+        idx[i] = idx[j];
+        idx[j] = tmp;
+    }
+    size_t nval = (size_t)floor(t->c->val_fraction * (double)ntsrc);
+    t->ntr = ntsrc - nval;
+    if (t->ntr < 1)
+        return cc_error_set(CC_ERR_NODATA, "cloudless-train: no training samples (only validation sources)");
+    t->nval = nval + nvsrc;
+    for (int i = 0; i < MAXSRC; i++)
+        t->wsrc[i] = i < t->nsrc && src[i].weight > 0 ? (float)src[i].weight : 1.0f;
+    return CC_OK;
+}
+
+/* The model: input normalisation from the training samples (switched-off
+ * channels get std 1e6), initial parameters (the correction starts near zero:
+ * prediction ~ the prior), the training network and the optimiser. */
+static cc_status trainer_model(trainer *t, cc_cl_train_result *r)
+{
+    cc_status st;
+    const int kt = t->kt;
+    cc_cl_arch arch = t->c->arch;
+    double s1[NF] = {0}, s2[NF] = {0}, n = 0;
+    for (size_t i = 0; i < t->ntr; i++)
+        for (int k = 0; k < kt; k++, n++)
+            for (int ch = 0; ch < NF; ch++) {
+                double v = t->S->x[(t->idx[i] * kt + k) * NF + ch];
+                s1[ch] += v;
+                s2[ch] += v * v;
+            }
+    for (int ch = 0; ch < NF; ch++) {
+        double mu = s1[ch] / n, var = s2[ch] / n - mu * mu;
+        arch.mean[ch] = (float)mu;
+        arch.std[ch] = (float)(var > 1e-8 ? sqrt(var) : 1.0);
+        if (t->c->drop[ch]) /* switched off: the network sees (x - mean) x 1e-6 */
+            arch.std[ch] = 1e6f;
+    }
+    if ((st = cc_cl_model_build(&arch, &t->m)) != CC_OK)
+        return st;
+    cc_nn_model *nm = cc_cl_model_net(t->m);
+    cc_train_init_params(nm, t->c->seed);
+    for (int i = 0; i < nm->nnodes; i++)
+        if (!strcmp(nm->nodes[i].name, "correction")) {
+            size_t nw = (size_t)nm->nodes[i].cout * (size_t)nm->nodes[nm->nodes[i].inputs[0]].cout;
+            for (size_t k = 0; k < nw; k++)
+                nm->nodes[i].weight[k] *= 0.1f;
+        }
+    r->flops_per_pixel = cc_nn_model_flops_per_pixel(nm) * kt;
+    if ((st = cc_train_net_create(nm, kt, 1, t->B, &t->net)) != CC_OK)
+        return st;
+    return cc_adamw_init(&t->adam, cc_train_nparams(t->net));
+}
+
+/* The batch buffers, the history and the log file. */
+static cc_status trainer_buffers(trainer *t)
+{
+    const size_t n = (size_t)t->kt * (size_t)t->B;
+    t->x = cc_malloc3(n, NF, sizeof(float));
+    t->tg = cc_malloc3(n, NB, sizeof(float));
+    t->w = cc_malloc3(n, NB, sizeof(float));
+    t->gy = cc_malloc3(n, NB, sizeof(float));
+    t->nh = (size_t)(t->total / t->c->eval_every + 2);
+    t->hs = calloc(t->nh, sizeof(double));
+    t->hl = calloc(t->nh, sizeof(double));
+    t->hv = calloc(t->nh, sizeof(double));
+    t->hp = calloc(t->nh, sizeof(double));
+    if (!t->x || !t->tg || !t->w || !t->gy || !t->hs || !t->hl || !t->hv || !t->hp)
+        return cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory");
+    if (t->c->log && t->c->log[0] && !(t->logf = fopen(t->c->log, "w")))
+        return cc_error_set(CC_ERR_IO, "%s: cannot write the log: %s", t->c->log, strerror(errno));
+    return CC_OK;
+}
+
+/* Batch of step s: B training samples drawn with replacement; the targets
+ * and weights of the centre day, 0 elsewhere. */
+static void trainer_batch(trainer *t, long s)
+{
+    const int kt = t->kt, R = t->R, B = t->B;
+    const samples *S = t->S;
+    for (size_t e = 0; e < (size_t)kt * B * NB; e++) {
+        t->tg[e] = 0;
+        t->w[e] = 0;
+    }
+    for (int i = 0; i < B; i++) {
+        size_t j = t->idx[splitmix64(t->c->seed * 0x9E3779B97F4A7C15ull ^ splitmix64((uint64_t)s * (uint64_t)B + i)) %
+                          t->ntr];
+        for (int k = 0; k < kt; k++)
+            memcpy(t->x + ((size_t)k * B + i) * NF, S->x + (j * kt + k) * NF, NF * sizeof(float));
+        const float *tv = S->y + j * NB;
+        for (int b = 0; b < NB; b++)
+            if (!isnan(tv[b])) {
+                t->tg[((size_t)R * B + i) * NB + b] = tv[b];
+                t->w[((size_t)R * B + i) * NB + b] = t->wsrc[S->src[j]];
+            }
+    }
+}
+
+/* After step `done`: validation (model vs prior, in all and per source), the
+ * history, the log line and the result's scores; the loss accumulator
+ * restarts. */
+static cc_status trainer_evaluate(trainer *t, long done, cc_cl_train_result *r)
+{
+    cc_status st;
+    const cc_cl_source *src = t->src;
+    const int nsrc = t->nsrc;
+    double mm = NAN, mp = NAN, ms[MAXSRC], ps[MAXSRC];
+    if (t->nval &&
+        (st = evaluate(t->net, t->S, t->idx, t->ntr, t->ntr + t->nval, t->B, t->x, &mm, &mp, ms, ps)) != CC_OK)
+        return st;
+    double lm = t->acc / t->accn;
+    r->last_loss = lm;
+    r->val_psnr_model = psnr(mm);
+    r->val_psnr_prior = psnr(mp);
+    if (t->nhist < (long)t->nh) {
+        t->hs[t->nhist] = (double)done;
+        t->hl[t->nhist] = lm;
+        t->hv[t->nhist] = mm;
+        t->hp[t->nhist] = mp;
+        t->nhist++;
+    }
+    if (t->logf) {
+        fprintf(t->logf,
+                "{\"step\":%ld,\"lr\":%.6g,\"loss\":%.6g,\"val_mse\":%.6g,\"val_mse_prior\":%.6g,"
+                "\"val_psnr\":%.4f,\"val_psnr_prior\":%.4f,\"seconds\":%.1f,\"sources\":[",
+                done, t->ao.lr, lm, mm, mp, psnr(mm), psnr(mp), now_s() - t->t1);
+        for (int k = 0; k < nsrc; k++)
+            fprintf(t->logf, "%s{\"name\":\"%s\",\"validation_only\":%d,\"val_psnr\":%.4f,\"val_psnr_prior\":%.4f}",
+                    k ? "," : "", src[k].name, src[k].validation, psnr(ms[k]), psnr(ps[k]));
+        fprintf(t->logf, "]}\n");
+        fflush(t->logf);
+    }
+    cc_info("step %ld/%ld: loss %.4g, validation PSNR %.2f dB (prior %.2f dB)", done, t->total, lm, psnr(mm),
+            psnr(mp));
+    for (int k = 0; k < nsrc; k++)
+        if (isfinite(ms[k]))
+            cc_info("  validation %s: %.2f dB (prior %.2f dB, %+.2f)", src[k].name, psnr(ms[k]), psnr(ps[k]),
+                    psnr(ms[k]) - psnr(ps[k]));
+    if (nsrc <= MAXSRC)
+        for (int k = 0; k < nsrc; k++) {
+            r->val_psnr_src[k] = psnr(ms[k]);
+            r->val_psnr_src_prior[k] = psnr(ps[k]);
+        }
+    t->acc = 0;
+    t->accn = 0;
+    return CC_OK;
+}
+
 /* Trains on the samples S (features and targets of the sources src, whose
  * name, weight and validation flag are used here; their series may be gone).
  * S stays the caller's. */
@@ -335,198 +543,62 @@ static cc_status train_samples(const cc_cl_train_config *c, const cc_cl_train_op
     memset(r, 0, sizeof *r);
     *out = NULL;
     cc_status st = CC_OK;
-    const samples S = *Sp;
-    cc_cl_model *m = NULL;
-    cc_train_net *net = NULL;
-    cc_adamw_state adam;
-    memset(&adam, 0, sizeof adam);
-    size_t *idx = NULL;
-    float *x = NULL, *tg = NULL, *w = NULL, *gy = NULL;
-    double *hs = NULL, *hl = NULL, *hv = NULL, *hp = NULL;
-    FILE *logf = NULL;
-    long total = o && o->steps_override > 0 ? o->steps_override : c->steps;
-    const int kt = c->arch.kt, R = kt / 2, B = c->batch;
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.c = c, t.src = src, t.nsrc = nsrc, t.S = Sp;
+    t.total = o && o->steps_override > 0 ? o->steps_override : c->steps;
+    t.kt = c->arch.kt, t.R = t.kt / 2, t.B = c->batch;
+    const int kt = t.kt, B = t.B;
+    const long total = t.total;
 
     if (nsrc > MAXSRC) {
         st = cc_error_set(CC_ERR_ARG, "cloudless-train: more than %d sources", MAXSRC);
         goto out;
     }
-    if (S.n < 2) {
+    if (Sp->n < 2) {
         st = cc_error_set(CC_ERR_NODATA, "cloudless-train: no training samples (no clear target in the sources)");
         goto out;
     }
     r->seconds_features = seconds_features;
-    /* the samples of the training sources, shuffled once: the last val_fraction
-     * of them are held out; the samples of validation sources follow (never
-     * trained on) */
-    idx = cc_malloc3(S.n, sizeof(size_t), 1);
-    if (!idx) {
-        st = cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory");
+    if ((st = trainer_split(&t)) != CC_OK)
         goto out;
-    }
-    size_t ntsrc = 0, nvsrc = 0;
-    for (size_t i = 0; i < S.n; i++)
-        if (!src[S.src[i]].validation)
-            idx[ntsrc++] = i;
-    for (size_t i = 0; i < S.n; i++)
-        if (src[S.src[i]].validation)
-            idx[ntsrc + nvsrc++] = i;
-    for (size_t i = ntsrc > 0 ? ntsrc - 1 : 0; i > 0; i--) {
-        size_t j = (size_t)(splitmix64(c->seed ^ 0xABCDEFull ^ splitmix64(i)) % (i + 1));
-        size_t t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
-    }
-    size_t nval = (size_t)floor(c->val_fraction * (double)ntsrc), ntr = ntsrc - nval;
-    if (ntr < 1) {
-        st = cc_error_set(CC_ERR_NODATA, "cloudless-train: no training samples (only validation sources)");
+    r->n_train = t.ntr;
+    r->n_val = t.nval;
+    if ((st = trainer_model(&t, r)) != CC_OK || (st = trainer_buffers(&t)) != CC_OK)
         goto out;
-    }
-    nval += nvsrc;
-    float wsrc[MAXSRC];
-    for (int i = 0; i < MAXSRC; i++)
-        wsrc[i] = i < nsrc && src[i].weight > 0 ? (float)src[i].weight : 1.0f;
-    r->n_train = ntr;
-    r->n_val = nval;
-    /* input normalisation from the training samples */
-    cc_cl_arch arch = c->arch;
-    {
-        double s1[NF] = {0}, s2[NF] = {0}, n = 0;
-        for (size_t i = 0; i < ntr; i++)
-            for (int k = 0; k < kt; k++, n++)
-                for (int ch = 0; ch < NF; ch++) {
-                    double v = S.x[(idx[i] * kt + k) * NF + ch];
-                    s1[ch] += v;
-                    s2[ch] += v * v;
-                }
-        for (int ch = 0; ch < NF; ch++) {
-            double mu = s1[ch] / n, var = s2[ch] / n - mu * mu;
-            arch.mean[ch] = (float)mu;
-            arch.std[ch] = (float)(var > 1e-8 ? sqrt(var) : 1.0);
-            if (c->drop[ch]) /* switched off: the network sees (x - mean) x 1e-6 */
-                arch.std[ch] = 1e6f;
-        }
-    }
-    if ((st = cc_cl_model_build(&arch, &m)) != CC_OK)
-        goto out;
-    cc_nn_model *nm = cc_cl_model_net(m);
-    cc_train_init_params(nm, c->seed);
-    for (int i = 0; i < nm->nnodes; i++) /* the correction starts near zero: prediction ~ the prior */
-        if (!strcmp(nm->nodes[i].name, "correction")) {
-            size_t nw = (size_t)nm->nodes[i].cout * (size_t)nm->nodes[nm->nodes[i].inputs[0]].cout;
-            for (size_t k = 0; k < nw; k++)
-                nm->nodes[i].weight[k] *= 0.1f;
-        }
-    r->flops_per_pixel = cc_nn_model_flops_per_pixel(nm) * kt;
-    if ((st = cc_train_net_create(nm, kt, 1, B, &net)) != CC_OK)
-        goto out;
-    size_t np = cc_train_nparams(net);
-    if ((st = cc_adamw_init(&adam, np)) != CC_OK)
-        goto out;
-    x = cc_malloc3((size_t)kt * B, NF, sizeof(float));
-    tg = cc_malloc3((size_t)kt * B, NB, sizeof(float));
-    w = cc_malloc3((size_t)kt * B, NB, sizeof(float));
-    gy = cc_malloc3((size_t)kt * B, NB, sizeof(float));
-    size_t nh = (size_t)(total / c->eval_every + 2);
-    hs = calloc(nh, sizeof(double));
-    hl = calloc(nh, sizeof(double));
-    hv = calloc(nh, sizeof(double));
-    hp = calloc(nh, sizeof(double));
-    if (!x || !tg || !w || !gy || !hs || !hl || !hv || !hp) {
-        st = cc_error_set(CC_ERR_NOMEM, "cloudless-train: out of memory");
-        goto out;
-    }
-    if (c->log && c->log[0] && !(logf = fopen(c->log, "w"))) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot write the log: %s", c->log, strerror(errno));
-        goto out;
-    }
-    cc_adamw_options ao;
-    cc_adamw_options_init(&ao);
-    ao.weight_decay = c->weight_decay;
+    cc_adamw_options_init(&t.ao);
+    t.ao.weight_decay = c->weight_decay;
     cc_info("cloudless-train: %zu training / %zu validation samples, %zu parameters, %.0f FLOP per output pixel, "
             "%ld steps of %d",
-            ntr, nval, np, r->flops_per_pixel, total, B);
-    double t1 = now_s(), tlast = t1, acc = 0, first_acc = 0;
-    long accn = 0, first_n = 0, nhist = 0;
+            t.ntr, t.nval, cc_train_nparams(t.net), r->flops_per_pixel, total, B);
+    double tlast = t.t1 = now_s(), first_acc = 0;
+    long first_n = 0;
     const long first_win = total / 20 > 0 ? (total / 20 < 50 ? total / 20 : 50) : 1;
     for (long s = 0; s < total; s++) {
-        for (size_t e = 0; e < (size_t)kt * B * NB; e++) {
-            tg[e] = 0;
-            w[e] = 0;
-        }
-        for (int i = 0; i < B; i++) {
-            size_t j = idx[splitmix64(c->seed * 0x9E3779B97F4A7C15ull ^ splitmix64((uint64_t)s * (uint64_t)B + i)) %
-                           ntr];
-            for (int k = 0; k < kt; k++)
-                memcpy(x + ((size_t)k * B + i) * NF, S.x + (j * kt + k) * NF, NF * sizeof(float));
-            const float *t = S.y + j * NB;
-            for (int b = 0; b < NB; b++)
-                if (!isnan(t[b])) {
-                    tg[((size_t)R * B + i) * NB + b] = t[b];
-                    w[((size_t)R * B + i) * NB + b] = wsrc[S.src[j]];
-                }
-        }
+        trainer_batch(&t, s);
         const float *y;
-        if ((st = cc_train_forward(net, kt, 1, B, x, &y)) != CC_OK)
+        if ((st = cc_train_forward(t.net, kt, 1, B, t.x, &y)) != CC_OK)
             goto out;
-        double l = cc_train_loss(c->loss, c->huber_delta, (size_t)kt * B * NB, y, tg, w, gy);
-        cc_train_zero_grads(net);
-        if ((st = cc_train_backward(net, gy)) != CC_OK)
+        double l = cc_train_loss(c->loss, c->huber_delta, (size_t)kt * B * NB, y, t.tg, t.w, t.gy);
+        cc_train_zero_grads(t.net);
+        if ((st = cc_train_backward(t.net, t.gy)) != CC_OK)
             goto out;
-        ao.lr = cc_train_lr(s, total, c->warmup, c->lr, c->lr_min);
-        if ((st = cc_train_adamw_step(net, &adam, &ao, cc_train_grads(net))) != CC_OK)
+        t.ao.lr = cc_train_lr(s, total, c->warmup, c->lr, c->lr_min);
+        if ((st = cc_train_adamw_step(t.net, &t.adam, &t.ao, cc_train_grads(t.net))) != CC_OK)
             goto out;
-        acc += l;
-        accn++;
+        t.acc += l;
+        t.accn++;
         if (s < first_win) {
             first_acc += l;
             first_n++;
         }
         long done = s + 1;
-        if (done % c->eval_every == 0 || done == total) {
-            double mm = NAN, mp = NAN, ms[MAXSRC], ps[MAXSRC];
-            if (nval && (st = evaluate(net, &S, idx, ntr, ntr + nval, B, x, &mm, &mp, ms, ps)) != CC_OK)
-                goto out;
-            double lm = acc / accn;
-            r->last_loss = lm;
-            r->val_psnr_model = psnr(mm);
-            r->val_psnr_prior = psnr(mp);
-            if (nhist < (long)nh) {
-                hs[nhist] = (double)done;
-                hl[nhist] = lm;
-                hv[nhist] = mm;
-                hp[nhist] = mp;
-                nhist++;
-            }
-            if (logf) {
-                fprintf(logf,
-                        "{\"step\":%ld,\"lr\":%.6g,\"loss\":%.6g,\"val_mse\":%.6g,\"val_mse_prior\":%.6g,"
-                        "\"val_psnr\":%.4f,\"val_psnr_prior\":%.4f,\"seconds\":%.1f,\"sources\":[",
-                        done, ao.lr, lm, mm, mp, psnr(mm), psnr(mp), now_s() - t1);
-                for (int k = 0; k < nsrc; k++)
-                    fprintf(logf, "%s{\"name\":\"%s\",\"validation_only\":%d,\"val_psnr\":%.4f,\"val_psnr_prior\":%.4f}",
-                            k ? "," : "", src[k].name, src[k].validation, psnr(ms[k]), psnr(ps[k]));
-                fprintf(logf, "]}\n");
-                fflush(logf);
-            }
-            cc_info("step %ld/%ld: loss %.4g, validation PSNR %.2f dB (prior %.2f dB)", done, total, lm, psnr(mm),
-                    psnr(mp));
-            for (int k = 0; k < nsrc; k++)
-                if (isfinite(ms[k]))
-                    cc_info("  validation %s: %.2f dB (prior %.2f dB, %+.2f)", src[k].name, psnr(ms[k]), psnr(ps[k]),
-                            psnr(ms[k]) - psnr(ps[k]));
-            if (nsrc <= MAXSRC)
-                for (int k = 0; k < nsrc; k++) {
-                    r->val_psnr_src[k] = psnr(ms[k]);
-                    r->val_psnr_src_prior[k] = psnr(ps[k]);
-                }
-            acc = 0;
-            accn = 0;
-        }
+        if ((done % c->eval_every == 0 || done == total) && (st = trainer_evaluate(&t, done, r)) != CC_OK)
+            goto out;
         double tn = now_s();
         if (o && o->progress && (tn - tlast > 2.0 || done == total)) {
             fprintf(stderr, "\rcloudless-train: step %ld/%ld  loss %.4g   ", done, total,
-                    accn ? acc / accn : r->last_loss);
+                    t.accn ? t.acc / t.accn : r->last_loss);
             if (done == total)
                 fputc('\n', stderr);
             tlast = tn;
@@ -535,32 +607,19 @@ static cc_status train_samples(const cc_cl_train_config *c, const cc_cl_train_op
     r->first_loss = first_acc / (first_n ? first_n : 1);
     r->loss_factor = r->last_loss > 0 ? r->first_loss / r->last_loss : NAN;
     r->steps_done = total;
-    r->seconds_train = now_s() - t1;
-    if (c->loss_plot && c->loss_plot[0] && nhist > 0) {
-        cc_plot_series ps[3] = {{"training loss", hs, hl, (int)nhist},
-                                {"validation MSE (model)", hs, hv, (int)nhist},
-                                {"validation MSE (prior: linear)", hs, hp, (int)nhist}};
+    r->seconds_train = now_s() - t.t1;
+    if (c->loss_plot && c->loss_plot[0] && t.nhist > 0) {
+        cc_plot_series ps[3] = {{"training loss", t.hs, t.hl, (int)t.nhist},
+                                {"validation MSE (model)", t.hs, t.hv, (int)t.nhist},
+                                {"validation MSE (prior: linear)", t.hs, t.hp, (int)t.nhist}};
         if ((st = cc_plot_lines(c->loss_plot, 900, 560, "Cloudless training", "step", "loss / MSE", 1, ps,
-                                nval ? 3 : 1)) != CC_OK)
+                                t.nval ? 3 : 1)) != CC_OK)
             goto out;
     }
-    *out = m;
-    m = NULL;
+    *out = t.m;
+    t.m = NULL;
 out:
-    if (logf)
-        fclose(logf);
-    free(idx);
-    free(x);
-    free(tg);
-    free(w);
-    free(gy);
-    free(hs);
-    free(hl);
-    free(hv);
-    free(hp);
-    cc_adamw_free(&adam);
-    cc_train_net_free(net);
-    cc_cl_model_free(m);
+    trainer_free(&t);
     return st;
 }
 
