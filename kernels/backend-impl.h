@@ -124,6 +124,8 @@ typedef struct {
     int nslots;
     size_t *slot_floats;             /* [nslots] capacity of each slot, in floats     */
     size_t total_floats;             /* sum of slot_floats (the working memory)       */
+    int unfused;                     /* cc_nn_plan_make_unfused: one group per live
+                                        node, node n's tensor in slot n              */
 } cc_nn_plan;
 
 /* Builds the plan of finalized model m for a (t, h, w) window. Fails with
@@ -131,6 +133,12 @@ typedef struct {
  * a dimension < 2, ...). On success free with cc_nn_plan_free. */
 cc_status cc_nn_plan_make(const cc_nn_model *m, int t, int h, int w, cc_nn_plan *plan);
 void cc_nn_plan_free(cc_nn_plan *plan);
+/* The same plan without fusion, for training (kernels/train), which needs every
+ * activation: every live node is a group of its own and its tensor is kept in
+ * slot n (node_slot[n] = n, slot_floats[n] = its numel; -1 and 0 for dead nodes
+ * and the OUTPUT node, which writes the caller's output). Only the CPU backend
+ * runs such plans (cc_nn_cpu_run_unfused). */
+cc_status cc_nn_plan_make_unfused(const cc_nn_model *m, int t, int h, int w, cc_nn_plan *plan);
 /* Number of elements of node n's tensor (T*H*W*C). */
 size_t cc_nn_plan_numel(const cc_nn_plan *plan, int n);
 
@@ -162,11 +170,32 @@ int cc_nn_decode_pixel(const cc_nn_model *m, const uint16_t *dn_px, float *x);
  * to out_dn or out_f (whichever is non-NULL). */
 void cc_nn_encode_pixel(const cc_nn_model *m, const cc_nn_node *o, const uint16_t *dn_px,
                         const float *x, uint16_t *out_dn, float *out_f);
+/* The decoding and encoding of training, whose input is the reflectance rho
+ * itself (no DN, no nodata): x = (rho - mean)/std (cc_nn_decode_pixel after its
+ * rho), and the float output of cc_nn_encode_pixel with the residual taken from
+ * rho_px. Same bits as the DN forms for the rho those decode to. */
+void cc_nn_normalize_pixel(const cc_nn_model *m, const float *rho_px, float *x);
+void cc_nn_encode_pixel_rho(const cc_nn_node *o, const float *rho_px, const float *x, float *out_f);
 /* Activation of one value (exact formulas of PyTorch, in float). */
 static inline float cc_nn_act_apply(cc_act a, float alpha, float v);
+/* Source pixels and weights of output index dst of a x2 bilinear upsampling of
+ * an axis of in_size pixels (PyTorch area_pixel_compute_source_index,
+ * align_corners = false, scale 1/2): out = l0*in[i0] + l1*in[i1]. */
+static inline void cc_nn_bilinear_index(int dst, int in_size, int *i0, int *i1, float *l0, float *l1);
 
 /* The CPU backend (kernels/cpu/ref.c). Static storage. */
 const cc_nn_backend *cc_nn_cpu_backend_get(void);
+/* Runs an unfused plan (cc_nn_plan_make_unfused) of m with the CPU backend's
+ * ops, for the forward pass of training: rho is the input reflectance
+ * (T, H, W, in_channels), decoded as cc_nn_normalize_pixel; out[n] receives
+ * node n's tensor (plan->shape[n]) for every live node, the OUTPUT node's being
+ * the output reflectance (cc_nn_encode_pixel_rho); pre (may be NULL, and so may
+ * its entries) receives, for a node with an activation (conv2d, conv1d_time,
+ * affine, act, add), its value before the activation: out[n] = act(pre[n]).
+ * Every value has the bits cc_nn_run_float gives for the DN that decode to rho
+ * (tests/train/test_train_forward.c). */
+cc_status cc_nn_cpu_run_unfused(const cc_nn_model *m, const cc_nn_plan *plan, const float *rho,
+                                float *const *out, float *const *pre);
 
 #ifdef CC_HAVE_CUDA
 /* Implemented by kernels/cuda/nn_cuda.cu (the CUDA engineer): the CUDA backend,
@@ -178,6 +207,18 @@ const cc_nn_backend *cc_nn_cuda_backend_get(void);
 #endif
 
 /* ---- inline definitions ---- */
+static inline void cc_nn_bilinear_index(int dst, int in_size, int *i0, int *i1, float *l0, float *l1)
+{
+    float src = 0.5f * ((float)dst + 0.5f) - 0.5f;
+    if (src < 0.0f)
+        src = 0.0f;
+    int a = (int)src;
+    *i0 = a;
+    *i1 = a + (a < in_size - 1 ? 1 : 0);
+    *l1 = src - (float)a;
+    *l0 = 1.0f - *l1;
+}
+
 static inline float cc_nn_act_apply(cc_act a, float alpha, float v)
 {
     switch (a) {

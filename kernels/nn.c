@@ -505,6 +505,32 @@ int cc_nn_decode_pixel(const cc_nn_model *m, const uint16_t *dn_px, float *x)
     return 0;
 }
 
+void cc_nn_normalize_pixel(const cc_nn_model *m, const float *rho_px, float *x)
+{
+    const cc_nn_input_desc *d = &m->input;
+    for (int c = 0; c < d->nchannels; c++)
+        x[c] = (rho_px[c] - d->mean[c]) / d->std[c]; /* cc_nn_decode_pixel's second step */
+}
+
+/* Output reflectance of channel c before the residual: x*scale + shift. */
+static float out_affine(const cc_nn_node *o, int c, float x)
+{
+    float v = x;
+    if (o->scale)
+        v *= o->scale[c];
+    if (o->shift)
+        v += o->shift[c];
+    return v;
+}
+
+void cc_nn_encode_pixel_rho(const cc_nn_node *o, const float *rho_px, const float *x, float *out_f)
+{
+    for (int c = 0; c < o->cout; c++) {
+        const int rc = o->residual_channel[c];
+        out_f[c] = rc >= 0 ? out_affine(o, c, x[c]) + rho_px[rc] : out_affine(o, c, x[c]);
+    }
+}
+
 void cc_nn_encode_pixel(const cc_nn_model *m, const cc_nn_node *o, const uint16_t *dn_px,
                         const float *x, uint16_t *out_dn, float *out_f)
 {
@@ -514,11 +540,7 @@ void cc_nn_encode_pixel(const cc_nn_model *m, const cc_nn_node *o, const uint16_
     for (int c = 0; c < nc; c++)
         nodata |= dn_px[c] == 0;
     for (int c = 0; c < o->cout; c++) {
-        float v = x[c];
-        if (o->scale)
-            v *= o->scale[c];
-        if (o->shift)
-            v += o->shift[c];
+        float v = out_affine(o, c, x[c]);
         int rc = o->residual_channel[c];
         if (rc >= 0)
             v += (float)(((double)dn_px[rc] + d->dn_offset) / d->quantification);
@@ -633,7 +655,7 @@ static void plan_groups(const cc_nn_model *m, cc_nn_plan *p, const int *consumer
         g->node[g->nnodes++] = i;
         int cur = i;
         int c = consumer[i];
-        if (n->op == CC_OP_INPUT && c >= 0 && is_spatial_conv(&m->nodes[c])) {
+        if (n->op == CC_OP_INPUT && c >= 0 && is_spatial_conv(&m->nodes[c]) && !p->unfused) {
             g->kind = CC_NN_GROUP_CONV;
             g->node[g->nnodes++] = c;
             cur = c;
@@ -644,7 +666,7 @@ static void plan_groups(const cc_nn_model *m, cc_nn_plan *p, const int *consumer
         } else {
             g->kind = CC_NN_GROUP_SINGLE;
         }
-        if (g->kind != CC_NN_GROUP_SINGLE) {
+        if (g->kind != CC_NN_GROUP_SINGLE && !p->unfused) {
             while (m->nodes[cur].op != CC_OP_OUTPUT && g->nnodes < CC_NN_GROUP_MAX_NODES) {
                 int nx = consumer[cur];
                 if (nx < 0)
@@ -738,7 +760,23 @@ void cc_nn_plan_free(cc_nn_plan *plan)
     memset(plan, 0, sizeof *plan);
 }
 
-cc_status cc_nn_plan_make(const cc_nn_model *m, int t, int h, int w, cc_nn_plan *p)
+/* Unfused plans: node n's tensor in slot n, kept to the end (training reads
+ * every activation after the forward pass). */
+static void plan_slots_unfused(cc_nn_plan *p)
+{
+    p->nslots = p->nnodes;
+    p->total_floats = 0;
+    for (int i = 0; i < p->nnodes; i++) {
+        p->node_slot[i] = p->live[i] ? i : -1;
+        p->slot_floats[i] = p->live[i] ? cc_nn_plan_numel(p, i) : 0;
+        p->total_floats += p->slot_floats[i];
+    }
+    for (int gi = 0; gi < p->ngroups; gi++)
+        if (p->groups[gi].writes_out) /* the output node's tensor is the caller's output */
+            p->node_slot[p->groups[gi].node[0]] = -1;
+}
+
+static cc_status plan_make(const cc_nn_model *m, int t, int h, int w, int unfused, cc_nn_plan *p)
 {
     cc_status st = CC_ERR_NOMEM;
     int *work = NULL;
@@ -752,6 +790,7 @@ cc_status cc_nn_plan_make(const cc_nn_model *m, int t, int h, int w, cc_nn_plan 
     p->h = h;
     p->w = w;
     p->nnodes = m->nnodes;
+    p->unfused = unfused;
     p->shape = cc_malloc3(n, sizeof *p->shape, 1);
     p->live = cc_calloc3(n, sizeof(int), 1);
     p->groups = cc_malloc3(n, sizeof *p->groups, 1);
@@ -789,12 +828,25 @@ cc_status cc_nn_plan_make(const cc_nn_model *m, int t, int h, int w, cc_nn_plan 
     if (st != CC_OK)
         goto out;
     plan_groups(m, p, consumer, group_of);
-    st = plan_slots(p, group_of, slot_free);
+    if (unfused)
+        plan_slots_unfused(p);
+    else
+        st = plan_slots(p, group_of, slot_free);
 out:
     free(work);
     if (st != CC_OK)
         cc_nn_plan_free(p);
     return st;
+}
+
+cc_status cc_nn_plan_make(const cc_nn_model *m, int t, int h, int w, cc_nn_plan *p)
+{
+    return plan_make(m, t, h, w, 0, p);
+}
+
+cc_status cc_nn_plan_make_unfused(const cc_nn_model *m, int t, int h, int w, cc_nn_plan *p)
+{
+    return plan_make(m, t, h, w, 1, p);
 }
 
 /* ---- backends and execution ---- */

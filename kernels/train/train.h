@@ -4,8 +4,10 @@
  * it trains IN PLACE (the model's node weight/bias/scale/shift arrays are the
  * parameters). It runs the model in float on a batch of B images of H x W
  * pixels, channels-last (b, y, x, c) -> data[((b*H + y)*W + x)*C + c], with
- * the same semantics as the inference runtime (cc_nn_run_float), except that
- * the input is already-decoded REFLECTANCE rho (not uint16 DN):
+ * the same semantics as the inference runtime (cc_nn_run_float): the forward
+ * pass IS the runtime's (its plan and CPU ops, every activation kept; same
+ * bits as cc_nn_run_float), except that the input is already-decoded
+ * REFLECTANCE rho (not uint16 DN):
  *   - CC_OP_INPUT:  (rho - mean[c]) / std[c] per channel (no parameters);
  *   - CC_OP_OUTPUT: value*scale + shift (+ the input rho of residual_channel),
  *     i.e. the output is reflectance; scale/shift of the output node are NOT
@@ -72,6 +74,14 @@ cc_status cc_train_backward(cc_train_net *n, const float *dout);
 /* dLoss/dInput (b, h, w, in_channels) of the last backward (for gradient
  * tests); valid until the next forward. */
 const float *cc_train_input_grad(const cc_train_net *n);
+/* Node `node`'s output tensor of the last forward (after its activation; the
+ * OUTPUT node's is the output reflectance), shape {b, h, w, channels} in
+ * shape (may be NULL); NULL when the node is not live or there was no forward.
+ * Valid until the next forward (tests compare it with the runtime). */
+const float *cc_train_activation(const cc_train_net *n, int node, int shape[4]);
+/* The GEMM micro-kernel of the backward pass: "avx2" or "scalar" (diagnostics;
+ * CLEARCUBE_SIMD=scalar forces the portable one). */
+const char *cc_train_kernel_name(void);
 
 /* ---- losses: value and gradient over n elements with per-element weights ----
  * loss = sum_i w_i * f(y_i - t_i) / sum_i w_i, grad_i = dloss/dy_i.

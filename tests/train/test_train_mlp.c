@@ -26,7 +26,6 @@
 #define LOSS_FACTOR 10.0 /* final (mean of the last 10 steps) <= initial / 10 */
 #define VAR_FRACTION 0.2 /* and <= 0.2 x the target variance (R^2 >= 0.8) */
 
-const char *cc_train_kernel_name(void); /* kernels/train/train.c (diagnostics) */
 
 static void build_mlp(cc_nn_model *m, unsigned long long seed)
 {
