@@ -4,6 +4,7 @@
 #ifndef CC_TESTS_CUBE_COMMON_H
 #define CC_TESTS_CUBE_COMMON_H
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,20 @@ out:
     free(buf);
     nc_close(ncid);
     return rc;
+}
+
+/* Number of temporaries ("*.tmp-*": a writer's, core/fs.h) in dir. */
+static inline int ct_count_temps(const char *dir)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, ".tmp-"))
+            n++;
+    if (d)
+        closedir(d);
+    return n;
 }
 
 #endif

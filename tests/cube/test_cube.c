@@ -3,7 +3,6 @@
  * stale temporaries; values, fill, attributes, chunking read back with
  * NetCDF-C. */
 #define _POSIX_C_SOURCE 200809L
-#include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -45,20 +44,6 @@ static char *slurp(const char *p, size_t *n)
     *n = b ? fread(b, 1, (size_t)len, f) : 0;
     fclose(f);
     return b;
-}
-
-/* Number of "<path>.tmp-*" files beside the cube. */
-static int count_temps(const char *dir)
-{
-    int n = 0;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (strstr(e->d_name, ".tmp-"))
-            n++;
-    if (d)
-        closedir(d);
-    return n;
 }
 
 /* Expected dates and seeds, checked slice by slice. */
@@ -187,7 +172,7 @@ static void expect_rejected(cc_cube_write_args *a, const char *what, const char 
     CHECK(strchr(cc_error_message(), '\n') == NULL);
     printf("rejected (%s): %s\n", what, cc_error_message());
     CHECK(before && after && n0 == n1 && memcmp(before, after, n0) == 0);
-    CHECK(count_temps(dir) == 0);
+    CHECK(ct_count_temps(dir) == 0);
     free(before);
     free(after);
 }
@@ -222,7 +207,7 @@ int main(void)
     a = args(2023, 7, 14, 4, L);
     CHECK_OK(cc_cube_write(&a));
     check_cube((int[]){2023, 6, 1, 2023, 7, 14, 2023, 8, 1}, (int[]){1, 4, 3}, 3);
-    CHECK(count_temps(dir) == 0);
+    CHECK(ct_count_temps(dir) == 0);
 
     /* layers given in another order are matched by name */
     {
@@ -324,7 +309,7 @@ int main(void)
         CHECK(strstr(cc_error_message(), junk) != NULL);
         unlink(junk);
     }
-    CHECK(count_temps(dir) == 0);
+    CHECK(ct_count_temps(dir) == 0);
 
     /* a write failing midway (file size limit) leaves the cube and no temporary */
     {
@@ -346,7 +331,7 @@ int main(void)
         CHECK(waitpid(p, &ws, 0) == p && WIFEXITED(ws) && WEXITSTATUS(ws) == 3);
         char *after = slurp(path, &n1);
         CHECK(before && after && n0 == n1 && memcmp(before, after, n0) == 0);
-        CHECK(count_temps(dir) == 0);
+        CHECK(ct_count_temps(dir) == 0);
         free(before);
         free(after);
     }
@@ -374,7 +359,7 @@ int main(void)
         check_cube((int[]){2023, 6, 1, 2023, 7, 14, 2023, 8, 1, 2023, 9, 2, 2023, 10, 1},
                    (int[]){1, 4, 3, 5, 6}, 5);
     }
-    CHECK(count_temps(dir) == 0);
+    CHECK(ct_count_temps(dir) == 0);
 
     for (int s = 1; s < 8; s++)
         for (int l = 0; l < NL; l++)

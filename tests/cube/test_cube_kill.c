@@ -6,7 +6,6 @@
  * write; nothing asserts on time.
  *   test_cube_kill <cube_writer> [size] */
 #define _POSIX_C_SOURCE 200809L
-#include <dirent.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -48,19 +47,6 @@ static int run_writer(const char *date, const char *seed)
     if (p < 0 || waitpid(p, &ws, 0) != p)
         return -1;
     return WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
-}
-
-static int count_temps(const char *dir)
-{
-    int n = 0;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (strstr(e->d_name, ".tmp-"))
-            n++;
-    if (d)
-        closedir(d);
-    return n;
 }
 
 /* 1: the cube is exactly {D1:seed 1}; 2: exactly {D1:seed 1, D3:seed 3};
@@ -142,7 +128,7 @@ int main(int argc, char **argv)
         /* the next write succeeds and cleans up the killed writer's temporary */
         CHECK(run_writer("2023-07-01", "1") == 0);
         CHECK(access(tmp, F_OK) != 0);
-        CHECK(count_temps(dir) == 0);
+        CHECK(ct_count_temps(dir) == 0);
         CHECK(cube_state(s1, s3, d1, d3) == state);
         if (state == 2) { /* back to the one-date cube for the next round */
             unlink(path);

@@ -48,6 +48,23 @@ static cc_grid native_grid(const char *path, char **wkt)
     return g;
 }
 
+/* Reads the riotilerpds Landsat fixture `name` (its folder into dir) on the
+ * native grid of its band file b4 (g, n pixels; *wkt the grid's CRS): out
+ * [n][NB], clear [n] and info, all the caller's to free. */
+static void read_fixture(const char *shared, const char *name, const char *b4, cc_spacecraft sc, unsigned flags,
+                         char dir[2048], char **wkt, cc_grid *g, size_t *n, float **out, uint8_t **clear,
+                         cc_landsat_info *info)
+{
+    char path[2300];
+    snprintf(dir, 2048, "%s/datasets/riotilerpds/%s", shared, name);
+    snprintf(path, sizeof path, "%s/%s", dir, b4);
+    *g = native_grid(path, wkt);
+    *n = cc_grid_npix(g);
+    *out = malloc(*n * NB * sizeof **out);
+    *clear = malloc(*n);
+    CHECK_OK(cc_landsat_read(dir, g, sc, flags, *out, *clear, info));
+}
+
 static char *epsg_wkt(int code)
 {
     OGRSpatialReferenceH s = OSRNewSpatialReference(NULL);
@@ -249,16 +266,13 @@ static void test_pre(const char *shared)
 #define C1 "LC08_L1TP_016037_20170813_20170814_01_RT"
 static void test_c1(const char *shared)
 {
-    char dir[2048], b4[2200], cmd[8192];
-    snprintf(dir, sizeof dir, "%s/datasets/riotilerpds/landsat8-c1-l1tp", shared);
-    snprintf(b4, sizeof b4, "%s/" C1 "_B4.TIF", dir);
-    char *wkt;
-    cc_grid g = native_grid(b4, &wkt);
-    size_t n = cc_grid_npix(&g);
-    float *out = malloc(n * NB * sizeof *out);
-    uint8_t *clear = malloc(n);
+    char dir[2048], cmd[8192], *wkt;
+    cc_grid g;
+    size_t n;
+    float *out;
+    uint8_t *clear;
     cc_landsat_info info;
-    CHECK_OK(cc_landsat_read(dir, &g, CC_SC_S2A, 0, out, clear, &info));
+    read_fixture(shared, "landsat8-c1-l1tp", C1 "_B4.TIF", CC_SC_S2A, 0, dir, &wkt, &g, &n, &out, &clear, &info);
     CHECK(info.level == CC_LANDSAT_C1_L1 && info.mission == 8);
     CHECK(!strcmp(info.product_id, C1));
     CHECK(info.day == cc_date_to_days(2017, 8, 13));
@@ -326,16 +340,16 @@ static void test_c1(const char *shared)
 #define C2 "LC08_L2SP_001062_20201031_20201106_02_T2"
 static void test_c2(const char *shared)
 {
-    char dir[2048], b4[2200], path[2300];
-    snprintf(dir, sizeof dir, "%s/datasets/riotilerpds/landsat8-c2-l2sp", shared);
-    snprintf(b4, sizeof b4, "%s/" C2 "_SR_B4.TIF", dir);
-    char *wkt;
-    cc_grid g = native_grid(b4, &wkt);
-    size_t n = cc_grid_npix(&g);
-    float *out = malloc(n * NB * sizeof *out), *o2 = malloc(n * NB * sizeof *o2);
-    uint8_t *clear = malloc(n), *c2 = malloc(n);
+    char dir[2048], path[2300], *wkt;
+    cc_grid g;
+    size_t n;
+    float *out;
+    uint8_t *clear;
     cc_landsat_info info, i2;
-    CHECK_OK(cc_landsat_read(dir, &g, CC_SC_S2B, CC_LANDSAT_KEEP_NOT_CLEAR, out, clear, &info)); /* MTL.json */
+    read_fixture(shared, "landsat8-c2-l2sp", C2 "_SR_B4.TIF", CC_SC_S2B, CC_LANDSAT_KEEP_NOT_CLEAR, dir, &wkt, &g, &n,
+                 &out, &clear, &info); /* MTL.json */
+    float *o2 = malloc(n * NB * sizeof *o2);
+    uint8_t *c2 = malloc(n);
     CHECK(info.level == CC_LANDSAT_C2_L2 && info.mission == 8 && !strcmp(info.product_id, C2));
     CHECK(info.day == cc_date_to_days(2020, 10, 31));
     CHECK_NEAR(info.sun_elevation, 64.45083205, 1e-9);
