@@ -48,21 +48,36 @@ static cc_grid native_grid(const char *path, char **wkt)
     return g;
 }
 
-/* Reads the riotilerpds Landsat fixture `name` (its folder into dir) on the
- * native grid of its band file b4 (g, n pixels; *wkt the grid's CRS): out
- * [n][NB], clear [n] and info, all the caller's to free. */
-static void read_fixture(const char *shared, const char *name, const char *b4, cc_spacecraft sc, unsigned flags,
-                         char dir[2048], char **wkt, cc_grid *g, size_t *n, float **out, uint8_t **clear,
-                         cc_landsat_info *info)
+/* A riotilerpds Landsat fixture read on the native grid of one of its band
+ * files: out [n][NB], clear [n], info; free with fixture_free. */
+typedef struct {
+    char dir[2048]; /* the product folder */
+    char *wkt;      /* the grid's CRS     */
+    cc_grid g;
+    size_t n;
+    float *out;
+    uint8_t *clear;
+    cc_landsat_info info;
+} fixture;
+
+static void read_fixture(fixture *f, const char *shared, const char *name, const char *b4, cc_spacecraft sc,
+                         unsigned flags)
 {
     char path[2300];
-    snprintf(dir, 2048, "%s/datasets/riotilerpds/%s", shared, name);
-    snprintf(path, sizeof path, "%s/%s", dir, b4);
-    *g = native_grid(path, wkt);
-    *n = cc_grid_npix(g);
-    *out = malloc(*n * NB * sizeof **out);
-    *clear = malloc(*n);
-    CHECK_OK(cc_landsat_read(dir, g, sc, flags, *out, *clear, info));
+    snprintf(f->dir, sizeof f->dir, "%s/datasets/riotilerpds/%s", shared, name);
+    snprintf(path, sizeof path, "%s/%s", f->dir, b4);
+    f->g = native_grid(path, &f->wkt);
+    f->n = cc_grid_npix(&f->g);
+    f->out = malloc(f->n * NB * sizeof *f->out);
+    f->clear = malloc(f->n);
+    CHECK_OK(cc_landsat_read(f->dir, &f->g, sc, flags, f->out, f->clear, &f->info));
+}
+
+static void fixture_free(fixture *f)
+{
+    free(f->out);
+    free(f->clear);
+    free(f->wkt);
 }
 
 static char *epsg_wkt(int code)
@@ -266,128 +281,116 @@ static void test_pre(const char *shared)
 #define C1 "LC08_L1TP_016037_20170813_20170814_01_RT"
 static void test_c1(const char *shared)
 {
-    char dir[2048], cmd[8192], *wkt;
-    cc_grid g;
-    size_t n;
-    float *out;
-    uint8_t *clear;
-    cc_landsat_info info;
-    read_fixture(shared, "landsat8-c1-l1tp", C1 "_B4.TIF", CC_SC_S2A, 0, dir, &wkt, &g, &n, &out, &clear, &info);
-    CHECK(info.level == CC_LANDSAT_C1_L1 && info.mission == 8);
-    CHECK(!strcmp(info.product_id, C1));
-    CHECK(info.day == cc_date_to_days(2017, 8, 13));
-    CHECK(info.n_observed == 45099); /* 66045 px - 20946 BQA fill */
-    CHECK(info.n_clear == 24528);
+    char cmd[8192];
+    fixture f;
+    read_fixture(&f, shared, "landsat8-c1-l1tp", C1 "_B4.TIF", CC_SC_S2A, 0);
+    CHECK(f.info.level == CC_LANDSAT_C1_L1 && f.info.mission == 8);
+    CHECK(!strcmp(f.info.product_id, C1));
+    CHECK(f.info.day == cc_date_to_days(2017, 8, 13));
+    CHECK(f.info.n_observed == 45099); /* 66045 px - 20946 BQA fill */
+    CHECK(f.info.n_clear == 24528);
     size_t nan_b4 = 0;
-    for (size_t p = 0; p < n; p++)
-        nan_b4 += isnan(out[p * NB + 2]) != 0;
-    CHECK(nan_b4 == n - 24528);
+    for (size_t p = 0; p < f.n; p++)
+        nan_b4 += isnan(f.out[p * NB + 2]) != 0;
+    CHECK(nan_b4 == f.n - 24528);
     const int dn[6] = {10248, 9238, 7932, 20810, 10168, 7089}; /* (25, 160), BQA 2720 */
-    check_pixel(out, clear, g.width, 25, 160, dn, 2e-5, -0.1, sin(62.17310472 * M_PI / 180.0), 1, 1);
-    check_pixel(out, clear, g.width, 0, 0, dn, 0, 0, 1, 0, 0); /* fill corner */
+    check_pixel(f.out, f.clear, f.g.width, 25, 160, dn, 2e-5, -0.1, sin(62.17310472 * M_PI / 180.0), 1, 1);
+    check_pixel(f.out, f.clear, f.g.width, 0, 0, dn, 0, 0, 1, 0, 0); /* fill corner */
 
     /* the MTL file path instead of the folder */
     char mtl[2200];
-    snprintf(mtl, sizeof mtl, "%s/" C1 "_MTL.txt", dir);
-    float *out2 = malloc(n * NB * sizeof *out2);
-    uint8_t *clear2 = malloc(n);
-    CHECK_OK(cc_landsat_read(mtl, &g, CC_SC_S2A, 0, out2, clear2, &info));
-    CHECK(memcmp(clear, clear2, n) == 0);
+    snprintf(mtl, sizeof mtl, "%s/" C1 "_MTL.txt", f.dir);
+    float *out2 = malloc(f.n * NB * sizeof *out2);
+    uint8_t *clear2 = malloc(f.n);
+    CHECK_OK(cc_landsat_read(mtl, &f.g, CC_SC_S2A, 0, out2, clear2, &f.info));
+    CHECK(memcmp(f.clear, clear2, f.n) == 0);
 
     /* bad inputs on a scratch copy (symlinks) */
     const char *tmp = cc_test_tmpdir("landsat_c1_bad");
-    snprintf(cmd, sizeof cmd, "ln -s '%s'/*.TIF '%s'/ && rm '%s/" C1 "_B6.TIF'", dir, tmp, tmp);
+    snprintf(cmd, sizeof cmd, "ln -s '%s'/*.TIF '%s'/ && rm '%s/" C1 "_B6.TIF'", f.dir, tmp, tmp);
     sh(cmd);
-    memset(out2, 0x7f, n * NB * sizeof *out2);
-    CHECK(cc_landsat_read(tmp, &g, CC_SC_S2A, 0, out2, clear2, &info) == CC_ERR_MISSING);
+    memset(out2, 0x7f, f.n * NB * sizeof *out2);
+    CHECK(cc_landsat_read(tmp, &f.g, CC_SC_S2A, 0, out2, clear2, &f.info) == CC_ERR_MISSING);
     CHECK(strstr(cc_error_message(), "MTL") != NULL);
     CHECK(((uint32_t *)out2)[0] == 0x7f7f7f7fu); /* output untouched */
     /* MTL without the reflectance keys */
     snprintf(cmd, sizeof cmd, "grep -v REFLECTANCE_ '%s' > '%s/" C1 "_MTL.txt'", mtl, tmp);
     sh(cmd);
-    CHECK(cc_landsat_read(tmp, &g, CC_SC_S2A, 0, out2, clear2, &info) == CC_ERR_MISSING);
+    CHECK(cc_landsat_read(tmp, &f.g, CC_SC_S2A, 0, out2, clear2, &f.info) == CC_ERR_MISSING);
     CHECK(strstr(cc_error_message(), "REFLECTANCE_MULT_BAND_2") && strstr(cc_error_message(), C1 "_MTL.txt"));
     fprintf(stderr, "no keys: %s\n", cc_error_message());
     /* a complete MTL but band 6 missing */
     snprintf(cmd, sizeof cmd, "cp '%s' '%s/'", mtl, tmp);
     sh(cmd);
-    CHECK(cc_landsat_read(tmp, &g, CC_SC_S2A, 0, out2, clear2, &info) == CC_ERR_MISSING);
+    CHECK(cc_landsat_read(tmp, &f.g, CC_SC_S2A, 0, out2, clear2, &f.info) == CC_ERR_MISSING);
     CHECK(strstr(cc_error_message(), C1 "_B6.TIF") != NULL);
     fprintf(stderr, "no band: %s\n", cc_error_message());
     /* a truncated MTL (groups left open) */
     snprintf(cmd, sizeof cmd, "head -n 100 '%s' > '%s/" C1 "_MTL.txt'", mtl, tmp);
     sh(cmd);
-    CHECK(cc_landsat_read(tmp, &g, CC_SC_S2A, 0, out2, clear2, &info) == CC_ERR_FORMAT);
+    CHECK(cc_landsat_read(tmp, &f.g, CC_SC_S2A, 0, out2, clear2, &f.info) == CC_ERR_FORMAT);
     CHECK(strstr(cc_error_message(), C1 "_MTL.txt") != NULL);
     /* a corrupt band file */
     snprintf(cmd, sizeof cmd, "cp '%s' '%s/' && head -c 3000 '%s/" C1 "_B6.TIF' > '%s/" C1 "_B6.TIF'", mtl, tmp,
-             dir, tmp);
+             f.dir, tmp);
     sh(cmd);
-    cc_status st = cc_landsat_read(tmp, &g, CC_SC_S2A, 0, out2, clear2, &info);
+    cc_status st = cc_landsat_read(tmp, &f.g, CC_SC_S2A, 0, out2, clear2, &f.info);
     CHECK(st == CC_ERR_FORMAT || st == CC_ERR_IO);
     CHECK(strstr(cc_error_message(), C1 "_B6.TIF") != NULL);
     fprintf(stderr, "corrupt band: %s\n", cc_error_message());
-    CHECK(cc_landsat_read("/nonexistent/LC08", &g, CC_SC_S2A, 0, out2, clear2, &info) == CC_ERR_IO);
+    CHECK(cc_landsat_read("/nonexistent/LC08", &f.g, CC_SC_S2A, 0, out2, clear2, &f.info) == CC_ERR_IO);
 
-    free(out);
     free(out2);
-    free(clear);
     free(clear2);
-    free(wkt);
+    fixture_free(&f);
 }
 
 /* Collection 2 L2SP, 600 m overview 379 x 386, EPSG:32620, 2020-10-31, 99.9% cloud */
 #define C2 "LC08_L2SP_001062_20201031_20201106_02_T2"
 static void test_c2(const char *shared)
 {
-    char dir[2048], path[2300], *wkt;
-    cc_grid g;
-    size_t n;
-    float *out;
-    uint8_t *clear;
-    cc_landsat_info info, i2;
-    read_fixture(shared, "landsat8-c2-l2sp", C2 "_SR_B4.TIF", CC_SC_S2B, CC_LANDSAT_KEEP_NOT_CLEAR, dir, &wkt, &g, &n,
-                 &out, &clear, &info); /* MTL.json */
-    float *o2 = malloc(n * NB * sizeof *o2);
-    uint8_t *c2 = malloc(n);
-    CHECK(info.level == CC_LANDSAT_C2_L2 && info.mission == 8 && !strcmp(info.product_id, C2));
-    CHECK(info.day == cc_date_to_days(2020, 10, 31));
-    CHECK_NEAR(info.sun_elevation, 64.45083205, 1e-9);
-    CHECK(info.n_clear == 0);
-    CHECK(info.n_observed == 92693); /* QA not fill and every SR DN in 7273..43636 */
+    char path[2300];
+    cc_landsat_info i2;
+    fixture f;
+    read_fixture(&f, shared, "landsat8-c2-l2sp", C2 "_SR_B4.TIF", CC_SC_S2B, CC_LANDSAT_KEEP_NOT_CLEAR); /* MTL.json */
+    float *o2 = malloc(f.n * NB * sizeof *o2);
+    uint8_t *c2 = malloc(f.n);
+    CHECK(f.info.level == CC_LANDSAT_C2_L2 && f.info.mission == 8 && !strcmp(f.info.product_id, C2));
+    CHECK(f.info.day == cc_date_to_days(2020, 10, 31));
+    CHECK_NEAR(f.info.sun_elevation, 64.45083205, 1e-9);
+    CHECK(f.info.n_clear == 0);
+    CHECK(f.info.n_observed == 92693); /* QA not fill and every SR DN in 7273..43636 */
     const int dn[6] = {32687, 32035, 31651, 33380, 26126, 21554}; /* (237, 131), QA 55052 cloud */
-    size_t p = (size_t)131 * g.width + 237;
+    size_t p = (size_t)131 * f.g.width + 237;
     for (int k = 0; k < 6; k++)
-        CHECK_NEAR(out[p * NB + cl_of[k]], cc_hls_oli_to_msi(k + 2, CC_SC_S2B, 2.75e-5 * dn[k] - 0.2), 2e-6);
-    CHECK(clear[p] == 0);
+        CHECK_NEAR(f.out[p * NB + cl_of[k]], cc_hls_oli_to_msi(k + 2, CC_SC_S2B, 2.75e-5 * dn[k] - 0.2), 2e-6);
+    CHECK(f.clear[p] == 0);
     /* the same through MTL.xml and MTL.txt */
     const char *ext[2] = {"xml", "txt"};
     for (int e = 0; e < 2; e++) {
-        snprintf(path, sizeof path, "%s/" C2 "_MTL.%s", dir, ext[e]);
-        CHECK_OK(cc_landsat_read(path, &g, CC_SC_S2B, CC_LANDSAT_KEEP_NOT_CLEAR, o2, c2, &i2));
-        CHECK(i2.level == info.level && i2.day == info.day && i2.sun_elevation == info.sun_elevation);
-        CHECK(i2.n_observed == info.n_observed && !strcmp(i2.product_id, info.product_id));
-        CHECK(memcmp(out, o2, n * NB * sizeof *out) == 0);
+        snprintf(path, sizeof path, "%s/" C2 "_MTL.%s", f.dir, ext[e]);
+        CHECK_OK(cc_landsat_read(path, &f.g, CC_SC_S2B, CC_LANDSAT_KEEP_NOT_CLEAR, o2, c2, &i2));
+        CHECK(i2.level == f.info.level && i2.day == f.info.day && i2.sun_elevation == f.info.sun_elevation);
+        CHECK(i2.n_observed == f.info.n_observed && !strcmp(i2.product_id, f.info.product_id));
+        CHECK(memcmp(f.out, o2, f.n * NB * sizeof *f.out) == 0);
     }
-    /* without the flag every pixel is NaN (nothing is clear) */
-    CHECK_OK(cc_landsat_read(dir, &g, CC_SC_S2B, 0, o2, c2, &i2));
+    /* without the flag every pixel is NaN (nothing is f.clear) */
+    CHECK_OK(cc_landsat_read(f.dir, &f.g, CC_SC_S2B, 0, o2, c2, &i2));
     size_t nan = 0;
-    for (size_t i = 0; i < n * NB; i++)
+    for (size_t i = 0; i < f.n * NB; i++)
         nan += isnan(o2[i]) != 0;
-    CHECK(nan == n * NB);
+    CHECK(nan == f.n * NB);
     /* broken JSON is an error naming the file */
     const char *tmp = cc_test_tmpdir("landsat_c2_bad");
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "ln -s '%s'/*.TIF '%s'/ && head -c 2000 '%s/" C2 "_MTL.json' > '%s/" C2 "_MTL.json'",
-             dir, tmp, dir, tmp);
+             f.dir, tmp, f.dir, tmp);
     sh(cmd);
-    CHECK(cc_landsat_read(tmp, &g, CC_SC_S2B, 0, o2, c2, &i2) == CC_ERR_FORMAT);
+    CHECK(cc_landsat_read(tmp, &f.g, CC_SC_S2B, 0, o2, c2, &i2) == CC_ERR_FORMAT);
     CHECK(strstr(cc_error_message(), C2 "_MTL.json") != NULL);
-    free(out);
     free(o2);
-    free(clear);
     free(c2);
-    free(wkt);
+    fixture_free(&f);
 }
 
 int main(void)
