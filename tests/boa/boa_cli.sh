@@ -11,6 +11,7 @@
 set -u
 what=$1
 MPIEXEC=${2:-mpirun}
+HELPER=${3:-} # train: tests/boa/train_comm_helper (cc_boa_train on a given communicator)
 CC=${CLEARCUBE_BIN:?}
 SRC=${CLEARCUBE_SOURCE:?}
 T=${CLEARCUBE_TMP:-/tmp}/boa_$what
@@ -120,6 +121,14 @@ PY
   "$MPIEXEC" -n 2 --oversubscribe "$CC" train c.yaml --no-progress --log-level warn > c.json || fail "train c (2 ranks)"
   grep -q '"ranks":2' c.json || fail "not 2 ranks: $(cat c.json)"
   same_weights a.h5 c.h5 && echo "ok   2 ranks: same weights (content hash)" || fail "2-rank model differs"
+  # the communicator is an argument: on MPI_COMM_SELF each of 2 ranks trains alone (1 rank, its
+  # own model), on MPI_COMM_WORLD they train together; all three models have the same weights
+  if [ -n "$HELPER" ]; then
+    train_cfg d 200
+    "$MPIEXEC" -n 2 --oversubscribe "$HELPER" d.yaml 60 > d.out 2>&1 || fail "train on a given communicator: $(cat d.out)"
+    same_weights d.self0.h5 d.self1.h5 && same_weights d.self0.h5 d.world.h5 \
+      && echo "ok   communicator: COMM_SELF on each rank == COMM_WORLD (same weights)" || fail "communicator runs differ"
+  fi
   # bad configs
   printf 'dataset: data.h5\nmodel: x.h5\ncheckpoint: x.ckpt\nloss_plot: x.png\nlog: x.jsonl\ntrain:\n  stpes: 3\n' > bad1.yaml
   expect_fail "unknown key" "bad1.yaml: train.stpes: unknown key" "$CC" train bad1.yaml
