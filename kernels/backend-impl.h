@@ -68,8 +68,8 @@
  *   v   = x*scale[c] + shift[c]             (scale/shift NULL: 1 and 0)
  *   rho = v + (residual_channel[c] >= 0 ? rho_in[residual_channel[c]] : 0)
  *   float output: rho, NaN where the pixel is nodata;
- *   DN output: nodata or NaN rho -> 0; else round-half-away(rho*10000 +
- *   out_dn_offset) clamped to [1, 65534].
+ *   DN output: nodata -> 0; else cc_refl_encode(rho, out_dn_offset, 10000)
+ *   (core/reflectance.h: NaN -> 0, round half up, clamped to [1, 65534]).
  * Helpers implementing these formulas for host code are declared below.
  *
  * ---- Determinism ---------------------------------------------------------------
@@ -85,6 +85,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/reflectance.h"
 #include "kernels/nn.h"
 
 #ifdef __cplusplus
@@ -92,7 +93,7 @@ extern "C" {
 #endif
 
 #define CC_NN_GROUP_MAX_NODES 16    /* longer chains are split into several groups */
-#define CC_NN_OUT_QUANT 10000.0     /* output DN = rho*10000 + out_dn_offset       */
+#define CC_NN_OUT_QUANT CC_REFL_QUANT /* output DN = rho*10000 + out_dn_offset     */
 
 typedef enum {
     CC_NN_GROUP_PIXEL = 0,

@@ -11,6 +11,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/reflectance.h"
 #include "kernels/backend-impl.h"
 #include "kernels/nn_canon.h"
 
@@ -398,7 +399,7 @@ cc_status cc_nn_model_finalize(cc_nn_model *m)
         }
     }
     if (d->quantification == 0.0)
-        d->quantification = 10000.0;
+        d->quantification = CC_REFL_QUANT;
     if (d->nchannels != in->in_channels) {
         cc_error_set(CC_ERR_ARG, "nn model: input description has %d channels, input node %d",
                      d->nchannels, in->in_channels);
@@ -499,7 +500,7 @@ int cc_nn_decode_pixel(const cc_nn_model *m, const uint16_t *dn_px, float *x)
             return 1;
         }
     for (int c = 0; c < nc; c++) {
-        float rho = (float)(((double)dn_px[c] + d->dn_offset) / d->quantification);
+        float rho = (float)cc_refl_decode(dn_px[c], d->dn_offset, d->quantification);
         x[c] = (rho - d->mean[c]) / d->std[c];
     }
     return 0;
@@ -543,21 +544,11 @@ void cc_nn_encode_pixel(const cc_nn_model *m, const cc_nn_node *o, const uint16_
         float v = out_affine(o, c, x[c]);
         int rc = o->residual_channel[c];
         if (rc >= 0)
-            v += (float)(((double)dn_px[rc] + d->dn_offset) / d->quantification);
+            v += (float)cc_refl_decode(dn_px[rc], d->dn_offset, d->quantification);
         if (out_f) {
             out_f[c] = nodata ? NAN : v;
         } else {
-            double q = (double)v * CC_NN_OUT_QUANT + o->out_dn_offset;
-            uint16_t dnv;
-            if (nodata || isnan(q))
-                dnv = 0;
-            else if (q <= 1.0)
-                dnv = 1;
-            else if (q >= 65534.0)
-                dnv = 65534;
-            else
-                dnv = (uint16_t)floor(q + 0.5);
-            out_dn[c] = dnv;
+            out_dn[c] = nodata ? CC_REFL_DN_NODATA : cc_refl_encode(v, o->out_dn_offset, CC_NN_OUT_QUANT);
         }
     }
 }

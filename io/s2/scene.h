@@ -18,6 +18,7 @@
 
 #include "core/bands.h"
 #include "core/error.h"
+#include "core/reflectance.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -110,7 +111,7 @@ static inline double cc_scene_reflectance(const cc_scene *s, int b, uint16_t dn)
 {
     if (dn == s->nodata_dn)
         return __builtin_nan("");
-    return ((double)dn + s->radio_offset[b]) / s->quantification;
+    return cc_refl_decode(dn, s->radio_offset[b], s->quantification);
 }
 
 /* The band with the finest resolution present (the scene's reference grid). */

@@ -28,6 +28,7 @@
 #include <cpl_vsi.h>
 
 #include "core/log.h"
+#include "core/reflectance.h"
 #include "io/s2/scene-impl.h"
 
 /* Last path component without trailing slashes (and without the extension
@@ -135,11 +136,11 @@ static cc_status finish_stack(cc_scene *s, const char *input, const char *name, 
     static const char *const l2a_words[] = {"L2A", "MSIL2A", "BOA", NULL};
     s->level = (s->scl.present || s->aot.present || s->wvp.present || has_token(name, l2a_words)) ? CC_LEVEL_L2A
                                                                                                  : CC_LEVEL_L1C;
-    s->quantification = 10000.0;
+    s->quantification = CC_REFL_QUANT;
     if (s->level == CC_LEVEL_L2A)
         s->aot_quantification = s->wvp_quantification = 1000.0;
     s->nodata_dn = 0;
-    s->saturated_dn = 65535;
+    s->saturated_dn = CC_REFL_DN_SATURATED;
     if (isnan(o->dn_offset))
         cc_info("%s: no dn_offset option: using offset 0 (rho = DN / 10000, as before baseline 04.00)", input);
     return cc_scene_apply_options(s, input, o);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/reflectance.h"
 #include "kernels/cpu/cpu-impl.h"
 
 #define VEC __m512
@@ -52,10 +53,12 @@ static inline void v_store_n(float *p, __m512 v, int n)
 #include "kernels/cpu/simd-common.h"
 
 /* ---- DN decoding / output encoding, 16 channels per vector ----
- * The same IEEE operations as cc_nn_decode_pixel / cc_nn_encode_pixel (double
- * (DN + offset) / quantification rounded to float, float (rho - mean) / std,
- * double rho*10000 + offset, floor(q + 0.5) clamped to [1, 65534]), so the
- * results are bit-identical (this file is compiled with -ffp-contract=off). */
+ * The same IEEE operations as cc_refl_decode / cc_refl_encode of
+ * core/reflectance.h, which cc_nn_decode_pixel / cc_nn_encode_pixel use
+ * (double (DN + offset) / quantification rounded to float, float
+ * (rho - mean) / std, double rho*10000 + offset, floor(q + 0.5) clamped to
+ * [CC_REFL_DN_MIN, CC_REFL_DN_MAX], NaN -> 0), so the results are
+ * bit-identical (this file is compiled with -ffp-contract=off). */
 
 #define IO_CHUNKS (CC_NN_MAX_IO / 16)
 
@@ -201,8 +204,8 @@ static void avx512_encode(const cc_nn_model *m, const cc_nn_node *o, size_t npix
     rho_coef rcf;
     rho_init(&rcf, d);
     const __m512d quant = _mm512_set1_pd(CC_NN_OUT_QUANT), oofs = _mm512_set1_pd(o->out_dn_offset);
-    const __m512d half = _mm512_set1_pd(0.5), one = _mm512_set1_pd(1.0),
-                  top = _mm512_set1_pd(65534.0);
+    const __m512d half = _mm512_set1_pd(0.5), one = _mm512_set1_pd(CC_REFL_DN_MIN),
+                  top = _mm512_set1_pd(CC_REFL_DN_MAX);
     __m512 scale[IO_CHUNKS], shift[IO_CHUNKS];
     __mmask16 resm[IO_CHUNKS];
     int rc[CC_NN_MAX_IO];

@@ -150,7 +150,7 @@ __device__ __forceinline__ bool ccn_nodata(const uint16_t *px, int nin)
 /* Reflectance of DN value d (as cc_nn_decode_pixel: double maths, then float). */
 __device__ __forceinline__ float ccn_rho(const ccn_io &io, uint16_t d)
 {
-    return (float)(((double)d + io.dn_offset) / io.quant);
+    return (float)cc_refl_decode(d, io.dn_offset, io.quant);
 }
 
 /* Decoded channel c of the pixel at px (all nin channels of it). */

@@ -76,17 +76,8 @@ __global__ void __launch_bounds__(PIX_THREADS) pixel_kernel(const ccn_pixel_args
                 if (a.out_float) {
                     ((float *)a.out)[oi] = nodata[p] ? nanf("") : v;
                 } else {
-                    const double qv = (double)v * CC_NN_OUT_QUANT + o.out_dn_offset;
-                    uint16_t dv;
-                    if (nodata[p] || isnan(qv))
-                        dv = 0;
-                    else if (qv <= 1.0)
-                        dv = 1;
-                    else if (qv >= 65534.0)
-                        dv = 65534;
-                    else
-                        dv = (uint16_t)floor(qv + 0.5);
-                    ((uint16_t *)a.out)[oi] = dv;
+                    ((uint16_t *)a.out)[oi] =
+                        nodata[p] ? CC_REFL_DN_NODATA : cc_refl_encode(v, o.out_dn_offset, CC_NN_OUT_QUANT);
                 }
             }
             return;

@@ -11,6 +11,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/reflectance.h"
 #include "pipeline/atmos/atmos.h"
 #include "kernels/smac/smac.h"
 
@@ -51,16 +52,6 @@ double cc_reference_output_dn_offset(const cc_scene *s)
         if (s->band[b].present)
             return s->radio_offset[b] <= -999.5 ? 1000.0 : 0.0;
     return 0.0;
-}
-
-static uint16_t encode_dn(double rho, double offset)
-{
-    double dn = rho * 10000.0 + offset;
-    if (dn < 1.0)
-        dn = 1.0; /* 0 is nodata */
-    if (dn > 65534.0)
-        dn = 65534.0;
-    return (uint16_t)lround(dn);
 }
 
 static cc_status check_options(const cc_scene *s, const cc_reference_options *o)
@@ -117,9 +108,7 @@ static cc_status prep_toa(const cc_scene *s, const cc_grid *g, prep_buffers *p)
         cc_status st = cc_grid_resample_band(&s->band[b], s->wkt, g, toa[b]);
         if (st != CC_OK)
             return st;
-        for (size_t i = 0; i < n; i++)
-            toa[b][i] = toa[b][i] <= 0.0f ? NAN
-                                          : (float)((toa[b][i] + s->radio_offset[b]) / s->quantification);
+        cc_refl_decode_band(toa[b], n, s->radio_offset[b], s->quantification);
     }
     return CC_OK;
 }
@@ -370,7 +359,7 @@ cc_status cc_reference_run(const cc_scene *s, const cc_reference_options *o, cc_
                 };
                 cc_smac_terms t;
                 cc_smac_terms_compute(c, &a, &t);
-                outb[i] = encode_dn(cc_smac_inverse(&t, tb[i]), r->dn_offset);
+                outb[i] = cc_refl_encode(cc_smac_inverse(&t, tb[i]), r->dn_offset, CC_REFL_QUANT);
             }
         }
     }

@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/reflectance.h"
 #include "core/version.h"
 #include "io/cube.h"
 #include "io/grid/grid.h"
@@ -52,8 +53,8 @@ cc_status cc_boa_model_build(const cc_boa_arch *a, cc_nn_model *m)
     static const int res[CC_BOA_NBANDS] = {60, 10, 10, 10, 20, 20, 20, 10, 20, 60, 20, 20};
     for (int c = 0; c < CC_BOA_NBANDS; c++)
         in->resolution_m[c] = res[c];
-    in->dn_offset = -1000;
-    in->quantification = 10000;
+    in->dn_offset = -CC_REFL_DN_OFFSET_PB04;
+    in->quantification = CC_REFL_QUANT;
 
     cc_nn_node n;
     memset(&n, 0, sizeof n);
@@ -169,10 +170,10 @@ static int aligned_factor(const cc_raster_u16 *r, const cc_grid *g)
     return fi;
 }
 
+/* dn_offset is the model input's add offset (-1000): DN = f * quant + 1000 */
 static uint16_t encode_feature(float f, double dn_offset, double quant)
 {
-    long dn = lround((double)f * quant) - lround(dn_offset);
-    return (uint16_t)(dn < 1 ? 1 : dn > 65535 ? 65535 : dn);
+    return cc_refl_encode(f, -dn_offset, quant);
 }
 
 #define CC_BOA_GEO_STEP 16

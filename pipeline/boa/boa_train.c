@@ -23,6 +23,7 @@
 #include "core/config.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/reflectance.h"
 #include "io/model_file.h"
 #include "pipeline/report/plot.h"
 
@@ -254,9 +255,9 @@ static void pixel_io(const dataset *d, uint32_t id, float *x, float *t)
     size_t p = id >> 14, i = id & (PPX - 1);
     const uint16_t *a = d->l1c + (p * PPX + i) * NB, *b = d->l2a + (p * PPX + i) * NB;
     for (int k = 0; k < NB; k++) {
-        x[k] = (float)(((double)a[k] - d->dn_offset) / 10000.0);
+        x[k] = (float)cc_refl_decode(a[k], -d->dn_offset, CC_REFL_QUANT); /* d->dn_offset: +1000 */
         if (t)
-            t[k] = (float)(((double)b[k] - d->dn_offset) / 10000.0);
+            t[k] = (float)cc_refl_decode(b[k], -d->dn_offset, CC_REFL_QUANT);
     }
     const float *c = d->ctx + p * 6;
     cc_boa_context cx = {.mu_s = c[0], .mu_v = c[1], .cos_raa = c[2], .aot550 = c[3], .wv = c[4], .p_rel = c[5]};

@@ -23,6 +23,7 @@
 #include "core/config.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/reflectance.h"
 #include "io/s2/scene.h"
 #include "io/grid/grid.h"
 #include "pipeline/atmos/reference.h"
@@ -414,16 +415,6 @@ static int attr_int(hid_t obj, const char *name, int v)
 
 /* ------------------------------------------------------------------ patches */
 
-uint16_t cc_dataset_encode(double rho)
-{
-    double dn = rho * 10000.0 + CC_DATASET_DN_OFFSET;
-    if (!(dn >= 1.0))
-        dn = 1.0;
-    if (dn > 65534.0)
-        dn = 65534.0;
-    return (uint16_t)lround(dn);
-}
-
 /* deterministic random numbers: splitmix64 */
 static uint64_t mix64(uint64_t z)
 {
@@ -632,7 +623,9 @@ static cc_status band_to_dn(const cc_scene *s, int b, const cc_grid *g, float *t
         return st;
     size_t n = cc_grid_npix(g);
     for (size_t i = 0; i < n; i++)
-        out[i] = tmp[i] <= 0.0f ? 0 : cc_dataset_encode((tmp[i] + s->radio_offset[b]) / s->quantification);
+        out[i] = tmp[i] <= 0.0f ? 0
+                                : cc_refl_encode(cc_refl_decode(tmp[i], s->radio_offset[b], s->quantification),
+                                                 CC_DATASET_DN_OFFSET, CC_REFL_QUANT);
     return CC_OK;
 }
 
@@ -714,8 +707,8 @@ static cc_status run_l1c_source(run_ctx *rc, int i, const ds_source *src)
                     l2a[k][q] = 0;
                     continue;
                 }
-                long dn = (long)v - lround(r.dn_offset) + CC_DATASET_DN_OFFSET;
-                l2a[k][q] = (uint16_t)(dn < 1 ? 1 : dn > 65534 ? 65534 : dn);
+                long dn = (long)v - lround(r.dn_offset) + CC_DATASET_DN_OFFSET; /* same rho, new offset */
+                l2a[k][q] = cc_refl_dn_round((double)dn);
             }
         }
     }
@@ -851,8 +844,8 @@ void cc_dataset_forward_pixel(const cc_dataset_forward *f, double aot550, double
         t = tp;
     }
     for (int k = 0; k < NB; k++) {
-        double rho_s = ((double)in[k * in_stride] - CC_DATASET_DN_OFFSET) / 10000.0;
-        out[k * out_stride] = cc_dataset_encode(cc_smac_forward(&t[k], rho_s));
+        double rho_s = cc_refl_decode(in[k * in_stride], -CC_DATASET_DN_OFFSET, CC_REFL_QUANT);
+        out[k * out_stride] = cc_refl_encode(cc_smac_forward(&t[k], rho_s), CC_DATASET_DN_OFFSET, CC_REFL_QUANT);
     }
 }
 

@@ -23,7 +23,7 @@ extern "C" {
 
 #define CC_DATASET_PATCH 128
 #define CC_DATASET_NCTX 6
-#define CC_DATASET_DN_OFFSET 1000
+#define CC_DATASET_DN_OFFSET 1000 /* DN = 10000 rho + 1000 (core/reflectance.h) */
 
 typedef enum { CC_DS_REFERENCE = 0, CC_DS_SEN2COR_L2A = 1, CC_DS_PAIR = 2 } cc_dataset_kind;
 
@@ -47,9 +47,6 @@ typedef struct {
 /* Builds the dataset into `out_path` (written atomically: a temporary file in
  * the same folder, renamed on success, removed on failure). */
 cc_status cc_dataset_build(const cc_dataset_config *c, const char *out_path, cc_dataset_summary *sum);
-
-/* Encodes a reflectance as dataset DN (10000*rho + 1000, clamped to [1, 65534]). */
-uint16_t cc_dataset_encode(double rho);
 
 /* ---- Sen2Cor L2A -> SIMULATED L1C, shared by `clearcube dataset` (kind
  * sen2cor-l2a) and `clearcube simulate --from-l2a`. */

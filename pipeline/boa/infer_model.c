@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/reflectance.h"
 #include "io/s2/scene.h"
 #include "pipeline/boa/infer.h"
 
@@ -63,7 +64,7 @@ static int add_input(cc_nn_model *m, double dn_offset)
     cc_nn_node n;
     d->nchannels = L1C_IN;
     d->dn_offset = dn_offset;
-    d->quantification = 10000.0;
+    d->quantification = CC_REFL_QUANT;
     for (int c = 0; c < L1C_IN; c++) {
         snprintf(d->band[c], sizeof d->band[c], "%s", cc_band_names[c]);
         d->resolution_m[c] = cc_band_resolution[c];
@@ -95,7 +96,7 @@ static int add_output(cc_nn_model *m, int in)
     }
     n.scale = scale;
     n.shift = shift;
-    n.out_dn_offset = 1000.0;
+    n.out_dn_offset = CC_REFL_DN_OFFSET_PB04;
     return cc_nn_model_add(m, &n);
 }
 

@@ -17,6 +17,7 @@
 
 #include "core/alloc.h"
 #include "core/fs.h"
+#include "core/reflectance.h"
 #include "io/s2/scene.h"
 #include "pipeline/boa/dataset.h"
 #include "kernels/smac/smac.h"
@@ -152,10 +153,9 @@ cc_status cc_simulate_scene(const char *dir, const cc_simulate_options *o)
                     toa[i] = truth[i] = 0;
                     continue;
                 }
-                truth[i] = (uint16_t)lround(rho * 10000.0 + 1000.0);
+                truth[i] = cc_refl_encode(rho, CC_REFL_DN_OFFSET_PB04, CC_REFL_QUANT);
                 double r_toa = b == CC_B10 ? rho * 0.1 : cc_smac_forward(&t, rho);
-                double dn = r_toa * 10000.0 + 1000.0;
-                toa[i] = (uint16_t)lround(dn < 1 ? 1 : dn > 65534 ? 65534 : dn);
+                toa[i] = cc_refl_encode(r_toa, CC_REFL_DN_OFFSET_PB04, CC_REFL_QUANT);
             }
     }
     snprintf(path, sizeof path, "%s/S2A_SIMULATED_L1C.tif", dir);

@@ -11,6 +11,7 @@
 #include <omp.h>
 
 #include "core/alloc.h"
+#include "core/reflectance.h"
 #include "io/model_file.h"
 #include "pipeline/cloudless/gapfill.h"
 
@@ -129,8 +130,8 @@ cc_status cc_cl_model_build(const cc_cl_arch *a, cc_cl_model **out)
         in->mean[c] = a->mean[c];
         in->std[c] = a->std[c] > 0 ? a->std[c] : 1.0f;
     }
-    in->dn_offset = -1000;
-    in->quantification = 10000;
+    in->dn_offset = -CC_REFL_DN_OFFSET_PB04;
+    in->quantification = CC_REFL_QUANT;
     cc_nn_node nd;
     memset(&nd, 0, sizeof nd);
     nd.op = CC_OP_INPUT;
@@ -192,7 +193,7 @@ cc_status cc_cl_model_check(const cc_nn_model *m, const char *path)
         if (o->residual_channel[c] != CC_CLF_LIN + c)
             return cc_error_set(CC_ERR_FORMAT, "%s: not a Cloudless model (output %d is not a correction of %s)",
                                 path, c, cc_cl_feature_names[CC_CLF_LIN + c]);
-    if (m->input.dn_offset != -1000 || m->input.quantification != 10000)
+    if (m->input.dn_offset != -CC_REFL_DN_OFFSET_PB04 || m->input.quantification != CC_REFL_QUANT)
         return cc_error_set(CC_ERR_FORMAT, "%s: not a Cloudless model (input coding %g/%g, expected -1000/10000)",
                             path, m->input.dn_offset, m->input.quantification);
     return CC_OK;
@@ -395,14 +396,10 @@ static void whittaker2(workspace *ws, const float *y, int nb, int b, float *wh)
         wh[(size_t)i * NB + b] = (float)z[i];
 }
 
-/* the runtime's view of a feature: DN = round(10000 f + 1000) in [1, 65535],
+/* the runtime's view of a feature: the model input's DN (core/reflectance.h),
  * decoded back */
-static inline uint16_t enc(float f)
-{
-    double q = (double)f * 10000.0 + 1000.0;
-    return q <= 1.0 ? 1 : q >= 65535.0 ? 65535 : (uint16_t)floor(q + 0.5);
-}
-static inline float dec(uint16_t dn) { return (float)(((double)dn - 1000.0) / 10000.0); }
+static inline uint16_t enc(float f) { return cc_refl_encode(f, CC_REFL_DN_OFFSET_PB04, CC_REFL_QUANT); }
+static inline float dec(uint16_t dn) { return (float)cc_refl_decode(dn, -CC_REFL_DN_OFFSET_PB04, CC_REFL_QUANT); }
 
 static float dist_feat(int dist, int N) { return 1.0f + fminf((float)dist / (float)N, DIST_CAP); }
 

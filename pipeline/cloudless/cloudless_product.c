@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/date.h"
 #include "core/log.h"
+#include "core/reflectance.h"
 #include "io/cube.h"
 #include "pipeline/cloudless/cloudless.h"
 #include "pipeline/cloudless/cloudmask.h"
@@ -48,12 +49,9 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static uint16_t refl_dn(float r)
+uint16_t cc_cloudless_refl_dn(float r)
 {
-    if (!isfinite(r))
-        return 0;
-    double dn = floor((r - CC_CL_REFL_OFFSET) / CC_CL_REFL_SCALE + 0.5);
-    return (uint16_t)(dn < 1 ? 1 : dn > 65534 ? 65534 : dn);
+    return isfinite(r) ? cc_refl_encode(r, CC_REFL_DN_OFFSET_PB04, CC_REFL_QUANT) : CC_REFL_DN_NODATA;
 }
 
 static uint16_t db_dn(float db)
@@ -98,7 +96,7 @@ cc_status cc_cloudless_sensor_append(const char *dir, const char *tile, cc_senso
             uint16_t *d = dn + (size_t)b * npix;
             /* the reflectance of cloudy pixels is kept: the mask says what is an observation */
             for (size_t p = 0; p < npix; p++)
-                d[p] = (mask && mask[p] == CC_CM_NODATA) ? 0 : refl_dn(refl[p * CC_CL_NBANDS + (size_t)b]);
+                d[p] = (mask && mask[p] == CC_CM_NODATA) ? 0 : cc_cloudless_refl_dn(refl[p * CC_CL_NBANDS + (size_t)b]);
             snprintf(names[b], sizeof names[b], "%s reflectance in Sentinel-2 band %s",
                      sensor == CC_SENSOR_S2 ? "surface" : sensor == CC_SENSOR_LANDSAT ? "HLS-adjusted surface"
                                                                                       : "top-of-atmosphere",
@@ -457,7 +455,7 @@ cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats
                 for (int b = 0; b < CC_CL_NBANDS; b++) {
                     float v = pred[p * CC_CL_NBANDS + (size_t)b];
                     ok |= isfinite(v);
-                    out[(size_t)b * npix + q] = refl_dn(v);
+                    out[(size_t)b * npix + q] = cc_cloudless_refl_dn(v);
                 }
                 out[(size_t)CC_CL_NBANDS * npix + q] = ok ? evidence_days_dn(dsince[p]) : 0;
                 out[(size_t)(CC_CL_NBANDS + 1) * npix + q] = ok ? (uint16_t)(sens[p] + 1) : 0;

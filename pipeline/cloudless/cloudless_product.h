@@ -39,6 +39,10 @@ extern "C" {
 #define CC_CL_DB_SCALE 0.01
 #define CC_CL_DB_OFFSET (-50.01)
 
+/* DN of a reflectance in these cubes (DN * CC_CL_REFL_SCALE + CC_CL_REFL_OFFSET:
+ * the L2A encoding of core/reflectance.h); 0 (nodata) for NaN and inf. */
+uint16_t cc_cloudless_refl_dn(float r);
+
 /* The suffix of a sensor's cube ("s2", "landsat", "olci", "s1"). */
 const char *cc_cloudless_sensor_suffix(cc_sensor s);
 

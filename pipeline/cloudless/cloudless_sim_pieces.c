@@ -14,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "core/date.h"
+#include "core/reflectance.h"
 
 /* ---- the eolearn patch (GeoTIFFs written by scripts/npy2tif) ---- */
 
@@ -182,7 +183,7 @@ cc_status cc_cl_sim_pool_add_product(const char *prefix, int n, int stride, cons
             for (int k = 0; k < CC_CL_NBANDS; k++) {
                 float dn = b[(size_t)k * np + i];
                 if (!(dn > 0.0f)) ok = 0;
-                v[k] = dn / 10000.0f;
+                v[k] = (float)cc_refl_decode(dn, 0.0, CC_REFL_QUANT); /* = dn / 10000.0f for integer DN */
             }
             if (!ok) continue;
             if (scl) {
@@ -258,7 +259,8 @@ cc_status cc_cl_sim_s1_fit_add(const char *datasets, const ben_piece *bp, s1_fit
     }
     if (st != CC_OK) goto out;
     for (size_t i = 0; i < np; i++) {
-        double b2 = b[i] / 1e4, r = b[np + i] / 1e4, nir = b[2 * np + i] / 1e4;
+        double b2 = cc_refl_decode(b[i], 0.0, CC_REFL_QUANT), r = cc_refl_decode(b[np + i], 0.0, CC_REFL_QUANT),
+               nir = cc_refl_decode(b[2 * np + i], 0.0, CC_REFL_QUANT);
         double vv = b[3 * np + i], vh = b[4 * np + i];
         if (!(r > 0 && nir > 0) || !isfinite(vv) || !isfinite(vh)) continue;
         double nd = (nir - r) / (nir + r);

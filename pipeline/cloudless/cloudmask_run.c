@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/reflectance.h"
 #include "io/grid/grid.h"
 
 /* A class raster read from a file: band 1 as bytes (values > 255 become 255). */
@@ -213,8 +214,7 @@ static cc_status scene_mask(const cc_scene *s, const cc_grid *g, const cc_cloudm
         }
         if ((st = cc_grid_resample_band(&s->band[b], s->wkt, g, bands[b])) != CC_OK)
             goto out;
-        for (size_t i = 0; i < n; i++)
-            bands[b][i] = bands[b][i] <= 0.0f ? NAN : (float)((bands[b][i] + s->radio_offset[b]) / s->quantification);
+        cc_refl_decode_band(bands[b], n, s->radio_offset[b], s->quantification);
         in.band[b] = bands[b];
     }
     *terms = cc_cloudmask_terms(&in, co);

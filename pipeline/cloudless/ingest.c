@@ -21,6 +21,7 @@
 #include "core/alloc.h"
 #include "core/date.h"
 #include "core/log.h"
+#include "core/reflectance.h"
 #include "io/cube.h"
 #include "io/grid/mgrs.h"
 #include "io/landsat/landsat.h"
@@ -165,8 +166,7 @@ static cc_status read_s2(const char *path, const cc_scene_options *so, const cc_
         }
         if ((st = cc_grid_resample_band(&s->band[b], s->wkt, g, full[b])) != CC_OK)
             goto out;
-        for (size_t p = 0; p < npix; p++)
-            full[b][p] = full[b][p] > 0 ? (float)((full[b][p] + s->radio_offset[b]) / s->quantification) : NAN;
+        cc_refl_decode_band(full[b], npix, s->radio_offset[b], s->quantification);
     }
     for (int k = 0; k < CC_CL_NBANDS; k++) {
         int b = cc_band_index(cc_cl_band_names[k]);

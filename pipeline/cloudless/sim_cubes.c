@@ -158,8 +158,7 @@ static cc_status write_sensor(const char *dir, const char *tile, cc_sensor senso
                 } else {
                     float r = obs ? v[b] : (b < 8 ? 0.45f : 0.30f); /* cloud: bright */
                     int has = sensor == CC_SENSOR_LANDSAT ? (b < 3 || b > 6) : sensor == CC_SENSOR_OLCI ? b < 8 : 1;
-                    double x = has && isfinite(r) ? floor((r - CC_CL_REFL_OFFSET) / CC_CL_REFL_SCALE + 0.5) : 0;
-                    dn[o] = (uint16_t)(x < 1 && has && isfinite(r) ? 1 : x > 65534 ? 65534 : x);
+                    dn[o] = has ? cc_cloudless_refl_dn(r) : 0;
                 }
             }
             if (sensor != CC_SENSOR_S1)
@@ -337,9 +336,8 @@ static cc_status write_truth(const char *dir, const sim_series *x)
         dates[d] = s->day0 + d;
         for (size_t p = 0; p < npix; p++)
             for (int b = 0; b < CC_CL_NBANDS; b++) {
-                double v = floor((x->truth[((size_t)d * npix + p) * CC_CL_NBANDS + (size_t)b] - CC_CL_REFL_OFFSET) /
-                                     CC_CL_REFL_SCALE + 0.5);
-                dn[((size_t)b * (size_t)s->ndays + (size_t)d) * npix + p] = (uint16_t)(v < 1 ? 1 : v > 65534 ? 65534 : v);
+                dn[((size_t)b * (size_t)s->ndays + (size_t)d) * npix + p] =
+                    cc_cloudless_refl_dn(x->truth[((size_t)d * npix + p) * CC_CL_NBANDS + (size_t)b]);
             }
     }
     cc_cube_layer layers[CC_CL_NBANDS];

@@ -10,6 +10,7 @@
 #include <gdal.h>
 #include <hdf5.h>
 
+#include "core/reflectance.h"
 #include "io/s2/scene.h"
 #include "pipeline/boa/dataset.h"
 #include "pipeline/atmos/reference.h"
@@ -194,7 +195,8 @@ static size_t check_inverse(const h5data *h, size_t *maxerr, size_t *maxerr9, si
             if (!l1[0])
                 continue;
             for (int k = 0; k < NB; k++) {
-                uint16_t back = cc_dataset_encode(cc_smac_inverse(&t[k], (l1[k] - 1000.0) / 10000.0));
+                double rho = cc_smac_inverse(&t[k], (l1[k] - 1000.0) / 10000.0);
+                uint16_t back = cc_refl_encode(rho, CC_DATASET_DN_OFFSET, CC_REFL_QUANT);
                 size_t e = (size_t)abs((int)back - (int)l2[k]);
                 /* the TOA is stored to 1 DN: its +-0.5 DN rounding comes back amplified by
                  * 1/(tg T_down T_up); 2 DN everywhere but in the water-vapour band B09, whose
