@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/datapath.h"
+#include "core/fs.h"
 #include "core/version.h"
 #include "jobs/cli/cli.h"
 #include "jobs/run/job.h"
@@ -174,21 +175,6 @@ static int find_template(const char *opt, char *out, size_t n)
         return 0;
     fprintf(stderr, "clearcube: error: submit: %s\n", cc_error_message());
     return -1;
-}
-
-static int mkdir_p(const char *path)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(tmp, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 typedef struct {
@@ -483,9 +469,13 @@ static int write_and_submit(const char *tpl, const char *tpl_path, const submit_
 {
     char script[PATH_MAX + 300];
     snprintf(script, sizeof script, "%s/%s.sbatch", v->outdir, v->name);
-    FILE *f = NULL;
-    if (mkdir_p(v->outdir) != 0 || !(f = fopen(script, "w"))) {
-        fprintf(stderr, "clearcube: error: submit: %s: %s\n", f ? script : v->outdir, strerror(errno));
+    if (cc_fs_mkdir_p(v->outdir, 0777) != CC_OK) {
+        fprintf(stderr, "clearcube: error: submit: %s\n", cc_error_message());
+        return 1;
+    }
+    FILE *f = fopen(script, "w");
+    if (!f) {
+        fprintf(stderr, "clearcube: error: submit: %s: %s\n", script, strerror(errno));
         return 1;
     }
     int r = render(f, tpl, tpl_path, v);

@@ -13,6 +13,7 @@
 #include <netcdf.h>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "jobs/run/run-ctx.h"
 
@@ -215,29 +216,14 @@ out:
     return st;
 }
 
-/* Makes the written tmp durable and gives it its name (then the directory entry). */
-static cc_status commit_tmp(const char *tmp, const char *cube, const char *outdir)
-{
-    int fd = open(tmp, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return cc_error_set(CC_ERR_IO, "%s: cannot fsync: %s", tmp, strerror(errno));
-    }
-    close(fd);
-    if (rename(tmp, cube) != 0)
-        return cc_error_set(CC_ERR_IO, "%s: cannot rename to %s: %s", tmp, cube, strerror(errno));
-    fsync_dir(outdir);
-    return CC_OK;
-}
-
 static cc_status assemble_tile(run_ctx *c, const char *tile, char **parts, int n, const char *cube)
 {
     cc_status st = CC_ERR_IO;
     char tmp[PATH_MAX + 64];
     int *src = calloc((size_t)n, sizeof *src), dst = -1;
     double *order = calloc((size_t)n * 2, sizeof *order);
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", cube, (long)getpid());
+    if ((st = cc_fs_temp_name(cube, NULL, tmp, sizeof tmp)) != CC_OK)
+        goto out;
     if (!src || !order) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", cube);
         goto out;
@@ -246,7 +232,7 @@ static cc_status assemble_tile(run_ctx *c, const char *tile, char **parts, int n
         src[i] = -1;
     if ((st = open_by_date(parts, n, src, order, cube)) != CC_OK)
         goto out;
-    unlink(tmp);
+    cc_fs_abort(tmp); /* a leftover of this process */
     NCK(nc_create(tmp, NC_NETCDF4 | NC_CLOBBER, &dst));
     if ((st = define_like(src, n, dst, tmp)) != CC_OK)
         goto out;
@@ -258,12 +244,12 @@ static cc_status assemble_tile(run_ctx *c, const char *tile, char **parts, int n
         st = cc_error_set(CC_ERR_IO, "%s: %s", tmp, nc_strerror(e));
         goto out;
     }
-    st = commit_tmp(tmp, cube, c->outdir);
+    st = cc_fs_commit(tmp, cube);
+    tmp[0] = '\0'; /* the cube now, or removed */
 out:
     if (dst >= 0)
         nc_close(dst);
-    if (st != CC_OK)
-        unlink(tmp);
+    cc_fs_abort(tmp);
     for (int i = 0; src && i < n; i++)
         if (src[i] >= 0)
             nc_close(src[i]);

@@ -22,6 +22,7 @@
 #include <gdal.h>
 #include <ogr_srs_api.h>
 
+#include "core/date.h"
 #include "core/log.h"
 #include "io/cube.h"
 #include "jobs/run/job.h"
@@ -56,9 +57,14 @@ static int tile_like(const char *s) /* "32UMF" */
            isupper((unsigned char)s[4]);
 }
 
-static void set_date(char date[11], const char *ymd)
+/* "YYYY-MM-DD" of the "YYYYMMDD" at ymd; 0 if it is not a calendar day. */
+static int set_date(char date[CC_DATE_ISO_SIZE], const char *ymd)
 {
-    snprintf(date, 11, "%.4s-%.2s-%.2s", ymd, ymd + 4, ymd + 6);
+    int y, m, d;
+    if (!cc_date_parse_compact(ymd, &y, &m, &d))
+        return 0;
+    cc_date_format(cc_date_to_days(y, m, d), date);
+    return 1;
 }
 
 /* S2A_MSIL1C_20170301T103021_N0204_R108_T32UMF_20170301T103326[.SAFE][.zip]
@@ -70,7 +76,8 @@ static int safe_name(const char *name, char tile[8], char date[11])
         name[32] != '_' || name[33] != 'R' || name[37] != '_' || name[38] != 'T' || !tile_like(name + 39))
         return 0;
     snprintf(tile, 8, "%.5s", name + 39);
-    set_date(date, name + 11);
+    if (!set_date(date, name + 11))
+        return 0;
     return !strncmp(name + 8, "1C", 2) ? 1 : !strncmp(name + 8, "2A", 2) ? 2 : 0;
 }
 
@@ -82,8 +89,7 @@ static int band_file_name(const char *name, char tile[8], char date[11])
         name[15] != 'T' || name[22] != '_' || name[23] != 'B' || strcmp(name + n - 4, ".jp2"))
         return 0;
     snprintf(tile, 8, "%.5s", name + 1);
-    set_date(date, name + 7);
-    return 1;
+    return set_date(date, name + 7);
 }
 
 static int ends_with(const char *s, const char *suf)
@@ -208,7 +214,8 @@ static int stack_date(const char *opts, char date[11])
             p += 6;
             while (*p == ' ' || *p == '=')
                 p++;
-            if (is_digits(p, 4) && p[4] == '-' && is_digits(p + 5, 2) && p[7] == '-' && is_digits(p + 8, 2)) {
+            int y, m, d;
+            if (cc_date_scan(p, &y, &m, &d)) {
                 snprintf(date, 11, "%.10s", p);
                 ok = 1;
             }
@@ -295,10 +302,9 @@ static cc_status scan_sensor_cubes(scan_state *s, const char *dir)
     int n = scandir(dir, &ents, NULL, alphasort);
     if (n < 0)
         return cc_error_set(CC_ERR_IO, "catalogue: cannot read folder %s: %s", dir, strerror(errno));
-    int y0, m0, d0, y1, m1, d1;
-    sscanf(s->job->start_date, "%d-%d-%d", &y0, &m0, &d0);
-    sscanf(s->job->end_date, "%d-%d-%d", &y1, &m1, &d1);
-    long first = cc_cube_days_from_date(y0, m0, d0), last = cc_cube_days_from_date(y1, m1, d1);
+    long first = 0, last = -1; /* the job's dates, checked when the job file was read */
+    cc_date_parse(s->job->start_date, &first);
+    cc_date_parse(s->job->end_date, &last);
     char done[8] = "";
     for (int i = 0; i < n && st == CC_OK; i++) {
         const char *name = ents[i]->d_name;
@@ -330,10 +336,8 @@ static cc_status scan_sensor_cubes(scan_state *s, const char *dir)
                 bytes += (double)sb.st_size;
         }
         for (long day = first; day <= last && st == CC_OK; day++) {
-            int y, m, d;
-            char date[11];
-            cc_cube_date_from_days(day, &y, &m, &d);
-            snprintf(date, sizeof date, "%04d-%02d-%02d", y, m, d);
+            char date[CC_DATE_ISO_SIZE];
+            cc_date_format(day, date);
             st = add_product(s, dir, tile, date, bytes);
         }
     }

@@ -17,7 +17,9 @@
 
 #include <netcdf.h>
 
+#include "core/date.h"
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "io/cube.h"
 #include "jobs/run/run-ctx.h"
@@ -63,13 +65,12 @@ static cc_status validate_output(const char *path, const cc_job_item *it)
     }
     int tv;
     double day = 0;
-    int y, m, d;
+    long want = 0;
     if (nc_inq_varid(ncid, "time", &tv) != NC_NOERR || nc_get_var_double(ncid, tv, &day) != NC_NOERR ||
-        sscanf(it->date, "%d-%d-%d", &y, &m, &d) != 3 || (long)day != cc_cube_days_from_date(y, m, d)) {
-        int oy = 0, om = 0, od = 0;
-        cc_cube_date_from_days((long)day, &oy, &om, &od);
-        st = cc_error_set(CC_ERR_FORMAT, "output date %04d-%02d-%02d is not the item's date %s", oy, om,
-                          od, it->date);
+        !cc_date_parse(it->date, &want) || (long)day != want) {
+        char got[CC_DATE_ISO_SIZE];
+        cc_date_format((long)day, got);
+        st = cc_error_set(CC_ERR_FORMAT, "output date %s is not the item's date %s", got, it->date);
         goto out;
     }
     nc_inq_nvars(ncid, &nvars);
@@ -345,12 +346,11 @@ void cc_run_finish_item(run_ctx *c, run_slot *s, int ws)
     }
     char final[PATH_MAX + 80];
     snprintf(final, sizeof final, "%s/%s.nc", c->staging, it->id);
-    if (rename(s->part, final) != 0) {
-        fmt_buf(reason, sizeof reason, "cannot commit %s: %s", final, strerror(errno));
+    if (cc_fs_commit(s->part, final) != CC_OK) {
+        fmt_buf(reason, sizeof reason, "cannot commit %s: %s", final, cc_error_message());
         end_item_msg(c, s, ST_FAILED, reason);
         return;
     }
-    fsync_dir(c->staging);
     unlink(s->log);
     c->times.t[CC_STAGE_COMMIT] += mono_now() - t_val;
     end_item_msg(c, s, ST_DONE, NULL);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/date.h"
 #include "core/error.h"
 #include "jobs/run/job.h"
 #include "jobs/run/run-ctx.h"
@@ -58,9 +59,7 @@ void cc_run_free_items(cc_job_item *items, int n)
 static int valid_date(const char *d)
 {
     int y, m, dd;
-    char tail;
-    return strlen(d) == 10 && sscanf(d, "%4d-%2d-%2d%c", &y, &m, &dd, &tail) == 3 && m >= 1 &&
-           m <= 12 && dd >= 1 && dd <= 31;
+    return cc_date_parse_ymd(d, &y, &m, &dd);
 }
 
 /* Reads "ID TILE DATE INPUT [INPUT...]" lines. */

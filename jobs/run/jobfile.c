@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <yaml.h>
 
+#include "core/date.h"
 #include "io/grid/mgrs.h"
 
 /* ---- the key table ---- */
@@ -334,17 +335,8 @@ static int get_string(const node *v, const char **out)
 
 static int valid_date(const char *s)
 {
-    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-        return 0;
-    for (int i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
-            return 0;
-    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
-    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 1900 || y > 2200 || m < 1 || m > 12 || d < 1)
-        return 0;
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return d <= mdays[m - 1] + (m == 2 && leap);
+    int y, m, d;
+    return cc_date_parse_ymd(s, &y, &m, &d) && y >= 1900 && y <= 2200;
 }
 
 static char *resolve_path(const ctx *c, const char *p)

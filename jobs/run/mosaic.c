@@ -10,7 +10,8 @@
  * transformation per pixel, so a pixel's value does not depend on the row
  * split) and keeps the first valid value in tile-name order; then every rank
  * calls nc_put_vara collectively (compressed variables need collective
- * access). The file is written as "<path>.tmp" and renamed by rank 0. */
+ * access). The file is written under rank 0's temporary name and committed
+ * by rank 0 (core/fs.h). */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +27,8 @@
 #include <ogr_srs_api.h>
 
 #include "core/alloc.h"
+#include "core/date.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "core/version.h"
 #include "io/cube.h"
@@ -266,11 +269,8 @@ static cc_status mosaic_grid_of(const tile_info *tiles, int ncubes, double res, 
 static cc_status put_globals(int ncid, const char *tmp, const char *crs, double res, int ncubes,
                              int64_t submitted, cc_status st)
 {
-    char created[32], title[128];
-    time_t tt = (time_t)submitted;
-    struct tm tmv;
-    gmtime_r(&tt, &tmv);
-    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    char created[CC_DATE_STAMP_SIZE], title[128];
+    cc_date_stamp((time_t)submitted, created, sizeof created);
     snprintf(title, sizeof title, "clearcube %s regional mosaic (%s, %g m)", CC_VERSION, crs, res);
     static const char rule[] = "nearest neighbour; first valid pixel in tile-name order wins";
     NCP(put_str(ncid, NC_GLOBAL, "Conventions", "CF-1.8"));
@@ -352,10 +352,16 @@ cc_status cc_run_mosaic(MPI_Comm comm, const char *path, const char *crs, double
     layer_info *layers = NULL;
     mosaic_grid g = {0};
     int *lvar = NULL;
-    char *dst_wkt = NULL, tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    char *dst_wkt = NULL, tmp[4200] = "";
+    /* one temporary for all ranks: rank 0's */
+    if (rank == 0)
+        st = cc_fs_temp_name(path, NULL, tmp, sizeof tmp);
+    MPI_Bcast(tmp, (int)sizeof tmp, MPI_CHAR, 0, comm);
+    if (!tmp[0] && st == CC_OK)
+        st = cc_error_set(CC_ERR_ARG, "%s: path too long for a temporary name", path);
     OGRSpatialReferenceH dsrs = OSRNewSpatialReference(NULL);
-    if (!tiles || !dsrs || OSRSetFromUserInput(dsrs, crs) != OGRERR_NONE || OSRExportToWkt(dsrs, &dst_wkt) != OGRERR_NONE)
+    if (st == CC_OK && (!tiles || !dsrs || OSRSetFromUserInput(dsrs, crs) != OGRERR_NONE ||
+                        OSRExportToWkt(dsrs, &dst_wkt) != OGRERR_NONE))
         st = cc_error_set(CC_ERR_CRS, "mosaic: unknown CRS '%s'", crs);
     if (st == CC_OK)
         OSRSetAxisMappingStrategy(dsrs, OAMS_TRADITIONAL_GIS_ORDER);
@@ -393,7 +399,7 @@ cc_status cc_run_mosaic(MPI_Comm comm, const char *path, const char *crs, double
     NCP(nc_def_dim(ncid, "x", (size_t)W, &xd));
     NCP(nc_def_var(ncid, "time", NC_DOUBLE, 1, &td, &tv));
     NCP(put_str(ncid, tv, "standard_name", "time"));
-    NCP(put_str(ncid, tv, "units", "days since 1970-01-01 00:00:00"));
+    NCP(put_str(ncid, tv, "units", CC_DATE_CF_UNITS));
     NCP(put_str(ncid, tv, "calendar", "standard"));
     NCP(put_str(ncid, tv, "axis", "T"));
     NCP(nc_def_var(ncid, "y", NC_DOUBLE, 1, &yd, &yv));
@@ -443,13 +449,13 @@ cc_status cc_run_mosaic(MPI_Comm comm, const char *path, const char *crs, double
         if (st == CC_OK)
             st = cc_error_set(CC_ERR_IO, "mosaic: failed on another rank");
         if (rank == 0)
-            unlink(tmp);
+            cc_fs_abort(tmp);
         goto out;
     }
-    if (rank == 0 && rename(tmp, path) != 0)
-        st = cc_error_set(CC_ERR_IO, "%s: cannot rename to %s", tmp, path);
+    if (rank == 0)
+        st = cc_fs_commit(tmp, path);
     if (!all_ok(comm, st) && st == CC_OK)
-        st = cc_error_set(CC_ERR_IO, "mosaic: rename failed on rank 0");
+        st = cc_error_set(CC_ERR_IO, "mosaic: commit failed on rank 0");
 out:
     if (ncid >= 0)
         nc_close(ncid);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/fs.h"
 #include "core/version.h"
 #include "jobs/run/journal.h"
 #include "jobs/run/run-impl.h"
@@ -206,11 +207,12 @@ static void write_markdown(FILE *m, const cc_run_report *r, const int *count, in
 cc_status cc_run_report_write(const cc_run_report *r)
 {
     cc_status st = CC_ERR_IO;
-    char pj[PATH_MAX + 32], pm[PATH_MAX + 32], tmpj[PATH_MAX + 40], tmpm[PATH_MAX + 40];
+    char pj[PATH_MAX + 32], pm[PATH_MAX + 32], tmpj[PATH_MAX + 64], tmpm[PATH_MAX + 64];
     snprintf(pj, sizeof pj, "%s/run-report.json", r->output_dir);
     snprintf(pm, sizeof pm, "%s/run-report.md", r->output_dir);
-    snprintf(tmpj, sizeof tmpj, "%s.tmp", pj);
-    snprintf(tmpm, sizeof tmpm, "%s.tmp", pm);
+    if ((st = cc_fs_temp_name(pj, NULL, tmpj, sizeof tmpj)) != CC_OK ||
+        (st = cc_fs_temp_name(pm, NULL, tmpm, sizeof tmpm)) != CC_OK)
+        return st;
     FILE *j = fopen(tmpj, "w"), *m = fopen(tmpm, "w");
     int *slow = malloc(((size_t)r->nitems + 1) * sizeof *slow);
     if (!j || !m || !slow) {
@@ -233,8 +235,13 @@ out:
         st = cc_error_set(CC_ERR_IO, "%s: write failed", tmpj);
     if (m && fclose(m) != 0)
         st = cc_error_set(CC_ERR_IO, "%s: write failed", tmpm);
-    if (st == CC_OK && (rename(tmpj, pj) != 0 || rename(tmpm, pm) != 0))
-        st = cc_error_set(CC_ERR_IO, "%s: cannot rename the run report: %s", r->output_dir, strerror(errno));
+    const char *tl[2] = {tmpj, tmpm}, *fl[2] = {pj, pm};
+    if (st == CC_OK)
+        st = cc_fs_commit_all(2, tl, fl);
+    else {
+        cc_fs_abort(tmpj);
+        cc_fs_abort(tmpm);
+    }
     free(slow);
     return st;
 }

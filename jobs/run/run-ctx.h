@@ -136,15 +136,6 @@ static inline double mono_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static inline void fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 /* The signal (SIGTERM, SIGUSR1, SIGINT) that asked the run to stop; 0: none. */
 extern volatile sig_atomic_t cc_run_stop_signal;
 

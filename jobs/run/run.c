@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "jobs/run/journal.h"
 #include "jobs/run/run-ctx.h"
@@ -29,24 +30,6 @@ const char *const cc_run_stage_names[CC_NSTAGES] = {"item", "validate", "commit"
                                                     "mosaic", "wait", "total"};
 
 static void on_stop_signal(int sig) { cc_run_stop_signal = sig; }
-
-static cc_status mkdir_p(const char *dir)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp)
-        return cc_error_set(CC_ERR_ARG, "%s: path too long", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return cc_error_set(CC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return cc_error_set(CC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    return CC_OK;
-}
 
 /* GPU of this rank: node-local rank modulo the visible GPUs (-1: none). */
 static int pick_gpu(MPI_Comm comm)
@@ -79,7 +62,7 @@ static int pick_gpu(MPI_Comm comm)
 static cc_status setup_root(run_ctx *c, const char *job_label)
 {
     cc_status st;
-    if ((st = mkdir_p(c->outdir)) != CC_OK || (st = mkdir_p(c->staging)) != CC_OK)
+    if ((st = cc_fs_mkdir_p(c->outdir, 0755)) != CC_OK || (st = cc_fs_mkdir_p(c->staging, 0755)) != CC_OK)
         return st;
     char jp[PATH_MAX + 32];
     snprintf(jp, sizeof jp, "%s/journal.jsonl", c->outdir);
@@ -179,7 +162,7 @@ static void root_prepare(run_ctx *c, cc_job *job, char ***extra_owned, run_heade
     if (st == CC_OK && c->o.share_k)
         st = cc_run_apply_share(c);
     if (st == CC_OK && (!realpath(c->o.output_dir, c->outdir))) {
-        if ((st = mkdir_p(c->o.output_dir)) == CC_OK && !realpath(c->o.output_dir, c->outdir))
+        if ((st = cc_fs_mkdir_p(c->o.output_dir, 0755)) == CC_OK && !realpath(c->o.output_dir, c->outdir))
             st = cc_error_set(CC_ERR_IO, "%s: %s", c->o.output_dir, strerror(errno));
     }
     if (st == CC_OK) {
