@@ -18,6 +18,7 @@
 
 #include "core/alloc.h"
 #include "core/date.h"
+#include "core/reflectance.h"
 #include "io/grid/grid.h"
 #include "io/landsat/landsat-impl.h"
 
@@ -169,7 +170,7 @@ static cc_status espa_read_scene(const char *dir, cc_landsat_espa_series *s, cc_
         const int16_t *v = raw;
         double nd = has_nodata ? nodata : -9999.0;
         for (size_t i = 0; i < n; i++)
-            (*dst[k])[i] = (v[i] == nd || v[i] == -9999) ? NAN : (float)(v[i] / 10000.0);
+            (*dst[k])[i] = (v[i] == nd || v[i] == -9999) ? NAN : (float)cc_refl_decode(v[i], 0.0, CC_REFL_QUANT);
         free(raw);
         raw = NULL;
     }
