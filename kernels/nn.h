@@ -127,6 +127,38 @@ cc_status cc_nn_model_hash(const cc_nn_model *m, char hex[65]);
  * activation, affine, add, pool, upsample and DN coding counted per element). */
 double cc_nn_model_flops_per_pixel(const cc_nn_model *m);
 
+/* ---- building a model in code, one node per call (kernels/nn_models.c) ----
+ * The node-filling half of cc_nn_model_add for each kind of node; each returns
+ * the new node's index, or -1 with the error set. name may be NULL or "" (then
+ * "node<i>"); arrays are copied (NULL as documented per call); finalize after
+ * the last node. The input description m->input is the caller's. */
+int cc_nn_add_input(cc_nn_model *m, const char *name, int channels);
+/* conv2d (kernel 1 or 3, stride 1 or 2) or conv1d_time (kernel = kt, stride
+ * and pad unused) reading node `in`; weight NULL: zeros; bias NULL: none. */
+int cc_nn_add_conv(cc_nn_model *m, const char *name, cc_op_type op, int in, int cout, int kernel, int stride,
+                   cc_pad pad, cc_act act, float alpha, const float *weight, const float *bias);
+/* y = x*scale + shift (+ act) per channel; scale / shift NULL: none. */
+int cc_nn_add_affine(cc_nn_model *m, const char *name, int in, cc_act act, float alpha, const float *scale,
+                     const float *shift);
+/* Any parameter-free op (act, add, concat, pools, upsamplings) of ninputs inputs. */
+int cc_nn_add_op(cc_nn_model *m, const char *name, cc_op_type op, cc_act act, float alpha, int ninputs,
+                 const int *inputs);
+/* The output node reading `in` (c channels): scale/shift [c] (NULL: 1 / 0),
+ * residual [c] the input channel added to each output (NULL: none). */
+int cc_nn_add_output(cc_nn_model *m, const char *name, int in, const float *scale, const float *shift,
+                     const int *residual, double out_dn_offset);
+
+/* Deterministic weights for untrained models (reference and benchmark
+ * architectures): a 64-bit LCG (Knuth MMIX constants), uniform in [-1, 1). */
+typedef struct {
+    uint64_t s;
+} cc_nn_lcg;
+float cc_nn_lcg_uniform(cc_nn_lcg *r);
+/* conv2d stride 1 with weights He-uniform * 0.7 (bound 0.7*sqrt(6/(k*k*cin)))
+ * then biases in [-0.05, 0.05), drawn from r in that order. */
+int cc_nn_add_conv_random(cc_nn_model *m, cc_nn_lcg *r, const char *name, int in, int cout, int k, cc_pad pad,
+                          cc_act act);
+
 /* The reference architectures (parity tests, benchmarks), finalized, with
  * deterministic random weights drawn from `seed`. All take 16 input channels
  * (fixed per-channel mean/std, dn_offset -1000) and give 12 output channels;

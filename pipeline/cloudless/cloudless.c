@@ -69,32 +69,12 @@ void cc_cl_model_free(cc_cl_model *m)
     free(m);
 }
 
-static int add_layer(cc_nn_model *n, const char *name, cc_op_type op, int prev, int cin, int cout, int k, cc_act act)
+/* A layer with zero weights and a zero, trainable bias (an untrained model
+ * predicts the prior). */
+static int add_layer(cc_nn_model *n, const char *name, cc_op_type op, int prev, int cout, int k, cc_act act)
 {
-    float *w = calloc((size_t)cout * cin * k, sizeof *w), *b = calloc((size_t)cout, sizeof *b);
-    if (!w || !b) {
-        free(w);
-        free(b);
-        cc_error_set(CC_ERR_NOMEM, "cloudless model: out of memory");
-        return -1;
-    }
-    cc_nn_node nd;
-    memset(&nd, 0, sizeof nd);
-    nd.op = op;
-    snprintf(nd.name, sizeof nd.name, "%s", name);
-    nd.ninputs = 1;
-    nd.inputs[0] = prev;
-    nd.cout = cout;
-    nd.kernel = k;
-    nd.stride = 1;
-    nd.act = act;
-    nd.alpha = 0.01f;
-    nd.weight = w;
-    nd.bias = b;
-    int r = cc_nn_model_add(n, &nd);
-    free(w);
-    free(b);
-    return r;
+    static const float zero_bias[CC_NN_MAX_CHANNELS];
+    return cc_nn_add_conv(n, name, op, prev, cout, k, 1, CC_PAD_ZERO, act, 0.01f, NULL, zero_bias);
 }
 
 cc_status cc_cl_model_build(const cc_cl_arch *a, cc_cl_model **out)
@@ -132,41 +112,27 @@ cc_status cc_cl_model_build(const cc_cl_arch *a, cc_cl_model **out)
     }
     in->dn_offset = -CC_REFL_DN_OFFSET_PB04;
     in->quantification = CC_REFL_QUANT;
-    cc_nn_node nd;
-    memset(&nd, 0, sizeof nd);
-    nd.op = CC_OP_INPUT;
-    snprintf(nd.name, sizeof nd.name, "input");
-    nd.in_channels = NF;
-    int prev = cc_nn_model_add(n, &nd);
+    int prev = cc_nn_add_input(n, "input", NF);
     if (prev >= 0)
-        prev = add_layer(n, "in", CC_OP_CONV2D, prev, NF, a->width_in, 1, a->act);
+        prev = add_layer(n, "in", CC_OP_CONV2D, prev, a->width_in, 1, a->act);
     if (prev >= 0)
-        prev = add_layer(n, "temporal", CC_OP_CONV1D_TIME, prev, a->width_in, a->width_t, a->kt, a->act);
-    int cin = a->width_t;
+        prev = add_layer(n, "temporal", CC_OP_CONV1D_TIME, prev, a->width_t, a->kt, a->act);
     for (int i = 0; i < a->nhidden && prev >= 0; i++) {
         char name[32];
         snprintf(name, sizeof name, "hidden%d", i + 1);
-        prev = add_layer(n, name, CC_OP_CONV2D, prev, cin, a->hidden[i], 1, a->act);
-        cin = a->hidden[i];
+        prev = add_layer(n, name, CC_OP_CONV2D, prev, a->hidden[i], 1, a->act);
     }
     if (prev >= 0)
-        prev = add_layer(n, "correction", CC_OP_CONV2D, prev, cin, NB, 1, CC_ACT_NONE);
+        prev = add_layer(n, "correction", CC_OP_CONV2D, prev, NB, 1, CC_ACT_NONE);
     if (prev >= 0) {
         float scale[NB], shift[NB];
-        memset(&nd, 0, sizeof nd);
-        nd.op = CC_OP_OUTPUT;
-        snprintf(nd.name, sizeof nd.name, "output");
-        nd.ninputs = 1;
-        nd.inputs[0] = prev;
+        int residual[NB];
         for (int c = 0; c < NB; c++) {
             scale[c] = a->out_scale;
             shift[c] = 0;
-            nd.residual_channel[c] = CC_CLF_LIN + c;
+            residual[c] = CC_CLF_LIN + c;
         }
-        nd.scale = scale;
-        nd.shift = shift;
-        nd.out_dn_offset = 1000;
-        prev = cc_nn_model_add(n, &nd);
+        prev = cc_nn_add_output(n, "output", prev, scale, shift, residual, 1000);
     }
     if (prev < 0 || cc_nn_model_finalize(n) != CC_OK) {
         cc_status st = cc_error_status();

@@ -2,7 +2,7 @@
  *
  *   test_cuda_nn <case>    one case (see `cases` below), or "all"
  *
- * Every case builds a small graph with the nn.h builder (or takes a reference
+ * Every case builds a small graph with tests/nn/nn_testlib.h (or takes a reference
  * model), runs cc_nn_run_float on the CPU and on the CUDA backend with the same
  * seeded DN window (with nodata pixels), and checks
  *   normalised error = max|gpu - cpu| / max(max|cpu|, 1e-6)   <= the case's tolerance,
@@ -27,174 +27,15 @@
 
 #include "core/error.h"
 #include "kernels/nn.h"
+#include "nn/nn_testlib.h"
 #include "testutil.h"
 
-/* ---- seeded random numbers ---- */
+/* ---- graph building: tests/nn/nn_testlib.h; OUTPUT then finalize ---- */
 
-static uint64_t rng_state = 1;
-
-static void rng_seed(const char *s)
+static void t_finish(cc_nn_model *m, int out)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a of the case name */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    rng_state = h ? h : 1;
-}
-
-static double urand(void) /* [0, 1) */
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / 9007199254740992.0;
-}
-
-static float srand_f(float b)
-{
-    return (float)((2.0 * urand() - 1.0) * b);
-}
-
-/* ---- graph building ---- */
-
-static int g_nodes; /* for unique names */
-
-static cc_nn_node node0(cc_op_type op, int in)
-{
-    cc_nn_node n;
-    memset(&n, 0, sizeof n);
-    n.op = op;
-    snprintf(n.name, sizeof n.name, "%s%d", cc_op_name(op), g_nodes++);
-    n.ninputs = in >= 0 ? 1 : 0;
-    n.inputs[0] = in;
-    n.stride = 1;
-    n.kernel = 1;
-    return n;
-}
-
-static int add(cc_nn_model *m, cc_nn_node *n)
-{
-    int i = cc_nn_model_add(m, n);
-    if (i < 0) {
-        fprintf(stderr, "FAIL: cc_nn_model_add '%s': %s\n", n->name, cc_error_message());
-        exit(1);
-    }
-    return i;
-}
-
-static int t_input(cc_nn_model *m, int nin)
-{
-    cc_nn_model_init(m);
-    g_nodes = 0;
-    m->input.nchannels = nin;
-    m->input.dn_offset = -1000.0;
-    m->input.quantification = 10000.0;
-    for (int c = 0; c < nin; c++) {
-        snprintf(m->input.band[c], sizeof m->input.band[c], "B%02d", c + 1);
-        m->input.resolution_m[c] = 10;
-        m->input.mean[c] = 0.15f + 0.01f * (float)c;
-        m->input.std[c] = 0.08f + 0.005f * (float)c;
-    }
-    cc_nn_node n = node0(CC_OP_INPUT, -1);
-    n.in_channels = nin;
-    return add(m, &n);
-}
-
-static int t_conv(cc_nn_model *m, int in, int cin, int cout, int k, int stride, cc_pad pad,
-                  cc_act act)
-{
-    const size_t nw = (size_t)cout * (size_t)(k * k) * (size_t)cin;
-    float *w = malloc(nw * sizeof(float)), *b = malloc((size_t)cout * sizeof(float));
-    CC_ASSERT(w && b);
-    const float bound = 1.7f / sqrtf((float)(k * k * cin));
-    for (size_t i = 0; i < nw; i++)
-        w[i] = srand_f(bound);
-    for (int i = 0; i < cout; i++)
-        b[i] = srand_f(0.1f);
-    cc_nn_node n = node0(CC_OP_CONV2D, in);
-    n.cout = cout;
-    n.kernel = k;
-    n.stride = stride;
-    n.pad = pad;
-    n.act = act;
-    n.alpha = 0.1f;
-    n.weight = w;
-    n.bias = b;
-    int i = add(m, &n);
-    free(w);
-    free(b);
-    return i;
-}
-
-static int t_affine(cc_nn_model *m, int in, int c, cc_act act)
-{
-    float s[CC_NN_MAX_CHANNELS], sh[CC_NN_MAX_CHANNELS];
-    for (int i = 0; i < c; i++) {
-        s[i] = 0.5f + (float)urand();
-        sh[i] = srand_f(0.2f);
-    }
-    cc_nn_node n = node0(CC_OP_AFFINE, in);
-    n.act = act;
-    n.alpha = 0.2f;
-    n.scale = s;
-    n.shift = sh;
-    return add(m, &n);
-}
-
-static int t_op(cc_nn_model *m, cc_op_type op, int nin, const int *ins, cc_act act)
-{
-    cc_nn_node n = node0(op, ins[0]);
-    n.ninputs = nin;
-    for (int k = 0; k < nin; k++)
-        n.inputs[k] = ins[k];
-    n.act = act;
-    n.alpha = 0.05f;
-    return add(m, &n);
-}
-
-static int t_op1(cc_nn_model *m, cc_op_type op, int in, cc_act act)
-{
-    return t_op(m, op, 1, &in, act);
-}
-
-static int t_conv1d(cc_nn_model *m, int in, int cin, int cout, int kt, cc_act act)
-{
-    const size_t nw = (size_t)cout * (size_t)kt * (size_t)cin;
-    float *w = malloc(nw * sizeof(float)), *b = malloc((size_t)cout * sizeof(float));
-    CC_ASSERT(w && b);
-    for (size_t i = 0; i < nw; i++)
-        w[i] = srand_f(1.7f / sqrtf((float)(kt * cin)));
-    for (int i = 0; i < cout; i++)
-        b[i] = srand_f(0.1f);
-    cc_nn_node n = node0(CC_OP_CONV1D_TIME, in);
-    n.cout = cout;
-    n.kernel = kt;
-    n.act = act;
-    n.alpha = 0.1f;
-    n.weight = w;
-    n.bias = b;
-    int i = add(m, &n);
-    free(w);
-    free(b);
-    return i;
-}
-
-/* OUTPUT of c channels; residual: output channel k adds input channel k. */
-static void t_output(cc_nn_model *m, int in, int c, int residual)
-{
-    float s[CC_NN_MAX_IO], sh[CC_NN_MAX_IO];
-    for (int i = 0; i < c; i++) {
-        s[i] = residual ? 0.05f : 0.1f;
-        sh[i] = residual ? 0.0f : 0.3f;
-    }
-    cc_nn_node n = node0(CC_OP_OUTPUT, in);
-    for (int k = 0; k < CC_NN_MAX_IO; k++)
-        n.residual_channel[k] = residual && k < m->input.nchannels ? k : -1;
-    n.scale = s;
-    n.shift = sh;
-    n.out_dn_offset = 1000.0;
-    add(m, &n);
-    if (cc_nn_model_finalize(m) != CC_OK) {
-        fprintf(stderr, "FAIL: finalize: %s\n", cc_error_message());
+    if (out < 0 || cc_nn_model_finalize(m) != CC_OK) {
+        fprintf(stderr, "FAIL: building the model: %s\n", cc_error_message());
         exit(1);
     }
 }
@@ -229,12 +70,12 @@ static void check(const char *label, cc_nn_model *m, int t, int h, int w, tols t
           *fg2 = malloc(no * sizeof(float));
     uint16_t *dc = malloc(no * sizeof(uint16_t)), *dg = malloc(no * sizeof(uint16_t));
     CC_ASSERT(dn && fc && fg && fg2 && dc && dg);
-    rng_seed(label);
+    tl_seed_text(label);
     for (size_t i = 0; i < np * (size_t)nin; i++)
-        dn[i] = (uint16_t)(1001 + (int)(urand() * 5000.0));
+        dn[i] = (uint16_t)(1001 + (int)(tl_uniform() * 5000.0));
     for (size_t p = 0; p < np; p++) /* ~2% nodata pixels (one channel at DN 0) */
-        if (urand() < 0.02)
-            dn[p * (size_t)nin + (size_t)(urand() * nin)] = 0;
+        if (tl_uniform() < 0.02)
+            dn[p * (size_t)nin + (size_t)(tl_uniform() * nin)] = 0;
 
     const int fails0 = cc_test_failures;
     CHECK_OK(cc_nn_run_float(g_cpu, m, t, h, w, dn, fc));
@@ -300,14 +141,14 @@ static void case_pixel_mlp(void)
 {
     for (int v = 0; v < 2; v++) {
         cc_nn_model m;
-        int x = t_input(&m, 16);
-        x = t_conv(&m, x, 16, 64, 1, 1, CC_PAD_ZERO, CC_ACT_RELU);
-        x = t_conv(&m, x, 64, 48, 1, 1, CC_PAD_ZERO, CC_ACT_LEAKY_RELU);
-        x = t_affine(&m, x, 48, CC_ACT_SILU);
-        x = t_conv(&m, x, 48, 33, 1, 1, CC_PAD_ZERO, CC_ACT_SIGMOID);
-        x = t_op1(&m, CC_OP_ACT, x, CC_ACT_SILU);
-        x = t_conv(&m, x, 33, 12, 1, 1, CC_PAD_ZERO, CC_ACT_NONE);
-        t_output(&m, x, 12, 1);
+        int x = tl_input(&m, 16);
+        x = tl_conv(&m, x, 64, 1, 1, CC_PAD_ZERO, CC_ACT_RELU, 0.1f);
+        x = tl_conv(&m, x, 48, 1, 1, CC_PAD_ZERO, CC_ACT_LEAKY_RELU, 0.1f);
+        x = tl_affine(&m, NULL, x, CC_ACT_SILU);
+        x = tl_conv(&m, x, 33, 1, 1, CC_PAD_ZERO, CC_ACT_SIGMOID, 0.1f);
+        x = tl_op(&m, CC_OP_ACT, x, -1, CC_ACT_SILU);
+        x = tl_conv(&m, x, 12, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0.1f);
+        t_finish(&m, tl_output(&m, x, 1));
         /* v = 1: a window larger than one streaming chunk (two streams) */
         check(v ? "pixel_mlp (streamed, 2+ chunks)" : "pixel_mlp", &m, 1, v ? 320 : 37,
               v ? 448 : 29, T_EXACT);
@@ -318,11 +159,11 @@ static void case_pixel_mlp(void)
 static void case_pixel_wide(void)
 {
     cc_nn_model m;
-    int x = t_input(&m, 7);
-    x = t_conv(&m, x, 7, 300, 1, 1, CC_PAD_ZERO, CC_ACT_RELU);
-    x = t_conv(&m, x, 300, 1024, 1, 1, CC_PAD_ZERO, CC_ACT_SILU);
-    x = t_conv(&m, x, 1024, 40, 1, 1, CC_PAD_ZERO, CC_ACT_NONE);
-    t_output(&m, x, 40, 0);
+    int x = tl_input(&m, 7);
+    x = tl_conv(&m, x, 300, 1, 1, CC_PAD_ZERO, CC_ACT_RELU, 0.1f);
+    x = tl_conv(&m, x, 1024, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, 0.1f);
+    x = tl_conv(&m, x, 40, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0.1f);
+    t_finish(&m, tl_output(&m, x, 0));
     check("pixel_wide", &m, 2, 21, 19, (tols){3e-5, 3e-5, 3e-5});
 }
 
@@ -330,11 +171,11 @@ static void case_pixel_wide(void)
 static void case_decode_tensor(void)
 {
     cc_nn_model m;
-    int in = t_input(&m, 10);
-    int a = t_conv(&m, in, 10, 10, 1, 1, CC_PAD_ZERO, CC_ACT_NONE);
+    int in = tl_input(&m, 10);
+    int a = tl_conv(&m, in, 10, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0.1f);
     int ins[2] = {in, a};
-    int s = t_op(&m, CC_OP_ADD, 2, ins, CC_ACT_NONE);
-    t_output(&m, s, 10, 1);
+    int s = tl_opv(&m, NULL, CC_OP_ADD, CC_ACT_NONE, 2, ins);
+    t_finish(&m, tl_output(&m, s, 1));
     check("decode_tensor", &m, 1, 24, 40, T_EXACT);
 }
 
@@ -349,13 +190,13 @@ static void conv_case(const char *name, int k, int stride, cc_pad pad, tols tl)
             char label[96];
             const int nin = shapes[si][0], c1 = shapes[si][1], c2 = si ? 17 : 70;
             cc_nn_model m;
-            int x = t_input(&m, nin);
-            x = t_conv(&m, x, nin, c1, k, stride, pad, acts[ai]);
-            x = t_conv(&m, x, c1, c2, 3, 1, pad, acts[ai]);
+            int x = tl_input(&m, nin);
+            x = tl_conv(&m, x, c1, k, stride, pad, acts[ai], 0.1f);
+            x = tl_conv(&m, x, c2, 3, 1, pad, acts[ai], 0.1f);
             if (stride == 2)
-                x = t_op1(&m, CC_OP_UPSAMPLE2_NEAREST, x, CC_ACT_NONE);
-            x = t_conv(&m, x, c2, 12, 1, 1, CC_PAD_ZERO, CC_ACT_NONE);
-            t_output(&m, x, 12, 0);
+                x = tl_op(&m, CC_OP_UPSAMPLE2_NEAREST, x, -1, CC_ACT_NONE);
+            x = tl_conv(&m, x, 12, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0.1f);
+            t_finish(&m, tl_output(&m, x, 0));
             snprintf(label, sizeof label, "%s %d->%d->%d %s", name, nin, c1, c2,
                      cc_act_name(acts[ai]));
             check(label, &m, 1, 36, 50, tl);
@@ -374,14 +215,14 @@ static void case_conv1x1_s2(void) { conv_case("conv1x1_s2", 1, 2, CC_PAD_ZERO, T
 static void case_conv_fused(void)
 {
     cc_nn_model m;
-    int x = t_input(&m, 16);
-    x = t_conv(&m, x, 16, 32, 3, 1, CC_PAD_REFLECT, CC_ACT_SILU);
-    x = t_affine(&m, x, 32, CC_ACT_LEAKY_RELU);
-    x = t_op1(&m, CC_OP_ACT, x, CC_ACT_SIGMOID);
-    x = t_conv(&m, x, 32, 64, 3, 1, CC_PAD_ZERO, CC_ACT_RELU);
-    x = t_affine(&m, x, 64, CC_ACT_NONE);
-    x = t_conv(&m, x, 64, 12, 1, 1, CC_PAD_ZERO, CC_ACT_NONE);
-    t_output(&m, x, 12, 1);
+    int x = tl_input(&m, 16);
+    x = tl_conv(&m, x, 32, 3, 1, CC_PAD_REFLECT, CC_ACT_SILU, 0.1f);
+    x = tl_affine(&m, NULL, x, CC_ACT_LEAKY_RELU);
+    x = tl_op(&m, CC_OP_ACT, x, -1, CC_ACT_SIGMOID);
+    x = tl_conv(&m, x, 64, 3, 1, CC_PAD_ZERO, CC_ACT_RELU, 0.1f);
+    x = tl_affine(&m, NULL, x, CC_ACT_NONE);
+    x = tl_conv(&m, x, 12, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0.1f);
+    t_finish(&m, tl_output(&m, x, 1));
     check("conv_fused", &m, 3, 40, 34, (tols){3e-5, 3e-2, 4e-3});
 }
 
@@ -390,12 +231,12 @@ static void case_add(void)
     for (int ai = 0; ai < NACTS; ai++) {
         char label[64];
         cc_nn_model m;
-        int in = t_input(&m, 16);
-        int a = t_conv(&m, in, 16, 24, 1, 1, CC_PAD_ZERO, CC_ACT_NONE);
-        int b = t_conv(&m, in, 16, 24, 1, 1, CC_PAD_ZERO, CC_ACT_RELU);
+        int in = tl_input(&m, 16);
+        int a = tl_conv(&m, in, 24, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0.1f);
+        int b = tl_conv(&m, in, 24, 1, 1, CC_PAD_ZERO, CC_ACT_RELU, 0.1f);
         int ins[2] = {a, b};
-        int s = t_op(&m, CC_OP_ADD, 2, ins, acts[ai]);
-        t_output(&m, s, 24, 0);
+        int s = tl_opv(&m, NULL, CC_OP_ADD, acts[ai], 2, ins);
+        t_finish(&m, tl_output(&m, s, 0));
         snprintf(label, sizeof label, "add %s", cc_act_name(acts[ai]));
         check(label, &m, 1, 30, 26, T_EXACT);
     }
@@ -407,14 +248,14 @@ static void case_concat(void)
         char label[64];
         static const int widths[4] = {5, 12, 1, 9};
         cc_nn_model m;
-        int in = t_input(&m, 8);
+        int in = tl_input(&m, 8);
         int ins[4], c = 0;
         for (int i = 0; i < k; i++) {
-            ins[i] = t_conv(&m, in, 8, widths[i], 1, 1, CC_PAD_ZERO, CC_ACT_SILU);
+            ins[i] = tl_conv(&m, in, widths[i], 1, 1, CC_PAD_ZERO, CC_ACT_SILU, 0.1f);
             c += widths[i];
         }
-        int x = t_op(&m, CC_OP_CONCAT, k, ins, CC_ACT_NONE);
-        t_output(&m, x, c, 0);
+        int x = tl_opv(&m, NULL, CC_OP_CONCAT, CC_ACT_NONE, k, ins);
+        t_finish(&m, tl_output(&m, x, 0));
         snprintf(label, sizeof label, "concat %d inputs", k);
         check(label, &m, 1, 22, 18, T_EXACT);
     }
@@ -426,13 +267,13 @@ static void pool_case(const char *name, cc_op_type op)
     for (int levels = 1; levels <= 2; levels++) {
         char label[64];
         cc_nn_model m;
-        int x = t_input(&m, 12);
-        x = t_conv(&m, x, 12, 20, 1, 1, CC_PAD_ZERO, CC_ACT_LEAKY_RELU);
+        int x = tl_input(&m, 12);
+        x = tl_conv(&m, x, 20, 1, 1, CC_PAD_ZERO, CC_ACT_LEAKY_RELU, 0.1f);
         for (int l = 0; l < levels; l++)
-            x = t_op1(&m, op, x, CC_ACT_NONE);
+            x = tl_op(&m, op, x, -1, CC_ACT_NONE);
         for (int l = 0; l < levels; l++)
-            x = t_op1(&m, CC_OP_UPSAMPLE2_NEAREST, x, CC_ACT_NONE);
-        t_output(&m, x, 20, 0);
+            x = tl_op(&m, CC_OP_UPSAMPLE2_NEAREST, x, -1, CC_ACT_NONE);
+        t_finish(&m, tl_output(&m, x, 0));
         snprintf(label, sizeof label, "%s (%d level%s)", name, levels, levels > 1 ? "s" : "");
         check(label, &m, 2, 28, 36, T_EXACT);
     }
@@ -447,13 +288,13 @@ static void upsample_case(const char *name, cc_op_type op)
     for (int levels = 1; levels <= 2; levels++) {
         char label[64];
         cc_nn_model m;
-        int x = t_input(&m, 12);
-        x = t_conv(&m, x, 12, 20, 1, 1, CC_PAD_ZERO, CC_ACT_NONE);
+        int x = tl_input(&m, 12);
+        x = tl_conv(&m, x, 20, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0.1f);
         for (int l = 0; l < levels; l++)
-            x = t_op1(&m, CC_OP_AVGPOOL2, x, CC_ACT_NONE);
+            x = tl_op(&m, CC_OP_AVGPOOL2, x, -1, CC_ACT_NONE);
         for (int l = 0; l < levels; l++)
-            x = t_op1(&m, op, x, CC_ACT_NONE);
-        t_output(&m, x, 20, 0);
+            x = tl_op(&m, op, x, -1, CC_ACT_NONE);
+        t_finish(&m, tl_output(&m, x, 0));
         snprintf(label, sizeof label, "%s (%d level%s)", name, levels, levels > 1 ? "s" : "");
         check(label, &m, 1, levels == 2 ? 8 : 30, levels == 2 ? 12 : 42, T_EXACT);
     }
@@ -469,10 +310,10 @@ static void case_conv1d_time(void)
         for (int ai = 0; ai < NACTS; ai++) {
             char label[64];
             cc_nn_model m;
-            int x = t_input(&m, 10);
-            x = t_conv1d(&m, x, 10, 24, kts[ki], acts[ai]);
-            x = t_conv(&m, x, 24, 10, 1, 1, CC_PAD_ZERO, CC_ACT_NONE);
-            t_output(&m, x, 10, 1);
+            int x = tl_input(&m, 10);
+            x = tl_layer(&m, NULL, CC_OP_CONV1D_TIME, x, 24, kts[ki], 1, CC_PAD_ZERO, acts[ai], 0.1f);
+            x = tl_conv(&m, x, 10, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0.1f);
+            t_finish(&m, tl_output(&m, x, 1));
             snprintf(label, sizeof label, "conv1d_time kt %d %s", kts[ki], cc_act_name(acts[ai]));
             check(label, &m, 6, 14, 18, T_EXACT);
         }

@@ -289,9 +289,9 @@ static void test_bad_files(const char *good)
     expect_bad(tmp_path("dtype_int32.h5"), CC_ERR_FORMAT, "wrong dtype (int32", NULL);
 
     f = edit_copy(good, "dtype_uint16.h5");
-    replace_dataset(f, "/tensors/out/scale", H5T_STD_U16LE, 1, (const hsize_t[]){4});
+    replace_dataset(f, "/tensors/output/scale", H5T_STD_U16LE, 1, (const hsize_t[]){4});
     H5Fclose(f);
-    expect_bad(tmp_path("dtype_uint16.h5"), CC_ERR_FORMAT, "wrong dtype (uint16", "/tensors/out/scale");
+    expect_bad(tmp_path("dtype_uint16.h5"), CC_ERR_FORMAT, "wrong dtype (uint16", "/tensors/output/scale");
 
     f = edit_copy(good, "version2.h5");
     replace_attr_int(f, "/", "format_version", 2);

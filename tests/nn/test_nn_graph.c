@@ -8,7 +8,6 @@
 
 #include "kernels/backend-impl.h"
 #include "kernels/nn.h"
-#include "nn_models.h"
 #include "nn_testlib.h"
 
 static void test_names(void)
@@ -79,13 +78,13 @@ static void test_halo_values(void)
 {
     cc_nn_model m;
     int x = tl_input(&m, 2);
-    x = tl_conv(&m, x, 2, 2, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+    x = tl_conv(&m, x, 2, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
     x = tl_output(&m, x, 0);
     CHECK(halo_of(&m) == 1 && m.size_multiple == 1);
     cc_nn_model_free(&m);
     /* 3x3 s2 then nearest up: L = 1, R = 0 + 1 */
     x = tl_input(&m, 2);
-    x = tl_conv(&m, x, 2, 2, 3, 2, CC_PAD_ZERO, CC_ACT_NONE, 0);
+    x = tl_conv(&m, x, 2, 3, 2, CC_PAD_ZERO, CC_ACT_NONE, 0);
     x = tl_op(&m, CC_OP_UPSAMPLE2_NEAREST, x, -1, CC_ACT_NONE);
     x = tl_output(&m, x, 0);
     CHECK(halo_of(&m) == 2 && m.size_multiple == 2);
@@ -93,16 +92,16 @@ static void test_halo_values(void)
     /* pool, 3x3 at level 1 (+2), bilinear up (+2), 3x3 (+1) = 5 */
     x = tl_input(&m, 2);
     x = tl_op(&m, CC_OP_AVGPOOL2, x, -1, CC_ACT_NONE);
-    x = tl_conv(&m, x, 2, 2, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+    x = tl_conv(&m, x, 2, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
     x = tl_op(&m, CC_OP_UPSAMPLE2_BILINEAR, x, -1, CC_ACT_NONE);
-    x = tl_conv(&m, x, 2, 2, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+    x = tl_conv(&m, x, 2, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
     x = tl_output(&m, x, 0);
     CHECK(halo_of(&m) == 5 && m.size_multiple == 2);
     cc_nn_model_free(&m);
     /* three stride-2 levels: size_multiple 8 */
     x = tl_input(&m, 2);
     for (int l = 0; l < 3; l++)
-        x = tl_conv(&m, x, 2, 2, 3, 2, CC_PAD_REFLECT, CC_ACT_NONE, 0);
+        x = tl_conv(&m, x, 2, 3, 2, CC_PAD_REFLECT, CC_ACT_NONE, 0);
     for (int l = 0; l < 3; l++)
         x = tl_op(&m, CC_OP_UPSAMPLE2_NEAREST, x, -1, CC_ACT_NONE);
     x = tl_output(&m, x, 0);
@@ -276,11 +275,11 @@ static void test_bad_graphs(void)
     n.inputs[0] = n.inputs[1] = x;
     CHECK(cc_nn_model_add(&m, &n) == -1 && msg_has("number of inputs"));
     /* unsupported kernel size and stride */
-    CHECK(tl_conv(&m, x, 3, 4, 5, 1, CC_PAD_ZERO, CC_ACT_NONE, 0) == -1);
+    CHECK(tl_conv(&m, x, 4, 5, 1, CC_PAD_ZERO, CC_ACT_NONE, 0) == -1);
     CHECK(cc_error_status() == CC_ERR_UNSUPPORTED && msg_has("kernel size 5"));
-    CHECK(tl_conv(&m, x, 3, 4, 3, 3, CC_PAD_ZERO, CC_ACT_NONE, 0) == -1 && msg_has("stride 3"));
+    CHECK(tl_conv(&m, x, 4, 3, 3, CC_PAD_ZERO, CC_ACT_NONE, 0) == -1 && msg_has("stride 3"));
     /* channel mismatch */
-    int a = tl_conv(&m, x, 3, 4, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+    int a = tl_conv(&m, x, 4, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
     CHECK(a > 0);
     CHECK(tl_op(&m, CC_OP_ADD, a, x, CC_ACT_NONE) == -1 && msg_has("channel mismatch 4 vs 3"));
     /* resolution mismatch */
@@ -348,9 +347,9 @@ static void test_dead_and_shared(void)
 {
     cc_nn_model m;
     int x = tl_input(&m, 3);
-    int dead = tl_conv(&m, x, 3, 5, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
-    int a = tl_conv(&m, x, 3, 4, 1, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
-    int b = tl_conv(&m, a, 4, 4, 3, 1, CC_PAD_REFLECT, CC_ACT_NONE, 0);
+    int dead = tl_conv(&m, x, 5, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+    int a = tl_conv(&m, x, 4, 1, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
+    int b = tl_conv(&m, a, 4, 3, 1, CC_PAD_REFLECT, CC_ACT_NONE, 0);
     int c = tl_op(&m, CC_OP_ADD, a, b, CC_ACT_SIGMOID);
     int y = tl_op(&m, CC_OP_ADD, c, c, CC_ACT_NONE);
     CHECK(dead > 0 && y > 0);

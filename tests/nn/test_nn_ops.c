@@ -41,7 +41,7 @@ static void test_conv2d(void)
                         int x = tl_input(&m, cin);
                         if (!fused)
                             x = tl_op(&m, CC_OP_ACT, x, -1, CC_ACT_NONE);
-                        x = tl_conv(&m, x, cin, cout, k, s, (cc_pad)pad, acts[a], 0.15f);
+                        x = tl_conv(&m, x, cout, k, s, (cc_pad)pad, acts[a], 0.15f);
                         if (s == 2)
                             x = tl_op(&m, CC_OP_UPSAMPLE2_NEAREST, x, -1, CC_ACT_NONE);
                         x = tl_output(&m, x, (k + a) % 2);
@@ -56,8 +56,8 @@ static void test_conv2d(void)
         cc_nn_model m;
         int x = tl_input(&m, 19);
         x = tl_op(&m, CC_OP_ACT, x, -1, CC_ACT_NONE);
-        x = tl_conv(&m, x, 19, 37, k, 1, CC_PAD_REFLECT, CC_ACT_SILU, 0);
-        x = tl_conv(&m, x, 37, 33, k, 1, CC_PAD_ZERO, CC_ACT_LEAKY_RELU, 0.01f);
+        x = tl_conv(&m, x, 37, k, 1, CC_PAD_REFLECT, CC_ACT_SILU, 0);
+        x = tl_conv(&m, x, 33, k, 1, CC_PAD_ZERO, CC_ACT_LEAKY_RELU, 0.01f);
         x = tl_output(&m, x, 1);
         snprintf(what, sizeof what, "conv2d wide k%d", k);
         check_model(&m, 2, 5, 11, 19, what);
@@ -70,8 +70,8 @@ static void test_conv_tail(void)
     for (int a = 0; a < 5; a++) {
         cc_nn_model m;
         int x = tl_input(&m, 4);
-        x = tl_conv(&m, x, 4, 9, 3, 1, CC_PAD_REFLECT, CC_ACT_NONE, 0);
-        x = tl_affine(&m, x, 9, acts[a]);
+        x = tl_conv(&m, x, 9, 3, 1, CC_PAD_REFLECT, CC_ACT_NONE, 0);
+        x = tl_affine(&m, NULL, x, acts[a]);
         x = tl_op(&m, CC_OP_ACT, x, -1, CC_ACT_SIGMOID);
         x = tl_output(&m, x, 0);
         finalize_or_fail(&m, "conv tail");
@@ -95,16 +95,9 @@ static void test_affine_act(void)
             cc_nn_model m;
             int x = tl_input(&m, 6);
             if (after_conv)
-                x = tl_conv(&m, x, 6, 6, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
-            x = tl_affine(&m, x, 6, acts[a]);
-            cc_nn_node n;
-            memset(&n, 0, sizeof n);
-            n.op = CC_OP_ACT;
-            n.ninputs = 1;
-            n.inputs[0] = x;
-            n.act = acts[(a + 2) % 5];
-            n.alpha = 0.3f;
-            x = cc_nn_model_add(&m, &n);
+                x = tl_conv(&m, x, 6, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+            x = tl_affine(&m, NULL, x, acts[a]);
+            x = cc_nn_add_op(&m, NULL, CC_OP_ACT, acts[(a + 2) % 5], 0.3f, 1, &x);
             x = tl_output(&m, x, 1);
             snprintf(what, sizeof what, "affine(%s)+act(%s)%s", cc_act_name(acts[a]),
                      cc_act_name(acts[(a + 2) % 5]), after_conv ? " after conv" : "");
@@ -118,8 +111,8 @@ static void test_add_concat(void)
     for (int a = 0; a < 5; a++) {
         cc_nn_model m;
         int in = tl_input(&m, 3);
-        int p = tl_conv(&m, in, 3, 8, 3, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
-        int q = tl_conv(&m, in, 3, 8, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+        int p = tl_conv(&m, in, 8, 3, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
+        int q = tl_conv(&m, in, 8, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
         int x = tl_op(&m, CC_OP_ADD, p, q, acts[a]);
         x = tl_output(&m, x, 0);
         snprintf(what, sizeof what, "add(%s)", cc_act_name(acts[a]));
@@ -128,16 +121,12 @@ static void test_add_concat(void)
     for (int nin = 2; nin <= 4; nin++) {
         cc_nn_model m;
         int in = tl_input(&m, 3);
-        cc_nn_node n;
-        memset(&n, 0, sizeof n);
-        n.op = CC_OP_CONCAT;
-        n.ninputs = nin;
+        int ins[CC_NN_MAX_INPUTS];
         for (int k = 0; k < nin; k++)
-            n.inputs[k] = k == 0 ? in : tl_conv(&m, in, 3, 2 + k, 2 * (k % 2) + 1, 1, CC_PAD_REFLECT,
-                                                CC_ACT_SILU, 0);
-        int x = cc_nn_model_add(&m, &n);
+            ins[k] = k == 0 ? in : tl_conv(&m, in, 2 + k, 2 * (k % 2) + 1, 1, CC_PAD_REFLECT, CC_ACT_SILU, 0);
+        int x = tl_opv(&m, NULL, CC_OP_CONCAT, CC_ACT_NONE, nin, ins);
         CHECK(x >= 0 && m.nodes[x].cout == 3 + (nin >= 2 ? 3 : 0) + (nin >= 3 ? 4 : 0) + (nin >= 4 ? 5 : 0));
-        x = tl_conv(&m, x, m.nodes[x].cout, 4, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+        x = tl_conv(&m, x, 4, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
         x = tl_output(&m, x, 1);
         snprintf(what, sizeof what, "concat of %d", nin);
         check_model(&m, 1, 9, 3, 3, what);
@@ -154,7 +143,7 @@ static void test_pool_upsample(void)
         for (int j = 0; j < 2; j++) {
             cc_nn_model m;
             int x = tl_input(&m, 4);
-            x = tl_conv(&m, x, 4, 5, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+            x = tl_conv(&m, x, 5, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
             x = tl_op(&m, pools[i], x, -1, CC_ACT_NONE);
             x = tl_op(&m, ups[j], x, -1, CC_ACT_NONE);
             x = tl_output(&m, x, 0);
@@ -163,7 +152,7 @@ static void test_pool_upsample(void)
             /* two levels: 20x12 -> 10x6 -> 5x3 and back */
             x = tl_input(&m, 4);
             x = tl_op(&m, pools[i], x, -1, CC_ACT_NONE);
-            x = tl_conv(&m, x, 4, 4, 3, 2, CC_PAD_REFLECT, CC_ACT_NONE, 0);
+            x = tl_conv(&m, x, 4, 3, 2, CC_PAD_REFLECT, CC_ACT_NONE, 0);
             x = tl_op(&m, ups[j], x, -1, CC_ACT_NONE);
             x = tl_op(&m, ups[1 - j], x, -1, CC_ACT_NONE);
             x = tl_output(&m, x, 0);
@@ -180,21 +169,7 @@ static void test_conv1d_time(void)
         for (int a = 0; a < 5; a += 2) {
             cc_nn_model m;
             int x = tl_input(&m, 3);
-            float *w = tl_weights((size_t)6 * kt * 3, 0.5f), *b = tl_weights(6, 0.2f);
-            cc_nn_node n;
-            memset(&n, 0, sizeof n);
-            n.op = CC_OP_CONV1D_TIME;
-            n.ninputs = 1;
-            n.inputs[0] = x;
-            n.cout = 6;
-            n.kernel = kt;
-            n.act = acts[a];
-            n.alpha = 0.1f;
-            n.weight = w;
-            n.bias = b;
-            x = cc_nn_model_add(&m, &n);
-            free(w);
-            free(b);
+            x = tl_layer(&m, NULL, CC_OP_CONV1D_TIME, x, 6, kt, 1, CC_PAD_ZERO, acts[a], 0.1f);
             x = tl_output(&m, x, 1);
             snprintf(what, sizeof what, "conv1d_time kt%d %s", kt, cc_act_name(acts[a]));
             check_model(&m, 5, 3, 7, 3, what);
@@ -240,11 +215,11 @@ static void test_mlp_chain(void)
 {
     cc_nn_model m;
     int x = tl_input(&m, 10);
-    x = tl_conv(&m, x, 10, 33, 1, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
-    x = tl_affine(&m, x, 33, CC_ACT_NONE);
-    x = tl_conv(&m, x, 33, 17, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, 0);
+    x = tl_conv(&m, x, 33, 1, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
+    x = tl_affine(&m, NULL, x, CC_ACT_NONE);
+    x = tl_conv(&m, x, 17, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, 0);
     x = tl_op(&m, CC_OP_ACT, x, -1, CC_ACT_SIGMOID);
-    x = tl_conv(&m, x, 17, 5, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+    x = tl_conv(&m, x, 5, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
     x = tl_output(&m, x, 1);
     finalize_or_fail(&m, "mlp chain");
     cc_nn_plan p;
@@ -255,10 +230,10 @@ static void test_mlp_chain(void)
     check_model(&m, 1, 31, 7, 10, "mlp chain (one fused group)");
     /* a 1x1 chain reading a tensor and writing a tensor (inside a network) */
     x = tl_input(&m, 4);
-    x = tl_conv(&m, x, 4, 8, 3, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
-    x = tl_conv(&m, x, 8, 12, 1, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
-    x = tl_conv(&m, x, 12, 8, 1, 1, CC_PAD_ZERO, CC_ACT_LEAKY_RELU, 0.2f);
-    x = tl_conv(&m, x, 8, 8, 3, 1, CC_PAD_REFLECT, CC_ACT_NONE, 0);
+    x = tl_conv(&m, x, 8, 3, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
+    x = tl_conv(&m, x, 12, 1, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
+    x = tl_conv(&m, x, 8, 1, 1, CC_PAD_ZERO, CC_ACT_LEAKY_RELU, 0.2f);
+    x = tl_conv(&m, x, 8, 3, 1, CC_PAD_REFLECT, CC_ACT_NONE, 0);
     x = tl_output(&m, x, 0);
     finalize_or_fail(&m, "inner mlp chain");
     CHECK_OK(cc_nn_plan_make(&m, 1, 3, 3, &p));

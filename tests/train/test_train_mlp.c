@@ -18,7 +18,8 @@
 #endif
 
 #include "testutil.h"
-#include "train/train_testlib.h"
+#include "kernels/train/train.h"
+#include "nn/nn_testlib.h"
 
 #define NIN 18
 #define NOUT 12
@@ -29,14 +30,14 @@
 
 static void build_mlp(cc_nn_model *m, unsigned long long seed)
 {
-    tl_rng r = {seed};
+    tl_seed(seed);
     cc_nn_model_init(m);
-    int x = tl_input(m, NIN, &r);
-    x = tl_conv(m, &r, "fc1", CC_OP_CONV2D, x, HID, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, 1);
-    x = tl_conv(m, &r, "fc2", CC_OP_CONV2D, x, HID, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, 1);
-    x = tl_conv(m, &r, "fc3", CC_OP_CONV2D, x, HID, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, 1);
-    x = tl_conv(m, &r, "fc4", CC_OP_CONV2D, x, NOUT, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 1);
-    x = tl_output(m, &r, x, NULL);
+    int x = tl_input(m, NIN);
+    x = tl_layer(m, "fc1", CC_OP_CONV2D, x, HID, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, TL_ALPHA);
+    x = tl_layer(m, "fc2", CC_OP_CONV2D, x, HID, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, TL_ALPHA);
+    x = tl_layer(m, "fc3", CC_OP_CONV2D, x, HID, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, TL_ALPHA);
+    x = tl_layer(m, "fc4", CC_OP_CONV2D, x, NOUT, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, TL_ALPHA);
+    x = tl_output_resid(m, x, NULL, 0.0);
     if (x < 0 || cc_nn_model_finalize(m) != CC_OK) {
         fprintf(stderr, "cannot build the MLP: %s\n", cc_error_message());
         exit(1);
@@ -73,11 +74,11 @@ static int bench(int npix, int iters)
         return 1;
     float *rho = malloc((size_t)npix * NIN * sizeof(float));
     float *dout = malloc((size_t)npix * NOUT * sizeof(float));
-    tl_rng r = {99};
+    tl_seed(99);
     for (size_t i = 0; i < (size_t)npix * NIN; i++)
-        rho[i] = 0.25f + 0.25f * tl_uniform(&r);
+        rho[i] = 0.25f + 0.25f * tl_sym(1.0f);
     for (size_t i = 0; i < (size_t)npix * NOUT; i++)
-        dout[i] = 1e-3f * tl_uniform(&r);
+        dout[i] = 1e-3f * tl_sym(1.0f);
     const float *out;
     const double macs = (double)(NIN * HID + HID * HID * 2 + HID * NOUT);
     /* warm-up */
@@ -138,9 +139,9 @@ int main(int argc, char **argv)
     if (!net)
         return 1;
     float A[NOUT * NIN];
-    tl_rng r = {42};
+    tl_seed(42);
     for (int i = 0; i < NOUT * NIN; i++)
-        A[i] = tl_uniform(&r);
+        A[i] = tl_sym(1.0f);
     float *rho = malloc((size_t)npix * NIN * sizeof(float));
     float *tgt = malloc((size_t)npix * NOUT * sizeof(float));
     float *gout = malloc((size_t)npix * NOUT * sizeof(float));
@@ -155,7 +156,7 @@ int main(int argc, char **argv)
         /* a fresh random batch each step (seeded) */
         for (int p = 0; p < npix; p++) {
             for (int j = 0; j < NIN; j++)
-                rho[p * NIN + j] = 0.25f + 0.25f * tl_uniform(&r);
+                rho[p * NIN + j] = 0.25f + 0.25f * tl_sym(1.0f);
             target(rho + p * NIN, tgt + p * NOUT, A);
         }
         const float *out;

@@ -18,7 +18,8 @@
 #endif
 
 #include "testutil.h"
-#include "train/train_testlib.h"
+#include "kernels/train/train.h"
+#include "nn/nn_testlib.h"
 
 static void set_threads(int n)
 {
@@ -37,9 +38,9 @@ static void parity(char which, int t, int h, int w)
     const size_t np = (size_t)t * h * w;
     uint16_t *dn = malloc(np * nin * sizeof *dn);
     float *rho = malloc(np * nin * sizeof *rho), *ref = malloc(np * nout * sizeof *ref);
-    tl_rng r = {(uint64_t)which};
+    tl_seed((uint64_t)which);
     for (size_t i = 0; i < np * (size_t)nin; i++) {
-        dn[i] = (uint16_t)(2500 + (int)(1500.0f * tl_uniform(&r)));
+        dn[i] = (uint16_t)(2500 + (int)(1500.0f * tl_sym(1.0f)));
         rho[i] = (float)(((double)dn[i] + m.input.dn_offset) / m.input.quantification);
     }
     CHECK_OK(cc_nn_run_float(cc_nn_backend_cpu(), &m, t, h, w, dn, ref));
@@ -74,11 +75,11 @@ static float *run_threads(cc_nn_model *m, int b, int h, int w, int nt, size_t *l
     const int nin = m->input.nchannels, nout = m->nodes[m->output_node].cout;
     const size_t np = (size_t)b * h * w, npar = cc_train_nparams(net);
     float *rho = malloc(np * nin * sizeof(float)), *dout = malloc(np * nout * sizeof(float));
-    tl_rng r = {11};
+    tl_seed(11);
     for (size_t i = 0; i < np * (size_t)nin; i++)
-        rho[i] = 0.2f + 0.15f * tl_uniform(&r);
+        rho[i] = 0.2f + 0.15f * tl_sym(1.0f);
     for (size_t i = 0; i < np * (size_t)nout; i++)
-        dout[i] = tl_uniform(&r);
+        dout[i] = tl_sym(1.0f);
     *len = np * nout + npar + np * nin;
     float *res = malloc(*len * sizeof(float));
     const float *out;
@@ -109,13 +110,13 @@ static void determinism(const char *name, cc_nn_model *m, int b, int h, int w)
 
 static void mlp(cc_nn_model *m)
 {
-    tl_rng r = {5};
+    tl_seed(5);
     cc_nn_model_init(m);
-    int x = tl_input(m, 18, &r);
-    x = tl_conv(m, &r, "fc1", CC_OP_CONV2D, x, 64, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, 1);
-    x = tl_conv(m, &r, "fc2", CC_OP_CONV2D, x, 64, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, 1);
-    x = tl_conv(m, &r, "fc3", CC_OP_CONV2D, x, 12, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 1);
-    x = tl_output(m, &r, x, NULL);
+    int x = tl_input(m, 18);
+    x = tl_layer(m, "fc1", CC_OP_CONV2D, x, 64, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, TL_ALPHA);
+    x = tl_layer(m, "fc2", CC_OP_CONV2D, x, 64, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, TL_ALPHA);
+    x = tl_layer(m, "fc3", CC_OP_CONV2D, x, 12, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, TL_ALPHA);
+    x = tl_output_resid(m, x, NULL, 0.0);
     CHECK(x >= 0);
     CHECK_OK(cc_nn_model_finalize(m));
 }

@@ -12,7 +12,8 @@
 #include <stdlib.h>
 
 #include "testutil.h"
-#include "train/train_testlib.h"
+#include "kernels/train/train.h"
+#include "nn/nn_testlib.h"
 
 #define B 2
 #define H 8
@@ -25,26 +26,26 @@ int main(int argc, char **argv)
         return 2;
     }
     cc_nn_model m;
-    tl_rng r = {2024};
+    tl_seed(2024);
     cc_nn_model_init(&m);
     const int resid[3] = {0, 2, -1};
-    int x = tl_input(&m, 4, &r);
-    int c1 = tl_conv(&m, &r, "c1", CC_OP_CONV2D, x, 6, 3, 1, CC_PAD_REFLECT, CC_ACT_SILU, 1);
-    int c2 = tl_conv(&m, &r, "c2", CC_OP_CONV2D, c1, 8, 3, 2, CC_PAD_ZERO, CC_ACT_LEAKY_RELU, 1);
-    int af = tl_affine(&m, &r, "aff", c2, CC_ACT_RELU);
-    int mp = tl_op(&m, CC_OP_MAXPOOL2, "mp", CC_ACT_NONE, af, -1, -1);
-    int ub = tl_op(&m, CC_OP_UPSAMPLE2_BILINEAR, "upb", CC_ACT_NONE, mp, -1, -1);
-    int ct = tl_op(&m, CC_OP_CONCAT, "cat", CC_ACT_NONE, ub, c2, -1);
-    int c3 = tl_conv(&m, &r, "c3", CC_OP_CONV2D, ct, 8, 1, 1, CC_PAD_ZERO, CC_ACT_SIGMOID, 1);
-    int ap = tl_op(&m, CC_OP_AVGPOOL2, "ap", CC_ACT_NONE, c3, -1, -1);
-    int un = tl_op(&m, CC_OP_UPSAMPLE2_NEAREST, "upn", CC_ACT_NONE, ap, -1, -1);
-    int ad = tl_op(&m, CC_OP_ADD, "add", CC_ACT_NONE, un, c3, -1);
-    int ac = tl_op(&m, CC_OP_ACT, "act", CC_ACT_SILU, ad, -1, -1);
-    int u2 = tl_op(&m, CC_OP_UPSAMPLE2_BILINEAR, "up2", CC_ACT_NONE, ac, -1, -1);
-    int c4 = tl_conv(&m, &r, "c4", CC_OP_CONV2D, c1, 8, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
-    int a2 = tl_op(&m, CC_OP_ADD, "add2", CC_ACT_RELU, u2, c4, -1);
-    int c5 = tl_conv(&m, &r, "c5", CC_OP_CONV2D, a2, 3, 3, 1, CC_PAD_REFLECT, CC_ACT_NONE, 1);
-    int o = tl_output(&m, &r, c5, resid);
+    int x = tl_input(&m, 4);
+    int c1 = tl_layer(&m, "c1", CC_OP_CONV2D, x, 6, 3, 1, CC_PAD_REFLECT, CC_ACT_SILU, TL_ALPHA);
+    int c2 = tl_layer(&m, "c2", CC_OP_CONV2D, c1, 8, 3, 2, CC_PAD_ZERO, CC_ACT_LEAKY_RELU, TL_ALPHA);
+    int af = tl_affine(&m, "aff", c2, CC_ACT_RELU);
+    int mp = tl_opv(&m, "mp", CC_OP_MAXPOOL2, CC_ACT_NONE, 1, &af);
+    int ub = tl_opv(&m, "upb", CC_OP_UPSAMPLE2_BILINEAR, CC_ACT_NONE, 1, &mp);
+    int ct = tl_opv(&m, "cat", CC_OP_CONCAT, CC_ACT_NONE, 2, (const int[]){ub, c2});
+    int c3 = tl_layer(&m, "c3", CC_OP_CONV2D, ct, 8, 1, 1, CC_PAD_ZERO, CC_ACT_SIGMOID, TL_ALPHA);
+    int ap = tl_opv(&m, "ap", CC_OP_AVGPOOL2, CC_ACT_NONE, 1, &c3);
+    int un = tl_opv(&m, "upn", CC_OP_UPSAMPLE2_NEAREST, CC_ACT_NONE, 1, &ap);
+    int ad = tl_opv(&m, "add", CC_OP_ADD, CC_ACT_NONE, 2, (const int[]){un, c3});
+    int ac = tl_opv(&m, "act", CC_OP_ACT, CC_ACT_SILU, 1, &ad);
+    int u2 = tl_opv(&m, "up2", CC_OP_UPSAMPLE2_BILINEAR, CC_ACT_NONE, 1, &ac);
+    int c4 = tl_no_bias(&m, tl_layer(&m, "c4", CC_OP_CONV2D, c1, 8, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, TL_ALPHA));
+    int a2 = tl_opv(&m, "add2", CC_OP_ADD, CC_ACT_RELU, 2, (const int[]){u2, c4});
+    int c5 = tl_layer(&m, "c5", CC_OP_CONV2D, a2, 3, 3, 1, CC_PAD_REFLECT, CC_ACT_NONE, TL_ALPHA);
+    int o = tl_output_resid(&m, c5, resid, 0.0);
     if (o < 0 || cc_nn_model_finalize(&m) != CC_OK) {
         fprintf(stderr, "build: %s\n", cc_error_message());
         return 1;
@@ -57,9 +58,9 @@ int main(int argc, char **argv)
     float *p = malloc(P * sizeof(float)), *p2 = malloc(P * sizeof(float));
     float *rho = malloc(nrho * sizeof(float)), *dout = malloc(nout * sizeof(float));
     for (size_t i = 0; i < nrho; i++)
-        rho[i] = 0.2f + 0.15f * tl_uniform(&r);
+        rho[i] = 0.2f + 0.15f * tl_sym(1.0f);
     for (size_t i = 0; i < nout; i++)
-        dout[i] = tl_uniform(&r);
+        dout[i] = tl_sym(1.0f);
     cc_train_get_params(net, p);
     const float *out;
     CHECK_OK(cc_train_forward(net, B, H, W, rho, &out));
