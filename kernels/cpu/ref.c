@@ -453,6 +453,15 @@ static int tensor_uses(const cc_nn_plan *p, int n)
     return u;
 }
 
+/* Whether the tensors of nodes a and b share a slot. A fused chain writes its
+ * result row by row (tile by tile) while it still reads its inputs, and the
+ * planner may give that result the slot of an input the chain reads last: the
+ * fusion must then not be taken (tests/nn/test_nn_graph.c, test_fusion_slots). */
+static int same_slot(const cc_nn_plan *p, int a, int b)
+{
+    return a >= 0 && b >= 0 && p->node_slot[a] >= 0 && p->node_slot[a] == p->node_slot[b];
+}
+
 /* The groups after conv group gi that run_conv_group fuses as a row epilogue
  * (see there): returns how many (0..2). */
 static int plan_epilogue(const cc_nn_plan *p, const cc_nn_model *m, int gi, conv_epilogue *ep)
@@ -482,6 +491,19 @@ static int plan_epilogue(const cc_nn_plan *p, const cc_nn_model *m, int gi, conv
             nf++;
         }
     }
+    /* the conv reads rows around the one it writes; the per-pixel epilogue may
+     * have more channels than the ADD's other input it overwrites */
+    const int in = g->reads_dn ? -1 : g->inputs[0];
+    while (nf > 0) {
+        const int w = ep->pix ? (ep->pix->writes_out ? -1 : ep->pix->result) : ep->add->result;
+        if (!same_slot(p, w, in) && !(ep->pix && ep->add && same_slot(p, w, ep->add_other)))
+            break;
+        if (ep->pix)
+            ep->pix = NULL;
+        else
+            ep->add = NULL;
+        nf--;
+    }
     return nf;
 }
 
@@ -502,12 +524,22 @@ static int plan_time_chain(const cc_nn_plan *p, int gi, int pre_ok, cc_cpu_time_
     if (gi + 1 < p->ngroups) {
         const cc_nn_group *q = &p->groups[gi + 1];
         if (q->kind == CC_NN_GROUP_PIXEL && !q->reads_dn && q->ninputs == 1 &&
-            q->inputs[0] == g->result && tensor_uses(p, g->result) == 1) {
+            q->inputs[0] == g->result && tensor_uses(p, g->result) == 1)
             tc->post = q;
-            return 1;
-        }
     }
-    return 0;
+    /* tile by tile, the chain writes its result over pixels of the input it
+     * still reads for other days or tiles */
+    while (tc->pre || tc->post) {
+        const int in = tc->pre ? (tc->pre->reads_dn ? -1 : tc->pre->inputs[0]) : g->inputs[0];
+        const int w = tc->post ? (tc->post->writes_out ? -1 : tc->post->result) : g->result;
+        if (!same_slot(p, w, in))
+            break;
+        if (tc->post)
+            tc->post = NULL;
+        else
+            tc->pre = NULL;
+    }
+    return tc->post ? 1 : 0;
 }
 
 /* Sets up r for plan p of m: the kernel table, the thread count, the packed

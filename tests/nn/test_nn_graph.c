@@ -365,6 +365,64 @@ static void test_dead_and_shared(void)
     cc_nn_model_free(&m);
 }
 
+/* The CPU backend's own fusions (a conv row with its ADD and per-pixel
+ * epilogue, a temporal conv with the per-pixel groups around it) write a result
+ * while they still read their inputs: the planner may give that result the slot
+ * of an input whose last reader is the fused chain, which the fusion must then
+ * not use. Graphs where the slots do collide, against the naive evaluation. */
+static void test_fusion_slots(void)
+{
+    cc_nn_model m;
+    /* conv3x3 -> ADD epilogue, the sum in the slot of the conv's input */
+    int x = tl_input(&m, 3);
+    int a = tl_conv(&m, x, 4, 3, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
+    int o = tl_conv(&m, x, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+    int b = tl_conv(&m, a, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+    int s = tl_op(&m, CC_OP_ADD, b, o, CC_ACT_RELU);
+    tl_output(&m, tl_conv(&m, s, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0), 0);
+    CHECK_OK(cc_nn_model_finalize(&m));
+    uint16_t *dn = tl_dn(1, 9, 7, 3, 0);
+    tl_compare(cc_nn_backend_cpu(), &m, 1, 9, 7, dn, 1e-5, "conv3x3 + add epilogue over its input");
+    free(dn);
+    cc_nn_model_free(&m);
+    /* ... + a per-pixel epilogue of more channels in the slot of the ADD's other input */
+    x = tl_input(&m, 3);
+    a = tl_conv(&m, x, 2, 3, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
+    o = tl_conv(&m, a, 2, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+    b = tl_conv(&m, a, 2, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+    s = tl_op(&m, CC_OP_ADD, b, o, CC_ACT_NONE);
+    s = tl_conv(&m, s, 3, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, 0);
+    tl_output(&m, tl_conv(&m, s, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0), 0);
+    CHECK_OK(cc_nn_model_finalize(&m));
+    dn = tl_dn(1, 9, 7, 3, 0);
+    tl_compare(cc_nn_backend_cpu(), &m, 1, 9, 7, dn, 1e-5, "conv3x3 + add + 1x1 epilogue");
+    free(dn);
+    cc_nn_model_free(&m);
+    /* temporal conv -> per-pixel group writing a tensor over the conv's input */
+    x = tl_input(&m, 3);
+    a = tl_conv(&m, x, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+    int t = tl_layer(&m, NULL, CC_OP_CONV1D_TIME, a, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+    b = tl_conv(&m, t, 4, 1, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
+    tl_output(&m, tl_conv(&m, b, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0), 0);
+    CHECK_OK(cc_nn_model_finalize(&m));
+    dn = tl_dn(3, 16, 12, 3, 0);
+    tl_compare(cc_nn_backend_cpu(), &m, 3, 16, 12, dn, 1e-5, "conv1d_time + post over its input");
+    free(dn);
+    cc_nn_model_free(&m);
+    /* per-pixel group -> temporal conv of fewer channels over the pre group's input */
+    x = tl_input(&m, 3);
+    a = tl_conv(&m, x, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+    a = tl_op(&m, CC_OP_CONCAT, a, a, CC_ACT_NONE);
+    b = tl_conv(&m, a, 4, 1, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
+    t = tl_layer(&m, NULL, CC_OP_CONV1D_TIME, b, 7, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
+    tl_output(&m, tl_conv(&m, t, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0), 0);
+    CHECK_OK(cc_nn_model_finalize(&m));
+    dn = tl_dn(3, 16, 12, 3, 0);
+    tl_compare(cc_nn_backend_cpu(), &m, 3, 16, 12, dn, 1e-5, "pre + conv1d_time over the pre's input");
+    free(dn);
+    cc_nn_model_free(&m);
+}
+
 int main(void)
 {
     test_names();
@@ -375,5 +433,6 @@ int main(void)
     test_threads();
     test_bad_graphs();
     test_dead_and_shared();
+    test_fusion_slots();
     TEST_RETURN();
 }
