@@ -1,9 +1,9 @@
 /* `clearcube dataset`: training patches for an L1C -> L2A emulator.
- * Config (YAML, one key table below), sources of three kinds, 128x128 patches
- * of the 12 L2A bands, one HDF5 file written atomically.
- * Format: docs/formats/dataset.md. */
-#define _GNU_SOURCE /* strdup, strndup, realpath */
-#include "pipeline/boa/dataset.h"
+ * Sources of three kinds (the config: dataset_config.c; the Sen2Cor L2A reader
+ * and the SMAC forward model: dataset_l2a.c), 128x128 patches of the 12 L2A
+ * bands, one HDF5 file written atomically. Format: docs/formats/dataset.md. */
+#define _GNU_SOURCE /* M_PI, clock_gettime */
+#include "pipeline/boa/dataset-impl.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -17,10 +17,8 @@
 #include <unistd.h>
 
 #include <hdf5.h>
-#include <yaml.h>
 
 #include "core/alloc.h"
-#include "core/config.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/reflectance.h"
@@ -32,267 +30,7 @@
 #define P CC_DATASET_PATCH
 #define NB CC_L2A_NBANDS
 #define PP ((size_t)P * P)
-
-/* ------------------------------------------------------------------ config */
-
-typedef struct {
-    char *scene;
-    int kind;  /* cc_dataset_kind */
-    int split; /* 0 train, 1 val */
-    char *path, *l2a_path;
-    char *bands, *spacecraft, *date, *l2a_bands;
-    double sun_zenith, sun_azimuth, view_zenith, view_azimuth, dn_offset, l2a_dn_offset;
-    double elevation, aot, water_vapour;
-    int variants, real_atmosphere;
-    int line;
-} ds_source;
-
-struct cc_dataset_config {
-    char *file;
-    char *dir;      /* folder of the config (absolute) */
-    char *shared;   /* ${CLEARCUBE_SHARED} */
-    long seed;
-    int missing_bands_error;
-    int nsrc;
-    ds_source *src;
-};
-
-enum { K_REF = 1 << CC_DS_REFERENCE, K_SIM = 1 << CC_DS_SEN2COR_L2A, K_PAIR = 1 << CC_DS_PAIR,
-       K_ALL = K_REF | K_SIM | K_PAIR };
-
-#define SOFF(f) offsetof(ds_source, f)
-#define COFF(f) offsetof(struct cc_dataset_config, f)
-#define OPT CC_CFG_OPTIONAL
-#define NE CC_CFG_NONEMPTY
-#define PATHF (CC_CFG_NONEMPTY | CC_CFG_EXISTS)
-
-static cc_status parse_sources(cc_config_ctx *x, const cc_config_key *k, const char *name, yaml_document_t *doc,
-                               yaml_node_t *v, void *obj);
-
-static const cc_config_key top_keys[] = {
-    {CC_CFG_KEY("seed", CC_CFG_LONG, 0, 2147483647, "1",
-                "seed of the random atmosphere/geometry draws (default 1); the dataset is deterministic", COFF(seed))},
-    {CC_CFG_KEY("missing_bands", CC_CFG_CHOICE, 0, 0, "skip",
-                "a source lacking one of the 12 L2A bands: 'skip' it with a warning (default) or fail",
-                COFF(missing_bands_error)),
-     .choices = "skip|error"},
-    {CC_CFG_KEY("sources", CC_CFG_CUSTOM, 0, 0, NULL, "list of sources (keys below)", 0), .parse = parse_sources},
-};
-
-/* Keys of one source; required ones (no OPT flag) only for the kinds in source_kinds[]. */
-static const cc_config_key source_keys[] = {
-    {CC_CFG_KEY("scene", CC_CFG_STR, 0, 0, NULL, "scene name; all sources of one scene must have the same split",
-                SOFF(scene)),
-     .flags = NE},
-    {CC_CFG_KEY("kind", CC_CFG_CHOICE, 0, 0, NULL,
-                "reference: real L1C, targets from the reference processor; sen2cor-l2a: real L2A -> SIMULATED L1C "
-                "(SMAC forward); pair: real L1C + real L2A",
-                SOFF(kind)),
-     .choices = "reference|sen2cor-l2a|pair"},
-    {CC_CFG_KEY("split", CC_CFG_CHOICE, 0, 0, NULL, "train or val", SOFF(split)), .choices = "train|val"},
-    {CC_CFG_KEY("path", CC_CFG_PATH, 0, 0, NULL,
-                "input (L1C for reference/pair, L2A for sen2cor-l2a): SAFE dir/zip, GeoTIFF stack or band folder; "
-                "${CLEARCUBE_SHARED} is expanded, relative paths are relative to the config",
-                SOFF(path)),
-     .flags = PATHF},
-    {CC_CFG_KEY("l2a_path", CC_CFG_PATH, 0, 0, NULL, "pair: the Sen2Cor L2A of the same scene", SOFF(l2a_path)),
-     .flags = PATHF},
-    {CC_CFG_KEY("bands", CC_CFG_STR, 0, 0, NULL, "band order of a multi-band file (as --bands)", SOFF(bands)),
-     .flags = OPT | NE},
-    {CC_CFG_KEY("l2a_bands", CC_CFG_STR, 0, 0, NULL, "pair: band order of the L2A file", SOFF(l2a_bands)),
-     .flags = OPT | NE},
-    {CC_CFG_KEY("spacecraft", CC_CFG_STR, 0, 0, NULL, "S2A|S2B|S2C (as --spacecraft)", SOFF(spacecraft)),
-     .flags = OPT | NE},
-    {CC_CFG_KEY("date", CC_CFG_STR, 0, 0, NULL, "sensing date YYYY-MM-DD (as --date)", SOFF(date)), .flags = OPT | NE},
-    {CC_CFG_KEY("sun_zenith", CC_CFG_NUM, 0, 90, NULL, "degrees (as --sun-zenith)", SOFF(sun_zenith)), .flags = OPT},
-    {CC_CFG_KEY("sun_azimuth", CC_CFG_NUM, -360, 360, NULL, "degrees (as --sun-azimuth)", SOFF(sun_azimuth)),
-     .flags = OPT},
-    {CC_CFG_KEY("view_zenith", CC_CFG_NUM, 0, 90, NULL, "degrees (as --view-zenith)", SOFF(view_zenith)),
-     .flags = OPT},
-    {CC_CFG_KEY("view_azimuth", CC_CFG_NUM, -360, 360, NULL, "degrees (as --view-azimuth)", SOFF(view_azimuth)),
-     .flags = OPT},
-    {CC_CFG_KEY("dn_offset", CC_CFG_NUM, -65535, 65535, NULL, "radiometric offset added to DN (as --dn-offset)",
-                SOFF(dn_offset)),
-     .flags = OPT},
-    {CC_CFG_KEY("l2a_dn_offset", CC_CFG_NUM, -65535, 65535, NULL, "pair: offset added to the L2A DN",
-                SOFF(l2a_dn_offset)),
-     .flags = OPT},
-    {CC_CFG_KEY("elevation", CC_CFG_NUM, -500, 9000, NULL,
-                "surface elevation in metres (pressure); default sea level", SOFF(elevation)),
-     .flags = OPT},
-    {CC_CFG_KEY("aot", CC_CFG_NUM, 0, 3, NULL, "AOT550 for the reference processor (default: DDV)", SOFF(aot)),
-     .flags = OPT},
-    {CC_CFG_KEY("water_vapour", CC_CFG_NUM, 0, 8, NULL,
-                "water vapour g cm-2 for the reference processor (default: B9/B8A)", SOFF(water_vapour)),
-     .flags = OPT},
-    {CC_CFG_KEY("variants", CC_CFG_INT, 0, 10000, NULL,
-                "sen2cor-l2a: random atmosphere/geometry draws per patch (default 0)", SOFF(variants)),
-     .flags = OPT},
-    {CC_CFG_KEY("real_atmosphere", CC_CFG_BOOL, 0, 0, NULL,
-                "sen2cor-l2a: also one variant with the product's own AOT/WVP layers and the given angles "
-                "(default true; needs AOT and WVP layers and sun/view angles)",
-                SOFF(real_atmosphere)),
-     .flags = OPT},
-};
-/* the kinds each source key applies to (same order as source_keys) */
-static const int source_kinds[] = {K_ALL, K_ALL, K_ALL, K_ALL, K_PAIR, K_ALL, K_PAIR, K_ALL, K_ALL, K_ALL, K_ALL,
-                                   K_ALL, K_ALL, K_ALL, K_PAIR, K_ALL, K_REF | K_PAIR, K_REF | K_PAIR, K_SIM, K_SIM};
-#define NKEYS(a) (int)(sizeof a / sizeof a[0])
-_Static_assert(NKEYS(source_kinds) == NKEYS(source_keys), "one kinds mask per source key");
-
-void cc_dataset_config_print_keys(void)
-{
-    cc_config_print_keys("Config keys (YAML):", top_keys, NKEYS(top_keys), 18, 0);
-    cc_config_print_keys("Keys of each item of sources:", source_keys, NKEYS(source_keys), 18, 0);
-}
-
-void cc_dataset_config_free(cc_dataset_config *c)
-{
-    if (!c)
-        return;
-    for (int i = 0; i < c->nsrc; i++)
-        cc_config_free(source_keys, NKEYS(source_keys), &c->src[i]);
-    free(c->src);
-    free(c->file);
-    free(c->dir);
-    free(c->shared);
-    free(c);
-}
-
-/* ${CLEARCUBE_SHARED}: the environment variable, else ../shared next to the
- * repository holding the config (the first ancestor with a CMakeLists.txt or
- * .git), else ../shared next to the config's folder. */
-static char *find_shared(const char *cfg_dir)
-{
-    const char *e = getenv("CLEARCUBE_SHARED");
-    if (e && *e)
-        return strdup(e);
-    char d[PATH_MAX];
-    snprintf(d, sizeof d, "%s", cfg_dir);
-    for (;;) {
-        char probe[PATH_MAX + 32];
-        struct stat st;
-        snprintf(probe, sizeof probe, "%s/.git", d);
-        int is_repo = stat(probe, &st) == 0;
-        snprintf(probe, sizeof probe, "%s/CMakeLists.txt", d);
-        is_repo |= stat(probe, &st) == 0;
-        if (is_repo) {
-            snprintf(probe, sizeof probe, "%s/../shared", d);
-            return strdup(probe);
-        }
-        char *slash = strrchr(d, '/');
-        if (!slash || slash == d)
-            break;
-        *slash = '\0';
-    }
-    char probe[PATH_MAX + 32];
-    snprintf(probe, sizeof probe, "%s/../shared", cfg_dir);
-    return strdup(probe);
-}
-
-static const char *const kind_names[3] = {"reference", "sen2cor-l2a", "pair"};
-
-static cc_status parse_source(cc_config_ctx *x, yaml_document_t *doc, int idx, yaml_node_t *m, ds_source *s)
-{
-    char where[64], path[128];
-    snprintf(where, sizeof where, "sources[%d]", idx);
-    s->line = (int)m->start_mark.line + 1;
-    s->kind = -1;
-    s->split = -1;
-    s->sun_zenith = s->sun_azimuth = s->view_zenith = s->view_azimuth = NAN;
-    s->dn_offset = s->l2a_dn_offset = s->elevation = s->aot = s->water_vapour = NAN;
-    s->variants = 0;
-    s->real_atmosphere = -1;
-    int line[NKEYS(source_keys)] = {0};
-    cc_status st = cc_config_set_mapping(x, source_keys, NKEYS(source_keys), doc, m, where, s, line);
-    if (st != CC_OK)
-        return st;
-    for (int pass = 0; pass < 2; pass++) /* 0: required keys missing; 1: keys of other kinds */
-        for (int j = 0; j < NKEYS(source_keys); j++) {
-            int applies = source_kinds[j] == K_ALL || (s->kind >= 0 && (source_kinds[j] & (1 << s->kind)));
-            snprintf(path, sizeof path, "%s.%s", where, source_keys[j].key);
-            if (pass == 0 && !line[j] && !(source_keys[j].flags & CC_CFG_OPTIONAL) && applies)
-                return cc_config_error(x, path, s->line, "missing (required key)");
-            if (pass == 1 && line[j] && !applies)
-                return cc_config_error(x, path, line[j], "does not apply to kind %s", kind_names[s->kind]);
-        }
-    if (s->kind == CC_DS_SEN2COR_L2A) {
-        if (s->real_atmosphere < 0)
-            s->real_atmosphere = 1;
-        if (!s->real_atmosphere && s->variants == 0) {
-            snprintf(path, sizeof path, "%s.variants", where);
-            return cc_config_error(x, path, s->line, "0 with real_atmosphere false: the source would give nothing");
-        }
-    }
-    return CC_OK;
-}
-
-/* The `sources` key: a non-empty list of source mappings. */
-static cc_status parse_sources(cc_config_ctx *x, const cc_config_key *k, const char *name, yaml_document_t *doc,
-                               yaml_node_t *v, void *obj)
-{
-    (void)k;
-    cc_dataset_config *c = obj;
-    if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.top == v->data.sequence.items.start)
-        return cc_config_error(x, name, (int)v->start_mark.line + 1,
-                               "missing or empty (a list of sources is required)");
-    int n = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (!(c->src = calloc((size_t)n, sizeof *c->src)))
-        return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", c->file);
-    for (int i = 0; i < n; i++) {
-        c->nsrc = i + 1;
-        yaml_node_t *m = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
-        cc_status st = parse_source(x, doc, i, m, &c->src[i]);
-        if (st != CC_OK)
-            return st;
-    }
-    return CC_OK;
-}
-
-cc_status cc_dataset_config_load(const char *file, cc_dataset_config **out)
-{
-    *out = NULL;
-    cc_status st = CC_OK;
-    cc_dataset_config *c = calloc(1, sizeof *c);
-    if (!c)
-        return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", file);
-    c->file = strdup(file);
-    char absbuf[PATH_MAX];
-    if (!realpath(file, absbuf))
-        snprintf(absbuf, sizeof absbuf, "%s", file);
-    char *slash = strrchr(absbuf, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        snprintf(absbuf, sizeof absbuf, ".");
-    c->dir = strdup(absbuf);
-    c->shared = c->dir ? find_shared(c->dir) : NULL;
-    if (!c->file || !c->dir || !c->shared) {
-        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", file);
-        goto out;
-    }
-    st = cc_config_load(file, top_keys, NKEYS(top_keys), c, &(cc_config_opts){.dir = c->dir, .shared = c->shared});
-    if (st != CC_OK)
-        goto out;
-    /* a scene belongs to one split */
-    for (int i = 0; i < c->nsrc; i++)
-        for (int j = 0; j < i; j++)
-            if (!strcmp(c->src[i].scene, c->src[j].scene) && c->src[i].split != c->src[j].split) {
-                st = cc_error_set(CC_ERR_ARG,
-                                  "%s: sources[%d].split: scene '%s' is '%s' here (line %d) but '%s' in "
-                                  "sources[%d] (line %d); a scene must be in one split only",
-                                  file, i, c->src[i].scene, c->src[i].split ? "val" : "train", c->src[i].line,
-                                  c->src[j].split ? "val" : "train", j, c->src[j].line);
-                goto out;
-            }
-out:
-    if (st != CC_OK) {
-        cc_dataset_config_free(c);
-        return st;
-    }
-    *out = c;
-    return CC_OK;
-}
+#define has_bands cc_dataset_has_l2a_bands
 
 /* ------------------------------------------------------------------ HDF5 writer */
 
@@ -465,49 +203,6 @@ static void draw_atmos(uint64_t source_seed, size_t patch, int v, ds_atmos *a)
     a->p_hpa = cc_smac_pressure_from_elevation(urand(&s, 0.0, 2500.0));
 }
 
-void cc_dataset_region_angles(const cc_scene *s, const cc_grid *g, int x0, int y0, int w, int h, double *sun_zenith,
-                              double *sun_azimuth, double *view_zenith, double *view_azimuth)
-{
-    double szs = 0, vzs = 0, sas = 0, sac = 0, vas = 0, vac = 0;
-    int n = 0, nv = 0;
-    const double d2r = M_PI / 180.0;
-    for (int r = 0; r < h; r += 8)
-        for (int c = 0; c < w; c += 8) {
-            int col = x0 + c, row = y0 + r;
-            if (col >= g->width)
-                col = g->width - 1;
-            if (row >= g->height)
-                row = g->height - 1;
-            double x, y;
-            cc_grid_xy(g, col, row, &x, &y);
-            double z = cc_angle_grid_sample(&s->sun_zenith, x, y);
-            double az = cc_angle_grid_sample_azimuth(&s->sun_azimuth, x, y);
-            if (!isnan(z) && !isnan(az)) {
-                szs += z;
-                sas += sin(az * d2r);
-                sac += cos(az * d2r);
-                n++;
-            }
-            for (int k = 0; k < NB; k++) {
-                int b = cc_l2a_bands[k];
-                if (!s->view_zenith[b].v || !s->view_azimuth[b].v)
-                    continue;
-                double vz = cc_angle_grid_sample(&s->view_zenith[b], x, y);
-                double va = cc_angle_grid_sample_azimuth(&s->view_azimuth[b], x, y);
-                if (isnan(vz) || isnan(va))
-                    continue;
-                vzs += vz;
-                vas += sin(va * d2r);
-                vac += cos(va * d2r);
-                nv++;
-            }
-        }
-    *sun_zenith = n ? szs / n : NAN;
-    *sun_azimuth = n ? atan2(sas, sac) / d2r : NAN;
-    *view_zenith = nv ? vzs / nv : 0.0;
-    *view_azimuth = nv ? atan2(vas, vac) / d2r : 0.0;
-}
-
 /* Patch-mean angles (cc_dataset_region_angles over the patch). */
 static void patch_angles(const cc_scene *s, const cc_grid *g, int x0, int y0, ds_atmos *a)
 {
@@ -603,32 +298,6 @@ static cc_status open_scene(const ds_source *src, int l2a, cc_scene **s)
     return cc_scene_open(l2a ? src->l2a_path : src->path, &o, s);
 }
 
-int cc_dataset_has_l2a_bands(const cc_scene *s, char *miss, size_t len)
-{
-    miss[0] = '\0';
-    for (int k = 0; k < NB; k++)
-        if (!s->band[cc_l2a_bands[k]].present) {
-            size_t l = strlen(miss);
-            snprintf(miss + l, len - l, "%s%s", l ? "," : "", cc_band_names[cc_l2a_bands[k]]);
-        }
-    return miss[0] == '\0';
-}
-#define has_bands cc_dataset_has_l2a_bands
-
-/* Resamples a band onto g and encodes it as dataset DN (0 = nodata). */
-static cc_status band_to_dn(const cc_scene *s, int b, const cc_grid *g, float *tmp, uint16_t *out)
-{
-    cc_status st = cc_grid_resample_band(&s->band[b], s->wkt, g, tmp);
-    if (st != CC_OK)
-        return st;
-    size_t n = cc_grid_npix(g);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[i] <= 0.0f ? 0
-                                : cc_refl_encode(cc_refl_decode(tmp[i], s->radio_offset[b], s->quantification),
-                                                 CC_DATASET_DN_OFFSET, CC_REFL_QUANT);
-    return CC_OK;
-}
-
 static cc_status skip_or_fail(const run_ctx *rc, int i, const ds_source *src, const char *miss)
 {
     if (rc->c->missing_bands_error)
@@ -653,7 +322,7 @@ static cc_status run_l1c_source(run_ctx *rc, int i, const ds_source *src)
         goto out;
     if (s->level != CC_LEVEL_L1C) {
         st = cc_error_set(CC_ERR_ARG, "%s: sources[%d]: input is Level-2A; kind %s needs L1C", src->path, i,
-                          kind_names[src->kind]);
+                          cc_dataset_kind_names[src->kind]);
         goto out;
     }
     if (!has_bands(s, miss, sizeof miss)) {
@@ -687,10 +356,10 @@ static cc_status run_l1c_source(run_ctx *rc, int i, const ds_source *src)
             st = CC_ERR_NOMEM;
             goto out;
         }
-        if ((st = band_to_dn(s, b, g, tmp, l1c[k])) != CC_OK)
+        if ((st = cc_dataset_band_dn(s, b, g, tmp, l1c[k])) != CC_OK)
             goto out;
         if (src->kind == CC_DS_PAIR) {
-            if ((st = band_to_dn(s2, b, g, tmp, l2a[k])) != CC_OK)
+            if ((st = cc_dataset_band_dn(s2, b, g, tmp, l2a[k])) != CC_OK)
                 goto out;
         } else {
             int ok = -1;
@@ -727,7 +396,7 @@ static cc_status run_l1c_source(run_ctx *rc, int i, const ds_source *src)
             kept++;
         }
     cc_info("%s: sources[%d] (%s, %s, %s): %zu patches from a %dx%d grid; %s", src->path, i, src->scene,
-            kind_names[src->kind], src->split ? "val" : "train", kept, g->width, g->height, r.parameters);
+            cc_dataset_kind_names[src->kind], src->split ? "val" : "train", kept, g->width, g->height, r.parameters);
     rc->sum->n_sources_used++;
     st = CC_OK;
 out:
@@ -740,113 +409,6 @@ out:
     cc_scene_free(s);
     cc_scene_free(s2);
     return st;
-}
-
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-void cc_dataset_l2a_free(cc_dataset_l2a *l)
-{
-    free(l->data);
-    free(l->aot);
-    free(l->wv);
-    memset(l, 0, sizeof *l);
-    l->wv_median = NAN;
-}
-
-cc_status cc_dataset_l2a_read(const cc_scene *s, int atmosphere, cc_dataset_l2a *l)
-{
-    cc_status st;
-    float *tmp = NULL, *sorted = NULL;
-    memset(l, 0, sizeof *l);
-    l->wv_median = NAN;
-    if ((st = cc_grid_for_scene(s, 0, &l->grid)) != CC_OK)
-        return st;
-    const cc_grid *g = &l->grid;
-    size_t n = cc_grid_npix(g);
-    if (!(tmp = cc_malloc3(n, sizeof(float), 1)) || !(l->data = cc_malloc3(n, NB, sizeof(uint16_t)))) {
-        st = CC_ERR_NOMEM;
-        goto out;
-    }
-    for (int k = 0; k < NB; k++) {
-        l->boa[k] = l->data + (size_t)k * n;
-        if ((st = band_to_dn(s, cc_l2a_bands[k], g, tmp, l->boa[k])) != CC_OK)
-            goto out;
-    }
-    if (!atmosphere || !s->aot.present || !s->wvp.present) {
-        st = CC_OK;
-        goto out;
-    }
-    l->aot = cc_malloc3(n, sizeof(float), 1);
-    l->wv = cc_malloc3(n, sizeof(float), 1);
-    sorted = cc_malloc3(n, sizeof(float), 1);
-    if (!l->aot || !l->wv || !sorted) {
-        st = CC_ERR_NOMEM;
-        goto out;
-    }
-    if ((st = cc_grid_resample_band(&s->aot, s->wkt, g, l->aot)) != CC_OK ||
-        (st = cc_grid_resample_band(&s->wvp, s->wkt, g, l->wv)) != CC_OK)
-        goto out;
-    size_t m = 0;
-    for (size_t q = 0; q < n; q++) {
-        l->aot[q] = l->aot[q] > 0 ? (float)(l->aot[q] / s->aot_quantification) : NAN;
-        l->wv[q] = l->wv[q] > 0 ? (float)(l->wv[q] / s->wvp_quantification) : NAN;
-        if (!isnan(l->wv[q]))
-            sorted[m++] = l->wv[q];
-    }
-    if (m == 0) {
-        free(l->aot);
-        free(l->wv);
-        l->aot = l->wv = NULL;
-    } else {
-        qsort(sorted, m, sizeof *sorted, cmp_float);
-        l->wv_median = m % 2 ? sorted[m / 2] : 0.5 * (sorted[m / 2 - 1] + sorted[m / 2]);
-    }
-    st = CC_OK;
-out:
-    free(tmp);
-    free(sorted);
-    if (st != CC_OK)
-        cc_dataset_l2a_free(l);
-    return st;
-}
-
-cc_status cc_dataset_forward_init(cc_dataset_forward *f, cc_spacecraft sc, double sun_zenith, double sun_azimuth,
-                                  double view_zenith, double view_azimuth, double pressure_hpa, double aot550,
-                                  double water_vapour)
-{
-    f->at = (cc_smac_atmos){.tetas = sun_zenith, .phis = sun_azimuth, .tetav = view_zenith, .phiv = view_azimuth,
-                            .pressure_hpa = pressure_hpa, .aot550 = aot550, .uo3 = 0.331, .uh2o = water_vapour};
-    for (int k = 0; k < NB; k++) {
-        if (!(f->cf[k] = cc_smac_coefs_get(sc, cc_l2a_bands[k])))
-            return CC_ERR_ARG;
-        cc_smac_terms_compute(f->cf[k], &f->at, &f->t[k]);
-    }
-    return CC_OK;
-}
-
-void cc_dataset_forward_pixel(const cc_dataset_forward *f, double aot550, double water_vapour, const uint16_t *in,
-                              size_t in_stride, uint16_t *out, size_t out_stride)
-{
-    cc_smac_terms tp[NB];
-    const cc_smac_terms *t = f->t;
-    if (!isnan(aot550) || !isnan(water_vapour)) {
-        cc_smac_atmos at = f->at;
-        if (!isnan(aot550))
-            at.aot550 = aot550;
-        if (!isnan(water_vapour))
-            at.uh2o = water_vapour;
-        for (int k = 0; k < NB; k++)
-            cc_smac_terms_compute(f->cf[k], &at, &tp[k]);
-        t = tp;
-    }
-    for (int k = 0; k < NB; k++) {
-        double rho_s = cc_refl_decode(in[k * in_stride], -CC_DATASET_DN_OFFSET, CC_REFL_QUANT);
-        out[k * out_stride] = cc_refl_encode(cc_smac_forward(&t[k], rho_s), CC_DATASET_DN_OFFSET, CC_REFL_QUANT);
-    }
 }
 
 /* SMAC forward of one patch: l2a patch in rc->p2, valid mask, into rc->p1.
@@ -1009,7 +571,7 @@ static char *provenance(const cc_dataset_config *c)
     for (int i = 0; i < c->nsrc && len < cap; i++) {
         const ds_source *s = &c->src[i];
         len += (size_t)snprintf(p + len, cap - len, "\nsources[%d]: scene=%s kind=%s%s split=%s path=%s", i, s->scene,
-                                kind_names[s->kind], s->kind == CC_DS_SEN2COR_L2A ? " (SIMULATED L1C)" : "",
+                                cc_dataset_kind_names[s->kind], s->kind == CC_DS_SEN2COR_L2A ? " (SIMULATED L1C)" : "",
                                 s->split ? "val" : "train", s->path);
         if (s->l2a_path && len < cap)
             len += (size_t)snprintf(p + len, cap - len, " l2a_path=%s", s->l2a_path);
