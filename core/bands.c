@@ -10,6 +10,9 @@
 const char *const cc_band_names[CC_NBANDS] = {"B01", "B02", "B03", "B04", "B05", "B06", "B07",
                                               "B08", "B8A", "B09", "B10", "B11", "B12"};
 const int cc_band_resolution[CC_NBANDS] = {60, 10, 10, 10, 20, 20, 20, 10, 20, 60, 60, 20, 20};
+/* science.md table */
+const double cc_band_wavelength_nm[CC_NBANDS] = {442.7, 492.4, 559.8, 664.6, 704.1, 740.5, 782.8,
+                                                 832.8, 864.7, 945.1, 1373.5, 1613.7, 2202.4};
 
 int cc_band_index(const char *name)
 {

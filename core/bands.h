@@ -22,6 +22,8 @@ enum {
 extern const char *const cc_band_names[CC_NBANDS];
 /* Native resolution in metres (10, 20 or 60) in CC_B* order. */
 extern const int cc_band_resolution[CC_NBANDS];
+/* Central wavelength in nm (S2A) in CC_B* order (the cubes' wavelength attribute). */
+extern const double cc_band_wavelength_nm[CC_NBANDS];
 /* Index of a band name ("B8A", "B08", "B8", "b04" are accepted); -1 if unknown. */
 int cc_band_index(const char *name);
 

@@ -24,6 +24,7 @@
 #include "core/date.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/reflectance.h"
 
 /* ---- the existing cube -------------------------------------------------- */
 
@@ -216,6 +217,13 @@ out:
     return st;
 }
 
+long cc_cube_days_from_date(int year, int month, int day) { return cc_date_to_days(year, month, day); }
+
+void cc_cube_date_from_days(long days, int *year, int *month, int *day)
+{
+    cc_date_from_days(days, year, month, day);
+}
+
 cc_status cc_cube_write(const cc_cube_write_args *a)
 {
     cc_status st = CC_OK;
@@ -337,6 +345,145 @@ out:
     free(days);
     free(slot);
     free(buf);
+    return st;
+}
+
+/* ---- sensor cubes --------------------------------------------------------- */
+
+uint16_t cc_cube_refl_dn(float r)
+{
+    return isfinite(r) ? cc_refl_encode(r, CC_REFL_DN_OFFSET_PB04, CC_REFL_QUANT) : CC_REFL_DN_NODATA;
+}
+
+uint16_t cc_cube_db_dn(float db)
+{
+    if (!isfinite(db))
+        return 0;
+    double dn = floor((db - CC_CL_DB_OFFSET) / CC_CL_DB_SCALE + 0.5);
+    return (uint16_t)(dn < 1 ? 1 : dn > 65534 ? 65534 : dn);
+}
+
+const char *cc_cube_sensor_suffix(cc_sensor s)
+{
+    switch (s) {
+    case CC_SENSOR_S2: return "s2";
+    case CC_SENSOR_LANDSAT: return "landsat";
+    case CC_SENSOR_OLCI: return "olci";
+    case CC_SENSOR_S1: return "s1";
+    default: return "unknown";
+    }
+}
+
+void cc_cube_sensor_path(char *buf, size_t n, const char *dir, const char *tile, cc_sensor s)
+{
+    snprintf(buf, n, "%s/%s_%s.nc", dir, tile, cc_cube_sensor_suffix(s));
+}
+
+static const char *sensor_product(cc_sensor s)
+{
+    switch (s) {
+    case CC_SENSOR_S2: return "sensor-cube s2-l2a";
+    case CC_SENSOR_LANDSAT: return "sensor-cube landsat-hls";
+    case CC_SENSOR_OLCI: return "sensor-cube olci-toa-s2bands";
+    default: return "sensor-cube s1-sigma0-db";
+    }
+}
+
+/* The cloud_mask layer's classes (pipeline/cloudless/cloudmask.h, which
+ * io/ may not include; cloudless_product.c checks they agree). */
+enum { MASK_NODATA = 0, MASK_CLEAR = 1 };
+
+/* Encodes date k of the values (and mask) into dn, [layer][ndates][npix]. */
+static void sensor_encode(const cc_cube_sensor_args *a, int k, size_t npix, uint16_t *dn)
+{
+    const size_t nd = (size_t)a->ndates;
+    if (a->sensor == CC_SENSOR_S1) {
+        const float *v = a->values + (size_t)(a->slices ? a->slices[k] : k) * npix * CC_CL_NS1;
+        for (int b = 0; b < CC_CL_NS1; b++) {
+            uint16_t *d = dn + ((size_t)b * nd + (size_t)k) * npix;
+            for (size_t p = 0; p < npix; p++)
+                d[p] = cc_cube_db_dn(v[p * CC_CL_NS1 + (size_t)b]);
+        }
+        return;
+    }
+    const float *v = a->values + (size_t)(a->slices ? a->slices[k] : k) * npix * CC_CL_NBANDS;
+    const uint8_t *mask = a->mask ? a->mask + (size_t)k * npix : NULL;
+    for (int b = 0; b < CC_CL_NBANDS; b++) {
+        uint16_t *d = dn + ((size_t)b * nd + (size_t)k) * npix;
+        /* the reflectance of cloudy pixels is kept: the mask says what is an observation */
+        for (size_t p = 0; p < npix; p++)
+            d[p] = (mask && mask[p] == MASK_NODATA) ? 0 : cc_cube_refl_dn(v[p * CC_CL_NBANDS + (size_t)b]);
+    }
+    uint16_t *m = dn + ((size_t)CC_CL_NBANDS * nd + (size_t)k) * npix;
+    for (size_t p = 0; p < npix; p++) {
+        int any = 0;
+        for (int b = 0; b < CC_CL_NBANDS; b++)
+            any |= isfinite(v[p * CC_CL_NBANDS + (size_t)b]);
+        int cls = !any ? MASK_NODATA : mask ? mask[p] : MASK_CLEAR;
+        m[p] = cls == MASK_NODATA ? 0 : (uint16_t)(cls + 1); /* class + 1: 0 stays the fill */
+    }
+}
+
+/* The layers of a sensor cube over dn ([layer][nd][npix]); names receive the
+ * long names. Returns the number of layers. */
+static int sensor_layers(cc_sensor sensor, uint16_t *dn, size_t slab, cc_cube_layer *layers,
+                         char (*names)[64])
+{
+    memset(layers, 0, (CC_CL_NBANDS + 1) * sizeof *layers);
+    if (sensor == CC_SENSOR_S1) {
+        static const char *pol[2] = {"VV", "VH"};
+        for (int b = 0; b < 2; b++) {
+            snprintf(names[b], sizeof names[b], "Sentinel-1 sigma0 %s backscatter (dB)", pol[b]);
+            layers[b] = (cc_cube_layer){.name = pol[b], .long_name = names[b], .units = "dB",
+                                        .scale_factor = CC_CL_DB_SCALE, .add_offset = CC_CL_DB_OFFSET,
+                                        .fill_value = 0, .data = dn + (size_t)b * slab};
+        }
+        return CC_CL_NS1;
+    }
+    for (int b = 0; b < CC_CL_NBANDS; b++) {
+        const double nm = cc_band_wavelength_nm[cc_band_index(cc_cl_band_names[b])];
+        snprintf(names[b], sizeof names[b], "%s reflectance in Sentinel-2 band %s",
+                 sensor == CC_SENSOR_S2 ? "surface" : sensor == CC_SENSOR_LANDSAT ? "HLS-adjusted surface"
+                                                                                  : "top-of-atmosphere",
+                 cc_cl_band_names[b]);
+        layers[b] = (cc_cube_layer){.name = cc_cl_band_names[b], .long_name = names[b], .units = "1",
+                                    .scale_factor = CC_CL_REFL_SCALE, .add_offset = CC_CL_REFL_OFFSET,
+                                    .fill_value = 0, .wavelength_nm = nm, .data = dn + (size_t)b * slab};
+    }
+    layers[CC_CL_NBANDS] = (cc_cube_layer){
+        .name = "cloud_mask", .units = "1", .scale_factor = 1, .add_offset = -1, .fill_value = 0,
+        .data = dn + (size_t)CC_CL_NBANDS * slab,
+        .long_name = "cloud mask: 0 nodata, 1 clear, 2 cloud, 3 shadow, 4 snow, 5 water (stored as class + 1)"};
+    return CC_CL_NBANDS + 1;
+}
+
+cc_status cc_cube_write_sensor(const cc_cube_sensor_args *a)
+{
+    if (!a || !a->dir || !a->tile || !a->values || a->ndates < 1 || !a->days || a->width <= 0 || a->height <= 0 ||
+        a->sensor < CC_SENSOR_S2 || a->sensor >= CC_SENSOR_COUNT)
+        return cc_error_set(CC_ERR_ARG, "%s: sensor cube: no values, dates or grid", a && a->tile ? a->tile : "?");
+    const size_t npix = (size_t)a->width * (size_t)a->height, nd = (size_t)a->ndates;
+    const int nl = a->sensor == CC_SENSOR_S1 ? CC_CL_NS1 : CC_CL_NBANDS + 1;
+    uint16_t *dn = cc_malloc3((size_t)nl * nd, npix, sizeof *dn);
+    if (!dn)
+        return cc_error_set(CC_ERR_NOMEM, "%s: sensor cube: out of memory", a->tile);
+    for (int k = 0; k < a->ndates; k++)
+        sensor_encode(a, k, npix, dn);
+    cc_cube_layer layers[CC_CL_NBANDS + 1];
+    char names[CC_CL_NBANDS + 1][64], path[4096];
+    sensor_layers(a->sensor, dn, nd * npix, layers, names);
+    cc_cube_sensor_path(path, sizeof path, a->dir, a->tile, a->sensor);
+    cc_cube_write_args w = {.path = path, .tile_id = a->tile, .wkt = a->wkt, .width = a->width, .height = a->height,
+                            .nlayers = nl, .layers = layers, .inputs = a->inputs,
+                            .product = a->product ? a->product : sensor_product(a->sensor),
+                            .processor = a->processor ? a->processor : "clearcube ingest (Cloudless sensor cube)"};
+    memcpy(w.gt, a->gt, sizeof w.gt);
+    if (nd == 1)
+        cc_date_from_days(a->days[0], &w.year, &w.month, &w.day);
+    else
+        w.ndates = a->ndates, w.dates = a->days;
+    cc_status st = cc_cube_write(&w);
+    free(dn);
     return st;
 }
 

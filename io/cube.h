@@ -17,8 +17,10 @@
 #ifndef CC_IO_CUBE_H
 #define CC_IO_CUBE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "core/bands.h"
 #include "core/error.h"
 
 #ifdef __cplusplus
@@ -66,6 +68,62 @@ typedef struct {
  * existing file is untouched. On any failure no new file is left behind. */
 cc_status cc_cube_write(const cc_cube_write_args *a);
 
+/* ---- sensor cubes (docs/formats/cube.md, "Sensor cubes") ----
+ *
+ * The input of `clearcube cloudless`: one cube per tile and sensor,
+ * <dir>/<tile>_<suffix>.nc on the tile's grid. ingest adds one date at a
+ * time, cloudless-sim writes a whole series; both through
+ * cc_cube_write_sensor, so every sensor cube has the same layers, encodings
+ * and attributes. Optical sensors: the 10 Cloudless bands (reflectance,
+ * CC_CL_REFL_*) and "cloud_mask" (class + 1, the classes of
+ * pipeline/cloudless/cloudmask.h: 0 nodata, 1 clear, 2 cloud, 3 shadow, 4
+ * snow, 5 water; fill 0 = nodata); S1: VV and VH (dB, CC_CL_DB_*). */
+
+/* Encodings of the sensor cubes and of the Cloudless product (DN <-> physical). */
+#define CC_CL_REFL_SCALE 1e-4
+#define CC_CL_REFL_OFFSET (-0.1)
+#define CC_CL_DB_SCALE 0.01
+#define CC_CL_DB_OFFSET (-50.01)
+
+/* DN of a reflectance in these cubes (the L2A encoding of core/reflectance.h,
+ * DN * CC_CL_REFL_SCALE + CC_CL_REFL_OFFSET); 0 (nodata) for NaN and inf. */
+uint16_t cc_cube_refl_dn(float r);
+/* DN of a backscatter in dB (DN * CC_CL_DB_SCALE + CC_CL_DB_OFFSET, rounded,
+ * clamped to 1..65534); 0 (nodata) for NaN and inf. */
+uint16_t cc_cube_db_dn(float db);
+
+/* The suffix of a sensor's cube ("s2", "landsat", "olci", "s1"). */
+const char *cc_cube_sensor_suffix(cc_sensor s);
+/* "<dir>/<tile>_<suffix>.nc" into buf (cut at n - 1 characters). */
+void cc_cube_sensor_path(char *buf, size_t n, const char *dir, const char *tile, cc_sensor s);
+
+typedef struct {
+    const char *dir;        /* the cube is <dir>/<tile>_<suffix>.nc              */
+    const char *tile;
+    cc_sensor sensor;
+    int width, height;      /* the tile grid                                     */
+    double gt[6];
+    const char *wkt;
+    int ndates;             /* dates written (>= 1)                              */
+    const long *days;       /* their days since 1970-01-01, strictly increasing  */
+    /* values of date k: values + slice_k * npix * nb, slice_k = slices[k]
+     * (NULL: k); optical nb = CC_CL_NBANDS reflectances, S1 nb = CC_CL_NS1
+     * (VV, VH in dB), pixel-major; NaN = no value */
+    const float *values;
+    const int *slices;
+    /* optical: [ndates][npix] cloud-mask classes (a nodata pixel's bands are
+     * written as fill); NULL: clear wherever a band has a value. S1: unused */
+    const uint8_t *mask;
+    const char *product;    /* NULL: the sensor's ("sensor-cube s2-l2a", ...)   */
+    const char *inputs;     /* provenance                                        */
+    const char *processor;  /* NULL: "clearcube ingest (Cloudless sensor cube)" */
+} cc_cube_sensor_args;
+
+/* Adds the dates to the sensor cube (created if absent; a date already there
+ * is replaced; cc_cube_write's crash safety). A pixel without any band value
+ * is nodata in cloud_mask, whatever the mask says. */
+cc_status cc_cube_write_sensor(const cc_cube_sensor_args *a);
+
 /* ---- streaming writer (full tiles without whole bands in memory) ----
  *
  * Writes a NEW single-date cube window by window, with exactly the layout,
@@ -107,6 +165,11 @@ void cc_cube_stream_abort(cc_cube_stream *s);
  * malloc'd NUL-terminated string the caller frees; NULL if absent, not text,
  * or out of memory. */
 char *cc_cube_text_att(int ncid, int varid, const char *name);
+
+/* Transitional forwards to core/date.h (cc_date_to_days, cc_date_from_days),
+ * removed once no caller is left. */
+long cc_cube_days_from_date(int year, int month, int day);
+void cc_cube_date_from_days(long days, int *year, int *month, int *day);
 
 /* Small reader for tests and tools: the number of dates and their values
  * (days since 1970-01-01) in a cube. *days is malloc'd; caller frees. */

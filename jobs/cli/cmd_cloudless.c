@@ -53,7 +53,7 @@ static unsigned parse_sensors(const char *list)
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         int k = -1;
         for (int s = 0; s < CC_SENSOR_COUNT; s++)
-            if (!strcmp(t, cc_cloudless_sensor_suffix((cc_sensor)s)))
+            if (!strcmp(t, cc_cube_sensor_suffix((cc_sensor)s)))
                 k = s;
         if (k < 0) {
             fprintf(stderr, "clearcube: error: --sensors: unknown sensor '%s' (s2, landsat, olci, s1)\n", t);

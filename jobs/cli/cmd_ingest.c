@@ -77,7 +77,7 @@ int cc_cmd_ingest(int argc, char **argv)
             else {
                 sensor = -2;
                 for (int s = 0; s < CC_SENSOR_COUNT; s++)
-                    if (!strcmp(optarg, cc_cloudless_sensor_suffix((cc_sensor)s)))
+                    if (!strcmp(optarg, cc_cube_sensor_suffix((cc_sensor)s)))
                         sensor = s;
                 if (sensor == -2) {
                     fprintf(stderr, "clearcube: error: --sensor %s: expected auto, s2, landsat, olci or s1\n", optarg);

@@ -17,8 +17,6 @@
 
 const int cc_l2a_bands[CC_L2A_NBANDS] = {CC_B01, CC_B02, CC_B03, CC_B04, CC_B05, CC_B06,
                                          CC_B07, CC_B08, CC_B8A, CC_B09, CC_B11, CC_B12};
-const double cc_band_wavelength_nm[CC_NBANDS] = {442.7, 492.4, 559.8, 664.6, 704.1, 740.5, 782.8,
-                                                 832.8, 864.7, 945.1, 1373.5, 1613.7, 2202.4};
 
 #define CC_DEFAULT_WV CC_ATMOS_DEFAULT_WV
 #define CC_DEFAULT_OZONE CC_ATMOS_DEFAULT_UO3

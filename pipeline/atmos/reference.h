@@ -21,8 +21,6 @@ extern "C" {
 #define CC_L2A_NBANDS 12
 /* The L2A band set in output order (CC_B* indices): B1..B8, B8A, B9, B11, B12. */
 extern const int cc_l2a_bands[CC_L2A_NBANDS];
-/* Central wavelengths (nm) of S2A in CC_B* order (science.md table). */
-extern const double cc_band_wavelength_nm[CC_NBANDS];
 
 typedef struct {
     double aot550;        /* NaN: retrieve from dark dense vegetation          */

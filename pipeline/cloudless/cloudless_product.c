@@ -13,7 +13,6 @@
 #include "core/alloc.h"
 #include "core/date.h"
 #include "core/log.h"
-#include "core/reflectance.h"
 #include "io/cube.h"
 #include "pipeline/cloudless/cloudless.h"
 #include "pipeline/cloudless/cloudmask.h"
@@ -21,116 +20,14 @@
 
 #define MASK_NAME "cloud_mask"
 
-const char *cc_cloudless_sensor_suffix(cc_sensor s)
-{
-    switch (s) {
-    case CC_SENSOR_S2: return "s2";
-    case CC_SENSOR_LANDSAT: return "landsat";
-    case CC_SENSOR_OLCI: return "olci";
-    case CC_SENSOR_S1: return "s1";
-    default: return "unknown";
-    }
-}
-
-static const char *sensor_product(cc_sensor s)
-{
-    switch (s) {
-    case CC_SENSOR_S2: return "sensor-cube s2-l2a";
-    case CC_SENSOR_LANDSAT: return "sensor-cube landsat-hls";
-    case CC_SENSOR_OLCI: return "sensor-cube olci-toa-s2bands";
-    default: return "sensor-cube s1-sigma0-db";
-    }
-}
+/* The cloud_mask classes io/cube.c writes (it cannot include cloudmask.h). */
+_Static_assert(CC_CM_NODATA == 0 && CC_CM_CLEAR == 1, "io/cube.c's sensor cubes store these classes");
 
 static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-uint16_t cc_cloudless_refl_dn(float r)
-{
-    return isfinite(r) ? cc_refl_encode(r, CC_REFL_DN_OFFSET_PB04, CC_REFL_QUANT) : CC_REFL_DN_NODATA;
-}
-
-static uint16_t db_dn(float db)
-{
-    if (!isfinite(db))
-        return 0;
-    double dn = floor((db - CC_CL_DB_OFFSET) / CC_CL_DB_SCALE + 0.5);
-    return (uint16_t)(dn < 1 ? 1 : dn > 65534 ? 65534 : dn);
-}
-
-/* Band centres (nm) of the Cloudless bands, S2A (for the cube's wavelength attribute). */
-static const double band_nm[CC_CL_NBANDS] = {492.4, 559.8, 664.6, 704.1, 740.5, 782.8, 832.8, 864.7, 1613.7, 2202.4};
-
-cc_status cc_cloudless_sensor_append(const char *dir, const char *tile, cc_sensor sensor, long day,
-                                     int width, int height, const double gt[6], const char *wkt,
-                                     const float *refl, const uint8_t *mask, const char *inputs)
-{
-    cc_status st = CC_ERR_NOMEM;
-    size_t npix = (size_t)width * (size_t)height;
-    int s1 = sensor == CC_SENSOR_S1;
-    int nl = s1 ? CC_CL_NS1 : CC_CL_NBANDS + 1;
-    uint16_t *dn = cc_malloc3((size_t)nl, npix, sizeof *dn);
-    cc_cube_layer layers[CC_CL_NBANDS + 1];
-    char names[CC_CL_NBANDS + 1][64];
-    char path[4096];
-    if (!dn)
-        goto out;
-    memset(layers, 0, sizeof layers);
-    if (s1) {
-        static const char *pol[2] = {"VV", "VH"};
-        for (int b = 0; b < 2; b++) {
-            uint16_t *d = dn + (size_t)b * npix;
-            for (size_t p = 0; p < npix; p++)
-                d[p] = db_dn(refl[p * 2 + (size_t)b]);
-            snprintf(names[b], sizeof names[b], "Sentinel-1 sigma0 %s backscatter (dB)", pol[b]);
-            layers[b] = (cc_cube_layer){.name = pol[b], .long_name = names[b], .units = "dB",
-                                        .scale_factor = CC_CL_DB_SCALE, .add_offset = CC_CL_DB_OFFSET,
-                                        .fill_value = 0, .data = d};
-        }
-    } else {
-        for (int b = 0; b < CC_CL_NBANDS; b++) {
-            uint16_t *d = dn + (size_t)b * npix;
-            /* the reflectance of cloudy pixels is kept: the mask says what is an observation */
-            for (size_t p = 0; p < npix; p++)
-                d[p] = (mask && mask[p] == CC_CM_NODATA) ? 0 : cc_cloudless_refl_dn(refl[p * CC_CL_NBANDS + (size_t)b]);
-            snprintf(names[b], sizeof names[b], "%s reflectance in Sentinel-2 band %s",
-                     sensor == CC_SENSOR_S2 ? "surface" : sensor == CC_SENSOR_LANDSAT ? "HLS-adjusted surface"
-                                                                                      : "top-of-atmosphere",
-                     cc_cl_band_names[b]);
-            layers[b] = (cc_cube_layer){.name = cc_cl_band_names[b], .long_name = names[b], .units = "1",
-                                        .scale_factor = CC_CL_REFL_SCALE, .add_offset = CC_CL_REFL_OFFSET,
-                                        .fill_value = 0, .wavelength_nm = band_nm[b], .data = d};
-        }
-        uint16_t *m = dn + (size_t)CC_CL_NBANDS * npix;
-        for (size_t p = 0; p < npix; p++) {
-            int any = 0;
-            for (int b = 0; b < CC_CL_NBANDS; b++)
-                any |= isfinite(refl[p * CC_CL_NBANDS + (size_t)b]);
-            int cls = !any ? CC_CM_NODATA : mask ? mask[p] : CC_CM_CLEAR;
-            m[p] = cls == CC_CM_NODATA ? 0 : (uint16_t)(cls + 1); /* class + 1: 0 stays the fill */
-        }
-        layers[CC_CL_NBANDS] = (cc_cube_layer){
-            .name = MASK_NAME, .units = "1", .scale_factor = 1, .add_offset = -1, .fill_value = 0, .data = m,
-            .long_name = "cloud mask: 0 nodata, 1 clear, 2 cloud, 3 shadow, 4 snow, 5 water (stored as class + 1)"};
-    }
-    snprintf(path, sizeof path, "%s/%s_%s.nc", dir, tile, cc_cloudless_sensor_suffix(sensor));
-    int y, mo, d;
-    cc_date_from_days(day, &y, &mo, &d);
-    cc_cube_write_args a = {.path = path, .tile_id = tile, .product = sensor_product(sensor), .wkt = wkt,
-                            .width = width, .height = height, .year = y, .month = mo, .day = d,
-                            .nlayers = nl, .layers = layers, .inputs = inputs,
-                            .processor = "clearcube ingest (Cloudless sensor cube)"};
-    memcpy(a.gt, gt, sizeof a.gt);
-    st = cc_cube_write(&a);
-out:
-    if (st == CC_ERR_NOMEM && !dn)
-        cc_error_set(CC_ERR_NOMEM, "%s: sensor cube: out of memory", tile);
-    free(dn);
-    return st;
 }
 
 /* ---- reading sensor cubes ------------------------------------------------- */
@@ -172,7 +69,7 @@ static cc_status cube_open(sensor_cube *c, const char *dir, const char *tile, cc
     c->mask_var = -1;
     for (int b = 0; b < CC_CL_NBANDS; b++)
         c->var[b] = -1;
-    snprintf(c->path, sizeof c->path, "%s/%s_%s.nc", dir, tile, cc_cloudless_sensor_suffix(s));
+    cc_cube_sensor_path(c->path, sizeof c->path, dir, tile, s);
     FILE *f = fopen(c->path, "rb");
     if (!f)
         return CC_ERR_MISSING;
@@ -455,7 +352,7 @@ cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats
                 for (int b = 0; b < CC_CL_NBANDS; b++) {
                     float v = pred[p * CC_CL_NBANDS + (size_t)b];
                     ok |= isfinite(v);
-                    out[(size_t)b * npix + q] = cc_cloudless_refl_dn(v);
+                    out[(size_t)b * npix + q] = cc_cube_refl_dn(v);
                 }
                 out[(size_t)CC_CL_NBANDS * npix + q] = ok ? evidence_days_dn(dsince[p]) : 0;
                 out[(size_t)(CC_CL_NBANDS + 1) * npix + q] = ok ? (uint16_t)(sens[p] + 1) : 0;
@@ -475,12 +372,13 @@ cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats
     cc_cube_layer layers[CC_CL_NBANDS + 2];
     char ln[CC_CL_NBANDS][96];
     for (int b = 0; b < CC_CL_NBANDS; b++) {
+        const double nm = cc_band_wavelength_nm[cc_band_index(cc_cl_band_names[b])];
         snprintf(ln[b], sizeof ln[b], "cloud-free surface reflectance, band %s (%.0f nm), fused", cc_cl_band_names[b],
-                 band_nm[b]);
+                 nm);
         layers[b] = (cc_cube_layer){.name = cc_cl_band_names[b], .long_name = ln[b], .units = "1",
                                     .standard_name = "surface_bidirectional_reflectance",
                                     .scale_factor = CC_CL_REFL_SCALE, .add_offset = CC_CL_REFL_OFFSET,
-                                    .fill_value = 0, .wavelength_nm = band_nm[b], .data = out + (size_t)b * npix};
+                                    .fill_value = 0, .wavelength_nm = nm, .data = out + (size_t)b * npix};
     }
     layers[CC_CL_NBANDS] = (cc_cube_layer){
         .name = "days_since_s2", .units = "days", .scale_factor = 1, .add_offset = -1, .fill_value = 0,

@@ -5,8 +5,8 @@
  *   1. per-sensor tile cubes ("sensor cubes"): every input product, read by
  *      its reader (io/landsat/landsat.h, io/s3/olci.h, io/s1/s1.h, Sentinel-2 L2A cubes
  *      with a cloud mask) and resampled onto the Sentinel-2 tile grid, is a
- *      date of <tile>_<sensor>.nc in a cube folder (docs/formats/cube.md,
- *      "Sensor cubes");
+ *      date of <tile>_<sensor>.nc in a cube folder, written by
+ *      cc_cube_write_sensor (io/cube.h; docs/formats/cube.md, "Sensor cubes");
  *   2. the fusion of one day: the +-N-day window of every sensor cube is read
  *      block by block into a cc_series (pipeline/cloudless/series.h), the fusion model
  *      (pipeline/cloudless/cloudless.h) predicts the 10 bands of the day, and the
@@ -26,36 +26,12 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "io/cube.h" /* the sensor cubes and their encodings */
 #include "pipeline/cloudless/series.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-
-/* Encodings of the sensor and output cubes (DN <-> physical). */
-#define CC_CL_REFL_SCALE 1e-4
-#define CC_CL_REFL_OFFSET (-0.1)
-#define CC_CL_DB_SCALE 0.01
-#define CC_CL_DB_OFFSET (-50.01)
-
-/* DN of a reflectance in these cubes (DN * CC_CL_REFL_SCALE + CC_CL_REFL_OFFSET:
- * the L2A encoding of core/reflectance.h); 0 (nodata) for NaN and inf. */
-uint16_t cc_cloudless_refl_dn(float r);
-
-/* The suffix of a sensor's cube ("s2", "landsat", "olci", "s1"). */
-const char *cc_cloudless_sensor_suffix(cc_sensor s);
-
-/* Appends one date of one sensor to the sensor cube <dir>/<tile>_<suffix>.nc
- * (created if absent; an existing date is replaced). Optical sensors: refl
- * is [npix][CC_CL_NBANDS] reflectance (NaN = band absent or pixel not
- * observed) and mask [npix] cloud-mask classes (NULL: clear wherever refl is
- * finite); S1: refl is [npix][2] VV, VH in dB and mask is ignored. The grid
- * is that of the tile (width, height, gt, wkt). `inputs` names the source
- * product (provenance). */
-cc_status cc_cloudless_sensor_append(const char *dir, const char *tile, cc_sensor sensor, long day,
-                                     int width, int height, const double gt[6], const char *wkt,
-                                     const float *refl, const uint8_t *mask, const char *inputs);
 
 /* Reads the pixels [x0, x0+w) x [y0, y0+h) of the tile's sensor cubes (those
  * in `sensors`, a 1 << cc_sensor mask; 0 = all) for the days [day0,

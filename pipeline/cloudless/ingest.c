@@ -277,12 +277,16 @@ cc_status cc_ingest_product(const char *path, int sensor, const cc_scene_options
             goto out;
         }
     }
-    st = cc_cloudless_sensor_append(dir, tile, (cc_sensor)sensor, day, g->width, g->height, g->gt, g->wkt, refl, m,
-                                    path);
+    cc_cube_sensor_args ca = {.dir = dir, .tile = tile, .sensor = (cc_sensor)sensor, .width = g->width,
+                              .height = g->height, .wkt = g->wkt, .ndates = 1, .days = &day, .values = refl,
+                              .mask = m, .inputs = path};
+    memcpy(ca.gt, g->gt, sizeof ca.gt);
+    st = cc_cube_write_sensor(&ca);
     if (st == CC_OK) {
-        char date[CC_DATE_ISO_SIZE];
+        char date[CC_DATE_ISO_SIZE], cube[4096];
         cc_date_format(day, date);
-        cc_info("%s -> %s/%s_%s.nc (%s)", path, dir, tile, cc_cloudless_sensor_suffix((cc_sensor)sensor), date);
+        cc_cube_sensor_path(cube, sizeof cube, dir, tile, (cc_sensor)sensor);
+        cc_info("%s -> %s (%s)", path, cube, date);
     }
 out:
     free(refl);

@@ -114,84 +114,60 @@ static cc_status synth_generate(int size, long day0, int ndays, uint64_t seed, c
     return CC_OK;
 }
 
-/* Writes one sensor's series as a multi-date sensor cube: the acquisition days
- * (acq[d] != 0; NULL: the days with any observation); on those days the
- * unobserved pixels of optical sensors are written as cloud (bright
- * reflectance, mask class cloud). */
-static cc_status write_sensor(const char *dir, const char *tile, cc_sensor sensor, const cc_series *s,
-                              const uint8_t *acq, int w, int h, const double gt[6], const char *wkt, const char *label)
+/* Writes one sensor's series as a multi-date sensor cube (cc_cube_write_sensor,
+ * the writer of ingest): the acquisition days (acq[d] != 0; NULL: the days
+ * with any observation). On those days the unobserved pixels of optical
+ * sensors become cloud (bright reflectance, mask class cloud) and the bands
+ * the sensor lacks stay without a value: the series is changed in place for
+ * that (the caller writes nothing else from it). */
+static cc_status write_sensor(const char *dir, const char *tile, cc_sensor sensor, cc_series *s, const uint8_t *acq,
+                              int w, int h, const double gt[6], const char *wkt, const char *label)
 {
     size_t npix = s->npix;
     int nb = sensor == CC_SENSOR_S1 ? CC_CL_NS1 : CC_CL_NBANDS;
-    const float *src = sensor == CC_SENSOR_S2 ? s->s2 : sensor == CC_SENSOR_LANDSAT ? s->landsat
-                                                   : sensor == CC_SENSOR_OLCI        ? s->olci
-                                                                                     : s->s1;
+    float *src = sensor == CC_SENSOR_S2 ? s->s2 : sensor == CC_SENSOR_LANDSAT ? s->landsat
+                                             : sensor == CC_SENSOR_OLCI        ? s->olci
+                                                                               : s->s1;
     long *dates = malloc((size_t)s->ndays * sizeof *dates);
-    int nd = 0;
-    for (int d = 0; d < s->ndays && dates; d++) {
+    int *slices = malloc((size_t)s->ndays * sizeof *slices), nd = 0;
+    uint8_t *mask = NULL;
+    cc_status st = CC_OK;
+    for (int d = 0; d < s->ndays && dates && slices; d++) {
         int any = acq && acq[d]; /* an acquisition, even if cloudy everywhere */
         for (size_t k = 0; !any && k < npix * (size_t)nb; k++)
             any = isfinite(src[(size_t)d * npix * (size_t)nb + k]);
         if (any)
-            dates[nd++] = s->day0 + d;
+            slices[nd] = d, dates[nd++] = s->day0 + d;
     }
-    int nl = sensor == CC_SENSOR_S1 ? 2 : CC_CL_NBANDS + 1;
-    uint16_t *dn = dates ? cc_malloc3((size_t)nl * (size_t)(nd ? nd : 1), npix, sizeof *dn) : NULL;
-    if (!dates || !dn) {
-        free(dates);
-        free(dn);
-        return cc_error_set(CC_ERR_NOMEM, "cloudless-sim: out of memory");
+    if (!dates || !slices || (nd && sensor != CC_SENSOR_S1 && !(mask = cc_malloc3((size_t)nd, npix, 1)))) {
+        st = cc_error_set(CC_ERR_NOMEM, "cloudless-sim: out of memory");
+        goto out;
     }
-    cc_status st = CC_OK;
     if (!nd)
         goto out;
-    for (int k = 0; k < nd; k++) {
-        int d = (int)(dates[k] - s->day0);
+    for (int k = 0; mask && k < nd; k++)
         for (size_t p = 0; p < npix; p++) {
-            const float *v = src + ((size_t)d * npix + p) * (size_t)nb;
+            float *v = src + ((size_t)slices[k] * npix + p) * (size_t)nb;
             int obs = isfinite(v[0]) || isfinite(v[nb - 1]);
+            mask[(size_t)k * npix + p] = obs ? CC_CM_CLEAR : CC_CM_CLOUD;
             for (int b = 0; b < nb; b++) {
-                size_t o = ((size_t)b * (size_t)nd + (size_t)k) * npix + p;
-                if (sensor == CC_SENSOR_S1) {
-                    double x = isfinite(v[b]) ? floor((v[b] - CC_CL_DB_OFFSET) / CC_CL_DB_SCALE + 0.5) : 0;
-                    dn[o] = (uint16_t)(x < 0 ? 0 : x > 65534 ? 65534 : x);
-                } else {
-                    float r = obs ? v[b] : (b < 8 ? 0.45f : 0.30f); /* cloud: bright */
-                    int has = sensor == CC_SENSOR_LANDSAT ? (b < 3 || b > 6) : sensor == CC_SENSOR_OLCI ? b < 8 : 1;
-                    dn[o] = has ? cc_cloudless_refl_dn(r) : 0;
-                }
+                int has = sensor == CC_SENSOR_LANDSAT ? (b < 3 || b > 6) : sensor == CC_SENSOR_OLCI ? b < 8 : 1;
+                v[b] = !has ? NAN : obs ? v[b] : (b < 8 ? 0.45f : 0.30f); /* cloud: bright */
             }
-            if (sensor != CC_SENSOR_S1)
-                dn[((size_t)CC_CL_NBANDS * (size_t)nd + (size_t)k) * npix + p] =
-                    (uint16_t)((obs ? CC_CM_CLEAR : CC_CM_CLOUD) + 1);
         }
-    }
-    cc_cube_layer layers[CC_CL_NBANDS + 1];
-    memset(layers, 0, sizeof layers);
-    for (int b = 0; b < nl; b++) {
-        int mask = sensor != CC_SENSOR_S1 && b == CC_CL_NBANDS;
-        layers[b].name = sensor == CC_SENSOR_S1 ? (b ? "VH" : "VV") : mask ? "cloud_mask" : cc_cl_band_names[b];
-        layers[b].units = sensor == CC_SENSOR_S1 ? "dB" : "1";
-        layers[b].scale_factor = sensor == CC_SENSOR_S1 ? CC_CL_DB_SCALE : mask ? 1 : CC_CL_REFL_SCALE;
-        layers[b].add_offset = sensor == CC_SENSOR_S1 ? CC_CL_DB_OFFSET : mask ? -1 : CC_CL_REFL_OFFSET;
-        layers[b].data = dn + (size_t)b * (size_t)nd * npix;
-    }
     char path[4096], product[64];
-    snprintf(path, sizeof path, "%s/%s_%s.nc", dir, tile, cc_cloudless_sensor_suffix(sensor));
-    snprintf(product, sizeof product, "sensor-cube %s (SIMULATED)", cc_cloudless_sensor_suffix(sensor));
+    cc_cube_sensor_path(path, sizeof path, dir, tile, sensor);
+    snprintf(product, sizeof product, "sensor-cube %s (SIMULATED)", cc_cube_sensor_suffix(sensor));
     unlink(path);
-    cc_cube_write_args a = {.path = path, .tile_id = tile, .product = product, .wkt = wkt, .width = w, .height = h,
-                            .nlayers = nl, .layers = layers, .inputs = label, .ndates = nd, .dates = dates,
-                            .processor = "clearcube cloudless-sim"};
-    if (nd == 1) {
-        cc_date_from_days(dates[0], &a.year, &a.month, &a.day);
-        a.ndates = 0;
-    }
+    cc_cube_sensor_args a = {.dir = dir, .tile = tile, .sensor = sensor, .width = w, .height = h, .wkt = wkt,
+                             .ndates = nd, .days = dates, .values = src, .slices = slices, .mask = mask,
+                             .product = product, .inputs = label, .processor = "clearcube cloudless-sim"};
     memcpy(a.gt, gt, sizeof a.gt);
-    st = cc_cube_write(&a);
+    st = cc_cube_write_sensor(&a);
 out:
     free(dates);
-    free(dn);
+    free(slices);
+    free(mask);
     return st;
 }
 
@@ -337,7 +313,7 @@ static cc_status write_truth(const char *dir, const sim_series *x)
         for (size_t p = 0; p < npix; p++)
             for (int b = 0; b < CC_CL_NBANDS; b++) {
                 dn[((size_t)b * (size_t)s->ndays + (size_t)d) * npix + p] =
-                    cc_cloudless_refl_dn(x->truth[((size_t)d * npix + p) * CC_CL_NBANDS + (size_t)b]);
+                    cc_cube_refl_dn(x->truth[((size_t)d * npix + p) * CC_CL_NBANDS + (size_t)b]);
             }
     }
     cc_cube_layer layers[CC_CL_NBANDS];

@@ -24,6 +24,16 @@ static const double GT[6] = {500000, 10, 0, 5000000, 0, -10};
 /* S2 truth: a linear trend in time per band, different per pixel. */
 static float truth(int b, int p, long day) { return 0.05f + 0.01f * (float)b + 0.0005f * (float)p + 0.002f * (float)(day % 100); }
 
+/* One date of one sensor's cube, as ingest writes it (cc_cube_write_sensor). */
+static void append(const char *dir, const char *tile, cc_sensor sensor, long day, const double *gt, const float *r,
+                   const uint8_t *m)
+{
+    cc_cube_sensor_args a = {.dir = dir, .tile = tile, .sensor = sensor, .width = W, .height = H, .wkt = WKT,
+                             .ndates = 1, .days = &day, .values = r, .mask = m, .inputs = "test"};
+    memcpy(a.gt, gt, sizeof a.gt);
+    CHECK_OK(cc_cube_write_sensor(&a));
+}
+
 static void write_s2(const char *dir, const char *tile, long day, int cloudy_from, const double *gt)
 {
     size_t n = (size_t)W * H;
@@ -37,7 +47,7 @@ static void write_s2(const char *dir, const char *tile, long day, int cloudy_fro
             for (int b = 0; b < CC_CL_NBANDS; b++)
                 r[p * CC_CL_NBANDS + (size_t)b] = 0.6f; /* bright cloud, not an observation */
     }
-    CHECK_OK(cc_cloudless_sensor_append(dir, tile, CC_SENSOR_S2, day, W, H, gt, WKT, r, m, "test"));
+    append(dir, tile, CC_SENSOR_S2, day, gt, r, m);
     free(r);
     free(m);
 }
@@ -48,7 +58,7 @@ static void write_s1(const char *dir, const char *tile, long day)
     float *r = malloc(n * 2 * sizeof *r);
     for (size_t p = 0; p < n; p++)
         r[2 * p] = -10.0f, r[2 * p + 1] = -17.5f;
-    CHECK_OK(cc_cloudless_sensor_append(dir, tile, CC_SENSOR_S1, day, W, H, GT, WKT, r, NULL, "test"));
+    append(dir, tile, CC_SENSOR_S1, day, GT, r, NULL);
     free(r);
 }
 
@@ -172,8 +182,8 @@ int main(void)
     float *r = malloc(n * CC_CL_NBANDS * sizeof *r);
     for (size_t i = 0; i < n * CC_CL_NBANDS; i++)
         r[i] = 0.1f;
-    CHECK_OK(cc_cloudless_sensor_append(dir, "33TUM", CC_SENSOR_S2, d0, W, H, GT, WKT, r, NULL, "test"));
-    CHECK_OK(cc_cloudless_sensor_append(dir, "33TUM", CC_SENSOR_OLCI, d0, W, H, gt2, WKT, r, NULL, "test"));
+    append(dir, "33TUM", CC_SENSOR_S2, d0, GT, r, NULL);
+    append(dir, "33TUM", CC_SENSOR_OLCI, d0, gt2, r, NULL);
     free(r);
     a.tile = "33TUM";
     CHECK(cc_cloudless_run(&a, NULL) == CC_ERR_FORMAT);
