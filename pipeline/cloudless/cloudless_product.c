@@ -261,70 +261,38 @@ out:
 
 static uint16_t evidence_days_dn(int16_t d) { return d < 0 ? 0 : (uint16_t)(d + 1); }
 
-cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats)
+/* Square windows aligned to the cubes' 512 x 512 chunks (a chunk is
+ * decompressed once per window that touches it), as large as a 256 MiB
+ * series allows; `block` > 0 overrides. */
+static int block_side(int block, int ndays)
 {
-    cc_status st = CC_ERR_INTERNAL;
-    sensor_cube cubes[CC_SENSOR_COUNT];
-    int have[CC_SENSOR_COUNT] = {0}, ref = -1;
-    cc_cl_model *model = NULL;
+    if (block > 0)
+        return block;
+    double per_px = (double)ndays * (3 * CC_CL_NBANDS + CC_CL_NS1) * sizeof(float);
+    int side = 512;
+    while (side > 16 && (double)side * side * per_px > 256.0 * 1024 * 1024)
+        side /= 2;
+    return side;
+}
+
+/* The fused day over the whole W x H grid, window by window (read the
+ * +-half-day series, predict, evidence), encoded into out [CC_CL_NBANDS +
+ * 2][npix]: the bands, days_since_s2, sensors. Fills stats' read and model
+ * seconds and the filled fraction. */
+static cc_status fuse_tile(const cc_cloudless_args *a, const cc_cl_model *model, const sensor_cube *cubes,
+                           const int *have, int W, int H, uint16_t *out, cc_cloudless_stats *stats)
+{
+    cc_status st = CC_OK;
+    const int half = cc_cl_model_half_window(model), ndays = 2 * half + 1, side = block_side(a->block, ndays);
+    const int bw = side < W ? side : W, bh = side < H ? side : H;
+    const size_t npix = (size_t)W * (size_t)H, bmax = (size_t)bw * (size_t)bh;
     cc_series ser;
     memset(&ser, 0, sizeof ser);
-    uint16_t *out = NULL, *buf = NULL, *mbuf = NULL;
-    float *pred = NULL;
-    int16_t *dsince = NULL;
-    uint8_t *sens = NULL;
-    char *inputs = NULL;
-    cc_cloudless_stats local;
-    if (!stats)
-        stats = &local;
-    memset(stats, 0, sizeof *stats);
-    for (int s = 0; s < CC_SENSOR_COUNT; s++)
-        cubes[s].ncid = -1, cubes[s].wkt = NULL, cubes[s].days = NULL;
-
-    double t0 = now();
-    if ((st = cc_cl_model_load(a->model_path, &model)) != CC_OK)
-        goto out;
-    int half = cc_cl_model_half_window(model);
-    unsigned use = a->sensors ? a->sensors : (1u << CC_SENSOR_COUNT) - 1;
-    int any_dates = 0;
-    if ((st = open_cubes(a->cube_dir, a->tile, use, cubes, have, &ref)) != CC_OK)
-        goto out;
-    for (int s = 0; s < CC_SENSOR_COUNT; s++)
-        for (size_t i = 0; have[s] && i < cubes[s].nt; i++)
-            if (fabs(cubes[s].days[i] - (double)a->day) <= half) {
-                stats->ndates[s]++;
-                any_dates = 1;
-            }
-    if (!any_dates) {
-        char date[CC_DATE_ISO_SIZE];
-        cc_date_format(a->day, date);
-        st = cc_error_set(CC_ERR_NODATA, "%s: tile %s: no observation of any sensor within %d days of %s",
-                          a->cube_dir, a->tile, half, date);
-        goto out;
-    }
-    const sensor_cube *g = &cubes[ref];
-    int W = g->width, H = g->height, ndays = 2 * half + 1;
-    size_t npix = (size_t)W * (size_t)H;
-    stats->width = W, stats->height = H;
-    /* square windows aligned to the cubes' 512 x 512 chunks (a chunk is
-     * decompressed once per window that touches it), as large as a 256 MiB
-     * series allows */
-    int side = a->block;
-    if (side <= 0) {
-        double per_px = (double)ndays * (3 * CC_CL_NBANDS + CC_CL_NS1) * sizeof(float);
-        side = 512;
-        while (side > 16 && (double)side * side * per_px > 256.0 * 1024 * 1024)
-            side /= 2;
-    }
-    int bw = side < W ? side : W, bh = side < H ? side : H;
-    size_t bmax = (size_t)bw * (size_t)bh;
-    out = cc_malloc3(CC_CL_NBANDS + 2, npix, sizeof *out);
-    buf = cc_malloc3(bmax, 1, sizeof *buf);
-    mbuf = cc_malloc3(bmax, 1, sizeof *mbuf);
-    pred = cc_malloc3(bmax, CC_CL_NBANDS, sizeof *pred);
-    dsince = cc_malloc3(bmax, 1, sizeof *dsince);
-    sens = cc_malloc3(bmax, 1, sizeof *sens);
-    if (!out || !buf || !mbuf || !pred || !dsince || !sens) {
+    uint16_t *buf = cc_malloc3(bmax, 1, sizeof *buf), *mbuf = cc_malloc3(bmax, 1, sizeof *mbuf);
+    float *pred = cc_malloc3(bmax, CC_CL_NBANDS, sizeof *pred);
+    int16_t *dsince = cc_malloc3(bmax, 1, sizeof *dsince);
+    uint8_t *sens = cc_malloc3(bmax, 1, sizeof *sens);
+    if (!buf || !mbuf || !pred || !dsince || !sens) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: cloudless: out of memory (%d x %d)", a->out_path, W, H);
         goto out;
     }
@@ -362,13 +330,44 @@ cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats
     stats->seconds_read = tread;
     stats->seconds_model = tmodel;
     stats->filled_fraction = (double)filled / (double)npix;
-    if (!filled) {
-        st = cc_error_set(CC_ERR_NODATA, "%s: tile %s: no pixel could be filled", a->cube_dir, a->tile);
-        goto out;
-    }
+out:
+    cc_series_free(&ser);
+    free(buf);
+    free(mbuf);
+    free(pred);
+    free(dsince);
+    free(sens);
+    return st;
+}
 
-    /* write */
-    double tw = now();
+/* "<cube> (<n> dates), ..." of the cubes used (malloc'd; NULL: out of memory). */
+static char *inputs_of(const sensor_cube *cubes, const int *have, const cc_cloudless_stats *stats)
+{
+    size_t il = 256;
+    for (int s = 0; s < CC_SENSOR_COUNT; s++)
+        il += strlen(cubes[s].path) + 64;
+    char *inputs = malloc(il);
+    if (!inputs)
+        return NULL;
+    inputs[0] = 0;
+    for (int s = 0; s < CC_SENSOR_COUNT; s++)
+        if (have[s]) {
+            const char *base = strrchr(cubes[s].path, '/');
+            size_t l = strlen(inputs);
+            snprintf(inputs + l, il - l, "%s%s (%d dates)", l ? ", " : "", base ? base + 1 : cubes[s].path,
+                     stats->ndates[s]);
+        }
+    return inputs;
+}
+
+/* The day's product cube (appended to a->out_path) on the grid of g, and its
+ * quicklook. */
+static cc_status write_product(const cc_cloudless_args *a, const sensor_cube *g, uint16_t *out, const char *inputs,
+                               const char *params)
+{
+    cc_status st;
+    const int W = g->width, H = g->height;
+    const size_t npix = (size_t)W * (size_t)H;
     cc_cube_layer layers[CC_CL_NBANDS + 2];
     char ln[CC_CL_NBANDS][96];
     for (int b = 0; b < CC_CL_NBANDS; b++) {
@@ -388,24 +387,6 @@ cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats
         .name = "sensors", .units = "1", .scale_factor = 1, .add_offset = -1, .fill_value = 0,
         .long_name = "sensors that contributed within the window, bit mask: 1 Sentinel-2, 2 Landsat, 4 OLCI, 8 Sentinel-1",
         .data = out + (size_t)(CC_CL_NBANDS + 1) * npix};
-    size_t il = 256;
-    for (int s = 0; s < CC_SENSOR_COUNT; s++)
-        il += strlen(cubes[s].path) + 64;
-    inputs = malloc(il);
-    if (!inputs) {
-        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", a->out_path);
-        goto out;
-    }
-    inputs[0] = 0;
-    for (int s = 0; s < CC_SENSOR_COUNT; s++)
-        if (have[s]) {
-            const char *base = strrchr(cubes[s].path, '/');
-            size_t l = strlen(inputs);
-            snprintf(inputs + l, il - l, "%s%s (%d dates)", l ? ", " : "", base ? base + 1 : cubes[s].path,
-                     stats->ndates[s]);
-        }
-    char params[512];
-    snprintf(params, sizeof params, "half_window=%d days; model=%s; sensors=0x%x", half, a->model_path, use);
     int y, m, d;
     cc_date_from_days(a->day, &y, &m, &d);
     cc_cube_write_args wa = {.path = a->out_path, .tile_id = a->tile, .product = "cloudless", .wkt = g->wkt,
@@ -414,25 +395,80 @@ cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats
                              .processor = "clearcube cloudless (multi-sensor temporal fusion)", .parameters = params};
     memcpy(wa.gt, g->gt, sizeof wa.gt);
     if ((st = cc_cube_write(&wa)) != CC_OK)
+        return st;
+    if (a->quicklook)
+        return cc_quicklook_write(a->quicklook, W, H, out + 2 * npix, out + npix, out, 1024);
+    return CC_OK;
+}
+
+cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats)
+{
+    cc_status st = CC_ERR_INTERNAL;
+    sensor_cube cubes[CC_SENSOR_COUNT];
+    int have[CC_SENSOR_COUNT] = {0}, ref = -1;
+    cc_cl_model *model = NULL;
+    uint16_t *out = NULL;
+    char *inputs = NULL;
+    cc_cloudless_stats local;
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    for (int s = 0; s < CC_SENSOR_COUNT; s++)
+        cubes[s].ncid = -1, cubes[s].wkt = NULL, cubes[s].days = NULL;
+
+    double t0 = now();
+    if ((st = cc_cl_model_load(a->model_path, &model)) != CC_OK)
         goto out;
-    if (a->quicklook &&
-        (st = cc_quicklook_write(a->quicklook, W, H, out + 2 * npix, out + npix, out, 1024)) != CC_OK)
+    int half = cc_cl_model_half_window(model);
+    unsigned use = a->sensors ? a->sensors : (1u << CC_SENSOR_COUNT) - 1;
+    int any_dates = 0;
+    if ((st = open_cubes(a->cube_dir, a->tile, use, cubes, have, &ref)) != CC_OK)
+        goto out;
+    for (int s = 0; s < CC_SENSOR_COUNT; s++)
+        for (size_t i = 0; have[s] && i < cubes[s].nt; i++)
+            if (fabs(cubes[s].days[i] - (double)a->day) <= half) {
+                stats->ndates[s]++;
+                any_dates = 1;
+            }
+    if (!any_dates) {
+        char date[CC_DATE_ISO_SIZE];
+        cc_date_format(a->day, date);
+        st = cc_error_set(CC_ERR_NODATA, "%s: tile %s: no observation of any sensor within %d days of %s",
+                          a->cube_dir, a->tile, half, date);
+        goto out;
+    }
+    const sensor_cube *g = &cubes[ref];
+    const int W = g->width, H = g->height;
+    stats->width = W, stats->height = H;
+    if (!(out = cc_malloc3(CC_CL_NBANDS + 2, (size_t)W * (size_t)H, sizeof *out))) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: cloudless: out of memory (%d x %d)", a->out_path, W, H);
+        goto out;
+    }
+    if ((st = fuse_tile(a, model, cubes, have, W, H, out, stats)) != CC_OK)
+        goto out;
+    if (!(stats->filled_fraction > 0)) {
+        st = cc_error_set(CC_ERR_NODATA, "%s: tile %s: no pixel could be filled", a->cube_dir, a->tile);
+        goto out;
+    }
+    double tw = now();
+    if (!(inputs = inputs_of(cubes, have, stats))) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", a->out_path);
+        goto out;
+    }
+    char params[512], date[CC_DATE_ISO_SIZE];
+    snprintf(params, sizeof params, "half_window=%d days; model=%s; sensors=0x%x", half, a->model_path, use);
+    if ((st = write_product(a, g, out, inputs, params)) != CC_OK)
         goto out;
     stats->seconds_write = now() - tw;
-    cc_info("cloudless %s %04d-%02d-%02d: %dx%d, %.1f %% filled, read %.2f s, model %.2f s (total %.2f s)", a->tile,
-            y, m, d, W, H, 100 * stats->filled_fraction, tread, tmodel, now() - t0);
+    cc_date_format(a->day, date);
+    cc_info("cloudless %s %s: %dx%d, %.1f %% filled, read %.2f s, model %.2f s (total %.2f s)", a->tile, date, W, H,
+            100 * stats->filled_fraction, stats->seconds_read, stats->seconds_model, now() - t0);
     st = CC_OK;
 out:
     for (int s = 0; s < CC_SENSOR_COUNT; s++)
         cube_close(&cubes[s]);
-    cc_series_free(&ser);
     cc_cl_model_free(model);
     free(out);
-    free(buf);
-    free(mbuf);
-    free(pred);
-    free(dsince);
-    free(sens);
     free(inputs);
     return st;
 }
