@@ -5,7 +5,7 @@
  * The template is found, in this order: --template FILE, $CLEARCUBE_SBATCH_TEMPLATE,
  * and slurm/clearcube.sbatch.in among the data files (core/datapath.h: beside the
  * executable in ../share/clearcube/, installed or in a build tree, or in $CLEARCUBE_DATA).
- * Placeholders are @NAME@ words (put_key below); any other '@' is copied. */
+ * The rendering and sbatch: jobs/run/submit.h. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -14,17 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/datapath.h"
-#include "core/fs.h"
-#include "core/version.h"
 #include "jobs/cli/cli.h"
 #include "jobs/run/job.h"
+#include "jobs/run/submit.h"
 
-#define TEMPLATE_REL "slurm/clearcube.sbatch.in" /* a data file: core/datapath.h */
+#define TEMPLATE_REL "slurm/clearcube.sbatch.in" /* for --help; found by jobs/run/submit.c */
 
 void cc_cmd_submit_help(void)
 {
@@ -101,212 +97,9 @@ static long parse_time(const char *v)
     return t > 0 ? t : -1;
 }
 
-/* One shell word: 'x' with every ' as '\'' (no quotes when plainly safe). */
-static void shell_quote(FILE *f, const char *s)
-{
-    int plain = *s != 0;
-    for (const char *p = s; *p; p++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%", *p))
-            plain = 0;
-    if (plain) {
-        fputs(s, f);
-        return;
-    }
-    fputc('\'', f);
-    for (const char *p = s; *p; p++) {
-        if (*p == '\'')
-            fputs("'\\''", f);
-        else
-            fputc(*p, f);
-    }
-    fputc('\'', f);
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    char chunk[4096];
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + n + 1 > cap) {
-            cap = (len + n + 1) * 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        memcpy(buf + len, chunk, n);
-        len += n;
-    }
-    fclose(f);
-    if (!buf)
-        buf = calloc(1, 1);
-    else
-        buf[len] = 0;
-    return buf;
-}
-
-static int is_file(const char *p)
-{
-    struct stat sb;
-    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
-/* The template's path into `out`: --template, $CLEARCUBE_SBATCH_TEMPLATE, else the
- * shipped one found at run time (core/datapath.h). 0 found; -1 not (message printed). */
-static int find_template(const char *opt, char *out, size_t n)
-{
-    const char *env = getenv("CLEARCUBE_SBATCH_TEMPLATE");
-    if (opt || (env && *env)) {
-        snprintf(out, n, "%s", opt ? opt : env);
-        if (is_file(out))
-            return 0;
-        fprintf(stderr, "clearcube: error: submit: batch script template not found (%s; set "
-                        "--template or CLEARCUBE_SBATCH_TEMPLATE)\n", out);
-        return -1;
-    }
-    if (cc_data_find(TEMPLATE_REL, out, n) == CC_OK)
-        return 0;
-    fprintf(stderr, "clearcube: error: submit: %s\n", cc_error_message());
-    return -1;
-}
-
-typedef struct {
-    const char *job, *exe, *cwd, *name, *outdir, *partition, *account;
-    int nodes, gpus, ranks_per_node, array, stop_before, grace;
-    const char *time;
-    char **run_args;
-    int nrun_args;
-    const char *log_pattern;
-} submit_vars;
-
-/* Writes the value of placeholder `key` (without the @s); 0 known, -1 unknown. */
-static int put_key(FILE *f, const char *key, size_t klen, const submit_vars *v)
-{
-#define IS(k) (klen == sizeof(k) - 1 && !memcmp(key, k, klen))
-    if (IS("VERSION")) fputs(CC_VERSION, f);
-    else if (IS("JOB_NAME")) shell_quote(f, v->name);
-    else if (IS("NODES")) fprintf(f, "%d", v->nodes);
-    else if (IS("RANKS_PER_NODE")) fprintf(f, "%d", v->ranks_per_node);
-    else if (IS("TIME")) fputs(v->time, f);
-    else if (IS("STOP_BEFORE")) fprintf(f, "%d", v->stop_before);
-    else if (IS("GRACE")) fprintf(f, "%d", v->grace);
-    else if (IS("WORKDIR")) shell_quote(f, v->cwd);
-    else if (IS("LOG")) {
-        char p[PATH_MAX + 64];
-        snprintf(p, sizeof p, "%s/%s", v->outdir, v->log_pattern);
-        shell_quote(f, p);
-    } else if (IS("OPTIONAL_SBATCH")) {
-        /* the lines that depend on the arguments; each "#SBATCH ...\n" */
-        if (v->gpus > 0)
-            fprintf(f, "#SBATCH --gpus-per-node=%d\n", v->gpus);
-        if (v->partition) {
-            fputs("#SBATCH --partition=", f);
-            shell_quote(f, v->partition);
-            fputc('\n', f);
-        }
-        if (v->account) {
-            fputs("#SBATCH --account=", f);
-            shell_quote(f, v->account);
-            fputc('\n', f);
-        }
-        if (v->array > 0)
-            fprintf(f, "#SBATCH --array=0-%d\n", v->array - 1);
-    } else if (IS("ARRAY")) fprintf(f, "%d", v->array);
-    else if (IS("CLEARCUBE")) shell_quote(f, v->exe);
-    else if (IS("JOB")) shell_quote(f, v->job);
-    else if (IS("RUN_ARGS")) {
-        for (int i = 0; i < v->nrun_args; i++) {
-            fputc(' ', f);
-            shell_quote(f, v->run_args[i]);
-        }
-    } else
-        return -1;
-    return 0;
-#undef IS
-}
-
-/* Renders `tpl` into `f`; -1 (message printed) on an unknown placeholder. */
-static int render(FILE *f, const char *tpl, const char *tpl_path, const submit_vars *v)
-{
-    const char *p = tpl;
-    while (*p) {
-        if (*p == '@') {
-            size_t k = 1;
-            while ((p[k] >= 'A' && p[k] <= 'Z') || p[k] == '_')
-                k++;
-            if (k > 1 && p[k] == '@') {
-                if (put_key(f, p + 1, k - 1, v) != 0) {
-                    fprintf(stderr, "clearcube: error: submit: %s: unknown placeholder %.*s\n", tpl_path,
-                            (int)k + 1, p);
-                    return -1;
-                }
-                p += k + 1;
-                continue;
-            }
-        }
-        fputc(*p++, f);
-    }
-    return 0;
-}
-
-/* Runs `sbatch --parsable SCRIPT` and prints the job id; exit code of submit. */
-static int run_sbatch(const char *script, const char *log_hint)
-{
-    int fd[2];
-    if (pipe(fd) != 0) {
-        fprintf(stderr, "clearcube: error: submit: pipe: %s\n", strerror(errno));
-        return 1;
-    }
-    const char *sbatch = getenv("CLEARCUBE_SBATCH");
-    if (!sbatch || !*sbatch)
-        sbatch = "sbatch";
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "clearcube: error: submit: fork: %s\n", strerror(errno));
-        return 1;
-    }
-    if (pid == 0) {
-        close(fd[0]);
-        dup2(fd[1], 1);
-        close(fd[1]);
-        execlp(sbatch, sbatch, "--parsable", script, (char *)NULL);
-        fprintf(stderr, "clearcube: error: submit: cannot run %s: %s\n", sbatch, strerror(errno));
-        _exit(127);
-    }
-    close(fd[1]);
-    char out[256] = {0};
-    size_t len = 0;
-    ssize_t n;
-    while ((n = read(fd[0], out + len, sizeof out - 1 - len)) > 0 && len < sizeof out - 1)
-        len += (size_t)n;
-    while (n > 0) /* drain */
-        n = read(fd[0], (char[64]){0}, 64);
-    close(fd[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    out[strcspn(out, ";\r\n")] = 0; /* "ID" or "ID;CLUSTER" */
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !out[0]) {
-        fprintf(stderr, "clearcube: error: submit: sbatch %s failed (exit %d)\n", script,
-                WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-        return 1;
-    }
-    printf("%s\n", out);
-    fprintf(stderr, "clearcube: submitted Slurm job %s (script %s, log %s)\n", out, script, log_hint);
-    return 0;
-}
-
 /* The options before "--" into v (everything after it is for `clearcube run`).
  * 0 parsed; 1 help printed; 2 bad arguments (message printed). */
-static int parse_args(int argc, char **argv, submit_vars *v, int *dry, const char **tpl_opt, const char **job_path)
+static int parse_args(int argc, char **argv, cc_submit_vars *v, int *dry, const char **tpl_opt, const char **job_path)
 {
     enum { O_NODES = 1, O_GPUS, O_RPN, O_TIME, O_DRY, O_PART, O_ACCT, O_ARRAY, O_STOP, O_NAME, O_TPL };
     static const struct option longopts[] = {
@@ -357,7 +150,7 @@ static int parse_args(int argc, char **argv, submit_vars *v, int *dry, const cha
 
 /* The required options, their consistency, and the derived ranks per node and
  * grace; 0, or 2 (message printed). */
-static int check_args(submit_vars *v)
+static int check_args(cc_submit_vars *v)
 {
     if (v->nodes < 0)
         return usage_err("--nodes N is required");
@@ -390,7 +183,7 @@ static int check_args(submit_vars *v)
 }
 
 /* The output folder: run's -o if given, else the job's (NULL: none). */
-static const char *run_output(const submit_vars *v, const char *job_out)
+static const char *run_output(const cc_submit_vars *v, const char *job_out)
 {
     const char *out = job_out;
     for (int i = 0; i < v->nrun_args; i++) {
@@ -414,7 +207,7 @@ typedef struct {
     char cwd[PATH_MAX], exe[PATH_MAX], outdir[PATH_MAX], name[256];
 } submit_paths;
 
-static int resolve_paths(const char *job_path, submit_vars *v, submit_paths *p)
+static int resolve_paths(const char *job_path, cc_submit_vars *v, submit_paths *p)
 {
     /* the job file must load (it is read again by rank 0 of every run) */
     cc_job job;
@@ -464,34 +257,9 @@ out:
     return rc;
 }
 
-/* Writes the rendered script to <outdir>/<name>.sbatch and submits it; exit code. */
-static int write_and_submit(const char *tpl, const char *tpl_path, const submit_vars *v)
-{
-    char script[PATH_MAX + 300];
-    snprintf(script, sizeof script, "%s/%s.sbatch", v->outdir, v->name);
-    if (cc_fs_mkdir_p(v->outdir, 0777) != CC_OK) {
-        fprintf(stderr, "clearcube: error: submit: %s\n", cc_error_message());
-        return 1;
-    }
-    FILE *f = fopen(script, "w");
-    if (!f) {
-        fprintf(stderr, "clearcube: error: submit: %s: %s\n", script, strerror(errno));
-        return 1;
-    }
-    int r = render(f, tpl, tpl_path, v);
-    if (fclose(f) != 0 || r != 0) {
-        if (r == 0)
-            fprintf(stderr, "clearcube: error: submit: %s: %s\n", script, strerror(errno));
-        return 1;
-    }
-    char log[PATH_MAX + 64];
-    snprintf(log, sizeof log, "%s/%s", v->outdir, v->log_pattern);
-    return run_sbatch(script, log);
-}
-
 int cc_cmd_submit(int argc, char **argv)
 {
-    submit_vars v;
+    cc_submit_vars v;
     memset(&v, 0, sizeof v);
     v.nodes = -1;
     v.gpus = -1;
@@ -506,18 +274,23 @@ int cc_cmd_submit(int argc, char **argv)
     submit_paths p;
     if ((rc = resolve_paths(job_path, &v, &p)) != 0)
         return rc;
-    char tpl_path[PATH_MAX + 64];
-    if (find_template(tpl_opt, tpl_path, sizeof tpl_path) != 0)
-        return 1;
-    char *tpl = read_file(tpl_path);
-    if (!tpl) {
-        fprintf(stderr, "clearcube: error: submit: %s: %s\n", tpl_path, strerror(errno));
+    char tpl_path[PATH_MAX + 64], script[PATH_MAX + 300], id[256];
+    char *tpl = NULL;
+    cc_status st = cc_submit_find_template(tpl_opt, tpl_path, sizeof tpl_path);
+    if (st == CC_OK)
+        st = cc_submit_read_template(tpl_path, &tpl);
+    if (st == CC_OK)
+        st = dry ? cc_submit_render(stdout, tpl, tpl_path, &v)
+                 : cc_submit_sbatch(tpl, tpl_path, &v, script, sizeof script, id, sizeof id);
+    free(tpl);
+    if (st != CC_OK) {
+        fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
         return 1;
     }
-    if (dry)
-        rc = render(stdout, tpl, tpl_path, &v) == 0 ? 0 : 1;
-    else
-        rc = write_and_submit(tpl, tpl_path, &v);
-    free(tpl);
-    return rc;
+    if (!dry) {
+        printf("%s\n", id);
+        fprintf(stderr, "clearcube: submitted Slurm job %s (script %s, log %s/%s)\n", id, script, v.outdir,
+                v.log_pattern);
+    }
+    return 0;
 }
