@@ -92,6 +92,12 @@
 extern "C" {
 #endif
 
+#ifdef __CUDACC__
+#define CC_NN_HD __host__ __device__ /* an inline helper the CUDA kernels use too */
+#else
+#define CC_NN_HD
+#endif
+
 #define CC_NN_GROUP_MAX_NODES 16    /* longer chains are split into several groups */
 #define CC_NN_OUT_QUANT CC_REFL_QUANT /* output DN = rho*10000 + out_dn_offset     */
 
@@ -179,6 +185,11 @@ void cc_nn_normalize_pixel(const cc_nn_model *m, const float *rho_px, float *x);
 void cc_nn_encode_pixel_rho(const cc_nn_node *o, const float *rho_px, const float *x, float *out_f);
 /* Activation of one value (exact formulas of PyTorch, in float). */
 static inline float cc_nn_act_apply(cc_act a, float alpha, float v);
+/* The element a 2x2 max pool takes from its window v0 v1 / v2 v3 (0..3): the
+ * first maximum, a NaN wins (torch max_pool2d propagates NaN), v0's first.
+ * Shared by the CPU and CUDA forward passes and the training backward pass
+ * (the gradient goes to that element). */
+static inline CC_NN_HD int cc_nn_max4_index(float v0, float v1, float v2, float v3);
 /* Source pixels and weights of output index dst of a x2 bilinear upsampling of
  * an axis of in_size pixels (PyTorch area_pixel_compute_source_index,
  * align_corners = false, scale 1/2): out = l0*in[i0] + l1*in[i1]. */
@@ -208,6 +219,23 @@ const cc_nn_backend *cc_nn_cuda_backend_get(void);
 #endif
 
 /* ---- inline definitions ---- */
+static inline CC_NN_HD int cc_nn_max4_index(float v0, float v1, float v2, float v3)
+{
+    int s = 0;
+    float v = v0;
+    if (v1 > v || isnan(v1)) {
+        v = v1;
+        s = 1;
+    }
+    if (v2 > v || isnan(v2)) {
+        v = v2;
+        s = 2;
+    }
+    if (v3 > v || isnan(v3))
+        s = 3;
+    return isnan(v0) ? 0 : s;
+}
+
 static inline void cc_nn_bilinear_index(int dst, int in_size, int *i0, int *i1, float *l0, float *l1)
 {
     float src = 0.5f * ((float)dst + 0.5f) - 0.5f;

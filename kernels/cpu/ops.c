@@ -92,21 +92,9 @@ void cc_cpu_run_pool(const cc_cpu_run *r, const cc_nn_node *n, const int *is, co
             for (int c = 0; c < C; c++) {
                 const size_t i0 = (2 * (size_t)ox) * (size_t)C + (size_t)c, i1 = i0 + (size_t)C;
                 const float a = r0[i0], b = r0[i1], d = r1[i0], e = r1[i1];
-                float v;
-                if (is_max) {
-                    v = a;
-                    if (b > v || isnan(b))
-                        v = b;
-                    if (d > v || isnan(d))
-                        v = d;
-                    if (e > v || isnan(e))
-                        v = e;
-                    if (isnan(a))
-                        v = a;
-                } else {
-                    v = (((a + b) + d) + e) / 4.0f;
-                }
-                o[(size_t)ox * (size_t)C + (size_t)c] = v;
+                const float q[4] = {a, b, d, e};
+                o[(size_t)ox * (size_t)C + (size_t)c] =
+                    is_max ? q[cc_nn_max4_index(a, b, d, e)] : (((a + b) + d) + e) / 4.0f;
             }
     }
 }

@@ -57,21 +57,9 @@ __global__ void pool_kernel(int T, int H, int W, int C, int is_max, const float 
         const size_t i0 = (((size_t)t * H + 2 * (size_t)oy) * W + 2 * (size_t)ox) * C + c;
         const size_t rowc = (size_t)W * C;
         const float a = x[i0], b = x[i0 + C], d = x[i0 + rowc], e = x[i0 + rowc + C];
-        float v;
-        if (is_max) { /* torch max_pool2d: NaN propagates */
-            v = a;
-            if (b > v || isnan(b))
-                v = b;
-            if (d > v || isnan(d))
-                v = d;
-            if (e > v || isnan(e))
-                v = e;
-            if (isnan(a))
-                v = a;
-        } else {
-            v = __fdiv_rn(__fadd_rn(__fadd_rn(__fadd_rn(a, b), d), e), 4.0f);
-        }
-        y[i] = v;
+        const float q[4] = {a, b, d, e};
+        y[i] = is_max ? q[cc_nn_max4_index(a, b, d, e)] /* torch max_pool2d: NaN propagates */
+                      : __fdiv_rn(__fadd_rn(__fadd_rn(__fadd_rn(a, b), d), e), 4.0f);
     }
 }
 

@@ -84,69 +84,43 @@ static float *thread_scratch(const cc_train_net *n)
     return n->scratch + rup16(n->scratch_cap + SLACK) * (size_t)thread_id();
 }
 
-static inline int reflect_idx(int i, int n)
+/* Input coordinate of tap j of output coordinate o along an axis of n pixels
+ * (conv stride s, padding p = k/2), reflected under reflect padding; -1 where
+ * zero padding reads nothing. */
+static inline int tap_coord(const cc_nn_node *nd, int o, int j, int n)
 {
-    return i < 0 ? -i : (i >= n ? 2 * n - 2 - i : i);
+    const int i = o * nd->stride - nd->kernel / 2 + j;
+    if (i >= 0 && i < n)
+        return i;
+    if (nd->pad != CC_PAD_REFLECT)
+        return -1;
+    return i < 0 ? -i : 2 * n - 2 - i;
 }
 
-/* Output row (t, oy) of a conv: cols[ox][(ky*k + kx)*cin + ci]. */
-static void im2col_row(const float *x, const int *is, const cc_nn_node *nd, int t, int oy, int wo,
-                       float *cols)
+/* im2col of output row (t, oy) of a conv on x: cols[ox][(ky*k + kx)*cin + ci];
+ * or, x NULL, its transpose: the columns added into the input gradient gx
+ * (col2im). */
+static void row_columns(const float *x, float *gx, const int *is, const cc_nn_node *nd, int t, int oy, int wo,
+                        float *cols)
 {
-    const int H = is[1], W = is[2], cin = is[3], k = nd->kernel, s = nd->stride, p = k / 2;
+    const int H = is[1], W = is[2], cin = is[3], k = nd->kernel;
     const size_t kc = (size_t)k * (size_t)k * (size_t)cin;
     for (int ox = 0; ox < wo; ox++) {
         float *d = cols + (size_t)ox * kc;
         for (int ky = 0; ky < k; ky++) {
-            int iy = oy * s - p + ky;
-            int yok = iy >= 0 && iy < H;
-            if (!yok && nd->pad == CC_PAD_REFLECT) {
-                iy = reflect_idx(iy, H);
-                yok = 1;
-            }
+            const int iy = tap_coord(nd, oy, ky, H);
             for (int kx = 0; kx < k; kx++, d += cin) {
-                int ix = ox * s - p + kx;
-                int xok = ix >= 0 && ix < W;
-                if (!xok && nd->pad == CC_PAD_REFLECT) {
-                    ix = reflect_idx(ix, W);
-                    xok = 1;
-                }
-                if (yok && xok)
-                    memcpy(d, x + (((size_t)t * H + (size_t)iy) * W + (size_t)ix) * cin,
-                           (size_t)cin * sizeof(float));
-                else
+                const int ix = tap_coord(nd, ox, kx, W);
+                const size_t at = (((size_t)t * H + (size_t)iy) * W + (size_t)ix) * cin;
+                const int in = iy >= 0 && ix >= 0;
+                if (!x) {
+                    for (int c = 0; in && c < cin; c++)
+                        gx[at + (size_t)c] += d[c];
+                } else if (in) {
+                    memcpy(d, x + at, (size_t)cin * sizeof(float));
+                } else {
                     memset(d, 0, (size_t)cin * sizeof(float));
-            }
-        }
-    }
-}
-
-static void col2im_row_add(float *gx, const int *is, const cc_nn_node *nd, int t, int oy, int wo,
-                           const float *cols)
-{
-    const int H = is[1], W = is[2], cin = is[3], k = nd->kernel, s = nd->stride, p = k / 2;
-    const size_t kc = (size_t)k * (size_t)k * (size_t)cin;
-    for (int ox = 0; ox < wo; ox++) {
-        const float *d = cols + (size_t)ox * kc;
-        for (int ky = 0; ky < k; ky++) {
-            int iy = oy * s - p + ky;
-            int yok = iy >= 0 && iy < H;
-            if (!yok && nd->pad == CC_PAD_REFLECT) {
-                iy = reflect_idx(iy, H);
-                yok = 1;
-            }
-            for (int kx = 0; kx < k; kx++, d += cin) {
-                int ix = ox * s - p + kx;
-                int xok = ix >= 0 && ix < W;
-                if (!xok && nd->pad == CC_PAD_REFLECT) {
-                    ix = reflect_idx(ix, W);
-                    xok = 1;
                 }
-                if (!(yok && xok))
-                    continue;
-                float *o = gx + (((size_t)t * H + (size_t)iy) * W + (size_t)ix) * cin;
-                for (int c = 0; c < cin; c++)
-                    o[c] += d[c];
             }
         }
     }
@@ -217,7 +191,7 @@ cc_status cc_train_conv2d_bwd(cc_train_net *n, int i, float *g, float *gx, int g
                 ldb = cin;
             } else {
                 float *cols = thread_scratch(n);
-                im2col_row(x, is, nd, (int)(u / os[1]), (int)(u % os[1]), Wo, cols);
+                row_columns(x, NULL, is, nd, (int)(u / os[1]), (int)(u % os[1]), Wo, cols);
                 np = Wo;
                 dz = g + (size_t)u * Wo * cout;
                 bm = cols;
@@ -276,7 +250,7 @@ cc_status cc_train_conv2d_bwd(cc_train_net *n, int i, float *g, float *gx, int g
             gemm_t gi = {Wo, (int)kc, cout, dz, cout, 1, wp, (ptrdiff_t)ldk, NULL, dcols,
                          (ptrdiff_t)kc, 0};
             cc_train_gemm(&gi);
-            col2im_row_add(gx, is, nd, t, oy, Wo, dcols);
+            row_columns(NULL, gx, is, nd, t, oy, Wo, dcols);
         }
     }
     return CC_OK;
@@ -354,17 +328,8 @@ void cc_train_pool_bwd(cc_train_net *n, int i, const float *g, float *gx, int gx
                 const size_t idx[4] = {b0 + i0, b0 + i1, b1 + i0, b1 + i1};
                 const float gv = go[(size_t)ox * C + c];
                 float add[4];
-                if (is_max) {
-                    /* the element the forward selected (first maximum, NaN wins) */
-                    int s = 0;
-                    float v = x[idx[0]];
-                    for (int q = 1; q < 4; q++)
-                        if (x[idx[q]] > v || isnan(x[idx[q]])) {
-                            v = x[idx[q]];
-                            s = q;
-                        }
-                    if (isnan(x[idx[0]]))
-                        s = 0;
+                if (is_max) { /* to the element the forward took */
+                    const int s = cc_nn_max4_index(x[idx[0]], x[idx[1]], x[idx[2]], x[idx[3]]);
                     for (int q = 0; q < 4; q++)
                         add[q] = q == s ? gv : 0.0f;
                 } else {

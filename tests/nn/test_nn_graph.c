@@ -365,6 +365,18 @@ static void test_dead_and_shared(void)
     cc_nn_model_free(&m);
 }
 
+/* Finalizes m with an output reading node out, compares it with the naive
+ * evaluation on a random (t, h, w) window, frees it. */
+static void fusion_case(cc_nn_model *m, int out, int t, int h, int w, const char *what)
+{
+    CHECK(tl_output(m, out, 0) >= 0);
+    CHECK_OK(cc_nn_model_finalize(m));
+    uint16_t *dn = tl_dn(t, h, w, m->input.nchannels, 0);
+    tl_compare(cc_nn_backend_cpu(), m, t, h, w, dn, 1e-5, what);
+    free(dn);
+    cc_nn_model_free(m);
+}
+
 /* The CPU backend's own fusions (a conv row with its ADD and per-pixel
  * epilogue, a temporal conv with the per-pixel groups around it) write a result
  * while they still read their inputs: the planner may give that result the slot
@@ -379,12 +391,8 @@ static void test_fusion_slots(void)
     int o = tl_conv(&m, x, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
     int b = tl_conv(&m, a, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
     int s = tl_op(&m, CC_OP_ADD, b, o, CC_ACT_RELU);
-    tl_output(&m, tl_conv(&m, s, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0), 0);
-    CHECK_OK(cc_nn_model_finalize(&m));
-    uint16_t *dn = tl_dn(1, 9, 7, 3, 0);
-    tl_compare(cc_nn_backend_cpu(), &m, 1, 9, 7, dn, 1e-5, "conv3x3 + add epilogue over its input");
-    free(dn);
-    cc_nn_model_free(&m);
+    fusion_case(&m, tl_conv(&m, s, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0), 1, 9, 7,
+                "conv3x3 + add epilogue over its input");
     /* ... + a per-pixel epilogue of more channels in the slot of the ADD's other input */
     x = tl_input(&m, 3);
     a = tl_conv(&m, x, 2, 3, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
@@ -392,35 +400,23 @@ static void test_fusion_slots(void)
     b = tl_conv(&m, a, 2, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
     s = tl_op(&m, CC_OP_ADD, b, o, CC_ACT_NONE);
     s = tl_conv(&m, s, 3, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, 0);
-    tl_output(&m, tl_conv(&m, s, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0), 0);
-    CHECK_OK(cc_nn_model_finalize(&m));
-    dn = tl_dn(1, 9, 7, 3, 0);
-    tl_compare(cc_nn_backend_cpu(), &m, 1, 9, 7, dn, 1e-5, "conv3x3 + add + 1x1 epilogue");
-    free(dn);
-    cc_nn_model_free(&m);
+    fusion_case(&m, tl_conv(&m, s, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0), 1, 9, 7,
+                "conv3x3 + add + 1x1 epilogue");
     /* temporal conv -> per-pixel group writing a tensor over the conv's input */
     x = tl_input(&m, 3);
     a = tl_conv(&m, x, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
     int t = tl_layer(&m, NULL, CC_OP_CONV1D_TIME, a, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
     b = tl_conv(&m, t, 4, 1, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
-    tl_output(&m, tl_conv(&m, b, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0), 0);
-    CHECK_OK(cc_nn_model_finalize(&m));
-    dn = tl_dn(3, 16, 12, 3, 0);
-    tl_compare(cc_nn_backend_cpu(), &m, 3, 16, 12, dn, 1e-5, "conv1d_time + post over its input");
-    free(dn);
-    cc_nn_model_free(&m);
+    fusion_case(&m, tl_conv(&m, b, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0), 3, 16, 12,
+                "conv1d_time + post over its input");
     /* per-pixel group -> temporal conv of fewer channels over the pre group's input */
     x = tl_input(&m, 3);
     a = tl_conv(&m, x, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
     a = tl_op(&m, CC_OP_CONCAT, a, a, CC_ACT_NONE);
     b = tl_conv(&m, a, 4, 1, 1, CC_PAD_ZERO, CC_ACT_RELU, 0);
     t = tl_layer(&m, NULL, CC_OP_CONV1D_TIME, b, 7, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0);
-    tl_output(&m, tl_conv(&m, t, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0), 0);
-    CHECK_OK(cc_nn_model_finalize(&m));
-    dn = tl_dn(3, 16, 12, 3, 0);
-    tl_compare(cc_nn_backend_cpu(), &m, 3, 16, 12, dn, 1e-5, "pre + conv1d_time over the pre's input");
-    free(dn);
-    cc_nn_model_free(&m);
+    fusion_case(&m, tl_conv(&m, t, 4, 3, 1, CC_PAD_ZERO, CC_ACT_NONE, 0), 3, 16, 12,
+                "pre + conv1d_time over the pre's input");
 }
 
 int main(void)
