@@ -299,6 +299,26 @@ out:
     return st;
 }
 
+/* The coordinate variable y (is_x 0) or x: projection metres, or degrees on
+ * a geographic CRS. */
+static cc_status def_axis(int ncid, int dim, int is_x, int geo, int *var, const char *ncfile)
+{
+    cc_status st = CC_OK;
+    NC(nc_def_var(ncid, is_x ? "x" : "y", NC_DOUBLE, 1, &dim, var));
+    CHECK_ST(put_text(ncid, *var, "standard_name",
+                      geo ? (is_x ? "longitude" : "latitude")
+                          : (is_x ? "projection_x_coordinate" : "projection_y_coordinate"),
+                      ncfile));
+    CHECK_ST(put_text(ncid, *var, "long_name",
+                      geo ? (is_x ? "longitude" : "latitude")
+                          : (is_x ? "x coordinate of projection" : "y coordinate of projection"),
+                      ncfile));
+    CHECK_ST(put_text(ncid, *var, "units", geo ? (is_x ? "degrees_east" : "degrees_north") : "m", ncfile));
+    CHECK_ST(put_text(ncid, *var, "axis", is_x ? "X" : "Y", ncfile));
+out:
+    return st;
+}
+
 cc_status cc_cube_define(const cc_cube_write_args *a, OGRSpatialReferenceH srs, const char *wkt,
                         const old_cube *o, const int *map, new_cube *n, const char *ncfile)
 {
@@ -322,21 +342,8 @@ cc_status cc_cube_define(const cc_cube_write_args *a, OGRSpatialReferenceH srs, 
     CHECK_ST(put_text(ncid, n->tvar, "calendar", "standard", ncfile));
     CHECK_ST(put_text(ncid, n->tvar, "axis", "T", ncfile));
 
-    NC(nc_def_var(ncid, "y", NC_DOUBLE, 1, &ydim, &n->yvar));
-    CHECK_ST(put_text(ncid, n->yvar, "standard_name",
-                      geo ? "latitude" : "projection_y_coordinate", ncfile));
-    CHECK_ST(put_text(ncid, n->yvar, "long_name",
-                      geo ? "latitude" : "y coordinate of projection", ncfile));
-    CHECK_ST(put_text(ncid, n->yvar, "units", geo ? "degrees_north" : "m", ncfile));
-    CHECK_ST(put_text(ncid, n->yvar, "axis", "Y", ncfile));
-
-    NC(nc_def_var(ncid, "x", NC_DOUBLE, 1, &xdim, &n->xvar));
-    CHECK_ST(put_text(ncid, n->xvar, "standard_name",
-                      geo ? "longitude" : "projection_x_coordinate", ncfile));
-    CHECK_ST(put_text(ncid, n->xvar, "long_name",
-                      geo ? "longitude" : "x coordinate of projection", ncfile));
-    CHECK_ST(put_text(ncid, n->xvar, "units", geo ? "degrees_east" : "m", ncfile));
-    CHECK_ST(put_text(ncid, n->xvar, "axis", "X", ncfile));
+    CHECK_ST(def_axis(ncid, ydim, 0, geo, &n->yvar, ncfile));
+    CHECK_ST(def_axis(ncid, xdim, 1, geo, &n->xvar, ncfile));
 
     NC(nc_def_var(ncid, CUBE_GRID_MAPPING, NC_INT, 0, NULL, &n->crsvar));
     CHECK_ST(put_grid_mapping(ncid, n->crsvar, srs, wkt, a->gt, ncfile));

@@ -455,15 +455,23 @@ static inline int sim_cloudy(const sim_ctx *c, int t, int x, int y)
     return c->e.clm[i] || !c->e.data[i];
 }
 
+/* The stream of one sensor: its generator and first acquisition day (phase
+ * in 0..rev-1, drawn even when the sensor is not simulated, as always);
+ * 1 if the sensor is simulated. */
+static int sensor_stream(const sim_ctx *c, uint64_t stream, int rev, cc_sensor sensor, rng *rg, int *phase)
+{
+    rng_init(rg, c->o->seed, stream);
+    *phase = rng_int(rg, rev);
+    return (c->sensors & (1u << sensor)) != 0;
+}
+
 /* Sentinel-2 every rev_s2 days (stream 4): the truth with per-acquisition
  * bias and per-pixel noise where the day's weather is clear. */
 static void sim_s2(sim_ctx *c, cc_series *s)
 {
     const size_t npix = c->npix;
     rng rg;
-    rng_init(&rg, c->o->seed, 4);
-    c->inf.s2_phase = rng_int(&rg, c->rev_s2);
-    if (!(c->sensors & (1u << CC_SENSOR_S2)))
+    if (!sensor_stream(c, 4, c->rev_s2, CC_SENSOR_S2, &rg, &c->inf.s2_phase))
         return;
     for (size_t d = (size_t)c->inf.s2_phase; d < c->nd; d += (size_t)c->rev_s2) {
         int t = c->inf.weather_date[d];
@@ -495,9 +503,7 @@ static void sim_landsat(sim_ctx *c, cc_series *s)
     const size_t npix = c->npix;
     const int W = c->W, H = c->H;
     rng rg;
-    rng_init(&rg, c->o->seed, 5);
-    c->inf.landsat_phase = rng_int(&rg, c->rev_l);
-    if (!(c->sensors & (1u << CC_SENSOR_LANDSAT)))
+    if (!sensor_stream(c, 5, c->rev_l, CC_SENSOR_LANDSAT, &rg, &c->inf.landsat_phase))
         return;
     for (size_t d = (size_t)c->inf.landsat_phase; d < c->nd; d += (size_t)c->rev_l) {
         int t = c->pool_dates[rng_int(&rg, c->npool)];
@@ -636,9 +642,7 @@ static cc_status sim_s1(sim_ctx *c, cc_series *s)
     const size_t npix = c->npix;
     const cc_cl_sim_info *inf = &c->inf;
     rng rg;
-    rng_init(&rg, c->o->seed, 7);
-    c->inf.s1_phase = rng_int(&rg, c->rev_s1);
-    if (!(c->sensors & (1u << CC_SENSOR_S1)))
+    if (!sensor_stream(c, 7, c->rev_s1, CC_SENSOR_S1, &rg, &c->inf.s1_phase))
         return CC_OK;
     if (c->fit.n < 100)
         return cc_error_set(CC_ERR_NODATA, "%s/bigearthnet-example: only %.0f S1/S2 pixels for the "
