@@ -12,6 +12,8 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/reflectance.h"
+#include "core/version.h"
+#include "io/cube.h"
 #include "pipeline/atmos/atmos.h"
 #include "kernels/smac/smac.h"
 
@@ -397,4 +399,40 @@ out:
     if (st != CC_OK)
         cc_reference_result_free(r);
     return st;
+}
+
+/* The cube of a result: the BOA bands in its DN convention, then AOT and WVP
+ * (pipeline/atmos/reference.h). */
+cc_status cc_reference_write_cube(const char *path, const cc_scene *s, const cc_reference_result *r,
+                                  const char *input)
+{
+    cc_cube_layer layers[CC_L2A_NBANDS + 2];
+    char long_names[CC_L2A_NBANDS][96];
+    int nl = 0;
+    for (int k = 0; k < r->nbands; k++) {
+        int b = r->band[k];
+        snprintf(long_names[k], sizeof long_names[k], "surface reflectance, band %s (%.1f nm)",
+                 cc_band_names[b], cc_band_wavelength_nm[b]);
+        layers[nl++] = (cc_cube_layer){
+            .name = cc_band_names[b], .long_name = long_names[k], .units = "1",
+            .standard_name = "surface_bidirectional_reflectance", .scale_factor = 1e-4,
+            .add_offset = -r->dn_offset * 1e-4, .fill_value = 0,
+            .wavelength_nm = cc_band_wavelength_nm[b], .data = r->boa[k]};
+    }
+    layers[nl++] = (cc_cube_layer){.name = "AOT", .long_name = "aerosol optical thickness at 550 nm",
+                                   .units = "1", .scale_factor = 1e-3, .add_offset = 0,
+                                   .fill_value = 0, .data = r->aot};
+    layers[nl++] = (cc_cube_layer){.name = "WVP", .long_name = "total column water vapour",
+                                   .units = "g cm-2", .scale_factor = 1e-3, .add_offset = 0,
+                                   .fill_value = 0, .data = r->wvp};
+    char processor[128];
+    snprintf(processor, sizeof processor, "clearcube %s reference (SMAC, %s coefficients)", CC_VERSION,
+             cc_spacecraft_name(s->spacecraft));
+    cc_cube_write_args a = {
+        .path = path, .tile_id = s->tile_id, .product = "reference-l2a", .wkt = s->wkt,
+        .width = r->grid.width, .height = r->grid.height, .year = s->year, .month = s->month,
+        .day = s->day, .nlayers = nl, .layers = layers, .inputs = input, .processor = processor,
+        .parameters = r->parameters};
+    memcpy(a.gt, r->grid.gt, sizeof a.gt);
+    return cc_cube_write(&a);
 }

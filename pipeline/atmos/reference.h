@@ -57,6 +57,10 @@ typedef struct {
  * On failure r is left freed/zeroed and the last error says why. */
 cc_status cc_reference_run(const cc_scene *s, const cc_reference_options *o, cc_reference_result *r);
 void cc_reference_result_free(cc_reference_result *r);
+/* Writes r as a new CF-1.8 NetCDF cube at path (the 12 BOA bands, then the AOT
+ * and WVP layers); input names the product in the cube's `inputs`. */
+cc_status cc_reference_write_cube(const char *path, const cc_scene *s, const cc_reference_result *r,
+                                  const char *input);
 
 /* The scene-level atmosphere alone (steps 1-5 of cc_reference_run, the same
  * code): what cc_reference_run would use on the grid of o->resolution. Used
