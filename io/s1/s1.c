@@ -240,18 +240,27 @@ static int source_window(GDALDatasetH src, const cc_grid *g, int tps, int *x0, i
     return 1;
 }
 
+/* The resampling of src onto g: bilinear when the source is coarser than the
+ * output (upsampling), else average; NULL (CC_ERR_CRS set) when the CRS
+ * cannot be related. */
+static const char *warp_method(GDALDatasetH src, const char *name, const cc_grid *g, int tps)
+{
+    double res = source_resolution(src, g, tps);
+    if (res <= 0.0) {
+        cc_error_set(CC_ERR_CRS, "%s: cannot relate the raster to the output grid's CRS: %s", name,
+                     CPLGetLastErrorMsg());
+        return NULL;
+    }
+    return res > fabs(g->gt[1]) * (1.0 + 1e-6) ? "bilinear" : "average";
+}
+
 /* Warps the linear-power dataset src onto g; out receives width*height
  * linear values, NaN where nothing was observed. */
 static cc_status warp_linear(GDALDatasetH src, const char *name, const cc_grid *g, int tps,
                              float *out)
 {
-    double res = source_resolution(src, g, tps);
-    if (res <= 0.0)
-        return cc_error_set(CC_ERR_CRS, "%s: cannot relate the raster to the output grid's CRS: %s",
-                            name, CPLGetLastErrorMsg());
-    /* bilinear when the source is coarser than the output (upsampling) */
-    const char *method = res > fabs(g->gt[1]) * (1.0 + 1e-6) ? "bilinear" : "average";
-    return cc_grid_warp(src, name, g, method, "nan", tps, out);
+    const char *method = warp_method(src, name, g, tps);
+    return method ? cc_grid_warp(src, name, g, method, "nan", tps, out) : CC_ERR_CRS;
 }
 
 static void linear_to_db(float *v, size_t n)
@@ -296,7 +305,7 @@ out:
 static cc_status ard_band(const char *tif, const cc_grid *g, float *out)
 {
     cc_status st = CC_OK;
-    GDALDatasetH ds = NULL, mem = NULL;
+    GDALDatasetH ds = NULL;
     float *db = NULL;
     OGRSpatialReferenceH s_src = NULL, s_dst = NULL;
     double gt[6];
@@ -336,13 +345,15 @@ static cc_status ard_band(const char *tif, const cc_grid *g, float *out)
         memcpy(out, db, n * sizeof *db);
         goto out;
     }
-    for (size_t i = 0; i < n; i++)
-        db[i] = isnan(db[i]) ? NAN : powf(10.0f, db[i] / 10.0f);
-    if (!(mem = mem_linear(db, 0, 0, w, h, gt, wkt, NULL))) {
-        st = cc_error_set(CC_ERR_INTERNAL, "%s: cannot wrap the band in memory", tif);
+    /* averaged in linear power (the file's grid gives the warp's resolution) */
+    const char *method = warp_method(ds, tif, g, 0);
+    if (!method) {
+        st = CC_ERR_CRS;
         goto out;
     }
-    st = warp_linear(mem, tif, g, 0, out);
+    for (size_t i = 0; i < n; i++)
+        db[i] = isnan(db[i]) ? NAN : powf(10.0f, db[i] / 10.0f);
+    st = cc_grid_warp_float(db, w, h, gt, wkt, g, method, tif, out);
     if (st == CC_OK)
         linear_to_db(out, cc_grid_npix(g));
 out:
@@ -350,8 +361,6 @@ out:
         OSRDestroySpatialReference(s_src);
     if (s_dst)
         OSRDestroySpatialReference(s_dst);
-    if (mem)
-        GDALClose(mem);
     if (ds)
         GDALClose(ds);
     free(db);
