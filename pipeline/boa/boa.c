@@ -56,12 +56,7 @@ cc_status cc_boa_model_build(const cc_boa_arch *a, cc_nn_model *m)
     in->dn_offset = -CC_REFL_DN_OFFSET_PB04;
     in->quantification = CC_REFL_QUANT;
 
-    cc_nn_node n;
-    memset(&n, 0, sizeof n);
-    n.op = CC_OP_INPUT;
-    snprintf(n.name, sizeof n.name, "input");
-    n.in_channels = CC_BOA_NIN;
-    int prev = cc_nn_model_add(m, &n), cin = CC_BOA_NIN;
+    int prev = cc_nn_add_input(m, "input", CC_BOA_NIN);
     int nl = a->nhidden + 1;
     for (int l = 0; l < nl && prev >= 0; l++) {
         int cout = l < a->nhidden ? a->hidden[l] : CC_BOA_NBANDS;
@@ -69,49 +64,25 @@ cc_status cc_boa_model_build(const cc_boa_arch *a, cc_nn_model *m)
             cc_nn_model_free(m);
             return cc_error_set(CC_ERR_ARG, "boa model: hidden width %d", cout);
         }
-        float *w = calloc((size_t)cout * cin, sizeof *w), *b = calloc((size_t)cout, sizeof *b);
-        if (!w || !b) {
-            free(w);
-            free(b);
-            cc_nn_model_free(m);
-            return cc_error_set(CC_ERR_NOMEM, "boa model: out of memory");
-        }
-        memset(&n, 0, sizeof n);
-        n.op = CC_OP_CONV2D;
-        snprintf(n.name, sizeof n.name, l < a->nhidden ? "hidden%d" : "correction", l + 1);
-        n.ninputs = 1;
-        n.inputs[0] = prev;
-        n.cout = cout;
-        n.kernel = 1;
-        n.stride = 1;
-        n.act = l < a->nhidden ? a->act : CC_ACT_NONE;
-        n.alpha = 0.01f;
-        n.weight = w;
-        n.bias = b;
-        prev = cc_nn_model_add(m, &n);
-        free(w);
-        free(b);
-        cin = cout;
+        static const float zero_bias[CC_NN_MAX_CHANNELS]; /* zero weights, a zero trainable bias */
+        char name[32];
+        snprintf(name, sizeof name, l < a->nhidden ? "hidden%d" : "correction", l + 1);
+        prev = cc_nn_add_conv(m, name, CC_OP_CONV2D, prev, cout, 1, 1, CC_PAD_ZERO,
+                              l < a->nhidden ? a->act : CC_ACT_NONE, 0.01f, NULL, zero_bias);
     }
     if (prev < 0) {
         cc_nn_model_free(m);
         return cc_error_status();
     }
     float scale[CC_BOA_NBANDS], shift[CC_BOA_NBANDS];
-    memset(&n, 0, sizeof n);
-    n.op = CC_OP_OUTPUT;
-    snprintf(n.name, sizeof n.name, "output");
-    n.ninputs = 1;
-    n.inputs[0] = prev;
+    int residual[CC_BOA_NBANDS];
     for (int c = 0; c < CC_BOA_NBANDS; c++) {
         scale[c] = a->out_scale;
         shift[c] = 0;
-        n.residual_channel[c] = c;
+        residual[c] = c;
     }
-    n.scale = scale;
-    n.shift = shift;
-    n.out_dn_offset = 1000;
-    if (cc_nn_model_add(m, &n) < 0 || cc_nn_model_finalize(m) != CC_OK) {
+    if (cc_nn_add_output(m, "output", prev, scale, shift, residual, 1000) < 0 ||
+        cc_nn_model_finalize(m) != CC_OK) {
         cc_status st = cc_error_status();
         cc_nn_model_free(m);
         return st;
