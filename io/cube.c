@@ -217,13 +217,6 @@ out:
     return st;
 }
 
-long cc_cube_days_from_date(int year, int month, int day) { return cc_date_to_days(year, month, day); }
-
-void cc_cube_date_from_days(long days, int *year, int *month, int *day)
-{
-    cc_date_from_days(days, year, month, day);
-}
-
 cc_status cc_cube_write(const cc_cube_write_args *a)
 {
     cc_status st = CC_OK;

@@ -166,11 +166,6 @@ void cc_cube_stream_abort(cc_cube_stream *s);
  * or out of memory. */
 char *cc_cube_text_att(int ncid, int varid, const char *name);
 
-/* Transitional forwards to core/date.h (cc_date_to_days, cc_date_from_days),
- * removed once no caller is left. */
-long cc_cube_days_from_date(int year, int month, int day);
-void cc_cube_date_from_days(long days, int *year, int *month, int *day);
-
 /* Small reader for tests and tools: the number of dates and their values
  * (days since 1970-01-01) in a cube. *days is malloc'd; caller frees. */
 cc_status cc_cube_dates(const char *path, int *ndates, double **days);
