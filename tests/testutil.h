@@ -2,6 +2,7 @@
 #ifndef CC_TESTS_TESTUTIL_H
 #define CC_TESTS_TESTUTIL_H
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,19 @@ static inline const char *cc_test_tmpdir(const char *name)
         exit(1);
     }
     return buf;
+}
+
+/* Files in dir whose name starts with prefix (writers' temporaries, outputs left behind). */
+static inline int tu_count_prefix(const char *dir, const char *prefix)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d)
+        closedir(d);
+    return n;
 }
 
 #define TEST_RETURN() return cc_test_failures ? (fprintf(stderr, "%d failure(s)\n", cc_test_failures), 1) : 0

@@ -115,6 +115,25 @@ static cc_status write_tif(const char *path, int n, const uint16_t *data, const 
     return st;
 }
 
+/* What the stack of cc_simulate_scene is: its .options sidecar and cc_simulate_scene_options. */
+#define SIM_BANDS "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12"
+#define SIM_SPACECRAFT "S2A"
+#define SIM_DATE "2024-06-15"
+#define SIM_DN_OFFSET (-1000)
+
+void cc_simulate_scene_options(const cc_simulate_options *so, cc_scene_options *o)
+{
+    cc_scene_options_init(o);
+    o->bands = SIM_BANDS;
+    o->spacecraft = SIM_SPACECRAFT;
+    o->date = SIM_DATE;
+    o->sun_zenith = so->sun_zenith;
+    o->sun_azimuth = so->sun_azimuth;
+    o->view_zenith = so->view_zenith;
+    o->view_azimuth = so->view_azimuth;
+    o->dn_offset = SIM_DN_OFFSET;
+}
+
 cc_status cc_simulate_scene(const char *dir, const cc_simulate_options *o)
 {
     cc_status st = CC_OK;
@@ -171,9 +190,9 @@ cc_status cc_simulate_scene(const char *dir, const cc_simulate_options *o)
         goto out;
     }
     fprintf(f,
-            "--bands B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12 --spacecraft S2A --date 2024-06-15 "
-            "--sun-zenith %g --sun-azimuth %g --view-zenith %g --view-azimuth %g --dn-offset -1000\n",
-            o->sun_zenith, o->sun_azimuth, o->view_zenith, o->view_azimuth);
+            "--bands " SIM_BANDS " --spacecraft " SIM_SPACECRAFT " --date " SIM_DATE " "
+            "--sun-zenith %g --sun-azimuth %g --view-zenith %g --view-azimuth %g --dn-offset %d\n",
+            o->sun_zenith, o->sun_azimuth, o->view_zenith, o->view_azimuth, SIM_DN_OFFSET);
     fclose(f);
 out:
     free(toa);

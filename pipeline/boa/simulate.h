@@ -33,6 +33,10 @@ void cc_simulate_options_init(cc_simulate_options *o);
  * command-line options that describe the stack. */
 cc_status cc_simulate_scene(const char *dir, const cc_simulate_options *o);
 
+/* The scene options that describe the stack cc_simulate_scene writes (what its
+ * .options sidecar says, as a struct for cc_scene_open). The strings are static. */
+void cc_simulate_scene_options(const cc_simulate_options *so, cc_scene_options *o);
+
 /* `clearcube simulate --from-l2a`: a SIMULATED L1C of a real Sen2Cor L2A
  * product. The 12 L2A bands are resampled onto the product's finest grid and
  * taken through the SMAC forward model exactly as `clearcube dataset` does for

@@ -33,15 +33,7 @@ int main(void)
     char path[4200];
     snprintf(path, sizeof path, "%s/S2A_SIMULATED_L1C.tif", dir);
     cc_scene_options o;
-    cc_scene_options_init(&o);
-    o.bands = "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12";
-    o.spacecraft = "S2A";
-    o.date = "2024-06-15";
-    o.sun_zenith = so.sun_zenith;
-    o.sun_azimuth = so.sun_azimuth;
-    o.view_zenith = so.view_zenith;
-    o.view_azimuth = so.view_azimuth;
-    o.dn_offset = -1000;
+    cc_simulate_scene_options(&so, &o);
     cc_scene *s = NULL;
     CHECK_OK(cc_scene_open(path, &o, &s));
     if (!s)

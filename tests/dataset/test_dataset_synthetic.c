@@ -111,15 +111,7 @@ static void test_reference(const char *dir)
     CHECK(sum.n_patches == 3);
 
     cc_scene_options o;
-    cc_scene_options_init(&o);
-    o.bands = "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12";
-    o.spacecraft = "S2A";
-    o.date = "2024-06-15";
-    o.sun_zenith = so.sun_zenith;
-    o.sun_azimuth = so.sun_azimuth;
-    o.view_zenith = so.view_zenith;
-    o.view_azimuth = so.view_azimuth;
-    o.dn_offset = -1000;
+    cc_simulate_scene_options(&so, &o);
     cc_scene *s = NULL;
     CHECK_OK(cc_scene_open(tif, &o, &s));
     cc_reference_options ro;

@@ -197,19 +197,6 @@ static int same_cube(const char *pa, const char *pb)
     return ok;
 }
 
-/* Files in dir whose name starts with prefix. */
-static int count_files(const char *dir, const char *prefix)
-{
-    int n = 0;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
-    if (d)
-        closedir(d);
-    return n;
-}
-
 static int exists(const char *p)
 {
     struct stat sb;
@@ -253,7 +240,7 @@ static void check_stream_equals_write(const char *dir, const char *wkt)
     CHECK(cc_cube_stream_write_window(s, W - 10, 0, 20, 5, win) == CC_ERR_ARG); /* outside */
     CHECK_OK(cc_cube_stream_commit(s));
     CHECK(exists(pb));
-    CHECK(count_files(dir, "stream.nc.tmp-") == 0);
+    CHECK(tu_count_prefix(dir, "stream.nc.tmp-") == 0);
     CHECK(same_cube(pa, pb));
 
     /* the comparison sees a single changed value */
@@ -284,7 +271,7 @@ static void check_stream_equals_write(const char *dir, const char *wkt)
     CHECK_OK(cc_cube_stream_open(&a, &s));
     CHECK_OK(cc_cube_stream_write_window(s, 0, 0, 256, 200, win));
     cc_cube_stream_abort(s);
-    CHECK(!exists(pb) && count_files(dir, "aborted.nc") == 0);
+    CHECK(!exists(pb) && tu_count_prefix(dir, "aborted.nc") == 0);
 
     /* an incomplete cube is not committed */
     CHECK_OK(cc_cube_stream_open(&a, &s));
@@ -292,7 +279,7 @@ static void check_stream_equals_write(const char *dir, const char *wkt)
     cc_status st = cc_cube_stream_commit(s);
     printf("incomplete commit -> %s: %s\n", cc_status_name(st), cc_error_message());
     CHECK(st == CC_ERR_ARG && strstr(cc_error_message(), "incomplete"));
-    CHECK(!exists(pb) && count_files(dir, "aborted.nc") == 0);
+    CHECK(!exists(pb) && tu_count_prefix(dir, "aborted.nc") == 0);
 
     for (int l = 0; l < NL; l++)
         free(planes[l]);
@@ -368,7 +355,7 @@ static void check_pipeline_cube(const char *dir, const char *wkt)
     printf("reader failure -> %s: %s\n", cc_status_name(st), cc_error_message());
     CHECK(st == CC_ERR_IO && strstr(cc_error_message(), "read window 7"));
     cc_cube_stream_abort(s);
-    CHECK(!exists(pb) && count_files(dir, "failed.nc") == 0);
+    CHECK(!exists(pb) && tu_count_prefix(dir, "failed.nc") == 0);
 
     for (int l = 0; l < nout; l++)
         free(planes[l]);

@@ -192,18 +192,6 @@ static void check_synthetic(const char *dir)
     CPLFree(wkt);
 }
 
-static int count_prefix(const char *dir, const char *prefix)
-{
-    int n = 0;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
-    if (d)
-        closedir(d);
-    return n;
-}
-
 static void check_real_jp2(const char *shared, const char *dir)
 {
     char paths[CC_NBANDS][4096];
@@ -281,7 +269,7 @@ static void check_real_jp2(const char *shared, const char *dir)
             CHECK_OK(cc_cube_stream_commit(s));
         else
             cc_cube_stream_abort(s);
-        CHECK(count_prefix(dir, "truncated.nc") == 0);
+        CHECK(tu_count_prefix(dir, "truncated.nc") == 0);
         cc_infer_gdal_close(g);
         CPLFree(wkt);
     }

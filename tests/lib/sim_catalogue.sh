@@ -2,6 +2,13 @@
 # cc_sim_catalogue BIN writes, in the current folder, a catalogue cat/ of SIMULATED scenes
 # (`clearcube simulate`, fixed seeds) named as 3 tiles x 2 dates GeoTIFF stacks with .options
 # sidecars, and job.yaml over it (product reference, June 2024); sets TILES.
+# cc_sim_job_yaml [LINE...] writes job.yaml: product reference over the 3 tiles in June 2024,
+# catalogue cat/, output out/, then each LINE (more YAML).
+cc_sim_job_yaml() {
+  printf '%s\n' "product: reference" "area:" "  tiles: [32UMF, 32UNF, 32ULF]" "dates:" \
+    "  start: 2024-06-01" "  end: 2024-06-30" "catalogues: [cat]" "output: out" "$@" > job.yaml
+}
+
 cc_sim_catalogue() {
   local bin=$1 seed=1 tile d iso
   mkdir -p cat
@@ -14,18 +21,6 @@ cc_sim_catalogue() {
       sed "s/--date [0-9-]*/--date $iso/" sim/S2A_SIMULATED_L1C.options > "cat/S2A_T${tile}_${d}_L1C.options"
     done
   done
-  cat > job.yaml <<'JOB'
-product: reference
-area:
-  tiles: [32UMF, 32UNF, 32ULF]
-dates:
-  start: 2024-06-01
-  end: 2024-06-30
-catalogues: [cat]
-output: out
-limits:
-  item_timeout_s: 120
-  retries: 1
-JOB
+  cc_sim_job_yaml "limits:" "  item_timeout_s: 120" "  retries: 1"
   TILES="32UMF 32UNF 32ULF"
 }

@@ -65,16 +65,9 @@ print("ok: %d items, item %.1f s, efficiency %s" % (items, item_s, [r[5] for r i
 PY
 
 # a job file: 3 tiles x 2024-06-01..2024-06-30 (30 days -> 6 acquisitions)
-cat > job.yaml <<'JOB'
-product: reference
-area:
-  tiles: [32UMF, 32UNF, 32ULF]
-dates:
-  start: 2024-06-01
-  end: 2024-06-30
-catalogues: [cat]
-output: out
-JOB
+# shellcheck source=../lib/sim_catalogue.sh
+. "$(dirname "$(readlink -f "$0")")/../lib/sim_catalogue.sh"
+cc_sim_job_yaml
 mkdir -p cat
 "$BIN" plan job.yaml --nodes 1 --ranks-per-node 2 --cores-per-node 4 > job.txt || fail "plan job.yaml exited $?"
 grep -q "items      18 = 3 tiles" job.txt || fail "job items: $(grep items job.txt)"
