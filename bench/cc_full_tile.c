@@ -58,144 +58,184 @@ static void usage(void)
                     "[--budget MiB] [--rows N] [--serial]\n");
 }
 
-int main(int argc, char **argv)
-{
-    cc_status st = CC_OK;
-    const char *safe = NULL, *outpath = NULL;
-    char which = 'A', mtd[PATH_MAX], outbuf[PATH_MAX], jp2[CC_NBANDS][PATH_MAX * 2];
-    const char *paths[CC_NBANDS];
-    int rows = 0;
+/* The command line: SAFE_DIR and the options; the inference options go to o. */
+typedef struct {
+    const char *safe, *outpath;
+    char which;
+    int rows;
     cc_infer_options o;
-    cc_infer_stats stats;
+} full_tile_args;
+
+/* Everything the run opens, closed by full_tile_close. */
+typedef struct {
+    char mtd[PATH_MAX], outbuf[PATH_MAX], jp2[CC_NBANDS][PATH_MAX * 2];
+    const char *paths[CC_NBANDS];
     cc_s2_product_mtd pm;
     cc_nn_model m;
-    cc_infer_gdal *g = NULL;
+    cc_infer_gdal *g;
     cc_infer_source src;
     cc_infer_sink sink;
-    cc_cube_stream *cube = NULL;
-    char *wkt = NULL;
+    cc_cube_stream *cube;
+    char *wkt;
     double gt[6];
-    int have_pm = 0, have_model = 0;
-    double t0 = now_s();
+    int have_pm, have_model;
+} full_tile;
 
-    memset(&pm, 0, sizeof pm);
-    cc_infer_options_init(&o);
-    o.progress = 11;
+/* 0 when the command line is usable, else 2 (usage printed). */
+static int parse_args(int argc, char **argv, full_tile_args *A)
+{
+    A->safe = A->outpath = NULL;
+    A->which = 'A';
+    A->rows = 0;
+    cc_infer_options_init(&A->o);
+    A->o.progress = 11;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--model") && v && (v[0] == 'A' || v[0] == 'B') && !v[1])
-            which = v[0], i++;
+            A->which = v[0], i++;
         else if (!strcmp(a, "--out") && v)
-            outpath = v, i++;
+            A->outpath = v, i++;
         else if (!strcmp(a, "--core") && v && atoi(v) > 0)
-            o.core = atoi(v), i++;
+            A->o.core = atoi(v), i++;
         else if (!strcmp(a, "--budget") && v && atoi(v) > 0)
-            o.mem_budget = (size_t)atoi(v) << 20, i++;
+            A->o.mem_budget = (size_t)atoi(v) << 20, i++;
         else if (!strcmp(a, "--rows") && v && atoi(v) > 0)
-            rows = atoi(v), i++;
+            A->rows = atoi(v), i++;
         else if (!strcmp(a, "--serial"))
-            o.pipelined = 0;
-        else if (a[0] != '-' && !safe)
-            safe = a;
+            A->o.pipelined = 0;
+        else if (a[0] != '-' && !A->safe)
+            A->safe = a;
         else {
             usage();
             return 2;
         }
     }
-    if (!safe) {
+    if (!A->safe) {
         usage();
         return 2;
     }
+    return 0;
+}
+
+static void setup_gdal(void)
+{
     GDALAllRegister();
     cc_log_route_gdal();
     if (!CPLGetConfigOption("GDAL_NUM_THREADS", NULL))
         CPLSetConfigOption("GDAL_NUM_THREADS", "ALL_CPUS");
     if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
         CPLSetConfigOption("GDAL_CACHEMAX", "512");
+}
 
-    snprintf(mtd, sizeof mtd, "%s/MTD_MSIL1C.xml", safe);
-    if ((st = cc_s2_mtd_product_read(mtd, &pm)) != CC_OK)
-        goto out;
-    have_pm = 1;
+/* The product metadata, the model and the 13 band JP2s as an inference source
+ * (cut to --rows). */
+static cc_status open_inputs(const full_tile_args *A, full_tile *T)
+{
+    cc_status st;
+    snprintf(T->mtd, sizeof T->mtd, "%s/MTD_MSIL1C.xml", A->safe);
+    if ((st = cc_s2_mtd_product_read(T->mtd, &T->pm)) != CC_OK)
+        return st;
+    T->have_pm = 1;
     for (int b = 0; b < CC_NBANDS; b++) {
-        if (!pm.image_file[b]) {
-            st = cc_error_set(CC_ERR_MISSING, "%s: no IMAGE_FILE for %s", mtd, cc_band_names[b]);
-            goto out;
-        }
-        snprintf(jp2[b], sizeof jp2[b], "%s/%s.jp2", safe, pm.image_file[b]);
-        paths[b] = jp2[b];
+        if (!T->pm.image_file[b])
+            return cc_error_set(CC_ERR_MISSING, "%s: no IMAGE_FILE for %s", T->mtd,
+                                cc_band_names[b]);
+        snprintf(T->jp2[b], sizeof T->jp2[b], "%s/%s.jp2", A->safe, T->pm.image_file[b]);
+        T->paths[b] = T->jp2[b];
     }
-    if ((st = cc_infer_model_l1c(which, 1, pm.radio_offset[CC_B02], &m)) != CC_OK)
-        goto out;
-    have_model = 1;
-    if ((st = cc_infer_gdal_open(paths, CC_NBANDS, &g, &src, gt, &wkt)) != CC_OK)
-        goto out;
-    if (rows > 0 && rows < src.height)
-        src.height = rows;
+    if ((st = cc_infer_model_l1c(A->which, 1, T->pm.radio_offset[CC_B02], &T->m)) != CC_OK)
+        return st;
+    T->have_model = 1;
+    if ((st = cc_infer_gdal_open(T->paths, CC_NBANDS, &T->g, &T->src, T->gt, &T->wkt)) != CC_OK)
+        return st;
+    if (A->rows > 0 && A->rows < T->src.height)
+        T->src.height = A->rows;
+    return CC_OK;
+}
 
-    if (!outpath) {
-        snprintf(outbuf, sizeof outbuf, "out/bench/full-tile-%c.nc", which);
-        outpath = outbuf;
-    }
-    unlink(outpath); /* a benchmark output: replaced */
-    {
-        static const int l2a[CC_NBANDS - 1] = {CC_B01, CC_B02, CC_B03, CC_B04, CC_B05, CC_B06,
-                                               CC_B07, CC_B08, CC_B8A, CC_B09, CC_B11, CC_B12};
-        cc_cube_layer L[CC_NBANDS - 1];
-        char inputs[PATH_MAX + 64], processor[128];
-        memset(L, 0, sizeof L);
-        for (int l = 0; l < CC_NBANDS - 1; l++) {
-            L[l].name = cc_band_names[l2a[l]];
-            L[l].long_name = "surface reflectance (untrained benchmark model, SIMULATED input)";
-            L[l].units = "1";
-            L[l].scale_factor = 1e-4;
-            L[l].add_offset = -0.1;
-        }
-        snprintf(inputs, sizeof inputs, "%s (SIMULATED)", pm.product_id);
-        snprintf(processor, sizeof processor, "clearcube bench/full-tile, model %c (untrained)",
-                 which);
-        cc_cube_write_args a = {.path = outpath, .tile_id = "32UMF", .product = "bench-boa",
-                                .wkt = wkt, .width = src.width, .height = src.height,
-                                .year = pm.year, .month = pm.month, .day = pm.day,
-                                .nlayers = CC_NBANDS - 1, .layers = L, .inputs = inputs,
-                                .processor = processor, .parameters = NULL};
-        memcpy(a.gt, gt, sizeof gt);
-        if ((st = cc_cube_stream_open(&a, &cube)) != CC_OK)
-            goto out;
-    }
-    cc_infer_sink_cube(cube, CC_NBANDS - 1, &sink);
+/* The streaming output cube of the 12 L2A bands (replacing an existing file)
+ * and the sink writing into it; *outpath gets the default when unset. */
+static cc_status open_output(const full_tile_args *A, full_tile *T, const char **outpath)
+{
+    static const int l2a[CC_NBANDS - 1] = {CC_B01, CC_B02, CC_B03, CC_B04, CC_B05, CC_B06,
+                                           CC_B07, CC_B08, CC_B8A, CC_B09, CC_B11, CC_B12};
+    cc_cube_layer L[CC_NBANDS - 1];
+    char inputs[PATH_MAX + 64], processor[128];
+    cc_status st;
 
+    if (!*outpath) {
+        snprintf(T->outbuf, sizeof T->outbuf, "out/bench/full-tile-%c.nc", A->which);
+        *outpath = T->outbuf;
+    }
+    unlink(*outpath); /* a benchmark output: replaced */
+    memset(L, 0, sizeof L);
+    for (int l = 0; l < CC_NBANDS - 1; l++) {
+        L[l].name = cc_band_names[l2a[l]];
+        L[l].long_name = "surface reflectance (untrained benchmark model, SIMULATED input)";
+        L[l].units = "1";
+        L[l].scale_factor = 1e-4;
+        L[l].add_offset = -0.1;
+    }
+    snprintf(inputs, sizeof inputs, "%s (SIMULATED)", T->pm.product_id);
+    snprintf(processor, sizeof processor, "clearcube bench/full-tile, model %c (untrained)",
+             A->which);
+    cc_cube_write_args a = {.path = *outpath, .tile_id = "32UMF", .product = "bench-boa",
+                            .wkt = T->wkt, .width = T->src.width, .height = T->src.height,
+                            .year = T->pm.year, .month = T->pm.month, .day = T->pm.day,
+                            .nlayers = CC_NBANDS - 1, .layers = L, .inputs = inputs,
+                            .processor = processor, .parameters = NULL};
+    memcpy(a.gt, T->gt, sizeof T->gt);
+    if ((st = cc_cube_stream_open(&a, &T->cube)) != CC_OK)
+        return st;
+    cc_infer_sink_cube(T->cube, CC_NBANDS - 1, &T->sink);
+    return CC_OK;
+}
+
+static void print_header(const full_tile_args *A, const full_tile *T)
+{
     printf("full-tile streaming: %s (SIMULATED), %dx%d, model %c (%.0f FLOP/px), backend %s/%s, "
            "GDAL_NUM_THREADS=%s, GDAL_CACHEMAX=%s, OpenMP threads %d, %s\n",
-           pm.product_id, src.width, src.height, which, cc_nn_model_flops_per_pixel(&m),
-           cc_nn_backend_name(cc_nn_backend_cpu()), cc_nn_backend_detail(cc_nn_backend_cpu()),
-           CPLGetConfigOption("GDAL_NUM_THREADS", ""), CPLGetConfigOption("GDAL_CACHEMAX", ""),
+           T->pm.product_id, T->src.width, T->src.height, A->which,
+           cc_nn_model_flops_per_pixel(&T->m), cc_nn_backend_name(cc_nn_backend_cpu()),
+           cc_nn_backend_detail(cc_nn_backend_cpu()), CPLGetConfigOption("GDAL_NUM_THREADS", ""),
+           CPLGetConfigOption("GDAL_CACHEMAX", ""),
 #ifdef _OPENMP
            omp_get_max_threads(),
 #else
            1,
 #endif
-           o.pipelined ? "pipelined" : "serial");
+           A->o.pipelined ? "pipelined" : "serial");
     fflush(stdout);
-    st = cc_infer_run(&m, &src, &sink, &o, &stats);
+}
+
+/* The timed part: inference into the cube, then its commit (start time in *tc). */
+static cc_status run_and_commit(const full_tile_args *A, full_tile *T, cc_infer_stats *stats,
+                                double *tc)
+{
+    cc_status st = cc_infer_run(&T->m, &T->src, &T->sink, &A->o, stats);
     if (st != CC_OK)
-        goto out;
-    double tc = now_s();
-    st = cc_cube_stream_commit(cube);
-    cube = NULL;
-    if (st != CC_OK)
-        goto out;
+        return st;
+    *tc = now_s();
+    st = cc_cube_stream_commit(T->cube);
+    T->cube = NULL;
+    return st;
+}
+
+static void print_report(const full_tile *T, const cc_infer_stats *stats, const char *outpath,
+                         double t0, double tc)
+{
     double total = now_s() - t0, rss = peak_rss_gib();
-    printf("windows         %d x %d (core %d, halo %d, ~%.0f MiB planned)\n", stats.nwin_x,
-           stats.nwin_y, stats.core, stats.halo, (double)stats.window_bytes / 1048576.0);
+    printf("windows         %d x %d (core %d, halo %d, ~%.0f MiB planned)\n", stats->nwin_x,
+           stats->nwin_y, stats->core, stats->halo, (double)stats->window_bytes / 1048576.0);
     printf("read (decode)   %8.1f s  (reader thread CPU %.1f s, without GDAL's decoder "
-           "threads)\n", stats.read_s, stats.read_cpu_s);
-    printf("compute         %8.1f s  (%.2f Mpx/s)\n", stats.compute_s,
-           (double)src.width * src.height / 1e6 / (stats.compute_s > 0 ? stats.compute_s : 1));
-    printf("write           %8.1f s  (writer thread CPU %.1f s: deflate)\n", stats.write_s,
-           stats.write_cpu_s);
-    printf("pipeline wall   %8.1f s  (overlap %.2f = stage sum / wall)\n", stats.wall_s,
-           stats.overlap);
+           "threads)\n", stats->read_s, stats->read_cpu_s);
+    printf("compute         %8.1f s  (%.2f Mpx/s)\n", stats->compute_s,
+           (double)T->src.width * T->src.height / 1e6 /
+               (stats->compute_s > 0 ? stats->compute_s : 1));
+    printf("write           %8.1f s  (writer thread CPU %.1f s: deflate)\n", stats->write_s,
+           stats->write_cpu_s);
+    printf("pipeline wall   %8.1f s  (overlap %.2f = stage sum / wall)\n", stats->wall_s,
+           stats->overlap);
     printf("commit          %8.1f s\n", now_s() - tc);
     {
         struct rusage ru;
@@ -208,15 +248,38 @@ int main(int argc, char **argv)
     }
     printf("peak RSS        %8.2f GiB  (limit 4 GiB: %s)\n", rss, rss <= 4.0 ? "within" : "OVER");
     printf("output          %s\n", outpath);
-out:
+}
+
+static void full_tile_close(full_tile *T)
+{
+    cc_cube_stream_abort(T->cube);
+    cc_infer_gdal_close(T->g);
+    free(T->wkt);
+    if (T->have_model)
+        cc_nn_model_free(&T->m);
+    if (T->have_pm)
+        cc_s2_mtd_product_free(&T->pm);
+}
+
+int main(int argc, char **argv)
+{
+    static full_tile T; /* ~110 KiB of paths: not on the stack */
+    full_tile_args A;
+    cc_infer_stats stats;
+    cc_status st;
+    double t0 = now_s(), tc = 0;
+
+    if (parse_args(argc, argv, &A))
+        return 2;
+    setup_gdal();
+    const char *outpath = A.outpath;
+    if ((st = open_inputs(&A, &T)) == CC_OK && (st = open_output(&A, &T, &outpath)) == CC_OK) {
+        print_header(&A, &T);
+        if ((st = run_and_commit(&A, &T, &stats, &tc)) == CC_OK)
+            print_report(&T, &stats, outpath, t0, tc);
+    }
     if (st != CC_OK)
         fprintf(stderr, "cc_full_tile: %s\n", cc_error_message());
-    cc_cube_stream_abort(cube);
-    cc_infer_gdal_close(g);
-    free(wkt);
-    if (have_model)
-        cc_nn_model_free(&m);
-    if (have_pm)
-        cc_s2_mtd_product_free(&pm);
+    full_tile_close(&T);
     return cc_status_exit_code(st);
 }

@@ -137,15 +137,11 @@ static long src_day(const run *r, int d)
     return t;
 }
 
-static void check_series(const run *r, const patch *p, const char *split)
+/* The truth: reflectance in [0, 1]; NDVI follows the real trajectory on the real clear dates. */
+static void check_series_truth(const run *r, const patch *p, const char *split)
 {
     size_t npix = r->s.npix, nd = (size_t)r->s.ndays, pe = (size_t)p->w * p->h;
     const int B = CC_CL_NBANDS;
-    CHECK(npix == (size_t)r->w * r->h);
-    CHECK(strncmp(r->info.label, "SIMULATED", 9) == 0);
-    CHECK(strcmp(r->info.split, split) == 0);
-
-    /* truth: reflectance in [0, 1]; NDVI follows the real trajectory on the real clear dates */
     double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0, n = 0, sad = 0;
     for (size_t i = 0; i < nd * npix * B; i++)
         if (!(r->truth[i] >= 0 && r->truth[i] <= 1)) {
@@ -178,8 +174,13 @@ static void check_series(const run *r, const patch *p, const char *split)
     CHECK(n > 10000);
     CHECK(corr > 0.9);
     CHECK(sad / n < 0.05);
+}
 
-    /* S2: every 5 days; NaN exactly where the transplanted real CLM is cloudy */
+/* S2: every 5 days; NaN exactly where the transplanted real CLM is cloudy. */
+static void check_series_s2_mask(const run *r, const patch *p, const char *split)
+{
+    size_t npix = r->s.npix, nd = (size_t)r->s.ndays, pe = (size_t)p->w * p->h;
+    const int B = CC_CL_NBANDS;
     long cloudy = 0, obs = 0;
     double pool_frac = 0;
     int s2days = 0, wrong_mask = 0;
@@ -224,8 +225,13 @@ static void check_series(const run *r, const patch *p, const char *split)
     printf("%s: %d S2 days, cloudy fraction %.3f (real CLM of the period's %d dates: %.3f)\n", split,
            s2days, (double)cloudy / obs, r->info.n_traj_dates, pool_frac);
     CHECK(fabs((double)cloudy / obs - pool_frac) < 0.12);
+}
 
-    /* S2 noise is small: clear observations within 0.05 of the truth */
+/* S2 noise is small: clear observations within 0.05 of the truth. */
+static void check_series_s2_noise(const run *r)
+{
+    size_t npix = r->s.npix, nd = (size_t)r->s.ndays;
+    const int B = CC_CL_NBANDS;
     double s2err = 0, s2n = 0;
     for (size_t i = 0; i < nd * npix * B; i++)
         if (!isnan(r->s.s2[i])) {
@@ -233,8 +239,13 @@ static void check_series(const run *r, const patch *p, const char *split)
             s2n++;
         }
     CHECK(s2n > 0 && s2err / s2n < 0.01);
+}
 
-    /* Landsat: every 8 days, no B05 B06 B07 B08, own mask date, close to the truth's 30 m mean */
+/* Landsat: every 8 days, no B05 B06 B07 B08, own mask date, close to the truth's 30 m mean. */
+static void check_series_landsat(const run *r, const char *split)
+{
+    size_t npix = r->s.npix, nd = (size_t)r->s.ndays;
+    const int B = CC_CL_NBANDS;
     int ldays = 0;
     double lerr = 0, ln = 0;
     for (int d = 0; d < (int)nd; d++) {
@@ -267,8 +278,13 @@ static void check_series(const run *r, const patch *p, const char *split)
     CHECK(ln > 0 && lerr / ln < 0.03);
     printf("%s: %d Landsat days, B04 |Landsat - truth| %.4f over %.0f values\n", split, ldays,
            lerr / ln, ln);
+}
 
-    /* OLCI: daily, no B11 B12, B08 = B8A (Oa17), block-constant */
+/* OLCI: daily, no B11 B12, B08 = B8A (Oa17), block-constant. */
+static void check_series_olci(const run *r)
+{
+    size_t npix = r->s.npix, nd = (size_t)r->s.ndays;
+    const int B = CC_CL_NBANDS;
     size_t olci_valid = 0;
     for (size_t q = 0; q < nd * npix; q++) {
         const float *v = r->s.olci + q * B;
@@ -293,8 +309,12 @@ static void check_series(const run *r, const patch *p, const char *split)
             break;
         }
     }
+}
 
-    /* S1: never NaN on its days (every 6), NaN otherwise, plausible dB */
+/* S1: never NaN on its days (every 6), NaN otherwise, plausible dB. */
+static void check_series_s1(const run *r, const char *split)
+{
+    size_t npix = r->s.npix, nd = (size_t)r->s.ndays;
     int s1days = 0;
     for (int d = 0; d < (int)nd; d++) {
         const float *a = r->s.s1 + (size_t)d * npix * CC_CL_NS1;
@@ -315,6 +335,19 @@ static void check_series(const run *r, const patch *p, const char *split)
            split, r->info.s1_fit_pixels, r->info.s1_a[0], r->info.s1_b[0], r->info.s1_resid_db[0],
            r->info.s1_a[1], r->info.s1_b[1], r->info.s1_resid_db[1], r->info.s1_speckle_db,
            r->info.s1_static_db[0], r->info.s1_static_db[1]);
+}
+
+static void check_series(const run *r, const patch *p, const char *split)
+{
+    CHECK(r->s.npix == (size_t)r->w * r->h);
+    CHECK(strncmp(r->info.label, "SIMULATED", 9) == 0);
+    CHECK(strcmp(r->info.split, split) == 0);
+    check_series_truth(r, p, split);
+    check_series_s2_mask(r, p, split);
+    check_series_s2_noise(r);
+    check_series_landsat(r, split);
+    check_series_olci(r);
+    check_series_s1(r, split);
 }
 
 static void test_errors(void)

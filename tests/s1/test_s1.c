@@ -419,18 +419,33 @@ static void copy_with_marker(const char *src, const char *dst, double cx, double
     GDALClose(s);
 }
 
-static void test_grd(const char *shared, const char *tmp)
-{
-    char *real = xstrdup_printf("%s/datasets/riotilerpds/s1-grd-20180716", shared);
-    char *real_vv = xstrdup_printf("%s/measurement/iw-vv.tiff", real);
-    char *real_vh = xstrdup_printf("%s/measurement/iw-vh.tiff", real);
-    char *msg_expect = xstrdup_printf("%s/annotation/calibration/calibration-iw-vv.xml", real);
+/* Shared state of the GRD tests: the real folder, the GCP the marker sits on,
+ * the 50 m output grid around it and the SAFE-like copy the steps read. */
+typedef struct {
+    const char *tmp;
+    char *real, *real_vv, *real_vh, *msg_expect;
+    int w, h, best;
+    double gx, gy, lon, lat, src_px_m; /* GCP in source pixels and lon/lat */
+    OGRSpatialReferenceH ll, utm;
+    OGRCoordinateTransformationH ct;
+    double ex, ny; /* the GCP in UTM 43N */
+    char *wkt;
+    cc_grid g;
+    size_t n, at; /* pixels of g; the output pixel holding the GCP */
+    float *vv, *vh;
+    cc_s1_info info;
+    char *safe, *cmd, *m_vv, *m_vh, *c_vv, *c_vh, *n_vv, *n_vh;
+    double a_vv, want_vv, want_vh;
+} grd_ctx;
 
-    /* the GCP nearest the image centre; its map position in UTM 43N */
-    GDALDatasetH ds = GDALOpen(real_vv, GA_ReadOnly);
+/* The GCP nearest the image centre of the real VV TIFF and the source pixel
+ * size on the ground; 0 when the TIFF cannot be opened. */
+static int grd_find_gcp(grd_ctx *c)
+{
+    GDALDatasetH ds = GDALOpen(c->real_vv, GA_ReadOnly);
     CHECK(ds != NULL);
     if (!ds)
-        return;
+        return 0;
     int w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
     int ngcp = GDALGetGCPCount(ds), best = 0;
     const GDAL_GCP *gcp = GDALGetGCPs(ds);
@@ -449,199 +464,265 @@ static void test_grd(const char *shared, const char *tmp)
             step_m = hypot((gcp[i].dfGCPX - lon) * 111320.0 * cos(lat * M_PI / 180.0),
                            (gcp[i].dfGCPY - lat) * 110574.0);
         }
-    double src_px_m = step_px > 0 ? step_m / step_px : 200.0;
+    c->src_px_m = step_px > 0 ? step_m / step_px : 200.0;
     GDALClose(ds);
+    c->w = w;
+    c->h = h;
+    c->best = best;
+    c->gx = gx;
+    c->gy = gy;
+    c->lon = lon;
+    c->lat = lat;
+    return 1;
+}
 
-    OGRSpatialReferenceH ll = OSRNewSpatialReference(NULL), utm = OSRNewSpatialReference(NULL);
-    OSRImportFromEPSG(ll, 4326);
-    OSRImportFromEPSG(utm, 32643);
-    OSRSetAxisMappingStrategy(ll, OAMS_TRADITIONAL_GIS_ORDER);
-    OSRSetAxisMappingStrategy(utm, OAMS_TRADITIONAL_GIS_ORDER);
-    OGRCoordinateTransformationH ct = OCTNewCoordinateTransformation(ll, utm);
-    double ex = lon, ny = lat;
-    CHECK(OCTTransform(ct, 1, &ex, &ny, NULL));
-    char *wkt = NULL;
-    OSRExportToWkt(utm, &wkt);
+/* The GCP's map position in UTM 43N and a 50 m grid of 81 x 81 pixels
+ * centred on it (finer than the ~200 m source: bilinear). */
+static void grd_make_grid(grd_ctx *c)
+{
+    c->ll = OSRNewSpatialReference(NULL);
+    c->utm = OSRNewSpatialReference(NULL);
+    OSRImportFromEPSG(c->ll, 4326);
+    OSRImportFromEPSG(c->utm, 32643);
+    OSRSetAxisMappingStrategy(c->ll, OAMS_TRADITIONAL_GIS_ORDER);
+    OSRSetAxisMappingStrategy(c->utm, OAMS_TRADITIONAL_GIS_ORDER);
+    c->ct = OCTNewCoordinateTransformation(c->ll, c->utm);
+    c->ex = c->lon;
+    c->ny = c->lat;
+    CHECK(OCTTransform(c->ct, 1, &c->ex, &c->ny, NULL));
+    c->wkt = NULL;
+    OSRExportToWkt(c->utm, &c->wkt);
 
-    /* a 50 m grid of 81 x 81 pixels centred on the GCP (finer than the ~200 m
-     * source: bilinear) */
-    cc_grid g = {.width = 81, .height = 81, .wkt = wkt};
-    g.gt[0] = floor(ex / 50.0) * 50.0 - 40 * 50.0;
-    g.gt[1] = 50.0;
-    g.gt[3] = floor(ny / 50.0) * 50.0 + 41 * 50.0;
-    g.gt[5] = -50.0;
-    size_t n = cc_grid_npix(&g);
-    float *vv = malloc(n * sizeof *vv), *vh = malloc(n * sizeof *vh);
-    cc_s1_info info;
-    int gc = (int)floor((ex - g.gt[0]) / 50.0), gr = (int)floor((ny - g.gt[3]) / -50.0);
-    size_t at = (size_t)gr * 81 + gc;
+    c->g = (cc_grid){.width = 81, .height = 81, .wkt = c->wkt};
+    c->g.gt[0] = floor(c->ex / 50.0) * 50.0 - 40 * 50.0;
+    c->g.gt[1] = 50.0;
+    c->g.gt[3] = floor(c->ny / 50.0) * 50.0 + 41 * 50.0;
+    c->g.gt[5] = -50.0;
+    c->n = cc_grid_npix(&c->g);
+    c->vv = malloc(c->n * sizeof *c->vv);
+    c->vh = malloc(c->n * sizeof *c->vh);
+    int gc = (int)floor((c->ex - c->g.gt[0]) / 50.0), gr = (int)floor((c->ny - c->g.gt[3]) / -50.0);
+    c->at = (size_t)gr * 81 + gc;
+}
 
-    /* 1. the real folder (no calibration annotation): an error naming the file */
-    CHECK(cc_s1_read(real, &g, vv, vh, &info) == CC_ERR_MISSING);
-    CHECK(contains(cc_error_message(), msg_expect));
+/* 1. the real folder (no calibration annotation): an error naming the file */
+static void grd_real_folder(grd_ctx *c)
+{
+    CHECK(cc_s1_read(c->real, &c->g, c->vv, c->vh, &c->info) == CC_ERR_MISSING);
+    CHECK(contains(cc_error_message(), c->msg_expect));
     printf("riotilerpds: %s\n", cc_error_message());
-    CHECK(all_nan(vv, n));
-    char *real_meas = xstrdup_printf("%s/measurement/", real);
-    CHECK(cc_s1_read(real_meas, &g, vv, vh, &info) == CC_ERR_MISSING);
-    CHECK(contains(cc_error_message(), msg_expect));
+    CHECK(all_nan(c->vv, c->n));
+    char *real_meas = xstrdup_printf("%s/measurement/", c->real);
+    CHECK(cc_s1_read(real_meas, &c->g, c->vv, c->vh, &c->info) == CC_ERR_MISSING);
+    CHECK(contains(cc_error_message(), c->msg_expect));
+    free(real_meas);
+}
 
-    /* 2. a SAFE-like copy with calibration annotations we wrote */
-    char *safe = xstrdup_printf("%s/S1A_TEST.SAFE", tmp);
-    char *cmd = xstrdup_printf("mkdir -p '%s/measurement' '%s/annotation/calibration'", safe, safe);
-    sh(cmd);
-    char *m_vv = xstrdup_printf("%s/measurement/iw-vv.tiff", safe);
-    char *m_vh = xstrdup_printf("%s/measurement/iw-vh.tiff", safe);
-    char *c_vv = xstrdup_printf("%s/annotation/calibration/calibration-iw-vv.xml", safe);
-    char *c_vh = xstrdup_printf("%s/annotation/calibration/calibration-iw-vh.xml", safe);
-    char *n_vv = xstrdup_printf("%s/annotation/calibration/noise-iw-vv.xml", safe);
-    char *n_vh = xstrdup_printf("%s/annotation/calibration/noise-iw-vh.xml", safe);
-    copy_with_marker(real_vv, m_vv, gx, gy, MARK_VV);
-    copy_with_marker(real_vh, m_vh, gx, gy, MARK_VH);
-    write_calibration(c_vv, "VV", w, h, 1);
-    write_calibration(c_vh, "VH", w, h, 1);
+/* A SAFE-like copy of the real folder: marked measurement TIFFs and
+ * calibration annotations we wrote (noise annotation paths named, not written). */
+static void grd_make_safe(grd_ctx *c)
+{
+    c->safe = xstrdup_printf("%s/S1A_TEST.SAFE", c->tmp);
+    c->cmd = xstrdup_printf("mkdir -p '%s/measurement' '%s/annotation/calibration'", c->safe,
+                            c->safe);
+    sh(c->cmd);
+    c->m_vv = xstrdup_printf("%s/measurement/iw-vv.tiff", c->safe);
+    c->m_vh = xstrdup_printf("%s/measurement/iw-vh.tiff", c->safe);
+    c->c_vv = xstrdup_printf("%s/annotation/calibration/calibration-iw-vv.xml", c->safe);
+    c->c_vh = xstrdup_printf("%s/annotation/calibration/calibration-iw-vh.xml", c->safe);
+    c->n_vv = xstrdup_printf("%s/annotation/calibration/noise-iw-vv.xml", c->safe);
+    c->n_vh = xstrdup_printf("%s/annotation/calibration/noise-iw-vh.xml", c->safe);
+    copy_with_marker(c->real_vv, c->m_vv, c->gx, c->gy, MARK_VV);
+    copy_with_marker(c->real_vh, c->m_vh, c->gx, c->gy, MARK_VH);
+    write_calibration(c->c_vv, "VV", c->w, c->h, 1);
+    write_calibration(c->c_vh, "VH", c->w, c->h, 1);
+}
 
-    CHECK_OK(cc_s1_read(safe, &g, vv, vh, &info));
-    CHECK(info.layout == CC_S1_GRD && info.has_vv && info.has_vh && !info.noise_removed);
-    CHECK(info.day == 17728); /* 2018-07-16 */
-    CHECK_NEAR(info.time, 17728 * 86400.0 + 40 * 60 + 42.449561, 1e-3);
-    CHECK(!strcmp(info.platform, "S1A"));
+/* 2. the SAFE-like copy with calibration: sigma0 at the GCP by hand, and the
+ * marker lands on the GCP */
+static void grd_calibrated(grd_ctx *c)
+{
+    float *vv = c->vv, *vh = c->vh;
+    CHECK_OK(cc_s1_read(c->safe, &c->g, vv, vh, &c->info));
+    CHECK(c->info.layout == CC_S1_GRD && c->info.has_vv && c->info.has_vh &&
+          !c->info.noise_removed);
+    CHECK(c->info.day == 17728); /* 2018-07-16 */
+    CHECK_NEAR(c->info.time, 17728 * 86400.0 + 40 * 60 + 42.449561, 1e-3);
+    CHECK(!strcmp(c->info.platform, "S1A"));
     /* sigma0 by hand at the GCP: DN^2 / A^2 in dB */
-    double a_vv = lut_vv(gx, gy);
-    double want_vv = 10.0 * log10((double)MARK_VV * MARK_VV / (a_vv * a_vv));
-    double want_vh = 10.0 * log10((double)MARK_VH * MARK_VH / (250.0 * 250.0));
-    printf("GRD: GCP %d at pixel (%.2f, %.2f) -> UTM43N (%.1f, %.1f); A_vv = %.3f\n", best, gx,
-           gy, ex, ny, a_vv);
+    double a_vv = lut_vv(c->gx, c->gy);
+    c->a_vv = a_vv;
+    c->want_vv = 10.0 * log10((double)MARK_VV * MARK_VV / (a_vv * a_vv));
+    c->want_vh = 10.0 * log10((double)MARK_VH * MARK_VH / (250.0 * 250.0));
+    printf("GRD: GCP %d at pixel (%.2f, %.2f) -> UTM43N (%.1f, %.1f); A_vv = %.3f\n", c->best,
+           c->gx, c->gy, c->ex, c->ny, a_vv);
     printf("GRD: sigma0 VV at the GCP %.4f dB (by hand %.4f), VH %.4f dB (by hand %.4f)\n",
-           vv[at], want_vv, vh[at], want_vh);
-    CHECK_NEAR(vv[at], want_vv, 0.02);
-    CHECK_NEAR(vh[at], want_vh, 1e-3);
+           vv[c->at], c->want_vv, vh[c->at], c->want_vh);
+    CHECK_NEAR(vv[c->at], c->want_vv, 0.02);
+    CHECK_NEAR(vh[c->at], c->want_vh, 1e-3);
     /* geolocation: the centroid of the marker lands on the GCP within a pixel */
     double thr = 10.0 * log10(8000.0 * 8000.0 / (a_vv * a_vv)), sx = 0, sy = 0;
     int cnt = 0, nan_vv = 0;
     for (int r = 0; r < 81; r++)
-        for (int c = 0; c < 81; c++) {
-            nan_vv += isnan(vv[r * 81 + c]);
-            if (vv[r * 81 + c] > thr) {
+        for (int col = 0; col < 81; col++) {
+            nan_vv += isnan(vv[r * 81 + col]);
+            if (vv[r * 81 + col] > thr) {
                 double x, y;
-                cc_grid_xy(&g, c, r, &x, &y);
+                cc_grid_xy(&c->g, col, r, &x, &y);
                 sx += x;
                 sy += y;
                 cnt++;
             }
         }
     CHECK(nan_vv == 0);
-    double dist = cnt ? hypot(sx / cnt - ex, sy / cnt - ny) : 1e9;
+    double dist = cnt ? hypot(sx / cnt - c->ex, sy / cnt - c->ny) : 1e9;
     printf("GRD: marker %d output pixels (expected ~%.0f), centroid %.1f m from the GCP; source "
            "pixel %.1f m\n",
-           cnt, pow((2 * MARK_HALF + 1) * src_px_m / 50.0, 2), dist, src_px_m);
+           cnt, pow((2 * MARK_HALF + 1) * c->src_px_m / 50.0, 2), dist, c->src_px_m);
     CHECK(cnt > 0);
-    CHECK(dist < src_px_m);
+    CHECK(dist < c->src_px_m);
     /* far from the marker the real (non-marker) data is there and plausible */
     CHECK(vv[0] > -40.0 && vv[0] < 20.0);
+}
 
-    /* 3. with noise annotations: (DN^2 - N) / A^2 */
-    write_noise(n_vv, w, h, 1.0e8);
-    write_noise(n_vh, w, h, 5.0e6);
-    CHECK_OK(cc_s1_read(safe, &g, vv, vh, &info));
-    CHECK(info.noise_removed == 1);
-    CHECK_NEAR(vv[at], 10.0 * log10(((double)MARK_VV * MARK_VV - 1e8) / (a_vv * a_vv)), 0.02);
-    CHECK_NEAR(vh[at], 10.0 * log10(((double)MARK_VH * MARK_VH - 5e6) / (250.0 * 250.0)), 1e-3);
-    unlink(n_vv);
-    unlink(n_vh);
+/* 3. with noise annotations: (DN^2 - N) / A^2 */
+static void grd_noise(grd_ctx *c)
+{
+    write_noise(c->n_vv, c->w, c->h, 1.0e8);
+    write_noise(c->n_vh, c->w, c->h, 5.0e6);
+    CHECK_OK(cc_s1_read(c->safe, &c->g, c->vv, c->vh, &c->info));
+    CHECK(c->info.noise_removed == 1);
+    CHECK_NEAR(c->vv[c->at], 10.0 * log10(((double)MARK_VV * MARK_VV - 1e8) / (c->a_vv * c->a_vv)),
+               0.02);
+    CHECK_NEAR(c->vh[c->at], 10.0 * log10(((double)MARK_VH * MARK_VH - 5e6) / (250.0 * 250.0)),
+               1e-3);
+    unlink(c->n_vv);
+    unlink(c->n_vh);
+}
 
-    /* 3b. a 1 km grid over the whole scene and beyond: the valid area equals
-     * the footprint of productInfo.json (the GCP corners), NaN outside */
-    {
-        const char *fp = "POLYGON ((77.891296 9.225784, 75.605247 9.682624, 75.906174 11.190425, "
-                         "78.203903 10.737548, 77.891296 9.225784))";
-        OGRGeometryH poly = NULL;
-        char *fpw = (char *)fp;
-        CHECK(OGR_G_CreateFromWkt(&fpw, ll, &poly) == OGRERR_NONE);
-        CHECK(OGR_G_Transform(poly, ct) == OGRERR_NONE);
-        double area_km2 = OGR_G_Area(poly) / 1e6;
-        OGREnvelope env;
-        OGR_G_GetEnvelope(poly, &env);
-        cc_grid gb = {.width = (int)((env.MaxX - env.MinX) / 1000) + 21,
-                      .height = (int)((env.MaxY - env.MinY) / 1000) + 21, .wkt = wkt};
-        gb.gt[0] = floor(env.MinX / 1000) * 1000 - 10000;
-        gb.gt[1] = 1000;
-        gb.gt[3] = floor(env.MaxY / 1000) * 1000 + 10000;
-        gb.gt[5] = -1000;
-        size_t nb = cc_grid_npix(&gb), valid = 0;
-        float *big = malloc(nb * sizeof *big);
-        CHECK_OK(cc_s1_read(safe, &gb, big, NULL, &info));
-        for (size_t i = 0; i < nb; i++)
-            valid += !isnan(big[i]);
-        printf("GRD: 1 km grid %d x %d: %zu valid pixels (km2), footprint %.0f km2\n", gb.width,
-               gb.height, valid, area_km2);
-        CHECK(fabs(valid - area_km2) < 0.02 * area_km2);
-        CHECK(isnan(big[0]) && isnan(big[nb - 1]));
-        free(big);
-        OGR_G_DestroyGeometry(poly);
-        /* a grid entirely outside the swath: OK, all NaN */
-        cc_grid go = g;
-        go.gt[0] += 500000.0;
-        vv[0] = 0.0f;
-        CHECK_OK(cc_s1_read(safe, &go, vv, vh, &info));
-        CHECK(info.has_vv && info.has_vh && all_nan(vv, n) && all_nan(vh, n));
-    }
+/* 3b. a 1 km grid over the whole scene and beyond: the valid area equals
+ * the footprint of productInfo.json (the GCP corners), NaN outside */
+static void grd_footprint(grd_ctx *c)
+{
+    const char *fp = "POLYGON ((77.891296 9.225784, 75.605247 9.682624, 75.906174 11.190425, "
+                     "78.203903 10.737548, 77.891296 9.225784))";
+    OGRGeometryH poly = NULL;
+    char *fpw = (char *)fp;
+    CHECK(OGR_G_CreateFromWkt(&fpw, c->ll, &poly) == OGRERR_NONE);
+    CHECK(OGR_G_Transform(poly, c->ct) == OGRERR_NONE);
+    double area_km2 = OGR_G_Area(poly) / 1e6;
+    OGREnvelope env;
+    OGR_G_GetEnvelope(poly, &env);
+    cc_grid gb = {.width = (int)((env.MaxX - env.MinX) / 1000) + 21,
+                  .height = (int)((env.MaxY - env.MinY) / 1000) + 21, .wkt = c->wkt};
+    gb.gt[0] = floor(env.MinX / 1000) * 1000 - 10000;
+    gb.gt[1] = 1000;
+    gb.gt[3] = floor(env.MaxY / 1000) * 1000 + 10000;
+    gb.gt[5] = -1000;
+    size_t nb = cc_grid_npix(&gb), valid = 0;
+    float *big = malloc(nb * sizeof *big);
+    CHECK_OK(cc_s1_read(c->safe, &gb, big, NULL, &c->info));
+    for (size_t i = 0; i < nb; i++)
+        valid += !isnan(big[i]);
+    printf("GRD: 1 km grid %d x %d: %zu valid pixels (km2), footprint %.0f km2\n", gb.width,
+           gb.height, valid, area_km2);
+    CHECK(fabs(valid - area_km2) < 0.02 * area_km2);
+    CHECK(isnan(big[0]) && isnan(big[nb - 1]));
+    free(big);
+    OGR_G_DestroyGeometry(poly);
+    /* a grid entirely outside the swath: OK, all NaN */
+    cc_grid go = c->g;
+    go.gt[0] += 500000.0;
+    c->vv[0] = 0.0f;
+    CHECK_OK(cc_s1_read(c->safe, &go, c->vv, c->vh, &c->info));
+    CHECK(c->info.has_vv && c->info.has_vh && all_nan(c->vv, c->n) && all_nan(c->vh, c->n));
+}
 
-    /* 4. the measurement/ folder as the path; only VV wanted */
-    char *meas = xstrdup_printf("%s/measurement", safe);
-    CHECK_OK(cc_s1_read(meas, &g, vv, NULL, &info));
-    CHECK_NEAR(vv[at], want_vv, 0.02);
+/* 4. the measurement/ folder as the path; only VV wanted.
+ * 5. missing VH: NaN VH, info says so */
+static void grd_measurement_and_missing_vh(grd_ctx *c)
+{
+    char *meas = xstrdup_printf("%s/measurement", c->safe);
+    CHECK_OK(cc_s1_read(meas, &c->g, c->vv, NULL, &c->info));
+    CHECK_NEAR(c->vv[c->at], c->want_vv, 0.02);
 
-    /* 5. missing VH: NaN VH, info says so */
-    char *vh_aside = xstrdup_printf("%s/iw-vh.tiff.aside", tmp);
-    CHECK(rename(m_vh, vh_aside) == 0);
-    CHECK_OK(cc_s1_read(safe, &g, vv, vh, &info));
-    CHECK(info.has_vv == 1 && info.has_vh == 0);
-    CHECK(all_nan(vh, n));
-    CHECK_NEAR(vv[at], want_vv, 0.02);
-    CHECK(rename(vh_aside, m_vh) == 0);
-
-    /* 6. calibration XML without the sigmaNought LUT; malformed XML */
-    write_calibration(c_vh, "VH", w, h, 0);
-    CHECK(cc_s1_read(safe, &g, vv, vh, &info) == CC_ERR_MISSING);
-    CHECK(contains(cc_error_message(), c_vh) && contains(cc_error_message(), "sigmaNought"));
-    printf("no LUT: %s\n", cc_error_message());
-    write_file(c_vh, "<calibration><adsHeader><missionId>S1A</missionId></adsHe");
-    CHECK(cc_s1_read(safe, &g, vv, vh, &info) == CC_ERR_FORMAT);
-    CHECK(contains(cc_error_message(), c_vh));
-    write_calibration(c_vh, "VH", w, h, 1);
-    /* a malformed noise annotation is an error too (not silently skipped) */
-    write_file(n_vv, "<noise><noiseRangeVectorList count=\"0\"/></noise>");
-    CHECK(cc_s1_read(safe, &g, vv, vh, &info) == CC_ERR_MISSING);
-    CHECK(contains(cc_error_message(), n_vv));
-    unlink(n_vv);
-
-    /* 7. corrupt measurement TIFF */
-    write_file(m_vv, "II*\0 garbage, not a TIFF");
-    CHECK(cc_s1_read(safe, &g, vv, vh, &info) != CC_OK);
-    CHECK(contains(cc_error_message(), m_vv));
-    printf("corrupt: %s\n", cc_error_message());
-
-    CPLFree(wkt);
-    OCTDestroyCoordinateTransformation(ct);
-    OSRDestroySpatialReference(ll);
-    OSRDestroySpatialReference(utm);
-    free(vv);
-    free(vh);
+    char *vh_aside = xstrdup_printf("%s/iw-vh.tiff.aside", c->tmp);
+    CHECK(rename(c->m_vh, vh_aside) == 0);
+    CHECK_OK(cc_s1_read(c->safe, &c->g, c->vv, c->vh, &c->info));
+    CHECK(c->info.has_vv == 1 && c->info.has_vh == 0);
+    CHECK(all_nan(c->vh, c->n));
+    CHECK_NEAR(c->vv[c->at], c->want_vv, 0.02);
+    CHECK(rename(vh_aside, c->m_vh) == 0);
     free(meas);
     free(vh_aside);
-    free(m_vv);
-    free(m_vh);
-    free(c_vv);
-    free(c_vh);
-    free(n_vv);
-    free(n_vh);
-    free(cmd);
-    free(safe);
-    free(real_meas);
-    free(msg_expect);
-    free(real_vv);
-    free(real_vh);
-    free(real);
+}
+
+/* 6. calibration XML without the sigmaNought LUT; malformed XML; a malformed
+ * noise annotation. 7. corrupt measurement TIFF */
+static void grd_broken_inputs(grd_ctx *c)
+{
+    write_calibration(c->c_vh, "VH", c->w, c->h, 0);
+    CHECK(cc_s1_read(c->safe, &c->g, c->vv, c->vh, &c->info) == CC_ERR_MISSING);
+    CHECK(contains(cc_error_message(), c->c_vh) && contains(cc_error_message(), "sigmaNought"));
+    printf("no LUT: %s\n", cc_error_message());
+    write_file(c->c_vh, "<calibration><adsHeader><missionId>S1A</missionId></adsHe");
+    CHECK(cc_s1_read(c->safe, &c->g, c->vv, c->vh, &c->info) == CC_ERR_FORMAT);
+    CHECK(contains(cc_error_message(), c->c_vh));
+    write_calibration(c->c_vh, "VH", c->w, c->h, 1);
+    /* a malformed noise annotation is an error too (not silently skipped) */
+    write_file(c->n_vv, "<noise><noiseRangeVectorList count=\"0\"/></noise>");
+    CHECK(cc_s1_read(c->safe, &c->g, c->vv, c->vh, &c->info) == CC_ERR_MISSING);
+    CHECK(contains(cc_error_message(), c->n_vv));
+    unlink(c->n_vv);
+
+    write_file(c->m_vv, "II*\0 garbage, not a TIFF");
+    CHECK(cc_s1_read(c->safe, &c->g, c->vv, c->vh, &c->info) != CC_OK);
+    CHECK(contains(cc_error_message(), c->m_vv));
+    printf("corrupt: %s\n", cc_error_message());
+}
+
+static void grd_free(grd_ctx *c)
+{
+    CPLFree(c->wkt);
+    OCTDestroyCoordinateTransformation(c->ct);
+    OSRDestroySpatialReference(c->ll);
+    OSRDestroySpatialReference(c->utm);
+    free(c->vv);
+    free(c->vh);
+    free(c->m_vv);
+    free(c->m_vh);
+    free(c->c_vv);
+    free(c->c_vh);
+    free(c->n_vv);
+    free(c->n_vh);
+    free(c->cmd);
+    free(c->safe);
+    free(c->msg_expect);
+    free(c->real_vv);
+    free(c->real_vh);
+    free(c->real);
+}
+
+static void test_grd(const char *shared, const char *tmp)
+{
+    grd_ctx c;
+    memset(&c, 0, sizeof c);
+    c.tmp = tmp;
+    c.real = xstrdup_printf("%s/datasets/riotilerpds/s1-grd-20180716", shared);
+    c.real_vv = xstrdup_printf("%s/measurement/iw-vv.tiff", c.real);
+    c.real_vh = xstrdup_printf("%s/measurement/iw-vh.tiff", c.real);
+    c.msg_expect = xstrdup_printf("%s/annotation/calibration/calibration-iw-vv.xml", c.real);
+    if (!grd_find_gcp(&c))
+        return;
+    grd_make_grid(&c);
+    grd_real_folder(&c);
+    grd_make_safe(&c);
+    grd_calibrated(&c);
+    grd_noise(&c);
+    grd_footprint(&c);
+    grd_measurement_and_missing_vh(&c);
+    grd_broken_inputs(&c);
+    grd_free(&c);
 }
 
 int main(void)
