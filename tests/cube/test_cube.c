@@ -177,22 +177,10 @@ static void expect_rejected(cc_cube_write_args *a, const char *what, const char 
     free(after);
 }
 
-int main(void)
+static void test_create_append(cc_cube_layer *L)
 {
-    const char *dir0 = cc_test_tmpdir("cube");
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", dir0);
-    snprintf(path, sizeof path, "%s/32TMR_test.nc", dir);
-    wkt32632 = ct_epsg_wkt(32632);
-    wkt32633 = ct_epsg_wkt(32633);
-    CHECK(wkt32632 && wkt32633);
-    for (int s = 1; s < 8; s++)
-        for (int l = 0; l < NL; l++)
-            data[s][l] = ct_make_layer(l, s, W, H);
-    cc_cube_layer L[NL];
-    cc_cube_write_args a;
-
     /* create with one date, append later, then earlier: sorted */
+    cc_cube_write_args a;
     a = args(2023, 7, 14, 2, L);
     CHECK_OK(cc_cube_write(&a));
     check_cube((int[]){2023, 7, 14}, (int[]){2}, 1);
@@ -202,27 +190,37 @@ int main(void)
     CHECK_OK(cc_cube_write(&a));
     check_cube((int[]){2023, 6, 1, 2023, 7, 14, 2023, 8, 1}, (int[]){1, 2, 3}, 3);
     check_metadata();
+}
 
+static void test_replace_date(const char *dir, cc_cube_layer *L)
+{
     /* rewriting an existing date replaces its slice */
+    cc_cube_write_args a;
     a = args(2023, 7, 14, 4, L);
     CHECK_OK(cc_cube_write(&a));
     check_cube((int[]){2023, 6, 1, 2023, 7, 14, 2023, 8, 1}, (int[]){1, 4, 3}, 3);
     CHECK(ct_count_temps(dir) == 0);
+}
 
+static void test_layer_order(cc_cube_layer *L)
+{
     /* layers given in another order are matched by name */
-    {
-        cc_cube_layer R[NL];
-        a = args(2023, 9, 2, 5, L);
-        R[0] = L[2];
-        R[1] = L[0];
-        R[2] = L[1];
-        a.layers = R;
-        CHECK_OK(cc_cube_write(&a));
-        check_cube((int[]){2023, 6, 1, 2023, 7, 14, 2023, 8, 1, 2023, 9, 2},
-                   (int[]){1, 4, 3, 5}, 4);
-    }
+    cc_cube_write_args a;
+    cc_cube_layer R[NL];
+    a = args(2023, 9, 2, 5, L);
+    R[0] = L[2];
+    R[1] = L[0];
+    R[2] = L[1];
+    a.layers = R;
+    CHECK_OK(cc_cube_write(&a));
+    check_cube((int[]){2023, 6, 1, 2023, 7, 14, 2023, 8, 1, 2023, 9, 2},
+               (int[]){1, 4, 3, 5}, 4);
+}
 
+static void test_mismatches(const char *dir, cc_cube_layer *L)
+{
     /* mismatches: rejected, original untouched */
+    cc_cube_write_args a;
     a = args(2023, 10, 1, 6, L);
     a.gt[0] += 10;
     expect_rejected(&a, "origin", dir);
@@ -252,22 +250,28 @@ int main(void)
     L[0].add_offset = 0; /* pre-04.00 DN convention into a 04.00 cube */
     expect_rejected(&a, "add_offset", dir);
     check_cube((int[]){2023, 6, 1, 2023, 7, 14, 2023, 8, 1, 2023, 9, 2}, (int[]){1, 4, 3, 5}, 4);
+}
 
+static void test_equivalent_wkt(cc_cube_layer *L)
+{
     /* a WKT spelled differently but equivalent is accepted */
-    {
-        OGRSpatialReferenceH s = OSRNewSpatialReference(NULL);
-        char *w2 = NULL;
-        OSRImportFromEPSG(s, 32632);
-        const char *opts[] = {"FORMAT=WKT2_2019", NULL};
-        CHECK(OSRExportToWktEx(s, &w2, opts) == OGRERR_NONE);
-        a = args(2023, 9, 2, 5, L);
-        a.wkt = w2;
-        CHECK_OK(cc_cube_write(&a));
-        CPLFree(w2);
-        OSRDestroySpatialReference(s);
-    }
+    cc_cube_write_args a;
+    OGRSpatialReferenceH s = OSRNewSpatialReference(NULL);
+    char *w2 = NULL;
+    OSRImportFromEPSG(s, 32632);
+    const char *opts[] = {"FORMAT=WKT2_2019", NULL};
+    CHECK(OSRExportToWktEx(s, &w2, opts) == OGRERR_NONE);
+    a = args(2023, 9, 2, 5, L);
+    a.wkt = w2;
+    CHECK_OK(cc_cube_write(&a));
+    CPLFree(w2);
+    OSRDestroySpatialReference(s);
+}
 
+static void test_bad_arguments(const char *dir, cc_cube_layer *L)
+{
     /* bad arguments */
+    cc_cube_write_args a;
     a = args(2023, 2, 29, 6, L);
     CHECK(cc_cube_write(&a) == CC_ERR_ARG);
     a = args(2023, 10, 1, 6, L);
@@ -276,90 +280,118 @@ int main(void)
     a = args(2023, 10, 1, 6, L);
     a.wkt = "not a crs";
     CHECK(cc_cube_write(&a) == CC_ERR_CRS);
-    {
-        char nodir[4300];
-        snprintf(nodir, sizeof nodir, "%s/no/such/dir/c.nc", dir);
-        a = args(2023, 10, 1, 6, L);
-        a.path = nodir;
-        CHECK(cc_cube_write(&a) != CC_OK);
-        CHECK(strstr(cc_error_message(), nodir) != NULL);
-        printf("missing dir: %s\n", cc_error_message());
-    }
+    char nodir[4300];
+    snprintf(nodir, sizeof nodir, "%s/no/such/dir/c.nc", dir);
+    a = args(2023, 10, 1, 6, L);
+    a.path = nodir;
+    CHECK(cc_cube_write(&a) != CC_OK);
+    CHECK(strstr(cc_error_message(), nodir) != NULL);
+    printf("missing dir: %s\n", cc_error_message());
     check_cube((int[]){2023, 6, 1, 2023, 7, 14, 2023, 8, 1, 2023, 9, 2}, (int[]){1, 4, 3, 5}, 4);
+}
 
+static void test_junk_file(const char *dir, cc_cube_layer *L)
+{
     /* a non-NetCDF file at the path: format error, file untouched */
-    {
-        char junk[4300];
-        snprintf(junk, sizeof junk, "%s/junk.nc", dir);
-        FILE *f = fopen(junk, "wb");
-        fputs("this is not netcdf\n", f);
-        fclose(f);
-        a = args(2023, 10, 1, 6, L);
-        a.path = junk;
-        cc_status st = cc_cube_write(&a);
-        CHECK(st == CC_ERR_FORMAT || st == CC_ERR_IO);
-        printf("junk: %s\n", cc_error_message());
-        size_t n = 0;
-        char *b = slurp(junk, &n);
-        CHECK(b && n == 19 && memcmp(b, "this is not netcdf\n", 19) == 0);
-        free(b);
-        int nd;
-        double *dd;
-        CHECK(cc_cube_dates(junk, &nd, &dd) != CC_OK);
-        CHECK(strstr(cc_error_message(), junk) != NULL);
-        unlink(junk);
-    }
+    cc_cube_write_args a;
+    char junk[4300];
+    snprintf(junk, sizeof junk, "%s/junk.nc", dir);
+    FILE *f = fopen(junk, "wb");
+    fputs("this is not netcdf\n", f);
+    fclose(f);
+    a = args(2023, 10, 1, 6, L);
+    a.path = junk;
+    cc_status st = cc_cube_write(&a);
+    CHECK(st == CC_ERR_FORMAT || st == CC_ERR_IO);
+    printf("junk: %s\n", cc_error_message());
+    size_t n = 0;
+    char *b = slurp(junk, &n);
+    CHECK(b && n == 19 && memcmp(b, "this is not netcdf\n", 19) == 0);
+    free(b);
+    int nd;
+    double *dd;
+    CHECK(cc_cube_dates(junk, &nd, &dd) != CC_OK);
+    CHECK(strstr(cc_error_message(), junk) != NULL);
+    unlink(junk);
     CHECK(ct_count_temps(dir) == 0);
+}
 
+static void test_write_failure(const char *dir, cc_cube_layer *L)
+{
     /* a write failing midway (file size limit) leaves the cube and no temporary */
-    {
-        size_t n0 = 0, n1 = 0;
-        char *before = slurp(path, &n0);
+    cc_cube_write_args a;
+    size_t n0 = 0, n1 = 0;
+    char *before = slurp(path, &n0);
+    fflush(stdout);
+    pid_t p = fork();
+    if (p == 0) {
+        struct rlimit rl = {256 * 1024, 256 * 1024};
+        signal(SIGXFSZ, SIG_IGN);
+        setrlimit(RLIMIT_FSIZE, &rl);
+        a = args(2023, 11, 1, 7, L);
+        cc_status st = cc_cube_write(&a);
+        printf("file size limit: %s\n", cc_error_message());
         fflush(stdout);
-        pid_t p = fork();
-        if (p == 0) {
-            struct rlimit rl = {256 * 1024, 256 * 1024};
-            signal(SIGXFSZ, SIG_IGN);
-            setrlimit(RLIMIT_FSIZE, &rl);
-            a = args(2023, 11, 1, 7, L);
-            cc_status st = cc_cube_write(&a);
-            printf("file size limit: %s\n", cc_error_message());
-            fflush(stdout);
-            _exit(st == CC_OK ? 0 : 3);
-        }
-        int ws = 0;
-        CHECK(waitpid(p, &ws, 0) == p && WIFEXITED(ws) && WEXITSTATUS(ws) == 3);
-        char *after = slurp(path, &n1);
-        CHECK(before && after && n0 == n1 && memcmp(before, after, n0) == 0);
-        CHECK(ct_count_temps(dir) == 0);
-        free(before);
-        free(after);
+        _exit(st == CC_OK ? 0 : 3);
     }
-
-    /* stale temporaries: a dead writer's is removed, a live one's kept */
-    {
-        fflush(stdout);
-        pid_t dead = fork();
-        if (dead == 0)
-            _exit(0);
-        waitpid(dead, NULL, 0);
-        char stale[4300], live[4300];
-        snprintf(stale, sizeof stale, "%s.tmp-%ld", path, (long)dead);
-        snprintf(live, sizeof live, "%s.tmp-%ld", path, (long)getppid());
-        FILE *f = fopen(stale, "wb");
-        fputs("partial", f);
-        fclose(f);
-        f = fopen(live, "wb");
-        fclose(f);
-        a = args(2023, 10, 1, 6, L);
-        CHECK_OK(cc_cube_write(&a));
-        CHECK(access(stale, F_OK) != 0);
-        CHECK(access(live, F_OK) == 0);
-        unlink(live);
-        check_cube((int[]){2023, 6, 1, 2023, 7, 14, 2023, 8, 1, 2023, 9, 2, 2023, 10, 1},
-                   (int[]){1, 4, 3, 5, 6}, 5);
-    }
+    int ws = 0;
+    CHECK(waitpid(p, &ws, 0) == p && WIFEXITED(ws) && WEXITSTATUS(ws) == 3);
+    char *after = slurp(path, &n1);
+    CHECK(before && after && n0 == n1 && memcmp(before, after, n0) == 0);
     CHECK(ct_count_temps(dir) == 0);
+    free(before);
+    free(after);
+}
+
+static void test_stale_temporaries(const char *dir, cc_cube_layer *L)
+{
+    /* stale temporaries: a dead writer's is removed, a live one's kept */
+    cc_cube_write_args a;
+    fflush(stdout);
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0);
+    char stale[4300], live[4300];
+    snprintf(stale, sizeof stale, "%s.tmp-%ld", path, (long)dead);
+    snprintf(live, sizeof live, "%s.tmp-%ld", path, (long)getppid());
+    FILE *f = fopen(stale, "wb");
+    fputs("partial", f);
+    fclose(f);
+    f = fopen(live, "wb");
+    fclose(f);
+    a = args(2023, 10, 1, 6, L);
+    CHECK_OK(cc_cube_write(&a));
+    CHECK(access(stale, F_OK) != 0);
+    CHECK(access(live, F_OK) == 0);
+    unlink(live);
+    check_cube((int[]){2023, 6, 1, 2023, 7, 14, 2023, 8, 1, 2023, 9, 2, 2023, 10, 1},
+               (int[]){1, 4, 3, 5, 6}, 5);
+    CHECK(ct_count_temps(dir) == 0);
+}
+
+int main(void)
+{
+    const char *dir0 = cc_test_tmpdir("cube");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", dir0);
+    snprintf(path, sizeof path, "%s/32TMR_test.nc", dir);
+    wkt32632 = ct_epsg_wkt(32632);
+    wkt32633 = ct_epsg_wkt(32633);
+    CHECK(wkt32632 && wkt32633);
+    for (int s = 1; s < 8; s++)
+        for (int l = 0; l < NL; l++)
+            data[s][l] = ct_make_layer(l, s, W, H);
+    cc_cube_layer L[NL];
+    test_create_append(L);
+    test_replace_date(dir, L);
+    test_layer_order(L);
+    test_mismatches(dir, L);
+    test_equivalent_wkt(L);
+    test_bad_arguments(dir, L);
+    test_junk_file(dir, L);
+    test_write_failure(dir, L);
+    test_stale_temporaries(dir, L);
 
     for (int s = 1; s < 8; s++)
         for (int l = 0; l < NL; l++)

