@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Lists C functions longer than a limit (default 150 lines) in the source folders.
+"""Lists C functions longer than a limit (default 150 lines) in the source folders, the tests and
+the benchmarks, and C files over 1,000 lines among the tests and benchmarks (the library's own
+files are checked by check_layout.py).
 
 A function is a top-level brace block that follows a line ending in ')' (or a K&R-less
 declarator split over several lines); counted from the line of its name to its closing brace.
@@ -9,7 +11,8 @@ import os
 import re
 import sys
 
-ROOTS = ("core", "kernels", "io", "pipeline", "jobs")
+ROOTS = ("core", "kernels", "io", "pipeline", "jobs", "tests", "bench")
+MAX_FILE_LINES = 1000
 
 
 def functions(path):
@@ -85,12 +88,17 @@ def main():
             for f in sorted(files):
                 if f.endswith((".c", ".cu", ".h", ".cuh")):
                     p = os.path.join(d, f)
+                    if top in ("tests", "bench"):
+                        with open(p, encoding="utf-8", errors="replace") as fh:
+                            nl = fh.read().count("\n")
+                        if nl > MAX_FILE_LINES:
+                            over.append((nl, f"long file: {os.path.relpath(p, root)}: {nl} lines (at most {MAX_FILE_LINES})"))
                     for name, line, n in functions(p):
                         if n > limit:
-                            over.append((n, f"{os.path.relpath(p, root)}:{line}: {name}: {n} lines"))
+                            over.append((n, f"long function: {os.path.relpath(p, root)}:{line}: {name}: {n} lines (at most {limit})"))
     for _, s in sorted(over, reverse=True):
-        print("long function: " + s + f" (at most {limit})")
-    print(f"long functions: {len(over)} over {limit} lines")
+        print(s)
+    print(f"long functions and files: {len(over)} over the limits ({limit} lines a function)")
     return 1 if over else 0
 
 
