@@ -195,8 +195,9 @@ static inline CC_NN_HD int cc_nn_max4_index(float v0, float v1, float v2, float 
  * align_corners = false, scale 1/2): out = l0*in[i0] + l1*in[i1]. */
 static inline void cc_nn_bilinear_index(int dst, int in_size, int *i0, int *i1, float *l0, float *l1);
 
-/* The CPU backend (kernels/cpu/ref.c). Static storage. */
-const cc_nn_backend *cc_nn_cpu_backend_get(void);
+/* The backends themselves are cc_nn_backend_cpu (kernels/cpu/ref.c) and
+ * cc_nn_backend_cuda (kernels/cuda/nn_cuda.cu, NULL when no GPU is usable; in a
+ * build without CUDA kernels/cuda/nn_cuda_none.c returns NULL), declared in nn.h. */
 /* Runs an unfused plan (cc_nn_plan_make_unfused) of m with the CPU backend's
  * ops, for the forward pass of training: rho is the input reflectance
  * (T, H, W, in_channels), decoded as cc_nn_normalize_pixel; out[n] receives
@@ -209,14 +210,6 @@ const cc_nn_backend *cc_nn_cpu_backend_get(void);
 cc_status cc_nn_cpu_run_unfused(const cc_nn_model *m, const cc_nn_plan *plan, const float *rho,
                                 float *const *out, float *const *pre);
 
-#ifdef CC_HAVE_CUDA
-/* Implemented by kernels/cuda/nn_cuda.cu (the CUDA engineer): the CUDA backend,
- * or NULL when no GPU is usable (driver missing, no device). nn.c calls it only
- * when CC_HAVE_CUDA_NN is defined, which kernels/CMakeLists.txt does when
- * kernels/cuda/nn_cuda.cu exists; that file must also be listed in
- * kernels/cuda/CMakeLists.txt. */
-const cc_nn_backend *cc_nn_cuda_backend_get(void);
-#endif
 
 /* ---- inline definitions ---- */
 static inline CC_NN_HD int cc_nn_max4_index(float v0, float v1, float v2, float v3)

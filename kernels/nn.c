@@ -842,19 +842,10 @@ cc_status cc_nn_plan_make_unfused(const cc_nn_model *m, int t, int h, int w, cc_
 
 /* ---- backends and execution ---- */
 
-const cc_nn_backend *cc_nn_backend_cpu(void)
-{
-    return cc_nn_cpu_backend_get();
-}
-
-const cc_nn_backend *cc_nn_backend_cuda(void)
-{
-#if defined(CC_HAVE_CUDA) && defined(CC_HAVE_CUDA_NN)
-    return cc_nn_cuda_backend_get();
-#else
-    return NULL;
-#endif
-}
+/* cc_nn_backend_cpu and cc_nn_backend_cuda are defined by the backends themselves
+ * (kernels/cpu/ref.c; kernels/cuda/nn_cuda.cu, or kernels/cuda/nn_cuda_none.c in a
+ * build without CUDA), so this file never calls into cpu/ or cuda/: the backends
+ * use kernels/, not the other way round (docs/architecture.md). */
 
 const char *cc_nn_backend_name(const cc_nn_backend *b)
 {

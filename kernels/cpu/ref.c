@@ -744,7 +744,7 @@ static const cc_nn_backend cpu_backend = {
     .ctx = NULL,
 };
 
-const cc_nn_backend *cc_nn_cpu_backend_get(void)
+const cc_nn_backend *cc_nn_backend_cpu(void)
 {
     return &cpu_backend;
 }

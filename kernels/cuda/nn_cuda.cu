@@ -773,7 +773,7 @@ void probe(void)
 
 } // namespace
 
-extern "C" const cc_nn_backend *cc_nn_cuda_backend_get(void)
+extern "C" const cc_nn_backend *cc_nn_backend_cuda(void)
 {
     std::call_once(g_once, probe);
     return g_state.usable ? &g_backend : nullptr;

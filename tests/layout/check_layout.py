@@ -22,15 +22,17 @@ import sys
 # core < kernels < io < pipeline < jobs; inside a layer, the products and formats that
 # may build on one another are listed explicitly.
 CORE = {"core"}
-KERNELS = CORE | {"kernels", "kernels/smac", "kernels/train"}
+KERNELS = CORE | {"kernels", "kernels/cpu", "kernels/cuda", "kernels/smac", "kernels/train"}
 IO_BASE = KERNELS | {"io", "io/grid", "io/s2"}
 IO = IO_BASE | {"io/s2", "io/landsat", "io/s1", "io/s3", "io/netcdf"}
 PIPE_BASE = IO | {"pipeline/report"}
 USES = {
     "core": set(),
-    "kernels": CORE | {"kernels/smac"},  # nn + its backends cpu/ and cuda/ (one unit)
+    "kernels": CORE,  # graph, plan, backend contract; never calls a backend
+    "kernels/cpu": CORE | {"kernels"},  # the backends implement kernels/backend-impl.h
+    "kernels/cuda": CORE | {"kernels", "kernels/smac"},
     "kernels/smac": CORE,
-    "kernels/train": CORE | {"kernels"},
+    "kernels/train": CORE | {"kernels", "kernels/cpu"},  # forward = the CPU backend's unfused run
     "io": KERNELS | {"io/grid"},
     "io/s2": KERNELS | {"io"},
     "io/grid": KERNELS | {"io", "io/s2"},  # a tile grid from a scene
@@ -55,8 +57,6 @@ def unit_of(path):
     parts = path.split("/")
     if parts[0] not in ROOTS:
         return None
-    if parts[0] == "kernels" and len(parts) >= 3 and parts[1] in ("cpu", "cuda"):
-        return "kernels"  # the backends implement kernels/backend-impl.h for kernels/nn.c
     if len(parts) >= 3:
         return parts[0] + "/" + parts[1]
     return parts[0]
