@@ -15,7 +15,6 @@
 #include "jobs/cli/cli.h"
 #include "pipeline/boa/boa.h"
 
-#define CC_BOA_DEFAULT_MODEL "models/boa-s2.h5" /* core/datapath.h finds it */
 
 void cc_cmd_boa_help(void)
 {
@@ -28,7 +27,7 @@ void cc_cmd_boa_help(void)
            "INPUT: as for `clearcube reference` (SAFE directory or .zip, multi-band GeoTIFF, band folder).\n\n"
            "Options:\n"
            "  -o, --output OUT.nc   output cube (required; must not exist)\n"
-           "  --model PATH          model file (default: the shipped " CC_BOA_DEFAULT_MODEL ", found beside\n"
+           "  --model PATH          model file (default: the shipped " CC_BOA_SHIPPED_MODEL ", found beside\n"
            "                        the executable in ../share/clearcube/ or in $CLEARCUBE_DATA)\n"
            "  --quicklook OUT.png   also write a true-colour PNG (B4/B3/B2)\n"
            "  --aot X, --water-vapour X, --elevation M, --dem PATH, --ozone X\n"
@@ -115,7 +114,7 @@ int cc_cmd_boa(int argc, char **argv)
         return 2;
     }
     char shipped[PATH_MAX];
-    int drc = cc_cli_data_file(&model, CC_BOA_DEFAULT_MODEL, shipped, sizeof shipped);
+    int drc = cc_cli_data_file(&model, CC_BOA_SHIPPED_MODEL, shipped, sizeof shipped);
     if (drc)
         return drc;
     cc_nn_model m;

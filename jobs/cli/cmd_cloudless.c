@@ -10,10 +10,10 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "jobs/cli/cli.h"
+#include "pipeline/cloudless/cloudless.h"
 #include "pipeline/cloudless/cloudless_product.h"
 #include "pipeline/cloudless/sim_cubes.h"
 
-#define CC_CLOUDLESS_DEFAULT_MODEL "models/cloudless.h5" /* core/datapath.h finds it */
 
 void cc_cmd_cloudless_help(void)
 {
@@ -29,7 +29,7 @@ void cc_cmd_cloudless_help(void)
            "  -o, --output OUT.nc    output cube (required)\n"
            "  --tile T               tile id of the sensor cubes (required)\n"
            "  --date YYYY-MM-DD      the day (required)\n"
-           "  --model PATH           fusion model (default: the shipped " CC_CLOUDLESS_DEFAULT_MODEL ", found\n"
+           "  --model PATH           fusion model (default: the shipped " CC_CL_SHIPPED_MODEL ", found\n"
            "                         beside the executable in ../share/clearcube/ or in $CLEARCUBE_DATA)\n"
            "  --sensors LIST         sensors to use, e.g. s2,landsat,olci,s1 (default: all present)\n"
            "  --quicklook OUT.png    also write a true-colour PNG (B04/B03/B02)\n"
@@ -128,7 +128,7 @@ int cc_cmd_cloudless(int argc, char **argv)
     }
     a.cube_dir = argv[optind];
     char shipped[PATH_MAX];
-    int drc = cc_cli_data_file(&a.model_path, CC_CLOUDLESS_DEFAULT_MODEL, shipped, sizeof shipped);
+    int drc = cc_cli_data_file(&a.model_path, CC_CL_SHIPPED_MODEL, shipped, sizeof shipped);
     if (drc)
         return drc;
     cc_cloudless_stats st;

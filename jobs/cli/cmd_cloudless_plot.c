@@ -16,7 +16,6 @@
 #include "pipeline/cloudless/cloudless.h"
 #include "pipeline/cloudless/cloudless_plot.h"
 
-#define CC_CLOUDLESS_DEFAULT_MODEL "models/cloudless.h5" /* core/datapath.h finds it */
 
 void cc_cmd_cloudless_plot_help(void)
 {
@@ -29,7 +28,7 @@ void cc_cmd_cloudless_plot_help(void)
            "--strip: N consecutive days side by side: top the Sentinel-2 input (white: cloud, grey: no\n"
            "acquisition), bottom the cloud-free output (B04/B03/B02, reflectance 0..0.25 stretched).\n\n"
            "  --band B      band of the time series (default B8A)\n"
-           "  --model M     (default: the shipped " CC_CLOUDLESS_DEFAULT_MODEL ", beside the executable in\n"
+           "  --model M     (default: the shipped " CC_CL_SHIPPED_MODEL ", beside the executable in\n"
            "                ../share/clearcube/ or in $CLEARCUBE_DATA)\n");
 }
 
@@ -116,7 +115,7 @@ int cc_cmd_cloudless_plot(int argc, char **argv)
         return 2;
     }
     char shipped[PATH_MAX];
-    int drc = cc_cli_data_file(&model, CC_CLOUDLESS_DEFAULT_MODEL, shipped, sizeof shipped);
+    int drc = cc_cli_data_file(&model, CC_CL_SHIPPED_MODEL, shipped, sizeof shipped);
     if (drc)
         return drc;
     cc_cl_model *m = NULL;

@@ -17,7 +17,6 @@
 #include "pipeline/cloudless/gapfill_eval.h"
 #include "pipeline/cloudless/gapfill_eval_sim.h"
 
-#define CC_CL_DEFAULT_MODEL "models/cloudless.h5" /* core/datapath.h finds it */
 
 void cc_cmd_gapfill_eval_help(void)
 {
@@ -34,7 +33,7 @@ void cc_cmd_gapfill_eval_help(void)
            "                     ablation: the model with each sensor removed in turn (\"ablation\" in the JSON)\n"
            "  --json OUT.json    the scores (required; written atomically)\n"
            "  --seed S           split phase / donor masks / simulation seed (default 1)\n"
-           "  --model M          fusion model (default: the shipped " CC_CL_DEFAULT_MODEL ", beside the\n"
+           "  --model M          fusion model (default: the shipped " CC_CL_SHIPPED_MODEL ", beside the\n"
            "                     executable in ../share/clearcube/ or in $CLEARCUBE_DATA)\n"
            "  --datasets DIR     shared datasets for --simulated (default: $CLEARCUBE_SHARED)\n"
            "  --eolearn-tif DIR  scripts/npy2tif output for --simulated (default: $CLEARCUBE_EOLEARN_TIF)\n"
@@ -116,7 +115,7 @@ int cc_cmd_gapfill_eval(int argc, char **argv)
         return 2;
     }
     char shipped[PATH_MAX];
-    int drc = cc_cli_data_file(&model, CC_CL_DEFAULT_MODEL, shipped, sizeof shipped);
+    int drc = cc_cli_data_file(&model, CC_CL_SHIPPED_MODEL, shipped, sizeof shipped);
     if (drc)
         return drc;
     cc_cl_model *m = NULL;

@@ -35,6 +35,8 @@
 extern "C" {
 #endif
 
+/* The shipped model, relative to the data folder (core/datapath.h finds it). */
+#define CC_BOA_SHIPPED_MODEL "models/boa-s2.h5"
 #define CC_BOA_NBANDS 12
 #define CC_BOA_NCTX 6
 #define CC_BOA_NIN (CC_BOA_NBANDS + CC_BOA_NCTX)

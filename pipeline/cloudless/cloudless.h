@@ -80,6 +80,8 @@ void cc_cl_arch_init(cc_cl_arch *a);
  * cc_cl_model_free. */
 cc_status cc_cl_model_build(const cc_cl_arch *a, cc_cl_model **out);
 cc_status cc_cl_model_load(const char *path, cc_cl_model **out);
+/* The shipped model, relative to the data folder (core/datapath.h finds it). */
+#define CC_CL_SHIPPED_MODEL "models/cloudless.h5"
 void cc_cl_model_free(cc_cl_model *m);
 /* Writes the model file (io/model_file.h); `note` (may be NULL) is appended
  * to the provenance after the Cloudless header line. */
