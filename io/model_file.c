@@ -43,13 +43,6 @@
 #define MF_COMPRESS_MIN 4096        /* tensors with at least this many values are
                                        chunked + shuffle + deflate                   */
 
-/* The content hash of docs/formats/model.md, as cc_nn_model_finalize stores it
- * (kernels/nn_canon.c computes it for the builder and for this reader). */
-cc_status cc_model_content_hash(const cc_nn_model *m, char hex[65])
-{
-    return cc_nn_model_hash(m, hex);
-}
-
 /* ------------------------------------------------------------------------ */
 /* HDF5 error printing: off while we run, restored afterwards               */
 

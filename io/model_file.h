@@ -46,12 +46,6 @@ cc_status cc_model_file_read(const char *path, cc_nn_model *m);
 cc_status cc_model_check_bands(const cc_nn_model *m, const char *const *bands, int nbands,
                                const char *input_name);
 
-/* SHA-256 (lowercase hex, 64 chars + NUL) of the canonical serialisation of a
- * finalised model's architecture, input description and tensors
- * (docs/formats/model.md). The value cc_model_file_write stores: the same as
- * cc_nn_model_hash (kernels/nn.h), which computes it. */
-cc_status cc_model_content_hash(const cc_nn_model *m, char hex[65]);
-
 #ifdef __cplusplus
 }
 #endif

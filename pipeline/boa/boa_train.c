@@ -595,7 +595,7 @@ static cc_status trainer_model(trainer *tr)
     if ((st = cc_train_net_create(m, 1, 1, tr->cm, &tr->net)) != CC_OK)
         return st;
     tr->np = cc_train_nparams(tr->net);
-    if ((st = cc_model_content_hash(m, tr->arch_hash)) != CC_OK) /* of the initial weights + normalisation */
+    if ((st = cc_nn_model_hash(m, tr->arch_hash)) != CC_OK) /* of the initial weights + normalisation */
         return st;
     return cc_adamw_init(&tr->adam, tr->np);
 }

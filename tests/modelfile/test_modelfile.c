@@ -80,7 +80,7 @@ static void test_round_trip(const char *good)
     char h1[65];
     struct stat sb;
     CHECK_OK(mf_build_every_op(&m1));
-    CHECK_OK(cc_model_content_hash(&m1, h1));
+    CHECK_OK(cc_nn_model_hash(&m1, h1));
     CHECK_OK(cc_model_file_write(good, &m1, NULL));
     CHECK_OK(cc_model_file_read(good, &m2));
     compare_models(&m1, &m2);
