@@ -19,7 +19,7 @@
 
 const char *const cc_boa_channel_names[CC_BOA_NIN] = {
     "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12",
-    "MU_S", "MU_V", "COS_RAA", "AOT550", "WV_HALF", "P_REL"};
+    "MU_S", "MU_V", "COS_RAA", "AOT550", "WV_HALF", "P_REL", "O3"};
 
 void cc_boa_context_features(const cc_boa_context *c, float out[CC_BOA_NCTX])
 {
@@ -29,6 +29,7 @@ void cc_boa_context_features(const cc_boa_context *c, float out[CC_BOA_NCTX])
     out[3] = (float)(c->aot550 + 1.0);
     out[4] = (float)(c->wv * 0.5 + 1.0);
     out[5] = (float)(c->p_rel + 1.0);
+    out[6] = (float)(c->o3 + 1.0);
 }
 
 void cc_boa_options_init(cc_boa_options *o)
@@ -92,10 +93,10 @@ cc_status cc_boa_model_build(const cc_boa_arch *a, cc_nn_model *m)
 
 cc_status cc_boa_model_check(const cc_nn_model *m, const char *path)
 {
-    if (m->input.nchannels != CC_BOA_NIN)
-        return cc_error_set(CC_ERR_FORMAT, "%s: not a BoA model (%d input channels, expected %d)", path,
-                            m->input.nchannels, CC_BOA_NIN);
-    for (int c = 0; c < CC_BOA_NIN; c++)
+    if (m->input.nchannels != CC_BOA_NIN && m->input.nchannels != CC_BOA_NIN_V1)
+        return cc_error_set(CC_ERR_FORMAT, "%s: not a BoA model (%d input channels, expected %d or %d)", path,
+                            m->input.nchannels, CC_BOA_NIN, CC_BOA_NIN_V1);
+    for (int c = 0; c < m->input.nchannels; c++)
         if (strcmp(m->input.band[c], cc_boa_channel_names[c]) != 0)
             return cc_error_set(CC_ERR_FORMAT, "%s: not a BoA model (input channel %d is '%s', expected '%s')",
                                 path, c, m->input.band[c], cc_boa_channel_names[c]);
@@ -123,7 +124,8 @@ typedef struct {
     uint16_t *resampled[CC_BOA_NBANDS]; /* owned, or NULL                         */
     const cc_angle_grid *vz, *va;       /* view angles (NULL: the scene means)   */
     double mean_vz, mean_va;
-    float ctx_const[3];                 /* aot, wv/2, p_rel features (+1)        */
+    float ctx_const[4];                 /* aot, wv/2, p_rel, o3 features (+1)    */
+    int nin;                            /* the model's input channels (18 or 19) */
     double dn_offset, quant;
 } boa_source;
 
@@ -178,14 +180,14 @@ static cc_status boa_read(void *vctx, int x0, int y0, int w, int h, uint16_t *ds
             int sw = b->resampled[k] ? b->grid.width : b->band[k]->width;
             for (int r = 0; r < h; r++) {
                 const uint16_t *row = src + (size_t)(y0 + r) * sw + x0;
-                uint16_t *d = dst + (size_t)r * w * CC_BOA_NIN + k;
+                uint16_t *d = dst + (size_t)r * w * b->nin + k;
                 for (int c = 0; c < w; c++)
-                    d[(size_t)c * CC_BOA_NIN] = row[c];
+                    d[(size_t)c * b->nin] = row[c];
             }
         } else {
             const cc_raster_u16 *rr = b->band[k];
             cc_status st = cc_infer_upsample(rr->dn, 0, 0, rr->width, rr->height, rr->width, rr->height,
-                                             b->factor[k], x0, y0, w, h, dst + k, CC_BOA_NIN);
+                                             b->factor[k], x0, y0, w, h, dst + k, b->nin);
             if (st != CC_OK)
                 return st;
         }
@@ -199,6 +201,8 @@ static cc_status boa_read(void *vctx, int x0, int y0, int w, int h, uint16_t *ds
     uint16_t aot = encode_feature(b->ctx_const[0], b->dn_offset, b->quant);
     uint16_t wv = encode_feature(b->ctx_const[1], b->dn_offset, b->quant);
     uint16_t pr = encode_feature(b->ctx_const[2], b->dn_offset, b->quant);
+    uint16_t o3 = encode_feature(b->ctx_const[3], b->dn_offset, b->quant);
+    const int nin = b->nin;
     int W = b->grid.width;
     for (int r = 0; r < h; r++) {
         double fa[3], fb[3];
@@ -219,12 +223,14 @@ static cc_status boa_read(void *vctx, int x0, int y0, int w, int h, uint16_t *ds
                 cb = bb;
             }
             double t = bb > a ? (double)(gx - a) / (double)(bb - a) : 0.0;
-            uint16_t *d = dst + ((size_t)r * w + c) * CC_BOA_NIN + CC_BOA_NBANDS;
+            uint16_t *d = dst + ((size_t)r * w + c) * nin + CC_BOA_NBANDS;
             for (int q = 0; q < 3; q++)
                 d[q] = encode_feature((float)(fa[q] + t * ((bb > a ? fb[q] : fa[q]) - fa[q])), b->dn_offset, b->quant);
             d[3] = aot;
             d[4] = wv;
             d[5] = pr;
+            if (nin > CC_BOA_NIN_V1)
+                d[6] = o3;
         }
     }
     return CC_OK;
@@ -281,12 +287,14 @@ static cc_status boa_context(const cc_scene *s, const cc_boa_options *o, boa_sou
     if (st != CC_OK)
         return st;
     const cc_reference_atmos *at = &stats->atmos;
-    cc_boa_context sc = {.aot550 = at->aot550, .wv = at->water_vapour, .p_rel = at->pressure_hpa / 1013.25};
+    cc_boa_context sc = {.aot550 = at->aot550, .wv = at->water_vapour, .p_rel = at->pressure_hpa / 1013.25,
+                         .o3 = at->ozone};
     float feat[CC_BOA_NCTX];
     cc_boa_context_features(&sc, feat);
     src->ctx_const[0] = feat[3];
     src->ctx_const[1] = feat[4];
     src->ctx_const[2] = feat[5];
+    src->ctx_const[3] = feat[6];
     src->mean_vz = at->mean_view_zenith;
     src->mean_va = at->mean_view_azimuth;
     return CC_OK;
@@ -402,7 +410,7 @@ static cc_status boa_infer(const cc_nn_model *mm, const cc_boa_options *o, const
                            const char *out_nc, boa_source *src, boa_sink *snk, cc_infer_stats *is)
 {
     const cc_grid *g = &src->grid;
-    cc_infer_source isrc = {.width = g->width, .height = g->height, .nchannels = CC_BOA_NIN,
+    cc_infer_source isrc = {.width = g->width, .height = g->height, .nchannels = src->nin,
                             .name = input_name, .read = boa_read, .ctx = src};
     cc_infer_sink isnk = {.nchannels = CC_BOA_NBANDS, .name = out_nc, .write = boa_write, .ctx = snk};
     cc_infer_options io;
@@ -441,6 +449,7 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
     if ((st = cc_boa_model_check(m, "model")) != CC_OK)
         return st;
     src.s = s;
+    src.nin = m->input.nchannels;
     if ((st = cc_grid_for_scene(s, o->atmos.resolution, &src.grid)) != CC_OK)
         return st;
     const cc_grid *g = &src.grid;

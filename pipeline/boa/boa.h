@@ -38,7 +38,8 @@ extern "C" {
 /* The shipped model, relative to the data folder (core/datapath.h finds it). */
 #define CC_BOA_SHIPPED_MODEL "models/boa-s2.h5"
 #define CC_BOA_NBANDS 12
-#define CC_BOA_NCTX 6
+#define CC_BOA_NCTX 7
+#define CC_BOA_NIN_V1 18 /* models before the O3 channel (18 inputs) still load */
 #define CC_BOA_NIN (CC_BOA_NBANDS + CC_BOA_NCTX)
 #define CC_BOA_MAX_HIDDEN 8
 
@@ -48,9 +49,10 @@ extern const char *const cc_boa_channel_names[CC_BOA_NIN];
 
 typedef struct {
     double mu_s, mu_v, cos_raa, aot550, wv, p_rel; /* wv in g cm-2 (not halved) */
+    double o3;                                     /* ozone, cm-atm                */
 } cc_boa_context;
 
-/* The 6 context channel values ("feature + 1") of ctx, in channel order. */
+/* The 7 context channel values ("feature + 1") of ctx, in channel order. */
 void cc_boa_context_features(const cc_boa_context *ctx, float out[CC_BOA_NCTX]);
 
 typedef struct {
