@@ -1,7 +1,9 @@
 /* clearcube ingest PRODUCT... --out-dir DIR (--tile T | --grid REF): reads
  * input products of any Cloudless sensor with their readers, resamples them
  * onto the Sentinel-2 tile grid and appends each as a date of the tile's
- * sensor cube (pipeline/cloudless/cloudless_product.h). */
+ * sensor cube (pipeline/cloudless/cloudless_product.h); openEO/xarray NetCDF
+ * series (FILE.nc) add all their dates, on the first file's grid. */
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,8 @@
 
 void cc_cmd_ingest_help(void)
 {
-    printf("Usage: clearcube ingest PRODUCT... --out-dir DIR (--tile T [--resolution M] | --grid REF)\n\n"
+    printf("Usage: clearcube ingest PRODUCT... --out-dir DIR (--tile T [--resolution M] | --grid REF)\n"
+           "       clearcube ingest FILE.nc... --out-dir DIR --tile NAME [--grid REF] [--sensor S]\n\n"
            "Reads each PRODUCT with the reader of its sensor, resamples it onto the Sentinel-2 tile grid with\n"
            "GDAL and appends it as one date of the tile's sensor cube DIR/<tile>_<sensor>.nc, the input of\n"
            "`clearcube cloudless` (docs/formats/cube.md, \"Sensor cubes\"). A product that cannot be read is\n"
@@ -28,6 +31,12 @@ void cc_cmd_ingest_help(void)
            "  landsat  Landsat 8/9 Collection 2 L1/L2, pre-collection L1T with MTL (HLS-adjusted to S2 bands)\n"
            "  olci     Sentinel-3 OLCI EFR (.SEN3 folder or BEAM/SNAP NetCDF), TOA reflectance in S2 bands\n"
            "  s1       Sentinel-1 sigma0 VV/VH in dB (analysis-ready GeoTIFF patch, or GRD with calibration)\n\n"
+           "NetCDF series (FILE.nc: openEO/xarray cubes such as the WorldCereal extractions, docs/formats/\n"
+           "netcdf-series.md): every date of the file is added (acquisitions of one day are one date). The\n"
+           "sensors are recognised from the variables and attributes (Sentinel-2 L2A bands with SCL, Landsat\n"
+           "8/9 SR bands B2..B7 with pixel_qa/QA_PIXEL, HLS-adjusted; VV/VH in dB); --sensor s2|landsat|s1\n"
+           "takes only that sensor's bands. The grid is the first file's own (then NAME is any name) unless\n"
+           "--grid names a raster; files on other grids are warped onto it.\n\n"
            "Options:\n"
            "  --out-dir DIR          folder of the sensor cubes (created)\n"
            "  --tile T               the MGRS tile: its grid (109.8 km) at --resolution (default 10 m)\n"
@@ -35,6 +44,37 @@ void cc_cmd_ingest_help(void)
            "                         then --tile only names the cubes\n"
            "  --sensor S             auto (default), s2, landsat, olci or s1\n"
            "  --log-level LEVEL      debug, info, warn, error, quiet\n\n" CC_CLI_SCENE_OPTIONS_HELP);
+}
+
+/* A cube name from --tile when the grid comes from a file: letters, digits,
+ * '_', '-', '.'; 0 if fine, else the message is printed. */
+static int name_check(const char *n)
+{
+    size_t len = strlen(n), ok = len > 0 && len < 64 && n[0] != '.';
+    for (size_t i = 0; ok && i < len; i++)
+        ok = isalnum((unsigned char)n[i]) || n[i] == '_' || n[i] == '-' || n[i] == '.';
+    if (!ok)
+        fprintf(stderr, "clearcube: error: --tile %s: a cube name is 1..63 letters, digits, '_', '-' or '.'\n", n);
+    return !ok;
+}
+
+/* One NetCDF series; the first one that opens gives the grid when none is
+ * set. 0 ingested, 1 failed (reported). */
+static int ingest_netcdf(const char *path, int sensor, cc_ingest_grid *og, const char *tile, const char *dir)
+{
+    cc_ingest_nc_stats stats;
+    if ((!og->wkt && cc_ingest_grid_netcdf(path, og) != CC_OK) ||
+        cc_ingest_netcdf(path, sensor, &og->g, tile, dir, &stats) != CC_OK) {
+        fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
+        return 1;
+    }
+    for (int s = 0; s < CC_SENSOR_COUNT; s++)
+        if (stats.sensors & (1u << s)) {
+            char cube[4096];
+            cc_cube_sensor_path(cube, sizeof cube, dir, tile, (cc_sensor)s);
+            printf("%s -> %s (%d dates)\n", path, cube, stats.ndates[s]);
+        }
+    return 0;
 }
 
 static int fail(void)
@@ -98,17 +138,37 @@ int cc_cmd_ingest(int argc, char **argv)
                         "--help)\n");
         return 2;
     }
-    char tile[8];
+    const int nc_first = sensor != CC_SENSOR_OLCI && cc_ingest_is_netcdf_series(argv[optind]);
+    char tile[72];
     cc_ingest_grid og = {0};
-    if (cc_mgrs_tile_parse(tile_in, tile) != CC_OK)
+    if (grid || nc_first) { /* the grid comes from a file: NAME is any name */
+        if (name_check(tile_in))
+            return 2;
+        snprintf(tile, sizeof tile, "%s", tile_in);
+    } else if (cc_mgrs_tile_parse(tile_in, tile) != CC_OK)
         return fail();
-    if ((grid ? cc_ingest_grid_raster(grid, &og) : cc_ingest_grid_tile(tile, res, &og)) != CC_OK ||
+    /* --grid: a NetCDF series by its pixel centres, else any GDAL raster */
+    if (grid && cc_ingest_is_netcdf_series(grid) && cc_ingest_grid_netcdf(grid, &og) != CC_OK)
+        cc_ingest_grid_free(&og);
+    if ((grid ? (og.wkt ? CC_OK : cc_ingest_grid_raster(grid, &og)) : nc_first ? CC_OK : cc_ingest_grid_tile(tile, res, &og)) != CC_OK ||
         cc_ingest_out_dir(dir) != CC_OK) {
         cc_ingest_grid_free(&og);
         return fail();
     }
     int failed = 0, done = 0;
     for (int i = optind; i < argc; i++) {
+        if (sensor != CC_SENSOR_OLCI && cc_ingest_is_netcdf_series(argv[i])) {
+            if (ingest_netcdf(argv[i], sensor, &og, tile, dir) == 0)
+                done++;
+            else
+                failed++;
+            continue;
+        }
+        if (!og.wkt) {
+            fprintf(stderr, "clearcube: error: %s: no grid yet (give --grid, or a NetCDF series first)\n", argv[i]);
+            failed++;
+            continue;
+        }
         int s = sensor >= 0 ? sensor : cc_ingest_detect_sensor(argv[i]);
         if (s < 0) {
             fprintf(stderr, "clearcube: error: %s: cannot tell the sensor from the name (use --sensor)\n", argv[i]);

@@ -2,7 +2,9 @@
  * by the reader of its sensor (Sentinel-2 L2A, Landsat, Sentinel-3 OLCI,
  * Sentinel-1), resampled onto the Sentinel-2 tile grid with GDAL and appended as
  * one date of the tile's sensor cube DIR/<tile>_<sensor>.nc
- * (cloudless_product.h; docs/formats/cube.md, "Sensor cubes"). */
+ * (cloudless_product.h; docs/formats/cube.md, "Sensor cubes"); or every date
+ * of an openEO/xarray NetCDF series (ingest_netcdf.c) onto the grid of the
+ * series itself or of any raster. */
 #ifndef CC_PIPELINE_CLOUDLESS_INGEST_H
 #define CC_PIPELINE_CLOUDLESS_INGEST_H
 
@@ -37,6 +39,31 @@ cc_status cc_ingest_out_dir(const char *dir);
  * A product that does not overlap the grid is an error (never an all-fill date). */
 cc_status cc_ingest_product(const char *path, int sensor, const cc_scene_options *so, const cc_grid *g,
                             const char *tile, const char *dir);
+
+/* ---- openEO/xarray NetCDF series (docs/formats/netcdf-series.md) ---- */
+
+/* 1 if path is to be read as a NetCDF series: a .nc file that is not a
+ * Sentinel-3 OLCI product (which has its own reader). */
+int cc_ingest_is_netcdf_series(const char *path);
+
+/* The grid of a NetCDF series: its own pixel centres and CRS. */
+cc_status cc_ingest_grid_netcdf(const char *path, cc_ingest_grid *og);
+
+typedef struct {
+    unsigned sensors;              /* 1 << cc_sensor of every sensor written   */
+    int ndates[CC_SENSOR_COUNT];   /* dates of each (acquisitions of one day: one date) */
+} cc_ingest_nc_stats;
+
+/* Reads every band of the NetCDF series `path` that belongs to `sensor`
+ * (-1: every sensor recognised from its variables and attributes:
+ * Sentinel-2 L2A with SCL, Landsat 8/9 surface reflectance with QA, HLS-
+ * adjusted to Sentinel-2A, Sentinel-1 VV/VH in dB), onto grid g, and adds
+ * its dates to dir/<tile>_<sensor>.nc. A date already in a cube is merged:
+ * the bands the file has replace the cube's, the others are kept (the 10 m
+ * and 20 m files of one Sentinel-2 series fill one cube). All or nothing:
+ * on failure no cube is changed. stats may be NULL. */
+cc_status cc_ingest_netcdf(const char *path, int sensor, const cc_grid *g, const char *tile, const char *dir,
+                           cc_ingest_nc_stats *stats);
 
 #ifdef __cplusplus
 }
