@@ -37,6 +37,12 @@ typedef struct {
     uint16_t fill_value;    /* _FillValue (0 for clearcube DN convention)        */
     double wavelength_nm;   /* 0 if not applicable                                */
     const uint16_t *data;   /* width*height values on the cube grid, row-major  */
+    /* a flag layer (nflags > 0): stored as uint8 (values and fill_value <= 255)
+     * with the CF attributes flag_values (the nflags values) and flag_meanings
+     * (space-separated words, one per value); no scale_factor/add_offset */
+    int nflags;
+    const uint8_t *flag_values;
+    const char *flag_meanings;
 } cc_cube_layer;
 
 typedef struct {
@@ -157,6 +163,10 @@ cc_status cc_cube_stream_write_window(cc_cube_stream *s, int x0, int y0, int w, 
  * windows did not cover the grid; CC_ERR_UNSUPPORTED if <path> appeared
  * meanwhile (it is not replaced). */
 cc_status cc_cube_stream_commit(cc_cube_stream *s);
+
+/* Sets a text attribute, before commit, of the layer named `layer` (NULL:
+ * a global attribute), e.g. counts known only once every window is written. */
+cc_status cc_cube_stream_set_text(cc_cube_stream *s, const char *layer, const char *name, const char *value);
 
 /* Discards everything written and frees s; NULL is a no-op. */
 void cc_cube_stream_abort(cc_cube_stream *s);

@@ -138,6 +138,23 @@ out:
     return st;
 }
 
+cc_status cc_cube_stream_set_text(cc_cube_stream *s, const char *layer, const char *name, const char *value)
+{
+    cc_status st = CC_OK;
+    const char *ncfile = s && s->tmp[0] ? s->tmp : "cube";
+    int varid = NC_GLOBAL;
+    if (!s || s->n.ncid < 0 || !name || !value)
+        return cc_error_set(CC_ERR_ARG, "%s: stream not open or no attribute", ncfile);
+    if (layer)
+        NC(nc_inq_varid(s->n.ncid, layer, &varid));
+    NC(nc_redef(s->n.ncid));
+    int rc = nc_put_att_text(s->n.ncid, varid, name, strlen(value), value);
+    NC(nc_enddef(s->n.ncid));
+    NC(rc);
+out:
+    return st;
+}
+
 cc_status cc_cube_stream_commit(cc_cube_stream *s)
 {
     cc_status st = CC_OK;

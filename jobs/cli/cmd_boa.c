@@ -39,6 +39,11 @@ void cc_cmd_boa_help(void)
            "                        budget); the output does not depend on it\n"
            "  --deflate N           zlib level of the cube's layers, 1..9 (default 1: fastest)\n"
            "  --b8a-from-b08        a product without B8A (sen2r stacks): use B08 as the B8A input\n"
+           "  --fallback MODE       none (default) or reference: pixels whose inputs are outside the model's\n"
+           "                        training domain are recomputed by the physical processor (SMAC with the\n"
+           "                        network's per-pixel context). Every cube has a `quality` layer: 1 in\n"
+           "                        domain, 2 out of domain, 3 out of domain and recomputed, 4 saturated,\n"
+           "                        0 nodata (docs/boa-model.md, \"Out-of-domain layer\")\n"
            "  --log-level LEVEL     debug, info, warn, error, quiet\n\n" CC_CLI_SCENE_OPTIONS_HELP);
 }
 
@@ -50,12 +55,13 @@ static int fail(void)
 
 int cc_cmd_boa(int argc, char **argv)
 {
-    enum { O_QL = CC_OPT_ATMOS_LAST + 1, O_MODEL, O_CRES, O_B8A, O_WIN, O_DEFL };
+    enum { O_QL = CC_OPT_ATMOS_LAST + 1, O_MODEL, O_CRES, O_B8A, O_WIN, O_DEFL, O_FALLBACK };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
         {"quicklook", required_argument, 0, O_QL}, {"model", required_argument, 0, O_MODEL},
         {"context-resolution", required_argument, 0, O_CRES}, {"b8a-from-b08", no_argument, 0, O_B8A},
         {"window", required_argument, 0, O_WIN}, {"deflate", required_argument, 0, O_DEFL},
+        {"fallback", required_argument, 0, O_FALLBACK},
         CC_CLI_ATMOS_LONGOPTS, CC_CLI_SCENE_LONGOPTS, {0, 0, 0, 0}};
     cc_scene_options so;
     cc_scene_options_init(&so);
@@ -71,6 +77,13 @@ int cc_cmd_boa(int argc, char **argv)
         case O_QL: ql = optarg; break;
         case O_MODEL: model = optarg; break;
         case O_B8A: bo.b8a_from_b08 = 1; break;
+        case O_FALLBACK:
+            if (strcmp(optarg, "none") != 0 && strcmp(optarg, "reference") != 0) {
+                fprintf(stderr, "clearcube: error: --fallback %s: must be none or reference\n", optarg);
+                return 2;
+            }
+            bo.fallback = strcmp(optarg, "reference") == 0 ? CC_BOA_FALLBACK_REFERENCE : CC_BOA_FALLBACK_NONE;
+            break;
         case O_DEFL: {
             double v;
             if (cc_cli_parse_double("deflate", optarg, &v))
@@ -123,8 +136,10 @@ int cc_cmd_boa(int argc, char **argv)
         return fail();
     cc_scene *s = NULL;
     rc = 1;
-    if (cc_boa_model_check(&m, model) != CC_OK)
+    cc_boa_domain dom;
+    if (cc_boa_model_check(&m, model) != CC_OK || cc_boa_domain_read(model, &m, &dom) != CC_OK)
         goto out;
+    bo.domain = &dom;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (cc_scene_open(input, &so, &s) != CC_OK)
@@ -138,6 +153,9 @@ int cc_cmd_boa(int argc, char **argv)
             "%.2f s, inference+I/O %.2f s (read %.2f, compute %.2f, write %.2f)",
             out, st.width, st.height, st.n_valid, open_s, st.wall_s, st.context_s, st.infer_s, st.read_s,
             st.compute_s, st.write_s);
+    char qs[512];
+    cc_boa_quality_summary(&st.quality, qs, sizeof qs);
+    cc_info("%s%s", qs, bo.fallback == CC_BOA_FALLBACK_REFERENCE ? " (--fallback reference)" : "");
     if (ql)
         cc_info("wrote %s", ql);
     rc = 0;

@@ -127,6 +127,7 @@ typedef struct {
     float ctx_const[4];                 /* aot, wv/2, p_rel, o3 features (+1)    */
     int nin;                            /* the model's input channels (18 or 19) */
     double dn_offset, quant;
+    cc_boa_quality *q;                  /* flags of each window read (quality.h) */
 } boa_source;
 
 static int aligned_factor(const cc_raster_u16 *r, const cc_grid *g)
@@ -233,7 +234,7 @@ static cc_status boa_read(void *vctx, int x0, int y0, int w, int h, uint16_t *ds
                 d[6] = o3;
         }
     }
-    return CC_OK;
+    return cc_boa_quality_read(b->q, x0, y0, w, h, dst);
 }
 
 /* ---- the sink: the cube stream + a decimated copy for the quicklook ---- */
@@ -243,17 +244,21 @@ typedef struct {
     int width, height, f, qw, qh;
     uint16_t *ql[3]; /* B04, B03, B02 decimated by f (NULL: no quicklook) */
     size_t n_valid;
+    cc_boa_quality *q;   /* the quality channel, the fallback values (quality.h) */
 } boa_sink;
 
-static cc_status boa_write(void *vctx, int x0, int y0, int w, int h, const uint16_t *data)
+static cc_status boa_write(void *vctx, int x0, int y0, int w, int h, const uint16_t *net)
 {
     boa_sink *k = vctx;
-    cc_status st = cc_cube_stream_write_window(k->cube, x0, y0, w, h, data);
+    const uint16_t *data; /* the 12 bands + quality */
+    cc_status st = cc_boa_quality_write(k->q, x0, y0, w, h, net, &data);
+    if (st == CC_OK)
+        st = cc_cube_stream_write_window(k->cube, x0, y0, w, h, data);
     if (st != CC_OK)
         return st;
     for (int r = 0; r < h; r++)
         for (int c = 0; c < w; c++) {
-            const uint16_t *px = data + ((size_t)r * w + c) * CC_BOA_NBANDS;
+            const uint16_t *px = data + ((size_t)r * w + c) * (CC_BOA_NBANDS + 1);
             k->n_valid += px[0] != 0;
             int gy = y0 + r, gx = x0 + c;
             if (k->ql[0] && gy % k->f == 0 && gx % k->f == 0) {
@@ -362,8 +367,9 @@ static cc_status boa_sink_open(const cc_scene *s, const cc_nn_model *m, const cc
                                double out_off, cc_boa_stats *stats, boa_sink *snk)
 {
     const cc_reference_atmos *at = &stats->atmos;
-    cc_cube_layer layers[CC_BOA_NBANDS];
+    cc_cube_layer layers[CC_BOA_NBANDS + 1]; /* the bands, then the quality layer */
     char long_names[CC_BOA_NBANDS][96];
+    cc_boa_quality_layer(&layers[CC_BOA_NBANDS]);
     for (int k = 0; k < CC_BOA_NBANDS; k++) {
         int b = cc_l2a_bands[k];
         snprintf(long_names[k], sizeof long_names[k], "surface reflectance (emulated), band %s (%.1f nm)",
@@ -384,7 +390,7 @@ static cc_status boa_sink_open(const cc_scene *s, const cc_nn_model *m, const cc
              b8a_sub ? "; B8A input = B08 (product has no B8A; B8A output approximate)" : "");
     cc_cube_write_args ca = {.path = out_nc, .tile_id = s->tile_id, .product = "boa-l2a", .wkt = s->wkt,
                              .width = g->width, .height = g->height, .year = s->year, .month = s->month,
-                             .day = s->day, .nlayers = CC_BOA_NBANDS, .layers = layers,
+                             .day = s->day, .nlayers = CC_BOA_NBANDS + 1, .layers = layers,
                              .inputs = input_name, .processor = processor, .parameters = stats->parameters,
                              .deflate_level = o->deflate_level > 0 ? o->deflate_level : 1};
     memcpy(ca.gt, g->gt, sizeof ca.gt);
@@ -479,6 +485,9 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
     mm.input.dn_offset = src.dn_offset;
     mm.input.quantification = s->quantification;
     nodes[mm.output_node].out_dn_offset = out_off;
+    if ((st = cc_boa_quality_start(o->domain, &mm, o->fallback, s->spacecraft, stats->atmos.ozone, &src.q)) != CC_OK)
+        goto out;
+    snk.q = src.q;
 
     if ((st = boa_sink_open(s, m, o, b8a_sub, input_name, out_nc, quicklook != NULL, g, out_off, stats, &snk)) !=
         CC_OK)
@@ -491,6 +500,8 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
         st = cc_error_set(CC_ERR_NODATA, "%s: the scene has no valid pixel", input_name);
         goto out;
     }
+    if ((st = cc_boa_quality_finish(src.q, snk.cube, &stats->quality)) != CC_OK)
+        goto out;
     st = cc_cube_stream_commit(snk.cube);
     snk.cube = NULL;
     if (st != CC_OK)
@@ -519,5 +530,6 @@ out:
     for (int k = 0; k < CC_BOA_NBANDS; k++)
         free(src.resampled[k]);
     free(nodes);
+    cc_boa_quality_free(src.q);
     return st;
 }

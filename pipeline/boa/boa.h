@@ -30,6 +30,7 @@
 #include "io/s2/scene.h"
 #include "kernels/nn.h"
 #include "pipeline/atmos/reference.h"
+#include "pipeline/boa/quality.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -84,6 +85,10 @@ typedef struct {
     int b8a_from_b08;           /* a product without B8A (e.g. sen2r's 10 m stacks):
                                    feed B08 as the B8A input (NIR plateau; stated in
                                    the cube's parameters); 0: B8A is required      */
+    const cc_boa_domain *domain; /* the model's training domain (cc_boa_domain_read);
+                                   NULL: the box of the model's normalisation    */
+    cc_boa_fallback fallback;   /* CC_BOA_FALLBACK_REFERENCE: out-of-domain pixels are
+                                   recomputed by the physical processor          */
 } cc_boa_options;
 void cc_boa_options_init(cc_boa_options *o);
 
@@ -97,6 +102,7 @@ typedef struct {
                                          reader (resampling) and cube writing   */
     double read_s, compute_s, write_s;  /* inside the inference pipeline           */
     size_t n_valid;
+    cc_boa_quality_counts quality; /* the quality layer's pixels by flag          */
     char parameters[768];
 } cc_boa_stats;
 

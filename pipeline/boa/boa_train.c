@@ -775,6 +775,12 @@ static cc_status train_checkpoint(trainer *tr, long done)
     return write_plot(tr->c->loss_plot, &tr->hist);
 }
 
+/* The inputs of training pixel i (the training domain's fit, domain.h). */
+static void domain_pixel(void *d, size_t i, float *x)
+{
+    pixel_io(d, ((const dataset *)d)->train_px[i], x, NULL);
+}
+
 /* Rank 0, after the last step: the model file, with the recipe as provenance. */
 static cc_status train_write_model(const trainer *tr, const cc_boa_train_result *r)
 {
@@ -787,7 +793,9 @@ static cc_status train_write_model(const trainer *tr, const cc_boa_train_result 
              c->path, c->dataset, tr->d.n_train, tr->d.n_val, tr->total, c->batch, c->lr, c->lr_min, c->warmup,
              c->weight_decay, c->loss == CC_LOSS_HUBER ? "huber" : c->loss == CC_LOSS_L1 ? "l1" : "mse",
              c->huber_delta_dn, c->seed, mean12(r->train_mae_dn), mean12(r->val_mae_dn));
-    return cc_model_file_write(c->model, &tr->m, prov);
+    cc_boa_domain dom; /* the training domain (domain.h), stored beside the weights as /domain */
+    cc_status st = cc_boa_domain_fit(&tr->m, domain_pixel, (void *)&tr->d, tr->d.n_train, &dom);
+    return st != CC_OK ? st : cc_boa_domain_write_model(c->model, &tr->m, prov, &dom);
 }
 
 /* Steps step0 .. step_end - 1 with evaluations, checkpoints and the progress line. */
