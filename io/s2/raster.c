@@ -477,3 +477,60 @@ int cc_scene_finest_band(const cc_scene *s)
     }
     return best;
 }
+
+/* "ulx,uly .. lrx,lry (w x h at res m)" of a raster into buf. */
+static void extent_text(const cc_raster_u16 *r, char *buf, size_t n)
+{
+    snprintf(buf, n, "%d x %d px of %g m from (%.2f, %.2f) to (%.2f, %.2f)", r->width, r->height, r->gt[1],
+             r->gt[0], r->gt[3], r->gt[0] + r->gt[1] * r->width, r->gt[3] + r->gt[5] * r->height);
+}
+
+cc_status cc_scene_check_grids(const cc_scene *s, const char *input)
+{
+    cc_scene *m = (cc_scene *)s; /* cc_scene_layer takes a mutable scene; nothing is written */
+    int ref = -1;
+    for (int l = 0; l < CC_NLAYERS && ref < 0; l++)
+        if (cc_scene_layer(m, l)->present)
+            ref = l;
+    if (ref < 0)
+        return CC_OK;
+    const cc_raster_u16 *a = cc_scene_layer(m, ref);
+    for (int l = ref + 1; l < CC_NLAYERS; l++) {
+        const cc_raster_u16 *b = cc_scene_layer(m, l);
+        if (!b->present)
+            continue;
+        const double fine = fmin(a->gt[1], b->gt[1]), coarse = fmax(a->gt[1], b->gt[1]);
+        const double ew_a = a->gt[1] * a->width, ew_b = b->gt[1] * b->width;
+        const double eh_a = -a->gt[5] * a->height, eh_b = -b->gt[5] * b->height;
+        int same_res = fabs(a->gt[1] - b->gt[1]) < 1e-9 * coarse && fabs(a->gt[5] - b->gt[5]) < 1e-9 * coarse;
+        const double ox = fabs(a->gt[0] - b->gt[0]) / fine, oy = fabs(a->gt[3] - b->gt[3]) / fine;
+        int bad;
+        if (same_res)
+            bad = ox > 0.01 || oy > 0.01 || a->width != b->width || a->height != b->height;
+        else /* crops of coarser bands may start up to a coarse pixel apart, on the finer grid */
+            bad = fabs(ox - floor(ox + 0.5)) > 0.01 || fabs(oy - floor(oy + 0.5)) > 0.01 || ox * fine >= coarse ||
+                  oy * fine >= coarse || fabs(ew_a - ew_b) >= coarse || fabs(eh_a - eh_b) >= coarse;
+        if (bad) {
+            char ea[160], eb[160];
+            extent_text(a, ea, sizeof ea);
+            extent_text(b, eb, sizeof eb);
+            return cc_error_set(CC_ERR_CRS, "%s: band %s (%s) does not lie on the grid of %s (%s)", input,
+                                cc_scene_layer_name(l), eb, cc_scene_layer_name(ref), ea);
+        }
+    }
+    return CC_OK;
+}
+
+cc_status cc_scene_require_projected(const char *wkt, const char *path)
+{
+    OGRSpatialReferenceH srs = OSRNewSpatialReference(wkt);
+    int geographic = srs && OSRIsGeographic(srs) && !OSRIsProjected(srs);
+    if (srs)
+        OSRDestroySpatialReference(srs);
+    if (geographic)
+        return cc_error_set(CC_ERR_CRS,
+                            "%s: raster is in a geographic CRS (degrees), not a projected UTM grid in metres; "
+                            "reproject it first (gdalwarp -t_srs EPSG:326zz -tr 10 10)",
+                            path);
+    return CC_OK;
+}

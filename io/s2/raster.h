@@ -83,6 +83,17 @@ cc_status cc_scene_gdal_read(GDALDatasetH ds, const char *path, int bandno, cc_r
  * at the finest band's origin). Used for SAFE overrides and for stacks. */
 cc_status cc_scene_apply_options(cc_scene *s, const char *input, const cc_scene_options *o);
 
+/* Every band and L2A layer must lie on one grid: layers of one pixel size
+ * have the same origin (to 1 % of a pixel) and size; layers of different
+ * pixel sizes have origins a whole number of finer pixels apart and ground
+ * extents that differ by less than the coarser pixel (per-band crops). CC_ERR_CRS naming the layer and both extents otherwise: a band that
+ * disagrees would be silently resampled or cropped downstream. */
+cc_status cc_scene_check_grids(const cc_scene *s, const char *input);
+
+/* CC_ERR_CRS when wkt is a geographic (lat/lon) CRS: the products work on a
+ * projected (UTM) grid in metres and would treat degrees as metres. */
+cc_status cc_scene_require_projected(const char *wkt, const char *path);
+
 /* CC_ERR_NODATA if no band is present or every present band is all DN 0. */
 cc_status cc_scene_check_nodata(const cc_scene *s, const char *input);
 

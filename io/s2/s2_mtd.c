@@ -350,7 +350,6 @@ static cc_status product_identity(const char *path, CPLXMLNode *root, cc_s2_prod
 static cc_status product_radiometry(const char *path, CPLXMLNode *root, cc_s2_product_mtd *m)
 {
     cc_status st;
-    const char *lname = m->level == CC_LEVEL_L1C ? "L1C" : "L2A";
     if (m->level == CC_LEVEL_L1C) {
         st = req_number(path, root, "QUANTIFICATION_VALUE", &m->quantification);
     } else {
@@ -388,9 +387,7 @@ static cc_status product_radiometry(const char *path, CPLXMLNode *root, cc_s2_pr
         if (st != CC_OK)
             return st;
     }
-    if (n_off == 0 && atof(m->processing_baseline) >= 4.0)
-        cc_warn("%s: processing baseline %s but no %s offsets listed; assuming 0", path,
-                m->processing_baseline, lname);
+    m->radio_offset_count = n_off; /* PB >= 04.00 without offsets: the scene reader decides */
 
     /* Reflectance_Conversion */
     CPLXMLNode *rc = find_elem(root, "Reflectance_Conversion");

@@ -25,6 +25,7 @@ typedef struct {
     int year, month, day; double sensing_time; /* PRODUCT_START_TIME, UTC, s since epoch */
     double quantification;          /* QUANTIFICATION_VALUE (L1C) / BOA_QUANTIFICATION_VALUE (L2A) */
     double radio_offset[CC_NBANDS]; /* RADIO_ADD_OFFSET / BOA_ADD_OFFSET by band_id; 0 when absent (PB < 04.00) */
+    int radio_offset_count;         /* how many offsets the metadata lists (0: none; a PB >= 04.00 product without any is refused by the scene reader) */
     double solar_irradiance[CC_NBANDS];
     double u;                       /* Reflectance_Conversion/U                      */
     double aot_quantification, wvp_quantification; /* L2A, else 0                    */
@@ -73,6 +74,14 @@ void cc_s2_mtd_tile_free(cc_s2_tile_mtd *t);
 
 /* Verifies every file listed in <safe_root>/manifest.safe (dataObject/byteStream/fileLocation href + checksum; MD5 and SHA3-256 as used by ESA) that exists. *n_verified = number checked. Missing manifest -> CC_OK with *n_verified = 0 (caller logs "no manifest"). A mismatch -> CC_ERR_CHECKSUM naming the file. safe_root may be a /vsizip/ path: read through VSI (cpl_vsi.h: VSIFOpenL/VSIFReadL). */
 cc_status cc_s2_manifest_verify(const char *safe_root, int *n_verified);
+
+/* Checks a .zip before GDAL reads it (zipcheck.c): entries that escape the
+ * product folder (absolute, "..", backslashes), symbolic links, encrypted
+ * entries, other compression methods and implausible size ratios (zip bombs)
+ * are refused with CC_ERR_FORMAT naming the zip and the entry. With `sizes`
+ * every entry is also inflated once and must give exactly its declared size
+ * and CRC-32 (the check for archives whose checksums are not verified). */
+cc_status cc_s2_zip_check(const char *zip, int sizes);
 
 #ifdef __cplusplus
 }

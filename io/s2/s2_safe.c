@@ -173,6 +173,16 @@ cc_status cc_scene_read_safe(const char *root, const char *label, const cc_scene
     }
     if ((st = cc_s2_mtd_product_read(mtd, &pm)) != CC_OK)
         goto out;
+    /* PB >= 04.00 stores DN = 10000 rho + 1000: an offset of 0 would make every
+     * reflectance 0.1 too high, so a product without its offsets is refused
+     * unless the caller gives one (--dn-offset) */
+    if (pm.radio_offset_count == 0 && atof(pm.processing_baseline) >= 4.0 && isnan(o->dn_offset)) {
+        st = cc_error_set(CC_ERR_MISSING,
+                          "%s: processing baseline %s but no %s listed; refused (every reflectance would be 0.1 "
+                          "off); give the offset explicitly with --dn-offset (normally -1000)",
+                          mtd, pm.processing_baseline, pm.level == CC_LEVEL_L1C ? "RADIO_ADD_OFFSET" : "BOA_ADD_OFFSET");
+        goto out;
+    }
 
     /* tile metadata */
     tl = cc_scene_join(root, pm.granule_dir, "/MTD_TL.xml");

@@ -4,6 +4,7 @@
  * live below them in raster.c, so no reader calls back into this file. */
 #define _GNU_SOURCE /* strdup, strndup; struct stat64 behind VSIStatBufL */
 #include "io/s2/scene-impl.h"
+#include "io/s2/s2_mtd.h"
 
 #include <errno.h>
 #include <math.h>
@@ -149,7 +150,13 @@ static cc_status open_any(const char *path, const cc_scene_options *o, cc_scene 
         return cc_scene_read_stack_dir(path, o, s);
     }
     if (has_suffix(path, ".zip")) {
-        if ((st = zip_safe_root(path, &root)) == CC_OK)
+        /* an archive built to attack is refused before GDAL reads an entry;
+         * entry sizes are checked by inflating when no checksum will be */
+        if ((st = cc_s2_zip_check(path, 0)) != CC_OK)
+            return st;
+        if ((st = zip_safe_root(path, &root)) == CC_OK && (!o->verify_checksums || !exists(root, "manifest.safe")))
+            st = cc_s2_zip_check(path, 1);
+        if (st == CC_OK)
             st = cc_scene_read_safe(root, path, o, s);
         free(root);
         return st;
@@ -192,6 +199,8 @@ cc_status cc_scene_open(const char *path, const cc_scene_options *opt, cc_scene 
     s->nodata_dn = 0;
     s->saturated_dn = 65535;
     if ((st = open_any(path, opt, s)) != CC_OK)
+        goto out;
+    if ((st = cc_scene_check_grids(s, path)) != CC_OK)
         goto out;
     if ((st = cc_scene_check_nodata(s, path)) != CC_OK)
         goto out;

@@ -166,6 +166,8 @@ cc_status cc_scene_read_stack_file(const char *path, const cc_scene_options *o, 
     }
     if ((st = cc_scene_gdal_crs(ds, path, &s->wkt, &s->epsg)) != CC_OK)
         goto out;
+    if ((st = cc_scene_require_projected(s->wkt, path)) != CC_OK)
+        goto out;
     for (int i = 0; i < n; i++)
         if ((st = cc_scene_gdal_read(ds, path, i + 1, cc_scene_layer(s, ids[i]))) != CC_OK)
             goto out;
@@ -256,6 +258,10 @@ cc_status cc_scene_read_stack_dir(const char *path, const cc_scene_options *o, c
         int epsg = 0;
         if ((st = cc_scene_gdal_crs(ds, full, &wkt, &epsg)) != CC_OK)
             goto out;
+        if ((st = cc_scene_require_projected(wkt, full)) != CC_OK) {
+            free(wkt);
+            goto out;
+        }
         if (!s->wkt) {
             s->wkt = wkt; /* owned by the scene */
             s->epsg = epsg;

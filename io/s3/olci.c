@@ -210,11 +210,29 @@ static cc_status nc_var_2d(int ncid, const char *file, const char *name, int *h,
     if (nc_inq_varid(ncid, name, &varid) != NC_NOERR)
         return cc_error_set(CC_ERR_MISSING, "%s: no variable %s", file, name);
     nc_var_shape(ncid, varid, &ndims, &total, &d0, &d1);
-    if (ndims != 2 || d0 == 0 || d1 == 0 || d0 > 1000000 || d1 > 1000000)
-        return cc_error_set(CC_ERR_FORMAT, "%s: variable %s is not a 2-D raster", file, name);
+    if (ndims != 2)
+        return cc_error_set(CC_ERR_FORMAT, "%s: variable %s has %d dimension(s), expected 2 (rows, columns)", file,
+                            name, ndims);
+    if (d0 == 0 || d1 == 0 || d0 > 1000000 || d1 > 1000000)
+        return cc_error_set(CC_ERR_FORMAT, "%s: variable %s is not a 2-D raster (%zu x %zu)", file, name, d0, d1);
     *h = (int)d0;
     *w = (int)d1;
     return CC_OK;
+}
+
+/* A per-pixel variable: exactly 2-D with the swath's h x w shape (a variable
+ * of another rank or shape with the same number of values is refused, never
+ * reinterpreted), read as nc_read_scaled does. */
+static cc_status nc_read_grid(int ncid, const char *file, const char *name, int h, int w, double *out)
+{
+    int vh = 0, vw = 0;
+    cc_status st = nc_var_2d(ncid, file, name, &vh, &vw);
+    if (st != CC_OK)
+        return st;
+    if (vh != h || vw != w)
+        return cc_error_set(CC_ERR_FORMAT, "%s: variable %s is %d x %d, the swath is %d x %d", file, name, vh, vw,
+                            h, w);
+    return nc_read_scaled(ncid, file, name, (size_t)h * (size_t)w, out);
 }
 
 /* Text attribute (global when varid == NC_GLOBAL) into buf; 0 if absent. */
@@ -442,14 +460,14 @@ static cc_status load_snap(loader *ld, cc_olci_info *info)
      * tie-point lat/lon of SNAP exports otherwise */
     const char *latn = nc_inq_varid(ncid, "latitude", &v) == NC_NOERR ? "latitude" : "lat";
     const char *lonn = nc_inq_varid(ncid, "longitude", &v) == NC_NOERR ? "longitude" : "lon";
-    if ((st = nc_read_scaled(ncid, f, latn, ld->n, ld->s.lat)) != CC_OK ||
-        (st = nc_read_scaled(ncid, f, lonn, ld->n, ld->s.lon)) != CC_OK)
+    if ((st = nc_read_grid(ncid, f, latn, ld->h, ld->w, ld->s.lat)) != CC_OK ||
+        (st = nc_read_grid(ncid, f, lonn, ld->h, ld->w, ld->s.lon)) != CC_OK)
         goto out;
     if ((st = load_sza(ld, ncid, f, 1, 0, 0, 0, 0)) != CC_OK)
         goto out;
     for (int k = 0; k < CC_OLCI_NMAPPED; k++) {
         snprintf(name, sizeof name, "Oa%02d_radiance", olci_bands[k]);
-        if ((st = nc_read_scaled(ncid, f, name, ld->n, ld->L)) != CC_OK)
+        if ((st = nc_read_grid(ncid, f, name, ld->h, ld->w, ld->L)) != CC_OK)
             goto out;
         char fname[64];
         snprintf(fname, sizeof fname, "solar_flux_band_%d", olci_bands[k]);
@@ -457,7 +475,7 @@ static cc_status load_snap(loader *ld, cc_olci_info *info)
         int rvar;
         nc_inq_varid(ncid, name, &rvar);
         if (nc_inq_varid(ncid, fname, &v) == NC_NOERR) {
-            if ((st = nc_read_scaled(ncid, f, fname, ld->n, ld->f0)) != CC_OK)
+            if ((st = nc_read_grid(ncid, f, fname, ld->h, ld->w, ld->f0)) != CC_OK)
                 goto out;
         } else if (nc_att_double(ncid, rvar, "solar_flux", &f0)) {
             for (size_t i = 0; i < ld->n; i++)
@@ -509,8 +527,8 @@ static cc_status load_sen3(loader *ld, cc_olci_info *info)
         goto out;
     if ((st = loader_alloc(ld)) != CC_OK)
         goto out;
-    if ((st = nc_read_scaled(ncid, f, "latitude", ld->n, ld->s.lat)) != CC_OK ||
-        (st = nc_read_scaled(ncid, f, "longitude", ld->n, ld->s.lon)) != CC_OK)
+    if ((st = nc_read_grid(ncid, f, "latitude", ld->h, ld->w, ld->s.lat)) != CC_OK ||
+        (st = nc_read_grid(ncid, f, "longitude", ld->h, ld->w, ld->s.lon)) != CC_OK)
         goto out;
     CLOSE();
 
@@ -550,7 +568,7 @@ static cc_status load_sen3(loader *ld, cc_olci_info *info)
         goto out;
     }
     if ((st = nc_read_scaled(ncid, f, "solar_flux", (size_t)nb * nd, flux)) != CC_OK ||
-        (st = nc_read_scaled(ncid, f, "detector_index", ld->n, det)) != CC_OK)
+        (st = nc_read_grid(ncid, f, "detector_index", ld->h, ld->w, det)) != CC_OK)
         goto out;
     CLOSE();
 
@@ -561,7 +579,7 @@ static cc_status load_sen3(loader *ld, cc_olci_info *info)
         SEN3_FILE(file);
         if ((st = nc_open_file(f, &ncid)) != CC_OK)
             goto out;
-        if ((st = nc_read_scaled(ncid, f, name, ld->n, ld->L)) != CC_OK)
+        if ((st = nc_read_grid(ncid, f, name, ld->h, ld->w, ld->L)) != CC_OK)
             goto out;
         if (k == 0 && info) {
             char pn[256];

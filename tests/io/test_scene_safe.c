@@ -253,5 +253,30 @@ int main(void)
     snprintf(cmd, sizeof cmd, "cd '%s/good/%s.SAFE' && zip -qr '%s/nosafe.zip' GRANULE", tmp, PRODUCT, tmp);
     CHECK(io_sh(cmd) == 0);
     EXPECT_FAIL(pathf(2, "%s/%s", tmp, "nosafe.zip"), &o, CC_ERR_FORMAT, "nosafe.zip");
+
+    /* hostile variants (issue 17): refused, never read with a wrong answer */
+    printf("hostile variants\n");
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/io/make_safe_hostile.py' '%s' '%s'", srcdir ? srcdir : ".",
+             tmp, PRODUCT);
+    CHECK(io_sh(cmd) == 0);
+    v = pathf(2, "%s/pb04_no_offset/%s.SAFE", tmp, PRODUCT);
+    EXPECT_FAIL(v, &o, CC_ERR_MISSING, "MTD_MSIL1C.xml: processing baseline 04.00 but no RADIO_ADD_OFFSET");
+    CHECK(strstr(cc_error_message(), "--dn-offset") != NULL);
+    ov = nv;
+    ov.dn_offset = -1000; /* an explicit offset is the way through */
+    CHECK_OK(cc_scene_open(v, &ov, &b));
+    CHECK(b && b->radio_offset[CC_B04] == -1000.0);
+    cc_scene_free(b);
+    b = NULL;
+    v = pathf(2, "%s/short_band/%s.SAFE", tmp, PRODUCT);
+    EXPECT_FAIL(v, &nv, CC_ERR_CRS, "band B03 (");
+    CHECK(strstr(cc_error_message(), "does not lie on the grid of B01") != NULL);
+    EXPECT_FAIL(pathf(2, "%s/%s", tmp, "slip.zip"), &o, CC_ERR_FORMAT, "slip.zip: zip entry '../evil.txt' escapes");
+    EXPECT_FAIL(pathf(2, "%s/%s", tmp, "absolute.zip"), &nv, CC_ERR_FORMAT, "zip entry '/tmp/evil.txt' escapes");
+    EXPECT_FAIL(pathf(2, "%s/%s", tmp, "symlink.zip"), &o, CC_ERR_FORMAT, "/link' is a symbolic link");
+    /* size checks do not depend on checksum verification */
+    EXPECT_FAIL(pathf(2, "%s/%s", tmp, "inflate.zip"), &nv, CC_ERR_FORMAT, "MTD_TL.xml' inflates beyond its declared");
+    b = (cc_scene *)1;
+    CHECK(cc_scene_open(g_buf[2], &o, &b) != CC_OK && b == NULL);
     TEST_RETURN();
 }

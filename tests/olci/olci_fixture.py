@@ -15,6 +15,9 @@
       Prints the folder path.
   olci_fixture.py strip FILE.nc OUT.nc PREFIX
       Copies FILE.nc without the variables whose names start with PREFIX.
+  olci_fixture.py rank FILE.nc OUT.nc VAR
+      Copies FILE.nc with the 2-D variable VAR as a 3-D (1, rows, columns)
+      variable: the same values in the wrong rank.
 """
 import os
 import sys
@@ -157,22 +160,25 @@ def sen3(path, outdir, ac):
     print(folder)
 
 
-def strip(src, dst, prefix):
+def strip(src, dst, prefix, rank_var=None):
     s = netCDF4.Dataset(src)
     s.set_auto_maskandscale(False)
     d = netCDF4.Dataset(dst, "w", format="NETCDF4")
     d.setncatts({k: s.getncattr(k) for k in s.ncattrs()})
     for name, dim in s.dimensions.items():
         d.createDimension(name, len(dim))
+    if rank_var:
+        d.createDimension("extra_rank", 1)
     for name, v in s.variables.items():
-        if name.startswith(prefix) or not v.dimensions:
+        if (prefix and name.startswith(prefix)) or not v.dimensions:
             continue
         atts = {k: v.getncattr(k) for k in v.ncattrs() if k != "_FillValue"}
         fill = v.getncattr("_FillValue") if "_FillValue" in v.ncattrs() else None
-        o = d.createVariable(name, v.dtype, v.dimensions, fill_value=fill)
+        dims = ("extra_rank",) + v.dimensions if name == rank_var else v.dimensions
+        o = d.createVariable(name, v.dtype, dims, fill_value=fill)
         o.set_auto_maskandscale(False)
         o.setncatts(atts)
-        o[:] = v[:]
+        o[:] = v[:][None] if name == rank_var else v[:]
     d.close()
 
 
@@ -183,5 +189,7 @@ if __name__ == "__main__":
         sen3(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif len(sys.argv) == 5 and sys.argv[1] == "strip":
         strip(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) == 5 and sys.argv[1] == "rank":
+        strip(sys.argv[2], sys.argv[3], None, sys.argv[4])
     else:
         sys.exit(__doc__)

@@ -546,7 +546,14 @@ static void test_bad(const char *dir, const char *tmp)
     if (run(cmd) == 0)
         expect_error(p, &g, CC_ERR_MISSING, "noflux.nc: no solar flux for Oa04");
 
-    /* a SEN3 folder whose Oa04_radiance.nc is truncated */
+    /* a SNAP file whose Oa06_radiance is 3-D (1, rows, columns): the same
+     * number of values in the wrong rank is refused, not reinterpreted */
+    FMT(p, "%s/rank3.nc", tmp);
+    FMT(cmd, "/usr/bin/python3 '%s' rank '%s/ppetest.nc' '%s' Oa06_radiance", fixture, dir, p);
+    CHECK(run(cmd) == 0);
+    expect_error(p, &g, CC_ERR_FORMAT, "rank3.nc: variable Oa06_radiance has 3 dimension(s), expected 2");
+
+        /* a SEN3 folder whose Oa04_radiance.nc is truncated */
     FMT(p, "%s/trunc_oa.SEN3", tmp);
     FMT(cmd,
              "cp -r '%s' '%s' && truncate -s 3000 '%s/Oa04_radiance.nc'", src, p, p);
