@@ -57,6 +57,40 @@ cc_status cc_fs_write_atomic(const char *path, const void *data, size_t n);
  * longer exists (a writer killed before its commit). */
 void cc_fs_remove_stale_temps(const char *target);
 
+/* ---- locks, stale temporaries, write errors (fs_lock.c) ---- */
+
+/* An exclusive lock on an output (a run's folder, a cube): flock(LOCK_EX) on
+ * the file `path` (created), which then holds the line "HOST PID EPOCH" of
+ * the holder. The lock dies with its process (flock), so a lock left by a
+ * killed process is taken over (logged). Held by a live process: wait_s == 0
+ * gives CC_ERR_IO "PATH: WHAT is in use: lock held by clearcube process PID on
+ * host HOST since EPOCH ..."; wait_s > 0 waits up to that many seconds,
+ * wait_s < 0 without limit. Where the file system has no flock (ENOLCK,
+ * EOPNOTSUPP: NFS/Lustre/GPFS mounted without it) the holder line decides: a
+ * holder on this host that no longer exists is taken over, any other is
+ * respected (a warning says the lock is advisory). The descriptor is
+ * close-on-exec, so item processes never inherit it. Release with
+ * cc_fs_lock_release (or by exiting). */
+typedef struct cc_fs_lock cc_fs_lock;
+cc_status cc_fs_lock_acquire(const char *path, const char *what, double wait_s, cc_fs_lock **out);
+void cc_fs_lock_release(cc_fs_lock *l);
+
+/* Removes the temporaries "<name>.tmp-<pid>[.ext]" (regular files) in dir
+ * whose process no longer exists; with all_but_mine every one not of this
+ * process (for a folder whose lock the caller holds, where any temporary is a
+ * leftover). Returns how many were removed (each is logged). */
+int cc_fs_remove_temps_in(const char *dir, int all_but_mine);
+
+/* CC_ERR_IO "PATH: WHAT: <cause>" for a failed write, with the real cause:
+ * "no space left on device" when the file system is full (whatever errno a
+ * library reported: HDF5 turns ENOSPC into other codes), "disk quota
+ * exceeded", "permission denied", "read-only file system", else strerror(err). */
+cc_status cc_fs_write_error(const char *path, int err, const char *what);
+/* The errno that explains a failed write of path (err: what the library
+ * said, 0 if it gave none): ENOSPC/EDQUOT/EROFS/EACCES as found on the file
+ * system, else err (0 when nothing is known). */
+int cc_fs_write_cause(const char *path, int err);
+
 /* The directory of path ("." when it has none, "/" for "/x") into dir, and
  * its last component (a pointer into path). */
 void cc_fs_split_path(const char *path, char *dir, size_t ndir, const char **base);

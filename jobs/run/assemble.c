@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <netcdf.h>
@@ -17,11 +18,20 @@
 #include "core/log.h"
 #include "jobs/run/run-ctx.h"
 
+/* A failed NetCDF call on `tmp`, with the file system's cause when there is
+ * one (a full disk reaches NetCDF-4 as an HDF error or "Permission denied"). */
+static cc_status nc_fail(const char *tmp, const char *call, int e)
+{
+    if (cc_fs_write_cause(tmp, e > 0 ? e : 0))
+        return cc_fs_write_error(tmp, e > 0 ? e : 0, call);
+    return cc_error_set(CC_ERR_IO, "%s: %s: %s", tmp, call, nc_strerror(e));
+}
+
 #define NCK(call)                                                                         \
     do {                                                                                  \
         int e_ = (call);                                                                  \
         if (e_ != NC_NOERR) {                                                             \
-            st = cc_error_set(CC_ERR_IO, "%s: %s: %s", tmp, #call, nc_strerror(e_));      \
+            st = nc_fail(tmp, #call, e_);                                                 \
             goto out;                                                                     \
         }                                                                                 \
     } while (0)
@@ -224,6 +234,14 @@ static cc_status assemble_tile(run_ctx *c, const char *tile, char **parts, int n
     double *order = calloc((size_t)n * 2, sizeof *order);
     if ((st = cc_fs_temp_name(cube, NULL, tmp, sizeof tmp)) != CC_OK)
         goto out;
+    struct stat sb;
+    if (stat(cube, &sb) == 0 && !(sb.st_mode & 0222)) { /* root may write anything: ask the mode bits */
+        st = cc_error_set(CC_ERR_IO, "%s: the tile cube is read-only; refusing to replace it (make it writable "
+                                     "or move it away)",
+                          cube);
+        tmp[0] = '\0';
+        goto out;
+    }
     if (!src || !order) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", cube);
         goto out;

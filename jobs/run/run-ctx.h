@@ -20,6 +20,7 @@
 #include <mpi.h>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "jobs/run/job.h"
 #include "jobs/run/journal.h"
 #include "jobs/run/run-impl.h"
@@ -39,6 +40,7 @@ typedef struct {
     const char *mosaic_crs;
     int progress;             /* -1 auto, 0 never, 1 always                        */
     int retry_failed;
+    double wait_s;      /* --wait: 0 refuse a locked output, < 0 wait forever, > 0 seconds */
     char **extra;             /* product options passed through to each item      */
     int nextra;
     int share_i, share_k;     /* --share I/K: this run's share of the tiles (K 0: all) */
@@ -92,6 +94,7 @@ typedef struct {
     char **envp;
     /* rank 0: scheduler */
     cc_journal *journal;
+    cc_fs_lock *lock;   /* rank 0: the output folder's lock (DIR/journal.lock) */
     cc_journal_state js;
     cc_run_item_result *res;
     double *assigned_t;          /* mono time an item was handed out             */

@@ -65,6 +65,13 @@ static cc_status setup_root(run_ctx *c, const char *job_label)
     if ((st = cc_fs_mkdir_p(c->outdir, 0755)) != CC_OK || (st = cc_fs_mkdir_p(c->staging, 0755)) != CC_OK)
         return st;
     char jp[PATH_MAX + 32];
+    /* one run per output folder: the lock is taken before the journal is
+     * read, and every temporary left in the folder is a dead run's */
+    snprintf(jp, sizeof jp, "%s/journal.lock", c->outdir);
+    if ((st = cc_fs_lock_acquire(jp, "the output folder", c->o.wait_s, &c->lock)) != CC_OK)
+        return st;
+    cc_fs_remove_temps_in(c->outdir, 1);
+    cc_fs_remove_temps_in(c->staging, 1);
     snprintf(jp, sizeof jp, "%s/journal.jsonl", c->outdir);
     if ((st = cc_journal_replay(jp, &c->js)) != CC_OK)
         return st;
@@ -392,6 +399,7 @@ int cc_run(int argc, char **argv, MPI_Comm comm)
 out:
     stop_handlers_restore(old_handlers);
     cc_journal_close(c->journal);
+    cc_fs_lock_release(c->lock);
     cc_journal_state_free(&c->js);
     cc_run_free_items(c->items, c->nitems);
     if (c->rank == 0 && c->o.job_path)

@@ -37,6 +37,8 @@ void cc_run_help(void)
            "  --share I/K           only the tiles whose index (in order of first appearance\n"
            "                        in the item order) is I modulo K, as an independent run\n"
            "                        in DIR/share-I-of-K (Slurm job arrays: clearcube submit)\n"
+           "  --wait[=S]            if another run holds DIR (DIR/journal.lock), wait for it\n"
+           "                        (up to S seconds) instead of refusing to start\n"
            "  --log-level LEVEL     debug, info, warn, error, quiet\n\n"
            "Exit codes: 0 all done; 3 finished with failed or quarantined items; 75 stopped\n"
            "by a signal, rerun to resume (Slurm: requeue); 2 usage; 1 other errors.\n");
@@ -70,7 +72,7 @@ static int parse_pos_opt(const char *opt, const char *v, double *out)
 int cc_run_parse_opts(int argc, char **argv, run_opts *o, int loud)
 {
     enum { O_ITEMS = 1, O_TIMEOUT, O_RETRIES, O_SLOTS, O_THREADS, O_GRACE, O_MRES, O_MCRS,
-           O_PROGRESS, O_LOG, O_RETRYF, O_SHARE };
+           O_PROGRESS, O_LOG, O_RETRYF, O_SHARE, O_WAIT };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
         {"items", required_argument, 0, O_ITEMS}, {"timeout", required_argument, 0, O_TIMEOUT},
@@ -79,7 +81,7 @@ int cc_run_parse_opts(int argc, char **argv, run_opts *o, int loud)
         {"mosaic-res", required_argument, 0, O_MRES}, {"mosaic-crs", required_argument, 0, O_MCRS},
         {"progress", required_argument, 0, O_PROGRESS}, {"log-level", required_argument, 0, O_LOG},
         {"retry-failed", no_argument, 0, O_RETRYF}, {"share", required_argument, 0, O_SHARE},
-        {0, 0, 0, 0}};
+        {"wait", optional_argument, 0, O_WAIT}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->timeout_s = NAN;
     o->retries = -1;
@@ -112,6 +114,12 @@ int cc_run_parse_opts(int argc, char **argv, run_opts *o, int loud)
         case O_MRES: if (parse_pos_opt("mosaic-res", optarg, &o->mosaic_res)) return 2; break;
         case O_MCRS: o->mosaic_crs = optarg; break;
         case O_RETRYF: o->retry_failed = 1; break;
+        case O_WAIT:
+            if (!optarg)
+                o->wait_s = -1;
+            else if (parse_pos_opt("wait", optarg, &o->wait_s))
+                return 2;
+            break;
         case O_SHARE: {
             int i = -1, k = 0, n = -1;
             if (sscanf(optarg, "%d/%d%n", &i, &k, &n) != 2 || optarg[n] || k < 1 || k > 100000 ||

@@ -206,6 +206,40 @@ real)
   cmp -s real1/mosaic.nc real2/mosaic.nc || fail "real mosaic differs between 1 and 2 ranks"
   ncdump -h real1/33UUU.nc | grep -q 'ushort B8A(time, y, x)' || fail "real cube layers"
   ;;
+lock)
+  # issue 17: one run per output folder (flock on DIR/journal.lock)
+  CLEARCUBE_TEST_ITEM_DELAY_MS=700 "$MPIEXEC" -n 1 "$BIN" run job.yaml -o out --log-level warn > /dev/null 2>&1 &
+  first=$!
+  wait_starts out 1 || fail "the first run did not start"
+  holder=$(awk '{print $2}' out/journal.lock)
+  mpi 1 job.yaml -o out --log-level warn > second.jsonl 2> second.err; rc=$?
+  [ $rc -eq 1 ] || fail "second run on a locked folder: exit $rc, expected 1"
+  grep -q "is in use: lock held by clearcube process $holder on host $(hostname)" second.err \
+    || fail "the refusal does not name the holder: $(cat second.err)"
+  [ ! -s second.jsonl ] || fail "the refused run processed items"
+  # --wait: starts once the first run is done, and finds nothing left to do
+  mpi 1 job.yaml -o out --wait --log-level warn > waited.jsonl 2> waited.err; rc=$?
+  [ $rc -eq 0 ] || fail "--wait run: exit $rc: $(cat waited.err)"
+  wait $first; rc=$?
+  [ $rc -eq 0 ] || fail "first run: exit $rc"
+  [ ! -s waited.jsonl ] || fail "the waiting run computed items again"
+  check_journal out strict
+  # a lock whose holder was killed is taken over; stale temporaries are removed
+  echo "$(hostname) 999999 0" > out/journal.lock
+  touch out/32UMF.nc.tmp-999999 out/run-report.json.tmp-999999 out/.staging/32UMF_20240601.nc.tmp-999999
+  mpi 1 job.yaml -o out --log-level info > /dev/null 2> stale.err; rc=$?
+  [ $rc -eq 0 ] || fail "run after a stale lock: exit $rc"
+  grep -q "taking over the lock of process 999999" stale.err || fail "stale lock takeover not logged"
+  ls out/*.tmp-* out/.staging/*.tmp-* 2>/dev/null && fail "stale temporaries left"
+  # a read-only tile cube is not replaced: the tile fails naming it, the cube stays
+  mkdir -p ro && cp out/32UMF.nc ro/32UMF.nc && printf 'x' >> ro/32UMF.nc && chmod a-w ro/32UMF.nc
+  cp ro/32UMF.nc ro.orig
+  mpi 1 job.yaml -o ro --log-level warn > /dev/null 2> ro.err; rc=$?
+  [ $rc -eq 3 ] || fail "read-only cube: exit $rc, expected 3"
+  grep -q 'ro/32UMF.nc: the tile cube is read-only; refusing to replace it' ro/journal.jsonl \
+    || fail "read-only cube not named in the journal"
+  cmp -s ro/32UMF.nc ro.orig || fail "the read-only cube was replaced"
+  ;;
 *) echo "unknown scenario $scenario"; exit 2 ;;
 esac
 [ $fails -eq 0 ] && echo "PASS run_$scenario" || { echo "$fails failure(s)"; exit 1; }
