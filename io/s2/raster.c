@@ -12,11 +12,13 @@
 #include "io/s2/raster.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
@@ -254,6 +256,9 @@ cc_status cc_scene_gdal_open(const char *path, cc_status missing_st, GDALDataset
         return cc_error_set(missing_st, "%s: no such file", path);
     if (VSI_ISDIR(sb.st_mode))
         return cc_error_set(CC_ERR_FORMAT, "%s: is a directory, expected a raster file", path);
+    /* a file the user may not read is not "a raster no driver recognises" */
+    if (strncmp(path, "/vsi", 4) != 0 && access(path, R_OK) != 0 && (errno == EACCES || errno == EPERM))
+        return cc_error_set(CC_ERR_IO, "%s: permission denied", path);
     cc_scene_gdal_quiet_begin();
     *ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
     cc_scene_gdal_quiet_end(msg, sizeof msg);

@@ -3,8 +3,12 @@
  * geotransform disagree with each other. Synthetic GeoTIFFs written here with
  * GDAL; no shared data needed. Also the legitimate case that must stay
  * accepted: per-band crops whose coarser bands start a finer pixel apart. */
+#define _GNU_SOURCE /* setresuid */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cpl_conv.h>
 #include <gdal.h>
@@ -105,5 +109,40 @@ int main(void)
     write_tif(pathf(2, tmpdir, "stack_utm.tif"), 32632, 100, 100, 500000, 5200000, 10);
     CHECK_OK(cc_scene_open(g_buf[2], &o, &s));
     cc_scene_free(s);
+    s = NULL;
+
+    /* a file the user may not read: "permission denied", not "no driver" */
+    CHECK(chmod(g_buf[2], 0) == 0);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        if (geteuid() == 0 && setresuid(65534, 65534, 65534) != 0) /* root reads anything: become nobody */
+            _exit(77);
+        cc_scene *cs = NULL;
+        cc_status st = cc_scene_open(g_buf[2], &o, &cs);
+        printf("  unreadable: %s\n", cc_error_message());
+        fflush(stdout);
+        _exit(st == CC_ERR_IO && strstr(cc_error_message(), "stack_utm.tif: permission denied") ? 0 : 1);
+    }
+    int ws = 0;
+    waitpid(c, &ws, 0);
+    CHECK(WIFEXITED(ws) && (WEXITSTATUS(ws) == 0 || WEXITSTATUS(ws) == 77));
+    chmod(g_buf[2], 0644);
+
+    /* clearcube info reports the same problem with a non-zero exit */
+    const char *bin = getenv("CLEARCUBE_BIN");
+    if (bin) {
+        char cmd[9000];
+        snprintf(cmd, sizeof cmd,
+                 "'%s' info '%s/short' --spacecraft S2A --date 2017-02-16 --sun-zenith 65 --sun-azimuth 165 "
+                 "--view-zenith 5 --view-azimuth 100 > '%s/info.out' 2> '%s/info.err'",
+                 bin, tmpdir, tmpdir, tmpdir);
+        int rc = system(cmd);
+        CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 1);
+        snprintf(cmd, sizeof cmd, "grep -q 'band B03 (288 x 287 px' '%s/info.err'", tmpdir);
+        CHECK(system(cmd) == 0);
+        snprintf(cmd, sizeof cmd, "test ! -s '%s/info.out'", tmpdir);
+        CHECK(system(cmd) == 0);
+    }
     TEST_RETURN();
 }
