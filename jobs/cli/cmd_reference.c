@@ -79,33 +79,13 @@ int cc_cmd_reference(int argc, char **argv)
     if (cc_scene_open(input, &so, &s) != CC_OK)
         return fail();
     rc = 1;
-    if (cc_reference_run(s, &ro, &r) != CC_OK)
+    if (cc_reference_run_cube(s, &ro, input, out, ql, &r) != CC_OK)
         goto out;
-    if (cc_reference_write_cube(out, s, &r, input) != CC_OK)
-        goto out;
-    cc_info("wrote %s (%d bands + AOT + WVP, %dx%d, %zu valid pixels)", out, r.nbands, r.grid.width,
-            r.grid.height, r.n_valid);
-    if (ql) {
-        int kr = -1, kg = -1, kb = -1;
-        for (int k = 0; k < r.nbands; k++) {
-            if (r.band[k] == CC_B04) kr = k;
-            if (r.band[k] == CC_B03) kg = k;
-            if (r.band[k] == CC_B02) kb = k;
-        }
-        if (kr < 0 || kg < 0 || kb < 0) {
-            /* no visible bands (e.g. a partial product): false colour from the first three */
-            cc_warn("%s: B4/B3/B2 not all present; quicklook uses bands %s/%s/%s", input,
-                    cc_band_names[r.band[r.nbands > 2 ? 2 : 0]], cc_band_names[r.band[r.nbands > 1 ? 1 : 0]],
-                    cc_band_names[r.band[0]]);
-            kr = r.nbands > 2 ? 2 : 0;
-            kg = r.nbands > 1 ? 1 : 0;
-            kb = 0;
-        }
-        if (cc_quicklook_write(ql, r.grid.width, r.grid.height, r.boa[kr], r.boa[kg], r.boa[kb], 2048) !=
-            CC_OK)
-            goto out;
+    cc_info("wrote %s (%d bands + AOT + WVP, %dx%d, %zu valid pixels; context %.1f s, SMAC %.1f s, write %.1f s "
+            "overlapped)",
+            out, r.nbands, r.grid.width, r.grid.height, r.n_valid, r.context_s, r.smac_s, r.write_s);
+    if (ql)
         cc_info("wrote %s", ql);
-    }
     rc = 0;
 out:
     if (rc)

@@ -29,6 +29,8 @@ typedef struct {
     const char *dem_path; /* any GDAL raster of elevation in metres, or NULL    */
     double ozone;         /* cm-atm, default 0.331                              */
     double resolution;    /* output grid in metres; 0: the finest band present  */
+    double context_resolution; /* grid of the per-pixel atmosphere (context.h);
+                                  0: 60 m, or the output grid when coarser    */
 } cc_reference_options;
 
 void cc_reference_options_init(cc_reference_options *o);
@@ -50,6 +52,9 @@ typedef struct {
     double ozone;
     size_t n_ddv;                       /* DDV pixels used (0 when not retrieved) */
     size_t n_valid;                     /* valid output pixels                */
+    double context_s, smac_s, write_s;  /* seconds: the atmosphere (context.h);
+                                           the slabs (bands, SMAC, DN); writing
+                                           (overlaps the slabs)               */
     char parameters[768];               /* one-line summary for provenance    */
 } cc_reference_result;
 
@@ -57,15 +62,22 @@ typedef struct {
  * On failure r is left freed/zeroed and the last error says why. */
 cc_status cc_reference_run(const cc_scene *s, const cc_reference_options *o, cc_reference_result *r);
 void cc_reference_result_free(cc_reference_result *r);
+/* The same, streamed slab by slab into a new cube at out_nc (written
+ * atomically: nothing is left at out_nc on failure) and, when quicklook is
+ * not NULL, a true-colour PNG: memory stays the scene plus two slabs of
+ * 512 rows, whatever the size of the grid. r receives the summary (grid,
+ * bands, atmosphere, counts, times); its pixel buffers stay NULL. When
+ * out_nc exists, the date is added to it (cc_reference_write_cube, whole
+ * rasters in memory). */
+cc_status cc_reference_run_cube(const cc_scene *s, const cc_reference_options *o, const char *input,
+                                const char *out_nc, const char *quicklook, cc_reference_result *r);
 /* Writes r as a new CF-1.8 NetCDF cube at path (the 12 BOA bands, then the AOT
  * and WVP layers); input names the product in the cube's `inputs`. */
 cc_status cc_reference_write_cube(const char *path, const cc_scene *s, const cc_reference_result *r,
                                   const char *input);
 
-/* The scene-level atmosphere alone (steps 1-5 of cc_reference_run, the same
- * code): what cc_reference_run would use on the grid of o->resolution. Used
- * by the emulator (pipeline/boa/boa.h) for its context inputs; run it on a
- * coarser grid (o->resolution 60) for full tiles. */
+/* The scene-level summary of the atmosphere cc_reference_run uses on the
+ * grid of o->resolution (the per-pixel values: pipeline/atmos/context.h). */
 typedef struct {
     double aot550, water_vapour, pressure_hpa, ozone;
     const char *aot_source, *wv_source, *pressure_source;

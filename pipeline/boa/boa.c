@@ -14,6 +14,7 @@
 #include "core/version.h"
 #include "io/cube.h"
 #include "io/grid/grid.h"
+#include "pipeline/atmos/context.h"
 #include "pipeline/boa/infer.h"
 #include "pipeline/report/quicklook.h"
 
@@ -122,9 +123,11 @@ typedef struct {
     const cc_raster_u16 *band[CC_BOA_NBANDS];
     int factor[CC_BOA_NBANDS];          /* 1: same grid; f > 1: upsampled by f    */
     uint16_t *resampled[CC_BOA_NBANDS]; /* owned, or NULL                         */
-    const cc_angle_grid *vz, *va;       /* view angles (NULL: the scene means)   */
-    double mean_vz, mean_va;
-    float ctx_const[4];                 /* aot, wv/2, p_rel, o3 features (+1)    */
+    cc_reference_context *ctx;          /* the reference's per-pixel atmosphere,
+                                           owned (pipeline/atmos/context.h)      */
+    int ctx_chan[CC_ATMOS_NFEATURES];   /* model channel of each context feature
+                                           (-1: the model has none, e.g. O3 in
+                                           18-input models)                      */
     int nin;                            /* the model's input channels (18 or 19) */
     double dn_offset, quant;
     cc_boa_quality *q;                  /* flags of each window read (quality.h) */
@@ -142,34 +145,6 @@ static int aligned_factor(const cc_raster_u16 *r, const cc_grid *g)
     if ((long)r->width * fi < g->width || (long)r->height * fi < g->height)
         return 0;
     return fi;
-}
-
-/* dn_offset is the model input's add offset (-1000): DN = f * quant + 1000 */
-static uint16_t encode_feature(float f, double dn_offset, double quant)
-{
-    return cc_refl_encode(f, -dn_offset, quant);
-}
-
-#define CC_BOA_GEO_STEP 16
-
-/* mu_s + 1, mu_v + 1, cos_raa + 1 at pixel (col, row) of the output grid */
-static void geometry_features(const boa_source *b, int col, int row, double f[3])
-{
-    const double d2r = 3.14159265358979323846 / 180.0;
-    double x, y;
-    cc_grid_xy(&b->grid, col, row, &x, &y);
-    const cc_scene *s = b->s;
-    double sz = cc_angle_grid_sample(&s->sun_zenith, x, y);
-    double sa = cc_angle_grid_sample_azimuth(&s->sun_azimuth, x, y);
-    double vz = b->vz ? cc_angle_grid_sample(b->vz, x, y) : b->mean_vz;
-    double va = b->va ? cc_angle_grid_sample_azimuth(b->va, x, y) : b->mean_va;
-    if (isnan(vz))
-        vz = b->mean_vz;
-    if (isnan(va))
-        va = b->mean_va;
-    f[0] = cos(sz * d2r) + 1.0;
-    f[1] = cos(vz * d2r) + 1.0;
-    f[2] = cos((sa - va) * d2r) + 1.0;
 }
 
 static cc_status boa_read(void *vctx, int x0, int y0, int w, int h, uint16_t *dst)
@@ -193,47 +168,22 @@ static cc_status boa_read(void *vctx, int x0, int y0, int w, int h, uint16_t *ds
                 return st;
         }
     }
-    /* context: per-pixel geometry, scene constants. The geometry is evaluated
-     * exactly at a global lattice of columns (multiples of CC_BOA_GEO_STEP and
-     * the last column) and interpolated linearly in between: the angle grids
-     * are 5 km bilinear meshes, so over 16 pixels the change is below 1e-6 in
-     * the cosines, and every pixel's value depends only on its global position
-     * (windowed == whole image). */
-    uint16_t aot = encode_feature(b->ctx_const[0], b->dn_offset, b->quant);
-    uint16_t wv = encode_feature(b->ctx_const[1], b->dn_offset, b->quant);
-    uint16_t pr = encode_feature(b->ctx_const[2], b->dn_offset, b->quant);
-    uint16_t o3 = encode_feature(b->ctx_const[3], b->dn_offset, b->quant);
+    /* context: the reference's per-pixel atmosphere (cc_reference_context_fill),
+     * each feature into the model channel of its name */
+    cc_atmos_pixel *px = cc_malloc3((size_t)w * (size_t)h, sizeof *px, 1);
+    if (!px)
+        return CC_ERR_NOMEM;
+    cc_reference_context_fill(b->ctx, x0, y0, w, h, px);
     const int nin = b->nin;
-    int W = b->grid.width;
-    for (int r = 0; r < h; r++) {
-        double fa[3], fb[3];
-        int ca = -1, cb = -1;
-        for (int c = 0; c < w; c++) {
-            int gx = x0 + c;
-            int a = gx / CC_BOA_GEO_STEP * CC_BOA_GEO_STEP, bb = a + CC_BOA_GEO_STEP;
-            if (bb > W - 1)
-                bb = W - 1;
-            if (a != ca) {
-                if (a == cb)
-                    memcpy(fa, fb, sizeof fa);
-                else
-                    geometry_features(b, a, y0 + r, fa);
-                ca = a;
-                if (bb != a)
-                    geometry_features(b, bb, y0 + r, fb);
-                cb = bb;
-            }
-            double t = bb > a ? (double)(gx - a) / (double)(bb - a) : 0.0;
-            uint16_t *d = dst + ((size_t)r * w + c) * nin + CC_BOA_NBANDS;
-            for (int q = 0; q < 3; q++)
-                d[q] = encode_feature((float)(fa[q] + t * ((bb > a ? fb[q] : fa[q]) - fa[q])), b->dn_offset, b->quant);
-            d[3] = aot;
-            d[4] = wv;
-            d[5] = pr;
-            if (nin > CC_BOA_NIN_V1)
-                d[6] = o3;
-        }
+    for (size_t i = 0; i < (size_t)w * (size_t)h; i++) {
+        double f[CC_ATMOS_NFEATURES];
+        cc_reference_pixel_features(&px[i], f);
+        uint16_t *d = dst + i * nin;
+        for (int q = 0; q < CC_ATMOS_NFEATURES; q++)
+            if (b->ctx_chan[q] >= 0)
+                d[b->ctx_chan[q]] = cc_refl_encode(f[q], -b->dn_offset, b->quant);
     }
+    free(px);
     return cc_boa_quality_read(b->q, x0, y0, w, h, dst);
 }
 
@@ -278,35 +228,31 @@ static double now_s(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-/* 1. The atmosphere (scene context), by the reference processor's own code: the
- * constant context features and the scene's mean view angles. */
-static cc_status boa_context(const cc_scene *s, const cc_boa_options *o, boa_source *src, cc_boa_stats *stats)
+/* 1. The atmosphere: the reference processor's per-pixel context
+ * (pipeline/atmos/context.h), and the model channel of each of its features
+ * found by name (an 18-input model has no O3 channel). */
+static cc_status boa_context(const cc_scene *s, const cc_nn_model *m, const cc_boa_options *o, boa_source *src,
+                             cc_boa_stats *stats)
 {
-    const cc_grid *g = &src->grid;
+    static const char *const names[CC_ATMOS_NFEATURES] = {"MU_S", "MU_V", "COS_RAA", "AOT550",
+                                                          "WV_HALF", "P_REL", "O3"};
+    for (int q = 0; q < CC_ATMOS_NFEATURES; q++) {
+        src->ctx_chan[q] = -1;
+        for (int c = CC_BOA_NBANDS; c < m->input.nchannels; c++)
+            if (strcmp(m->input.band[c], names[q]) == 0)
+                src->ctx_chan[q] = c;
+    }
     cc_reference_options ao = o->atmos;
-    double cres = o->context_resolution;
-    if (cres <= 0)
-        cres = cc_grid_npix(g) <= (size_t)16 << 20 ? g->gt[1] : fmax(60.0, g->gt[1]);
-    ao.resolution = cres;
-    cc_status st = cc_reference_atmosphere(s, &ao, &stats->atmos);
+    ao.context_resolution = o->context_resolution;
+    cc_status st = cc_reference_context_build(s, &ao, &src->grid, &src->ctx);
     if (st != CC_OK)
         return st;
-    const cc_reference_atmos *at = &stats->atmos;
-    cc_boa_context sc = {.aot550 = at->aot550, .wv = at->water_vapour, .p_rel = at->pressure_hpa / 1013.25,
-                         .o3 = at->ozone};
-    float feat[CC_BOA_NCTX];
-    cc_boa_context_features(&sc, feat);
-    src->ctx_const[0] = feat[3];
-    src->ctx_const[1] = feat[4];
-    src->ctx_const[2] = feat[5];
-    src->ctx_const[3] = feat[6];
-    src->mean_vz = at->mean_view_zenith;
-    src->mean_va = at->mean_view_azimuth;
+    stats->atmos = *cc_reference_context_atmos(src->ctx);
     return CC_OK;
 }
 
 /* 2. Input bands (aligned, or resampled onto the output grid), their common DN
- * convention and the view-angle grids. */
+ * convention. */
 static cc_status boa_inputs(const cc_scene *s, int b8a_sub, const char *input_name, boa_source *src)
 {
     const cc_grid *g = &src->grid;
@@ -344,17 +290,6 @@ static cc_status boa_inputs(const cc_scene *s, int b8a_sub, const char *input_na
                 return st;
         }
     }
-    const int bview[] = {CC_B8A, CC_B08, CC_B04};
-    for (size_t i = 0; i < sizeof bview / sizeof *bview && !src->vz; i++)
-        if (s->view_zenith[bview[i]].v && s->view_azimuth[bview[i]].v) {
-            src->vz = &s->view_zenith[bview[i]];
-            src->va = &s->view_azimuth[bview[i]];
-        }
-    for (int b = 0; b < CC_NBANDS && !src->vz; b++)
-        if (s->view_zenith[b].v && s->view_azimuth[b].v) {
-            src->vz = &s->view_zenith[b];
-            src->va = &s->view_azimuth[b];
-        }
     src->dn_offset = radio;
     src->quant = s->quantification;
     return CC_OK;
@@ -465,8 +400,8 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
         if (!s->band[cc_l2a_bands[k]].present && !(b8a_sub && cc_l2a_bands[k] == CC_B8A))
             return cc_error_set(CC_ERR_MISSING, "%s: band %s is missing (the emulator needs all 12 L2A bands)",
                                 input_name, cc_band_names[cc_l2a_bands[k]]);
-    if ((st = boa_context(s, o, &src, stats)) != CC_OK)
-        return st;
+    if ((st = boa_context(s, m, o, &src, stats)) != CC_OK)
+        goto out;
     stats->context_s = now_s() - t0;
     if ((st = boa_inputs(s, b8a_sub, input_name, &src)) != CC_OK)
         goto out;
@@ -531,5 +466,6 @@ out:
         free(src.resampled[k]);
     free(nodes);
     cc_boa_quality_free(src.q);
+    cc_reference_context_free(src.ctx);
     return st;
 }
