@@ -6,10 +6,12 @@
  * in a staging folder DIR/.ingest-<pid> (a hard link of the existing cube
  * first, which cc_cube_write never modifies in place) and renamed over the
  * cubes of DIR together at the end; a failure removes the staging folder. */
-#define _GNU_SOURCE /* strcasestr */
+#define _GNU_SOURCE /* strcasestr, kill */
 #include "pipeline/cloudless/ingest.h"
 
 #include <ctype.h>
+#include <dirent.h>
+#include <signal.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -276,6 +278,37 @@ void cc_ingest_netcdf_mask(int kind, const float *q, size_t n, uint8_t *mask)
 
 /* ---- staging ------------------------------------------------------------ */
 
+/* Removes the staging folders DIR/.ingest-<pid> of ingests that were killed
+ * (their process is gone): their cubes were never committed. */
+static void remove_stale_stages(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        char *end;
+        if (strncmp(e->d_name, ".ingest-", 8) != 0)
+            continue;
+        long pid = strtol(e->d_name + 8, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char stage[4096], f[4400];
+        snprintf(stage, sizeof stage, "%s/%s", dir, e->d_name);
+        DIR *sd = opendir(stage);
+        struct dirent *se;
+        while (sd && (se = readdir(sd)) != NULL)
+            if (se->d_name[0] != '.' || (strcmp(se->d_name, ".") && strcmp(se->d_name, ".."))) {
+                snprintf(f, sizeof f, "%s/%s", stage, se->d_name);
+                unlink(f);
+            }
+        if (sd)
+            closedir(sd);
+        if (rmdir(stage) == 0)
+            cc_info("%s: removed the staging folder of a killed ingest (pid %ld)", stage, pid);
+    }
+    if (d)
+        closedir(d);
+}
+
 static cc_status stage_cube(const char *final, const char *staged)
 {
     if (access(final, F_OK) != 0)
@@ -312,6 +345,7 @@ cc_status cc_ingest_netcdf(const char *path, int sensor, const cc_grid *g, const
         return st;
     if ((st = cc_ingest_netcdf_plan(s, sensor, plans, &nplans)) != CC_OK)
         goto out;
+    remove_stale_stages(dir);
     snprintf(stage, sizeof stage, "%s/.ingest-%ld", dir, (long)getpid());
     if (mkdir(stage, 0777) != 0 && errno != EEXIST) {
         st = cc_error_set(CC_ERR_IO, "%s: cannot create the staging folder: %s", stage, strerror(errno));

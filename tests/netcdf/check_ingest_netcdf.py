@@ -143,6 +143,29 @@ rc, err = run(S2_10, S2_20, S1, L8, "--out-dir", f"{T}/h", "--tile", "site")
 rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 check(rc == 0 and rss < 400 * 1024, f"whole site (4 files, 3 sensors) ingested in {rss / 1024:.0f} MB peak")
 
+# 7. --grid any GDAL raster: a 20 m GeoTIFF over the site -> the 10 m bands averaged onto it
+try:
+    from osgeo import gdal, osr
+    with netCDF4.Dataset(S2_10) as d:
+        x0, y0 = float(d["x"][0]) - 5, float(d["y"][0]) + 5
+    g = gdal.GetDriverByName("GTiff").Create(f"{T}/g20.tif", 32, 32, 1)
+    g.SetGeoTransform([x0, 20, 0, y0, 0, -20]); sr = osr.SpatialReference(); sr.ImportFromEPSG(32631)
+    g.SetProjection(sr.ExportToWkt()); g = None
+    rc, err = run(S2_10, "--out-dir", f"{T}/tif", "--tile", "site", "--grid", f"{T}/g20.tif")
+    got = cube(f"{T}/tif/site_s2.nc", "B04")
+    s = src(S2_10, "B04").reshape(118, 32, 2, 32, 2)
+    full = np.isfinite(s).all(axis=(2, 4))
+    check(rc == 0 and got.shape == (118, 32, 32) and np.allclose(got[full], s.mean(axis=(2, 4))[full], atol=1.5e-4),
+          "--grid GeoTIFF (20 m): B04 = mean of the 2 x 2 source pixels")
+except ImportError:
+    print("SKIP part: python3-gdal absent, --grid GeoTIFF not run")
+
+# 8. the staging folder of a killed ingest (its process is gone) is removed by the next one
+dead = subprocess.Popen(["true"]); dead.wait()
+os.makedirs(f"{T}/a/.ingest-{dead.pid}"); open(f"{T}/a/.ingest-{dead.pid}/site_s2.nc", "w").write("partial")
+rc, err = run(S1, "--out-dir", f"{T}/a", "--tile", "site")
+check(rc == 0 and no_leftovers(f"{T}/a"), "a killed ingest's staging folder is removed")
+
 # ---- bad variants written here ----
 def rewrite(srcpath, dst, drop=(), noattr=(), transpose=None, times=None, flip_y=False):
     """Copies a NetCDF series, changing what the test needs."""
