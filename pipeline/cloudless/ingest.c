@@ -20,6 +20,7 @@
 
 #include "core/alloc.h"
 #include "core/date.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "core/reflectance.h"
 #include "io/cube.h"
@@ -303,7 +304,5 @@ void cc_ingest_grid_free(cc_ingest_grid *og)
 
 cc_status cc_ingest_out_dir(const char *dir)
 {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return cc_error_set(CC_ERR_IO, "%s: cannot create the folder: %s", dir, strerror(errno));
-    return CC_OK;
+    return cc_fs_mkdir_p(dir, 0777); /* with its parents */
 }
