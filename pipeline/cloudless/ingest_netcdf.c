@@ -109,8 +109,8 @@ static int attrs_say(const cc_ncs *s, const char *const *words)
  * CC_SENSOR_S2, or -1 if nothing says. */
 static int optical_sensor(const cc_ncs *s)
 {
-    static const char *const landsat[] = {"LANDSAT", "L8_", "L9_", "L8-", "L9-", "LC08", "LC09", "OLI", NULL};
-    static const char *const s2[] = {"SENTINEL-2", "SENTINEL2", "S2_", "S2-", "S2A", "S2B", "S2C", "MSI", NULL};
+    static const char *const landsat[] = {"LANDSAT", "L8_", "L9_", "L8-", "L9-", "LC08", "LC09", "OLI_TIRS", NULL};
+    static const char *const s2[] = {"SENTINEL-2", "SENTINEL2", "S2_", "S2-", "S2A", "S2B", "S2C", "MSIL2A", NULL};
     if (find_name(s, "pixel_qa") >= 0 || find_name(s, "QA_PIXEL") >= 0 || find_name(s, "QA-PIXEL") >= 0)
         return CC_SENSOR_LANDSAT;
     if (find_name(s, "SCL") >= 0)

@@ -1,5 +1,5 @@
 /* pipeline/cloudless/ingest_netcdf: the Landsat QA and SCL decoders on known
- * values, and the batched write (one date per batch, as a grid too large
+ * values, the sensor from the file's attributes alone, and the batched write (one date per batch, as a grid too large
  * for memory would be written) giving the same cube as one batch. */
 #include <math.h>
 #include <netcdf.h>
@@ -43,8 +43,9 @@ static void test_masks(void)
 
 enum { NT = 5, NY = 6, NX = 7 };
 
-/* A Sentinel-2 series: B04, B8A, SCL; times 2 and 3 on one day. */
-static void write_series(const char *path)
+/* A Sentinel-2 series: B04, B8A, SCL; times 2 and 3 on one day. plain: B04
+ * only, with the global attribute `name` = name when not NULL. */
+static void write_series(const char *path, int plain, const char *name)
 {
     int nc, dt, dy, dx, vt, vy, vx, vb[3], vc;
     nc_create(path, NC_NETCDF4 | NC_CLOBBER, &nc);
@@ -66,7 +67,9 @@ static void write_series(const char *path)
     OSRDestroySpatialReference(s);
     int dims[3] = {dt, dy, dx};
     const char *names[3] = {"B04", "B8A", "SCL"};
-    for (int i = 0; i < 3; i++) {
+    if (name)
+        nc_put_att_text(nc, NC_GLOBAL, "name", strlen(name), name);
+    for (int i = 0; i < (plain ? 1 : 3); i++) {
         nc_def_var(nc, names[i], i < 2 ? NC_USHORT : NC_UBYTE, 3, dims, &vb[i]);
         nc_put_att_text(nc, vb[i], "grid_mapping", 11, "spatial_ref");
         const double sc = 1e-4;
@@ -92,8 +95,10 @@ static void write_series(const char *path)
     nc_put_var_ushort(nc, vb[0], b);
     for (int i = 0; i < NT * NY * NX; i++)
         b[i] = (unsigned short)(2500 + 3 * i);
-    nc_put_var_ushort(nc, vb[1], b);
-    nc_put_var_uchar(nc, vb[2], c);
+    if (!plain) {
+        nc_put_var_ushort(nc, vb[1], b);
+        nc_put_var_uchar(nc, vb[2], c);
+    }
     nc_close(nc);
 }
 
@@ -134,7 +139,7 @@ static void test_batches(const char *dir)
     snprintf(path, sizeof path, "%s/series.nc", dir);
     snprintf(a, sizeof a, "%s/one", dir);
     snprintf(b, sizeof b, "%s/many", dir);
-    write_series(path);
+    write_series(path, 0, NULL);
     CHECK_OK(cc_ingest_out_dir(a));
     CHECK_OK(cc_ingest_out_dir(b));
     cc_ingest_grid og = {0};
@@ -166,11 +171,38 @@ static void test_batches(const char *dir)
     cc_ingest_grid_free(&og);
 }
 
+/* Which sensor when only the attributes can tell. */
+static void test_attributes(const char *dir)
+{
+    static const struct { const char *name; int sensor; } cases[] = {
+        {"L8_SR_10m_00002806639B424A", CC_SENSOR_LANDSAT}, {"LC08_L2SP_198024", CC_SENSOR_LANDSAT},
+        {"S2_L2A_10m_00002806639B424A", CC_SENSOR_S2},     {"Sentinel-2 L2A", CC_SENSOR_S2},
+        {NULL, -1},                                         {"crop field 7", -1}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[2100];
+        snprintf(path, sizeof path, "%s/attr-%zu.nc", dir, i);
+        write_series(path, 1, cases[i].name);
+        cc_ncs *s = NULL;
+        CHECK_OK(cc_ncs_open(path, &s));
+        if (!s)
+            continue;
+        cc_nc_plan plans[CC_SENSOR_COUNT];
+        int np = 0;
+        cc_status st = cc_ingest_netcdf_plan(s, -1, plans, &np);
+        if (cases[i].sensor < 0)
+            CHECK(st == CC_ERR_ARG && strstr(cc_error_message(), "use --sensor s2 or landsat"));
+        else
+            CHECK(st == CC_OK && np == 1 && plans[0].sensor == cases[i].sensor && plans[0].nbands == 1);
+        cc_ncs_close(s);
+    }
+}
+
 int main(void)
 {
     const char *dir = cc_test_tmpdir("test_ingest_netcdf");
     test_masks();
     test_batches(dir);
+    test_attributes(dir);
     if (cc_test_failures)
         fprintf(stderr, "%d failure(s)\n", cc_test_failures);
     return cc_test_failures ? 1 : 0;
