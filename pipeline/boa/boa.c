@@ -420,7 +420,7 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
     mm.input.dn_offset = src.dn_offset;
     mm.input.quantification = s->quantification;
     nodes[mm.output_node].out_dn_offset = out_off;
-    if ((st = cc_boa_quality_start(o->domain, &mm, o->fallback, s->spacecraft, stats->atmos.ozone, &src.q)) != CC_OK)
+    if ((st = cc_boa_quality_start(o->domain, &mm, o->fallback, src.ctx, &src.q)) != CC_OK)
         goto out;
     snk.q = src.q;
 

@@ -10,7 +10,6 @@
 
 #include "core/alloc.h"
 #include "core/reflectance.h"
-#include "kernels/smac/smac.h"
 #include "pipeline/atmos/reference.h"
 
 #define NCTX 6
@@ -35,7 +34,7 @@ struct cc_boa_quality {
     cc_boa_domain dom;                             /* a.domain points here          */
     int nch;
     int ctx[NCTX];                                 /* channel of each context input */
-    const cc_smac_coefs *coefs[CC_L2A_NBANDS];
+    cc_reference_smac_cache *cache;                /* the reader's (fallback)       */
     pthread_mutex_t lock;
     int o3;                                        /* channel of O3, or -1          */
     qwin *head, *tail;                             /* windows read, not yet written */
@@ -64,6 +63,7 @@ void cc_boa_quality_free(cc_boa_quality *q)
         qwin_free(r);
     }
     pthread_mutex_destroy(&q->lock);
+    cc_reference_smac_cache_free(q->cache);
     free(q->buf);
     free(q);
 }
@@ -96,36 +96,33 @@ cc_status cc_boa_quality_open(const cc_boa_quality_args *a, cc_boa_quality **out
     for (int c = 0; c < d->nch; c++)
         if (strcmp(d->channels[c], "O3") == 0)
             q->o3 = c;
-    if (a->fallback == CC_BOA_FALLBACK_REFERENCE)
-        for (int k = 0; k < CC_L2A_NBANDS; k++)
-            if (!(q->coefs[k] = cc_smac_coefs_get(a->spacecraft, cc_l2a_bands[k]))) {
-                cc_boa_quality_free(q);
-                return cc_error_set(CC_ERR_UNSUPPORTED, "--fallback reference: no SMAC coefficients for %s",
-                                    cc_spacecraft_name(a->spacecraft));
-            }
+    if (a->fallback == CC_BOA_FALLBACK_REFERENCE && (!a->ctx || !(q->cache = cc_reference_smac_cache_new()))) {
+        cc_boa_quality_free(q);
+        return cc_error_set(a->ctx ? CC_ERR_NOMEM : CC_ERR_ARG, "--fallback reference: %s",
+                            a->ctx ? "out of memory" : "no scene context");
+    }
     *out = q;
     return CC_OK;
 }
 
-void cc_boa_quality_reference_pixel(const cc_boa_quality *q, const uint16_t *px, uint16_t *out)
+/* The 12 BOA DN of one pixel by the reference processor's own per-pixel code,
+ * with the context decoded from the network's input channels (px: nch DN);
+ * the channels hold "feature + 1" (boa.h, cc_reference_pixel_features). */
+static void reference_pixel(cc_boa_quality *q, const uint16_t *px, uint16_t *out)
 {
-    const double r2d = 180.0 / 3.14159265358979323846;
-    double f[NCTX];
-    for (int k = 0; k < NCTX; k++) /* the channel holds feature + 1 (boa.h) */
+    double f[NCTX], toa[CC_L2A_NBANDS], boa[CC_L2A_NBANDS];
+    for (int k = 0; k < NCTX; k++)
         f[k] = cc_refl_decode(px[q->ctx[k]], q->a.in_dn_offset, q->a.in_quant) - 1.0;
-    double mu_s = fmin(1.0, fmax(1e-3, f[0])), mu_v = fmin(1.0, fmax(1e-3, f[1]));
-    double craa = fmin(1.0, fmax(-1.0, f[2]));
-    cc_smac_atmos at = {.tetas = acos(mu_s) * r2d, .phis = acos(craa) * r2d, .tetav = acos(mu_v) * r2d,
-                        .phiv = 0, .pressure_hpa = f[5] * 1013.25, .aot550 = fmax(0.0, f[3]),
-                        .uo3 = q->a.ozone, .uh2o = fmax(0.0, 2.0 * f[4])};
+    cc_atmos_pixel at = {.mu_s = (float)f[0], .mu_v = (float)f[1], .cos_raa = (float)f[2], .aot550 = (float)f[3],
+                         .wv = (float)(2.0 * f[4]), .pressure_hpa = (float)(f[5] * 1013.25),
+                         .ozone = (float)cc_reference_context_atmos(q->a.ctx)->ozone};
     if (q->o3 >= 0)
-        at.uo3 = cc_refl_decode(px[q->o3], q->a.in_dn_offset, q->a.in_quant) - 1.0;
-    for (int k = 0; k < CC_L2A_NBANDS; k++) {
-        cc_smac_terms t;
-        cc_smac_terms_compute(q->coefs[k], &at, &t);
-        double rho = cc_refl_decode(px[k], q->a.in_dn_offset, q->a.in_quant);
-        out[k] = cc_refl_encode(cc_smac_inverse(&t, rho), q->a.out_dn_offset, CC_REFL_QUANT);
-    }
+        at.ozone = (float)(cc_refl_decode(px[q->o3], q->a.in_dn_offset, q->a.in_quant) - 1.0);
+    for (int k = 0; k < CC_L2A_NBANDS; k++)
+        toa[k] = cc_refl_decode(px[k], q->a.in_dn_offset, q->a.in_quant);
+    cc_reference_smac_pixel_cached(q->a.ctx, q->cache, &at, toa, boa);
+    for (int k = 0; k < CC_L2A_NBANDS; k++)
+        out[k] = isnan(boa[k]) ? 0 : cc_refl_encode(boa[k], q->a.out_dn_offset, CC_REFL_QUANT);
 }
 
 /* Flags of one window row (n pixels at in, channels-last); dom: scratch. */
@@ -154,7 +151,7 @@ static cc_status flag_row(cc_boa_quality *q, qwin *r, size_t i0, const uint16_t 
                 r->ref_dn = nd;
                 r->capref = cap;
             }
-            cc_boa_quality_reference_pixel(q, px, r->ref_dn + r->nref * nb);
+            reference_pixel(q, px, r->ref_dn + r->nref * nb);
             r->ref_idx[r->nref++] = i0 + p;
             f = CC_BOA_Q_OUT_REFERENCE;
         }
@@ -265,7 +262,7 @@ cc_status cc_boa_quality_write(cc_boa_quality *q, int x0, int y0, int w, int h, 
 }
 
 cc_status cc_boa_quality_start(const cc_boa_domain *d, const cc_nn_model *mm, cc_boa_fallback fallback,
-                               cc_spacecraft sc, double ozone, cc_boa_quality **out)
+                               const cc_reference_context *ctx, cc_boa_quality **out)
 {
     cc_boa_domain *dom = malloc(sizeof *dom);
     if (!dom)
@@ -278,7 +275,7 @@ cc_status cc_boa_quality_start(const cc_boa_domain *d, const cc_nn_model *mm, cc
     cc_boa_quality_args a = {.domain = dom, .nbands = CC_L2A_NBANDS, .in_dn_offset = mm->input.dn_offset,
                              .in_quant = mm->input.quantification,
                              .out_dn_offset = mm->nodes[mm->output_node].out_dn_offset, .fallback = fallback,
-                             .spacecraft = sc, .ozone = ozone};
+                             .ctx = ctx};
     cc_status st = cc_boa_quality_open(&a, out);
     free(dom);
     return st;

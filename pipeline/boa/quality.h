@@ -7,11 +7,11 @@
  *   1  in_domain: the inputs are inside the model's training domain (domain.h)
  *   2  out_of_domain: outside it; the value is the network's
  *   3  out_of_domain_recomputed_by_reference: outside it, and the 12 bands are
- *      the physical processor's (SMAC inversion of pipeline/atmos with exactly
- *      the per-pixel context the network got: sun and view zenith, relative
- *      azimuth, AOT550, water vapour, pressure and, in models with an O3
- *      input, ozone, as decoded from the network's input channels; else the
- *      scene ozone)
+ *      the physical processor's: cc_reference_smac_pixel (pipeline/atmos/
+ *      context.h, the reference's own per-pixel code) with exactly the context
+ *      the network got (sun and view zenith, relative azimuth, AOT550, water
+ *      vapour, pressure and, in models with an O3 input, ozone, decoded from
+ *      the network's input channels; else the scene ozone)
  *   4  saturated: an input band is saturated (DN 65535, the L1C "SATURATED"
  *      value); the network's value is kept (the physics cannot do better)
  * Precedence: nodata, saturated, out of domain, in domain.
@@ -32,6 +32,7 @@
 #include "core/bands.h"
 #include "core/error.h"
 #include "io/cube.h"
+#include "pipeline/atmos/context.h"
 #include "pipeline/boa/domain.h"
 
 #ifdef __cplusplus
@@ -66,15 +67,15 @@ typedef struct {
     double in_dn_offset, in_quant;/* input decoding: rho = (DN + off) / quant    */
     double out_dn_offset;         /* output L2A DN = 10000 rho + out_dn_offset   */
     cc_boa_fallback fallback;
-    cc_spacecraft spacecraft;     /* SMAC coefficients (fallback)                */
-    double ozone;                 /* cm-atm (fallback)                           */
+    const cc_reference_context *ctx; /* the scene's context (its SMAC coefficients,
+                                     its ozone); borrowed; required for fallback */
 } cc_boa_quality_args;
 
 typedef struct cc_boa_quality cc_boa_quality;
 
 /* With fallback, the domain's channels must include MU_S, MU_V, COS_RAA,
- * AOT550, WV_HALF and P_REL (CC_ERR_ARG otherwise). Free with
- * cc_boa_quality_free. */
+ * AOT550, WV_HALF and P_REL, and a->ctx must be given (CC_ERR_ARG otherwise).
+ * Free with cc_boa_quality_free. */
 cc_status cc_boa_quality_open(const cc_boa_quality_args *a, cc_boa_quality **out);
 void cc_boa_quality_free(cc_boa_quality *q);
 
@@ -92,7 +93,7 @@ cc_status cc_boa_quality_write(cc_boa_quality *q, int x0, int y0, int w, int h, 
  * normalisation) bound to mm, the model in the product's DN conventions (its
  * input dn_offset / quantification, its output node's out_dn_offset). */
 cc_status cc_boa_quality_start(const cc_boa_domain *d, const cc_nn_model *mm, cc_boa_fallback fallback,
-                               cc_spacecraft sc, double ozone, cc_boa_quality **out);
+                               const cc_reference_context *ctx, cc_boa_quality **out);
 /* Before the cube is committed: its global attributes quality_domain (how the
  * domain is defined), quality_fallback and quality_counts (pixels by flag,
  * "in_domain=N out_of_domain=N ... nodata=N"); the counts into *c. */
@@ -106,10 +107,6 @@ void cc_boa_quality_summary(const cc_boa_quality_counts *c, char *buf, size_t ca
 /* The layer's description for the cube (data NULL: streamed). */
 void cc_boa_quality_layer(cc_cube_layer *layer);
 
-/* The 12 BOA DN of one pixel by the physical processor, from the network's
- * input channels (px: the domain's nch channels, DN) with the context decoded
- * as the network decodes it. Exposed for the tests. */
-void cc_boa_quality_reference_pixel(const cc_boa_quality *q, const uint16_t *px, uint16_t *out);
 
 #ifdef __cplusplus
 }
