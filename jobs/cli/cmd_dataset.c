@@ -64,9 +64,10 @@ int cc_cmd_dataset(int argc, char **argv)
         fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
         return cc_status_exit_code(cc_error_status());
     }
-    printf("wrote %s: %zu patches (%zu train, %zu val; %zu reference, %zu simulated L1C, %zu pair) from %d "
-           "scene(s); %d source(s) used, %d skipped; %.1f s\n",
-           out, sum.n_patches, sum.n_train, sum.n_val, sum.n_kind[0], sum.n_kind[1], sum.n_kind[2], sum.n_scenes,
+    printf("wrote %s: %zu patches (%zu train, %zu val; %zu reference, %zu simulated L1C from Sen2Cor L2A, %zu pair, "
+           "%zu simulated L1C from the spectral library) from %d scene(s); %d source(s) used, %d skipped; %.1f s\n",
+           out, sum.n_patches, sum.n_train, sum.n_val, sum.n_kind[0], sum.n_kind[1], sum.n_kind[2],
+           sum.n_kind[CC_DS_SIMULATED], sum.n_scenes,
            sum.n_sources_used, sum.n_sources_skipped, sum.seconds);
     return 0;
 }

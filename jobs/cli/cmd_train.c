@@ -93,8 +93,9 @@ int cc_cmd_train(int argc, char **argv)
             for (int k = 0; k < CC_BOA_NBANDS; k++)
                 printf("%s%.3f", k ? "," : "", r.val_mae_dn[k]);
             printf("]");
-            static const char *const kn[3] = {"reference", "simulated_l1c", "pair"};
-            for (int q = 0; q < 3; q++) {
+            static const char *const kn[CC_BOA_TRAIN_NKINDS] = {"reference", "simulated_l1c", "pair", "library",
+                                                                 "simulated_library"};
+            for (int q = 0; q < CC_BOA_TRAIN_NKINDS; q++) {
                 if (!r.n_val_kind_px[q])
                     continue;
                 printf(",\"val_%s_mae_dn\":[", kn[q]);

@@ -104,13 +104,15 @@ cc_status cc_boa_train_config_load(const char *path, cc_boa_train_config *c)
 typedef struct {
     size_t n;            /* patches */
     uint16_t *l1c, *l2a; /* n * PPX * NB */
-    float *ctx;          /* n * 6 */
+    float *ctx;          /* n * nctx (6 in version-1 datasets, 7 with O3)       */
+    int nctx;
+    uint16_t *cpx;       /* n * PPX * CC_BOA_NCTX per-pixel features * 10000, or NULL (version 1) */
     uint8_t *split, *kind;
     double dn_offset;
     uint32_t *train_px, *val_px; /* (patch << 14) | pixel */
     size_t n_train, n_val;
-    uint32_t *val_kind_px[3];    /* validation pixels by dataset kind (0 reference, 1 simulated L1C, 2 pair) */
-    size_t n_val_kind[3];
+    uint32_t *val_kind_px[CC_BOA_TRAIN_NKINDS]; /* validation pixels by dataset kind (pipeline/boa/dataset.h) */
+    size_t n_val_kind[CC_BOA_TRAIN_NKINDS];
     char *nscenes_text;
 } dataset;
 
@@ -119,11 +121,12 @@ static void dataset_free(dataset *d)
     free(d->l1c);
     free(d->l2a);
     free(d->ctx);
+    free(d->cpx);
     free(d->split);
     free(d->kind);
     free(d->train_px);
     free(d->val_px);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < CC_BOA_TRAIN_NKINDS; k++)
         free(d->val_kind_px[k]);
     memset(d, 0, sizeof *d);
 }
@@ -184,7 +187,22 @@ static cc_status dataset_load(const char *path, dataset *d)
     size_t nv = d->n * PPX * NB;
     d->l1c = cc_malloc3(nv, sizeof(uint16_t), 1);
     d->l2a = cc_malloc3(nv, sizeof(uint16_t), 1);
-    d->ctx = cc_malloc3(d->n * 6, sizeof(float), 1);
+    d->nctx = 6;
+    H5E_BEGIN_TRY
+    {
+        hid_t cd = H5Dopen2(f, "context", H5P_DEFAULT);
+        if (cd >= 0) {
+            hid_t cs = H5Dget_space(cd);
+            hsize_t cdims[2] = {0, 0};
+            if (H5Sget_simple_extent_ndims(cs) == 2 && H5Sget_simple_extent_dims(cs, cdims, NULL) == 2 &&
+                cdims[1] == CC_BOA_NCTX)
+                d->nctx = CC_BOA_NCTX;
+            H5Sclose(cs);
+            H5Dclose(cd);
+        }
+    }
+    H5E_END_TRY;
+    d->ctx = cc_malloc3(d->n * (size_t)d->nctx, sizeof(float), 1);
     d->split = malloc(d->n);
     d->kind = malloc(d->n);
     if (!d->l1c || !d->l2a || !d->ctx || !d->split || !d->kind) {
@@ -195,13 +213,27 @@ static cc_status dataset_load(const char *path, dataset *d)
     {
         if ((st = read_ds(f, path, "l1c", H5T_NATIVE_UINT16, d->l1c, nv)) == CC_OK &&
             (st = read_ds(f, path, "l2a", H5T_NATIVE_UINT16, d->l2a, nv)) == CC_OK &&
-            (st = read_ds(f, path, "context", H5T_NATIVE_FLOAT, d->ctx, d->n * 6)) == CC_OK &&
+            (st = read_ds(f, path, "context", H5T_NATIVE_FLOAT, d->ctx, d->n * (size_t)d->nctx)) == CC_OK &&
             (st = read_ds(f, path, "split", H5T_NATIVE_UINT8, d->split, d->n)) == CC_OK)
             st = read_ds(f, path, "kind", H5T_NATIVE_UINT8, d->kind, d->n);
     }
     H5E_END_TRY;
     if (st != CC_OK)
         goto out;
+    int has_cpx = 0;
+    H5E_BEGIN_TRY { has_cpx = H5Lexists(f, "context_px", H5P_DEFAULT) > 0; }
+    H5E_END_TRY;
+    if (has_cpx) {
+        size_t nc = d->n * PPX * CC_BOA_NCTX;
+        if (!(d->cpx = cc_malloc3(nc, sizeof(uint16_t), 1))) {
+            st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory for the per-pixel context", path);
+            goto out;
+        }
+        H5E_BEGIN_TRY { st = read_ds(f, path, "context_px", H5T_NATIVE_UINT16, d->cpx, nc); }
+        H5E_END_TRY;
+        if (st != CC_OK)
+            goto out;
+    }
     /* valid pixels: every band valid in input and target */
     size_t cap_t = 0, cap_v = 0;
     for (size_t p = 0; p < d->n; p++)
@@ -218,6 +250,8 @@ static cc_status dataset_load(const char *path, dataset *d)
             int ok = 1;
             for (int k = 0; k < NB; k++)
                 ok &= a[k] != 0 && b[k] != 0;
+            if (d->cpx)
+                ok &= d->cpx[(p * PPX + i) * CC_BOA_NCTX] != 0;
             if (!ok)
                 continue;
             uint32_t id = (uint32_t)(p << 14) | (uint32_t)i;
@@ -226,14 +260,14 @@ static cc_status dataset_load(const char *path, dataset *d)
             else
                 d->train_px[d->n_train++] = id;
         }
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < CC_BOA_TRAIN_NKINDS; k++)
         if (!(d->val_kind_px[k] = cc_malloc3(d->n_val ? d->n_val : 1, sizeof(uint32_t), 1))) {
             st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
             goto out;
         }
     for (size_t i = 0; i < d->n_val; i++) {
         int k = d->kind[d->val_px[i] >> 14];
-        if (k >= 0 && k < 3)
+        if (k >= 0 && k < CC_BOA_TRAIN_NKINDS)
             d->val_kind_px[k][d->n_val_kind[k]++] = d->val_px[i];
     }
     if (d->n_train == 0)
@@ -259,8 +293,15 @@ static void pixel_io(const dataset *d, uint32_t id, float *x, float *t)
         if (t)
             t[k] = (float)cc_refl_decode(b[k], -d->dn_offset, CC_REFL_QUANT);
     }
-    const float *c = d->ctx + p * 6;
-    cc_boa_context cx = {.mu_s = c[0], .mu_v = c[1], .cos_raa = c[2], .aot550 = c[3], .wv = c[4], .p_rel = c[5]};
+    if (d->cpx) {
+        const uint16_t *cp = d->cpx + (p * PPX + i) * CC_BOA_NCTX;
+        for (int q = 0; q < CC_BOA_NCTX; q++)
+            x[NB + q] = (float)(cp[q] * 1e-4);
+        return;
+    }
+    const float *c = d->ctx + p * (size_t)d->nctx;
+    cc_boa_context cx = {.mu_s = c[0], .mu_v = c[1], .cos_raa = c[2], .aot550 = c[3], .wv = c[4], .p_rel = c[5],
+                         .o3 = d->nctx > 6 ? c[6] : 0.331};
     cc_boa_context_features(&cx, x + NB);
 }
 
@@ -725,7 +766,7 @@ static cc_status train_evaluate(trainer *tr, long done, cc_boa_train_result *r)
     if ((st = evaluate(tr->net, d, d->train_px, d->n_train, c->eval_pixels, tr->cm, tr_mae)) != CC_OK ||
         (st = evaluate(tr->net, d, d->val_px, d->n_val, c->eval_pixels, tr->cm, va_mae)) != CC_OK)
         return st;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < CC_BOA_TRAIN_NKINDS; k++) {
         r->n_val_kind_px[k] = d->n_val_kind[k];
         if ((st = evaluate(tr->net, d, d->val_kind_px[k], d->n_val_kind[k], c->eval_pixels, tr->cm,
                            r->val_kind_mae_dn[k])) != CC_OK)
@@ -741,8 +782,9 @@ static cc_status train_evaluate(trainer *tr, long done, cc_boa_train_result *r)
         fprintf(tr->logf, "{\"step\":%ld,\"lr\":%.6g,\"loss\":%.6g,", done, tr->ao.lr, lmean);
         log_bands(tr->logf, "\"train_mae_dn\":", tr_mae);
         log_bands(tr->logf, ",\"val_mae_dn\":", va_mae);
-        static const char *const kn[3] = {"reference", "simulated_l1c", "pair"};
-        for (int q = 0; q < 3; q++) {
+        static const char *const kn[CC_BOA_TRAIN_NKINDS] = {"reference", "simulated_l1c", "pair", "library",
+                                                             "simulated_library"};
+        for (int q = 0; q < CC_BOA_TRAIN_NKINDS; q++) {
             if (!d->n_val_kind[q])
                 continue;
             char key[48];

@@ -49,14 +49,16 @@ typedef struct {
     long steps_override;   /* > 0: replaces config steps (tests)                    */
 } cc_boa_train_options;
 
+#define CC_BOA_TRAIN_NKINDS 5 /* the dataset kinds (pipeline/boa/dataset.h); 3 library is never a patch */
 typedef struct {
     long steps_done;
     double first_loss, last_loss;    /* smoothed training loss (DN^2 / Huber units) */
     double train_mae_dn[CC_BOA_NBANDS], val_mae_dn[CC_BOA_NBANDS];
     /* validation by dataset kind: 0 real L1C + reference targets, 1 SIMULATED L1C from
-     * Sen2Cor L2A, 2 real L1C + real Sen2Cor (0 pixels: not in the dataset) */
-    double val_kind_mae_dn[3][CC_BOA_NBANDS];
-    size_t n_val_kind_px[3];
+     * Sen2Cor L2A, 2 real L1C + real Sen2Cor, 4 SIMULATED L1C from the spectral library
+     * with reference targets (0 pixels: not in the dataset) */
+    double val_kind_mae_dn[CC_BOA_TRAIN_NKINDS][CC_BOA_NBANDS];
+    size_t n_val_kind_px[CC_BOA_TRAIN_NKINDS];
     double seconds, px_per_s;
     size_t n_train_px, n_val_px;
     int ranks;

@@ -26,6 +26,8 @@
 #include "io/grid/grid.h"
 #include "pipeline/atmos/reference.h"
 #include "kernels/smac/smac.h"
+#include "pipeline/atmos/atmos.h"
+#include "pipeline/boa/boa.h"
 
 #define P CC_DATASET_PATCH
 #define NB CC_L2A_NBANDS
@@ -35,7 +37,7 @@
 /* ------------------------------------------------------------------ HDF5 writer */
 
 typedef struct {
-    hid_t f, l1c, l2a, ctx, scene, split, kind;
+    hid_t f, l1c, l2a, ctx, cpx, scene, split, kind;
     hsize_t n;
 } h5w;
 
@@ -83,21 +85,22 @@ static cc_status writer_open(h5w *w, const char *tmp, const char *out)
     if (w->f < 0)
         return cc_error_set(CC_ERR_IO, "%s: cannot create the output (%s)", out,
                             errno ? strerror(errno) : "HDF5 create failed");
-    hsize_t img[3] = {P, P, NB}, ctx[1] = {CC_DATASET_NCTX};
+    hsize_t img[3] = {P, P, NB}, ctx[1] = {CC_DATASET_NCTX}, cimg[3] = {P, P, CC_DATASET_NCTX};
     w->l1c = mkds(w->f, "l1c", H5T_STD_U16LE, 4, img, 1);
+    w->cpx = mkds(w->f, "context_px", H5T_STD_U16LE, 4, cimg, 1);
     w->l2a = mkds(w->f, "l2a", H5T_STD_U16LE, 4, img, 1);
     w->ctx = mkds(w->f, "context", H5T_IEEE_F32LE, 2, ctx, 256);
     w->scene = mkds(w->f, "scene", H5T_STD_I32LE, 1, NULL, 1024);
     w->split = mkds(w->f, "split", H5T_STD_U8LE, 1, NULL, 1024);
     w->kind = mkds(w->f, "kind", H5T_STD_U8LE, 1, NULL, 1024);
-    if (w->l1c < 0 || w->l2a < 0 || w->ctx < 0 || w->scene < 0 || w->split < 0 || w->kind < 0)
+    if (w->l1c < 0 || w->l2a < 0 || w->ctx < 0 || w->cpx < 0 || w->scene < 0 || w->split < 0 || w->kind < 0)
         return cc_error_set(CC_ERR_IO, "%s: cannot create the HDF5 datasets", out);
     return CC_OK;
 }
 
 static void writer_close(h5w *w)
 {
-    hid_t *ids[] = {&w->l1c, &w->l2a, &w->ctx, &w->scene, &w->split, &w->kind};
+    hid_t *ids[] = {&w->l1c, &w->l2a, &w->ctx, &w->cpx, &w->scene, &w->split, &w->kind};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
         if (*ids[i] > 0)
             H5Dclose(*ids[i]), *ids[i] = 0;
@@ -106,13 +109,14 @@ static void writer_close(h5w *w)
 }
 
 static cc_status writer_add(h5w *w, const char *out, const uint16_t *l1c, const uint16_t *l2a,
-                            const float *ctx, int scene, int split, int kind)
+                            const float *ctx, const uint16_t *cpx, int scene, int split, int kind)
 {
-    hsize_t img[3] = {P, P, NB}, cr[1] = {CC_DATASET_NCTX};
+    hsize_t img[3] = {P, P, NB}, cr[1] = {CC_DATASET_NCTX}, cimg[3] = {P, P, CC_DATASET_NCTX};
     int32_t sc = scene;
     uint8_t sp = (uint8_t)split, kd = (uint8_t)kind;
     if (h5_append(w->l1c, 4, w->n, img, H5T_NATIVE_UINT16, l1c) || h5_append(w->l2a, 4, w->n, img, H5T_NATIVE_UINT16, l2a) ||
-        h5_append(w->ctx, 2, w->n, cr, H5T_NATIVE_FLOAT, ctx) || h5_append(w->scene, 1, w->n, NULL, H5T_NATIVE_INT32, &sc) ||
+        h5_append(w->ctx, 2, w->n, cr, H5T_NATIVE_FLOAT, ctx) ||
+        h5_append(w->cpx, 4, w->n, cimg, H5T_NATIVE_UINT16, cpx) || h5_append(w->scene, 1, w->n, NULL, H5T_NATIVE_INT32, &sc) ||
         h5_append(w->split, 1, w->n, NULL, H5T_NATIVE_UINT8, &sp) ||
         h5_append(w->kind, 1, w->n, NULL, H5T_NATIVE_UINT8, &kd))
         return cc_error_set(CC_ERR_IO, "%s: cannot write patch %llu (disk full?)", out, (unsigned long long)w->n);
@@ -175,7 +179,7 @@ static uint64_t hash_str(const char *s)
 }
 
 typedef struct {
-    double sz, sa, vz, va, aot, wv, p_hpa;
+    double sz, sa, vz, va, aot, wv, p_hpa, o3;
 } ds_atmos;
 
 static void context_of(const ds_atmos *a, float ctx[CC_DATASET_NCTX])
@@ -187,6 +191,36 @@ static void context_of(const ds_atmos *a, float ctx[CC_DATASET_NCTX])
     ctx[3] = (float)a->aot;
     ctx[4] = (float)a->wv;
     ctx[5] = (float)(a->p_hpa / 1013.25);
+    ctx[6] = (float)(a->o3 > 0 ? a->o3 : CC_ATMOS_DEFAULT_UO3);
+}
+
+/* Per-pixel context features (round(feature * 10000), the emulator's input)
+ * of a patch: the patch context, with the per-pixel water vapour wv_px (g
+ * cm-2, full grid g, NaN: the patch value) where given. */
+static void context_px_of(const float ctx[CC_DATASET_NCTX], const float *wv_px, const cc_grid *g, int x0, int y0,
+                          const uint8_t *valid, uint16_t *cpx)
+{
+    for (int r = 0; r < P; r++)
+        for (int c = 0; c < P; c++) {
+            size_t pi = (size_t)r * P + c;
+            uint16_t *o = cpx + pi * CC_DATASET_NCTX;
+            if (!valid[pi]) {
+                memset(o, 0, CC_DATASET_NCTX * sizeof *o);
+                continue;
+            }
+            double wv = ctx[4];
+            if (wv_px) {
+                float v = wv_px[(size_t)(y0 + r) * g->width + (x0 + c)];
+                if (!isnan(v))
+                    wv = v;
+            }
+            cc_boa_context bc = {.mu_s = ctx[0], .mu_v = ctx[1], .cos_raa = ctx[2], .aot550 = ctx[3], .wv = wv,
+                                 .p_rel = ctx[5], .o3 = ctx[6]};
+            float f[CC_BOA_NCTX];
+            cc_boa_context_features(&bc, f);
+            for (int q = 0; q < CC_DATASET_NCTX; q++)
+                o[q] = (uint16_t)lround(f[q] * 10000.0);
+        }
 }
 
 /* Random atmosphere and geometry of variant v of patch `patch` (documented ranges). */
@@ -257,13 +291,14 @@ typedef struct {
     int scene_idx;
     uint16_t *p1, *p2; /* patch buffers P*P*NB */
     uint8_t *valid;
+    uint16_t *cpx;     /* P*P*NCTX */
+    const ds_source *src;
 } run_ctx;
 
-static cc_status emit(run_ctx *rc, const ds_source *src, const ds_atmos *a)
+static cc_status emit_patch(run_ctx *rc, const ds_source *src, const uint16_t *l1c, const uint16_t *l2a,
+                            const float ctx[CC_DATASET_NCTX], const uint16_t *cpx)
 {
-    float ctx[CC_DATASET_NCTX];
-    context_of(a, ctx);
-    cc_status st = writer_add(rc->w, rc->out, rc->p1, rc->p2, ctx, rc->scene_idx, src->split, src->kind);
+    cc_status st = writer_add(rc->w, rc->out, l1c, l2a, ctx, cpx, rc->scene_idx, src->split, src->kind);
     if (st == CC_OK) {
         rc->sum->n_patches++;
         if (src->split)
@@ -273,6 +308,25 @@ static cc_status emit(run_ctx *rc, const ds_source *src, const ds_atmos *a)
         rc->sum->n_kind[src->kind]++;
     }
     return st;
+}
+
+/* A patch of a read source (p1/p2/valid): the patch context, per-pixel water
+ * vapour from wv_px (full grid g) when given. */
+static cc_status emit(run_ctx *rc, const ds_source *src, const ds_atmos *a, const float *wv_px, const cc_grid *g,
+                      int x0, int y0)
+{
+    float ctx[CC_DATASET_NCTX];
+    context_of(a, ctx);
+    context_px_of(ctx, wv_px, g, x0, y0, rc->valid, rc->cpx);
+    return emit_patch(rc, src, rc->p1, rc->p2, ctx, rc->cpx);
+}
+
+/* kind simulated: the callback of cc_dataset_simulate */
+static cc_status emit_sim(void *vrc, const uint16_t *l1c, const uint16_t *l2a, const uint16_t *cpx,
+                          const float ctx[CC_DATASET_NCTX])
+{
+    run_ctx *rc = vrc;
+    return emit_patch(rc, rc->src, l1c, l2a, ctx, cpx);
 }
 
 static cc_status open_scene(const ds_source *src, int l2a, cc_scene **s)
@@ -381,7 +435,10 @@ static cc_status run_l1c_source(run_ctx *rc, int i, const ds_source *src)
             }
         }
     }
-    ds_atmos a = {.aot = r.aot550, .wv = r.water_vapour, .p_hpa = r.pressure_hpa};
+    ds_atmos a = {.aot = r.aot550, .wv = r.water_vapour, .p_hpa = r.pressure_hpa, .o3 = r.ozone};
+    /* the reference's own per-pixel water vapour (its WVP layer), the emulator's input */
+    for (size_t q = 0; q < n; q++)
+        tmp[q] = r.wvp && r.wvp[q] ? (float)(r.wvp[q] * 1e-3) : NAN;
     size_t kept = 0;
     for (int y0 = 0; y0 < g->height; y0 += P)
         for (int x0 = 0; x0 < g->width; x0 += P) {
@@ -391,7 +448,7 @@ static cc_status run_l1c_source(run_ctx *rc, int i, const ds_source *src)
             if (apply_mask(rc->p1, rc->p2, rc->valid) < MIN_VALID)
                 continue;
             patch_angles(s, g, x0, y0, &a);
-            if ((st = emit(rc, src, &a)) != CC_OK)
+            if ((st = emit(rc, src, &a, tmp, g, x0, y0)) != CC_OK)
                 goto out;
             kept++;
         }
@@ -525,7 +582,7 @@ static cc_status run_l2a_source(run_ctx *rc, int i, const ds_source *src)
                     }
                     memcpy(save, rc->p2, PP * NB * sizeof *save);
                     apply_mask(rc->p1, rc->p2, rc->valid);
-                    st = emit(rc, src, &a);
+                    st = emit(rc, src, &a, wv, &g, x0, y0);
                     memcpy(rc->p2, save, PP * NB * sizeof *save);
                     free(save);
                     if (st != CC_OK) {
@@ -541,7 +598,7 @@ static cc_status run_l2a_source(run_ctx *rc, int i, const ds_source *src)
                 ds_atmos a;
                 draw_atmos(seed, patch, v, &a);
                 forward_patch(rc, s->spacecraft, &a, NULL, NULL, &g, x0, y0);
-                if ((st = emit(rc, src, &a)) != CC_OK)
+                if ((st = emit(rc, src, &a, NULL, &g, x0, y0)) != CC_OK)
                     goto out;
                 kept++;
             }
@@ -559,6 +616,59 @@ out:
 }
 
 /* ------------------------------------------------------------------ build */
+
+/* /library: the spectra (dataset DN), their source (config index, /scenes
+ * name in the attribute) and class, and the fill rules. Nothing when empty. */
+static int write_library(hid_t f, const cc_dataset_config *c, const ds_library *lib)
+{
+    if (!lib->n)
+        return 0;
+    hid_t g = H5Gcreate2(f, "library", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0)
+        return -1;
+    int bad = 0;
+    hsize_t d2[2] = {lib->n, NB}, d1[1] = {lib->n};
+    struct { const char *name; hid_t ft, mt; int rank; const void *buf; } ds[] = {
+        {"spectra", H5T_STD_U16LE, H5T_NATIVE_UINT16, 2, lib->spec},
+        {"source", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, lib->source},
+        {"class", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, lib->cls}};
+    for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++) {
+        hid_t sp = H5Screate_simple(ds[i].rank, ds[i].rank == 2 ? d2 : d1, NULL);
+        hid_t pl = H5Pcreate(H5P_DATASET_CREATE);
+        hsize_t ch[2] = {lib->n < 65536 ? lib->n : 65536, NB};
+        H5Pset_chunk(pl, ds[i].rank, ch);
+        H5Pset_deflate(pl, 1);
+        hid_t d = H5Dcreate2(g, ds[i].name, ds[i].ft, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
+        bad |= d < 0 || H5Dwrite(d, ds[i].mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, ds[i].buf) < 0;
+        if (d >= 0)
+            H5Dclose(d);
+        H5Pclose(pl);
+        H5Sclose(sp);
+    }
+    char buf[8192];
+    size_t len = 0;
+    for (int i = 0; i < c->nsrc && len < sizeof buf; i++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%d=%s (%s)", len ? "," : "", i, c->src[i].scene,
+                                cc_dataset_kind_names[c->src[i].kind]);
+    bad |= attr_str(g, "sources", buf);
+    len = 0;
+    for (int k = 0; k < CC_LIB_NCLASS; k++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%d=%s", k ? "," : "", k, cc_library_class_names[k]);
+    bad |= attr_str(g, "classes", buf);
+    snprintf(buf, sizeof buf,
+             "bands a source lacks, fitted by least squares on the library's complete spectra (reflectance): "
+             "B01 = %.5f %+.5f B02 %+.5f B03 %+.5f B04 (rmse %.4f, %zu filled); "
+             "B09 = %.5f %+.5f B8A %+.5f B11 %+.5f B12 (rmse %.4f, %zu filled); "
+             "B8A = %.5f %+.5f B07 %+.5f B08 %+.5f B06 (rmse %.4f, %zu filled)",
+             lib->fill[0][0], lib->fill[0][1], lib->fill[0][2], lib->fill[0][3], lib->fill_rmse[0], lib->n_filled[0],
+             lib->fill[1][0], lib->fill[1][1], lib->fill[1][2], lib->fill[1][3], lib->fill_rmse[1], lib->n_filled[1],
+             lib->fill[2][0], lib->fill[2][1], lib->fill[2][2], lib->fill[2][3], lib->fill_rmse[2], lib->n_filled[2]);
+    bad |= attr_str(g, "fill_rules", buf);
+    bad |= attr_str(g, "description", "real surface reflectance spectra (dataset DN, 10000 rho + 1000) of the 12 "
+                                      "L2A bands with their source and class; kind simulated draws from them");
+    H5Gclose(g);
+    return bad ? -1 : 0;
+}
 
 static char *provenance(const cc_dataset_config *c)
 {
@@ -606,8 +716,11 @@ cc_status cc_dataset_build(const cc_dataset_config *c, const char *out, cc_datas
     rc.p1 = malloc(PP * NB * sizeof(uint16_t));
     rc.p2 = malloc(PP * NB * sizeof(uint16_t));
     rc.valid = malloc(PP);
+    rc.cpx = malloc(PP * CC_DATASET_NCTX * sizeof(uint16_t));
+    ds_library lib;
+    memset(&lib, 0, sizeof lib);
     int created = 0;
-    if (!scenes || !prov || !rc.p1 || !rc.p2 || !rc.valid) {
+    if (!scenes || !prov || !rc.p1 || !rc.p2 || !rc.valid || !rc.cpx) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", out);
         goto out;
     }
@@ -626,11 +739,35 @@ cc_status cc_dataset_build(const cc_dataset_config *c, const char *out, cc_datas
     created = w.f > 0;
     if (st != CC_OK)
         goto out;
+    /* the spectral library first (every kind simulated draws from all of it) */
+    for (int i = 0; i < c->nsrc; i++) {
+        if (c->src[i].kind != CC_DS_LIBRARY)
+            continue;
+        uint64_t seed = mix64((uint64_t)c->seed ^ hash_str(c->src[i].scene) ^ mix64((uint64_t)i + 1));
+        if ((st = cc_library_add(&lib, c, i, seed)) != CC_OK) {
+            if (!strstr(cc_error_message(), c->src[i].path))
+                cc_error_set(cc_error_status(), "%s: sources[%d] (%s): %s", c->file, i, c->src[i].scene,
+                             cc_error_message());
+            goto out;
+        }
+        sum->n_sources_used++;
+    }
+    if (lib.n && (st = cc_library_fill(&lib, c->file)) != CC_OK)
+        goto out;
     for (int i = 0; i < c->nsrc; i++) {
         const ds_source *src = &c->src[i];
+        if (src->kind == CC_DS_LIBRARY)
+            continue;
         for (rc.scene_idx = 0; strcmp(scenes[rc.scene_idx], src->scene); rc.scene_idx++)
             ;
-        st = src->kind == CC_DS_SEN2COR_L2A ? run_l2a_source(&rc, i, src) : run_l1c_source(&rc, i, src);
+        rc.src = src;
+        if (src->kind == CC_DS_SIMULATED) {
+            uint64_t seed = mix64((uint64_t)c->seed ^ hash_str(src->scene) ^ mix64((uint64_t)i + 1));
+            st = cc_dataset_simulate(&lib, c, i, seed, emit_sim, &rc);
+            if (st == CC_OK)
+                sum->n_sources_used++;
+        } else
+            st = src->kind == CC_DS_SEN2COR_L2A ? run_l2a_source(&rc, i, src) : run_l1c_source(&rc, i, src);
         if (st != CC_OK) {
             if (!strstr(cc_error_message(), src->path) && !strstr(cc_error_message(), c->file))
                 cc_error_set(cc_error_status(), "%s: sources[%d] (%s): %s", c->file, i, src->scene,
@@ -655,16 +792,22 @@ cc_status cc_dataset_build(const cc_dataset_config *c, const char *out, cc_datas
         H5Tclose(t);
         int bad = e < 0;
         bad |= attr_str(w.f, "format", "clearcube-boa-dataset");
-        bad |= attr_int(w.f, "version", 1);
+        bad |= attr_int(w.f, "version", 2);
         bad |= attr_str(w.f, "bands", "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B11,B12");
         bad |= attr_int(w.f, "patch_size", P);
         bad |= attr_int(w.f, "dn_offset", CC_DATASET_DN_OFFSET);
-        bad |= attr_str(w.f, "context", "mu_s,mu_v,cos_raa,aot550,wv,p_rel");
+        bad |= attr_str(w.f, "context", "mu_s,mu_v,cos_raa,aot550,wv,p_rel,o3");
+        bad |= attr_str(w.cpx, "description",
+                        "per-pixel context features, round(10000 * feature): MU_S, MU_V, COS_RAA, AOT550, WV_HALF, "
+                        "P_REL, O3 (each 'value + 1', pipeline/boa/boa.h); 0 = invalid pixel");
+        bad |= write_library(w.f, c, &lib);
         bad |= attr_str(w.f, "provenance", prov);
         bad |= attr_str(w.f, "kinds",
                         "0=reference (real L1C; l2a from the clearcube reference processor),"
                         "1=sen2cor-l2a (SIMULATED L1C: SMAC forward model applied to real Sen2Cor L2A),"
-                        "2=pair (real L1C; real Sen2Cor L2A)");
+                        "2=pair (real L1C; real Sen2Cor L2A),"
+                        "4=simulated (SIMULATED L1C: SMAC forward model applied to library spectra over the "
+                        "domain; l2a from the reference processor's per-pixel inversion with the context given)");
         bad |= attr_str(w.f, "splits", "0=train,1=val");
         bad |= attr_str(w.l1c, "description",
                         "TOA reflectance DN (10000*rho + 1000, 0 = nodata); patches of kind 1 are SIMULATED L1C");
@@ -686,6 +829,8 @@ out:
     free(rc.p1);
     free(rc.p2);
     free(rc.valid);
+    free(rc.cpx);
+    cc_library_free(&lib);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     sum->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     return st;

@@ -22,10 +22,17 @@ extern "C" {
 #endif
 
 #define CC_DATASET_PATCH 128
-#define CC_DATASET_NCTX 6
+#define CC_DATASET_NCTX 7 /* mu_s, mu_v, cos_raa, aot550, wv, p_rel, o3 (patch means) */
 #define CC_DATASET_DN_OFFSET 1000 /* DN = 10000 rho + 1000 (core/reflectance.h) */
 
-typedef enum { CC_DS_REFERENCE = 0, CC_DS_SEN2COR_L2A = 1, CC_DS_PAIR = 2 } cc_dataset_kind;
+typedef enum {
+    CC_DS_REFERENCE = 0,   /* real L1C, targets from the reference processor                 */
+    CC_DS_SEN2COR_L2A = 1, /* real Sen2Cor L2A -> SIMULATED L1C, targets the Sen2Cor BOA      */
+    CC_DS_PAIR = 2,        /* real L1C + real L2A                                             */
+    CC_DS_LIBRARY = 3,     /* real surface spectra for the spectral library (no patches)      */
+    CC_DS_SIMULATED = 4,   /* SIMULATED L1C from the library over the domain, reference targets */
+    CC_DS_NKINDS = 5
+} cc_dataset_kind;
 
 typedef struct cc_dataset_config cc_dataset_config;
 
@@ -38,7 +45,7 @@ void cc_dataset_config_print_keys(void);
 
 typedef struct {
     size_t n_patches, n_train, n_val;
-    size_t n_kind[3];
+    size_t n_kind[CC_DS_NKINDS];
     int n_sources_used, n_sources_skipped;
     int n_scenes;
     double seconds;

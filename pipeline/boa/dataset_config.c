@@ -21,7 +21,8 @@
 /* ------------------------------------------------------------------ config */
 
 enum { K_REF = 1 << CC_DS_REFERENCE, K_SIM = 1 << CC_DS_SEN2COR_L2A, K_PAIR = 1 << CC_DS_PAIR,
-       K_ALL = K_REF | K_SIM | K_PAIR };
+       K_LIB = 1 << CC_DS_LIBRARY, K_SYN = 1 << CC_DS_SIMULATED,
+       K_ALL = K_REF | K_SIM | K_PAIR | K_LIB | K_SYN, K_READ = K_REF | K_SIM | K_PAIR | K_LIB };
 
 #define SOFF(f) offsetof(ds_source, f)
 #define COFF(f) offsetof(struct cc_dataset_config, f)
@@ -49,15 +50,17 @@ static const cc_config_key source_keys[] = {
      .flags = NE},
     {CC_CFG_KEY("kind", CC_CFG_CHOICE, 0, 0, NULL,
                 "reference: real L1C, targets from the reference processor; sen2cor-l2a: real L2A -> SIMULATED L1C "
-                "(SMAC forward); pair: real L1C + real L2A",
+                "(SMAC forward); pair: real L1C + real L2A; library: real surface reflectance spectra for the "
+                "spectral library (no patches of its own); simulated: SIMULATED L1C drawn from the library over "
+                "the whole geometry/atmosphere domain, targets from the reference processor's per-pixel inversion",
                 SOFF(kind)),
-     .choices = "reference|sen2cor-l2a|pair"},
+     .choices = "reference|sen2cor-l2a|pair|library|simulated"},
     {CC_CFG_KEY("split", CC_CFG_CHOICE, 0, 0, NULL, "train or val", SOFF(split)), .choices = "train|val"},
     {CC_CFG_KEY("path", CC_CFG_PATH, 0, 0, NULL,
                 "input (L1C for reference/pair, L2A for sen2cor-l2a): SAFE dir/zip, GeoTIFF stack or band folder; "
                 "${CLEARCUBE_SHARED} is expanded, relative paths are relative to the config",
                 SOFF(path)),
-     .flags = PATHF},
+     .flags = OPT | PATHF},
     {CC_CFG_KEY("l2a_path", CC_CFG_PATH, 0, 0, NULL, "pair: the Sen2Cor L2A of the same scene", SOFF(l2a_path)),
      .flags = PATHF},
     {CC_CFG_KEY("bands", CC_CFG_STR, 0, 0, NULL, "band order of a multi-band file (as --bands)", SOFF(bands)),
@@ -96,10 +99,49 @@ static const cc_config_key source_keys[] = {
                 "(default true; needs AOT and WVP layers and sun/view angles)",
                 SOFF(real_atmosphere)),
      .flags = OPT},
+    {CC_CFG_KEY("format", CC_CFG_CHOICE, 0, 0, "scene",
+                "library: 'scene' (an L2A product the scene reader opens: SAFE, band folder, stack with "
+                "bands), 'stack' (one multi-band raster, `bands` names its bands; one date), 'netcdf' (each "
+                "name in `bands` is a variable whose raster bands are dates; xarray/openEO layout)",
+                SOFF(format)),
+     .choices = "scene|stack|netcdf", .flags = OPT},
+    {CC_CFG_KEY("path2", CC_CFG_PATH, 0, 0, NULL,
+                "library, netcdf: a second file with more band variables (e.g. the 20 m bands), same dates",
+                SOFF(path2)),
+     .flags = OPT | PATHF},
+    {CC_CFG_KEY("bands2", CC_CFG_STR, 0, 0, NULL, "library, netcdf: the band variables of path2", SOFF(bands2)),
+     .flags = OPT | NE},
+    {CC_CFG_KEY("classes", CC_CFG_STR, 0, 0, NULL,
+                "library: Sentinel-2 scene classes (SCL): a variable of path/path2 (netcdf) or, with any format, "
+                "a raster file (as path); absent: classes by the documented spectral rules",
+                SOFF(classes)),
+     .flags = OPT | NE},
+    {CC_CFG_KEY("scale", CC_CFG_NUM, 0, 1, NULL,
+                "library: reflectance = (value + dn_offset) * scale (default: the raster's scale_factor, else "
+                "1e-4)",
+                SOFF(scale)),
+     .flags = OPT},
+    {CC_CFG_KEY("max_spectra", CC_CFG_INT, 1, 10000000, "20000",
+                "library: at most this many spectra per class from the source (a deterministic random draw)",
+                SOFF(max_spectra)),
+     .flags = OPT},
+    {CC_CFG_KEY("patches", CC_CFG_INT, 1, 100000, NULL, "simulated: number of 128x128 patches", SOFF(patches))},
+    {CC_CFG_KEY("domain", CC_CFG_CHOICE, 0, 0, "full",
+                "simulated: 'full' (sun zenith 15-75, view zenith 0-12, all relative azimuths, AOT550 0.01-1.0, "
+                "water vapour 0.2-5 g cm-2, elevation 0-4000 m, ozone 0.25-0.45 cm-atm) or a stress set at the "
+                "domain's edge: low_sun, high_aerosol, dry, humid, mountains, snow, water, cloud",
+                SOFF(domain)),
+     .choices = "full|low_sun|high_aerosol|dry|humid|mountains|snow|water|cloud", .flags = OPT},
+    {CC_CFG_KEY("exclude", CC_CFG_STR, 0, 0, NULL,
+                "simulated: library scenes (comma separated) whose spectra are not drawn (leave-one-out)",
+                SOFF(exclude)),
+     .flags = OPT | NE},
 };
 /* the kinds each source key applies to (same order as source_keys) */
-static const int source_kinds[] = {K_ALL, K_ALL, K_ALL, K_ALL, K_PAIR, K_ALL, K_PAIR, K_ALL, K_ALL, K_ALL, K_ALL,
-                                   K_ALL, K_ALL, K_ALL, K_PAIR, K_ALL, K_REF | K_PAIR, K_REF | K_PAIR, K_SIM, K_SIM};
+static const int source_kinds[] = {K_ALL, K_ALL, K_ALL, K_READ, K_PAIR, K_READ, K_PAIR, K_READ, K_READ, K_READ,
+                                   K_READ, K_READ, K_READ, K_READ, K_PAIR, K_READ, K_REF | K_PAIR,
+                                   K_REF | K_PAIR, K_SIM, K_SIM, K_LIB, K_LIB, K_LIB, K_LIB, K_LIB, K_LIB,
+                                   K_SYN, K_SYN, K_SYN};
 #define NKEYS(a) (int)(sizeof a / sizeof a[0])
 _Static_assert(NKEYS(source_kinds) == NKEYS(source_keys), "one kinds mask per source key");
 
@@ -153,7 +195,8 @@ static char *find_shared(const char *cfg_dir)
     return strdup(probe);
 }
 
-const char *const cc_dataset_kind_names[3] = {"reference", "sen2cor-l2a", "pair"};
+const char *const cc_dataset_kind_names[CC_DS_NKINDS] = {"reference", "sen2cor-l2a", "pair", "library",
+                                                         "simulated"};
 
 static cc_status parse_source(cc_config_ctx *x, yaml_document_t *doc, int idx, yaml_node_t *m, ds_source *s)
 {
@@ -166,6 +209,10 @@ static cc_status parse_source(cc_config_ctx *x, yaml_document_t *doc, int idx, y
     s->dn_offset = s->l2a_dn_offset = s->elevation = s->aot = s->water_vapour = NAN;
     s->variants = 0;
     s->real_atmosphere = -1;
+    s->scale = NAN;
+    s->format = 0;          /* scene */
+    s->max_spectra = 20000;
+    s->domain = 0;          /* full */
     int line[NKEYS(source_keys)] = {0};
     cc_status st = cc_config_set_mapping(x, source_keys, NKEYS(source_keys), doc, m, where, s, line);
     if (st != CC_OK)
@@ -179,6 +226,18 @@ static cc_status parse_source(cc_config_ctx *x, yaml_document_t *doc, int idx, y
             if (pass == 1 && line[j] && !applies)
                 return cc_config_error(x, path, line[j], "does not apply to kind %s", cc_dataset_kind_names[s->kind]);
         }
+    if (s->kind != CC_DS_SIMULATED && !s->path) {
+        snprintf(path, sizeof path, "%s.path", where);
+        return cc_config_error(x, path, s->line, "missing (required key)");
+    }
+    if (s->kind == CC_DS_LIBRARY && s->format != 0 && !s->bands) {
+        snprintf(path, sizeof path, "%s.bands", where);
+        return cc_config_error(x, path, s->line, "missing (format stack/netcdf needs the band names)");
+    }
+    if (s->kind == CC_DS_LIBRARY && (!s->path2) != (!s->bands2)) {
+        snprintf(path, sizeof path, "%s.%s", where, s->path2 ? "bands2" : "path2");
+        return cc_config_error(x, path, s->line, "missing (path2 and bands2 go together)");
+    }
     if (s->kind == CC_DS_SEN2COR_L2A) {
         if (s->real_atmosphere < 0)
             s->real_atmosphere = 1;
