@@ -324,10 +324,17 @@ static cc_status compute(const product *P, const product *R, cc_validate_result 
         vb->band = b;
         long double sa = 0, sd = 0, sq = 0;
         size_t cnt = 0;
+        /* |P - R| in half-DN bins (the last bin: >= 65535/2 DN) for the 99th percentile */
+        enum { NH = 131072 };
+        size_t *ah = calloc(NH, sizeof *ah);
+        if (!ah)
+            return cc_error_set(CC_ERR_NOMEM, "validate: out of memory");
         for (size_t i = 0; i < n; i++) {
             if (!valid(P, b, i) || !valid(R, b, i))
                 continue;
             double d = refl_dn(P, b, i) - refl_dn(R, b, i);
+            double ab = fabs(d) * 2.0;
+            ah[ab < NH - 1 ? (size_t)ab : NH - 1]++;
             sa += fabs(d);
             sd += d;
             sq += (long double)d * d;
@@ -339,9 +346,15 @@ static cc_status compute(const product *P, const product *R, cc_validate_result 
             vb->bias_dn = (double)(sd / cnt);
             vb->rmse_dn = sqrt((double)(sq / cnt));
             vb->mae_percent = vb->mae_dn / 12000.0 * 100.0;
+            size_t need = (size_t)ceil(0.99 * (double)cnt), acc = 0, j = 0;
+            for (; j < NH; j++)
+                if ((acc += ah[j]) >= need)
+                    break;
+            vb->p99_dn = (double)(j + 1) * 0.5; /* the bin's upper edge */
         } else {
-            vb->mae_dn = vb->bias_dn = vb->rmse_dn = vb->mae_percent = NAN;
+            vb->mae_dn = vb->bias_dn = vb->rmse_dn = vb->mae_percent = vb->p99_dn = NAN;
         }
+        free(ah);
     }
     /* histogram range: symmetric, 3 x the largest RMSE of the nine main bands
      * (B2..B12 without B1/B7/B9/B10; of all bands if none of them), at least
@@ -467,25 +480,26 @@ char *cc_validate_markdown(const cc_validate_args *a, const cc_validate_result *
     sb_printf(&b, "- grid: %d x %d pixels; errors in reflectance DN (10000 x rho, DN offsets removed), "
                   "MAE %% = MAE / 12000 x 100, bias = mean(prediction - reference)\n\n",
               r->width, r->height);
-    sb_printf(&b, "| Band | MAE (DN) | MAE (%%) | Bias (DN) | RMSE (DN) | Pixels |\n");
-    sb_printf(&b, "|:-----|---------:|--------:|----------:|----------:|-------:|\n");
-    char nm[8], c1[32], c2[32], c3[32], c4[32];
+    sb_printf(&b, "| Band | MAE (DN) | MAE (%%) | Bias (DN) | RMSE (DN) | P99 abs (DN) | Pixels |\n");
+    sb_printf(&b, "|:-----|---------:|--------:|----------:|----------:|-------------:|-------:|\n");
+    char nm[8], c1[32], c2[32], c3[32], c4[32], c5[32];
     for (int k = 0; k < r->nbands; k++) {
         const cc_validate_band *v = &r->band[k];
         fmt_num(c1, sizeof c1, v->mae_dn, 1);
         fmt_num(c2, sizeof c2, v->mae_percent, 2);
         fmt_num(c3, sizeof c3, v->bias_dn, 1);
         fmt_num(c4, sizeof c4, v->rmse_dn, 1);
-        sb_printf(&b, "| %s | %s | %s | %s | %s | %zu |\n", short_name(v->band, nm, sizeof nm), c1, c2, c3,
-                  c4, v->n);
+        fmt_num(c5, sizeof c5, v->p99_dn, 1);
+        sb_printf(&b, "| %s | %s | %s | %s | %s | %s | %zu |\n", short_name(v->band, nm, sizeof nm), c1, c2, c3,
+                  c4, c5, v->n);
     }
     if (r->has_ndvi) {
         fmt_num(c1, sizeof c1, r->ndvi_mae, 4);
         fmt_num(c3, sizeof c3, r->ndvi_bias, 4);
         fmt_num(c4, sizeof c4, r->ndvi_rmse, 4);
-        sb_printf(&b, "| NDVI | %s | - | %s | %s | %zu |\n", c1, c3, c4, r->ndvi_n);
+        sb_printf(&b, "| NDVI | %s | - | %s | %s | - | %zu |\n", c1, c3, c4, r->ndvi_n);
     } else {
-        sb_printf(&b, "| NDVI | n/a | - | n/a | n/a | 0 |\n");
+        sb_printf(&b, "| NDVI | n/a | - | n/a | n/a | - | 0 |\n");
     }
     sb_printf(&b, "\nNDVI = (B8 - B4) / (B8 + B4); its row is in NDVI units.\n");
     if (b.oom) {
@@ -524,6 +538,7 @@ static char *json_report(const cc_validate_args *a, const cc_validate_result *r,
         json_object_set_new(jb, "n_valid", json_integer((json_int_t)v->n));
         json_object_set_new(jb, "mae_dn", jnum(v->mae_dn));
         json_object_set_new(jb, "mae_percent", jnum(v->mae_percent));
+        json_object_set_new(jb, "p99_abs_dn", jnum(v->p99_dn));
         json_object_set_new(jb, "bias_dn", jnum(v->bias_dn));
         json_object_set_new(jb, "rmse_dn", jnum(v->rmse_dn));
         json_t *h = json_array();
