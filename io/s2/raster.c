@@ -331,7 +331,8 @@ int cc_scene_same_crs(const char *wkt_a, const char *wkt_b)
     return same;
 }
 
-cc_status cc_scene_gdal_read(GDALDatasetH ds, const char *path, int bandno, cc_raster_u16 *r)
+/* cc_scene_gdal_read (decode != 0) and cc_scene_gdal_describe (decode == 0). */
+static cc_status gdal_read_band(GDALDatasetH ds, const char *path, int bandno, cc_raster_u16 *r, int decode)
 {
     cc_status st = CC_OK;
     char msg[512];
@@ -351,6 +352,8 @@ cc_status cc_scene_gdal_read(GDALDatasetH ds, const char *path, int bandno, cc_r
         return cc_error_set(CC_ERR_CRS, "%s: not a north-up grid (geotransform %g %g %g %g %g %g)", path, gt[0],
                             gt[1], gt[2], gt[3], gt[4], gt[5]);
 
+    if (!decode)
+        goto done;
     dn = cc_malloc3((size_t)w, (size_t)h, sizeof *dn);
     if (!dn)
         return cc_error_set(CC_ERR_NOMEM, "%s: cannot allocate %d x %d pixels", path, w, h);
@@ -377,6 +380,7 @@ cc_status cc_scene_gdal_read(GDALDatasetH ds, const char *path, int bandno, cc_r
         cc_debug("%s: nodata value %u mapped to DN 0", path, (unsigned)v);
     }
 
+done:;
     char *src = strdup(path);
     if (!src) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
@@ -393,6 +397,16 @@ cc_status cc_scene_gdal_read(GDALDatasetH ds, const char *path, int bandno, cc_r
 out:
     free(dn);
     return st;
+}
+
+cc_status cc_scene_gdal_read(GDALDatasetH ds, const char *path, int bandno, cc_raster_u16 *r)
+{
+    return gdal_read_band(ds, path, bandno, r, 1);
+}
+
+cc_status cc_scene_gdal_describe(GDALDatasetH ds, const char *path, int bandno, cc_raster_u16 *r)
+{
+    return gdal_read_band(ds, path, bandno, r, 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -460,6 +474,8 @@ cc_status cc_scene_check_nodata(const cc_scene *s, const char *input)
         if (!r->present)
             continue;
         any = 1;
+        if (!r->dn)
+            return CC_OK; /* not decoded (defer_bands): read later by window */
         const size_t n = (size_t)r->width * (size_t)r->height;
         for (size_t i = 0; i < n; i++)
             if (r->dn[i] != 0)

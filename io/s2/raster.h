@@ -78,6 +78,10 @@ cc_status cc_scene_gdal_crs(GDALDatasetH ds, const char *path, char **wkt, int *
  * CC_ERR_FORMAT with GDAL's message. */
 cc_status cc_scene_gdal_read(GDALDatasetH ds, const char *path, int bandno, cc_raster_u16 *r);
 
+/* The same without decoding: r gets present, size, geotransform and source,
+ * r->dn stays NULL (the checks of cc_scene_gdal_read are made). */
+cc_status cc_scene_gdal_describe(GDALDatasetH ds, const char *path, int bandno, cc_raster_u16 *r);
+
 /* Applies the options that are set on top of what a reader filled:
  * spacecraft, date, dn_offset (all bands), sun/view angles (constant grids
  * at the finest band's origin). Used for SAFE overrides and for stacks. */

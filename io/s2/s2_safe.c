@@ -71,7 +71,7 @@ static cc_status check_geometry(GDALDatasetH ds, const char *path, int res, cons
  * without extension) into r, after the CRS and geometry checks. The first
  * raster read gives the scene its WKT. */
 static cc_status read_layer(const char *root, const char *rel, int res, const cc_s2_tile_mtd *t, cc_scene *s,
-                            cc_raster_u16 *r)
+                            cc_raster_u16 *r, int defer)
 {
     cc_status st = CC_OK;
     GDALDatasetH ds = NULL;
@@ -91,7 +91,7 @@ static cc_status read_layer(const char *root, const char *rel, int res, const cc
     }
     if ((st = check_geometry(ds, path, res, t)) != CC_OK)
         goto out;
-    if ((st = cc_scene_gdal_read(ds, path, 1, r)) != CC_OK)
+    if ((st = defer ? cc_scene_gdal_describe(ds, path, 1, r) : cc_scene_gdal_read(ds, path, 1, r)) != CC_OK)
         goto out;
     if (!s->wkt) {
         s->wkt = wkt;
@@ -236,7 +236,8 @@ cc_status cc_scene_read_safe(const char *root, const char *label, const cc_scene
                 cc_warn("%s: %s does not list band %s", label, mtd, cc_band_names[b]);
             continue;
         }
-        if ((st = read_layer(root, pm.image_file[b], cc_band_resolution[b], &tm, s, &s->band[b])) != CC_OK)
+        if ((st = read_layer(root, pm.image_file[b], cc_band_resolution[b], &tm, s, &s->band[b],
+                             (o->defer_bands >> b) & 1u)) != CC_OK)
             goto out;
     }
 
@@ -248,7 +249,7 @@ cc_status cc_scene_read_safe(const char *root, const char *label, const cc_scene
                 cc_warn("%s: %s does not list the %s layer", label, mtd, cc_scene_layer_name(CC_LAYER_SCL + k));
                 continue;
             }
-            st = read_layer(root, files[k], 0, &tm, s, cc_scene_layer(s, CC_LAYER_SCL + k));
+            st = read_layer(root, files[k], 0, &tm, s, cc_scene_layer(s, CC_LAYER_SCL + k), 0);
             if (st != CC_OK)
                 goto out;
         }

@@ -95,6 +95,12 @@ typedef struct {
     double sun_zenith, sun_azimuth, view_zenith, view_azimuth; /* degrees; NaN = unset */
     double dn_offset;           /* RADIO_ADD_OFFSET for all bands; NaN = unset  */
     int verify_checksums;       /* 1 (default): verify manifest.safe when present */
+    uint32_t defer_bands;       /* SAFE products: bands (bit 1u << CC_Bxx) left
+                                   undecoded: present, width, height, gt and
+                                   source are set, dn stays NULL, and the caller
+                                   reads them from `source` window by window
+                                   (Rapid BoA overlaps that decoding with its
+                                   inference). 0 (default): every band decoded. */
 } cc_scene_options;
 
 void cc_scene_options_init(cc_scene_options *o);

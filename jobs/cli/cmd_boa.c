@@ -142,6 +142,7 @@ int cc_cmd_boa(int argc, char **argv)
     bo.domain = &dom;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    so.defer_bands = cc_boa_defer_bands(&bo); /* decoded by window, overlapping inference */
     if (cc_scene_open(input, &so, &s) != CC_OK)
         goto out;
     clock_gettime(CLOCK_MONOTONIC, &t1);

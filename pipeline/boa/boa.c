@@ -33,6 +33,17 @@ void cc_boa_context_features(const cc_boa_context *c, float out[CC_BOA_NCTX])
     out[6] = (float)(c->o3 + 1.0);
 }
 
+uint32_t cc_boa_defer_bands(const cc_boa_options *o)
+{
+    if (o->atmos.resolution > 0)
+        return 0;
+    static const int later[] = {CC_B01, CC_B02, CC_B03, CC_B05, CC_B06, CC_B07, CC_B10, CC_B11};
+    uint32_t m = 0;
+    for (size_t i = 0; i < sizeof later / sizeof *later; i++)
+        m |= 1u << later[i];
+    return m;
+}
+
 void cc_boa_options_init(cc_boa_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -129,6 +140,13 @@ typedef struct {
                                            (-1: the model has none, e.g. O3 in
                                            18-input models)                      */
     int nin;                            /* the model's input channels (18 or 19) */
+    /* bands the scene left undecoded (cc_scene_options.defer_bands): read and
+     * decoded window by window in the reader thread, overlapping inference */
+    int ndefer, defer_chan[CC_BOA_NBANDS];
+    cc_infer_gdal *defer;               /* owned                                 */
+    cc_infer_source defer_src;
+    uint16_t *defer_buf;                /* one window, ndefer channels; owned    */
+    size_t defer_cap;
     double dn_offset, quant;
     cc_boa_quality *q;                  /* flags of each window read (quality.h) */
 } boa_source;
@@ -147,10 +165,37 @@ static int aligned_factor(const cc_raster_u16 *r, const cc_grid *g)
     return fi;
 }
 
+/* The deferred bands of a window (JPEG 2000 decoded here, in the reader). */
+static cc_status boa_read_deferred(boa_source *b, int x0, int y0, int w, int h, uint16_t *dst)
+{
+    if (b->ndefer == 0)
+        return CC_OK;
+    const size_t n = (size_t)w * (size_t)h;
+    if (n * (size_t)b->ndefer > b->defer_cap) {
+        free(b->defer_buf);
+        b->defer_cap = 0;
+        if (!(b->defer_buf = cc_malloc3(n, (size_t)b->ndefer, sizeof *b->defer_buf)))
+            return CC_ERR_NOMEM;
+        b->defer_cap = n * (size_t)b->ndefer;
+    }
+    cc_status st = b->defer_src.read(b->defer_src.ctx, x0, y0, w, h, b->defer_buf);
+    if (st != CC_OK)
+        return st;
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < b->ndefer; j++)
+            dst[i * b->nin + b->defer_chan[j]] = b->defer_buf[i * b->ndefer + j];
+    return CC_OK;
+}
+
 static cc_status boa_read(void *vctx, int x0, int y0, int w, int h, uint16_t *dst)
 {
     boa_source *b = vctx;
+    cc_status st = boa_read_deferred(b, x0, y0, w, h, dst);
+    if (st != CC_OK)
+        return st;
     for (int k = 0; k < CC_BOA_NBANDS; k++) {
+        if (!b->band[k]->dn)
+            continue; /* deferred: done above */
         if (b->resampled[k] || b->factor[k] == 1) {
             const uint16_t *src = b->resampled[k] ? b->resampled[k] : b->band[k]->dn;
             int sw = b->resampled[k] ? b->grid.width : b->band[k]->width;
@@ -162,8 +207,8 @@ static cc_status boa_read(void *vctx, int x0, int y0, int w, int h, uint16_t *ds
             }
         } else {
             const cc_raster_u16 *rr = b->band[k];
-            cc_status st = cc_infer_upsample(rr->dn, 0, 0, rr->width, rr->height, rr->width, rr->height,
-                                             b->factor[k], x0, y0, w, h, dst + k, b->nin);
+            st = cc_infer_upsample(rr->dn, 0, 0, rr->width, rr->height, rr->width, rr->height, b->factor[k], x0,
+                                   y0, w, h, dst + k, b->nin);
             if (st != CC_OK)
                 return st;
         }
@@ -251,13 +296,28 @@ static cc_status boa_context(const cc_scene *s, const cc_nn_model *m, const cc_b
     return CC_OK;
 }
 
-/* 2. Input bands (aligned, or resampled onto the output grid), their common DN
- * convention. */
+/* The deferred bands' window source; it must be the output grid. */
+static cc_status boa_open_deferred(const char *const *paths, const char *input_name, boa_source *src)
+{
+    double gt[6];
+    cc_status st = cc_infer_gdal_open(paths, src->ndefer, &src->defer, &src->defer_src, gt, NULL);
+    if (st != CC_OK)
+        return st;
+    if (src->defer_src.width != src->grid.width || src->defer_src.height != src->grid.height ||
+        !cc_grid_same_gt(gt, src->grid.gt))
+        return cc_error_set(CC_ERR_UNSUPPORTED, "%s: the undecoded bands are not on the output grid (decode them "
+                            "with the scene instead)", input_name);
+    return CC_OK;
+}
+
+/* 2. Input bands (aligned, or resampled onto the output grid; undecoded ones
+ * read by window), their common DN convention. */
 static cc_status boa_inputs(const cc_scene *s, int b8a_sub, const char *input_name, boa_source *src)
 {
     const cc_grid *g = &src->grid;
     cc_status st;
     double radio = NAN;
+    const char *defer_path[CC_BOA_NBANDS];
     for (int k = 0; k < CC_BOA_NBANDS; k++) {
         int b = cc_l2a_bands[k];
         if (b == CC_B8A && b8a_sub) {
@@ -273,6 +333,11 @@ static cc_status boa_inputs(const cc_scene *s, int b8a_sub, const char *input_na
             return cc_error_set(CC_ERR_UNSUPPORTED, "%s: bands have different radiometric offsets (%g, %g)",
                                 input_name, radio, s->radio_offset[b]);
         src->band[k] = &s->band[b];
+        if (!s->band[b].dn) {
+            defer_path[src->ndefer] = s->band[b].source;
+            src->defer_chan[src->ndefer++] = k;
+            continue;
+        }
         src->factor[k] = aligned_factor(&s->band[b], g);
         if (src->factor[k] == 0) {
             size_t n = cc_grid_npix(g);
@@ -292,7 +357,7 @@ static cc_status boa_inputs(const cc_scene *s, int b8a_sub, const char *input_na
     }
     src->dn_offset = radio;
     src->quant = s->quantification;
-    return CC_OK;
+    return src->ndefer ? boa_open_deferred(defer_path, input_name, src) : CC_OK;
 }
 
 /* 4. The cube stream (12 bands, the product's output DN convention, provenance
@@ -467,5 +532,7 @@ out:
     free(nodes);
     cc_boa_quality_free(src.q);
     cc_reference_context_free(src.ctx);
+    cc_infer_gdal_close(src.defer);
+    free(src.defer_buf);
     return st;
 }

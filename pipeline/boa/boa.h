@@ -91,6 +91,12 @@ typedef struct {
                                    recomputed by the physical processor          */
 } cc_boa_options;
 void cc_boa_options_init(cc_boa_options *o);
+/* The bands a SAFE scene may leave undecoded for cc_boa_run
+ * (cc_scene_options.defer_bands): all but those of the context retrieval
+ * (B04, B08, B8A, B09, B12); they are then decoded window by window in the
+ * inference's reader thread, overlapping the network. 0 when the output grid
+ * is not the scene's finest grid (o->atmos.resolution set). */
+uint32_t cc_boa_defer_bands(const cc_boa_options *o);
 
 typedef struct {
     cc_reference_atmos atmos;   /* the scene context used                         */
