@@ -6,6 +6,7 @@
 #     `clearcube reference` (the same per-pixel context) to <= 1 DN, the other pixels are unchanged;
 #   - a sun lower than any training scene puts the whole scene out of the domain; with the
 #     fallback the whole cube equals the reference to <= 1 DN;
+#   - a saturated input band (DN 65535) is flagged 4, nodata 0 (exactly where the bands are 0);
 #   - the cube's quality layer is uint8 with CF flag_values/flag_meanings, its counts are in the
 #     global attributes and in the log;
 #   - a model file without /domain (before issue 13) still runs (the box of its normalisation);
@@ -83,6 +84,8 @@ ds = gdal.Open("scene/S2A_SIMULATED_L1C.tif", gdal.GA_Update)
 for b in range(1, ds.RasterCount + 1):
     a = ds.GetRasterBand(b).ReadAsArray()
     a[10, 10] = 30000  # TOA 2.9
+    if b == 4:
+        a[12, 30] = 65535  # B04 saturated (the L1C SATURATED value)
     ds.GetRasterBand(b).WriteArray(a)
 ds = None
 PY
@@ -122,6 +125,9 @@ assert qf[10, 10] == 3, f"bright pixel with fallback flagged {qf[10, 10]}"
 share = (q == 2).mean()
 assert q[60, 60] == 1 and share < 0.01, f"ordinary pixel {q[60, 60]}, {share:.3%} flagged"
 assert ((q == 2) == (qf == 3)).all(), "the fallback recomputes exactly the flagged pixels"
+assert q[12, 30] == 4 and qf[12, 30] == 4, f"saturated pixel flagged {q[12, 30]}, {qf[12, 30]}"
+assert ((q == 0) == (boa["B02"][0] == 0)).all(), "quality 0 exactly where the bands are nodata"
+assert (q == 0).any(), "the scene has a nodata border"
 flag = qf == 3
 for b in B:
     a, f, r = boa[b][0].astype(int), fb[b][0].astype(int), ref[b][0].astype(int)
@@ -134,8 +140,9 @@ assert "Mahalanobis" in fb.getncattr("quality_domain")
 print(f"ok   flags: bright pixel 2 -> 3 with fallback, {share:.3%} flagged, recomputed == reference (<= 1 DN)")
 low, lowref = cube("low.nc"), cube("lowref.nc")
 ql = low["quality"][0]
-assert (ql[ql != 0] == 3).all(), f"low sun: flags {np.unique(ql)}"
-worst = max(int(np.abs(low[b][0].astype(int) - lowref[b][0].astype(int)).max()) for b in B)
+assert (ql[(ql != 0) & (ql != 4)] == 3).all() and ql[12, 30] == 4, f"low sun: flags {np.unique(ql)}"
+on = ql == 3  # every valid pixel but the saturated one
+worst = max(int(np.abs(low[b][0].astype(int)[on] - lowref[b][0].astype(int)[on]).max()) for b in B)
 assert worst <= 1, f"low sun: fallback cube differs from the reference by {worst} DN"
 print(f"ok   low sun: every pixel out of the domain, the cube equals the reference (max {worst} DN)")
 PY
