@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "jobs/cli/cli.h"
 #include "pipeline/boa/validate.h"
@@ -39,13 +40,48 @@ void cc_cmd_validate_help(void)
            "  --reference-dn-offset DN  offset added to the reference's DN\n"
            "  --input-bands LIST        band order of an L1C stack (default: 13 bands B01..B12\n"
            "                            with B8A, or 12 without B8A)\n"
-           "  --log-level LEVEL         debug, info, warn, error, quiet\n");
+           "  --log-level LEVEL         debug, info, warn, error, quiet\n\n"
+           "Or: clearcube validate --model M.h5 --dataset D.h5 [--split val|train] [-o PREFIX]\n"
+           "runs a Rapid BoA model (CPU engine) on the patches of one split of a `clearcube dataset`\n"
+           "file (version 2) and prints, per scene of the dataset, MAE and the 99th percentile of\n"
+           "|error| per band against the dataset's targets (e.g. the stress sets of kind simulated);\n"
+           "-o writes PREFIX.md.\n");
+}
+
+static int validate_dataset(const char *model, const char *dataset, int split, const char *prefix)
+{
+    cc_validate_dataset_result *r = calloc(1, sizeof *r);
+    if (!r) {
+        fprintf(stderr, "clearcube: error: validate: out of memory\n");
+        return 1;
+    }
+    if (cc_validate_dataset(model, dataset, split, r) != CC_OK) {
+        fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
+        free(r);
+        return cc_status_exit_code(cc_error_status());
+    }
+    char *md = cc_validate_dataset_markdown(r, model, dataset);
+    int rc = 0;
+    if (md) {
+        fputs(md, stdout);
+        if (prefix) {
+            char path[4200];
+            snprintf(path, sizeof path, "%s.md", prefix);
+            if (cc_fs_write_atomic(path, md, strlen(md)) != CC_OK) {
+                fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
+                rc = cc_status_exit_code(cc_error_status());
+            }
+        }
+    }
+    free(md);
+    free(r);
+    return rc;
 }
 
 int cc_cmd_validate(int argc, char **argv)
 {
     enum { O_PRED = CC_OPT_SCENE_LAST + 1, O_REF, O_INPUT, O_LABEL, O_SIM, O_PB, O_PO, O_RB, O_RO, O_IB,
-           O_LOG };
+           O_LOG, O_MODEL, O_DATASET, O_SPLIT };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'},         {"help", no_argument, 0, 'h'},
         {"prediction", required_argument, 0, O_PRED},  {"reference", required_argument, 0, O_REF},
@@ -55,7 +91,10 @@ int cc_cmd_validate(int argc, char **argv)
         {"reference-bands", required_argument, 0, O_RB},
         {"reference-dn-offset", required_argument, 0, O_RO},
         {"input-bands", required_argument, 0, O_IB},   {"log-level", required_argument, 0, O_LOG},
-        {0, 0, 0, 0}};
+        {"model", required_argument, 0, O_MODEL},      {"dataset", required_argument, 0, O_DATASET},
+        {"split", required_argument, 0, O_SPLIT},      {0, 0, 0, 0}};
+    const char *model = NULL, *dataset = NULL;
+    int split = 1;
     cc_validate_args a;
     memset(&a, 0, sizeof a);
     a.prediction.dn_offset = NAN;
@@ -83,6 +122,15 @@ int cc_cmd_validate(int argc, char **argv)
         case O_RB: a.reference.bands = optarg; break;
         case O_RO: if (cc_cli_parse_double("reference-dn-offset", optarg, &a.reference.dn_offset)) return 2; break;
         case O_IB: a.input_bands = optarg; break;
+        case O_MODEL: model = optarg; break;
+        case O_DATASET: dataset = optarg; break;
+        case O_SPLIT:
+            if (strcmp(optarg, "val") && strcmp(optarg, "train")) {
+                fprintf(stderr, "clearcube: error: --split: '%s' is neither val nor train\n", optarg);
+                return 2;
+            }
+            split = !strcmp(optarg, "val");
+            break;
         case O_LOG: {
             int l = cc_log_parse_level(optarg);
             if (l < 0) {
@@ -96,6 +144,14 @@ int cc_cmd_validate(int argc, char **argv)
             fprintf(stderr, "clearcube: error: validate: bad option (see clearcube validate --help)\n");
             return 2;
         }
+    }
+    if (optind == argc && (model || dataset)) {
+        if (!model || !dataset || a.prediction.path || a.reference.path) {
+            fprintf(stderr, "clearcube: error: validate: --model and --dataset go together, without "
+                            "--prediction/--reference (see clearcube validate --help)\n");
+            return 2;
+        }
+        return validate_dataset(model, dataset, split, a.prefix);
     }
     if (optind != argc || !a.prediction.path || !a.reference.path) {
         fprintf(stderr, "clearcube: error: validate: need --prediction P and --reference R "

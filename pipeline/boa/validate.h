@@ -76,6 +76,28 @@ cc_status cc_validate_run(const cc_validate_args *a, cc_validate_result *r);
 /* The Markdown report (malloc'd; caller frees), as printed by the CLI. */
 char *cc_validate_markdown(const cc_validate_args *a, const cc_validate_result *r);
 
+/* ---- a model on the patches of a `clearcube dataset` file (validate_dataset.c) ---- */
+
+#define CC_VALIDATE_MAX_SCENES 64
+typedef struct {
+    char name[96];      /* the dataset's scene name */
+    size_t n;           /* valid pixels */
+    double mae_dn[12], bias_dn[12], p99_dn[12]; /* per L2A band (cc_l2a_bands order), DN = 10000 rho */
+} cc_validate_dataset_scene;
+
+typedef struct {
+    int nscenes;
+    cc_validate_dataset_scene scene[CC_VALIDATE_MAX_SCENES];
+} cc_validate_dataset_result;
+
+/* Runs the Rapid BoA model of model_path (CPU engine) on every patch of split
+ * (0 train, 1 val) of a version-2 dataset and scores it against the targets,
+ * per scene. */
+cc_status cc_validate_dataset(const char *model_path, const char *dataset_path, int split,
+                              cc_validate_dataset_result *r);
+/* The Markdown table of r (malloc'd; NULL when out of memory). */
+char *cc_validate_dataset_markdown(const cc_validate_dataset_result *r, const char *model, const char *dataset);
+
 #ifdef __cplusplus
 }
 #endif
