@@ -141,12 +141,13 @@ int cc_cmd_ingest(int argc, char **argv)
     const int nc_first = sensor != CC_SENSOR_OLCI && cc_ingest_is_netcdf_series(argv[optind]);
     char tile[72];
     cc_ingest_grid og = {0};
-    if (grid || nc_first) { /* the grid comes from a file: NAME is any name */
-        if (name_check(tile_in))
+    if (cc_mgrs_tile_parse(tile_in, tile) != CC_OK) {
+        if (!grid && !nc_first)
+            return fail();
+        if (name_check(tile_in)) /* the grid comes from a file: NAME is any name */
             return 2;
         snprintf(tile, sizeof tile, "%s", tile_in);
-    } else if (cc_mgrs_tile_parse(tile_in, tile) != CC_OK)
-        return fail();
+    }
     /* --grid: a NetCDF series by its pixel centres, else any GDAL raster */
     if (grid && cc_ingest_is_netcdf_series(grid) && cc_ingest_grid_netcdf(grid, &og) != CC_OK)
         cc_ingest_grid_free(&og);

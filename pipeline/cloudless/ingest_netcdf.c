@@ -336,7 +336,7 @@ cc_status cc_ingest_netcdf(const char *path, int sensor, const cc_grid *g, const
     cc_ncs *s = NULL;
     cc_nc_plan plans[CC_SENSOR_COUNT];
     int nplans = 0, nstaged = 0;
-    char stage[4096], finals[CC_SENSOR_COUNT][4096], staged[CC_SENSOR_COUNT][4096];
+    char stage[4096] = "", finals[CC_SENSOR_COUNT][4096], staged[CC_SENSOR_COUNT][4096];
     const char *tmp[CC_SENSOR_COUNT], *target[CC_SENSOR_COUNT];
     if (stats)
         memset(stats, 0, sizeof *stats);
@@ -372,7 +372,7 @@ cc_status cc_ingest_netcdf(const char *path, int sensor, const cc_grid *g, const
 out:
     for (int i = 0; i < nstaged; i++)
         cc_fs_abort(staged[i]);
-    if (nplans)
+    if (stage[0])
         rmdir(stage);
     cc_ncs_close(s);
     return st;
