@@ -160,6 +160,12 @@ try:
 except ImportError:
     print("SKIP part: python3-gdal absent, --grid GeoTIFF not run")
 
+# an MGRS name is normalised as for SAFE inputs; any other name must be a plain file name
+rc, err = run(S1, "--out-dir", f"{T}/mgrs", "--tile", "T31UDS")
+check(rc == 0 and os.path.exists(f"{T}/mgrs/31UDS_s1.nc"), "--tile T31UDS names the cube 31UDS_s1.nc")
+rc, err = run(S1, "--out-dir", f"{T}/mgrs", "--tile", "../up")
+check(rc == 2 and "--tile ../up" in err, "--tile ../up: refused (usage error)")
+
 # 8. the staging folder of a killed ingest (its process is gone) is removed by the next one
 dead = subprocess.Popen(["true"]); dead.wait()
 os.makedirs(f"{T}/a/.ingest-{dead.pid}"); open(f"{T}/a/.ingest-{dead.pid}/site_s2.nc", "w").write("partial")
