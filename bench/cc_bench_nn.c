@@ -2,6 +2,8 @@
  * bench/engine (which adds PyTorch). Never a timed test.
  *
  *   cc_bench_nn [--dir D] [--runs N] [--seed S] [--models ABC] [--size-scale F]
+ *               [--device auto|cpu|cuda|cuda:N]   (the models' backend, kernels/device/device.h;
+ *               default cpu; the engine of CUDA convs: CLEARCUBE_CUDA_CONV, docs/gpu.md)
  *
  * Prints one JSON object per line on stdout:
  *   {"peak": {...}}                        the measured FMA peak (GFLOP/s)
@@ -26,11 +28,13 @@
 
 #include "kernels/backend-impl.h"
 #include "kernels/cpu/cpu-impl.h"
+#include "kernels/device/device.h"
 #include "kernels/nn.h"
 
 /* --cputime: process CPU time divided by the thread count instead of wall
  * time (for tuning on a loaded machine; OpenMP spin-waits count as busy). */
 static int use_cputime;
+static const cc_nn_backend *g_backend; /* --device; NULL: the CPU */
 static int nthreads(void);
 
 static double now_s(void)
@@ -239,7 +243,7 @@ static int bench_model(char which, int size, unsigned seed, int runs, const char
         s ^= s << 17;
         dn[i] = (uint16_t)(1001 + (s >> 11) % 6000);
     }
-    const cc_nn_backend *b = cc_nn_backend_cpu();
+    const cc_nn_backend *b = g_backend ? g_backend : cc_nn_backend_cpu();
     double t[64];
     if (runs > 64)
         runs = 64;
@@ -311,9 +315,17 @@ int main(int argc, char **argv)
             skip_conv = 1;
         else if (!strcmp(argv[i], "--cputime"))
             use_cputime = 1;
-        else {
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
+            cc_device_request req;
+            cc_device dev;
+            if (cc_device_parse(argv[++i], &req) != CC_OK || cc_device_resolve(&req, "cc_bench_nn", &dev) != CC_OK) {
+                fprintf(stderr, "cc_bench_nn: %s\n", cc_error_message());
+                return cc_status_exit_code(cc_error_status());
+            }
+            g_backend = dev.backend;
+        } else {
             fprintf(stderr, "usage: %s [--dir D] [--runs N] [--seed S] [--models ABC] "
-                            "[--size-scale F] [--no-peak] [--no-conv] [--cputime]\n", argv[0]);
+                            "[--size-scale F] [--no-peak] [--no-conv] [--cputime] [--device D]\n", argv[0]);
             return 2;
         }
     }

@@ -43,6 +43,7 @@ const char *cc_status_name(cc_status st)
     case CC_ERR_NOMEM: return "out of memory";
     case CC_ERR_CHECKSUM: return "checksum mismatch";
     case CC_ERR_INTERNAL: return "internal error";
+    case CC_ERR_NODEVICE: return "device not available";
     }
     return "unknown error";
 }
@@ -53,5 +54,7 @@ int cc_status_exit_code(cc_status st)
         return 0;
     if (st == CC_ERR_ARG)
         return 2;
+    if (st == CC_ERR_NODEVICE)
+        return 4;
     return 1;
 }

@@ -25,7 +25,8 @@ typedef enum {
     CC_ERR_UNSUPPORTED, /* e.g. unknown spacecraft, unsupported option       */
     CC_ERR_NOMEM,       /* allocation failed or size overflow                */
     CC_ERR_CHECKSUM,    /* manifest checksum mismatch                        */
-    CC_ERR_INTERNAL
+    CC_ERR_INTERNAL,
+    CC_ERR_NODEVICE     /* the requested device (--device cuda) is not available */
 } cc_status;
 
 /* Sets the calling thread's last error (printf-style) and returns `st`, so
@@ -38,7 +39,8 @@ cc_status cc_error_status(void);
 void cc_error_clear(void);
 /* Short name of a status, e.g. "io error". */
 const char *cc_status_name(cc_status st);
-/* Process exit code for a status: 0 for CC_OK, 2 for argument errors, 1 otherwise. */
+/* Process exit code for a status: 0 for CC_OK, 2 for argument errors, 4 when the
+ * requested device is not available (CC_ERR_NODEVICE), 1 otherwise. */
 int cc_status_exit_code(cc_status st);
 
 /* Always compiled in. For programmer errors only, never for bad input. */

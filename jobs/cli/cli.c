@@ -50,7 +50,7 @@ static void usage(FILE *f)
             CC_VERSION);
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "  %-10s %s\n", "version", "print the version");
+    fprintf(f, "  %-10s %s\n", "version", "the version, commit, backends (CPU, CUDA, cuDNN) and shipped models' hashes");
     fprintf(f, "\nCommon options: --log-level debug|info|warn|error|quiet (default info)\n");
 }
 
@@ -75,6 +75,27 @@ int cc_cli_data_file(const char **path, const char *rel, char *buf, size_t n)
         return cc_status_exit_code(cc_error_status());
     }
     *path = buf;
+    return 0;
+}
+
+int cc_cli_device_option(const char *val, cc_device_request *r)
+{
+    if (cc_device_parse(val, r) != CC_OK) {
+        fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
+        return 2;
+    }
+    return 0;
+}
+
+int cc_cli_device(const cc_device_request *r, const char *cmd, const char *cpu_stages, cc_device *d)
+{
+    if (cc_device_resolve(r, cmd, d) != CC_OK) {
+        fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
+        return cc_status_exit_code(cc_error_status());
+    }
+    if (d->kind == CC_DEVICE_CUDA && cpu_stages)
+        cc_log(r && r->kind == CC_DEVICE_CUDA ? CC_LOG_WARN : CC_LOG_INFO,"%s: %s still run(s) on the CPU: no GPU path yet (docs/gpu.md, \"What runs where\")", cmd,
+                cpu_stages);
     return 0;
 }
 
@@ -122,10 +143,8 @@ int cc_cli_main(int argc, char **argv)
         usage(stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
-        printf("clearcube %s (GDAL %s)\n", CC_VERSION, GDALVersionInfo("RELEASE_NAME"));
-        return 0;
-    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version"))
+        return cc_cmd_version(argc - 1, argv + 1);
     for (size_t i = 0; i < NCOMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;

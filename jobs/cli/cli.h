@@ -41,6 +41,7 @@ int cc_cmd_cloudless_plot(int argc, char **argv); void cc_cmd_cloudless_plot_hel
 int cc_cmd_submit(int argc, char **argv);
 void cc_cmd_submit_help(void);
 int cc_cmd_cloudmask(int argc, char **argv); void cc_cmd_cloudmask_help(void);
+int cc_cmd_version(int argc, char **argv);
 
 /* Shared option handling for commands that read a scene. */
 #include "io/s2/scene.h"
@@ -79,6 +80,19 @@ enum {
     {"dn-offset", required_argument, 0, CC_OPT_DN_OFFSET},                    \
     {"no-verify-checksums", no_argument, 0, CC_OPT_NO_VERIFY},                \
     {"log-level", required_argument, 0, CC_OPT_LOG_LEVEL}
+
+/* --device auto|cpu|cuda|cuda:N (kernels/device/device.h), on every command that computes. */
+#include "kernels/device/device.h"
+enum { CC_OPT_DEVICE = 900 };
+#define CC_CLI_DEVICE_LONGOPT {"device", required_argument, 0, CC_OPT_DEVICE}
+/* --device VAL into *r: 0, or 2 with the error line printed. */
+int cc_cli_device_option(const char *val, cc_device_request *r);
+/* Resolves r for command cmd (the choice is logged): 0, or the exit code (4:
+ * the requested GPU is not available) after the one-line error. When the
+ * device is a GPU and cpu_stages is not NULL, one line says that those stages
+ * of the command still run on the CPU (docs/gpu.md): a warning when cuda was
+ * asked for, info under auto. */
+int cc_cli_device(const cc_device_request *r, const char *cmd, const char *cpu_stages, cc_device *d);
 
 /* Atmosphere overrides shared by `reference` and `boa`. */
 #include "pipeline/atmos/reference.h"

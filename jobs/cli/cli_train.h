@@ -12,11 +12,14 @@ enum { CC_OPT_TRAIN_STEPS = CC_OPT_SCENE_LAST + 1, CC_OPT_TRAIN_NOPROG, CC_OPT_T
 #define CC_CLI_TRAIN_LONGOPTS                                                                 \
     {"help", no_argument, 0, 'h'}, {"steps", required_argument, 0, CC_OPT_TRAIN_STEPS},       \
         {"no-progress", no_argument, 0, CC_OPT_TRAIN_NOPROG},                                 \
-        {"log-level", required_argument, 0, CC_OPT_LOG_LEVEL}
+        {"log-level", required_argument, 0, CC_OPT_LOG_LEVEL}, CC_CLI_DEVICE_LONGOPT
 #define CC_CLI_TRAIN_OPTIONS_HELP                                   \
     "  --steps N         override train.steps\n"                   \
     "  --no-progress     no live progress line\n"                  \
-    "  --log-level LEVEL debug, info, warn, error, quiet\n"
+    "  --log-level LEVEL debug, info, warn, error, quiet\n"                \
+    "  --device D        auto (default), cpu, cuda or cuda:N; training has no\n" \
+    "                    GPU path yet: it runs on the CPU (cuda without a GPU:\n" \
+    "                    error, exit code 4)\n"
 
 /* Handles --steps (*steps), --no-progress (*progress = 0) and --log-level;
  * any other option id is a bad option. Returns 0, or -1 with the error line

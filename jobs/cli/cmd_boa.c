@@ -44,7 +44,7 @@ void cc_cmd_boa_help(void)
            "                        network's per-pixel context). Every cube has a `quality` layer: 1 in\n"
            "                        domain, 2 out of domain, 3 out of domain and recomputed, 4 saturated,\n"
            "                        0 nodata (docs/boa-model.md, \"Out-of-domain layer\")\n"
-           "  --log-level LEVEL     debug, info, warn, error, quiet\n\n" CC_CLI_SCENE_OPTIONS_HELP);
+           "  --log-level LEVEL     debug, info, warn, error, quiet\n" CC_DEVICE_HELP "\n" CC_CLI_SCENE_OPTIONS_HELP);
 }
 
 static int fail(void)
@@ -61,13 +61,14 @@ int cc_cmd_boa(int argc, char **argv)
         {"quicklook", required_argument, 0, O_QL}, {"model", required_argument, 0, O_MODEL},
         {"context-resolution", required_argument, 0, O_CRES}, {"b8a-from-b08", no_argument, 0, O_B8A},
         {"window", required_argument, 0, O_WIN}, {"deflate", required_argument, 0, O_DEFL},
-        {"fallback", required_argument, 0, O_FALLBACK},
+        {"fallback", required_argument, 0, O_FALLBACK}, CC_CLI_DEVICE_LONGOPT,
         CC_CLI_ATMOS_LONGOPTS, CC_CLI_SCENE_LONGOPTS, {0, 0, 0, 0}};
     cc_scene_options so;
     cc_scene_options_init(&so);
     cc_boa_options bo;
     cc_boa_options_init(&bo);
     const char *out = NULL, *ql = NULL, *model = NULL;
+    cc_device_request dreq = {CC_DEVICE_AUTO, -1};
     int c, rc;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
@@ -77,6 +78,7 @@ int cc_cmd_boa(int argc, char **argv)
         case O_QL: ql = optarg; break;
         case O_MODEL: model = optarg; break;
         case O_B8A: bo.b8a_from_b08 = 1; break;
+        case CC_OPT_DEVICE: if (cc_cli_device_option(optarg, &dreq)) return 2; break;
         case O_FALLBACK:
             if (strcmp(optarg, "none") != 0 && strcmp(optarg, "reference") != 0) {
                 fprintf(stderr, "clearcube: error: --fallback %s: must be none or reference\n", optarg);
@@ -130,6 +132,11 @@ int cc_cmd_boa(int argc, char **argv)
     int drc = cc_cli_data_file(&model, CC_BOA_SHIPPED_MODEL, shipped, sizeof shipped);
     if (drc)
         return drc;
+    cc_device dev;
+    if ((drc = cc_cli_device(&dreq, "boa", "the scene context (aerosol, water vapour) and --fallback reference",
+                             &dev)) != 0)
+        return drc;
+    bo.backend = dev.backend;
     cc_nn_model m;
     cc_nn_model_init(&m);
     if (cc_model_file_read(model, &m) != CC_OK)

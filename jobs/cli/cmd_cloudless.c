@@ -35,7 +35,8 @@ void cc_cmd_cloudless_help(void)
            "  --quicklook OUT.png    also write a true-colour PNG (B04/B03/B02)\n"
            "  --block N              side of the square windows processed at once (default: from a 256 MiB\n"
            "                         budget, aligned to the cubes' 512 x 512 chunks); no effect on the output\n"
-           "  --log-level LEVEL      debug, info, warn, error, quiet\n");
+           "  --log-level LEVEL      debug, info, warn, error, quiet\n" CC_DEVICE_HELP
+           "                        (the network; the features and the merge run on the CPU)\n");
 }
 
 static int fail(void)
@@ -74,8 +75,9 @@ int cc_cmd_cloudless(int argc, char **argv)
         {"tile", required_argument, 0, O_TILE},  {"date", required_argument, 0, O_DATE},
         {"model", required_argument, 0, O_MODEL}, {"sensors", required_argument, 0, O_SENS},
         {"quicklook", required_argument, 0, O_QL}, {"block", required_argument, 0, O_BLOCK},
-        {"log-level", required_argument, 0, O_LOG}, {0, 0, 0, 0}};
+        {"log-level", required_argument, 0, O_LOG}, CC_CLI_DEVICE_LONGOPT, {0, 0, 0, 0}};
     cc_cloudless_args a = {.model_path = NULL};
+    cc_device_request dreq = {CC_DEVICE_AUTO, -1};
     const char *date = NULL;
     int c;
     optind = 1;
@@ -87,6 +89,7 @@ int cc_cmd_cloudless(int argc, char **argv)
         case O_DATE: date = optarg; break;
         case O_MODEL: a.model_path = optarg; break;
         case O_QL: a.quicklook = optarg; break;
+        case CC_OPT_DEVICE: if (cc_cli_device_option(optarg, &dreq)) return 2; break;
         case O_SENS:
             if (!(a.sensors = parse_sensors(optarg)))
                 return 2;
@@ -131,6 +134,10 @@ int cc_cmd_cloudless(int argc, char **argv)
     int drc = cc_cli_data_file(&a.model_path, CC_CL_SHIPPED_MODEL, shipped, sizeof shipped);
     if (drc)
         return drc;
+    cc_device dev;
+    if ((drc = cc_cli_device(&dreq, "cloudless", NULL, &dev)) != 0)
+        return drc;
+    a.backend = dev.backend;
     cc_cloudless_stats st;
     if (cc_cloudless_run(&a, &st) != CC_OK)
         return fail();

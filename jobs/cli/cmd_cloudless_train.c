@@ -30,11 +30,13 @@ int cc_cmd_cloudless_train(int argc, char **argv)
     enum { O_OUT = CC_OPT_TRAIN_LAST + 1 };
     static const struct option longopts[] = {CC_CLI_TRAIN_LONGOPTS, {"out", required_argument, 0, O_OUT}, {0, 0, 0, 0}};
     cc_cl_train_options o = {.progress = isatty(2)};
+    cc_device_request dreq = {CC_DEVICE_AUTO, -1};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': cc_cmd_cloudless_train_help(); return 0;
+        case CC_OPT_DEVICE: if (cc_cli_device_option(optarg, &dreq)) return 2; break;
         case O_OUT: o.out = optarg; break;
         default:
             if (cc_cli_train_option("cloudless-train", c, optarg, &o.steps_override, &o.progress) < 0)
@@ -45,6 +47,10 @@ int cc_cmd_cloudless_train(int argc, char **argv)
     int arg = cc_cli_train_config_arg("cloudless-train", argc);
     if (arg < 0)
         return 2;
+    cc_device dev;
+    int drc = cc_cli_device(&dreq, "cloudless-train", "training (kernels/train: forward and backward)", &dev);
+    if (drc)
+        return drc;
     cc_cl_train_config cfg;
     if (cc_cl_train_config_load(argv[arg], &cfg) != CC_OK)
         return cc_cli_train_fail();

@@ -11,14 +11,17 @@
 
 void cc_cmd_dataset_help(void)
 {
-    printf("Usage: clearcube dataset CONFIG.yaml -o DATA.h5 [--log-level LEVEL]\n\n"
+    printf("Usage: clearcube dataset CONFIG.yaml -o DATA.h5 [--log-level LEVEL] [--device D]\n\n"
            "Builds training data for an L1C -> L2A emulator: 128x128 patches of the 12 L2A bands\n"
            "(B01..B08, B8A, B09, B11, B12) with TOA (l1c) and BOA (l2a) DN = 10000*rho + 1000, the\n"
            "scene context (mu_s, mu_v, cos_raa, aot550, wv, p_rel), the scene and its train/val split.\n"
            "Sources: kind 'reference' (real L1C, targets from the reference processor), kind\n"
            "'sen2cor-l2a' (real Sen2Cor L2A turned into SIMULATED L1C with the SMAC forward model) and\n"
            "kind 'pair' (real L1C with its real Sen2Cor L2A). The file is written atomically.\n"
-           "Format: docs/formats/dataset.md; default config: models/boa-dataset.yaml.\n\n");
+           "Format: docs/formats/dataset.md; default config: models/boa-dataset.yaml.\n\n"
+           "Options:\n" CC_DEVICE_HELP
+           "                        (the dataset's computations, the reference processor's SMAC\n"
+           "                        targets and the simulated L1C, have no GPU path yet: CPU)\n\n");
     cc_dataset_config_print_keys();
 }
 
@@ -28,16 +31,19 @@ int cc_cmd_dataset(int argc, char **argv)
     static const struct option longopts[] = {{"output", required_argument, 0, 'o'},
                                              {"help", no_argument, 0, 'h'},
                                              {"log-level", required_argument, 0, O_LOG},
+                                             CC_CLI_DEVICE_LONGOPT,
                                              {0, 0, 0, 0}};
     cc_scene_options so;
     cc_scene_options_init(&so);
     const char *out = NULL;
+    cc_device_request dreq = {CC_DEVICE_AUTO, -1};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'h': cc_cmd_dataset_help(); return 0;
+        case CC_OPT_DEVICE: if (cc_cli_device_option(optarg, &dreq)) return 2; break;
         case O_LOG:
             if (cc_cli_scene_option(CC_OPT_LOG_LEVEL, optarg, &so) != 1)
                 return 2;
@@ -52,6 +58,10 @@ int cc_cmd_dataset(int argc, char **argv)
                         "(see clearcube dataset --help)\n");
         return 2;
     }
+    cc_device dev;
+    int drc = cc_cli_device(&dreq, "dataset", "the reference targets and the simulated L1C (SMAC)", &dev);
+    if (drc)
+        return drc;
     cc_dataset_config *cfg = NULL;
     if (cc_dataset_config_load(argv[optind], &cfg) != CC_OK) {
         fprintf(stderr, "clearcube: error: %s\n", cc_error_message());

@@ -30,7 +30,9 @@ void cc_cmd_reference_help(void)
            "  --dem PATH            elevation raster (any GDAL format), warped onto the grid\n"
            "  --ozone X             ozone in cm-atm (default 0.331)\n"
            "  --resolution M        output grid resolution (default: finest band present)\n"
-           "  --log-level LEVEL     debug, info, warn, error, quiet\n\n" CC_CLI_SCENE_OPTIONS_HELP);
+           "  --log-level LEVEL     debug, info, warn, error, quiet\n" CC_DEVICE_HELP
+           "                        (the SMAC inversion has no GPU path yet: it runs on the CPU)\n\n"
+           CC_CLI_SCENE_OPTIONS_HELP);
 }
 
 static int fail(void)
@@ -44,12 +46,13 @@ int cc_cmd_reference(int argc, char **argv)
     enum { O_QL = CC_OPT_ATMOS_LAST + 1 };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
-        {"quicklook", required_argument, 0, O_QL}, CC_CLI_ATMOS_LONGOPTS, CC_CLI_SCENE_LONGOPTS, {0, 0, 0, 0}};
+        {"quicklook", required_argument, 0, O_QL}, CC_CLI_DEVICE_LONGOPT, CC_CLI_ATMOS_LONGOPTS, CC_CLI_SCENE_LONGOPTS, {0, 0, 0, 0}};
     cc_scene_options so;
     cc_scene_options_init(&so);
     cc_reference_options ro;
     cc_reference_options_init(&ro);
     const char *out = NULL, *ql = NULL;
+    cc_device_request dreq = {CC_DEVICE_AUTO, -1};
     int c, rc;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
@@ -57,6 +60,7 @@ int cc_cmd_reference(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'h': cc_cmd_reference_help(); return 0;
         case O_QL: ql = optarg; break;
+        case CC_OPT_DEVICE: if (cc_cli_device_option(optarg, &dreq)) return 2; break;
         default:
             if ((rc = cc_cli_atmos_option(c, optarg, &ro)) == 0)
                 rc = cc_cli_scene_option(c, optarg, &so);
@@ -73,6 +77,9 @@ int cc_cmd_reference(int argc, char **argv)
         return 2;
     }
     const char *input = argv[optind];
+    cc_device dev;
+    if ((rc = cc_cli_device(&dreq, "reference", "the SMAC inversion", &dev)) != 0)
+        return rc;
     cc_scene *s = NULL;
     cc_reference_result r;
     memset(&r, 0, sizeof r);

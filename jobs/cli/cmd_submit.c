@@ -21,11 +21,12 @@
 #include "jobs/run/submit.h"
 
 #define TEMPLATE_REL "slurm/clearcube.sbatch.in" /* for --help; found by jobs/run/submit.c */
+#define CC_SUBMIT_MAX_SBATCH_ARGS 64
 
 void cc_cmd_submit_help(void)
 {
-    printf("Usage: clearcube submit JOB --nodes N --gpus-per-node G --time HH:MM:SS [options]\n"
-           "                        [-- CLEARCUBE RUN OPTIONS]\n\n"
+    printf("Usage: clearcube submit JOB --nodes N (--gpus-per-node G | --gpus-per-task G) --time T\n"
+           "                        [options] [-- CLEARCUBE RUN OPTIONS]\n\n"
            "Writes a Slurm batch script that runs `srun --mpi=pmix clearcube run JOB` and\n"
            "submits it with sbatch (prints the Slurm job id). The script stops the run\n"
            "gracefully before the time limit (SIGTERM, --stop-before) and requeues the job\n"
@@ -33,9 +34,20 @@ void cc_cmd_submit_help(void)
            "Options:\n"
            "  --nodes N             nodes (>= 1)\n"
            "  --gpus-per-node G     GPUs per node; one rank per GPU. 0: CPU-only nodes\n"
-           "  --ranks-per-node R    ranks per node (default G, or 1 when G is 0)\n"
-           "  --time [D-]HH:MM:SS   wall-clock limit of each (re)run\n"
-           "  --partition P, --account A   passed to sbatch\n"
+           "  --gpus-per-task G     instead: G GPUs per rank, bound to the rank's closest GPUs\n"
+           "                        (--gpu-bind=closest); ranks per node from --ranks-per-node\n"
+           "  --ranks-per-node R    ranks per node (default G of --gpus-per-node, else 1)\n"
+           "  --cpus-per-task C     cores per rank; also the run's --threads unless given after --\n"
+           "  --mem M, --mem-per-gpu M   memory per node / per GPU (Slurm sizes: 64G, 4000M, 1T)\n"
+           "  --time T              wall-clock limit of each (re)run, in any Slurm format: MM,\n"
+           "                        MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS\n"
+           "  --partition P, --account A, --qos Q, --constraint C   passed to sbatch\n"
+           "  --dependency D        start after other jobs (sbatch --dependency, e.g. afterok:123)\n"
+           "  --sbatch-arg ARG      any other #SBATCH line, e.g. --sbatch-arg=--mail-type=END\n"
+           "                        (repeatable; the options above and those the script sets\n"
+           "                        itself are refused there)\n"
+           "  --max-requeues K      requeue after a graceful stop at most K times (default 10); then\n"
+           "                        the job ends with exit 75 and its log says why\n"
            "  --array K             a job array of K tasks; task I runs `clearcube run --share\n"
            "                        I/K` (a disjoint share of the tiles, own output folder\n"
            "                        DIR/share-I-of-K)\n"
@@ -75,33 +87,121 @@ static int parse_count(const char *opt, const char *v, int lo, int *out)
     return 0;
 }
 
-/* [D-]HH:MM:SS, minutes and seconds < 60, in total > 0 -> seconds, -1 if bad. */
+/* Up to 3 non-negative integers separated by ':' into f; the count, or -1. */
+static int time_fields(const char *p, long f[3])
+{
+    int n = 0;
+    while (n < 3) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        char *end = NULL;
+        errno = 0;
+        f[n++] = strtol(p, &end, 10);
+        if (errno || f[n - 1] > 1000000)
+            return -1;
+        if (!*end)
+            return n;
+        if (*end != ':')
+            return -1;
+        p = end + 1;
+    }
+    return -1;
+}
+
+/* A Slurm time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS (a trailing
+ * field < 60), in total > 0 -> seconds, -1 if bad. */
 static long parse_time(const char *v)
 {
-    int d = 0, h, m, s, n = -1;
-    const char *p = v;
+    long d = 0, f[3] = {0, 0, 0}, t;
     const char *dash = strchr(v, '-');
     if (dash) {
-        if (sscanf(v, "%d-%n", &d, &n) != 1 || n != (int)(dash - v) + 1 || d < 0 || d > 365)
+        char *end = NULL;
+        errno = 0;
+        if (dash == v || *v < '0' || *v > '9' || (d = strtol(v, &end, 10), end != dash) || errno || d > 3650)
             return -1;
-        p = dash + 1;
     }
-    n = -1;
-    for (const char *q = p; *q; q++)
-        if ((*q < '0' || *q > '9') && *q != ':')
-            return -1;
-    if (sscanf(p, "%d:%2d:%2d%n", &h, &m, &s, &n) != 3 || p[n] || h < 0 || h > 9999 || m > 59 ||
-        s > 59 || m < 0 || s < 0)
+    int n = time_fields(dash ? dash + 1 : v, f);
+    if (n < 0)
         return -1;
-    long t = ((long)d * 24 + h) * 3600 + m * 60 + s;
+    if (dash) { /* D-HH, D-HH:MM, D-HH:MM:SS */
+        if ((n >= 2 && f[1] > 59) || (n == 3 && f[2] > 59))
+            return -1;
+        t = d * 86400 + f[0] * 3600 + (n >= 2 ? f[1] * 60 : 0) + (n == 3 ? f[2] : 0);
+    } else if (n == 1) { /* MM */
+        t = f[0] * 60;
+    } else if (n == 2) { /* MM:SS */
+        if (f[1] > 59)
+            return -1;
+        t = f[0] * 60 + f[1];
+    } else { /* HH:MM:SS */
+        if (f[1] > 59 || f[2] > 59)
+            return -1;
+        t = f[0] * 3600 + f[1] * 60 + f[2];
+    }
     return t > 0 ? t : -1;
+}
+
+/* A Slurm memory size: digits with an optional K, M, G or T; 0 ok, -1 bad. */
+static int check_mem(const char *opt, const char *v)
+{
+    size_t n = strspn(v, "0123456789");
+    if (n == 0 || (v[n] && (!strchr("KMGTkmgt", v[n]) || v[n + 1]))) {
+        usage_err("--%s: '%s' must be a size like 64G, 4000M or 1T", opt, v);
+        return -1;
+    }
+    return 0;
+}
+
+/* A value that goes on an #SBATCH line: not empty, one word (no white space). */
+static int check_word(const char *opt, const char *v)
+{
+    for (const char *p = v; *p; p++)
+        if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
+            usage_err("--%s: '%s' must be one word without white space", opt, v);
+            return -1;
+        }
+    if (!*v) {
+        usage_err("--%s: empty value", opt);
+        return -1;
+    }
+    return 0;
+}
+
+/* An --sbatch-arg: "--name" or "--name=value" (or "-x value"), one line, and not an
+ * option that clearcube submit sets itself. 0 ok, -1 bad. */
+static int check_sbatch_arg(const char *v)
+{
+    /* the options the script sets itself, with their one-letter forms ("" none) */
+    static const char *const own[][2] = {
+        {"nodes", "N"}, {"ntasks-per-node", ""}, {"ntasks", "n"}, {"time", "t"}, {"signal", ""},
+        {"requeue", ""}, {"no-requeue", ""}, {"open-mode", ""}, {"output", "o"}, {"chdir", "D"},
+        {"job-name", "J"}, {"array", "a"}, {"gpus-per-node", ""}, {"gpus-per-task", ""}, {"gpu-bind", ""},
+        {"cpus-per-task", "c"}, {"mem", ""}, {"mem-per-gpu", ""}, {"partition", "p"}, {"account", "A"},
+        {"qos", "q"}, {"constraint", "C"}, {"dependency", "d"}, {"gpus", "G"}};
+    if (v[0] != '-' || strchr(v, '\n') || strchr(v, '\r') || !v[1] || (v[1] == '-' && !v[2])) {
+        usage_err("--sbatch-arg: '%s' must be one sbatch option, e.g. --mail-type=END", v);
+        return -1;
+    }
+    int is_long = v[1] == '-';
+    const char *name = v + (is_long ? 2 : 1);
+    size_t len = is_long ? strcspn(name, "= ") : 1;
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        const char *o = own[i][is_long ? 0 : 1];
+        if (*o && strlen(o) == len && !strncmp(o, name, len)) {
+            usage_err("--sbatch-arg: '%s': clearcube submit sets --%s itself (use its own option; see "
+                      "clearcube submit --help)", v, own[i][0]);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* The options before "--" into v (everything after it is for `clearcube run`).
  * 0 parsed; 1 help printed; 2 bad arguments (message printed). */
 static int parse_args(int argc, char **argv, cc_submit_vars *v, int *dry, const char **tpl_opt, const char **job_path)
 {
-    enum { O_NODES = 1, O_GPUS, O_RPN, O_TIME, O_DRY, O_PART, O_ACCT, O_ARRAY, O_STOP, O_NAME, O_TPL };
+    enum { O_NODES = 1, O_GPUS, O_RPN, O_TIME, O_DRY, O_PART, O_ACCT, O_ARRAY, O_STOP, O_NAME, O_TPL, O_CPT,
+           O_GPT, O_MEM, O_MPG, O_QOS, O_CONS, O_DEP, O_SARG, O_MAXRQ };
     static const struct option longopts[] = {
         {"help", no_argument, 0, 'h'}, {"nodes", required_argument, 0, O_NODES},
         {"gpus-per-node", required_argument, 0, O_GPUS}, {"ranks-per-node", required_argument, 0, O_RPN},
@@ -109,7 +209,11 @@ static int parse_args(int argc, char **argv, cc_submit_vars *v, int *dry, const 
         {"partition", required_argument, 0, O_PART}, {"account", required_argument, 0, O_ACCT},
         {"array", required_argument, 0, O_ARRAY}, {"stop-before", required_argument, 0, O_STOP},
         {"name", required_argument, 0, O_NAME}, {"template", required_argument, 0, O_TPL},
-        {0, 0, 0, 0}};
+        {"cpus-per-task", required_argument, 0, O_CPT}, {"gpus-per-task", required_argument, 0, O_GPT},
+        {"mem", required_argument, 0, O_MEM}, {"mem-per-gpu", required_argument, 0, O_MPG},
+        {"qos", required_argument, 0, O_QOS}, {"constraint", required_argument, 0, O_CONS},
+        {"dependency", required_argument, 0, O_DEP}, {"sbatch-arg", required_argument, 0, O_SARG},
+        {"max-requeues", required_argument, 0, O_MAXRQ}, {0, 0, 0, 0}};
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--")) {
             v->run_args = &argv[i + 1];
@@ -134,6 +238,21 @@ static int parse_args(int argc, char **argv, cc_submit_vars *v, int *dry, const 
         case O_ACCT: v->account = optarg; break;
         case O_NAME: v->name = optarg; break;
         case O_TPL: *tpl_opt = optarg; break;
+        case O_CPT: if (parse_count("cpus-per-task", optarg, 1, &v->cpus_per_task)) return 2; break;
+        case O_GPT: if (parse_count("gpus-per-task", optarg, 1, &v->gpus_per_task)) return 2; break;
+        case O_MAXRQ: if (parse_count("max-requeues", optarg, 0, &v->max_requeues)) return 2; break;
+        case O_MEM: if (check_mem("mem", optarg)) return 2; v->mem = optarg; break;
+        case O_MPG: if (check_mem("mem-per-gpu", optarg)) return 2; v->mem_per_gpu = optarg; break;
+        case O_QOS: if (check_word("qos", optarg)) return 2; v->qos = optarg; break;
+        case O_CONS: if (!*optarg || strchr(optarg, '\n')) return usage_err("--constraint: empty or not one line");
+            v->constraint = optarg; break;
+        case O_DEP: if (check_word("dependency", optarg)) return 2; v->dependency = optarg; break;
+        case O_SARG:
+            if (check_sbatch_arg(optarg) || v->nsbatch_args >= CC_SUBMIT_MAX_SBATCH_ARGS)
+                return v->nsbatch_args >= CC_SUBMIT_MAX_SBATCH_ARGS ? usage_err("--sbatch-arg: more than %d",
+                                                                                CC_SUBMIT_MAX_SBATCH_ARGS) : 2;
+            v->sbatch_args[v->nsbatch_args++] = optarg;
+            break;
         case ':': return usage_err("%s needs a value", argv[optind - 1]);
         default: return usage_err("unknown option '%s' (see clearcube submit --help)", argv[optind - 1]);
         }
@@ -154,14 +273,22 @@ static int check_args(cc_submit_vars *v)
 {
     if (v->nodes < 0)
         return usage_err("--nodes N is required");
+    if (v->gpus_per_task > 0 && v->gpus > 0)
+        return usage_err("--gpus-per-node and --gpus-per-task: give one of them");
+    if (v->gpus < 0 && v->gpus_per_task <= 0)
+        return usage_err("--gpus-per-node G (0: CPU-only nodes) or --gpus-per-task G is required");
     if (v->gpus < 0)
-        return usage_err("--gpus-per-node G is required (0: CPU-only nodes)");
+        v->gpus = 0;
+    if (v->mem && v->mem_per_gpu)
+        return usage_err("--mem and --mem-per-gpu: give one of them (Slurm refuses both)");
+    if (v->mem_per_gpu && v->gpus <= 0 && v->gpus_per_task <= 0)
+        return usage_err("--mem-per-gpu needs GPUs (--gpus-per-node or --gpus-per-task)");
     if (!v->time)
-        return usage_err("--time HH:MM:SS is required");
+        return usage_err("--time is required (e.g. 01:00:00, 90, 1-12)");
     long tsec = parse_time(v->time);
     if (tsec < 0)
-        return usage_err("--time: '%s' must be HH:MM:SS or D-HH:MM:SS (minutes and seconds < 60, "
-                         "not zero)", v->time);
+        return usage_err("--time: '%s' must be a Slurm time: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or "
+                         "D-HH:MM:SS (minutes and seconds < 60, not zero)", v->time);
     if (tsec <= 2L * v->stop_before)
         return usage_err("--time: %s leaves no time to work: it must be longer than twice "
                          "--stop-before (%d s)", v->time, v->stop_before);
@@ -265,6 +392,9 @@ int cc_cmd_submit(int argc, char **argv)
     v.gpus = -1;
     v.ranks_per_node = -1;
     v.stop_before = 120;
+    v.max_requeues = 10;
+    char *sargs[CC_SUBMIT_MAX_SBATCH_ARGS];
+    v.sbatch_args = sargs;
     int dry = 0, rc;
     const char *tpl_opt = NULL, *job_path = NULL;
     if ((rc = parse_args(argc, argv, &v, &dry, &tpl_opt, &job_path)) != 0)

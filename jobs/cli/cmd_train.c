@@ -42,11 +42,13 @@ int cc_cmd_train(int argc, char **argv)
                                               {"stop-after", required_argument, 0, O_STOP},
                                               {0, 0, 0, 0}};
     cc_boa_train_options o = {.progress = isatty(2)};
+    cc_device_request dreq = {CC_DEVICE_AUTO, -1};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': cc_cmd_train_help(); return 0;
+        case CC_OPT_DEVICE: if (cc_cli_device_option(optarg, &dreq)) return 2; break;
         case O_RESUME: o.resume = 1; break;
         case O_STOP:
             if (cc_cli_train_count("train", "stop-after", optarg, &o.stop_after) < 0)
@@ -61,6 +63,10 @@ int cc_cmd_train(int argc, char **argv)
     int arg = cc_cli_train_config_arg("train", argc);
     if (arg < 0)
         return 2;
+    cc_device dev;
+    int drc = cc_cli_device(&dreq, "train", "training (kernels/train: forward and backward)", &dev);
+    if (drc)
+        return drc;
     cc_boa_train_config cfg;
     if (cc_boa_train_config_load(argv[arg], &cfg) != CC_OK)
         return cc_cli_train_fail();

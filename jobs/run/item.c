@@ -146,6 +146,10 @@ static char **item_argv(run_ctx *c, const cc_job_item *it, const char *part)
     ADD(part);
     ADD("--log-level");
     ADD("warn");
+    /* the rank's device (run.c: the GPU of its node-local rank is the item's only
+     * visible one); product options after this may override it */
+    ADD("--device");
+    ADD(!c->gpu[0] ? "cpu" : c->o.device && !strcmp(c->o.device, "cuda") ? "cuda" : "auto");
     /* stack inputs carry their scene options in a sidecar "<stem>.options", band
      * folders in "<folder>.options" */
     char side[PATH_MAX];
@@ -196,15 +200,15 @@ char **cc_run_make_env(run_ctx *c)
     int k = 0;
     for (int i = 0; i < n; i++)
         if (strncmp(environ[i], "OMP_NUM_THREADS=", 16) && strncmp(environ[i], "SOURCE_DATE_EPOCH=", 18) &&
-            (c->gpu < 0 || strncmp(environ[i], "CUDA_VISIBLE_DEVICES=", 21)))
+            (!c->gpu[0] || strncmp(environ[i], "CUDA_VISIBLE_DEVICES=", 21)))
             e[k++] = strdup(environ[i]);
     char b[128];
     snprintf(b, sizeof b, "OMP_NUM_THREADS=%d", c->o.threads);
     e[k++] = strdup(b);
     snprintf(b, sizeof b, "SOURCE_DATE_EPOCH=%lld", (long long)c->submitted);
     e[k++] = strdup(b);
-    if (c->gpu >= 0) {
-        snprintf(b, sizeof b, "CUDA_VISIBLE_DEVICES=%d", c->gpu);
+    if (c->gpu[0]) {
+        snprintf(b, sizeof b, "CUDA_VISIBLE_DEVICES=%s", c->gpu);
         e[k++] = strdup(b);
     }
     return e;

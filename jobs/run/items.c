@@ -231,6 +231,8 @@ cc_status cc_run_load_job(run_ctx *c, cc_job *job, char ***owned)
         c->o.output_dir = job->output_dir;
     c->o.product = job->product;
     c->o.model = job->model_path;
+    if (!c->o.device)
+        c->o.device = job->device;
     if (isnan(c->o.timeout_s) && job->item_timeout_s > 0)
         c->o.timeout_s = job->item_timeout_s;
     if (c->o.retries < 0)

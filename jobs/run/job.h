@@ -35,6 +35,7 @@ typedef struct {
     int ncatalogues;
     char *output_dir;
     char *model_path;            /* may be NULL for products without a model        */
+    char *device;                /* "auto", "cpu" or "cuda" (kernels/device/device.h)       */
     /* limits */
     double item_timeout_s;       /* per-item wall-clock limit                        */
     int max_retries;             /* failed items are retried up to this many times    */

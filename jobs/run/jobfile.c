@@ -71,6 +71,10 @@ static const job_key top_keys[] = {
     {"model", K_PATH, 0, 0, NULL, NULL, 0, "/models/rapid-boa.h5",
      "model file (HDF5) for 'boa' or 'cloudless' (unset: the shipped models/boa-s2.h5 or models/cloudless.h5); not "
      "used by 'reference'", OFF(model_path), NOCOUNT},
+    {"device", K_CHOICE, 0, 0, "auto|cpu|cuda", "auto", 0, NULL,
+     "where each rank computes: 'auto' the GPU of the rank's node-local rank when the node has one and the "
+     "build has CUDA, else the CPU; 'cpu'; 'cuda' a GPU per rank, and a rank without one fails at start "
+     "(exit 4). clearcube run --device overrides it (docs/gpu.md)", OFF(device), NOCOUNT},
 };
 
 static const job_key area_keys[] = {
@@ -685,6 +689,7 @@ void cc_job_free(cc_job *job)
     free(job->catalogues);
     free(job->output_dir);
     free(job->model_path);
+    free(job->device);
     free(job->path);
     job_defaults(job);
 }

@@ -96,6 +96,11 @@ static void write_json(FILE *j, const cc_run_report *r, const int *count, int sk
     fprintf(j, "  \"stages\": [\n");
     for (int k = 0; k < r->nranks; k++) {
         fprintf(j, "    {\"rank\": %d", k);
+        if (r->devices) {
+            char dev[2 * CC_RUN_DEVICE_LEN + 8];
+            cc_json_quote(dev, sizeof dev, r->devices[k]);
+            fprintf(j, ", \"device\": %s", dev);
+        }
         for (int s = 0; s < CC_NSTAGES; s++)
             fprintf(j, ", \"%s_s\": %.3f", cc_run_stage_names[s], r->ranks[k].t[s]);
         fprintf(j, ", \"items_done\": %.0f, \"items_failed\": %.0f, \"tiles\": %.0f}%s\n",
@@ -163,16 +168,18 @@ static void write_markdown(FILE *m, const cc_run_report *r, const int *count, in
     fprintf(m, "## Stages per rank (seconds, wall)\n\n| rank |");
     for (int s = 0; s < CC_NSTAGES; s++)
         fprintf(m, " %s |", cc_run_stage_names[s]);
-    fprintf(m, " items done | items failed | tiles |\n|---:|");
+    fprintf(m, " items done | items failed | tiles |%s\n|---:|", r->devices ? " device |" : "");
     for (int s = 0; s < CC_NSTAGES + 3; s++)
         fprintf(m, "---:|");
-    fprintf(m, "\n");
+    fprintf(m, "%s\n", r->devices ? "---|" : "");
     for (int k = 0; k < r->nranks; k++) {
         fprintf(m, "| %d |", k);
         for (int s = 0; s < CC_NSTAGES; s++)
             fprintf(m, " %.2f |", r->ranks[k].t[s]);
-        fprintf(m, " %.0f | %.0f | %.0f |\n", r->ranks[k].items_done, r->ranks[k].items_failed,
-                r->ranks[k].tiles);
+        fprintf(m, " %.0f | %.0f | %.0f |", r->ranks[k].items_done, r->ranks[k].items_failed, r->ranks[k].tiles);
+        if (r->devices)
+            fprintf(m, " %s |", r->devices[k]);
+        fprintf(m, "\n");
     }
     fprintf(m, "\n`item` is the wall time of the item processes (read + compute + write);\n"
                "`wait` is time with no item to run.\n\n");

@@ -46,6 +46,7 @@ typedef struct {
     int share_i, share_k;     /* --share I/K: this run's share of the tiles (K 0: all) */
     const char *product;      /* the job's product ("reference", "boa"); NULL: reference */
     const char *model;        /* the job's model file (boa); NULL: the product's default */
+    const char *device;       /* --device auto|cpu|cuda, else the job's `device`; NULL: auto */
     char share_dir[PATH_MAX]; /* DIR/share-I-of-K                                  */
 } run_opts;
 
@@ -80,7 +81,10 @@ typedef struct {
     cc_job_item *items;
     int nitems;
     int64_t submitted;
-    int gpu;                     /* -1: none                                     */
+    char gpu[64];                /* this rank's GPU: a CUDA_VISIBLE_DEVICES entry
+                                    for its items; "": none (kernels/device/device.h)     */
+    char device[CC_RUN_DEVICE_LEN]; /* what the run report says of it             */
+    int device_error;            /* --device cuda and no GPU on this rank          */
     cc_run_rank_times times;
     /* worker side */
     run_slot *slots;

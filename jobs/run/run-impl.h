@@ -46,6 +46,9 @@ typedef struct {
     char reason[256];
 } cc_run_tile;
 
+/* The device of one rank in the run report ("cpu", "GPU 1 (node-local rank 1)"). */
+#define CC_RUN_DEVICE_LEN 96
+
 typedef struct {
     const char *output_dir;
     const char *job;
@@ -60,6 +63,7 @@ typedef struct {
     int ntiles;
     const cc_run_tile *tiles;
     const cc_run_rank_times *ranks; /* nranks entries                         */
+    const char (*devices)[CC_RUN_DEVICE_LEN]; /* nranks entries, or NULL        */
     const char *mosaic_path;        /* NULL if none                           */
     const char *mosaic_error;       /* NULL if ok                             */
 } cc_run_report;

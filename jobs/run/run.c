@@ -22,40 +22,60 @@
 #include "jobs/run/journal.h"
 #include "jobs/run/run-ctx.h"
 #include "jobs/run/run-impl.h"
-#ifdef CC_HAVE_CUDA
-#include <cuda_runtime_api.h>
-#endif
+#include "kernels/device/device.h"
 
 const char *const cc_run_stage_names[CC_NSTAGES] = {"item", "validate", "commit", "assemble",
                                                     "mosaic", "wait", "total"};
 
 static void on_stop_signal(int sig) { cc_run_stop_signal = sig; }
 
-/* GPU of this rank: node-local rank modulo the visible GPUs (-1: none). */
-static int pick_gpu(MPI_Comm comm)
+/* The GPU of this rank (c->gpu, "" for none) and its description for the run
+ * report (c->device), from the device mode (c->o.device: auto, cpu, cuda) and
+ * the node-local rank (kernels/device/device.h: the launcher's environment, else the
+ * rank in the node's shared-memory communicator). Returns 0, or 1 when cuda
+ * was asked for and this rank has no GPU (message printed). */
+static int pick_gpu(run_ctx *c)
 {
+    const char *mode = c->o.device ? c->o.device : "auto";
+    c->gpu[0] = '\0';
+    if (!strcmp(mode, "cpu")) {
+        fmt_buf(c->device, sizeof c->device, "cpu (--device cpu)");
+        return 0;
+    }
     MPI_Comm node;
-    int local = 0, ngpu = 0;
-    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+    int local = -1, nlocal = 0, share = 1;
+    if (MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
         MPI_Comm_rank(node, &local);
+        MPI_Comm_size(node, &nlocal);
         MPI_Comm_free(&node);
     }
+    int env_local = cc_device_local_rank_env();
+    if (env_local >= 0)
+        local = env_local;
     const char *vis = getenv("CUDA_VISIBLE_DEVICES");
-    if (vis && *vis) {
-        int ids[64], n = 0;
-        char buf[512];
-        snprintf(buf, sizeof buf, "%s", vis);
-        char *save = NULL;
-        for (char *t = strtok_r(buf, ",", &save); t && n < 64; t = strtok_r(NULL, ",", &save))
-            if (isdigit((unsigned char)t[0]))
-                ids[n++] = atoi(t);
-        return n ? ids[local % n] : -1;
-    }
-#ifdef CC_HAVE_CUDA
-    if (cudaGetDeviceCount(&ngpu) != cudaSuccess)
-        ngpu = 0;
+    char why[256] = "";
+    int ngpu = vis && *vis ? 0 : cc_device_cuda_count(why, sizeof why);
+#ifndef CC_HAVE_CUDA
+    /* a build without CUDA runs its items on the CPU whatever the node has */
+    vis = NULL;
+    ngpu = cc_device_cuda_count(why, sizeof why);
 #endif
-    return ngpu > 0 ? local % ngpu : -1;
+    if (!cc_device_rank_gpu(local, nlocal, vis, ngpu, c->gpu, sizeof c->gpu, &share)) {
+        if (!why[0])
+            fmt_buf(why, sizeof why, "CUDA_VISIBLE_DEVICES=%s hides every GPU", vis ? vis : "");
+        fmt_buf(c->device, sizeof c->device, "cpu (%.80s)", why);
+        if (!strcmp(mode, "cuda")) {
+            fprintf(stderr, "clearcube: error: run: --device cuda: rank %d (node-local rank %d) has no GPU: %s; "
+                            "use --device auto or cpu\n", c->rank, local, why);
+            return 1;
+        }
+        return 0;
+    }
+    fmt_buf(c->device, sizeof c->device, "GPU %s (node-local rank %d%s)", c->gpu, local,
+            share > 1 ? ", shared" : "");
+    if (share > 1)
+        cc_warn("run: GPU %s is shared by %d ranks of this node (more ranks per node than GPUs)", c->gpu, share);
+    return 0;
 }
 
 /* Rank 0: reads the items and the journal, opens the journal. */
@@ -100,6 +120,7 @@ typedef struct {
     char outdir[PATH_MAX];
     char product[16];      /* the job's product ("" = reference)                 */
     char model[PATH_MAX];  /* the job's model file ("" = the product's default)  */
+    char device[8];        /* auto, cpu, cuda ("" = auto)                         */
 } run_header;
 
 /* SIGTERM, SIGUSR1 and SIGINT only set cc_run_stop_signal (the loop stops
@@ -189,6 +210,7 @@ static void root_prepare(run_ctx *c, cc_job *job, char ***extra_owned, run_heade
     fmt_buf(h->outdir, sizeof h->outdir, "%s", c->outdir);
     fmt_buf(h->product, sizeof h->product, "%s", c->o.product ? c->o.product : "");
     fmt_buf(h->model, sizeof h->model, "%s", c->o.model ? c->o.model : "");
+    fmt_buf(h->device, sizeof h->device, "%s", c->o.device ? c->o.device : "");
 }
 
 /* Every rank: the packed arguments and items of rank 0 (*pack) and the
@@ -208,6 +230,7 @@ static int receive_setup(run_ctx *c, const run_header *h, char **pack, char ***e
     snprintf(c->outdir, sizeof c->outdir, "%s", h->outdir);
     c->o.product = h->product[0] ? h->product : NULL;
     c->o.model = h->model[0] ? h->model : NULL;
+    c->o.device = h->device[0] ? h->device : NULL;
     fmt_buf(c->staging, sizeof c->staging, "%s/.staging", c->outdir);
     int lerr = 0;
     if (c->rank != 0) {
@@ -237,7 +260,7 @@ static int local_setup(run_ctx *c, int lerr)
         lerr = 1;
     else
         c->exe[el] = 0;
-    c->gpu = pick_gpu(c->comm);
+    c->device_error = pick_gpu(c);
     c->slots = calloc((size_t)c->o.slots, sizeof *c->slots);
     c->envp = cc_run_make_env(c);
     if (!c->slots || !c->envp || cc_run_send_init(c))
@@ -293,8 +316,8 @@ static char *run_mosaic(run_ctx *c, char *mosaic_path, size_t n)
 
 /* Rank 0, at the end: the exit code, the journal's close line, the run report
  * (all: every rank's stage times). Returns the exit code. */
-static int finish_root(run_ctx *c, cc_run_rank_times *all, int stopped, const char *mosaic_path,
-                       const char *mosaic_err, double t_start)
+static int finish_root(run_ctx *c, cc_run_rank_times *all, const char (*devs)[CC_RUN_DEVICE_LEN], int stopped,
+                       const char *mosaic_path, const char *mosaic_err, double t_start)
 {
     int code, failed = 0;
     for (int i = 0; i < c->nitems; i++)
@@ -318,7 +341,7 @@ static int finish_root(run_ctx *c, cc_run_rank_times *all, int stopped, const ch
     cc_run_report rep = {.output_dir = c->outdir, .job = c->o.job_path ? c->o.job_path : c->o.items_path,
                          .nranks = c->size, .submitted = c->submitted, .wall_s = mono_now() - t_start,
                          .exit_code = code, .stopped = stopped, .nitems = c->nitems, .items = c->items,
-                         .results = c->res, .ntiles = c->ntiles, .tiles = c->tiles, .ranks = all,
+                         .results = c->res, .ntiles = c->ntiles, .tiles = c->tiles, .ranks = all, .devices = devs,
                          .mosaic_path = c->o.mosaic_res > 0 && !stopped ? mosaic_path : NULL,
                          .mosaic_error = mosaic_err};
     if (all && cc_run_report_write(&rep) != CC_OK)
@@ -360,8 +383,15 @@ int cc_run(int argc, char **argv, MPI_Comm comm)
         goto out;
     }
     int lerr = local_setup(c, receive_setup(c, &h, &pack, &extra_owned));
-    int nerr = 0;
+    int nerr = 0, ndev = 0;
     MPI_Allreduce(&lerr, &nerr, 1, MPI_INT, MPI_SUM, comm);
+    MPI_Allreduce(&c->device_error, &ndev, 1, MPI_INT, MPI_SUM, comm);
+    if (ndev) {
+        if (c->rank == 0)
+            fprintf(stderr, "clearcube: error: run: --device cuda: %d of %d rank(s) have no GPU\n", ndev, c->size);
+        code = CC_RUN_EXIT_NODEVICE;
+        goto out;
+    }
     if (nerr) {
         if (c->rank == 0)
             fprintf(stderr, "clearcube: error: run: set-up failed on %d rank(s)\n", nerr);
@@ -373,8 +403,7 @@ int cc_run(int argc, char **argv, MPI_Comm comm)
         cc_info("run: %d items over %d tiles on %d ranks (%d done earlier), output %s", c->nitems,
                 c->ntiles, c->size, c->skipped, c->outdir);
     }
-    if (c->gpu >= 0)
-        cc_info("bound to GPU %d", c->gpu);
+    cc_info("run: device %s", c->device);
     for (int k = 0; k < c->o.slots; k++)
         c->slots[k].index = -1;
 
@@ -391,8 +420,12 @@ int cc_run(int argc, char **argv, MPI_Comm comm)
     cc_run_rank_times *all = c->rank == 0 ? calloc((size_t)c->size, sizeof *all) : NULL;
     MPI_Gather(&c->times, (int)(sizeof c->times / sizeof(double)), MPI_DOUBLE, all,
                (int)(sizeof c->times / sizeof(double)), MPI_DOUBLE, 0, comm);
+    char (*devs)[CC_RUN_DEVICE_LEN] = c->rank == 0 ? calloc((size_t)c->size, sizeof *devs) : NULL;
+    MPI_Gather(c->device, CC_RUN_DEVICE_LEN, MPI_CHAR, devs, CC_RUN_DEVICE_LEN, MPI_CHAR, 0, comm);
     if (c->rank == 0)
-        code = finish_root(c, all, stopped, mosaic_path, mosaic_err, t_start);
+        code = finish_root(c, all, (const char(*)[CC_RUN_DEVICE_LEN])devs, stopped, mosaic_path, mosaic_err,
+                           t_start);
+    free(devs);
     free(all);
     free(mosaic_err);
     MPI_Bcast(&code, 1, MPI_INT, 0, comm);

@@ -24,6 +24,8 @@ enum {
     CC_RUN_EXIT_USAGE = 2,     /* bad command line                               */
     CC_RUN_EXIT_PARTIAL = 3,   /* finished, but some items/tiles failed or were
                                   quarantined (see the run report)               */
+    CC_RUN_EXIT_NODEVICE = 4,  /* --device cuda (or the job's device: cuda) and a
+                                  rank without a GPU; nothing ran                 */
     CC_RUN_EXIT_REQUEUE = 75   /* EX_TEMPFAIL: stopped by SIGTERM/SIGUSR1 before
                                   the end; rerun (requeue) to resume             */
 };

@@ -39,8 +39,16 @@ void cc_run_help(void)
            "                        in DIR/share-I-of-K (Slurm job arrays: clearcube submit)\n"
            "  --wait[=S]            if another run holds DIR (DIR/journal.lock), wait for it\n"
            "                        (up to S seconds) instead of refusing to start\n"
+           "  --device auto|cpu|cuda  where each rank computes (default: the job's `device`, else\n"
+           "                        auto): every rank takes the GPU of its node-local rank\n"
+           "                        (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID; an entry of\n"
+           "                        CUDA_VISIBLE_DEVICES when set), which becomes the only GPU its\n"
+           "                        items see; auto: the CPU where there is none; cuda: a rank\n"
+           "                        without one stops the run at start (exit 4). The run report\n"
+           "                        names each rank's device\n"
            "  --log-level LEVEL     debug, info, warn, error, quiet\n\n"
-           "Exit codes: 0 all done; 3 finished with failed or quarantined items; 75 stopped\n"
+           "Exit codes: 0 all done; 3 finished with failed or quarantined items; 4 --device cuda\n"
+           "and a rank without a GPU; 75 stopped\n"
            "by a signal, rerun to resume (Slurm: requeue); 2 usage; 1 other errors.\n");
 }
 
@@ -72,7 +80,7 @@ static int parse_pos_opt(const char *opt, const char *v, double *out)
 int cc_run_parse_opts(int argc, char **argv, run_opts *o, int loud)
 {
     enum { O_ITEMS = 1, O_TIMEOUT, O_RETRIES, O_SLOTS, O_THREADS, O_GRACE, O_MRES, O_MCRS,
-           O_PROGRESS, O_LOG, O_RETRYF, O_SHARE, O_WAIT };
+           O_PROGRESS, O_LOG, O_RETRYF, O_SHARE, O_WAIT, O_DEVICE };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
         {"items", required_argument, 0, O_ITEMS}, {"timeout", required_argument, 0, O_TIMEOUT},
@@ -81,7 +89,7 @@ int cc_run_parse_opts(int argc, char **argv, run_opts *o, int loud)
         {"mosaic-res", required_argument, 0, O_MRES}, {"mosaic-crs", required_argument, 0, O_MCRS},
         {"progress", required_argument, 0, O_PROGRESS}, {"log-level", required_argument, 0, O_LOG},
         {"retry-failed", no_argument, 0, O_RETRYF}, {"share", required_argument, 0, O_SHARE},
-        {"wait", optional_argument, 0, O_WAIT}, {0, 0, 0, 0}};
+        {"wait", optional_argument, 0, O_WAIT}, {"device", required_argument, 0, O_DEVICE}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->timeout_s = NAN;
     o->retries = -1;
@@ -113,6 +121,16 @@ int cc_run_parse_opts(int argc, char **argv, run_opts *o, int loud)
         case O_GRACE: if (parse_pos_opt("grace", optarg, &o->grace_s)) return 2; break;
         case O_MRES: if (parse_pos_opt("mosaic-res", optarg, &o->mosaic_res)) return 2; break;
         case O_MCRS: o->mosaic_crs = optarg; break;
+        case O_DEVICE:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "cpu") && strcmp(optarg, "cuda")) {
+                if (loud)
+                    fprintf(stderr, "clearcube: error: run: --device %s: must be auto, cpu or cuda (each rank "
+                                    "takes the GPU of its node-local rank; cuda:N is for single commands)\n",
+                            optarg);
+                return 2;
+            }
+            o->device = optarg;
+            break;
         case O_RETRYF: o->retry_failed = 1; break;
         case O_WAIT:
             if (!optarg)

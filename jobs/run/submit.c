@@ -101,6 +101,50 @@ cc_status cc_submit_find_template(const char *opt, char *out, size_t n)
     return CC_OK;
 }
 
+/* "#SBATCH --NAME=VALUE" with VALUE shell-quoted; nothing when value is NULL. */
+static void sbatch_line(FILE *f, const char *name, const char *value)
+{
+    if (!value)
+        return;
+    fprintf(f, "#SBATCH --%s=", name);
+    shell_quote(f, value);
+    fputc('\n', f);
+}
+
+/* The #SBATCH lines that depend on the arguments. */
+static void optional_sbatch(FILE *f, const cc_submit_vars *v)
+{
+    if (v->gpus_per_task > 0)
+        fprintf(f, "#SBATCH --gpus-per-task=%d\n#SBATCH --gpu-bind=closest\n", v->gpus_per_task);
+    else if (v->gpus > 0)
+        fprintf(f, "#SBATCH --gpus-per-node=%d\n", v->gpus);
+    if (v->cpus_per_task > 0)
+        fprintf(f, "#SBATCH --cpus-per-task=%d\n", v->cpus_per_task);
+    sbatch_line(f, "mem", v->mem);
+    sbatch_line(f, "mem-per-gpu", v->mem_per_gpu);
+    sbatch_line(f, "partition", v->partition);
+    sbatch_line(f, "account", v->account);
+    sbatch_line(f, "qos", v->qos);
+    sbatch_line(f, "constraint", v->constraint);
+    sbatch_line(f, "dependency", v->dependency);
+    if (v->array > 0)
+        fprintf(f, "#SBATCH --array=0-%d\n", v->array - 1);
+    for (int i = 0; i < v->nsbatch_args; i++)
+        fprintf(f, "#SBATCH %s\n", v->sbatch_args[i]);
+}
+
+/* Do the run's options (before a "--") set --threads? */
+static int run_has_threads(const cc_submit_vars *v)
+{
+    for (int i = 0; i < v->nrun_args; i++) {
+        if (!strcmp(v->run_args[i], "--"))
+            break;
+        if (!strcmp(v->run_args[i], "--threads") || !strncmp(v->run_args[i], "--threads=", 10))
+            return 1;
+    }
+    return 0;
+}
+
 /* Writes the value of placeholder `key` (without the @s); 0 known, -1 unknown. */
 static int put_key(FILE *f, const char *key, size_t klen, const cc_submit_vars *v)
 {
@@ -118,25 +162,14 @@ static int put_key(FILE *f, const char *key, size_t klen, const cc_submit_vars *
         snprintf(p, sizeof p, "%s/%s", v->outdir, v->log_pattern);
         shell_quote(f, p);
     } else if (IS("OPTIONAL_SBATCH")) {
-        /* the lines that depend on the arguments; each "#SBATCH ...\n" */
-        if (v->gpus > 0)
-            fprintf(f, "#SBATCH --gpus-per-node=%d\n", v->gpus);
-        if (v->partition) {
-            fputs("#SBATCH --partition=", f);
-            shell_quote(f, v->partition);
-            fputc('\n', f);
-        }
-        if (v->account) {
-            fputs("#SBATCH --account=", f);
-            shell_quote(f, v->account);
-            fputc('\n', f);
-        }
-        if (v->array > 0)
-            fprintf(f, "#SBATCH --array=0-%d\n", v->array - 1);
-    } else if (IS("ARRAY")) fprintf(f, "%d", v->array);
+        optional_sbatch(f, v);
+    } else if (IS("MAX_REQUEUES")) fprintf(f, "%d", v->max_requeues);
+    else if (IS("ARRAY")) fprintf(f, "%d", v->array);
     else if (IS("CLEARCUBE")) shell_quote(f, v->exe);
     else if (IS("JOB")) shell_quote(f, v->job);
     else if (IS("RUN_ARGS")) {
+        if (v->cpus_per_task > 0 && !run_has_threads(v))
+            fprintf(f, " --threads %d", v->cpus_per_task);
         for (int i = 0; i < v->nrun_args; i++) {
             fputc(' ', f);
             shell_quote(f, v->run_args[i]);

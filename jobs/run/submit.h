@@ -22,6 +22,14 @@ typedef struct {
     char **run_args;                                                    /* appended to `clearcube run JOB` */
     int nrun_args;
     const char *log_pattern;                                            /* Slurm log name in outdir       */
+    /* resources and scheduling (NULL / 0: not asked for; issue 15) */
+    int cpus_per_task;     /* #SBATCH --cpus-per-task; also the run's --threads unless given  */
+    int gpus_per_task;     /* #SBATCH --gpus-per-task with --gpu-bind=closest (instead of
+                              --gpus-per-node)                                               */
+    const char *mem, *mem_per_gpu, *qos, *constraint, *dependency;
+    char **sbatch_args;    /* further "#SBATCH <arg>" lines, verbatim                         */
+    int nsbatch_args;
+    int max_requeues;      /* the script requeues after exit 75 at most this many times       */
 } cc_submit_vars;
 
 /* The template's path into out (n bytes): opt (--template), else

@@ -794,11 +794,16 @@ static int s2_valid_any(const cc_series *s, int d, size_t p)
 
 cc_status cc_cl_predict(const cc_cl_model *m, const cc_series *s, int t, float *out)
 {
+    return cc_cl_predict_on(m, NULL, s, t, out);
+}
+
+cc_status cc_cl_predict_on(const cc_cl_model *m, const cc_nn_backend *backend, const cc_series *s, int t, float *out)
+{
     if (t < 0 || t >= s->ndays)
         return cc_error_set(CC_ERR_ARG, "cloudless: target day index %d outside the series (0..%d)", t, s->ndays - 1);
     const int N = m->half_window, kt = m->kt, R = kt / 2;
     const size_t npix = s->npix;
-    const cc_nn_backend *be = cc_nn_backend_cpu();
+    const cc_nn_backend *be = backend ? backend : cc_nn_backend_cpu();
     int nth = omp_get_max_threads();
     uint16_t *dn = cc_malloc3((size_t)kt * BLOCK, NF, sizeof(uint16_t));
     float *res = cc_malloc3((size_t)kt * BLOCK, NB, sizeof(float));

@@ -113,6 +113,9 @@ cc_status cc_cl_features(const cc_series *s, size_t p, int t, int half_window, i
  * observation itself is returned. Deterministic, parallel over pixels
  * (OpenMP), bit-identical for any number of threads. */
 cc_status cc_cl_predict(const cc_cl_model *m, const cc_series *s, int t, float *out);
+/* The same with the network on `backend` (kernels/device/device.h; NULL: the CPU).
+ * The features and the merge stay on the CPU. */
+cc_status cc_cl_predict_on(const cc_cl_model *m, const cc_nn_backend *backend, const cc_series *s, int t, float *out);
 
 /* cc_cl_predict as a gap-filling predictor (pipeline/cloudless/gapfill_eval.h's
  * cc_gapfill_predictor): ctx is the (const) cc_cl_model. */

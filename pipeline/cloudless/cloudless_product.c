@@ -310,7 +310,7 @@ static cc_status fuse_tile(const cc_cloudless_args *a, const cc_cl_model *model,
                 goto out;
             double tb = now();
             tread += tb - ta;
-            if ((st = cc_cl_predict(model, &ser, half, pred)) != CC_OK)
+            if ((st = cc_cl_predict_on(model, a->backend, &ser, half, pred)) != CC_OK)
                 goto out;
             cc_cl_evidence(&ser, half, dsince, sens);
             tmodel += now() - tb;

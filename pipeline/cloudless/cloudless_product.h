@@ -27,6 +27,7 @@
 
 #include "core/error.h"
 #include "io/cube.h" /* the sensor cubes and their encodings */
+#include "kernels/nn.h"
 #include "pipeline/cloudless/series.h"
 
 #ifdef __cplusplus
@@ -51,6 +52,7 @@ typedef struct {
     int block;               /* side of the square windows processed at once (0: the
                                 largest of 512, 256, ... within a 256 MiB series)     */
     const char *quicklook;   /* PNG of B04/B03/B02, or NULL                          */
+    const cc_nn_backend *backend; /* the network's backend (kernels/device/device.h); NULL: CPU */
 } cc_cloudless_args;
 
 typedef struct {

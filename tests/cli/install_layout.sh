@@ -85,6 +85,76 @@ one_line_error "submit, no template anywhere" "slurm/clearcube.sbatch.in: data f
 alone/bin/clearcube boa "$SCENE" "${OPTS[@]}" --model "$P/share/clearcube/models/boa-s2.h5" -o model.nc \
     --log-level warn 2> err.txt && ok "--model still names the file (no lookup)" || fail "--model: $(cat err.txt)"
 
+# 5. what else is installed: a man page per command (from its --help), the docs, --version
+for f in share/man/man1/clearcube.1 share/man/man1/clearcube-boa.1 share/man/man1/clearcube-submit.1 \
+         share/man/man1/clearcube-run.1 share/doc/clearcube/install.md share/doc/clearcube/modules/clearcube.lua; do
+  [ -f "$P/$f" ] || fail "not installed: $f"
+done
+ncmd=$("$BIN" --help | sed -n '/^Commands:/,/^$/p' | grep -c '^  [a-z]')
+nman=$(ls "$P"/share/man/man1/clearcube-*.1 2> /dev/null | wc -l)
+[ "$nman" -eq $((ncmd - 1)) ] && ok "a man page per command ($nman)" || fail "$nman man pages for $ncmd commands (version has none)"
+grep -q '^\.TH CLEARCUBE-BOA 1' "$P/share/man/man1/clearcube-boa.1" && grep -qF 'device' "$P/share/man/man1/clearcube-boa.1" \
+  && ok "clearcube-boa.1 is a man page holding boa --help" || fail "clearcube-boa.1: $(head -3 "$P/share/man/man1/clearcube-boa.1")"
+if command -v man > /dev/null && MANWIDTH=100 man -l "$P/share/man/man1/clearcube-submit.1" 2> man.err | grep -q -- '--gpus-per-task'; then
+  ok "man -l renders clearcube-submit.1"
+elif command -v man > /dev/null; then fail "man -l clearcube-submit.1: $(cat man.err)"; fi
+"$P/bin/clearcube" --version > version.txt 2>&1 || fail "--version: exit $?"
+grep -qE '^clearcube [0-9.]+ \(commit ([0-9a-f]{12}(-dirty)?|unknown)\)$' version.txt && grep -q '^backends: cpu: ' version.txt \
+  && grep -qE '^  boa-s2.h5 +sha256:[0-9a-f]{64}$' version.txt && grep -qE '^  cloudless.h5 +sha256:[0-9a-f]{64}$' version.txt \
+  && grep -qF "models: $P/bin/../share/clearcube/models" version.txt \
+  && ok "--version: version, commit, backends, the installed models' hashes" || fail "--version: $(cat version.txt)"
+"$BIN" --version | grep sha256 > build-hashes.txt
+grep sha256 version.txt | cmp -s - build-hashes.txt && ok "the installed models' hashes are the build tree's" \
+  || fail "model hashes differ: $(cat build-hashes.txt)"
+
+# 6. the prefix moved elsewhere (relocatable; nothing points back at the build or the first
+# prefix, which is removed): boa, reference and a 2-rank clearcube run job from it
+M=$T/moved/clearcube
+mkdir -p "$T/moved" && cp -a "$P" "$M" && mv "$P" "$T/prefix.gone"
+(
+  cd "$T/work" || exit 1
+  export PATH="$M/bin:/usr/bin:/bin"
+  unset CLEARCUBE_DATA
+  clearcube boa "$SCENE" "${OPTS[@]}" -o moved-boa.nc --log-level warn 2> err.txt && [ -s moved-boa.nc ] \
+    && ok "moved prefix: clearcube boa (finds its model beside itself)" || fail "moved prefix boa: $(cat err.txt)"
+  clearcube reference "$SCENE" "${OPTS[@]}" -o moved-ref.nc --log-level warn 2> err.txt && [ -s moved-ref.nc ] \
+    && ok "moved prefix: clearcube reference" || fail "moved prefix reference: $(cat err.txt)"
+  MPIRUN=$(command -v mpirun)
+  if [ -n "$MPIRUN" ]; then
+    mkdir -p job2 && cd job2 || exit 1
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+    . "$SRC/tests/lib/sim_catalogue.sh"
+    cc_sim_catalogue clearcube > /dev/null 2>&1 || fail "moved prefix: simulate"
+    sed -i 's/^product: reference/product: boa/' job.yaml
+    "$MPIRUN" -n 2 clearcube run job.yaml --device cpu --progress never --log-level warn > run.log 2>&1
+    rc=$?
+    [ $rc -eq 0 ] && [ "$(ls out/*.nc | wc -l)" -eq 3 ] && grep -q '"device": "cpu (--device cpu)"' out/run-report.json \
+      && ok "moved prefix: a 2-rank clearcube run job (boa, 3 tiles x 2 dates)" \
+      || fail "moved prefix: clearcube run exit $rc: $(tail -n 5 run.log)"
+  fi
+  exit $fails
+) || fails=$((fails + $?))
+mv "$T/prefix.gone" "$P"
+
+# 7. a Debian package of the same tree (cpack -G DEB), when cpack and dpkg-deb are here
+if command -v dpkg-deb > /dev/null && [ -f "$BUILD/CPackConfig.cmake" ]; then
+  CPACK=$(dirname "$CMAKE")/cpack
+  if "$CPACK" -G DEB --config "$BUILD/CPackConfig.cmake" -B "$T/pkg" > cpack.log 2>&1; then
+    deb=$(ls "$T"/pkg/clearcube_*.deb 2> /dev/null | head -n 1)
+    dpkg-deb -c "$deb" > deb.txt 2>&1
+    miss=""
+    for f in ./usr/bin/clearcube ./usr/share/clearcube/models/boa-s2.h5 ./usr/share/clearcube/slurm/clearcube.sbatch.in \
+             ./usr/share/man/man1/clearcube-boa.1 ./usr/share/doc/clearcube/install.md; do
+      grep -qF " $f" deb.txt || miss="$miss $f"
+    done
+    [ -n "$deb" ] && [ -z "$miss" ] && dpkg-deb -f "$deb" Depends | grep -q libgdal \
+      && ok "cpack -G DEB: $(basename "$deb") holds bin, models, template, man pages, docs; Depends: GDAL ..." \
+      || fail "the .deb: missing${miss:- nothing}; Depends: $(dpkg-deb -f "$deb" Depends 2>&1)"
+  else
+    fail "cpack -G DEB: $(tail -n 5 cpack.log)"
+  fi
+fi
+
 # 4. an installed tree that lacks a data file
 rm "$P/share/clearcube/models/boa-s2.h5"
 one_line_error "installed tree without the model" "searched $P/bin/../share/clearcube/models/boa-s2.h5" \

@@ -106,6 +106,59 @@ submit)
   sed 's/retries: 1/retries: -1/' job.yaml > bad.yaml
   one_line_error 2 'limits.retries' "$BIN" submit bad.yaml --nodes 1 --gpus-per-node 0 --time 01:00:00 --dry-run
   one_line_error 2 'missing.yaml' "$BIN" submit missing.yaml --nodes 1 --gpus-per-node 0 --time 01:00:00 --dry-run
+  # resources and scheduling (issue 15): each option's #SBATCH line, nothing when not given
+  "$BIN" submit job.yaml --nodes 2 --gpus-per-task 1 --ranks-per-node 4 --cpus-per-task 8 --mem-per-gpu 80G \
+      --qos high --constraint 'a100|h100' --dependency afterok:123:124 --sbatch-arg=--mail-type=END \
+      --sbatch-arg --exclusive --max-requeues 3 --time 1-12 --dry-run > res.sbatch || fail "dry run (resources)"
+  for l in '#SBATCH --gpus-per-task=1' '#SBATCH --gpu-bind=closest' '#SBATCH --ntasks-per-node=4' \
+           '#SBATCH --cpus-per-task=8' '#SBATCH --mem-per-gpu=80G' '#SBATCH --qos=high' \
+           "#SBATCH --constraint='a100|h100'" '#SBATCH --dependency=afterok:123:124' '#SBATCH --mail-type=END' \
+           '#SBATCH --exclusive' '#SBATCH --time=1-12'; do
+    grep -qxF -- "$l" res.sbatch || fail "resources script lacks the line: $l"
+  done
+  grep -q '^#SBATCH --gpus-per-node' res.sbatch && fail "--gpus-per-task script also asks --gpus-per-node"
+  grep -qF -- '"${share[@]}" --threads 8' res.sbatch || fail "--cpus-per-task 8 did not become the run's --threads 8"
+  grep -qF 'export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK' res.sbatch || fail "srun does not get the cpus per task"
+  bash -n res.sbatch || fail "the resources script is not valid bash"
+  "$BIN" "${S[@]}" --cpus-per-task 4 --mem 64G -- --threads 2 > thr.sbatch || fail "dry run (--threads given)"
+  grep -qxF '#SBATCH --mem=64G' thr.sbatch || fail "no --mem line"
+  [ "$(grep -o -- '--threads [0-9]*' thr.sbatch)" = "--threads 2" ] || fail "--threads given after --: not kept alone"
+  for l in '#SBATCH --cpus-per-task' '#SBATCH --mem' '#SBATCH --qos' '#SBATCH --constraint' '#SBATCH --dependency' \
+           '#SBATCH --gpu-bind'; do
+    grep -q -- "^$l" cpu.sbatch && fail "an option not given still wrote: $l"
+  done
+  # every Slurm time format; the limit in seconds must exceed twice --stop-before
+  for tm in 90 90:30 02:00:00 1-0 1-12 1-12:30 2-00:00:01 30:00; do
+    "$BIN" "${S[@]}" --time $tm > tm.sbatch 2> err.txt && grep -qxF "#SBATCH --time=$tm" tm.sbatch \
+      || fail "--time $tm refused: $(cat err.txt)"
+  done
+  for tm in 1- -1 1-x 1:2:3:4 00:61 1-12:60 abc 0 4; do
+    one_line_error 2 '--time' "$BIN" "${S[@]}" --time "$tm"
+  done
+  one_line_error 2 '--gpus-per-task' "$BIN" submit job.yaml --nodes 1 --gpus-per-node 2 --gpus-per-task 1 --time 01:00:00 --dry-run
+  one_line_error 2 '--mem' "$BIN" "${S[@]}" --mem 64X
+  one_line_error 2 '--mem-per-gpu' "$BIN" submit job.yaml --nodes 1 --gpus-per-node 1 --mem 1G --mem-per-gpu 1G --time 01:00:00 --dry-run
+  one_line_error 2 '--mem-per-gpu needs GPUs' "$BIN" "${S[@]}" --mem-per-gpu 1G
+  one_line_error 2 'sets --time itself' "$BIN" "${S[@]}" --sbatch-arg=--time=5
+  one_line_error 2 'sets --partition itself' "$BIN" "${S[@]}" --sbatch-arg -p
+  one_line_error 2 '--sbatch-arg' "$BIN" "${S[@]}" --sbatch-arg mail
+  one_line_error 2 '--dependency' "$BIN" "${S[@]}" --dependency 'afterok 1'
+  one_line_error 2 '--max-requeues' "$BIN" "${S[@]}" --max-requeues -1
+  # the requeue cap, by running the script with stand-ins for srun and scontrol: a run that
+  # always stops (exit 75) is requeued while SLURM_RESTART_COUNT < 3, then stops and says why
+  mkdir -p fake && printf '#!/bin/sh\nexit 75\n' > fake/srun && printf '#!/bin/sh\necho "$*" >> %s/requeues\n' "$T" > fake/scontrol
+  chmod +x fake/srun fake/scontrol
+  for n in 2 3; do
+    rm -f requeues
+    PATH="$T/fake:$PATH" SLURM_JOB_ID=77 SLURM_RESTART_COUNT=$n bash res.sbatch > cap$n.log 2>&1
+    rc=$?
+    [ $rc -eq 75 ] || fail "capped script (restart $n): exit $rc, expected 75"
+  done
+  grep -qx 'requeue 77' requeues 2> /dev/null && fail "requeued at the cap" || true
+  PATH="$T/fake:$PATH" SLURM_JOB_ID=77 SLURM_RESTART_COUNT=2 bash res.sbatch > /dev/null 2>&1
+  grep -qx 'requeue 77' requeues || fail "not requeued below the cap (restart 2 < 3)"
+  grep -q 'clearcube: not requeued: job 77 was requeued 3 times (--max-requeues 3)' cap3.log || fail "the cap: $(cat cap3.log)"
+  grep -q 'requeued job 77' cap2.log || fail "below the cap: $(cat cap2.log)"
   # sbatch failing: exit 1, the script is still written beside the output
   CLEARCUBE_SBATCH=false "$BIN" submit job.yaml --nodes 1 --gpus-per-node 0 --time 01:00:00 > /dev/null 2> err.txt
   rc=$?; [ $rc -eq 1 ] || fail "a failing sbatch: exit $rc, expected 1"
