@@ -488,7 +488,8 @@ static void ctx_invert(const cc_reference_context *c, const ctx_dry *d, long kwv
             boa[b] = NAN;
             continue;
         }
-        const double tg = d->tg[b] * exp(co->ah2o * pow(um, co->nh2o));
+        /* exp(0 * x) == 1 exactly: bands without H2O absorption (B01) skip it */
+        const double tg = co->ah2o != 0.0 ? d->tg[b] * exp(co->ah2o * pow(um, co->nh2o)) : d->tg[b];
         const double r = toa[b] - d->ratm[b] * tg;
         boa[b] = r / (tg * d->tt[b] + r * d->s[b]);
     }

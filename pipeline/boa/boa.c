@@ -8,6 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <cpl_conv.h>
+#include <gdal.h>
+
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/reflectance.h"
@@ -300,6 +303,10 @@ static cc_status boa_context(const cc_scene *s, const cc_nn_model *m, const cc_b
 static cc_status boa_open_deferred(const char *const *paths, const char *input_name, boa_source *src)
 {
     double gt[6];
+    /* GDAL's block cache holds the decoded JPEG 2000 tiles between windows; a
+     * few strips of tiles are enough (GDAL's default is 5 % of the RAM) */
+    if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
+        GDALSetCacheMax64((GIntBig)256 << 20);
     cc_status st = cc_infer_gdal_open(paths, src->ndefer, &src->defer, &src->defer_src, gt, NULL);
     if (st != CC_OK)
         return st;
@@ -429,10 +436,17 @@ static cc_status boa_infer(const cc_nn_model *mm, const cc_boa_options *o, const
          * HDF5 cache evicts and re-compresses) */
         int core = 0, halo = 0;
         size_t bytes = 0;
+        /* with bands decoded by window, the windows also follow the JPEG 2000
+         * tiles (1024 x 1024 in Sentinel-2 products), and their memory is
+         * kept small beside the decoded context bands and GDAL's block cache
+         * (the 2 GiB of issue 13) */
+        const int align = src->ndefer ? 1024 : 512;
+        if (src->ndefer)
+            io.mem_budget = (size_t)640 << 20;
         cc_status st = cc_infer_plan(mm, g->width, g->height, &io, &core, &halo, &bytes);
         if (st != CC_OK)
             return st;
-        io.core = core >= 512 ? core / 512 * 512 : core;
+        io.core = core >= align ? core / align * align : core;
     }
     return cc_infer_run(mm, &isrc, &isnk, &io, is);
 }
