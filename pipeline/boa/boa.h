@@ -1,17 +1,21 @@
 /* clearcube: Rapid BoA, the L1C -> L2A emulator (issue 4). See docs/boa-model.md.
  *
- * The model is a per-pixel network (1x1 convolutions) with 18 input channels:
+ * The model is a per-pixel network (1x1 convolutions) with 19 input channels
+ * (18 in models made before the O3 channel; channels are matched by name):
  *   0..11  TOA reflectance of the 12 L2A bands, in cc_l2a_bands order
  *          (B01 B02 B03 B04 B05 B06 B07 B08 B8A B09 B11 B12), on the output grid;
- *   12..17 scene context, each as "feature + 1" (so every channel is > 0 and
- *          DN 0 keeps meaning nodata):
- *            mu_s    cos(sun zenith), per pixel (angle grid)
- *            mu_v    cos(view zenith), per pixel (the view grid of B8A, else
- *                    the first band with one, else the scene mean)
- *            cos_raa cos(sun azimuth - view azimuth), per pixel
- *            aot550  the scene AOT (DDV retrieval of the reference processor)
- *            wv/2    the scene water vapour (B9/B8A retrieval), g cm-2, halved
- *            p_rel   the scene pressure / 1013.25 hPa
+ *   12..18 the reference processor's per-pixel context (pipeline/atmos/context.h,
+ *          cc_reference_context_fill: the exact values the reference corrects
+ *          with, quantised to 1e-4), each as "feature + 1" (so every channel is
+ *          > 0 and DN 0 keeps meaning nodata):
+ *            MU_S    cos(sun zenith)
+ *            MU_V    cos(view zenith) (the view grid of B8A, else B08, B04, ...)
+ *            COS_RAA cos(sun azimuth - view azimuth)
+ *            AOT550  the scene AOT (DDV retrieval of the reference processor)
+ *            WV_HALF the water vapour (B9/B8A retrieval on the 60 m context
+ *                    grid, sampled bilinearly), g cm-2, halved
+ *            P_REL   the pressure / 1013.25 hPa (per pixel with a DEM)
+ *            O3      the ozone, cm-atm
  * and 12 outputs, the correction BOA - TOA of each band (times the output
  * scale), added to the band's TOA reflectance by the output node (residual).
  * The dataset (docs/formats/dataset.md) stores the same context per patch.
