@@ -158,9 +158,9 @@ int cc_cmd_boa(int argc, char **argv)
     if (cc_boa_run(s, &m, &bo, input, out, ql, &st) != CC_OK)
         goto out;
     cc_info("wrote %s (12 bands, %dx%d, %zu valid pixels): decode (scene open) %.2f s, then %.2f s: context "
-            "%.2f s, inference+I/O %.2f s (read %.2f, compute %.2f, write %.2f)",
+            "%.2f s, inference+I/O %.2f s (read %.2f, compute %.2f, write %.2f); network on %s",
             out, st.width, st.height, st.n_valid, open_s, st.wall_s, st.context_s, st.infer_s, st.read_s,
-            st.compute_s, st.write_s);
+            st.compute_s, st.write_s, dev.name);
     char qs[512];
     cc_boa_quality_summary(&st.quality, qs, sizeof qs);
     cc_info("%s%s", qs, bo.fallback == CC_BOA_FALLBACK_REFERENCE ? " (--fallback reference)" : "");

@@ -142,10 +142,10 @@ int cc_cmd_cloudless(int argc, char **argv)
     if (cc_cloudless_run(&a, &st) != CC_OK)
         return fail();
     cc_info("wrote %s (%s %s: %dx%d, %.1f %% filled; S2 %d, Landsat %d, OLCI %d, S1 %d dates in the window; "
-            "read %.2f s, model %.2f s, write %.2f s)",
+            "read %.2f s, model %.2f s, write %.2f s; network on %s)",
             a.out_path, a.tile, date, st.width, st.height, 100 * st.filled_fraction, st.ndates[CC_SENSOR_S2],
             st.ndates[CC_SENSOR_LANDSAT], st.ndates[CC_SENSOR_OLCI], st.ndates[CC_SENSOR_S1], st.seconds_read,
-            st.seconds_model, st.seconds_write);
+            st.seconds_model, st.seconds_write, dev.name);
     return 0;
 }
 

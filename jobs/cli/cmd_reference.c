@@ -89,8 +89,8 @@ int cc_cmd_reference(int argc, char **argv)
     if (cc_reference_run_cube(s, &ro, input, out, ql, &r) != CC_OK)
         goto out;
     cc_info("wrote %s (%d bands + AOT + WVP, %dx%d, %zu valid pixels; context %.1f s, SMAC %.1f s, write %.1f s "
-            "overlapped)",
-            out, r.nbands, r.grid.width, r.grid.height, r.n_valid, r.context_s, r.smac_s, r.write_s);
+            "overlapped; SMAC on the CPU, device %s)",
+            out, r.nbands, r.grid.width, r.grid.height, r.n_valid, r.context_s, r.smac_s, r.write_s, dev.name);
     if (ql)
         cc_info("wrote %s", ql);
     rc = 0;

@@ -133,26 +133,18 @@ cc_status cc_device_resolve(const cc_device_request *r, const char *what, cc_dev
     memset(d, 0, sizeof *d);
     char why[256] = "", req[32];
     cc_device_request_string(r, req, sizeof req);
-    switch (r->kind) {
-    case CC_DEVICE_CPU:
+    if (r->kind == CC_DEVICE_CPU) {
         set_cpu(d);
-        cc_info("%s: device %s", what, d->name);
-        return CC_OK;
-    case CC_DEVICE_CUDA:
+    } else if (r->kind == CC_DEVICE_CUDA) {
         if (try_cuda(r->index, d, why, sizeof why) != 0)
             return cc_error_set(CC_ERR_NODEVICE, "%s: --device %s: %s; use --device cpu or auto", what, req, why);
-        cc_info("%s: device %s", what, d->name);
-        return CC_OK;
-    case CC_DEVICE_AUTO:
-    default:
-        if (try_cuda(-1, d, why, sizeof why) == 0) {
-            cc_info("%s: device auto -> %s", what, d->name);
-            return CC_OK;
-        }
+    } else if (try_cuda(-1, d, why, sizeof why) != 0) {
         set_cpu(d);
-        cc_info("%s: device auto -> %s: %s", what, d->name, why);
-        return CC_OK;
+        size_t l = strlen(d->name);
+        snprintf(d->name + l, sizeof d->name - l, ", auto: %s", why);
     }
+    cc_debug("%s: --device %s -> %s", what, req, d->name);
+    return CC_OK;
 }
 
 const char *cc_device_build_summary(char *buf, size_t n)

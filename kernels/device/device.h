@@ -4,8 +4,8 @@
  * node-local rank. docs/gpu.md, "Choosing the device".
  *
  *   auto    the GPU when the build has CUDA and a usable GPU (sm_80 or newer,
- *           with a driver) is present, else the CPU; the choice and, for the
- *           CPU, the reason are logged at info level;
+ *           with a driver) is present, else the CPU; the command's summary
+ *           line names the device and, for the CPU, the reason;
  *   cpu     the CPU backend (OpenMP + AVX-512/AVX2);
  *   cuda    the first visible GPU; cuda:N the N-th visible GPU. Without CUDA in
  *           the build or without a usable GPU: CC_ERR_NODEVICE (exit code 4)
@@ -52,12 +52,15 @@ typedef struct {
     cc_device_kind kind;           /* CC_DEVICE_CPU or CC_DEVICE_CUDA                  */
     int index;                     /* CUDA: ordinal among the visible GPUs; CPU: -1    */
     const cc_nn_backend *backend;  /* cc_nn_backend_cpu() or cc_nn_backend_cuda()       */
-    char name[320];                /* "cpu (avx512)", "cuda:0 (NVIDIA H100 ..., sm_90)" */
+    char name[320];                /* "cpu (avx512)", "cuda:0 (NVIDIA H100 ..., sm_90)";
+                                      auto on the CPU: "cpu (avx512), auto: <why>"    */
 } cc_device;
 
 /* Resolves r (NULL: auto). For CUDA, makes device `index` current for the
- * calling thread (cudaSetDevice) before the backend's first use. Logs the
- * choice at info level ("device: auto -> cpu (avx2): no usable GPU: ...").
+ * calling thread (cudaSetDevice) before the backend's first use. The choice
+ * is logged at debug level; commands name d->name (with the reason when
+ * auto fell back to the CPU) in their summary line, so that a command that
+ * fails still prints one error line only.
  * CC_ERR_NODEVICE when cuda was asked for and cannot be had. `what` names the
  * command in messages ("boa"). */
 cc_status cc_device_resolve(const cc_device_request *r, const char *what, cc_device *d);

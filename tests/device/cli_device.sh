@@ -46,9 +46,9 @@ one_line_error "run --device cuda:1" 2 "run: --device cuda:1: must be auto, cpu 
 # 2. auto = cpu here (or the GPU where there is one), logged; cpu and auto give the same cube
 "$BIN" boa "$SCENE" "${OPTS[@]}" -o cpu.nc --device cpu --log-level info 2> cpu.log || fail "boa --device cpu: $(cat cpu.log)"
 "$BIN" boa "$SCENE" "${OPTS[@]}" -o auto.nc --log-level info 2> auto.log || fail "boa (auto): $(cat auto.log)"
-grep -q 'boa: device cpu (' cpu.log && ok "cpu logged: $(grep -o 'boa: device.*' cpu.log)" || fail "no device line: $(cat cpu.log)"
+grep -qE 'network on cpu \([a-z0-9]+\)$' cpu.log && ok "cpu logged: $(grep -o 'network on.*' cpu.log)" || fail "no device in the summary: $(cat cpu.log)"
 if [ $NOGPU = 1 ]; then
-  grep -q 'boa: device auto -> cpu (.*): ' auto.log && ok "auto falls back, logged: $(grep -o 'boa: device.*' auto.log)" \
+  grep -qE 'network on cpu \([a-z0-9]+\), auto: ' auto.log && ok "auto falls back, logged: $(grep -o 'network on.*' auto.log)" \
     || fail "auto: $(cat auto.log)"
   "$BIN" validate --prediction auto.nc --reference cpu.nc > val.txt 2>&1 || fail "validate: $(cat val.txt)"
   # the same pixels (the cubes' creation times differ): MAE 0 in every band
@@ -58,7 +58,8 @@ rows = [l for l in open(sys.argv[1]) if re.match(r"\| B[0-9]", l)]
 sys.exit(0 if rows and all(float(l.split("|")[3]) == 0 for l in rows) else 1)
 PY
   # 3. cuda without a GPU: exit 4, one line, nothing written
-  why=$(grep -o 'boa: device auto -> cpu ([^)]*): .*' auto.log | sed 's/^[^:]*: device auto -> cpu ([^)]*): //')
+  why=$(grep -o 'network on cpu ([a-z0-9]*), auto: .*' auto.log | sed 's/^network on cpu ([a-z0-9]*), auto: //')
+  [ -n "$why" ] || fail "no reason for the fallback in: $(cat auto.log)"
   one_line_error "boa --device cuda" 4 "boa: --device cuda: $why; use --device cpu or auto" \
     "$BIN" boa "$SCENE" "${OPTS[@]}" -o cuda.nc --device cuda
   [ ! -e cuda.nc ] || fail "boa --device cuda wrote its output"
