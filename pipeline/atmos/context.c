@@ -454,7 +454,8 @@ typedef struct {
     double tg[CC_L2A_NBANDS], tt[CC_L2A_NBANDS], s[CC_L2A_NBANDS], ratm[CC_L2A_NBANDS];
 } ctx_dry;
 
-static void ctx_dry_compute(const cc_reference_context *c, const long k[CC_ATMOS_NFEATURES], ctx_dry *d)
+static void ctx_dry_compute(const cc_smac_coefs *const coefs[CC_L2A_NBANDS], const long k[CC_ATMOS_NFEATURES],
+                            ctx_dry *d)
 {
     const double mu_s = ctx_dequant(k[0]), mu_v = ctx_dequant(k[1]), craa = ctx_dequant(k[2]);
     cc_smac_atmos a = {.tetas = acos(fmin(1.0, fmax(-1.0, mu_s))) / CTX_DEG,
@@ -467,10 +468,10 @@ static void ctx_dry_compute(const cc_reference_context *c, const long k[CC_ATMOS
                        .uh2o = 0.0};
     d->m = 1.0 / cos(a.tetas * CTX_DEG) + 1.0 / cos(a.tetav * CTX_DEG);
     for (int b = 0; b < CC_L2A_NBANDS; b++) {
-        if (!c->coefs[b])
+        if (!coefs[b])
             continue;
         cc_smac_terms t;
-        cc_smac_terms_compute(c->coefs[b], &a, &t);
+        cc_smac_terms_compute(coefs[b], &a, &t);
         d->tg[b] = t.tg;
         d->tt[b] = t.t_down * t.t_up;
         d->s[b] = t.s;
@@ -478,12 +479,12 @@ static void ctx_dry_compute(const cc_reference_context *c, const long k[CC_ATMOS
     }
 }
 
-static void ctx_invert(const cc_reference_context *c, const ctx_dry *d, long kwv, const double toa[CC_L2A_NBANDS],
-                       double boa[CC_L2A_NBANDS])
+static void ctx_invert(const cc_smac_coefs *const coefs[CC_L2A_NBANDS], const ctx_dry *d, long kwv,
+                       const double toa[CC_L2A_NBANDS], double boa[CC_L2A_NBANDS])
 {
     const double um = 2.0 * ctx_dequant(kwv) * d->m;
     for (int b = 0; b < CC_L2A_NBANDS; b++) {
-        const cc_smac_coefs *co = c->coefs[b];
+        const cc_smac_coefs *co = coefs[b];
         if (!co || isnan(toa[b])) {
             boa[b] = NAN;
             continue;
@@ -495,14 +496,23 @@ static void ctx_invert(const cc_reference_context *c, const ctx_dry *d, long kwv
     }
 }
 
-void cc_reference_smac_pixel(const cc_reference_context *c, const cc_atmos_pixel *px,
-                             const double toa[CC_L2A_NBANDS], double boa[CC_L2A_NBANDS])
+void cc_reference_smac_pixel_sc(cc_spacecraft sc, const cc_atmos_pixel *px, const double toa[CC_L2A_NBANDS],
+                                double boa[CC_L2A_NBANDS])
 {
+    const cc_smac_coefs *coefs[CC_L2A_NBANDS];
+    for (int b = 0; b < CC_L2A_NBANDS; b++)
+        coefs[b] = cc_smac_coefs_get(sc, cc_l2a_bands[b]);
     long k[CC_ATMOS_NFEATURES];
     ctx_keys(px, k);
     ctx_dry d;
-    ctx_dry_compute(c, k, &d);
-    ctx_invert(c, &d, k[4], toa, boa);
+    ctx_dry_compute(coefs, k, &d);
+    ctx_invert(coefs, &d, k[4], toa, boa);
+}
+
+void cc_reference_smac_pixel(const cc_reference_context *c, const cc_atmos_pixel *px,
+                             const double toa[CC_L2A_NBANDS], double boa[CC_L2A_NBANDS])
+{
+    cc_reference_smac_pixel_sc(c->sc, px, toa, boa);
 }
 
 /* Open-addressing table of dry terms keyed by the 6 dry feature keys;
@@ -544,7 +554,7 @@ void cc_reference_smac_pixel_cached(const cc_reference_context *c, cc_reference_
                 continue;
             }
             memcpy(e->key, dk, sizeof dk);
-            ctx_dry_compute(c, k, &e->d);
+            ctx_dry_compute(c->coefs, k, &e->d);
             e->used = 1;
             kc->count++;
             break;
@@ -553,5 +563,5 @@ void cc_reference_smac_pixel_cached(const cc_reference_context *c, cc_reference_
             break;
         slot = (slot + 1) & (CACHE_N - 1);
     }
-    ctx_invert(c, &kc->e[slot].d, k[4], toa, boa);
+    ctx_invert(c->coefs, &kc->e[slot].d, k[4], toa, boa);
 }

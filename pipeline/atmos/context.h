@@ -82,6 +82,13 @@ void cc_reference_context_fill(const cc_reference_context *c, int x0, int y0, in
 void cc_reference_smac_pixel(const cc_reference_context *c, const cc_atmos_pixel *px,
                              const double toa[CC_L2A_NBANDS], double boa[CC_L2A_NBANDS]);
 
+/* The same without a scene: the SMAC coefficients of spacecraft sc (NaN in
+ * every band for a spacecraft without coefficients). cc_reference_smac_pixel
+ * is this with the context's spacecraft; kind simulated of `clearcube
+ * dataset` computes its targets with it, from the context it stores. */
+void cc_reference_smac_pixel_sc(cc_spacecraft sc, const cc_atmos_pixel *px, const double toa[CC_L2A_NBANDS],
+                                double boa[CC_L2A_NBANDS]);
+
 /* The same with a per-thread cache of the dry terms (one cache per thread;
  * results identical to cc_reference_smac_pixel). */
 typedef struct cc_reference_smac_cache cc_reference_smac_cache;

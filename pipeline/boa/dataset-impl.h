@@ -42,16 +42,20 @@ extern const char *const cc_dataset_kind_names[CC_DS_NKINDS];
 /* ---- the spectral library (library.c) ---- */
 
 enum { CC_LIB_LAND, CC_LIB_WATER, CC_LIB_SNOW, CC_LIB_CLOUD, CC_LIB_SHADOW, CC_LIB_HAZE, CC_LIB_NCLASS };
-#define CC_LIB_NFILL 3 /* fill rules: B01, B09, B8A */
+#define CC_LIB_NFILL 3 /* fill rules: B01, B8A, B09, applied in this order */
 extern const char *const cc_library_class_names[CC_LIB_NCLASS];
+/* rule f: band cc_library_fill_target[f] = x0 + x1 p0 + x2 p1 + x3 p2 (reflectance), p the bands
+ * cc_library_fill_pred[f] (indices in cc_l2a_bands) */
+extern const int cc_library_fill_target[CC_LIB_NFILL];
+extern const int cc_library_fill_pred[CC_LIB_NFILL][3];
 
 typedef struct {
     size_t n, cap;
     uint16_t *spec;  /* n x 12 L2A bands, dataset DN (10000 rho + 1000); 0 = missing before the fill */
     int32_t *source; /* the config's source index of each spectrum */
     uint8_t *cls;    /* CC_LIB_* */
-    double fill[CC_LIB_NFILL][5], fill_rmse[CC_LIB_NFILL];
-    size_t n_filled[CC_LIB_NFILL];
+    double fill[CC_LIB_NFILL][5], fill_rmse[CC_LIB_NFILL]; /* NaN: rule not fitted (not needed) */
+    size_t n_fit[CC_LIB_NFILL], n_filled[CC_LIB_NFILL];
 } ds_library;
 
 /* Adds the spectra of library source i (classified, at most max_spectra per class). */

@@ -655,14 +655,19 @@ static int write_library(hid_t f, const cc_dataset_config *c, const ds_library *
     for (int k = 0; k < CC_LIB_NCLASS; k++)
         len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%d=%s", k ? "," : "", k, cc_library_class_names[k]);
     bad |= attr_str(g, "classes", buf);
-    snprintf(buf, sizeof buf,
-             "bands a source lacks, fitted by least squares on the library's complete spectra (reflectance): "
-             "B01 = %.5f %+.5f B02 %+.5f B03 %+.5f B04 (rmse %.4f, %zu filled); "
-             "B09 = %.5f %+.5f B8A %+.5f B11 %+.5f B12 (rmse %.4f, %zu filled); "
-             "B8A = %.5f %+.5f B07 %+.5f B08 %+.5f B06 (rmse %.4f, %zu filled)",
-             lib->fill[0][0], lib->fill[0][1], lib->fill[0][2], lib->fill[0][3], lib->fill_rmse[0], lib->n_filled[0],
-             lib->fill[1][0], lib->fill[1][1], lib->fill[1][2], lib->fill[1][3], lib->fill_rmse[1], lib->n_filled[1],
-             lib->fill[2][0], lib->fill[2][1], lib->fill[2][2], lib->fill[2][3], lib->fill_rmse[2], lib->n_filled[2]);
+    len = (size_t)snprintf(buf, sizeof buf,
+                           "bands a source lacks, in this order, by least squares fitted on the library's spectra "
+                           "complete as read (reflectance)");
+    for (int r = 0; r < CC_LIB_NFILL && len < sizeof buf; r++) {
+        const int *pr = cc_library_fill_pred[r];
+        len += (size_t)snprintf(buf + len, sizeof buf - len,
+                                "; %s = %.5f %+.5f %s %+.5f %s %+.5f %s (fitted on %zu, rmse %.4f, %zu filled)",
+                                cc_band_names[cc_l2a_bands[cc_library_fill_target[r]]], lib->fill[r][0],
+                                lib->fill[r][1], cc_band_names[cc_l2a_bands[pr[0]]], lib->fill[r][2],
+                                cc_band_names[cc_l2a_bands[pr[1]]], lib->fill[r][3],
+                                cc_band_names[cc_l2a_bands[pr[2]]], lib->n_fit[r], lib->fill_rmse[r],
+                                lib->n_filled[r]);
+    }
     bad |= attr_str(g, "fill_rules", buf);
     bad |= attr_str(g, "description", "real surface reflectance spectra (dataset DN, 10000 rho + 1000) of the 12 "
                                       "L2A bands with their source and class; kind simulated draws from them");
@@ -769,7 +774,8 @@ cc_status cc_dataset_build(const cc_dataset_config *c, const char *out, cc_datas
         } else
             st = src->kind == CC_DS_SEN2COR_L2A ? run_l2a_source(&rc, i, src) : run_l1c_source(&rc, i, src);
         if (st != CC_OK) {
-            if (!strstr(cc_error_message(), src->path) && !strstr(cc_error_message(), c->file))
+            /* kind simulated has no path */
+            if ((!src->path || !strstr(cc_error_message(), src->path)) && !strstr(cc_error_message(), c->file))
                 cc_error_set(cc_error_status(), "%s: sources[%d] (%s): %s", c->file, i, src->scene,
                              cc_error_message());
             goto out;
@@ -806,6 +812,7 @@ cc_status cc_dataset_build(const cc_dataset_config *c, const char *out, cc_datas
                         "0=reference (real L1C; l2a from the clearcube reference processor),"
                         "1=sen2cor-l2a (SIMULATED L1C: SMAC forward model applied to real Sen2Cor L2A),"
                         "2=pair (real L1C; real Sen2Cor L2A),"
+                        "3=library (no patches: real surface spectra in /library),"
                         "4=simulated (SIMULATED L1C: SMAC forward model applied to library spectra over the "
                         "domain; l2a from the reference processor's per-pixel inversion with the context given)");
         bad |= attr_str(w.f, "splits", "0=train,1=val");

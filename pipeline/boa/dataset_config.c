@@ -67,7 +67,9 @@ static const cc_config_key source_keys[] = {
      .flags = OPT | NE},
     {CC_CFG_KEY("l2a_bands", CC_CFG_STR, 0, 0, NULL, "pair: band order of the L2A file", SOFF(l2a_bands)),
      .flags = OPT | NE},
-    {CC_CFG_KEY("spacecraft", CC_CFG_STR, 0, 0, NULL, "S2A|S2B|S2C (as --spacecraft)", SOFF(spacecraft)),
+    {CC_CFG_KEY("spacecraft", CC_CFG_STR, 0, 0, NULL,
+                "S2A|S2B|S2C (as --spacecraft); simulated: the spacecraft simulated (default S2A)",
+                SOFF(spacecraft)),
      .flags = OPT | NE},
     {CC_CFG_KEY("date", CC_CFG_STR, 0, 0, NULL, "sensing date YYYY-MM-DD (as --date)", SOFF(date)), .flags = OPT | NE},
     {CC_CFG_KEY("sun_zenith", CC_CFG_NUM, 0, 90, NULL, "degrees (as --sun-zenith)", SOFF(sun_zenith)), .flags = OPT},
@@ -138,7 +140,7 @@ static const cc_config_key source_keys[] = {
      .flags = OPT | NE},
 };
 /* the kinds each source key applies to (same order as source_keys) */
-static const int source_kinds[] = {K_ALL, K_ALL, K_ALL, K_READ, K_PAIR, K_READ, K_PAIR, K_READ, K_READ, K_READ,
+static const int source_kinds[] = {K_ALL, K_ALL, K_ALL, K_READ, K_PAIR, K_READ, K_PAIR, K_READ | K_SYN, K_READ, K_READ,
                                    K_READ, K_READ, K_READ, K_READ, K_PAIR, K_READ, K_REF | K_PAIR,
                                    K_REF | K_PAIR, K_SIM, K_SIM, K_LIB, K_LIB, K_LIB, K_LIB, K_LIB, K_LIB,
                                    K_SYN, K_SYN, K_SYN};

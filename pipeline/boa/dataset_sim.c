@@ -8,7 +8,8 @@
  * pixel, and per pixel a library spectrum drawn by class weight. The SMAC
  * forward model gives the TOA reflectance (quantised to L1C DN, as a product
  * is); the reference processor's own water-vapour retrieval (B09/B8A,
- * cc_atmos_retrieve_wv) runs on that TOA; the target is the SMAC inversion
+ * cc_atmos_retrieve_wv) runs on that TOA on a 60 m grid, as for a product
+ * (coarse_wv); the target is the SMAC inversion
  * of the quantised TOA with exactly that context: the same per-pixel water
  * vapour and pressure, the patch's aerosol, ozone and geometry, all of which
  * the emulator receives as inputs. So the network learns the processor, not
@@ -26,12 +27,13 @@
 #include "core/reflectance.h"
 #include "kernels/smac/smac.h"
 #include "pipeline/atmos/atmos.h"
-#include "pipeline/boa/boa.h"
+#include "pipeline/atmos/context.h"
 
 #define P CC_DATASET_PATCH
 #define NB CC_L2A_NBANDS
 #define PP ((size_t)P * P)
 #define NCX CC_DATASET_NCTX
+_Static_assert(CC_DATASET_NCTX == CC_ATMOS_NFEATURES, "context_px holds the reference's context features");
 
 static uint64_t smix(uint64_t z)
 {
@@ -238,7 +240,87 @@ static void forward(const ds_library *lib, cc_spacecraft scft, const sim_scene *
         }
 }
 
-/* The reference's context and inversion; fills l2a, cpx, ctx. Returns valid pixels. */
+/* The reference's water vapour as the emulator receives it: retrieved
+ * (B09/B8A, cc_atmos_retrieve_wv) on a coarse grid of CC_SIM_WV_F x CC_SIM_WV_F
+ * pixels (60 m at 10 m) from the box-averaged TOA, then sampled bilinearly at
+ * the pixel centres, as pipeline/atmos/context.c does for a product. So the
+ * water vapour of a pixel is not its own B09/B8A ratio (which would let the
+ * network read B09's surface off B8A instead of learning the inversion) but
+ * the smooth field a real scene gives. Fills b->wv_ret; returns the median. */
+#define CC_SIM_WV_F 6
+#define CC_SIM_WV_N ((P + CC_SIM_WV_F - 1) / CC_SIM_WV_F)
+static double coarse_wv(cc_spacecraft scft, const sim_scene *sc, sim_buf *b, double p_hpa)
+{
+    enum { NC = CC_SIM_WV_N * CC_SIM_WV_N };
+    float ct[NB][NC], cw[NC];
+    for (int k = 0; k < NB; k++)
+        for (int q = 0; q < NC; q++) {
+            int cy = q / CC_SIM_WV_N, cx = q % CC_SIM_WV_N, n = 0;
+            double sum = 0;
+            for (int r = cy * CC_SIM_WV_F; r < (cy + 1) * CC_SIM_WV_F && r < P; r++)
+                for (int c = cx * CC_SIM_WV_F; c < (cx + 1) * CC_SIM_WV_F && c < P; c++) {
+                    float v = b->toa[k][(size_t)r * P + c];
+                    if (!isnan(v))
+                        sum += v, n++;
+                }
+            ct[k][q] = n ? (float)(sum / n) : NAN;
+        }
+    cc_atmos_input in;
+    memset(&in, 0, sizeof in);
+    in.sc = scft;
+    in.n = NC;
+    for (int k = 0; k < NB; k++)
+        in.toa[cc_l2a_bands[k]] = ct[k];
+    in.tetas = sc->sz;
+    in.phis = sc->sa;
+    in.tetav = sc->vz;
+    in.phiv = sc->va;
+    in.pressure_hpa = p_hpa;
+    in.uo3 = sc->o3;
+    double wv_scene = NAN;
+    if (cc_atmos_retrieve_wv(&in, cw, &wv_scene, NULL) != CC_OK) {
+        cc_error_clear();
+        wv_scene = CC_ATMOS_DEFAULT_WV; /* as the reference: the default when nothing is retrievable */
+        for (int q = 0; q < NC; q++)
+            cw[q] = (float)wv_scene;
+    }
+    for (int q = 0; q < NC; q++)
+        if (isnan(cw[q]))
+            cw[q] = (float)wv_scene;
+    /* bilinear between coarse pixel centres, clamped at the edges */
+    for (int r = 0; r < P; r++)
+        for (int c = 0; c < P; c++) {
+            double u = (c + 0.5) / CC_SIM_WV_F - 0.5, v = (r + 0.5) / CC_SIM_WV_F - 0.5;
+            u = fmin(fmax(u, 0.0), CC_SIM_WV_N - 1.0);
+            v = fmin(fmax(v, 0.0), CC_SIM_WV_N - 1.0);
+            int u0 = (int)u, v0 = (int)v, u1 = u0 + 1 < CC_SIM_WV_N ? u0 + 1 : u0, v1 = v0 + 1 < CC_SIM_WV_N ? v0 + 1 : v0;
+            double fu = u - u0, fv = v - v0;
+            double w = (1 - fv) * ((1 - fu) * cw[v0 * CC_SIM_WV_N + u0] + fu * cw[v0 * CC_SIM_WV_N + u1]) +
+                       fv * ((1 - fu) * cw[v1 * CC_SIM_WV_N + u0] + fu * cw[v1 * CC_SIM_WV_N + u1]);
+            b->wv_ret[(size_t)r * P + c] = (float)w;
+        }
+    return wv_scene;
+}
+
+/* The context of a pixel from its stored features (round(10000 * feature),
+ * each "value + 1", cc_reference_pixel_features): the values the emulator
+ * and the reference's inversion see. */
+static void px_of_features(const uint16_t k[NCX], cc_atmos_pixel *px)
+{
+    double v[NCX];
+    for (int q = 0; q < NCX; q++)
+        v[q] = k[q] / 10000.0 - 1.0;
+    px->mu_s = (float)v[0];
+    px->mu_v = (float)v[1];
+    px->cos_raa = (float)v[2];
+    px->aot550 = (float)v[3];
+    px->wv = (float)(2.0 * v[4]);
+    px->pressure_hpa = (float)(v[5] * 1013.25);
+    px->ozone = (float)v[6];
+}
+
+/* The reference's context and inversion (cc_reference_smac_pixel_sc, the
+ * reference's own per-pixel code path); fills l2a, cpx, ctx. Returns valid pixels. */
 static size_t target(cc_spacecraft scft, const sim_scene *sc, sim_buf *b, float ctx[NCX])
 {
     const double d2r = M_PI / 180.0;
@@ -249,25 +331,8 @@ static size_t target(cc_spacecraft scft, const sim_scene *sc, sim_buf *b, float 
             psum += b->p_hpa[i], np++;
     if (np == 0)
         return 0;
-    cc_atmos_input in;
-    memset(&in, 0, sizeof in);
-    in.sc = scft;
-    in.n = PP;
-    for (int k = 0; k < NB; k++)
-        in.toa[cc_l2a_bands[k]] = b->toa[k];
-    in.tetas = sc->sz;
-    in.phis = sc->sa;
-    in.tetav = sc->vz;
-    in.phiv = sc->va;
-    in.pressure_hpa = psum / (double)np;
-    in.uo3 = sc->o3;
-    double wv_scene = NAN;
-    if (cc_atmos_retrieve_wv(&in, b->wv_ret, &wv_scene, NULL) != CC_OK) {
-        cc_error_clear();
-        wv_scene = CC_ATMOS_DEFAULT_WV; /* as the reference: the default when nothing is retrievable */
-        for (size_t i = 0; i < PP; i++)
-            b->wv_ret[i] = (float)wv_scene;
-    }
+    double wv_scene = coarse_wv(scft, sc, b, psum / (double)np);
+    const double mu_s = cos(sc->sz * d2r), mu_v = cos(sc->vz * d2r), cos_raa = cos((sc->sa - sc->va) * d2r);
     size_t nv = 0;
 #pragma omp parallel for schedule(static) reduction(+ : nv)
     for (int r = 0; r < P; r++)
@@ -280,25 +345,30 @@ static size_t target(cc_spacecraft scft, const sim_scene *sc, sim_buf *b, float 
                 memset(cx, 0, NCX * sizeof *cx);
                 continue;
             }
-            cc_smac_atmos a = {.tetas = sc->sz, .phis = sc->sa, .tetav = sc->vz, .phiv = sc->va,
-                               .pressure_hpa = b->p_hpa[i], .aot550 = sc->aot, .uo3 = sc->o3, .uh2o = wv};
-            int ok = 1;
-            for (int k = 0; k < NB; k++) {
-                cc_smac_terms t;
-                cc_smac_terms_compute(cc_smac_coefs_get(scft, cc_l2a_bands[k]), &a, &t);
-                double rs = cc_smac_inverse(&t, b->toa[k][i]);
-                ok &= isfinite(rs);
-                o[k] = isfinite(rs) ? cc_refl_encode(rs, CC_DATASET_DN_OFFSET, CC_REFL_QUANT) : 0;
-            }
-            cc_boa_context bc = {.mu_s = cos(sc->sz * d2r), .mu_v = cos(sc->vz * d2r),
-                                 .cos_raa = cos((sc->sa - sc->va) * d2r), .aot550 = sc->aot, .wv = wv,
-                                 .p_rel = b->p_hpa[i] / 1013.25, .o3 = sc->o3};
-            float f[CC_BOA_NCTX];
-            cc_boa_context_features(&bc, f);
+            /* the pixel's context as the emulator receives it (quantised to
+             * its input resolution, as cc_reference_context_fill does), and
+             * the reference's own per-pixel inversion with exactly that */
+            cc_atmos_pixel raw = {.mu_s = (float)mu_s, .mu_v = (float)mu_v, .cos_raa = (float)cos_raa,
+                                  .aot550 = (float)sc->aot, .wv = (float)wv, .pressure_hpa = b->p_hpa[i],
+                                  .ozone = (float)sc->o3};
+            double f[CC_ATMOS_NFEATURES];
+            cc_reference_pixel_features(&raw, f);
             for (int q = 0; q < NCX; q++)
                 cx[q] = (uint16_t)lround(f[q] * 10000.0);
-            if (!ok) {
+            cc_atmos_pixel px;
+            px_of_features(cx, &px);
+            double toa[NB], rs[NB];
+            for (int k = 0; k < NB; k++)
+                toa[k] = cc_refl_decode(b->l1c[i * NB + k], -CC_DATASET_DN_OFFSET, CC_REFL_QUANT);
+            cc_reference_smac_pixel_sc(scft, &px, toa, rs);
+            int ok = 1;
+            for (int k = 0; k < NB; k++) {
+                ok &= isfinite(rs[k]);
+                o[k] = isfinite(rs[k]) ? cc_refl_encode(rs[k], CC_DATASET_DN_OFFSET, CC_REFL_QUANT) : 0;
+            }
+            if (!ok) { /* invalid in every dataset: 0 */
                 memset(o, 0, NB * sizeof *o);
+                memset(cx, 0, NCX * sizeof *cx);
                 memset(b->l1c + i * NB, 0, NB * sizeof(uint16_t));
                 continue;
             }
@@ -321,9 +391,10 @@ cc_status cc_dataset_simulate(const ds_library *lib, const cc_dataset_config *c,
     if (lib->n == 0)
         return cc_error_set(CC_ERR_MISSING, "%s: sources[%d] (%s): kind simulated needs a spectral library (sources "
                                             "of kind library)", c->file, i, src->scene);
-    cc_spacecraft scft = CC_SC_S2A;
-    if (src->spacecraft && !strcmp(src->spacecraft, "S2B"))
-        scft = CC_SC_S2B;
+    cc_spacecraft scft = src->spacecraft ? cc_spacecraft_parse(src->spacecraft) : CC_SC_S2A;
+    if (!cc_smac_coefs_get(scft, CC_B02))
+        return cc_error_set(CC_ERR_ARG, "%s: sources[%d].spacecraft: '%s' is not one of S2A|S2B|S2C", c->file, i,
+                            src->spacecraft);
     class_index ci;
     sim_buf b;
     uint32_t *pick = malloc(PP * sizeof *pick);

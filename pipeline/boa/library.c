@@ -187,6 +187,31 @@ static cc_status read_netcdf_vars(const char *path, const char *list, const ds_s
     return st;
 }
 
+/* `classes` of format stack/scene: an SCL raster file (${CLEARCUBE_SHARED}
+ * expanded, relative to the config's folder), one date */
+static cc_status read_classes_file(const ds_source *src, const char *cfg_dir, const char *shared, lib_layers *ls)
+{
+    char p[4200];
+    const char *cl = src->classes, *var = "${CLEARCUBE_SHARED}";
+    if (!strncmp(cl, var, strlen(var)))
+        snprintf(p, sizeof p, "%s%s", shared, cl + strlen(var));
+    else
+        snprintf(p, sizeof p, "%s%s%s", cl[0] == '/' ? "" : cfg_dir, cl[0] == '/' ? "" : "/", cl);
+    GDALDatasetH ds;
+    cc_status st = open_gdal(p, &ds);
+    if (st != CC_OK)
+        return st;
+    lib_layer *l = layers_push(ls);
+    if (!l)
+        st = CC_ERR_NOMEM;
+    else {
+        l->k = -1;
+        st = read_layer(ds, p, 0, 1, 1, src, l);
+    }
+    GDALClose(ds);
+    return st;
+}
+
 /* format stack: one raster whose bands are named by `list` (one date) */
 static cc_status read_stack(const ds_source *src, const char *cfg_dir, const char *shared, lib_layers *ls)
 {
@@ -215,31 +240,15 @@ static cc_status read_stack(const ds_source *src, const char *cfg_dir, const cha
     }
     free(dup);
     GDALClose(ds);
-    if (st == CC_OK && src->classes) {
-        /* a raster file: ${CLEARCUBE_SHARED} expanded, relative to the config's folder */
-        char p[4200];
-        const char *cl = src->classes, *var = "${CLEARCUBE_SHARED}";
-        if (!strncmp(cl, var, strlen(var)))
-            snprintf(p, sizeof p, "%s%s", shared, cl + strlen(var));
-        else
-            snprintf(p, sizeof p, "%s%s%s", cl[0] == '/' ? "" : cfg_dir, cl[0] == '/' ? "" : "/", cl);
-        if ((st = open_gdal(p, &ds)) != CC_OK)
-            return st;
-        lib_layer *l = layers_push(ls);
-        if (!l)
-            st = CC_ERR_NOMEM;
-        else {
-            l->k = -1;
-            st = read_layer(ds, p, 0, 1, 1, src, l);
-        }
-        GDALClose(ds);
-    }
+    if (st == CC_OK && src->classes)
+        st = read_classes_file(src, cfg_dir, shared, ls);
     return st;
 }
 
 /* format scene: an L2A product through the scene reader (all 12 bands on the
- * finest grid, cc_dataset_l2a_read), its SCL when it has one. */
-static cc_status read_scene(const ds_source *src, lib_layers *ls)
+ * finest grid, cc_dataset_l2a_read), its SCL when it has one; a `classes`
+ * file replaces the product's SCL. */
+static cc_status read_scene(const ds_source *src, const char *cfg_dir, const char *shared, lib_layers *ls)
 {
     cc_scene_options o;
     cc_scene_options_init(&o);
@@ -274,7 +283,9 @@ static cc_status read_scene(const ds_source *src, lib_layers *ls)
             l->v[i] = v ? (float)cc_refl_decode(v, -CC_DATASET_DN_OFFSET, CC_REFL_QUANT) : NAN;
         }
     }
-    if (st == CC_OK && s->scl.present) {
+    if (st == CC_OK && src->classes)
+        st = read_classes_file(src, cfg_dir, shared, ls);
+    else if (st == CC_OK && s->scl.present) {
         lib_layer *l = layers_push(ls);
         size_t ns = (size_t)s->scl.width * s->scl.height;
         if (!l || !(l->v = malloc(ns * sizeof(float))))
@@ -340,7 +351,7 @@ static uint64_t lmix(uint64_t z)
  * layer's grid with all present bands valid), classified; then at most
  * max_spectra per class, drawn by sorting on a hash of (seed, candidate). */
 static cc_status collect(ds_library *lib, const lib_layers *ls, int src_idx, const ds_source *src, uint64_t seed,
-                         size_t *kept_class)
+                         size_t *kept_class, int *has_classes)
 {
     const lib_layer *ref = NULL, *cl = NULL;
     const lib_layer *band[NB] = {0};
@@ -353,12 +364,16 @@ static cc_status collect(ds_library *lib, const lib_layers *ls, int src_idx, con
             band[l->k] = l;
         if (l->k >= 0 && (!ref || fabs(l->gt[1]) < fabs(ref->gt[1])))
             ref = l;
-        if (nd >= 0 && l->nd != nd && !(l->k < 0 && l->nd == 1))
+        if (l->k < 0)
+            continue;
+        if (nd >= 0 && l->nd != nd)
             return cc_error_set(CC_ERR_FORMAT, "%s: layers have different numbers of dates (%d and %d)", src->path,
                                 nd, l->nd);
-        if (l->k >= 0 || nd < 0)
-            nd = l->nd;
+        nd = l->nd;
     }
+    if (cl && nd >= 0 && cl->nd != 1 && cl->nd != nd)
+        return cc_error_set(CC_ERR_FORMAT, "%s: the classes have %d dates, the bands %d", src->path, cl->nd, nd);
+    *has_classes = cl != NULL;
     int nb = 0;
     for (int k = 0; k < NB; k++)
         nb += band[k] != NULL;
@@ -446,7 +461,7 @@ cc_status cc_library_add(ds_library *lib, const cc_dataset_config *c, int i, uin
     cc_status st;
     GDALAllRegister();
     if (src->format == 0)
-        st = read_scene(src, &ls);
+        st = read_scene(src, c->dir, c->shared, &ls);
     else if (src->format == 1)
         st = read_stack(src, c->dir, c->shared, &ls);
     else {
@@ -463,15 +478,16 @@ cc_status cc_library_add(ds_library *lib, const cc_dataset_config *c, int i, uin
         }
     }
     size_t kept[CC_LIB_NCLASS] = {0};
+    int has_classes = 0;
     if (st == CC_OK)
-        st = collect(lib, &ls, i, src, seed, kept);
+        st = collect(lib, &ls, i, src, seed, kept, &has_classes);
     layers_free(&ls);
     if (st != CC_OK)
         return st;
     cc_info("%s: sources[%d] (%s, library): %zu land, %zu water, %zu snow, %zu cloud, %zu shadow, %zu haze spectra "
             "(classes from %s)",
             src->path, i, src->scene, kept[0], kept[1], kept[2], kept[3], kept[4], kept[5],
-            src->classes ? "SCL" : "spectral rules");
+            has_classes ? "SCL" : "spectral rules");
     return CC_OK;
 }
 
@@ -511,78 +527,109 @@ static int solve(int m, double A[5][5], double b[5], double x[5])
     return 0;
 }
 
-/* target band and its predictors (indices in cc_l2a_bands) */
-static const int fill_target[CC_LIB_NFILL] = {0, 9, 8};                     /* B01, B09, B8A */
-static const int fill_pred[CC_LIB_NFILL][3] = {{1, 2, 3}, {8, 10, 11}, {6, 7, 5}}; /* B02 B03 B04; B8A B11 B12; B07 B08 B06 */
+/* target band and its predictors (indices in cc_l2a_bands), in the order
+ * the rules are applied: B8A before B09, whose rule uses it */
+const int cc_library_fill_target[CC_LIB_NFILL] = {0, 8, 9}; /* B01, B8A, B09 */
+const int cc_library_fill_pred[CC_LIB_NFILL][3] = {{1, 2, 3}, {6, 7, 5}, {8, 10, 11}}; /* B02 B03 B04; B07 B08 B06; B8A B11 B12 */
 
 static double refl(uint16_t v)
 {
     return cc_refl_decode(v, -CC_DATASET_DN_OFFSET, CC_REFL_QUANT);
 }
 
+/* 1 when spectrum s has all 12 bands */
+static int complete(const uint16_t *s)
+{
+    int full = 1;
+    for (int k = 0; k < NB; k++)
+        full &= s[k] != 0;
+    return full;
+}
+
+/* Fits rule f on the spectra complete as read (full0) and fills band
+ * cc_library_fill_target[f] where a spectrum lacks it and has the
+ * predictors. A rule no spectrum needs is not fitted when the library has too
+ * few complete spectra for it (coefficients NaN). */
+static cc_status fill_one(ds_library *lib, int f, const uint8_t *full0, const char *file)
+{
+    int t = cc_library_fill_target[f];
+    const int *pr = cc_library_fill_pred[f];
+    double A[5][5] = {{0}}, b[5] = {0}, x[5] = {0};
+    size_t n = 0;
+    for (size_t i = 0; i < lib->n; i++) {
+        const uint16_t *s = lib->spec + i * NB;
+        if (!full0[i])
+            continue;
+        double v[4] = {1.0, refl(s[pr[0]]), refl(s[pr[1]]), refl(s[pr[2]])};
+        for (int r = 0; r < 4; r++) {
+            for (int cc = 0; cc < 4; cc++)
+                A[r][cc] += v[r] * v[cc];
+            b[r] += v[r] * refl(s[t]);
+        }
+        n++;
+    }
+    size_t need = 0;
+    for (size_t i = 0; i < lib->n; i++) {
+        const uint16_t *s = lib->spec + i * NB;
+        need += !s[t] && s[pr[0]] && s[pr[1]] && s[pr[2]];
+    }
+    if (need == 0 && n < 100) {
+        for (int q = 0; q < 5; q++)
+            lib->fill[f][q] = NAN;
+        lib->fill_rmse[f] = NAN;
+        lib->n_fit[f] = n;
+        lib->n_filled[f] = 0;
+        return CC_OK;
+    }
+    if (n < 100 || solve(4, A, b, x))
+        return cc_error_set(CC_ERR_NODATA,
+                            "%s: the library has %zu spectra with all 12 bands; at least 100 are needed to fit "
+                            "the rule that fills %s",
+                            file, n, cc_band_names[cc_l2a_bands[t]]);
+    double se = 0;
+    size_t nf = 0;
+    for (size_t i = 0; i < lib->n; i++) {
+        uint16_t *s = lib->spec + i * NB;
+        double p = x[0] + x[1] * refl(s[pr[0]]) + x[2] * refl(s[pr[1]]) + x[3] * refl(s[pr[2]]);
+        if (full0[i]) {
+            double e = p - refl(s[t]);
+            se += e * e;
+        } else if (!s[t] && s[pr[0]] && s[pr[1]] && s[pr[2]]) {
+            s[t] = cc_refl_encode(fmin(fmax(p, 1e-4), 1.5), CC_DATASET_DN_OFFSET, CC_REFL_QUANT);
+            nf++;
+        }
+    }
+    memcpy(lib->fill[f], x, sizeof lib->fill[f]);
+    lib->fill_rmse[f] = sqrt(se / (double)n);
+    lib->n_fit[f] = n;
+    lib->n_filled[f] = nf;
+    cc_info("library: %s = %.4f %+.4f %s %+.4f %s %+.4f %s (fitted on %zu full spectra, rmse %.4f); filled in "
+            "%zu spectra",
+            cc_band_names[cc_l2a_bands[t]], x[0], x[1], cc_band_names[cc_l2a_bands[pr[0]]], x[2],
+            cc_band_names[cc_l2a_bands[pr[1]]], x[3], cc_band_names[cc_l2a_bands[pr[2]]], n, lib->fill_rmse[f], nf);
+    return CC_OK;
+}
+
 cc_status cc_library_fill(ds_library *lib, const char *file)
 {
-    for (int f = 0; f < CC_LIB_NFILL; f++) {
-        int t = fill_target[f];
-        const int *pr = fill_pred[f];
-        double A[5][5] = {{0}}, b[5] = {0}, x[5] = {0};
-        size_t n = 0;
-        for (size_t i = 0; i < lib->n; i++) {
-            const uint16_t *s = lib->spec + i * NB;
-            int full = 1;
-            for (int k = 0; k < NB; k++)
-                full &= s[k] != 0;
-            if (!full)
-                continue;
-            double v[4] = {1.0, refl(s[pr[0]]), refl(s[pr[1]]), refl(s[pr[2]])};
-            for (int r = 0; r < 4; r++) {
-                for (int cc = 0; cc < 4; cc++)
-                    A[r][cc] += v[r] * v[cc];
-                b[r] += v[r] * refl(s[t]);
-            }
-            n++;
-        }
-        if (n < 100 || solve(4, A, b, x))
-            return cc_error_set(CC_ERR_NODATA,
-                                "%s: the library has %zu spectra with all 12 bands; at least 100 are needed to fit "
-                                "the rule that fills %s",
-                                file, n, cc_band_names[cc_l2a_bands[t]]);
-        double se = 0;
-        size_t nf = 0;
-        for (size_t i = 0; i < lib->n; i++) {
-            uint16_t *s = lib->spec + i * NB;
-            double p = x[0] + x[1] * refl(s[pr[0]]) + x[2] * refl(s[pr[1]]) + x[3] * refl(s[pr[2]]);
-            if (s[t] && s[pr[0]] && s[pr[1]] && s[pr[2]]) {
-                double e = p - refl(s[t]);
-                int full = 1;
-                for (int k = 0; k < NB; k++)
-                    full &= s[k] != 0;
-                if (full)
-                    se += e * e;
-                continue;
-            }
-            if (!s[t] && s[pr[0]] && s[pr[1]] && s[pr[2]]) {
-                s[t] = cc_refl_encode(fmin(fmax(p, 1e-4), 1.5), CC_DATASET_DN_OFFSET, CC_REFL_QUANT);
-                nf++;
-            }
-        }
-        memcpy(lib->fill[f], x, sizeof lib->fill[f]);
-        lib->fill_rmse[f] = sqrt(se / (double)n);
-        lib->n_filled[f] = nf;
-        cc_info("library: %s = %.4f %+.4f %s %+.4f %s %+.4f %s (fitted on %zu full spectra, rmse %.4f); filled in "
-                "%zu spectra",
-                cc_band_names[cc_l2a_bands[t]], x[0], x[1], cc_band_names[cc_l2a_bands[pr[0]]], x[2],
-                cc_band_names[cc_l2a_bands[pr[1]]], x[3], cc_band_names[cc_l2a_bands[pr[2]]], n, lib->fill_rmse[f],
-                nf);
-    }
+    /* the rules are fitted on the spectra complete as read, not on spectra an
+     * earlier rule completed */
+    uint8_t *full0 = cc_malloc3(lib->n ? lib->n : 1, 1, 1);
+    if (!full0)
+        return cc_error_set(CC_ERR_NOMEM, "%s: out of memory (library of %zu spectra)", file, lib->n);
+    for (size_t i = 0; i < lib->n; i++)
+        full0[i] = (uint8_t)complete(lib->spec + i * NB);
+    cc_status st = CC_OK;
+    for (int f = 0; f < CC_LIB_NFILL && st == CC_OK; f++)
+        st = fill_one(lib, f, full0, file);
+    free(full0);
+    if (st != CC_OK)
+        return st;
     /* a spectrum still lacking a band (its predictors were missing too) is dropped */
     size_t w = 0;
     for (size_t i = 0; i < lib->n; i++) {
         const uint16_t *s = lib->spec + i * NB;
-        int full = 1;
-        for (int k = 0; k < NB; k++)
-            full &= s[k] != 0;
-        if (!full)
+        if (!complete(s))
             continue;
         if (w != i) {
             memmove(lib->spec + w * NB, s, NB * sizeof *s);

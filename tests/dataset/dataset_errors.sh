@@ -2,7 +2,7 @@
 # `clearcube dataset` on bad input: each case must exit non-zero with one
 # "clearcube: error:" line naming the file and the problem, and leave no output
 # (no DATA.h5, no temporary). Inputs are derived from a SIMULATED 96x96 scene (56 % of
-# a patch, so one patch): needs no ../shared.
+# a patch, so one patch), the NetCDF library input is written with ncgen: needs no ../shared.
 set -u
 CC=${CLEARCUBE_BIN:?}
 T=${CLEARCUBE_TMP:-/tmp}/dataset_errors
@@ -96,6 +96,35 @@ chmod 755 "$T/ro"
 expect_fail "output not writable (/proc)" "/proc/clearcube-dataset-test.h5: cannot create the output" "$T/good.yaml" /proc/clearcube-dataset-test.h5
 mkdir -p "$T/adir"
 expect_fail "output is a folder" "adir: is a directory" "$T/good.yaml" "$T/adir"
+
+# ---- kinds library and simulated
+lib_source() { # path format bands [classes]
+  printf '  - scene: L\n    kind: library\n    split: train\n    format: %s\n    path: %s\n    bands: %s\n' "$2" "$1" "$3"
+  [ -z "${4:-}" ] || printf '    classes: %s\n' "$4"
+}
+gdal_translate -q -b 1 -b 5 "$T/sim/S2A_SIMULATED_L1C.tif" "$T/lib_b01_b05.tif"
+{ echo "sources:"; lib_source lib_b01_b05.tif stack B01,B05; } > "$T/lib_bands.yaml"
+expect_fail "library source without B02/B03/B04/B08" "lib_b01_b05.tif: the library needs at least B02, B03, B04 and B08" "$T/lib_bands.yaml"
+
+echo "not a raster" > "$T/broken.tif"
+{ echo "sources:"; lib_source broken.tif stack B02,B03,B04,B08; } > "$T/lib_broken.yaml"
+expect_fail "library file GDAL cannot read" "broken.tif: not a raster GDAL can read" "$T/lib_broken.yaml"
+
+cat > "$T/lib.cdl" <<'CDL'
+netcdf lib {
+dimensions: t = 1 ; y = 2 ; x = 2 ;
+variables: ushort B02(t, y, x) ; ushort B03(t, y, x) ; ushort B04(t, y, x) ; ushort B08(t, y, x) ;
+  ubyte SCL(t, y, x) ;
+data: B02 = 500, 510, 520, 530 ; B03 = 700, 710, 720, 730 ; B04 = 400, 410, 420, 430 ;
+  B08 = 3000, 3100, 3200, 3300 ; SCL = 4, 4, 5, 5 ;
+}
+CDL
+ncgen -k nc4 -o "$T/lib.nc" "$T/lib.cdl" || { echo "FAIL ncgen"; fails=$((fails+1)); }
+{ echo "sources:"; lib_source lib.nc netcdf B02,B03,B04,B08 SCL; } > "$T/lib_classes.yaml"
+expect_fail "classes variable not among the bands" "lib.nc: classes variable 'SCL' is not among bands/bands2" "$T/lib_classes.yaml"
+
+printf 'sources:\n  - scene: S\n    kind: simulated\n    split: train\n    patches: 2\n' > "$T/sim_only.yaml"
+expect_fail "simulated source without a library" "sim_only.yaml: sources\[0\] \(S\): kind simulated needs a spectral library" "$T/sim_only.yaml"
 
 # a skipped source beside a good one: warning, success
 { echo "sources:"; good_source A train; echo "  - scene: P"; echo "    kind: reference"; echo "    split: val"; echo "    path: partial"; echo "$ANGLES"; } > "$T/mixed.yaml"

@@ -1,12 +1,18 @@
-/* `clearcube dataset` round trips on synthetic inputs (needs no ../shared):
+/* `clearcube dataset` round trips on synthetic inputs (needs no ../shared),
+ * format version 2 (7 context columns, per-pixel context_px):
  *  1. kind reference on a SIMULATED L1C scene: the stored l2a equals
  *     cc_reference_run's output and the stored l1c the scene's TOA, pixel by
- *     pixel; the context holds the retrieved AOT/WV and the angles.
+ *     pixel; the context holds the retrieved AOT/WV, the ozone and the angles;
+ *     context_px is the patch context per valid pixel but for the water
+ *     vapour, which is the reference's own per-pixel WVP layer, and 0 on
+ *     invalid pixels.
  *  2. kind sen2cor-l2a on a small synthetic L2A band folder (with constant AOT
  *     and WVP layers): cc_smac_inverse with the stored context applied to the
  *     stored l1c gives back the stored l2a within 2 DN (B09: the 0.5 DN TOA
  *     rounding amplified by 1/(tg T T), up to ~5 DN at tg 0.1), for the
- *     real-atmosphere variant and the random variants; the draws are deterministic. */
+ *     real-atmosphere variant and the random variants; the draws are deterministic;
+ *     context_px is the patch context (water vapour: the WVP layer in the
+ *     real-atmosphere variant). */
 #include <gdal.h>
 #include <hdf5.h>
 
@@ -20,11 +26,14 @@
 
 #define P 128
 #define NB 12
+#define NC 7 /* context columns: mu_s, mu_v, cos_raa, aot550, wv, p_rel, o3 */
 
 typedef struct {
     size_t n;
-    uint16_t *l1c, *l2a;
+    uint16_t *l1c, *l2a, *cpx;
     float *ctx;
+    int version;
+    char context_attr[128];
     int32_t *scene;
     uint8_t *split, *kind;
 } h5data;
@@ -57,11 +66,37 @@ static int load(const char *path, h5data *h)
     h->l1c = read_all(f, "l1c", H5T_NATIVE_UINT16, 2, &h->n);
     h->l2a = read_all(f, "l2a", H5T_NATIVE_UINT16, 2, &n);
     h->ctx = read_all(f, "context", H5T_NATIVE_FLOAT, 4, &n);
+    CHECK(n == h->n);
+    h->cpx = read_all(f, "context_px", H5T_NATIVE_UINT16, 2, &n);
+    CHECK(n == h->n);
+    /* the context has 7 columns, context_px [N, 128, 128, 7] */
+    hid_t d = H5Dopen2(f, "context", H5P_DEFAULT), sp = H5Dget_space(d);
+    hsize_t dims[4] = {0};
+    CHECK(H5Sget_simple_extent_dims(sp, dims, NULL) == 2 && dims[1] == NC);
+    H5Sclose(sp);
+    H5Dclose(d);
+    d = H5Dopen2(f, "context_px", H5P_DEFAULT);
+    sp = H5Dget_space(d);
+    CHECK(H5Sget_simple_extent_dims(sp, dims, NULL) == 4 && dims[1] == P && dims[2] == P && dims[3] == NC);
+    H5Sclose(sp);
+    H5Dclose(d);
+    hid_t a = H5Aopen(f, "version", H5P_DEFAULT);
+    H5Aread(a, H5T_NATIVE_INT, &h->version);
+    H5Aclose(a);
+    a = H5Aopen(f, "context", H5P_DEFAULT);
+    hid_t t = H5Aget_type(a);
+    char *str = NULL;
+    if (H5Tis_variable_str(t) > 0 && H5Aread(a, t, &str) >= 0 && str) {
+        snprintf(h->context_attr, sizeof h->context_attr, "%s", str);
+        H5free_memory(str);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
     h->scene = read_all(f, "scene", H5T_NATIVE_INT32, 4, &n);
     h->split = read_all(f, "split", H5T_NATIVE_UINT8, 1, &n);
     h->kind = read_all(f, "kind", H5T_NATIVE_UINT8, 1, &n);
     H5Fclose(f);
-    return h->l1c && h->l2a && h->ctx ? 0 : -1;
+    return h->l1c && h->l2a && h->ctx && h->cpx ? 0 : -1;
 }
 
 static void unload(h5data *h)
@@ -69,9 +104,55 @@ static void unload(h5data *h)
     free(h->l1c);
     free(h->l2a);
     free(h->ctx);
+    free(h->cpx);
     free(h->scene);
     free(h->split);
     free(h->kind);
+}
+
+/* Key of context feature q (round(10000 * feature), each feature "value + 1",
+ * the water vapour halved) for the context value v. */
+static long feature_key(int q, double v)
+{
+    return lround(((q == 4 ? 0.5 * v : v) + 1.0) * 10000.0);
+}
+
+/* context_px of patch p against its patch context: every valid pixel (l1c
+ * != 0) holds the patch context's features (to 1 key: the context column is
+ * float32), but the water vapour, which is wvp[(y0 + y) * gw + x0 + x] * 1e-3
+ * g cm-2 exactly when wvp is given (0 there: the patch value); invalid pixels
+ * hold 0. Returns the mismatches; *nvalid counts the valid pixels. */
+static size_t check_cpx(const h5data *h, size_t p, const uint16_t *wvp, int gw, int gh, int x0, int y0,
+                        size_t *nvalid)
+{
+    const float *c = h->ctx + p * NC;
+    size_t bad = 0;
+    *nvalid = 0;
+    for (int y = 0; y < P; y++)
+        for (int x = 0; x < P; x++) {
+            size_t q = (p * P + y) * P + x;
+            const uint16_t *k = h->cpx + q * NC;
+            if (!h->l1c[q * NB]) {
+                for (int j = 0; j < NC; j++)
+                    bad += k[j] != 0;
+                continue;
+            }
+            (*nvalid)++;
+            for (int j = 0; j < NC; j++) {
+                long want = feature_key(j, c[j]);
+                long tol = 1;
+                if (j == 4 && wvp && x0 + x < gw && y0 + y < gh && wvp[(size_t)(y0 + y) * gw + x0 + x]) {
+                    want = feature_key(4, wvp[(size_t)(y0 + y) * gw + x0 + x] * 1e-3);
+                    tol = 0;
+                }
+                if (labs((long)k[j] - want) > tol) {
+                    if (bad < 4)
+                        printf("  patch %zu pixel (%d,%d) feature %d: %u, expected %ld\n", p, x, y, j, k[j], want);
+                    bad++;
+                }
+            }
+        }
+    return bad;
 }
 
 static int build(const char *cfg, const char *out, cc_dataset_summary *sum)
@@ -124,15 +205,25 @@ static void test_reference(const char *dir)
     CHECK(load(out, &h) == 0);
     const int x0s[3] = {0, 128, 0}, y0s[3] = {0, 0, 128};
     size_t nchk = 0, bad2a = 0, bad1c = 0;
+    CHECK(h.version == 2);
+    CHECK(!strcmp(h.context_attr, "mu_s,mu_v,cos_raa,aot550,wv,p_rel,o3"));
+    size_t ncpx = 0, badcpx = 0, nwv_px = 0;
     for (size_t p = 0; p < h.n && p < 3; p++) {
-        const float *c = h.ctx + p * 6;
+        const float *c = h.ctx + p * NC;
         CHECK_NEAR(c[0], cos(so.sun_zenith * M_PI / 180), 1e-5);
         CHECK_NEAR(c[1], cos(so.view_zenith * M_PI / 180), 1e-5);
         CHECK_NEAR(c[2], cos((so.sun_azimuth - so.view_azimuth) * M_PI / 180), 1e-4);
         CHECK_NEAR(c[3], r.aot550, 1e-6);
         CHECK_NEAR(c[4], r.water_vapour, 1e-5);
         CHECK_NEAR(c[5], 1.0, 1e-6);
+        CHECK_NEAR(c[6], r.ozone, 1e-6);
         CHECK(h.kind[p] == 0 && h.split[p] == 0 && h.scene[p] == 0);
+        size_t nv;
+        badcpx += check_cpx(&h, p, r.wvp, r.grid.width, r.grid.height, x0s[p], y0s[p], &nv);
+        ncpx += nv;
+        /* the WVP layer varies per pixel: context_px is not the patch median there */
+        for (size_t q = (size_t)p * P * P; q < (size_t)(p + 1) * P * P; q++)
+            nwv_px += h.l1c[q * NB] && h.cpx[q * NC + 4] != feature_key(4, c[4]);
         for (int y = 0; y < P; y++)
             for (int x = 0; x < P; x++) {
                 int col = x0s[p] + x, row = y0s[p] + y;
@@ -154,6 +245,9 @@ static void test_reference(const char *dir)
     }
     printf("reference: %zu values checked, %zu l2a and %zu l1c mismatches\n", nchk, bad2a, bad1c);
     CHECK(nchk > 0 && bad2a == 0 && bad1c == 0);
+    printf("reference: context_px of %zu valid pixels, %zu mismatches, %zu pixels whose WV differs from the "
+           "patch median\n", ncpx, badcpx, nwv_px);
+    CHECK(ncpx > 3 * (size_t)P * P / 2 && badcpx == 0 && nwv_px > 0);
     unload(&h);
     cc_reference_result_free(&r);
     cc_scene_free(s);
@@ -176,9 +270,9 @@ static size_t check_inverse(const h5data *h, size_t *maxerr, size_t *maxerr9, si
     size_t n = 0;
     *maxerr = *maxerr9 = *nbad = 0;
     for (size_t p = 0; p < h->n; p++) {
-        const float *c = h->ctx + p * 6;
+        const float *c = h->ctx + p * NC;
         cc_smac_atmos a = {.tetas = acos(c[0]) * 180 / M_PI, .phis = acos(c[2]) * 180 / M_PI, .tetav = acos(c[1]) * 180 / M_PI,
-                           .phiv = 0, .pressure_hpa = c[5] * 1013.25, .aot550 = c[3], .uo3 = 0.331, .uh2o = c[4]};
+                           .phiv = 0, .pressure_hpa = c[5] * 1013.25, .aot550 = c[3], .uo3 = c[6], .uh2o = c[4]};
         cc_smac_terms t[NB];
         for (int k = 0; k < NB; k++)
             cc_smac_terms_compute(cc_smac_coefs_get(CC_SC_S2B, cc_l2a_bands[k]), &a, &t[k]);
@@ -266,6 +360,22 @@ static void test_l2a(const char *dir)
     CHECK_NEAR(h.ctx[3], 0.2, 1e-6);
     CHECK_NEAR(h.ctx[4], 1.5, 1e-6);
     CHECK_NEAR(h.ctx[5], pow(1 - 0.0065 * 800 / 288.15, 5.31), 1e-5);
+    CHECK_NEAR(h.ctx[6], 0.331, 1e-6); /* the forward model's ozone */
+    CHECK(h.version == 2);
+    /* context_px: the patch context; the water vapour of the real-atmosphere
+     * variant from the WVP layer (1500 = 1.5 g cm-2 everywhere) */
+    uint16_t *wvp = malloc(sizeof *wvp * w * hgt);
+    for (int i = 0; i < w * hgt; i++)
+        wvp[i] = 1500;
+    size_t nv, ncpx = 0, badcpx = check_cpx(&h, 0, wvp, w, hgt, 0, 0, &ncpx);
+    for (size_t p = 1; p < h.n; p++) {
+        badcpx += check_cpx(&h, p, NULL, 0, 0, 0, 0, &nv);
+        ncpx += nv;
+    }
+    free(wvp);
+    printf("sen2cor-l2a: context_px of %zu valid pixels, %zu mismatches\n", ncpx, badcpx);
+    CHECK(ncpx == 6 * (size_t)(128 * 100 - 1) && badcpx == 0);
+    CHECK(memcmp(h.cpx, h2.cpx, h.n * P * P * NC * 2) == 0);
     /* l2a is the input (DN + 1000), nodata pixel and padding are 0 */
     for (int k = 0; k < NB; k++)
         CHECK(h.l2a[k] >= 1200 && h.l2a[k] < 7000);
@@ -273,13 +383,14 @@ static void test_l2a(const char *dir)
     CHECK(h.l2a[(size_t)(110 * P + 3) * NB] == 0);
     /* random draws within the documented ranges, deterministic */
     for (size_t p = 1; p < h.n; p++) {
-        const float *c = h.ctx + p * 6;
+        const float *c = h.ctx + p * NC;
         CHECK(c[0] >= cos(70 * M_PI / 180) - 1e-6 && c[0] <= cos(20 * M_PI / 180) + 1e-6);
         CHECK(c[1] >= cos(11 * M_PI / 180) - 1e-6);
         CHECK(c[3] >= 0.02 - 1e-6 && c[3] <= 0.6 + 1e-6 && c[4] >= 0.3 - 1e-6 && c[4] <= 4 + 1e-6);
         CHECK(c[5] <= 1.0 + 1e-6 && c[5] >= pow(1 - 0.0065 * 2500 / 288.15, 5.31) - 1e-6);
+        CHECK_NEAR(c[6], 0.331, 1e-6);
     }
-    CHECK(memcmp(h.ctx, h2.ctx, h.n * 6 * sizeof(float)) == 0);
+    CHECK(memcmp(h.ctx, h2.ctx, h.n * NC * sizeof(float)) == 0);
     CHECK(memcmp(h.l1c, h2.l1c, h.n * P * P * NB * 2) == 0);
     size_t maxerr, maxerr9, nbad;
     size_t n = check_inverse(&h, &maxerr, &maxerr9, &nbad);
