@@ -324,7 +324,7 @@ static cc_status compute(const product *P, const product *R, cc_validate_result 
         vb->band = b;
         long double sa = 0, sd = 0, sq = 0;
         size_t cnt = 0;
-        /* |P - R| in half-DN bins (the last bin: >= 65535/2 DN) for the 99th percentile */
+        /* |P - R| in half-DN bins [j/2, (j+1)/2) (the last: >= 65535/2 DN) for the 99th percentile */
         enum { NH = 131072 };
         size_t *ah = calloc(NH, sizeof *ah);
         if (!ah)
@@ -350,7 +350,7 @@ static cc_status compute(const product *P, const product *R, cc_validate_result 
             for (; j < NH; j++)
                 if ((acc += ah[j]) >= need)
                     break;
-            vb->p99_dn = (double)(j + 1) * 0.5; /* the bin's upper edge */
+            vb->p99_dn = (double)j * 0.5; /* the bin's lower edge: exact for whole and half DN */
         } else {
             vb->mae_dn = vb->bias_dn = vb->rmse_dn = vb->mae_percent = vb->p99_dn = NAN;
         }

@@ -46,7 +46,7 @@ typedef struct {
     double mae_percent;  /* mae_dn / 12000 * 100 */
     double bias_dn;      /* mean (P - R) */
     double rmse_dn;      /* sqrt(mean (P - R)^2) */
-    double p99_dn;       /* 99th percentile of |P - R| (DN, to 0.5 DN) */
+    double p99_dn;       /* 99th percentile of |P - R| (DN, to 0.5 DN: the lower edge of its half-DN bin) */
     double hist[CC_VALIDATE_HIST_BINS]; /* counts of P - R over [hist_lo, hist_hi], ends clamped */
 } cc_validate_band;
 

@@ -58,7 +58,7 @@ static double p99_of(const size_t *h, size_t n)
     size_t need = (size_t)ceil(0.99 * (double)n), acc = 0;
     for (int j = 0; j < NH; j++)
         if ((acc += h[j]) >= need)
-            return (j + 1) * 0.5;
+            return j * 0.5; /* the bin's lower edge, as validate.c */
     return NH * 0.5;
 }
 
@@ -99,6 +99,7 @@ cc_status cc_validate_dataset(const char *model_path, const char *dataset_path, 
     }
     const int nin = m.input.nchannels;
     dsfile d = {.path = dataset_path};
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     H5E_BEGIN_TRY { d.f = H5Fopen(dataset_path, H5F_ACC_RDONLY, H5P_DEFAULT); }
     H5E_END_TRY;
     if (d.f < 0) {
@@ -127,6 +128,7 @@ cc_status cc_validate_dataset(const char *model_path, const char *dataset_path, 
         names = calloc(ns ? ns : 1, sizeof *names);
         hid_t t = H5Tcopy(H5T_C_S1);
         H5Tset_size(t, H5T_VARIABLE);
+        H5Tset_cset(t, H5T_CSET_UTF8);
         if (names && H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) < 0)
             ns = 0;
         H5Tclose(t);

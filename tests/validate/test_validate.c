@@ -176,13 +176,14 @@ int main(void)
         json_t *b8 = json_array_get(bands, 3);
         CHECK(!strcmp(json_string_value(json_object_get(b8, "band")), "B08"));
         CHECK(json_real_value(json_object_get(b8, "mae_dn")) == 30.0);
+        CHECK(json_real_value(json_object_get(b8, "p99_abs_dn")) == 30.0); /* every |error| is 30 DN */
         CHECK(json_integer_value(json_object_get(b8, "n_valid")) == (json_int_t)N);
         CHECK_NEAR(json_real_value(json_object_get(json_object_get(j, "ndvi"), "mae")), sa / n, 1e-15);
         json_decref(j);
     }
     /* Markdown */
     char *md = cc_validate_markdown(&a, &r);
-    CHECK(md && strstr(md, "| B8 | 30.0 | 0.25 | 30.0 | 30.0 | 1198 |"));
+    CHECK(md && strstr(md, "| B8 | 30.0 | 0.25 | 30.0 | 30.0 | 30.0 | 1198 |"));
     CHECK(md && strstr(md, "| NDVI |"));
     free(md);
     /* PNGs: 40x30 upscaled x7 -> 280x210 panels, 3 panels (no L1C) */
