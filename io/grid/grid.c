@@ -177,3 +177,16 @@ out:
     GDALClose(ds);
     return st;
 }
+
+int cc_grid_raster_factor(const cc_raster_u16 *r, const cc_grid *g)
+{
+    double f = r->gt[1] / g->gt[1];
+    int fi = (int)lround(f);
+    if (fi < 1 || fabs(f - fi) > 1e-9 || fabs(r->gt[5] / g->gt[5] - fi) > 1e-9)
+        return 0;
+    if (fabs(r->gt[0] - g->gt[0]) > 1e-6 * fabs(g->gt[1]) || fabs(r->gt[3] - g->gt[3]) > 1e-6 * fabs(g->gt[1]))
+        return 0;
+    if ((long)r->width * fi < g->width || (long)r->height * fi < g->height)
+        return 0; /* the coarse raster must cover the fine grid */
+    return fi;
+}

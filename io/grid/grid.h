@@ -35,6 +35,11 @@ int cc_grid_same_gt(const double a[6], const double b[6]);
  * Fails with CC_ERR_MISSING if the scene has no band. */
 cc_status cc_grid_for_scene(const cc_scene *s, double resolution, cc_grid *g);
 
+/* f when raster r is grid g (1) or an integer multiple f of it with the same
+ * upper-left corner that covers g (each r pixel is f x f g pixels); 0 otherwise
+ * (the raster must then be resampled). */
+int cc_grid_raster_factor(const cc_raster_u16 *r, const cc_grid *g);
+
 /* Resamples a band's DN raster onto grid g with GDAL's warper (bilinear when
  * upsampling, average when downsampling, a plain copy when the grids are
  * identical). DN 0 is nodata on both sides and never blends into valid

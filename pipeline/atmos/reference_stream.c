@@ -31,21 +31,6 @@ static double ref_now(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-/* f when the raster is the grid (1) or an integer multiple of it with the
- * same upper-left corner covering it; 0 otherwise. */
-static int ref_aligned_factor(const cc_raster_u16 *r, const cc_grid *g)
-{
-    double f = r->gt[1] / g->gt[1];
-    int fi = (int)lround(f);
-    if (fi < 1 || fabs(f - fi) > 1e-9 || fabs(r->gt[5] / g->gt[5] - fi) > 1e-9)
-        return 0;
-    if (fabs(r->gt[0] - g->gt[0]) > 1e-6 * fabs(g->gt[1]) || fabs(r->gt[3] - g->gt[3]) > 1e-6 * fabs(g->gt[1]))
-        return 0;
-    if ((long)r->width * fi < g->width || (long)r->height * fi < g->height)
-        return 0;
-    return fi;
-}
-
 cc_status ref_engine_init(ref_engine *e, const cc_scene *s, const cc_grid *g, const cc_reference_context *ctx)
 {
     memset(e, 0, sizeof *e);
@@ -62,7 +47,7 @@ cc_status ref_engine_init(ref_engine *e, const cc_scene *s, const cc_grid *g, co
         e->band[j] = b;
         e->l2a[j] = k;
         e->src[j] = &s->band[b];
-        e->factor[j] = ref_aligned_factor(&s->band[b], g);
+        e->factor[j] = cc_grid_raster_factor(&s->band[b], g);
         if (e->factor[j] > 0)
             continue;
         float *tmp = cc_malloc3(n, sizeof(float), 1);

@@ -154,20 +154,6 @@ typedef struct {
     cc_boa_quality *q;                  /* flags of each window read (quality.h) */
 } boa_source;
 
-static int aligned_factor(const cc_raster_u16 *r, const cc_grid *g)
-{
-    double f = r->gt[1] / g->gt[1];
-    int fi = (int)lround(f);
-    if (fi < 1 || fabs(f - fi) > 1e-9 || fabs(r->gt[5] / g->gt[5] - fi) > 1e-9)
-        return 0;
-    if (fabs(r->gt[0] - g->gt[0]) > 1e-6 * fabs(g->gt[1]) || fabs(r->gt[3] - g->gt[3]) > 1e-6 * fabs(g->gt[1]))
-        return 0;
-    /* the coarse raster must cover the fine grid */
-    if ((long)r->width * fi < g->width || (long)r->height * fi < g->height)
-        return 0;
-    return fi;
-}
-
 /* The deferred bands of a window (JPEG 2000 decoded here, in the reader). */
 static cc_status boa_read_deferred(boa_source *b, int x0, int y0, int w, int h, uint16_t *dst)
 {
@@ -345,7 +331,7 @@ static cc_status boa_inputs(const cc_scene *s, int b8a_sub, const char *input_na
             src->defer_chan[src->ndefer++] = k;
             continue;
         }
-        src->factor[k] = aligned_factor(&s->band[b], g);
+        src->factor[k] = cc_grid_raster_factor(&s->band[b], g);
         if (src->factor[k] == 0) {
             size_t n = cc_grid_npix(g);
             float *tmp = cc_malloc3(n, sizeof(float), 1);

@@ -53,6 +53,24 @@ static cc_status read_rows(const dsfile *d, const char *name, hid_t mt, hsize_t 
     return e < 0 ? cc_error_set(CC_ERR_IO, "%s: cannot read /%s", d->path, name) : CC_OK;
 }
 
+/* The first dimension of dataset `name` (0 when absent). */
+static hsize_t rows_of(hid_t f, const char *name)
+{
+    hsize_t dims[4] = {0};
+    hid_t ds = -1;
+    H5E_BEGIN_TRY { ds = H5Dopen2(f, name, H5P_DEFAULT); }
+    H5E_END_TRY;
+    if (ds < 0)
+        return 0;
+    hid_t sp = H5Dget_space(ds);
+    if (H5Sget_simple_extent_ndims(sp) < 1 || H5Sget_simple_extent_ndims(sp) > 4 ||
+        H5Sget_simple_extent_dims(sp, dims, NULL) < 1)
+        dims[0] = 0;
+    H5Sclose(sp);
+    H5Dclose(ds);
+    return dims[0];
+}
+
 static double p99_of(const size_t *h, size_t n)
 {
     size_t need = (size_t)ceil(0.99 * (double)n), acc = 0;
@@ -111,20 +129,11 @@ cc_status cc_validate_dataset(const char *model_path, const char *dataset_path, 
     int32_t *sc = NULL;
     char **names = NULL;
     hid_t ds = -1;
-    H5E_BEGIN_TRY { ds = H5Dopen2(d.f, "split", H5P_DEFAULT); }
-    H5E_END_TRY;
-    if (ds >= 0) {
-        hid_t s0 = H5Dget_space(ds);
-        H5Sget_simple_extent_dims(s0, &n, NULL);
-        H5Sclose(s0);
-        H5Dclose(ds);
-    }
+    n = rows_of(d.f, "split");
+    ns = rows_of(d.f, "scenes");
     H5E_BEGIN_TRY { ds = H5Dopen2(d.f, "scenes", H5P_DEFAULT); }
     H5E_END_TRY;
     if (ds >= 0) {
-        hid_t s0 = H5Dget_space(ds);
-        H5Sget_simple_extent_dims(s0, &ns, NULL);
-        H5Sclose(s0);
         names = calloc(ns ? ns : 1, sizeof *names);
         hid_t t = H5Tcopy(H5T_C_S1);
         H5Tset_size(t, H5T_VARIABLE);
