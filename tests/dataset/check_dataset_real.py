@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""`clearcube dataset` with the DEFAULT config (models/boa-dataset.yaml) on the REAL data in
-../shared: builds the file (format version 2) and checks its attributes, shapes, chunking, counts
+"""`clearcube dataset` with the former default config (tests/dataset/dataset-real-sources.yaml:
+kinds reference, sen2cor-l2a, pair; the shipped models/boa-dataset.yaml is now the much larger
+spectral-library recipe) on the REAL data in ../shared: builds the file (format version 2) and checks its attributes, shapes, chunking, counts
 per kind and split, that every scene is in one split only, that the held-out scenes are validation
 only, the nodata convention, the context ranges, the per-pixel context (context_px: the patch
 context on every valid pixel, 0 elsewhere; the water vapour of kind reference from the reference's
@@ -30,10 +31,10 @@ src = os.environ["CLEARCUBE_SOURCE"]
 tmp = os.path.join(os.environ.get("CLEARCUBE_TMP", "/tmp"), "dataset_real")
 os.makedirs(tmp, exist_ok=True)
 out = os.path.join(tmp, "dataset.h5")
-if os.path.exists(out):
-    os.remove(out)
+for stale in [f for f in os.listdir(tmp) if f == "dataset.h5" or ".tmp-" in f]:
+    os.remove(os.path.join(tmp, stale))  # the output, and temporaries of an earlier run that was killed
 t0 = time.time()
-p = subprocess.run([cc, "dataset", os.path.join(src, "models", "boa-dataset.yaml"), "-o", out],
+p = subprocess.run([cc, "dataset", os.path.join(src, "tests", "dataset", "dataset-real-sources.yaml"), "-o", out],
                    capture_output=True, text=True)
 dt = time.time() - t0
 print(p.stdout.strip())
