@@ -200,6 +200,7 @@ static void test_files(const cc_nn_model *m, const cc_boa_domain *d, const char 
     CHECK_OK(cc_model_file_read(old, &r));
     CHECK_OK(cc_boa_domain_read(old, &r, &e));
     CHECK(e.derived && !e.has_dist && e.lower[0] == -6.0f && e.upper[e.nch - 1] == 6.0f);
+    cc_nn_model_free(&r);
 
     /* damaged groups: a valid set of attributes with one changed */
     int n = d->nch, version = CC_BOA_DOMAIN_VERSION, two = 2;
