@@ -235,6 +235,7 @@ static void draw_atmos(uint64_t source_seed, size_t patch, int v, ds_atmos *a)
     a->sa = urand(&s, 90.0, 270.0);
     a->va = a->sa - raa;
     a->p_hpa = cc_smac_pressure_from_elevation(urand(&s, 0.0, 2500.0));
+    a->o3 = CC_ATMOS_DEFAULT_UO3; /* the forward model's ozone (cc_dataset_forward_init) */
 }
 
 /* Patch-mean angles (cc_dataset_region_angles over the patch). */
