@@ -17,11 +17,7 @@ static char g_dir[1024];
 
 static const char *path_of(const char *name)
 {
-    static char buf[8][1400];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
-    return buf[k];
+    return tu_path(g_dir, name);
 }
 
 /* A child that takes the lock, reports on the pipe, then holds it for
