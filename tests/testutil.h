@@ -86,7 +86,7 @@ static inline int tu_count_prefix(const char *dir, const char *prefix)
 #define TEST_RETURN() return cc_test_failures ? (fprintf(stderr, "%d failure(s)\n", cc_test_failures), 1) : 0
 
 /* "dir/name" in one of 8 rotating static buffers (several may be live in one call). */
-static inline const char *tu_path(const char *dir, const char *name)
+static inline const char *tu_join(const char *dir, const char *name)
 {
     static char buf[8][1400];
     static int k;

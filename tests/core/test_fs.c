@@ -17,7 +17,7 @@ static char g_dir[1024];
 
 static const char *path_of(const char *name)
 {
-    return tu_path(g_dir, name);
+    return tu_join(g_dir, name);
 }
 
 /* The whole content of a file ("" + -1 length when it cannot be read). */

@@ -17,7 +17,7 @@ static char g_dir[1024];
 
 static const char *path_of(const char *name)
 {
-    return tu_path(g_dir, name);
+    return tu_join(g_dir, name);
 }
 
 /* A child that takes the lock, reports on the pipe, then holds it for
