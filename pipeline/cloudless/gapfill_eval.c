@@ -13,6 +13,8 @@
 #include "core/date.h"
 #include "core/fs.h"
 
+static cc_status json_dump_atomic(json_t *root, const char *path);
+
 const int cc_gapfill_strata_max[CC_GAPFILL_NSTRATA] = {16, 32, 64, INT_MAX};
 const char *const cc_gapfill_strata_names[CC_GAPFILL_NSTRATA] = {"<=16", "17-32", "33-64", ">64"};
 const char *const cc_gapfill_method_names[CC_GAPFILL_NMETHODS] = {"linear", "whittaker", "model"};
@@ -306,8 +308,8 @@ static json_t *method_json(const cc_gapfill_eval_result *r, int k)
     return o;
 }
 
-static json_t *result_json(const cc_gapfill_eval_result *r, unsigned long seed, const long *target_days,
-                           int ntargets, const char *data)
+struct json_t *cc_gapfill_eval_result_json(const cc_gapfill_eval_result *r, unsigned long seed,
+                                           const long *target_days, int ntargets, const char *data)
 {
     json_t *root = json_object();
     for (int k = 0; k < CC_GAPFILL_NMETHODS; k++)
@@ -327,6 +329,17 @@ static json_t *result_json(const cc_gapfill_eval_result *r, unsigned long seed, 
                                     "truth are left out; averaged over windows centred on a scored "
                                     "pixel, pooled over target days; mean over bands"));
     return root;
+}
+
+static json_t *result_json(const cc_gapfill_eval_result *r, unsigned long seed, const long *target_days,
+                           int ntargets, const char *data)
+{
+    return cc_gapfill_eval_result_json(r, seed, target_days, ntargets, data);
+}
+
+cc_status cc_gapfill_eval_json_dump(struct json_t *root, const char *path)
+{
+    return json_dump_atomic(root, path);
 }
 
 static cc_status json_dump_atomic(json_t *root, const char *path)

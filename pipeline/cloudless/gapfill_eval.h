@@ -156,6 +156,16 @@ cc_status cc_gapfill_eval_json_write(const cc_gapfill_eval_result *r, unsigned l
                                      const long *target_days, int ntargets, const char *data,
                                      const char *path);
 
+/* The JSON object of r (the method objects above and the top-level fields of
+ * cc_gapfill_eval_json_write), a new reference (jansson's json_t; json_decref),
+ * NULL if out of memory. */
+struct json_t;
+struct json_t *cc_gapfill_eval_result_json(const cc_gapfill_eval_result *r, unsigned long seed,
+                                           const long *target_days, int ntargets, const char *data);
+/* Writes any JSON object atomically (indented, sorted keys, 8 significant
+ * digits). CC_ERR_IO naming the path, CC_ERR_NOMEM. */
+cc_status cc_gapfill_eval_json_dump(struct json_t *root, const char *path);
+
 #ifdef __cplusplus
 }
 #endif
