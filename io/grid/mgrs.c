@@ -1,6 +1,8 @@
-/* clearcube: the Sentinel-2 tiling grid (MGRS). See jobs/mgrs.h. */
+/* clearcube: the Sentinel-2 tiling grid: ESA's tile list (io/grid/s2_tiles_table.c) and the
+ * UTM maths that turn its corners into footprints. See io/grid/mgrs.h. */
 #define _GNU_SOURCE /* strdup, strndup, scandir, M_PI */
 #include "io/grid/mgrs.h"
+#include "io/grid/s2_tiles_table.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -14,8 +16,6 @@
 
 #define DEG (M_PI / 180.0)
 #define SQ 100000.0
-#define NDENS 12 /* segments per footprint edge (about 9 km each) */
-#define NPOLY (4 * NDENS)
 
 static const char bands[] = "CDEFGHJKLMNPQRSTUVWX";
 static const char *const col_sets[3] = {"STUVWXYZ", "ABCDEFGH", "JKLMNPQR"}; /* zone % 3 */
@@ -85,35 +85,7 @@ void cc_mgrs_utm_inverse(int zone, double e, double n, double *lon, double *lat)
     *lon = zone_cm(zone) + atan2(sinh(ep), cos(xp)) / DEG;
 }
 
-/* ---- zones and bands ---- */
-
-typedef struct {
-    double w, s, e, n;
-} box;
-
-/* The lon/lat rectangles making up a zone (up to 4). */
-static int zone_boxes(int z, box out[4])
-{
-    double w = -186.0 + 6.0 * z, e = w + 6.0;
-    int nb = 0;
-    out[nb++] = (box){w, -80.0, e, 56.0};
-    if (z == 31)
-        out[nb++] = (box){0.0, 56.0, 3.0, 64.0};
-    else if (z == 32)
-        out[nb++] = (box){3.0, 56.0, 12.0, 64.0};
-    else
-        out[nb++] = (box){w, 56.0, e, 64.0};
-    out[nb++] = (box){w, 64.0, e, 72.0};
-    switch (z) {
-    case 31: out[nb++] = (box){0.0, 72.0, 9.0, 84.0}; break;
-    case 33: out[nb++] = (box){9.0, 72.0, 21.0, 84.0}; break;
-    case 35: out[nb++] = (box){21.0, 72.0, 33.0, 84.0}; break;
-    case 37: out[nb++] = (box){33.0, 72.0, 42.0, 84.0}; break;
-    case 32: case 34: case 36: break;
-    default: out[nb++] = (box){w, 72.0, e, 84.0}; break;
-    }
-    return nb;
-}
+/* ---- zones and the computed MGRS square of a point ---- */
 
 int cc_mgrs_zone(double lon, double lat)
 {
@@ -131,7 +103,63 @@ static int band_index(double lat)
     return b < 0 ? 0 : b > 19 ? 19 : b;
 }
 
+/* MGRS ID of square (col c, row r) of zone z: c = floor(E / 100 km), r =
+ * floor(N / 100 km) with N signed (negative south); its band letter is the
+ * band of its centre. -1 if c is outside 1..8. */
+static int square_id(int z, int c, int r, char id[8])
+{
+    if (c < 1 || c > 8)
+        return -1;
+    double lon, lat;
+    cc_mgrs_utm_inverse(z, (c + 0.5) * SQ, (r + 0.5) * SQ, &lon, &lat);
+    int ri = ((r % 20) + 20 + (z % 2 == 0 ? 5 : 0)) % 20;
+    snprintf(id, 8, "%02d%c%c%c", z, bands[band_index(lat)], col_sets[z % 3][c - 1], rows[ri]);
+    return 0;
+}
+
+/* ---- the ESA table ---- */
+
+static int tile_zone(const cc_s2_tile_row *t) { return (t->id[0] - '0') * 10 + (t->id[1] - '0'); }
+static int tile_south(const cc_s2_tile_row *t) { return t->id[2] < 'N'; }
+
+static int cmp_row(const void *key, const void *row) { return strncmp(key, ((const cc_s2_tile_row *)row)->id, 5); }
+
+static const cc_s2_tile_row *tile_find(const char id[6])
+{
+    return bsearch(id, cc_s2_tiles, (size_t)cc_s2_tiles_count, sizeof cc_s2_tiles[0], cmp_row);
+}
+
+/* The tile's footprint as ESA draws it: the four corners (UL, UR, LR, LL) of
+ * its 109.8 km UTM square in lon/lat, joined by straight lines in the lon/lat
+ * plane. Longitudes are continuous around the zone's central meridian, so a
+ * footprint crossing +-180 degrees has corners beyond it (ESA's KML cuts it
+ * there into two parts: the same area). */
+static void tile_quad(const cc_s2_tile_row *t, double x[4], double y[4])
+{
+    int z = tile_zone(t);
+    double e0 = 20.0 * t->ulx, n1 = 20.0 * t->uly - (tile_south(t) ? 1e7 : 0.0);
+    double e1 = e0 + CC_MGRS_TILE_SIZE, n0 = n1 - CC_MGRS_TILE_SIZE;
+    cc_mgrs_utm_inverse(z, e0, n1, &x[0], &y[0]);
+    cc_mgrs_utm_inverse(z, e1, n1, &x[1], &y[1]);
+    cc_mgrs_utm_inverse(z, e1, n0, &x[2], &y[2]);
+    cc_mgrs_utm_inverse(z, e0, n0, &x[3], &y[3]);
+}
+
+void cc_mgrs_tile_corners(const char *id, double lon[4], double lat[4])
+{
+    const cc_s2_tile_row *t = tile_find(id);
+    if (t)
+        tile_quad(t, lon, lat);
+    else
+        for (int i = 0; i < 4; i++)
+            lon[i] = lat[i] = NAN;
+}
+
 /* ---- geometry helpers (lon/lat plane) ---- */
+
+typedef struct {
+    double w, s, e, n;
+} box;
 
 static int in_box(const box *b, double x, double y) { return x >= b->w && x <= b->e && y >= b->s && y <= b->n; }
 
@@ -161,14 +189,20 @@ static int segs_meet(double ax, double ay, double bx, double by, double cx, doub
               fmax(cy, dy) < fmin(ay, by)));
 }
 
-/* Does the closed polygon (x, y, n) meet the box? */
-static int poly_meets_box(const double *x, const double *y, int n, const box *b)
+static box poly_env(const double *x, const double *y, int n)
 {
     box pb = {x[0], y[0], x[0], y[0]};
     for (int i = 1; i < n; i++) {
         pb.w = fmin(pb.w, x[i]), pb.e = fmax(pb.e, x[i]);
         pb.s = fmin(pb.s, y[i]), pb.n = fmax(pb.n, y[i]);
     }
+    return pb;
+}
+
+/* Does the closed polygon (x, y, n) meet the box (boundaries included)? */
+static int poly_meets_box(const double *x, const double *y, int n, const box *b)
+{
+    box pb = poly_env(x, y, n);
     if (!boxes_meet(&pb, b))
         return 0;
     for (int i = 0; i < n; i++)
@@ -184,174 +218,54 @@ static int poly_meets_box(const double *x, const double *y, int n, const box *b)
     return 0;
 }
 
-/* A UTM rectangle of zone z as a densified lon/lat polygon (NPOLY vertices). */
-static void utm_rect_poly(int z, double e0, double n0, double e1, double n1, double *x, double *y)
-{
-    int k = 0;
-    for (int side = 0; side < 4; side++)
-        for (int i = 0; i < NDENS; i++, k++) {
-            double t = (double)i / NDENS, e, n;
-            switch (side) {
-            case 0: e = e0 + t * (e1 - e0), n = n0; break;  /* south, west->east */
-            case 1: e = e1, n = n0 + t * (n1 - n0); break;  /* east, south->north */
-            case 2: e = e1 - t * (e1 - e0), n = n1; break;  /* north, east->west */
-            default: e = e0, n = n1 - t * (n1 - n0); break; /* west, north->south */
-            }
-            cc_mgrs_utm_inverse(z, e, n, &x[k], &y[k]);
-        }
-}
-
-/* ---- squares and IDs ---- */
-
-/* Square (col c, row r) of zone z: c = floor(E / 100 km), r = floor(N / 100 km)
- * with N signed (negative south). Its band is the band of its centre. */
-static int square_band(int z, int c, int r)
-{
-    double lon, lat;
-    cc_mgrs_utm_inverse(z, (c + 0.5) * SQ, (r + 0.5) * SQ, &lon, &lat);
-    return band_index(lat);
-}
-
-static int square_id(int z, int c, int r, char id[8])
-{
-    if (c < 1 || c > 8)
-        return -1;
-    int ri = ((r % 20) + 20 + (z % 2 == 0 ? 5 : 0)) % 20;
-    snprintf(id, 8, "%02d%c%c%c", z, bands[square_band(z, c, r)], col_sets[z % 3][c - 1], rows[ri]);
-    return 0;
-}
-
-/* Footprint of square (c, r) in the zone's signed UTM coordinates. */
-static void square_footprint(int c, int r, double *e0, double *n0, double *e1, double *n1)
-{
-    int south = r < 0;
-    double fn = south ? 1e7 : 0.0; /* snap in the EPSG's false-northing frame */
-    *e0 = floor(c * SQ / 60.0) * 60.0;
-    *n1 = ceil(((r + 1) * SQ + fn) / 60.0) * 60.0 - fn;
-    *e1 = *e0 + CC_MGRS_TILE_SIZE;
-    *n0 = *n1 - CC_MGRS_TILE_SIZE;
-}
-
-/* Does square (c, r) of zone z belong to the zone's part `zb`? (Shrunk by
- * 1 m: a square that only touches the part, as zone 31V's east edge at
- * 3 E = 500 km, does not.) */
-static int square_in_box(int z, int c, int r, const box *zb)
-{
-    double x[NPOLY], y[NPOLY];
-    utm_rect_poly(z, c * SQ + 1.0, r * SQ + 1.0, (c + 1) * SQ - 1.0, (r + 1) * SQ - 1.0, x, y);
-    return poly_meets_box(x, y, NPOLY, zb);
-}
-
-/* ---- enumeration ---- */
+/* ---- selection ---- */
 
 typedef int (*area_pred)(const double *x, const double *y, int n, void *ctx);
 
-typedef struct {
-    char **ids;
-    int n, cap;
-} idlist;
-
-static cc_status idlist_add(idlist *l, const char *id)
+static void *ids_nomem(char **ids, int n)
 {
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 256;
-        char **p = realloc(l->ids, (size_t)cap * sizeof *p);
-        if (!p)
-            return cc_error_set(CC_ERR_NOMEM, "tiles: out of memory");
-        l->ids = p, l->cap = cap;
+    cc_mgrs_ids_free(ids, n);
+    cc_error_set(CC_ERR_NOMEM, "tiles: out of memory");
+    return NULL;
+}
+
+/* Every ESA tile whose footprint meets the area (env: the area's lon/lat
+ * envelope within -180..180; pred: the exact test). A footprint reaching over
+ * +-180 is also tested shifted by -+360 degrees. The table is sorted, so the
+ * result is too. */
+static cc_status select_tiles(const box *env, area_pred pred, void *ctx, char ***ids, int *nids)
+{
+    char **l = NULL;
+    int n = 0, cap = 0;
+    for (int i = 0; i < cc_s2_tiles_count; i++) {
+        double x[4], y[4];
+        tile_quad(&cc_s2_tiles[i], x, y);
+        box tb = poly_env(x, y, 4);
+        int hit = 0;
+        for (int k = -1; k <= 1 && !hit; k++) {
+            double sh = 360.0 * k;
+            if (!(tb.w + sh <= env->e && tb.e + sh >= env->w && tb.s <= env->n && tb.n >= env->s))
+                continue;
+            double xs[4];
+            for (int j = 0; j < 4; j++)
+                xs[j] = x[j] + sh;
+            hit = pred(xs, y, 4, ctx);
+        }
+        if (!hit)
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 256;
+            char **p = realloc(l, (size_t)cap * sizeof *p);
+            if (!p)
+                return ids_nomem(l, n), CC_ERR_NOMEM;
+            l = p;
+        }
+        if (!(l[n] = strndup(cc_s2_tiles[i].id, 5)))
+            return ids_nomem(l, n), CC_ERR_NOMEM;
+        n++;
     }
-    if (!(l->ids[l->n] = strdup(id)))
-        return cc_error_set(CC_ERR_NOMEM, "tiles: out of memory");
-    l->n++;
+    *ids = l, *nids = n;
     return CC_OK;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* Tests a footprint polygon, shifted by 360 degrees when it straddles +-180. */
-static int footprint_hits(double *x, double *y, area_pred pred, void *ctx)
-{
-    double lo = x[0], hi = x[0];
-    for (int i = 1; i < NPOLY; i++)
-        lo = fmin(lo, x[i]), hi = fmax(hi, x[i]);
-    if (pred(x, y, NPOLY, ctx))
-        return 1;
-    double shift = hi > 180.0 ? -360.0 : lo < -180.0 ? 360.0 : 0.0;
-    if (shift == 0.0)
-        return 0;
-    for (int i = 0; i < NPOLY; i++)
-        x[i] += shift;
-    return pred(x, y, NPOLY, ctx);
-}
-
-static cc_status enumerate(const box *env, area_pred pred, void *ctx, char ***ids, int *nids)
-{
-    cc_status st = CC_ERR_INTERNAL;
-    idlist l = {0};
-    /* a tile meeting the area has its square within ~156 km of it */
-    const double mlat = 1.6;
-    double amax = fmin(89.0, fmax(fabs(env->s), fabs(env->n)) + mlat);
-    double mlon = fmin(360.0, mlat / cos(amax * DEG));
-    box wide = {env->w - mlon, env->s - mlat, env->e + mlon, env->n + mlat};
-    for (int z = 1; z <= 60; z++) {
-        box zb[4];
-        int nb = zone_boxes(z, zb);
-        for (int bi = 0; bi < nb; bi++) {
-            /* the zone part near the area (zone 1 and 60 also seen across +-180) */
-            for (int wrap = -1; wrap <= 1; wrap++) {
-                box b = zb[bi];
-                b.w += 360.0 * wrap, b.e += 360.0 * wrap;
-                box c = {fmax(b.w, wide.w), fmax(b.s, wide.s), fmin(b.e, wide.e), fmin(b.n, wide.n)};
-                if (c.w > c.e || c.s > c.n)
-                    continue;
-                c.w -= 360.0 * wrap, c.e -= 360.0 * wrap; /* back to the zone's own longitudes */
-                /* UTM extent of the clipped part */
-                double emin = 1e30, emax = -1e30, nmin = 1e30, nmax = -1e30;
-                for (int i = 0; i <= 16; i++)
-                    for (int j = 0; j <= 16; j++) {
-                        double e, n;
-                        cc_mgrs_utm_forward(z, c.w + (c.e - c.w) * i / 16.0, c.s + (c.n - c.s) * j / 16.0, &e, &n);
-                        emin = fmin(emin, e), emax = fmax(emax, e), nmin = fmin(nmin, n), nmax = fmax(nmax, n);
-                    }
-                int c0 = (int)floor(emin / SQ) - 1, c1 = (int)floor(emax / SQ) + 1;
-                int r0 = (int)floor(nmin / SQ) - 1, r1 = (int)floor(nmax / SQ) + 1;
-                if (c0 < 1)
-                    c0 = 1;
-                if (c1 > 8)
-                    c1 = 8;
-                for (int col = c0; col <= c1; col++)
-                    for (int row = r0; row <= r1; row++) {
-                        if (!square_in_box(z, col, row, &c))
-                            continue;
-                        double e0, n0, e1, n1, x[NPOLY], y[NPOLY];
-                        square_footprint(col, row, &e0, &n0, &e1, &n1);
-                        utm_rect_poly(z, e0, n0, e1, n1, x, y);
-                        if (!footprint_hits(x, y, pred, ctx))
-                            continue;
-                        char id[8];
-                        if (square_id(z, col, row, id) == 0 && (st = idlist_add(&l, id)) != CC_OK)
-                            goto out;
-                    }
-            }
-        }
-    }
-    if (l.n > 1) {
-        qsort(l.ids, (size_t)l.n, sizeof *l.ids, cmp_str);
-        int k = 1;
-        for (int i = 1; i < l.n; i++) {
-            if (strcmp(l.ids[i], l.ids[k - 1]) == 0)
-                free(l.ids[i]);
-            else
-                l.ids[k++] = l.ids[i];
-        }
-        l.n = k;
-    }
-    *ids = l.ids, *nids = l.n;
-    l.ids = NULL, l.n = 0;
-    st = CC_OK;
-out:
-    cc_mgrs_ids_free(l.ids, l.n);
-    return st;
 }
 
 void cc_mgrs_ids_free(char **ids, int nids)
@@ -361,7 +275,19 @@ void cc_mgrs_ids_free(char **ids, int nids)
     free(ids);
 }
 
-static int box_pred(const double *x, const double *y, int n, void *ctx) { return poly_meets_box(x, y, n, ctx); }
+typedef struct {
+    box part[2];
+    int nparts;
+} bbox_ctx;
+
+static int box_pred(const double *x, const double *y, int n, void *ctx)
+{
+    const bbox_ctx *b = ctx;
+    for (int i = 0; i < b->nparts; i++)
+        if (poly_meets_box(x, y, n, &b->part[i]))
+            return 1;
+    return 0;
+}
 
 static cc_status check_box(const char *what, double w, double s, double e, double n)
 {
@@ -369,15 +295,10 @@ static cc_status check_box(const char *what, double w, double s, double e, doubl
         return cc_error_set(CC_ERR_ARG, "%s: coordinates must be finite numbers", what);
     if (w < -180.0 || e > 180.0 || w > 180.0 || e < -180.0)
         return cc_error_set(CC_ERR_ARG, "%s: longitudes must be within -180..180 (got %g, %g)", what, w, e);
-    if (w > e)
-        return cc_error_set(CC_ERR_ARG,
-                            "%s: west %g > east %g: an area crossing the antimeridian must be split into two", what,
-                            w, e);
     if (s > n)
         return cc_error_set(CC_ERR_ARG, "%s: south %g > north %g", what, s, n);
-    if (s < -80.0 || n > 84.0)
-        return cc_error_set(CC_ERR_ARG,
-                            "%s: latitudes must be within -80..84 (the Sentinel-2 grid; got %g..%g)", what, s, n);
+    if (s < -90.0 || n > 90.0)
+        return cc_error_set(CC_ERR_ARG, "%s: latitudes must be within -90..90 (got %g..%g)", what, s, n);
     return CC_OK;
 }
 
@@ -387,8 +308,15 @@ cc_status cc_mgrs_tiles_bbox(double w, double s, double e, double n, char ***ids
     cc_status st = check_box("bbox", w, s, e, n);
     if (st != CC_OK)
         return st;
-    box b = {w, s, e, n};
-    return enumerate(&b, box_pred, &b, ids, nids);
+    bbox_ctx b = {{{w, s, e, n}}, 1};
+    box env = {w, s, e, n};
+    if (w > e) { /* crosses the antimeridian (RFC 7946, 5.2) */
+        b.part[0] = (box){w, s, 180.0, n};
+        b.part[1] = (box){-180.0, s, e, n};
+        b.nparts = 2;
+        env = (box){-180.0, s, 180.0, n};
+    }
+    return select_tiles(&env, box_pred, &b, ids, nids);
 }
 
 /* ---- vector areas ---- */
@@ -413,57 +341,60 @@ static int geom_pred(const double *x, const double *y, int n, void *ctx)
     return hit;
 }
 
-cc_status cc_mgrs_tiles_geojson(const char *path, char ***ids, int *nids)
+/* Adds the polygons of every layer of ds, in WGS 84 lon/lat, to `all`. */
+static cc_status collect_polygons(GDALDatasetH ds, const char *path, OGRGeometryH all, int *ngeom)
 {
-    cc_status st = CC_ERR_FORMAT;
-    GDALDatasetH ds = NULL;
-    OGRSpatialReferenceH wgs = NULL;
-    OGRGeometryH all = OGR_G_CreateGeometry(wkbGeometryCollection);
-    *ids = NULL, *nids = 0;
-    CPLErrorReset();
-    ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
-    if (!ds) {
-        const char *m = CPLGetLastErrorMsg();
-        st = cc_error_set(CC_ERR_IO, "%s: cannot open as a vector file%s%s", path, m[0] ? ": " : "", m);
-        goto out;
-    }
-    wgs = OSRNewSpatialReference(NULL);
+    OGRSpatialReferenceH wgs = OSRNewSpatialReference(NULL);
+    cc_status st = CC_OK;
     OSRImportFromEPSG(wgs, 4326);
     OSRSetAxisMappingStrategy(wgs, OAMS_TRADITIONAL_GIS_ORDER);
-    int ngeom = 0;
-    for (int li = 0; li < GDALDatasetGetLayerCount(ds); li++) {
+    for (int li = 0; li < GDALDatasetGetLayerCount(ds) && st == CC_OK; li++) {
         OGRLayerH lyr = GDALDatasetGetLayer(ds, li);
         OGRSpatialReferenceH srs = OGR_L_GetSpatialRef(lyr);
         OGRCoordinateTransformationH ct = NULL;
-        if (srs && !OSRIsSame(srs, wgs)) {
-            ct = OCTNewCoordinateTransformation(srs, wgs);
-            if (!ct) {
-                st = cc_error_set(CC_ERR_CRS, "%s: cannot transform layer %d to WGS 84 lon/lat", path, li);
-                goto out;
-            }
+        if (srs && !OSRIsSame(srs, wgs) && !(ct = OCTNewCoordinateTransformation(srs, wgs))) {
+            st = cc_error_set(CC_ERR_CRS, "%s: cannot transform layer %d to WGS 84 lon/lat", path, li);
+            break;
         }
         OGR_L_ResetReading(lyr);
         OGRFeatureH f;
-        while ((f = OGR_L_GetNextFeature(lyr)) != NULL) {
+        while (st == CC_OK && (f = OGR_L_GetNextFeature(lyr)) != NULL) {
             OGRGeometryH g = OGR_F_GetGeometryRef(f);
             OGRwkbGeometryType t = g ? wkbFlatten(OGR_G_GetGeometryType(g)) : wkbUnknown;
             if (t == wkbPolygon || t == wkbMultiPolygon) {
                 OGRGeometryH c = OGR_G_Clone(g);
                 if (ct && OGR_G_Transform(c, ct) != OGRERR_NONE) {
                     OGR_G_DestroyGeometry(c);
-                    OGR_F_Destroy(f);
-                    OCTDestroyCoordinateTransformation(ct);
                     st = cc_error_set(CC_ERR_CRS, "%s: cannot transform a polygon to WGS 84 lon/lat", path);
-                    goto out;
+                } else {
+                    OGR_G_AddGeometryDirectly(all, c);
+                    (*ngeom)++;
                 }
-                OGR_G_AddGeometryDirectly(all, c);
-                ngeom++;
             }
             OGR_F_Destroy(f);
         }
         if (ct)
             OCTDestroyCoordinateTransformation(ct);
     }
+    OSRDestroySpatialReference(wgs);
+    return st;
+}
+
+cc_status cc_mgrs_tiles_geojson(const char *path, char ***ids, int *nids)
+{
+    cc_status st = CC_ERR_FORMAT;
+    OGRGeometryH all = OGR_G_CreateGeometry(wkbGeometryCollection);
+    *ids = NULL, *nids = 0;
+    CPLErrorReset();
+    GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
+    if (!ds) {
+        const char *m = CPLGetLastErrorMsg();
+        st = cc_error_set(CC_ERR_IO, "%s: cannot open as a vector file%s%s", path, m[0] ? ": " : "", m);
+        goto out;
+    }
+    int ngeom = 0;
+    if ((st = collect_polygons(ds, path, all, &ngeom)) != CC_OK)
+        goto out;
     if (ngeom == 0) {
         st = cc_error_set(CC_ERR_FORMAT, "%s: no polygon or multipolygon found", path);
         goto out;
@@ -472,19 +403,10 @@ cc_status cc_mgrs_tiles_geojson(const char *path, char ***ids, int *nids)
     OGR_G_GetEnvelope(all, &env);
     if ((st = check_box(path, env.MinX, env.MinY, env.MaxX, env.MaxY)) != CC_OK)
         goto out;
-    if (env.MaxX - env.MinX > 180.0) {
-        st = cc_error_set(CC_ERR_ARG,
-                          "%s: the area spans %g degrees of longitude; if it crosses the antimeridian, split it "
-                          "at 180 degrees",
-                          path, env.MaxX - env.MinX);
-        goto out;
-    }
     geom_ctx g = {all, {env.MinX, env.MinY, env.MaxX, env.MaxY}};
-    st = enumerate(&g.env, geom_pred, &g, ids, nids);
+    st = select_tiles(&g.env, geom_pred, &g, ids, nids);
 out:
     OGR_G_DestroyGeometry(all);
-    if (wgs)
-        OSRDestroySpatialReference(wgs);
     if (ds)
         GDALClose(ds);
     return st;
@@ -500,34 +422,31 @@ cc_status cc_mgrs_tile_at(double lon, double lat, char id[8])
     int z = cc_mgrs_zone(lon, lat);
     double e, n;
     cc_mgrs_utm_forward(z, lon, lat, &e, &n);
-    if (square_id(z, (int)floor(e / SQ), (int)floor(n / SQ), id) != 0)
-        return cc_error_set(CC_ERR_INTERNAL, "point %g, %g: easting %g outside the grid", lon, lat, e);
-    return CC_OK;
-}
-
-/* Zone, column and (signed) row of a tile ID; 0 if it names no tile. */
-static int tile_decode(const char *id, int *zone, int *col, int *row)
-{
-    int z = (id[0] - '0') * 10 + (id[1] - '0');
-    const char *bp = strchr(bands, id[2]), *cp = strchr(col_sets[z % 3], id[3]), *rp = strchr(rows, id[4]);
-    if (z < 1 || z > 60 || !bp || !cp || !rp || !id[2] || !id[3] || !id[4])
-        return 0;
-    int c = (int)(cp - col_sets[z % 3]) + 1, bi = (int)(bp - bands);
-    int rmod = (((int)(rp - rows) - (z % 2 == 0 ? 5 : 0)) % 20 + 20) % 20;
-    for (int r = rmod - 100; r <= 100; r += 20) {
-        if (square_band(z, c, r) != bi)
-            continue;
-        box zb[4];
-        int nb = zone_boxes(z, zb);
-        for (int k = 0; k < nb; k++) {
-            box b = zb[k];
-            if (square_in_box(z, c, r, &b)) {
-                *zone = z, *col = c, *row = r;
-                return 1;
-            }
-        }
+    char sq[8] = "";
+    if (square_id(z, (int)floor(e / SQ), (int)floor(n / SQ), sq) == 0 && tile_find(sq)) {
+        snprintf(id, 8, "%s", sq);
+        return CC_OK;
     }
-    return 0;
+    /* the MGRS square is not an ESA tile (zone edges, polar caps): the ESA
+     * tile containing the point whose centre is nearest */
+    char **ids = NULL;
+    int nids = 0;
+    if ((st = cc_mgrs_tiles_bbox(lon, lat, lon, lat, &ids, &nids)) != CC_OK)
+        return st;
+    double best = INFINITY;
+    for (int i = 0; i < nids; i++) {
+        double x[4], y[4], cx = 0, cy = 0;
+        tile_quad(tile_find(ids[i]), x, y);
+        for (int k = 0; k < 4; k++)
+            cx += x[k] / 4, cy += y[k] / 4;
+        double dx = remainder(cx - lon, 360.0) * cos(lat * DEG), d = dx * dx + (cy - lat) * (cy - lat);
+        if (d < best)
+            best = d, snprintf(id, 8, "%s", ids[i]);
+    }
+    cc_mgrs_ids_free(ids, nids);
+    if (!nids)
+        return cc_error_set(CC_ERR_ARG, "point %g, %g: in no Sentinel-2 tile", lon, lat);
+    return CC_OK;
 }
 
 cc_status cc_mgrs_tile_parse(const char *in, char out[8])
@@ -548,9 +467,9 @@ cc_status cc_mgrs_tile_parse(const char *in, char out[8])
         return cc_error_set(CC_ERR_ARG, "'%s' is not a Sentinel-2 tile ID (like 32UMF)", in);
     }
     id[5] = 0;
-    int z, c, r;
-    if (!isdigit((unsigned char)id[0]) || !isdigit((unsigned char)id[1]) || !tile_decode(id, &z, &c, &r))
-        return cc_error_set(CC_ERR_ARG, "'%s' is not a tile of the Sentinel-2 grid", in);
+    if (!tile_find(id))
+        return cc_error_set(CC_ERR_ARG, "'%s' is not a tile of the Sentinel-2 grid (ESA's list of %d tiles)", in,
+                            cc_s2_tiles_count);
     memcpy(out, id, 6);
     return CC_OK;
 }
@@ -561,13 +480,11 @@ cc_status cc_mgrs_tile_footprint(const char *id, int *epsg, double *ulx, double 
     cc_status st = cc_mgrs_tile_parse(id, t);
     if (st != CC_OK)
         return st;
-    int z, c, r;
-    tile_decode(t, &z, &c, &r);
-    double e0, n0, e1, n1;
-    square_footprint(c, r, &e0, &n0, &e1, &n1);
-    int south = r < 0;
-    *epsg = (south ? 32700 : 32600) + z;
-    *ulx = e0;
-    *uly = n1 + (south ? 1e7 : 0.0);
+    const cc_s2_tile_row *r = tile_find(t);
+    *epsg = (tile_south(r) ? 32700 : 32600) + tile_zone(r);
+    *ulx = 20.0 * r->ulx;
+    *uly = 20.0 * r->uly;
     return CC_OK;
 }
+
+int cc_mgrs_tile_count(void) { return cc_s2_tiles_count; }

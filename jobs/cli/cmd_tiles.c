@@ -11,12 +11,14 @@
 void cc_cmd_tiles_help(void)
 {
     printf("Usage: clearcube tiles --bbox W,S,E,N | --geojson FILE | --footprint TILE\n\n"
-           "Prints the Sentinel-2 (MGRS) tile IDs whose 109.8 km footprint intersects the area, one per\n"
-           "line, sorted, without the leading T; the count goes to stderr. Computed from the MGRS grid\n"
-           "(UTM zones with the Norway and Svalbard exceptions), no tile list needed.\n\n"
-           "  --bbox W,S,E,N     lon/lat box in degrees (W <= E; split boxes crossing the antimeridian;\n"
-           "                     latitudes within -80..84). Use --bbox=-31,34,45,72 for negative W.\n"
-           "  --geojson FILE     polygons of a GeoJSON (or any OGR) file, reprojected to WGS 84\n"
+           "Prints the Sentinel-2 tile IDs whose footprint intersects the area, one per line, sorted,\n"
+           "without the leading T; the count goes to stderr. The tiles are ESA's list of the 56,686\n"
+           "operational tiles (compiled in; io/grid/s2_tiles_table.c), each footprint drawn as ESA draws it\n"
+           "(four lon/lat corners); neighbouring tiles overlap and every one that meets the area is listed.\n\n"
+           "  --bbox W,S,E,N     lon/lat box in degrees; W > E is a box crossing the antimeridian (as in\n"
+           "                     GeoJSON). Use --bbox=-31,34,45,72 for negative W.\n"
+           "  --geojson FILE     polygons of a GeoJSON (or any OGR) file, reprojected to WGS 84 and tested\n"
+           "                     exactly (not their bounding box); cut areas at 180 degrees (RFC 7946)\n"
            "  --footprint TILE   print the tile's EPSG code and upper-left corner instead\n");
 }
 

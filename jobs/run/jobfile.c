@@ -79,7 +79,7 @@ static const job_key top_keys[] = {
 
 static const job_key area_keys[] = {
     {"bbox", K_BBOX, 0, 0, NULL, NULL, F_AREA, "[5.5, 47.0, 15.5, 55.0]",
-     "lon/lat bounding box [W, S, E, N] in degrees (W <= E: split boxes crossing the antimeridian)",
+     "lon/lat bounding box [W, S, E, N] in degrees (W > E: a box crossing the antimeridian, as in GeoJSON)",
      OFF(bbox), NOCOUNT},
     {"tiles", K_TILES, 1, 1e6, NULL, NULL, F_AREA, "[32UMF, 33UUU]",
      "list of Sentinel-2 (MGRS) tile IDs, with or without the leading T", OFF(tiles), OFF(ntiles)},
@@ -428,10 +428,8 @@ static cc_status set_value(const ctx *c, const job_key *k, const char *kp, const
                 return fail(c, kp, &v->kids[i], "item %d must be a number", i);
         if (b[0] < -180 || b[2] > 180 || b[0] > 180 || b[2] < -180)
             return fail(c, kp, v, "longitudes must be within -180..180");
-        if (b[1] < -80 || b[3] > 84 || b[1] > 84 || b[3] < -80)
-            return fail(c, kp, v, "latitudes must be within -80..84 (the Sentinel-2 grid)");
-        if (b[0] > b[2])
-            return fail(c, kp, v, "W %g > E %g: split a box crossing the antimeridian into two jobs", b[0], b[2]);
+        if (b[1] < -90 || b[3] > 90 || b[1] > 90 || b[3] < -90)
+            return fail(c, kp, v, "latitudes must be within -90..90");
         if (b[1] > b[3])
             return fail(c, kp, v, "S %g > N %g", b[1], b[3]);
         memcpy(base + k->off, b, sizeof b);

@@ -19,6 +19,13 @@ out=$("$CC" tiles --bbox 8.9,54.5,8.9,54.5 2>"$T/err")
 n=$("$CC" tiles --bbox=-31,34,45,72 2>/dev/null | wc -l)
 [ "$n" -gt 2500 ] && ok "Europe: $n tiles" || bad "Europe: $n tiles"
 "$CC" tiles --footprint T32UMF | grep -q '^EPSG:32632 ULX 399960 ULY 6100020 SIZE 109800$' && ok "footprint" || bad "footprint"
+# ESA's list: the world is 56,686 tiles; 02CLE (an MGRS square ESA does not publish) is not one;
+# 31VED is; a box across the antimeridian (W > E) has tiles of zones 60 and 01
+n=$("$CC" tiles --bbox=-180,-90,180,90 2>/dev/null | wc -l)
+[ "$n" -eq 56686 ] && ok "world: $n tiles" || bad "world: $n tiles"
+"$CC" tiles --footprint 31VED | grep -q '^EPSG:32631 ULX 499980 ULY 6400020 SIZE 109800$' && ok "31VED" || bad "31VED"
+am=$("$CC" tiles --bbox=178.5,-19,-179.5,-16 2>/dev/null | cut -c1-2 | sort -u | tr '\n' ' ')
+[ "$am" = "01 60 " ] && ok "antimeridian box: zones $am" || bad "antimeridian box: zones $am"
 cat > "$T/area.geojson" <<'GJ'
 {"type": "Polygon", "coordinates": [[[12.5, 52.4], [12.7, 52.4], [12.7, 52.55], [12.5, 52.55], [12.5, 52.4]]]}
 GJ
@@ -31,8 +38,9 @@ expect_fail() { # NAME PATTERN CMD...
   if [ $rc -ne 0 ] && grep -Eq "^clearcube: error: .*$pat" <<<"$last"; then ok "$name (rc $rc): $last"
   else bad "$name (rc $rc): $last"; fi
 }
-expect_fail "antimeridian"    "antimeridian"   "$CC" tiles --bbox 170,0,-170,10
-expect_fail "beyond 84 N"     "-80..84"        "$CC" tiles --bbox 0,80,10,85
+expect_fail "beyond 90 N"     "-90..90"        "$CC" tiles --bbox 0,80,10,95
+expect_fail "south > north"   "south"          "$CC" tiles --bbox 0,10,10,5
+expect_fail "not an ESA tile" "02CLE"          "$CC" tiles --footprint 02CLE
 expect_fail "bad bbox"        "--bbox"         "$CC" tiles --bbox 1,2,3
 expect_fail "no area"         "exactly one"    "$CC" tiles
 expect_fail "bad tile"        "32XMF"          "$CC" tiles --footprint 32XMF

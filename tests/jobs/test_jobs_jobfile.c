@@ -99,7 +99,7 @@ int main(void)
     expect_error("no area", "area:\n  tiles: [T32UMF, 33uuu]\n", "", "area: one of");
     expect_error("bad tile", "33uuu", "33ZZZ", "area.tiles[1]");
     expect_error("bad choice", "product: reference", "product: magic", "product: must be one of");
-    expect_error("bbox antimeridian", "  tiles: [T32UMF, 33uuu]", "  bbox: [170, 0, -170, 10]", "area.bbox: W 170");
+    expect_error("bbox beyond the pole", "  tiles: [T32UMF, 33uuu]", "  bbox: [170, 0, -170, 91]", "area.bbox: latitudes");
     expect_error("bbox shape", "  tiles: [T32UMF, 33uuu]", "  bbox: [1, 2, 3]", "area.bbox: must be a list of 4");
     expect_error("list expected", "catalogues: [cat, /abs/cat2]", "catalogues: cat", "catalogues: must be a list");
     expect_error("duplicate key", "output: out\n", "output: out\noutput: again\n", "output: duplicate key");
