@@ -20,7 +20,7 @@
  * (0 = no value): cloud 2 + 1, shadow 3 + 1. */
 enum { CUBE_MASK_CLOUD = 3, CUBE_MASK_SHADOW = 4 };
 
-const double cc_gfr_lambda[CC_GFR_NLAMBDA] = {1, 10, 100, 1000, 10000};
+const double cc_gfr_lambda[CC_GFR_NLAMBDA] = {10, 100, 1000, 10000, 100000};
 const double cc_gfr_levels[CC_GFR_NLEVELS] = {0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99};
 /* Two-sided standard normal quantiles of the levels. */
 static const double level_z[CC_GFR_NLEVELS] = {0.67449, 0.84162, 1.03643, 1.28155, 1.64485, 1.95996, 2.57583};
@@ -300,18 +300,19 @@ cc_status cc_gfr_targets_make(const cc_gfr_series *g, const cc_gfr_protocol *p, 
 
 /* ---- the fit ---- */
 
-/* Grid: q_level / r in {0.003, 0.03, 0.1, 0.3, 1, 3} x {random walk; q_slope / r
- * in {1e-3, 1e-2} x phi in {0.9, 0.99}}. */
+/* Grid: gate in {off, 10} x q_level / r in {0.003, 0.03, 0.1, 0.3, 1, 3} x
+ * {random walk; q_slope / r in {1e-3, 1e-2} x phi in {0.9, 0.99}}. */
 #define NQL 6
 static const double grid_ql[NQL] = {0.003, 0.03, 0.1, 0.3, 1, 3};
 static const double grid_qs[5] = {0, 1e-3, 1e-3, 1e-2, 1e-2};
 static const double grid_phi[5] = {0, 0.9, 0.99, 0.9, 0.99};
-_Static_assert(NQL * 5 == CC_GFR_NGRID, "grid size");
+_Static_assert(2 * NQL * 5 == CC_GFR_NGRID, "grid size");
 
 void cc_gfr_grid_params(int k, int b, cc_kf_params *p)
 {
     const double r = 1e-4;
-    int iq = k / 5, is = k % 5;
+    int ig = k / (NQL * 5), iq = (k / 5) % NQL, is = k % 5;
+    p->gate[b] = ig ? 10.0f : 0.0f;
     p->r_s2[b] = (float)r;
     p->r_landsat[b] = (float)(r + 0.02 * 0.02);
     p->q_level[b] = (float)(grid_ql[iq] * r);

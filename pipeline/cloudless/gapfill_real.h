@@ -24,8 +24,8 @@
  * Fitting (training series only): every target of a training series is
  * hidden AT ONCE (one pass), every `pixel_step`-th pixel is scored; the
  * Kalman smoother is run for each point of a fixed grid of (q_level,
- * q_slope, phi) relative to r_s2, the Whittaker smoother for lambda in {1,
- * 10, 100, 1000, 10000} (d = 2); per band the lowest summed squared error
+ * q_slope, phi, gate) relative to r_s2, the Whittaker smoother for lambda in
+ * {10, 100, 1000, 10^4, 10^5} (d = 2); per band the lowest summed squared error
  * over the training series wins (selection by held-out pixels only). m0 /
  * p0 are the mean / variance of the training observations. The sd scale of
  * each band is then set so that 90 % of the training hidden errors lie in
@@ -84,7 +84,7 @@ cc_status cc_gfr_targets_make(const cc_gfr_series *g, const cc_gfr_protocol *p, 
 void cc_gfr_targets_free(cc_gfr_targets *t);
 
 /* Kalman grid of the fit. */
-#define CC_GFR_NGRID 30
+#define CC_GFR_NGRID 60
 #define CC_GFR_NLAMBDA 5
 extern const double cc_gfr_lambda[CC_GFR_NLAMBDA];
 

@@ -9,12 +9,12 @@
 #include "core/alloc.h"
 
 const char *const cc_kf_param_names[CC_KF_NPARAMS] = {"r_s2", "r_landsat", "q_level", "q_slope", "phi",
-                                                      "m0",   "p0",        "p0_slope", "sd_scale"};
+                                                      "m0",   "p0",        "p0_slope", "sd_scale", "gate"};
 
 float *cc_kf_param_array(cc_kf_params *p, int i)
 {
-    float *a[CC_KF_NPARAMS] = {p->r_s2, p->r_landsat, p->q_level, p->q_slope, p->phi,
-                               p->m0,   p->p0,        p->p0_slope, p->sd_scale};
+    float *a[CC_KF_NPARAMS] = {p->r_s2, p->r_landsat, p->q_level,  p->q_slope,  p->phi,
+                               p->m0,   p->p0,        p->p0_slope, p->sd_scale, p->gate};
     return (i >= 0 && i < CC_KF_NPARAMS) ? a[i] : NULL;
 }
 
@@ -30,6 +30,7 @@ void cc_kf_params_default(cc_kf_params *p)
         p->p0[b] = 0.04f;
         p->p0_slope[b] = 1e-5f;
         p->sd_scale[b] = 1.0f;
+        p->gate[b] = 0;
     }
     p->m0[6] = p->m0[7] = 0.3f; /* B08, B8A */
 }
@@ -45,7 +46,7 @@ cc_status cc_kf_params_check(const cc_kf_params *p, const char *what)
             if (i == 0 || i == 2 || i == 3) bad |= v < 0;                  /* variances     */
             if (i == 4) bad |= v < 0 || v > 1;                             /* phi           */
             if (i == 6 || i == 8) bad |= !(v > 0);                         /* p0, sd_scale  */
-            if (i == 7) bad |= v < 0;
+            if (i == 7 || i == 9) bad |= v < 0;
             if (bad)
                 return cc_error_set(CC_ERR_ARG, "%s: Kalman parameter %s of band %s is %g (out of range)",
                                     what ? what : "parameters", cc_kf_param_names[i], cc_cl_band_names[b], v);
@@ -69,10 +70,13 @@ static inline void band_predict(const cc_kf_params *p, int b, double m[2], doubl
     P[2] = ss;
 }
 
-static inline void band_update(double y, double r, double m[2], double P[3])
+static inline void band_update(double y, double r, double gate, double m[2], double P[3])
 {
-    double S = P[0] + r;
+    double S = P[0] + r, v0 = y - m[0];
     if (!(S > 0)) return;
+    if (gate > 0 && v0 * v0 > gate * gate * S) { /* an outlier: as if its noise made it gate sd */
+        S = v0 * v0 / (gate * gate);
+    }
     double k0 = P[0] / S, k1 = P[1] / S, v = y - m[0];
     m[0] += k0 * v;
     m[1] += k1 * v;
@@ -86,8 +90,8 @@ static inline void band_update(double y, double r, double m[2], double P[3])
 static inline void band_day(const cc_kf_params *p, int b, float ys2, float yls, double m[2], double P[3])
 {
     band_predict(p, b, m, P);
-    if (!isnan(ys2)) band_update(ys2, p->r_s2[b], m, P);
-    if (!isnan(yls) && p->r_landsat[b] > 0) band_update(yls, p->r_landsat[b], m, P);
+    if (!isnan(ys2)) band_update(ys2, p->r_s2[b], p->gate[b], m, P);
+    if (!isnan(yls) && p->r_landsat[b] > 0) band_update(yls, p->r_landsat[b], p->gate[b], m, P);
 }
 
 static inline float band_sd(const cc_kf_params *p, int b, double pll)
@@ -161,8 +165,8 @@ void cc_kf_smooth_band(const cc_kf_params *p, int b, const float *y_s2, const fl
         band_predict(p, b, m, P);
         w[5] = m[0], w[6] = m[1], w[7] = P[0], w[8] = P[1], w[9] = P[2];
         float ys = y_s2[(size_t)d * stride], yl = y_ls ? y_ls[(size_t)d * stride] : NAN;
-        if (!isnan(ys)) band_update(ys, p->r_s2[b], m, P);
-        if (!isnan(yl) && p->r_landsat[b] > 0) band_update(yl, p->r_landsat[b], m, P);
+        if (!isnan(ys)) band_update(ys, p->r_s2[b], p->gate[b], m, P);
+        if (!isnan(yl) && p->r_landsat[b] > 0) band_update(yl, p->r_landsat[b], p->gate[b], m, P);
         w[0] = m[0], w[1] = m[1], w[2] = P[0], w[3] = P[1], w[4] = P[2];
     }
     /* Backward (Rauch-Tung-Striebel): ms, Ps = the smoothed day d+1. */

@@ -55,17 +55,20 @@ typedef struct {
     float p0[CC_CL_NBANDS];        /* prior level variance                             */
     float p0_slope[CC_CL_NBANDS];  /* prior slope variance                             */
     float sd_scale[CC_CL_NBANDS];  /* calibration factor of the reported sd            */
+    float gate[CC_CL_NBANDS];      /* > 0: an innovation v with v^2 > gate^2 S (S its  */
+                                   /* variance) is taken with the noise that makes it  */
+                                   /* gate sd (robust to undetected cloud); 0: off     */
 } cc_kf_params;
 
-#define CC_KF_NPARAMS 9 /* the arrays of cc_kf_params, in order */
-/* "r_s2", "r_landsat", "q_level", "q_slope", "phi", "m0", "p0", "p0_slope", "sd_scale". */
+#define CC_KF_NPARAMS 10 /* the arrays of cc_kf_params, in order */
+/* "r_s2", "r_landsat", "q_level", "q_slope", "phi", "m0", "p0", "p0_slope", "sd_scale", "gate". */
 extern const char *const cc_kf_param_names[CC_KF_NPARAMS];
 /* The i-th array of p (i < CC_KF_NPARAMS). */
 float *cc_kf_param_array(cc_kf_params *p, int i);
 
 /* Defaults: a random walk with a weak damped trend (r_s2 = 1e-4, q_level =
  * 1e-4, q_slope = 1e-7, phi = 0.97, r_landsat = 4 r_s2, m0 0.15 (NIR 0.3), p0
- * 0.04, p0_slope 1e-5, sd_scale 1). */
+ * 0.04, p0_slope 1e-5, sd_scale 1, gate 0). */
 void cc_kf_params_default(cc_kf_params *p);
 /* CC_ERR_ARG naming the first bad value (negative variance, phi outside 0..1,
  * p0 <= 0, sd_scale <= 0, non-finite); what names the source in the message. */

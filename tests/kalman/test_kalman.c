@@ -7,7 +7,9 @@
  *   interpolation between the observations, and constant beyond them;
  * - the smoother's variance is smallest at observations and grows in gaps;
  *   the nowcast of the last day equals the reanalysis of the last day;
- * - the parameter check rejects bad values. */
+ * - the parameter check rejects bad values;
+ * - the parameter file (HDF5 model file) round-trips; another model file and
+ *   bad parameters give clear errors and no file. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "pipeline/cloudless/kalman.h"
+#include "pipeline/cloudless/kalman_model.h"
 #include "testutil.h"
 
 static uint64_t rng = 88172645463325252ULL;
@@ -47,6 +50,7 @@ static void test_incremental(void)
 {
     cc_kf_params p;
     cc_kf_params_default(&p);
+    for (int b = 0; b < CC_CL_NBANDS; b++) p.gate[b] = b % 2 ? 3.0f : 0.0f; /* robust update on half the bands */
     cc_series s;
     const int ndays = 400;
     const size_t npix = 37, nday = npix * CC_CL_NBANDS;
@@ -151,10 +155,39 @@ static void test_check(void)
     CHECK(cc_kf_params_check(&p, "x") == CC_ERR_ARG);
 }
 
+static void test_model_file(void)
+{
+    const char *tmp = getenv("CLEARCUBE_TMP"), *src = getenv("CLEARCUBE_SOURCE");
+    char path[4096], other[4096];
+    snprintf(path, sizeof path, "%s/test_kalman_params.h5", tmp ? tmp : "/tmp");
+    remove(path);
+    cc_kf_params p, q;
+    cc_kf_params_default(&p);
+    for (int b = 0; b < CC_CL_NBANDS; b++) p.q_level[b] = 1e-5f * (float)(b + 1), p.gate[b] = 10;
+    CHECK_OK(cc_kf_model_save(path, &p, "test note"));
+    char *note = NULL;
+    CHECK_OK(cc_kf_model_load(path, &q, &note));
+    CHECK(memcmp(&p, &q, sizeof p) == 0);
+    CHECK(note && strcmp(note, "test note") == 0);
+    free(note);
+    if (src) {
+        snprintf(other, sizeof other, "%s/models/boa-s2.h5", src);
+        CHECK(cc_kf_model_load(other, &q, NULL) == CC_ERR_FORMAT);
+        CHECK(strstr(cc_error_message(), "not a Kalman parameter file") != NULL);
+    }
+    remove(path);
+    p.r_s2[2] = -1;
+    CHECK(cc_kf_model_save(path, &p, NULL) == CC_ERR_ARG);
+    FILE *f = fopen(path, "rb");
+    CHECK(f == NULL);
+    if (f) fclose(f);
+}
+
 int main(void)
 {
     test_incremental();
     test_linear_limit();
     test_check();
+    test_model_file();
     return cc_test_failures ? 1 : 0;
 }
