@@ -23,5 +23,10 @@ cc_status cc_scene_read_safe(const char *root, const char *label, const cc_scene
 cc_status cc_scene_read_stack_file(const char *path, const cc_scene_options *o, cc_scene *s);
 /* A folder of per-band files. */
 cc_status cc_scene_read_stack_dir(const char *path, const cc_scene_options *o, cc_scene *s);
+/* Per-band files given by path: file[l] for the n layers order[0..n-1]
+ * (CC_B01.. and L2A layers); label names the input in messages, stem gives
+ * the product id (and the tile, from a Txxxxx token, else from a file name). */
+cc_status cc_scene_read_band_files(const char *label, const char *stem, const char *const *file, const int *order,
+                                   int n, const cc_scene_options *o, cc_scene *s);
 
 #endif

@@ -4,7 +4,9 @@
  * live below them in raster.c, so no reader calls back into this file. */
 #define _GNU_SOURCE /* strdup, strndup; struct stat64 behind VSIStatBufL */
 #include "io/s2/scene-impl.h"
+#include "core/log.h"
 #include "io/s2/s2_mtd.h"
+#include "io/stac/stac.h"
 
 #include <errno.h>
 #include <math.h>
@@ -45,6 +47,7 @@ void cc_scene_free(cc_scene *s)
     grid_free(&s->sun_zenith);
     grid_free(&s->sun_azimuth);
     free(s->wkt);
+    free(s->mosaic_note);
     free(s);
 }
 
@@ -137,11 +140,58 @@ out:
     return st;
 }
 
+static cc_status open_any(const char *path, const cc_scene_options *o, cc_scene *s);
+
+/* A STAC Item or scene sidecar (io/stac/stac.h): "FILE.json" or "FILE.json#ID".
+ * Its metadata fills the options the caller left unset (a SAFE product keeps
+ * its own MTD metadata); the tile and processing baseline complete the scene. */
+static cc_status open_stac(const char *ref, const cc_scene_options *o, cc_scene *s)
+{
+    cc_stac_item *it = NULL;
+    cc_status st = cc_stac_read_ref(ref, &it);
+    if (st != CC_OK)
+        return st;
+    cc_scene_options o2 = *o;
+    cc_stac_scene_options(it, &o2);
+    if ((st = cc_stac_check_assets(it, ref)) != CC_OK || (st = cc_scene_check_options(ref, &o2)) != CC_OK)
+        goto out;
+    if (it->kind == CC_STAC_PRODUCT) {
+        st = open_any(it->href, o, s);
+    } else if (it->kind == CC_STAC_STACK) {
+        st = cc_scene_read_stack_file(it->href, &o2, s);
+    } else {
+        int order[CC_NBANDS], n = 0;
+        for (int b = 0; b < CC_NBANDS; b++)
+            if (it->band_href[b])
+                order[n++] = b;
+        st = cc_scene_read_band_files(ref, it->id, (const char *const *)it->band_href, order, n, &o2, s);
+    }
+    if (st != CC_OK)
+        goto out;
+    if (it->tile[0] && s->tile_id[0] && strcmp(it->tile, s->tile_id))
+        cc_warn("%s: the item names tile %s, the product %s; using %s", ref, it->tile, s->tile_id, s->tile_id);
+    else if (it->tile[0])
+        snprintf(s->tile_id, sizeof s->tile_id, "%s", it->tile);
+    if (it->kind != CC_STAC_PRODUCT) {
+        snprintf(s->product_id, sizeof s->product_id, "%s", it->id);
+        snprintf(s->processing_baseline, sizeof s->processing_baseline, "%s", it->processing_baseline);
+        if (!strcmp(it->level, "L2A") && s->level != CC_LEVEL_L2A) {
+            s->level = CC_LEVEL_L2A;
+            s->aot_quantification = s->wvp_quantification = 1000.0;
+        }
+    }
+out:
+    cc_stac_free(it, 1);
+    return st;
+}
+
 static cc_status open_any(const char *path, const cc_scene_options *o, cc_scene *s)
 {
     cc_status st = CC_OK;
     char *root = NULL;
     VSIStatBufL sb;
+    if (cc_stac_is_json(path))
+        return open_stac(path, o, s);
     if (VSIStatL(path, &sb) != 0)
         return cc_error_set(CC_ERR_IO, "%s: cannot open (%s)", path, strerror(errno ? errno : ENOENT));
     if (VSI_ISDIR(sb.st_mode)) {
@@ -193,6 +243,8 @@ cc_status cc_scene_open(const char *path, const cc_scene_options *opt, cc_scene 
         GDALAllRegister();
     if ((st = cc_scene_check_options(path, opt)) != CC_OK)
         return st;
+    if (opt->nmosaic > 0)
+        return cc_scene_open_mosaic(path, opt, out);
     s = calloc(1, sizeof *s);
     if (!s)
         return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);

@@ -84,6 +84,7 @@ typedef struct {
     double aot_quantification, wvp_quantification; /* 1000 */
 
     int checksums_verified;     /* number of files verified against manifest.safe */
+    char *mosaic_note;          /* same-day mosaics: "P1 (PB 04.00): N px; P2 (...): M px"; owned, NULL otherwise */
 } cc_scene;
 
 /* Options for inputs without SAFE metadata (and overrides for SAFE). A field
@@ -101,15 +102,31 @@ typedef struct {
                                    reads them from `source` window by window
                                    (Rapid BoA overlaps that decoding with its
                                    inference). 0 (default): every band decoded. */
+    const char *const *mosaic;  /* more products of the same tile and day to mosaic
+                                   with the input (cc_scene_open); NULL: none    */
+    int nmosaic;
 } cc_scene_options;
 
 void cc_scene_options_init(cc_scene_options *o);
 
 /* Opens any supported input: a SAFE directory, a SAFE .zip, a multi-band
- * GeoTIFF or a folder of per-band files. On success *out owns everything and
- * must be released with cc_scene_free(). On failure *out is NULL and the last
- * error names the file and the problem. */
+ * GeoTIFF, a folder of per-band files, or a STAC Item / scene sidecar JSON
+ * ("FILE.json" or "FILE.json#ITEM_ID", io/stac/stac.h) whose asset is one of
+ * those. On success *out owns everything and must be released with
+ * cc_scene_free(). On failure *out is NULL and the last error names the file
+ * and the problem.
+ *
+ * With opt->nmosaic > 0, the input and the opt->mosaic products (one tile, one
+ * day: several datastrips or granules, or reprocessed baselines) are opened
+ * and mosaicked (io/s2/scene_mosaic.c): every band pixel comes from the first
+ * product, in order of decreasing processing baseline (then the order given),
+ * that has a valid DN there, re-encoded to that product's radiometric offset;
+ * angle grids are filled node by node the same way. The products must share
+ * the CRS and the tile grid, or the call fails naming both. What each product
+ * contributed is logged (info) and kept in the scene's `mosaic_note`. */
 cc_status cc_scene_open(const char *path, const cc_scene_options *opt, cc_scene **out);
+/* The mosaic behind cc_scene_open (opt->nmosaic > 0). */
+cc_status cc_scene_open_mosaic(const char *path, const cc_scene_options *opt, cc_scene **out);
 void cc_scene_free(cc_scene *s);
 
 /* Reflectance of a DN for band b (NaN for nodata). */

@@ -192,10 +192,8 @@ cc_status cc_scene_read_stack_dir(const char *path, const cc_scene_options *o, c
 {
     cc_status st = CC_OK;
     char **ls = NULL;            /* directory listing, CSLDestroy */
-    char *full = NULL;           /* current file path, freed each round */
     const char *file[CC_NLAYERS] = {0}; /* names inside ls */
     int order[CC_NLAYERS], n = 0;
-    GDALDatasetH ds = NULL;
     char stem[1024];
 
     ls = VSIReadDir(path);
@@ -232,26 +230,36 @@ cc_status cc_scene_read_stack_dir(const char *path, const cc_scene_options *o, c
             if (file[l])
                 order[n++] = l;
     }
+    char *full[CC_NLAYERS] = {0};
+    for (int i = 0; i < n && st == CC_OK; i++)
+        if (!(full[order[i]] = cc_scene_join(path, file[order[i]], NULL)))
+            st = CC_ERR_NOMEM;
+    stem_of(path, 0, stem, sizeof stem);
+    if (st == CC_OK)
+        st = cc_scene_read_band_files(path, stem, (const char *const *)full, order, n, o, s);
+    for (int l = 0; l < CC_NLAYERS; l++)
+        free(full[l]);
+out:
+    CSLDestroy(ls);
+    return st;
+}
+
+cc_status cc_scene_read_band_files(const char *label, const char *stem, const char *const *file, const int *order,
+                                   int n, const cc_scene_options *o, cc_scene *s)
+{
+    cc_status st = CC_OK;
+    GDALDatasetH ds = NULL;
     int nbands = 0;
     for (int i = 0; i < n; i++)
         nbands += order[i] < CC_NBANDS;
-    if (nbands == 0) {
-        st = cc_error_set(CC_ERR_MISSING, "%s: no per-band raster files (names with B01..B12 or B8A) in the folder",
-                          path);
-        goto out;
-    }
-    if ((st = require_options(path, o, 0)) != CC_OK)
-        goto out;
-
+    if (nbands == 0)
+        return cc_error_set(CC_ERR_MISSING, "%s: no per-band raster files (names with B01..B12 or B8A)", label);
+    if ((st = require_options(label, o, 0)) != CC_OK)
+        return st;
     const char *first = NULL; /* file that gave the scene its CRS */
     for (int i = 0; i < n; i++) {
         const int l = order[i];
-        free(full);
-        full = cc_scene_join(path, file[l], NULL);
-        if (!full) {
-            st = CC_ERR_NOMEM;
-            goto out;
-        }
+        const char *full = file[l];
         if ((st = cc_scene_gdal_open(full, CC_ERR_MISSING, &ds)) != CC_OK)
             goto out;
         char *wkt = NULL;
@@ -265,7 +273,7 @@ cc_status cc_scene_read_stack_dir(const char *path, const cc_scene_options *o, c
         if (!s->wkt) {
             s->wkt = wkt; /* owned by the scene */
             s->epsg = epsg;
-            first = file[l];
+            first = full;
         } else {
             int same = cc_scene_same_crs(s->wkt, wkt);
             free(wkt);
@@ -282,18 +290,17 @@ cc_status cc_scene_read_stack_dir(const char *path, const cc_scene_options *o, c
         GDALClose(ds);
         ds = NULL;
     }
-
-    stem_of(path, 0, stem, sizeof stem);
     copy_trunc(s->product_id, sizeof s->product_id, stem);
     s->tile_id[0] = '\0';
     if (!cc_scene_tile_token(stem, s->tile_id))
-        for (int i = 0; i < n && !cc_scene_tile_token(file[order[i]], s->tile_id); i++)
-            ;
-    st = finish_stack(s, path, stem, o);
+        for (int i = 0; i < n; i++) {
+            const char *b = strrchr(file[order[i]], '/');
+            if (cc_scene_tile_token(b ? b + 1 : file[order[i]], s->tile_id))
+                break;
+        }
+    st = finish_stack(s, label, stem, o);
 out:
     if (ds)
         GDALClose(ds);
-    free(full);
-    CSLDestroy(ls);
     return st;
 }
