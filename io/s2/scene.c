@@ -142,6 +142,33 @@ out:
 
 static cc_status open_any(const char *path, const cc_scene_options *o, cc_scene *s);
 
+/* Fills the unset fields of *o (NaN, NULL) from the item: date (datetime),
+ * spacecraft, bands, sun/view angles, dn_offset (band files and stacks only).
+ * The strings point into *it. */
+static void stac_options(const cc_stac_item *it, cc_scene_options *o)
+{
+    if (!o->date && it->datetime[0])
+        o->date = it->datetime;
+    if (!o->spacecraft && it->spacecraft[0])
+        o->spacecraft = it->spacecraft;
+    if (!o->bands && it->bands[0])
+        o->bands = it->bands;
+    if (isnan(o->sun_zenith))
+        o->sun_zenith = it->sun_zenith;
+    if (isnan(o->sun_azimuth))
+        o->sun_azimuth = it->sun_azimuth;
+    if (isnan(o->view_zenith))
+        o->view_zenith = it->view_zenith;
+    if (isnan(o->view_azimuth))
+        o->view_azimuth = it->view_azimuth;
+    if (isnan(o->dn_offset) && it->kind != CC_STAC_PRODUCT) {
+        if (!isnan(it->dn_offset))
+            o->dn_offset = it->dn_offset;
+        else if (it->processing_baseline[0])
+            o->dn_offset = strcmp(it->processing_baseline, "04.00") >= 0 ? -1000.0 : 0.0;
+    }
+}
+
 /* A STAC Item or scene sidecar (io/stac/stac.h): "FILE.json" or "FILE.json#ID".
  * Its metadata fills the options the caller left unset (a SAFE product keeps
  * its own MTD metadata); the tile and processing baseline complete the scene. */
@@ -152,7 +179,7 @@ static cc_status open_stac(const char *ref, const cc_scene_options *o, cc_scene 
     if (st != CC_OK)
         return st;
     cc_scene_options o2 = *o;
-    cc_stac_scene_options(it, &o2);
+    stac_options(it, &o2);
     if ((st = cc_stac_check_assets(it, ref)) != CC_OK || (st = cc_scene_check_options(ref, &o2)) != CC_OK)
         goto out;
     if (it->kind == CC_STAC_PRODUCT) {

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "io/grid/grid.h"
 #include "io/s2/raster.h"
 #include "io/s2/scene-impl.h"
 
@@ -27,9 +26,15 @@ static int cmp_part(const void *a, const void *b)
     return c ? c : x->order - y->order;
 }
 
+/* Same size and geotransform (to 1e-6 of a pixel: one tile grid). */
 static int same_raster_grid(const cc_raster_u16 *a, const cc_raster_u16 *b)
 {
-    return a->width == b->width && a->height == b->height && cc_grid_same_gt(a->gt, b->gt);
+    if (a->width != b->width || a->height != b->height)
+        return 0;
+    for (int i = 0; i < 6; i++)
+        if (fabs(a->gt[i] - b->gt[i]) > 1e-6 * fabs(a->gt[1]))
+            return 0;
+    return 1;
 }
 
 /* DN of part p re-encoded to the offset of the base (same reflectance). */

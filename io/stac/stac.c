@@ -16,7 +16,6 @@
 #include <jansson.h>
 
 #include "core/date.h"
-#include "io/grid/mgrs.h"
 
 #define STAC_MAX_FILE (64L << 20) /* a catalogue file larger than this is refused */
 
@@ -112,14 +111,21 @@ static cc_status set_datetime(const ctx *c, const char *field, const char *s, cc
     return CC_OK;
 }
 
+/* "32UMF", "T32UMF", "32umf" -> "32UMF" (the form of a tile ID; whether ESA
+ * publishes the tile is for the tile grid, io/grid/mgrs.h, to say). */
 static cc_status set_tile(const ctx *c, const char *field, const char *s, cc_stac_item *it)
 {
+    const char *p = (s[0] == 'T' || s[0] == 't') ? s + 1 : s;
     char id[8];
-    if (cc_mgrs_tile_parse(s, id) != CC_OK) {
+    int ok = strlen(p) == 5 && isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1]);
+    for (int i = 0; ok && i < 5; i++)
+        id[i] = (char)toupper((unsigned char)p[i]), ok = i < 2 || isalpha((unsigned char)p[i]);
+    if (!ok || (id[0] - '0') * 10 + (id[1] - '0') < 1 || (id[0] - '0') * 10 + (id[1] - '0') > 60) {
         char m[160];
-        snprintf(m, sizeof m, "'%.40s' is not a Sentinel-2 tile of ESA's grid", s);
+        snprintf(m, sizeof m, "'%.40s' is not a Sentinel-2 tile ID (like 32UMF)", s);
         return bad(c, field, m);
     }
+    id[5] = 0;
     memcpy(it->tile, id, 6);
     return CC_OK;
 }
@@ -613,30 +619,6 @@ cc_status cc_stac_check_assets(const cc_stac_item *it, const char *name)
             return cc_error_set(CC_ERR_IO, "%s: item '%s': asset %s (%s): %s", name, it->id, it->band_href[b],
                                 cc_band_names[b], strerror(errno));
     return CC_OK;
-}
-
-void cc_stac_scene_options(const cc_stac_item *it, cc_scene_options *o)
-{
-    if (!o->date && it->datetime[0])
-        o->date = it->datetime;
-    if (!o->spacecraft && it->spacecraft[0])
-        o->spacecraft = it->spacecraft;
-    if (!o->bands && it->bands[0])
-        o->bands = it->bands;
-    if (isnan(o->sun_zenith))
-        o->sun_zenith = it->sun_zenith;
-    if (isnan(o->sun_azimuth))
-        o->sun_azimuth = it->sun_azimuth;
-    if (isnan(o->view_zenith))
-        o->view_zenith = it->view_zenith;
-    if (isnan(o->view_azimuth))
-        o->view_azimuth = it->view_azimuth;
-    if (isnan(o->dn_offset) && it->kind != CC_STAC_PRODUCT) {
-        if (!isnan(it->dn_offset))
-            o->dn_offset = it->dn_offset;
-        else if (it->processing_baseline[0])
-            o->dn_offset = strcmp(it->processing_baseline, "04.00") >= 0 ? -1000.0 : 0.0;
-    }
 }
 
 cc_status cc_stac_read_list(const char *path, char ***paths, int *n)

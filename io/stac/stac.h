@@ -15,6 +15,8 @@
  * eo:bands names (B01..B12, B8A or common names) and raster:bands offset/scale
  * (the DN offset). Relative hrefs are relative to the JSON file's folder.
  *
+ * The reader uses core/ only (io/s2 builds scenes from its items, io/s2/scene.c).
+ *
  * Errors are one line naming the file, the item and the field ("cat.json: item
  * 'x': properties.datetime: missing"). Fuzzing entry points (tests/fuzz):
  * cc_stac_parse (bytes, length: no file is opened) and cc_stac_read (a path). */
@@ -25,7 +27,6 @@
 
 #include "core/bands.h"
 #include "core/error.h"
-#include "io/s2/scene.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -46,7 +47,8 @@ typedef struct {
     char datetime[40];            /* "YYYY-MM-DDTHH:MM:SS[.f]Z" (UTC), as cc_scene_options.date takes it */
     char date[11];                /* "YYYY-MM-DD" */
     double time;                  /* seconds since 1970-01-01 UTC */
-    char tile[8];                 /* "32UMF" (checked against the tile grid); "" if not given */
+    char tile[8];                 /* "32UMF" (the ID's form is checked; the catalogue checks that ESA
+                                     publishes it); "" if not given */
     char spacecraft[4];           /* "S2A", "S2B", "S2C"; "" if not given */
     char processing_baseline[8];  /* "04.00"; "" if not given */
     char level[4];                /* "L1C", "L2A"; "" if not given */
@@ -81,10 +83,6 @@ cc_status cc_stac_read_ref(const char *ref, cc_stac_item **item);
 /* Checks that the item's data files exist (CC_ERR_IO naming `name`, the item
  * and the missing path). */
 cc_status cc_stac_check_assets(const cc_stac_item *it, const char *name);
-
-/* Fills the unset fields of *o (NaN, NULL) from the item: date (datetime),
- * spacecraft, bands, sun/view angles, dn_offset. The strings point into *it. */
-void cc_stac_scene_options(const cc_stac_item *it, cc_scene_options *o);
 
 /* Reads a product list: one path a line; blank lines and lines starting with
  * '#' are skipped; relative paths are relative to the list's folder. *paths

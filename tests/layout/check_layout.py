@@ -23,7 +23,7 @@ import sys
 # may build on one another are listed explicitly.
 CORE = {"core"}
 KERNELS = CORE | {"kernels", "kernels/cpu", "kernels/cuda", "kernels/smac", "kernels/train", "kernels/device"}
-IO_BASE = KERNELS | {"io", "io/grid", "io/s2"}
+IO_BASE = KERNELS | {"io", "io/grid", "io/s2", "io/stac"}
 IO = IO_BASE | {"io/s2", "io/landsat", "io/s1", "io/s3", "io/netcdf"}
 PIPE_BASE = IO | {"pipeline/report"}
 USES = {
@@ -35,7 +35,8 @@ USES = {
     "kernels/train": CORE | {"kernels", "kernels/cpu"},  # forward = the CPU backend's unfused run
     "kernels/device": CORE | {"kernels", "kernels/cpu", "kernels/cuda"},  # --device: picks a backend
     "io": KERNELS | {"io/grid"},
-    "io/s2": KERNELS | {"io"},
+    "io/s2": KERNELS | {"io", "io/stac"},  # STAC items and sidecars as scene inputs
+    "io/stac": CORE,  # catalogues: STAC, scene sidecars, product lists (jansson)
     "io/grid": KERNELS | {"io", "io/s2"},  # a tile grid from a scene
     "io/landsat": IO_BASE | {"io/s2"},
     "io/s1": IO_BASE | {"io/s2"},
@@ -50,7 +51,8 @@ USES = {
 }
 ROOTS = ("core", "kernels", "io", "pipeline", "jobs")
 SOURCE_EXT = (".c", ".h", ".cu", ".cuh")
-GENERATED = {"kernels/smac/smac_coefs.c"}  # coefficient tables (sen2like), not logic
+GENERATED = {"kernels/smac/smac_coefs.c",  # coefficient tables (sen2like), not logic
+             "io/grid/s2_tiles_table.c"}  # ESA's tile list (scripts/s2-tiles-table)
 BUILD_HEADERS = ("core/version.h", "core/commit.h")  # written into the build tree by CMake
 MAX_LINES = 1000
 
