@@ -233,6 +233,8 @@ cc_status cc_run_load_job(run_ctx *c, cc_job *job, char ***owned)
     c->o.model = job->model_path;
     if (!c->o.device)
         c->o.device = job->device;
+    if (!c->o.layout)
+        c->o.layout = job->layout;
     if (isnan(c->o.timeout_s) && job->item_timeout_s > 0)
         c->o.timeout_s = job->item_timeout_s;
     if (c->o.retries < 0)

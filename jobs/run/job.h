@@ -36,6 +36,7 @@ typedef struct {
     char *output_dir;
     char *model_path;            /* may be NULL for products without a model        */
     char *device;                /* "auto", "cpu" or "cuda" (kernels/device/device.h)       */
+    char *layout;                /* "check", "oversubscribe", "share-gpu", "any" (run --layout) */
     /* limits */
     double item_timeout_s;       /* per-item wall-clock limit                        */
     int max_retries;             /* failed items are retried up to this many times    */

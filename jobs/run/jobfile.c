@@ -76,6 +76,10 @@ static const job_key top_keys[] = {
      "build has CUDA, else the CPU; 'cpu'; 'cuda' a GPU per rank, and a rank without one fails at start "
      "(exit 4). clearcube run --device overrides it (docs/gpu.md)", OFF(device), NOCOUNT},
 };
+    {"layout", K_CHOICE, 0, 0, "check|oversubscribe|share-gpu|any", "check", 0, NULL,
+     "what clearcube run accepts of its layout: 'check' refuses (exit 2) more threads than the ranks' cores "
+     "and a GPU shared by several ranks; 'oversubscribe', 'share-gpu' or 'any' allow them. clearcube run "
+     "--layout overrides it (docs/running.md)", OFF(layout), NOCOUNT},
 
 static const job_key area_keys[] = {
     {"bbox", K_BBOX, 0, 0, NULL, NULL, F_AREA, "[5.5, 47.0, 15.5, 55.0]",
@@ -689,6 +693,7 @@ void cc_job_free(cc_job *job)
     free(job->model_path);
     free(job->device);
     free(job->path);
+    free(job->layout);
     job_defaults(job);
 }
 

@@ -47,6 +47,7 @@ typedef struct {
     const char *product;      /* the job's product ("reference", "boa"); NULL: reference */
     const char *model;        /* the job's model file (boa); NULL: the product's default */
     const char *device;       /* --device auto|cpu|cuda, else the job's `device`; NULL: auto */
+    const char *layout;       /* --layout check|oversubscribe|share-gpu|any, else the job's; NULL: check */
     char share_dir[PATH_MAX]; /* DIR/share-I-of-K                                  */
 } run_opts;
 
@@ -88,6 +89,7 @@ typedef struct {
     cc_run_rank_times times;
     /* worker side */
     run_slot *slots;
+    int gpu_share;               /* node-local ranks on this rank's GPU (1: none)  */
     int outstanding, stop_received, signal_sent;
     double signal_t;
     run_msg local_reply;         /* rank 0's reply to itself                      */
@@ -183,3 +185,9 @@ void cc_run_free_strv(char **v);
 void cc_run_tile_task(run_ctx *c, int t, const char *tile);
 
 #endif
+/* layout.c: prints the layout (rank 0) and checks it (collective); 1 on rank 0
+ * when it is refused (message printed), else 0. cc_run_layout_allows: does
+ * --layout `layout` (NULL: check) allow `what` (oversubscribe, share-gpu)? */
+int cc_run_layout_check(run_ctx *c);
+int cc_run_layout_allows(const char *layout, const char *what);
+

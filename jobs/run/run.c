@@ -38,6 +38,7 @@ static int pick_gpu(run_ctx *c)
 {
     const char *mode = c->o.device ? c->o.device : "auto";
     c->gpu[0] = '\0';
+    c->gpu_share = 1;
     if (!strcmp(mode, "cpu")) {
         fmt_buf(c->device, sizeof c->device, "cpu (--device cpu)");
         return 0;
@@ -71,10 +72,9 @@ static int pick_gpu(run_ctx *c)
         }
         return 0;
     }
+    c->gpu_share = share;
     fmt_buf(c->device, sizeof c->device, "GPU %s (node-local rank %d%s)", c->gpu, local,
             share > 1 ? ", shared" : "");
-    if (share > 1)
-        cc_warn("run: GPU %s is shared by %d ranks of this node (more ranks per node than GPUs)", c->gpu, share);
     return 0;
 }
 
@@ -127,6 +127,7 @@ typedef struct {
  * handing out items and gives in-flight ones the grace period); old[3] gets
  * the handlers to restore. */
 static void stop_handlers_install(struct sigaction old[3])
+    char layout[16];       /* check, oversubscribe, share-gpu, any ("" = check)   */
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -217,6 +218,7 @@ static void root_prepare(run_ctx *c, cc_job *job, char ***extra_owned, run_heade
  * settings of its header h (which must outlive the run: c->o points into it).
  * Returns nonzero when this rank could not unpack them. */
 static int receive_setup(run_ctx *c, const run_header *h, char **pack, char ***extra_owned)
+    fmt_buf(h->layout, sizeof h->layout, "%s", c->o.layout ? c->o.layout : "");
 {
     if (c->rank != 0) {
         *pack = malloc((size_t)h->len + 1);
@@ -237,6 +239,7 @@ static int receive_setup(run_ctx *c, const run_header *h, char **pack, char ***e
         const char *p = *pack;
         *extra_owned = calloc((size_t)h->nextra + 1, sizeof **extra_owned);
         for (int k = 0; *extra_owned && k < h->nextra; k++) {
+    c->o.layout = h->layout[0] ? h->layout : NULL;
             (*extra_owned)[k] = strdup(p);
             p += strlen(p) + 1;
         }
@@ -402,6 +405,12 @@ int cc_run(int argc, char **argv, MPI_Comm comm)
         c->progress = c->o.progress < 0 ? isatty(2) : c->o.progress;
         cc_info("run: %d items over %d tiles on %d ranks (%d done earlier), output %s", c->nitems,
                 c->ntiles, c->size, c->skipped, c->outdir);
+    }
+    int refused = cc_run_layout_check(c);
+    MPI_Bcast(&refused, 1, MPI_INT, 0, comm);
+    if (refused) {
+        code = CC_RUN_EXIT_USAGE;
+        goto out;
     }
     cc_info("run: device %s", c->device);
     for (int k = 0; k < c->o.slots; k++)

@@ -46,6 +46,12 @@ void cc_run_help(void)
            "                        items see; auto: the CPU where there is none; cuda: a rank\n"
            "                        without one stops the run at start (exit 4). The run report\n"
            "                        names each rank's device\n"
+           "  --layout L            check (default: the job's `layout`, else check): at start the\n"
+           "                        run prints its layout (ranks, nodes, items and threads per\n"
+           "                        rank, GPUs per rank) and refuses (exit 2) more threads than\n"
+           "                        the ranks' cores (CPU affinity) or a GPU shared by ranks;\n"
+           "                        oversubscribe, share-gpu or any allow them (Open MPI's\n"
+           "                        OMPI_MCA_rmaps_base_oversubscribe=1 also allows the former)\n"
            "  --log-level LEVEL     debug, info, warn, error, quiet\n\n"
            "Exit codes: 0 all done; 3 finished with failed or quarantined items; 4 --device cuda\n"
            "and a rank without a GPU; 75 stopped\n"
@@ -80,7 +86,7 @@ static int parse_pos_opt(const char *opt, const char *v, double *out)
 int cc_run_parse_opts(int argc, char **argv, run_opts *o, int loud)
 {
     enum { O_ITEMS = 1, O_TIMEOUT, O_RETRIES, O_SLOTS, O_THREADS, O_GRACE, O_MRES, O_MCRS,
-           O_PROGRESS, O_LOG, O_RETRYF, O_SHARE, O_WAIT, O_DEVICE };
+           O_PROGRESS, O_LOG, O_RETRYF, O_SHARE, O_WAIT, O_DEVICE, O_LAYOUT };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
         {"items", required_argument, 0, O_ITEMS}, {"timeout", required_argument, 0, O_TIMEOUT},
@@ -89,7 +95,8 @@ int cc_run_parse_opts(int argc, char **argv, run_opts *o, int loud)
         {"mosaic-res", required_argument, 0, O_MRES}, {"mosaic-crs", required_argument, 0, O_MCRS},
         {"progress", required_argument, 0, O_PROGRESS}, {"log-level", required_argument, 0, O_LOG},
         {"retry-failed", no_argument, 0, O_RETRYF}, {"share", required_argument, 0, O_SHARE},
-        {"wait", optional_argument, 0, O_WAIT}, {"device", required_argument, 0, O_DEVICE}, {0, 0, 0, 0}};
+        {"wait", optional_argument, 0, O_WAIT}, {"device", required_argument, 0, O_DEVICE},
+        {"layout", required_argument, 0, O_LAYOUT}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->timeout_s = NAN;
     o->retries = -1;
@@ -130,6 +137,16 @@ int cc_run_parse_opts(int argc, char **argv, run_opts *o, int loud)
                 return 2;
             }
             o->device = optarg;
+            break;
+        case O_LAYOUT:
+            if (strcmp(optarg, "check") && strcmp(optarg, "oversubscribe") && strcmp(optarg, "share-gpu") &&
+                strcmp(optarg, "any")) {
+                if (loud)
+                    fprintf(stderr, "clearcube: error: run: --layout %s: must be check, oversubscribe, share-gpu "
+                                    "or any\n", optarg);
+                return 2;
+            }
+            o->layout = optarg;
             break;
         case O_RETRYF: o->retry_failed = 1; break;
         case O_WAIT:

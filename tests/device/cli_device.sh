@@ -103,10 +103,11 @@ else
   grep -q '"rank": 0, "device": "GPU 3 (node-local rank 0)"' r-map/run-report.json || fail "run-report.json device field"
   grep -q '| GPU GPU-5f0e (node-local rank 1) |' r-map/run-report.md && ok "run-report.md has a device column" \
     || fail "run-report.md: no device column"
-  CUDA_VISIBLE_DEVICES=0 "$MPIRUN" -n 3 -x CUDA_VISIBLE_DEVICES "$BIN" run job.yaml -o r-share --progress never \
-      --log-level warn > share.log 2>&1
-  [ "$(grep -c 'GPU 0 is shared by 3 ranks' share.log)" -ge 1 ] && ok "3 ranks on one GPU: warned" \
-    || fail "sharing not warned: $(head -5 share.log)"
+  # one GPU under 3 ranks: allowed only when asked for (run_layout checks the refusal)
+  CUDA_VISIBLE_DEVICES=0 "$MPIRUN" -n 3 -x CUDA_VISIBLE_DEVICES "$BIN" run job.yaml -o r-share --layout share-gpu \
+      --progress never --log-level warn > share.log 2>&1
+  [ "$(grep -c 'run: layout: 3 ranks share a GPU, as allowed by --layout share-gpu' share.log)" -ge 1 ] \
+    && ok "3 ranks on one GPU with --layout share-gpu: warned" || fail "sharing not warned: $(head -5 share.log)"
 fi
 if [ $NOGPU = 1 ]; then
   "$MPIRUN" -n 2 "$BIN" run job.yaml -o r-cuda --device cuda --progress never > /dev/null 2> err.txt
