@@ -31,7 +31,8 @@ void cc_cmd_reference_help(void)
            "  --ozone X             ozone in cm-atm (default 0.331)\n"
            "  --resolution M        output grid resolution (default: finest band present)\n"
            "  --log-level LEVEL     debug, info, warn, error, quiet\n" CC_DEVICE_HELP
-           "                        (the SMAC inversion has no GPU path yet: it runs on the CPU)\n\n"
+           "                        (on a GPU: the SMAC inversion, while the next block of bands\n"
+           "                        is decoded on the CPU; the cube is the CPU's within 1 DN)\n\n"
            CC_CLI_SCENE_OPTIONS_HELP);
 }
 
@@ -78,8 +79,9 @@ int cc_cmd_reference(int argc, char **argv)
     }
     const char *input = argv[optind];
     cc_device dev;
-    if ((rc = cc_cli_device(&dreq, "reference", "the SMAC inversion", &dev)) != 0)
+    if ((rc = cc_cli_device(&dreq, "reference", "reading the bands and the per-pixel context", &dev)) != 0)
         return rc;
+    ro.cuda = dev.kind == CC_DEVICE_CUDA;
     cc_scene *s = NULL;
     cc_reference_result r;
     memset(&r, 0, sizeof r);
@@ -89,7 +91,7 @@ int cc_cmd_reference(int argc, char **argv)
     if (cc_reference_run_cube(s, &ro, input, out, ql, &r) != CC_OK)
         goto out;
     cc_info("wrote %s (%d bands + AOT + WVP, %dx%d, %zu valid pixels; context %.1f s, SMAC %.1f s, write %.1f s "
-            "overlapped; SMAC on the CPU, device %s)",
+            "overlapped; SMAC on %s)",
             out, r.nbands, r.grid.width, r.grid.height, r.n_valid, r.context_s, r.smac_s, r.write_s, dev.name);
     if (ql)
         cc_info("wrote %s", ql);

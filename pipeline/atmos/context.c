@@ -4,6 +4,7 @@
 #include "pipeline/atmos/context.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +12,12 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/reflectance.h"
+#include "kernels/smac/smac-pixel.h"
 #include "kernels/smac/smac.h"
 #include "pipeline/atmos/atmos.h"
 
 #define CTX_DEFAULT_RES 60.0
-#define CTX_Q 1e4 /* features are quantised to 1/CTX_Q */
+#define CTX_Q CC_SMAC_PX_Q /* features are quantised to 1/CTX_Q */
 #define CTX_DEG (3.14159265358979323846 / 180.0)
 
 struct cc_reference_context {
@@ -35,24 +37,19 @@ static long ctx_key(double feature) { return lround((feature + 1.0) * CTX_Q); }
 static double ctx_dequant(long k) { return (double)k / CTX_Q - 1.0; }
 static float ctx_q(double feature) { return (float)ctx_dequant(ctx_key(feature)); }
 
+_Static_assert(sizeof(cc_atmos_pixel) == CC_SMAC_PX_NF * sizeof(float) &&
+                   offsetof(cc_atmos_pixel, ozone) == 6 * sizeof(float),
+               "cc_atmos_pixel is the 7 floats of kernels/smac/smac-pixel.h");
+
 void cc_reference_pixel_features(const cc_atmos_pixel *px, double out[CC_ATMOS_NFEATURES])
 {
-    out[0] = px->mu_s + 1.0;
-    out[1] = px->mu_v + 1.0;
-    out[2] = px->cos_raa + 1.0;
-    out[3] = px->aot550 + 1.0;
-    out[4] = px->wv * 0.5 + 1.0;
-    out[5] = px->pressure_hpa / 1013.25 + 1.0;
-    out[6] = px->ozone + 1.0;
+    cc_smac_px_features((const float *)px, out);
 }
 
 /* The integer keys of the 7 features of px. */
 static void ctx_keys(const cc_atmos_pixel *px, long k[CC_ATMOS_NFEATURES])
 {
-    double f[CC_ATMOS_NFEATURES];
-    cc_reference_pixel_features(px, f);
-    for (int i = 0; i < CC_ATMOS_NFEATURES; i++)
-        k[i] = lround(f[i] * CTX_Q);
+    cc_smac_px_keys((const float *)px, k);
 }
 
 /* ---- options ---- */
@@ -447,54 +444,7 @@ void cc_reference_context_fill(const cc_reference_context *c, int x0, int y0, in
 
 /* ---- SMAC per pixel ---- */
 
-/* The terms of one pixel without water vapour (quantised geometry, AOT,
- * pressure, ozone) and the two-way air mass. */
-typedef struct {
-    double m;
-    double tg[CC_L2A_NBANDS], tt[CC_L2A_NBANDS], s[CC_L2A_NBANDS], ratm[CC_L2A_NBANDS];
-} ctx_dry;
-
-static void ctx_dry_compute(const cc_smac_coefs *const coefs[CC_L2A_NBANDS], const long k[CC_ATMOS_NFEATURES],
-                            ctx_dry *d)
-{
-    const double mu_s = ctx_dequant(k[0]), mu_v = ctx_dequant(k[1]), craa = ctx_dequant(k[2]);
-    cc_smac_atmos a = {.tetas = acos(fmin(1.0, fmax(-1.0, mu_s))) / CTX_DEG,
-                       .phis = acos(fmin(1.0, fmax(-1.0, craa))) / CTX_DEG,
-                       .tetav = acos(fmin(1.0, fmax(-1.0, mu_v))) / CTX_DEG,
-                       .phiv = 0.0,
-                       .pressure_hpa = ctx_dequant(k[5]) * 1013.25,
-                       .aot550 = ctx_dequant(k[3]),
-                       .uo3 = ctx_dequant(k[6]),
-                       .uh2o = 0.0};
-    d->m = 1.0 / cos(a.tetas * CTX_DEG) + 1.0 / cos(a.tetav * CTX_DEG);
-    for (int b = 0; b < CC_L2A_NBANDS; b++) {
-        if (!coefs[b])
-            continue;
-        cc_smac_terms t;
-        cc_smac_terms_compute(coefs[b], &a, &t);
-        d->tg[b] = t.tg;
-        d->tt[b] = t.t_down * t.t_up;
-        d->s[b] = t.s;
-        d->ratm[b] = t.ratm;
-    }
-}
-
-static void ctx_invert(const cc_smac_coefs *const coefs[CC_L2A_NBANDS], const ctx_dry *d, long kwv,
-                       const double toa[CC_L2A_NBANDS], double boa[CC_L2A_NBANDS])
-{
-    const double um = 2.0 * ctx_dequant(kwv) * d->m;
-    for (int b = 0; b < CC_L2A_NBANDS; b++) {
-        const cc_smac_coefs *co = coefs[b];
-        if (!co || isnan(toa[b])) {
-            boa[b] = NAN;
-            continue;
-        }
-        /* exp(0 * x) == 1 exactly: bands without H2O absorption (B01) skip it */
-        const double tg = co->ah2o != 0.0 ? d->tg[b] * exp(co->ah2o * pow(um, co->nh2o)) : d->tg[b];
-        const double r = toa[b] - d->ratm[b] * tg;
-        boa[b] = r / (tg * d->tt[b] + r * d->s[b]);
-    }
-}
+typedef cc_smac_px_dry ctx_dry;
 
 void cc_reference_smac_pixel_sc(cc_spacecraft sc, const cc_atmos_pixel *px, const double toa[CC_L2A_NBANDS],
                                 double boa[CC_L2A_NBANDS])
@@ -505,9 +455,11 @@ void cc_reference_smac_pixel_sc(cc_spacecraft sc, const cc_atmos_pixel *px, cons
     long k[CC_ATMOS_NFEATURES];
     ctx_keys(px, k);
     ctx_dry d;
-    ctx_dry_compute(coefs, k, &d);
-    ctx_invert(coefs, &d, k[4], toa, boa);
+    cc_smac_px_dry_compute(coefs, k, &d);
+    cc_smac_px_invert(coefs, &d, k[4], toa, boa);
 }
+
+const cc_smac_coefs *const *cc_reference_context_coefs(const cc_reference_context *c) { return c->coefs; }
 
 void cc_reference_smac_pixel(const cc_reference_context *c, const cc_atmos_pixel *px,
                              const double toa[CC_L2A_NBANDS], double boa[CC_L2A_NBANDS])
@@ -554,7 +506,7 @@ void cc_reference_smac_pixel_cached(const cc_reference_context *c, cc_reference_
                 continue;
             }
             memcpy(e->key, dk, sizeof dk);
-            ctx_dry_compute(c->coefs, k, &e->d);
+            cc_smac_px_dry_compute(c->coefs, k, &e->d);
             e->used = 1;
             kc->count++;
             break;
@@ -563,5 +515,5 @@ void cc_reference_smac_pixel_cached(const cc_reference_context *c, cc_reference_
             break;
         slot = (slot + 1) & (CACHE_N - 1);
     }
-    ctx_invert(c->coefs, &kc->e[slot].d, k[4], toa, boa);
+    cc_smac_px_invert(c->coefs, &kc->e[slot].d, k[4], toa, boa);
 }

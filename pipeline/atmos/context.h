@@ -30,6 +30,7 @@
 #include "core/error.h"
 #include "io/grid/grid.h"
 #include "io/s2/scene.h"
+#include "kernels/smac/smac.h"
 #include "pipeline/atmos/reference.h"
 
 #ifdef __cplusplus
@@ -73,6 +74,10 @@ const cc_reference_atmos *cc_reference_context_atmos(const cc_reference_context 
 /* Fills out[r*w + i] with the context of output pixel (x0 + i, y0 + r),
  * for the block [x0, x0+w) x [y0, y0+h) of the output grid. */
 void cc_reference_context_fill(const cc_reference_context *c, int x0, int y0, int w, int h, cc_atmos_pixel *out);
+
+/* The SMAC coefficients of the 12 L2A bands (cc_l2a_bands order; NULL: none)
+ * the context corrects with (kernels/smac/smac-pixel.h). Borrowed from c. */
+const cc_smac_coefs *const *cc_reference_context_coefs(const cc_reference_context *c);
 
 /* SMAC inversion of one pixel for the 12 L2A bands (cc_l2a_bands order):
  * toa[k] TOA reflectance (NaN = nodata) -> boa[k] surface reflectance (NaN

@@ -16,6 +16,10 @@
 /* Rows per slab: the cube's chunk height, so that every chunk is written and
  * compressed once. */
 #define REF_SLAB_ROWS 512
+/* Rows per decoded block (the queue's unit; divides REF_SLAB_ROWS). */
+#define REF_BLOCK_ROWS 128
+/* Decoded blocks in flight (being decoded or waiting for the SMAC). */
+#define REF_QUEUE_BLOCKS 3
 
 typedef struct {
     const cc_scene *s;
@@ -29,6 +33,8 @@ typedef struct {
                                             resampled[j] holds the whole grid  */
     uint16_t *resampled[CC_L2A_NBANDS];  /* owned, or NULL                     */
     double dn_offset;                    /* output L2A DN offset               */
+    int cuda;                            /* SMAC on the current CUDA device    */
+    int reader;                          /* decode in a reader thread          */
 } ref_engine;
 
 /* The sink of the slabs: rows [y0, y0+h) of the whole width, channels-last,
@@ -41,8 +47,12 @@ typedef cc_status (*ref_slab_fn)(void *ctx, int y0, int h, const uint16_t *data)
 cc_status ref_engine_init(ref_engine *e, const cc_scene *s, const cc_grid *g, const cc_reference_context *ctx);
 void ref_engine_free(ref_engine *e);
 
-/* Computes the slabs (OpenMP over rows) and hands each to fn in a writer
- * thread while the next one is computed. *n_valid: pixels with a valid band.
+/* Decodes blocks of REF_BLOCK_ROWS rows (the bands' DN and the per-pixel
+ * context; OpenMP over rows; in a reader thread ahead of the SMAC when
+ * e->reader, core/blockq.h), computes their SMAC (OpenMP over rows, or on
+ * the GPU when e->cuda: pinned buffers, two streams, one block in flight
+ * while the next is submitted) into slabs of REF_SLAB_ROWS rows, and hands
+ * each slab to fn in a writer thread while the next one is computed. *n_valid: pixels with a valid band.
  * *compute_s, *write_s: seconds spent computing and (in the writer) writing. */
 cc_status ref_engine_run(const ref_engine *e, ref_slab_fn fn, void *fctx, size_t *n_valid, double *compute_s,
                          double *write_s);

@@ -37,6 +37,8 @@ void cc_reference_options_init(cc_reference_options *o)
     o->ozone = CC_ATMOS_DEFAULT_UO3;
     o->resolution = 0;
     o->context_resolution = 0;
+    o->cuda = 0;
+    o->reader = -1;
 }
 
 void cc_reference_result_free(cc_reference_result *r)
@@ -105,6 +107,8 @@ static cc_status ref_setup(const cc_scene *s, const cc_reference_options *o, cc_
     r->context_s = ref_now() - t0;
     if ((st = ref_engine_init(e, s, &r->grid, *ctx)) != CC_OK)
         return st;
+    e->cuda = o->cuda;
+    e->reader = o->reader < 0 ? o->cuda : o->reader;
     r->nbands = e->nbands;
     memcpy(r->band, e->band, sizeof r->band);
     r->dn_offset = e->dn_offset;

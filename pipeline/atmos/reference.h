@@ -31,6 +31,11 @@ typedef struct {
     double resolution;    /* output grid in metres; 0: the finest band present  */
     double context_resolution; /* grid of the per-pixel atmosphere (context.h);
                                   0: 60 m, or the output grid when coarser    */
+    int cuda;             /* 1: the SMAC on the current CUDA device (--device;
+                             a build without CUDA: CC_ERR_UNSUPPORTED)        */
+    int reader;           /* decode blocks in a reader thread ahead of the SMAC:
+                             -1 (default) with cuda only, 0 never, 1 always;
+                             the output is the same either way               */
 } cc_reference_options;
 
 void cc_reference_options_init(cc_reference_options *o);

@@ -16,9 +16,14 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/blockq.h"
 #include "core/log.h"
 #include "core/reflectance.h"
 #include "io/grid/upsample.h"
+#include "kernels/smac/smac-pixel.h"
+#ifdef CC_HAVE_CUDA
+#include "kernels/cuda/smac_cuda.h"
+#endif
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -90,85 +95,92 @@ static cc_status ref_read_row(const ref_engine *e, int j, int y, uint16_t *dst, 
                                 dst, stride);
 }
 
-/* Per-thread scratch of one output row. */
+/* A decoded block: rows [y0, y0+h) of the bands' DN (W x nbands per row,
+ * channels-last) and of the per-pixel context. */
 typedef struct {
-    uint16_t *dn;          /* W x nbands */
-    cc_atmos_pixel *px;    /* W          */
-    cc_reference_smac_cache *cache;
-} ref_scratch;
+    int y0, h;
+    uint16_t *dn;
+    cc_atmos_pixel *px;
+} ref_block;
 
-/* One output row y into out (W x (nbands + 2), channels-last). */
-static cc_status ref_row(const ref_engine *e, ref_scratch *t, int y, uint16_t *out, size_t *n_valid)
-{
-    const int W = e->g->width, nb = e->nbands, nl = nb + 2;
-    const cc_scene *s = e->s;
-    for (int j = 0; j < nb; j++) {
-        cc_status st = ref_read_row(e, j, y, t->dn + j, (size_t)nb);
-        if (st != CC_OK)
-            return st;
-    }
-    cc_reference_context_fill(e->ctx, 0, y, W, 1, t->px);
-    size_t nv = 0;
-    for (int x = 0; x < W; x++) {
-        double toa[CC_L2A_NBANDS], boa[CC_L2A_NBANDS];
-        for (int k = 0; k < CC_L2A_NBANDS; k++)
-            toa[k] = NAN;
-        const uint16_t *dn = t->dn + (size_t)x * nb;
-        int any = 0;
-        for (int j = 0; j < nb; j++)
-            if (dn[j]) {
-                toa[e->l2a[j]] = cc_refl_decode(dn[j], s->radio_offset[e->band[j]], s->quantification);
-                any = 1;
-            }
-        uint16_t *o = out + (size_t)x * nl;
-        if (!any) {
-            memset(o, 0, (size_t)nl * sizeof *o);
-            continue;
-        }
-        cc_reference_smac_pixel_cached(e->ctx, t->cache, &t->px[x], toa, boa);
-        int valid = 0;
-        for (int j = 0; j < nb; j++) {
-            o[j] = cc_refl_encode(boa[e->l2a[j]], e->dn_offset, CC_REFL_QUANT);
-            valid |= o[j] != 0;
-        }
-        o[nb] = valid ? (uint16_t)lround(fmax(1.0, t->px[x].aot550 * 1000.0)) : 0;
-        o[nb + 1] = valid ? (uint16_t)lround(fmin(65534.0, fmax(1.0, t->px[x].wv * 1000.0))) : 0;
-        nv += valid;
-    }
-    *n_valid += nv;
-    return CC_OK;
-}
+typedef struct {
+    const ref_engine *e;
+    ref_block *blocks; /* the queue's slots */
+} ref_decoder;
 
-/* Rows [y0, y0+h) into out, OpenMP over rows. */
-static cc_status ref_slab(const ref_engine *e, ref_scratch *scr, int y0, int h, uint16_t *out, size_t *n_valid)
+/* cc_blockq_fill_fn: block i (OpenMP over rows). */
+static cc_status ref_decode_block(void *vd, long i, void *slot)
 {
-    const int W = e->g->width, nl = e->nbands + 2;
+    const ref_decoder *d = vd;
+    const ref_engine *e = d->e;
+    ref_block *b = slot;
+    const int W = e->g->width, H = e->g->height, nb = e->nbands;
+    b->y0 = (int)i * REF_BLOCK_ROWS;
+    b->h = H - b->y0 < REF_BLOCK_ROWS ? H - b->y0 : REF_BLOCK_ROWS;
     cc_status st = CC_OK;
-    size_t nv = 0;
     char msg[512] = "";
-#pragma omp parallel reduction(+ : nv)
-    {
-#ifdef _OPENMP
-        ref_scratch *t = &scr[omp_get_thread_num()];
-#else
-        ref_scratch *t = &scr[0];
-#endif
-#pragma omp for schedule(dynamic, 4)
-        for (int r = 0; r < h; r++) {
-            cc_status rs = ref_row(e, t, y0 + r, out + (size_t)r * W * nl, &nv);
-            if (rs != CC_OK) {
-#pragma omp critical(ref_slab_err)
-                if (st == CC_OK) {
-                    st = rs;
-                    snprintf(msg, sizeof msg, "%s", cc_error_message());
-                }
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int r = 0; r < b->h; r++) {
+        cc_status rs = CC_OK;
+        for (int j = 0; j < nb && rs == CC_OK; j++)
+            rs = ref_read_row(e, j, b->y0 + r, b->dn + (size_t)r * W * nb + j, (size_t)nb);
+        if (rs == CC_OK)
+            cc_reference_context_fill(e->ctx, 0, b->y0 + r, W, 1, b->px + (size_t)r * W);
+        else {
+#pragma omp critical(ref_decode_err)
+            if (st == CC_OK) {
+                st = rs;
+                snprintf(msg, sizeof msg, "%s", cc_error_message());
             }
         }
     }
-    *n_valid += nv;
     if (st != CC_OK)
         cc_error_set(st, "%s", msg);
     return st;
+}
+
+/* The output bands of the engine (kernels/smac/smac-pixel.h). */
+static void ref_px_bands(const ref_engine *e, cc_smac_px_bands *pb)
+{
+    memset(pb, 0, sizeof *pb);
+    pb->nb = e->nbands;
+    for (int j = 0; j < e->nbands; j++) {
+        pb->l2a[j] = e->l2a[j];
+        pb->add_offset[j] = e->s->radio_offset[e->band[j]];
+    }
+    pb->quant = e->s->quantification;
+    pb->dn_offset = e->dn_offset;
+}
+
+/* The SMAC of a decoded block on the CPU into out (its rows, W x (nbands +
+ * 2) each); caches: one per OpenMP thread. */
+static void ref_smac_block(const ref_engine *e, const cc_smac_px_bands *pb, cc_reference_smac_cache **caches,
+                           const ref_block *b, uint16_t *out, size_t *n_valid)
+{
+    const int W = e->g->width, nb = e->nbands, nl = nb + 2;
+    size_t nv = 0;
+#pragma omp parallel reduction(+ : nv)
+    {
+#ifdef _OPENMP
+        cc_reference_smac_cache *cache = caches[omp_get_thread_num()];
+#else
+        cc_reference_smac_cache *cache = caches[0];
+#endif
+#pragma omp for schedule(dynamic, 4)
+        for (int r = 0; r < b->h; r++)
+            for (int x = 0; x < W; x++) {
+                const size_t i = (size_t)r * W + x;
+                uint16_t *o = out + i * nl;
+                double toa[CC_L2A_NBANDS], boa[CC_L2A_NBANDS];
+                if (!cc_smac_px_toa(pb, b->dn + i * nb, toa)) {
+                    memset(o, 0, (size_t)nl * sizeof *o);
+                    continue;
+                }
+                cc_reference_smac_pixel_cached(e->ctx, cache, &b->px[i], toa, boa);
+                nv += (size_t)cc_smac_px_encode(pb, (const float *)&b->px[i], boa, o);
+            }
+    }
+    *n_valid += nv;
 }
 
 /* ---- the writer thread: one slab in flight ---- */
@@ -183,6 +195,7 @@ typedef struct {
     cc_status st;
     char msg[512];
     double write_s;
+    pthread_t th;
 } ref_writer;
 
 static void *ref_writer_main(void *arg)
@@ -234,15 +247,135 @@ static void ref_writer_post(ref_writer *w, int y0, int h, const uint16_t *data)
     pthread_mutex_unlock(&w->mu);
 }
 
-static cc_status ref_scratch_alloc(const ref_engine *e, ref_scratch *scr, int nt)
+/* Host buffers: pinned on the CUDA path (asynchronous copies). */
+static void *ref_host_alloc(const ref_engine *e, size_t n, size_t size)
 {
-    for (int t = 0; t < nt; t++) {
-        scr[t].dn = cc_malloc3((size_t)e->g->width, (size_t)e->nbands, sizeof(uint16_t));
-        scr[t].px = cc_malloc3((size_t)e->g->width, sizeof(cc_atmos_pixel), 1);
-        scr[t].cache = cc_reference_smac_cache_new();
-        if (!scr[t].dn || !scr[t].px || !scr[t].cache)
-            return CC_ERR_NOMEM;
+#ifdef CC_HAVE_CUDA
+    if (e->cuda)
+        return n && size <= ((size_t)-1) / n ? cc_cuda_host_alloc(n * size) : NULL;
+#endif
+    (void)e;
+    return cc_malloc3(n, size, 1);
+}
+
+static void ref_host_free(const ref_engine *e, void *p)
+{
+#ifdef CC_HAVE_CUDA
+    if (e->cuda) {
+        cc_cuda_host_free(p);
+        return;
     }
+#endif
+    (void)e;
+    free(p);
+}
+
+/* The run's state: the queue of decoded blocks, the SMAC (CPU caches or the
+ * GPU), the double-buffered slabs and the writer. */
+typedef struct {
+    const ref_engine *e;
+    cc_smac_px_bands pb;
+    ref_block blocks[REF_QUEUE_BLOCKS];
+    uint16_t *buf[2];
+    int nt;
+    cc_reference_smac_cache **caches;
+    cc_blockq *q;
+#ifdef CC_HAVE_CUDA
+    cc_cuda_smac_px *gpu;
+#endif
+    ref_writer w;
+    int writer_started;
+} ref_run_state;
+
+static cc_status ref_state_init(ref_run_state *R, const ref_engine *e, ref_slab_fn fn, void *fctx)
+{
+    const int W = e->g->width, H = e->g->height, nl = e->nbands + 2;
+    const int rows = H < REF_SLAB_ROWS ? H : REF_SLAB_ROWS, brows = H < REF_BLOCK_ROWS ? H : REF_BLOCK_ROWS;
+    R->e = e;
+    ref_px_bands(e, &R->pb);
+#ifdef _OPENMP
+    R->nt = omp_get_max_threads();
+#else
+    R->nt = 1;
+#endif
+    for (int k = 0; k < 2; k++)
+        if (!(R->buf[k] = ref_host_alloc(e, (size_t)W * rows, (size_t)nl * sizeof(uint16_t))))
+            return cc_error_set(CC_ERR_NOMEM, "reference: out of memory for the output slabs");
+    for (int k = 0; k < REF_QUEUE_BLOCKS; k++) {
+        R->blocks[k].dn = ref_host_alloc(e, (size_t)W * brows, (size_t)e->nbands * sizeof(uint16_t));
+        R->blocks[k].px = ref_host_alloc(e, (size_t)W * brows, sizeof(cc_atmos_pixel));
+        if (!R->blocks[k].dn || !R->blocks[k].px)
+            return cc_error_set(CC_ERR_NOMEM, "reference: out of memory for the decoded blocks");
+    }
+    if (e->cuda) {
+#ifdef CC_HAVE_CUDA
+        cc_status st = cc_cuda_smac_px_new(cc_reference_context_coefs(e->ctx), &R->pb, (size_t)W * brows, &R->gpu);
+        if (st != CC_OK)
+            return st;
+#else
+        return cc_error_set(CC_ERR_UNSUPPORTED, "reference: this clearcube was built without CUDA");
+#endif
+    } else {
+        if (!(R->caches = calloc((size_t)R->nt, sizeof *R->caches)))
+            return CC_ERR_NOMEM;
+        for (int t = 0; t < R->nt; t++)
+            if (!(R->caches[t] = cc_reference_smac_cache_new()))
+                return cc_error_set(CC_ERR_NOMEM, "reference: out of memory for the SMAC caches");
+    }
+    R->w.fn = fn;
+    R->w.fctx = fctx;
+    pthread_mutex_init(&R->w.mu, NULL);
+    pthread_cond_init(&R->w.cv, NULL);
+    R->writer_started = pthread_create(&R->w.th, NULL, ref_writer_main, &R->w) == 0;
+    if (!R->writer_started) {
+        pthread_mutex_destroy(&R->w.mu);
+        pthread_cond_destroy(&R->w.cv);
+        return cc_error_set(CC_ERR_IO, "reference: cannot start the writer thread");
+    }
+    return CC_OK;
+}
+
+static void ref_state_free(ref_run_state *R)
+{
+    const ref_engine *e = R->e;
+    cc_blockq_free(R->q);
+#ifdef CC_HAVE_CUDA
+    cc_cuda_smac_px_free(R->gpu); /* waits for its streams before the buffers go */
+#endif
+    if (R->writer_started) {
+        pthread_mutex_lock(&R->w.mu);
+        R->w.quit = 1;
+        pthread_cond_broadcast(&R->w.cv);
+        pthread_mutex_unlock(&R->w.mu);
+        pthread_join(R->w.th, NULL);
+        pthread_mutex_destroy(&R->w.mu);
+        pthread_cond_destroy(&R->w.cv);
+    }
+    for (int t = 0; R->caches && t < R->nt; t++)
+        cc_reference_smac_cache_free(R->caches[t]);
+    free(R->caches);
+    for (int k = 0; k < REF_QUEUE_BLOCKS; k++) {
+        ref_host_free(e, R->blocks[k].dn);
+        ref_host_free(e, R->blocks[k].px);
+    }
+    ref_host_free(e, R->buf[0]);
+    ref_host_free(e, R->buf[1]);
+}
+
+/* The SMAC of block b (index bi) is done: gives its slot back and, when it
+ * ends its slab, hands the slab to the writer. */
+static cc_status ref_block_done(ref_run_state *R, const ref_block *b)
+{
+    const int H = R->e->g->height;
+    cc_blockq_release(R->q, (void *)b);
+    const int y_end = b->y0 + b->h;
+    if (y_end % REF_SLAB_ROWS != 0 && y_end != H)
+        return CC_OK;
+    const int s = (y_end - 1) / REF_SLAB_ROWS, y0 = s * REF_SLAB_ROWS;
+    cc_status st = ref_writer_wait(&R->w);
+    if (st != CC_OK)
+        return cc_error_set(st, "%s", R->w.msg);
+    ref_writer_post(&R->w, y0, y_end - y0, R->buf[s & 1]);
     return CC_OK;
 }
 
@@ -250,71 +383,77 @@ cc_status ref_engine_run(const ref_engine *e, ref_slab_fn fn, void *fctx, size_t
                          double *write_s)
 {
     const int W = e->g->width, H = e->g->height, nl = e->nbands + 2;
-#ifdef _OPENMP
-    const int nt = omp_get_max_threads();
-#else
-    const int nt = 1;
-#endif
-    cc_status st = CC_OK;
-    uint16_t *buf[2] = {NULL, NULL};
-    ref_scratch *scr = calloc((size_t)nt, sizeof *scr);
-    ref_writer w;
-    memset(&w, 0, sizeof w);
-    w.fn = fn;
-    w.fctx = fctx;
-    int started = 0;
+    ref_run_state R;
+    memset(&R, 0, sizeof R);
     *n_valid = 0;
     *compute_s = 0;
-    const int rows = H < REF_SLAB_ROWS ? H : REF_SLAB_ROWS;
-    buf[0] = cc_malloc3((size_t)W * rows, (size_t)nl, sizeof(uint16_t));
-    buf[1] = cc_malloc3((size_t)W * rows, (size_t)nl, sizeof(uint16_t));
-    if (!scr || !buf[0] || !buf[1] || (st = ref_scratch_alloc(e, scr, nt)) != CC_OK) {
-        st = CC_ERR_NOMEM;
-        goto out;
-    }
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    pthread_t th;
-    if (pthread_create(&th, NULL, ref_writer_main, &w) != 0) {
-        st = cc_error_set(CC_ERR_IO, "reference: cannot start the writer thread");
-        goto out;
-    }
-    started = 1;
-    for (int y0 = 0, i = 0; y0 < H; y0 += rows, i ^= 1) {
-        int h = H - y0 < rows ? H - y0 : rows;
-        double t0 = ref_now();
-        st = ref_slab(e, scr, y0, h, buf[i], n_valid);
-        *compute_s += ref_now() - t0;
-        if (st != CC_OK)
+    ref_decoder dec = {e, R.blocks};
+    cc_status st = ref_state_init(&R, e, fn, fctx);
+    void *slots[REF_QUEUE_BLOCKS];
+    for (int k = 0; k < REF_QUEUE_BLOCKS; k++)
+        slots[k] = &R.blocks[k];
+    const long nblocks = (H + REF_BLOCK_ROWS - 1) / REF_BLOCK_ROWS;
+    if (st == CC_OK)
+        st = cc_blockq_start(slots, REF_QUEUE_BLOCKS, nblocks, e->reader, ref_decode_block, &dec, &R.q);
+    const ref_block *pending = NULL; /* GPU: the block in flight */
+    int pending_lane = 0;
+    for (long bi = 0; st == CC_OK && bi < nblocks; bi++) {
+        long idx;
+        void *slot;
+        if ((st = cc_blockq_next(R.q, &idx, &slot)) != CC_OK)
             break;
-        if ((st = ref_writer_wait(&w)) != CC_OK) {
-            cc_error_set(st, "%s", w.msg);
+        const ref_block *b = slot;
+        const int s = b->y0 / REF_SLAB_ROWS;
+        /* the slab buffer this block writes into was handed to the writer two slabs ago */
+        if (b->y0 % REF_SLAB_ROWS == 0 && (st = ref_writer_wait(&R.w)) != CC_OK) {
+            cc_error_set(st, "%s", R.w.msg);
             break;
         }
-        ref_writer_post(&w, y0, h, buf[i]);
+        uint16_t *out = R.buf[s & 1] + (size_t)(b->y0 - s * REF_SLAB_ROWS) * W * nl;
+        double t0 = ref_now();
+#ifdef CC_HAVE_CUDA
+        if (e->cuda) {
+            const int lane = (int)(bi % CC_CUDA_SMAC_PX_LANES);
+            st = cc_cuda_smac_px_submit(R.gpu, lane, b->dn, (const float *)b->px, (size_t)W * b->h, out);
+            size_t nv = 0;
+            if (st == CC_OK && pending && (st = cc_cuda_smac_px_wait(R.gpu, pending_lane, &nv)) == CC_OK) {
+                *n_valid += nv;
+                *compute_s += ref_now() - t0;
+                st = ref_block_done(&R, pending);
+            } else {
+                *compute_s += ref_now() - t0;
+            }
+            pending = b;
+            pending_lane = lane;
+            continue;
+        }
+#endif
+        ref_smac_block(e, &R.pb, R.caches, b, out, n_valid);
+        *compute_s += ref_now() - t0;
+        st = ref_block_done(&R, b);
     }
-    cc_status wst = ref_writer_wait(&w);
-    if (st == CC_OK && wst != CC_OK)
-        st = cc_error_set(wst, "%s", w.msg);
-    pthread_mutex_lock(&w.mu);
-    w.quit = 1;
-    pthread_cond_broadcast(&w.cv);
-    pthread_mutex_unlock(&w.mu);
-    pthread_join(th, NULL);
-out:
-    if (started) {
-        pthread_mutex_destroy(&w.mu);
-        pthread_cond_destroy(&w.cv);
+#ifdef CC_HAVE_CUDA
+    if (pending) {
+        size_t nv = 0;
+        double t0 = ref_now();
+        cc_status ws = cc_cuda_smac_px_wait(R.gpu, pending_lane, &nv);
+        *compute_s += ref_now() - t0;
+        if (st == CC_OK && (st = ws) == CC_OK) {
+            *n_valid += nv;
+            st = ref_block_done(&R, pending);
+        }
     }
-    for (int t = 0; scr && t < nt; t++) {
-        free(scr[t].dn);
-        free(scr[t].px);
-        cc_reference_smac_cache_free(scr[t].cache);
+#else
+    (void)pending;
+    (void)pending_lane;
+#endif
+    if (R.writer_started) {
+        cc_status wst = ref_writer_wait(&R.w);
+        if (st == CC_OK && wst != CC_OK)
+            st = cc_error_set(wst, "%s", R.w.msg);
     }
-    free(scr);
-    free(buf[0]);
-    free(buf[1]);
     if (write_s)
-        *write_s = w.write_s;
+        *write_s = R.w.write_s;
+    ref_state_free(&R);
     return st;
 }
