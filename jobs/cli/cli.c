@@ -157,3 +157,28 @@ int cc_cli_main(int argc, char **argv)
     fprintf(stderr, "clearcube: error: unknown command '%s' (see clearcube --help)\n", argv[1]);
     return 2;
 }
+
+int cc_cli_scene_inputs(const char *cmd, int argc, char **argv, int first, cc_scene_options *so, char **label)
+{
+    *label = NULL;
+    if (first >= argc) {
+        fprintf(stderr, "clearcube: error: %s: need INPUT... and -o OUT.nc (see clearcube %s --help)\n", cmd, cmd);
+        return 2;
+    }
+    size_t len = 1;
+    for (int i = first; i < argc; i++)
+        len += strlen(argv[i]) + 2;
+    if (!(*label = malloc(len))) {
+        fprintf(stderr, "clearcube: error: %s: out of memory\n", cmd);
+        return 2;
+    }
+    (*label)[0] = 0;
+    for (int i = first; i < argc; i++) {
+        if (i > first)
+            strcat(*label, ", ");
+        strcat(*label, argv[i]);
+    }
+    so->mosaic = (const char *const *)(argv + first + 1);
+    so->nmosaic = argc - first - 1;
+    return 0;
+}

@@ -109,4 +109,10 @@ enum {
  * -1 on a bad value (message printed). */
 int cc_cli_atmos_option(int id, const char *val, cc_reference_options *ro);
 
+/* The INPUT... of `reference` and `boa`: argv[first..argc-1]; more than one is
+ * a same-day mosaic (so->mosaic, io/s2/scene.h). *label gets the inputs
+ * joined by ", " for the cube's provenance (free it). 0 if fine, 2 after a
+ * one-line message when there is no input. */
+int cc_cli_scene_inputs(const char *cmd, int argc, char **argv, int first, cc_scene_options *so, char **label);
+
 #endif

@@ -18,13 +18,14 @@
 
 void cc_cmd_boa_help(void)
 {
-    printf("Usage: clearcube boa INPUT -o OUT.nc [options]\n\n"
+    printf("Usage: clearcube boa INPUT... -o OUT.nc [options]\n\n"
            "Level-2A surface reflectance emulated from a Sentinel-2 Level-1C product by the Rapid BoA\n"
            "network (docs/boa-model.md): per pixel, the 12 TOA bands and the scene context (sun and view\n"
            "geometry, the DDV aerosol and B9/B8A water vapour of the reference processor, pressure) give\n"
            "the correction BOA - TOA of each band. Writes the 12 BOA bands in L2A DN convention into a\n"
            "new CF-1.8 NetCDF cube, streamed window by window.\n\n"
-           "INPUT: as for `clearcube reference` (SAFE directory or .zip, multi-band GeoTIFF, band folder).\n\n"
+           "INPUT...: as for `clearcube reference` (SAFE directory or .zip, multi-band GeoTIFF, band folder,\n"
+           "STAC Item JSON; several of one tile and day are mosaicked).\n\n"
            "Options:\n"
            "  -o, --output OUT.nc   output cube (required; must not exist)\n"
            "  --model PATH          model file (default: the shipped " CC_BOA_SHIPPED_MODEL ", found beside\n"
@@ -119,11 +120,10 @@ int cc_cmd_boa(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc - 1 || !out) {
-        fprintf(stderr, "clearcube: error: boa: need exactly one INPUT and -o OUT.nc (see clearcube boa --help)\n");
+    if (!out || optind >= argc) {
+        fprintf(stderr, "clearcube: error: boa: need INPUT... and -o OUT.nc (see clearcube boa --help)\n");
         return 2;
     }
-    const char *input = argv[optind];
     if (access(out, F_OK) == 0) {
         fprintf(stderr, "clearcube: error: %s: exists (boa writes a new cube; remove it first)\n", out);
         return 2;
@@ -142,15 +142,18 @@ int cc_cmd_boa(int argc, char **argv)
     if (cc_model_file_read(model, &m) != CC_OK)
         return fail();
     cc_scene *s = NULL;
+    char *input = NULL; /* the inputs, for provenance; several: a same-day mosaic */
     rc = 1;
     cc_boa_domain dom;
+    if (cc_cli_scene_inputs("boa", argc, argv, optind, &so, &input))
+        goto out;
     if (cc_boa_model_check(&m, model) != CC_OK || cc_boa_domain_read(model, &m, &dom) != CC_OK)
         goto out;
     bo.domain = &dom;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     so.defer_bands = cc_boa_defer_bands(&bo); /* decoded by window, overlapping inference */
-    if (cc_scene_open(input, &so, &s) != CC_OK)
+    if (cc_scene_open(argv[optind], &so, &s) != CC_OK)
         goto out;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double open_s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
@@ -170,6 +173,7 @@ int cc_cmd_boa(int argc, char **argv)
 out:
     if (rc)
         rc = fail();
+    free(input);
     cc_scene_free(s);
     cc_nn_model_free(&m);
     return rc;

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "io/grid/mgrs.h"
 #include "io/s2/scene.h"
+#include "io/stac/stac.h"
 #include "jobs/cli/cli.h"
 #include "pipeline/cloudless/cloudless_product.h"
 #include "pipeline/cloudless/ingest.h"
@@ -24,7 +25,10 @@ void cc_cmd_ingest_help(void)
            "Reads each PRODUCT with the reader of its sensor, resamples it onto the Sentinel-2 tile grid with\n"
            "GDAL and appends it as one date of the tile's sensor cube DIR/<tile>_<sensor>.nc, the input of\n"
            "`clearcube cloudless` (docs/formats/cube.md, \"Sensor cubes\"). A product that cannot be read is\n"
-           "reported (one line naming it) and the others are still ingested; the exit code is then 1.\n\n"
+           "reported (one line naming it) and the others are still ingested; the exit code is then 1.\n"
+           "A PRODUCT may also be a STAC Item / ItemCollection JSON file (each item is a Sentinel-2 product:\n"
+           "its SAFE asset, or its band rasters read with the item's metadata) or a product list FILE.txt /\n"
+           "FILE.list (one path a line; docs/formats/catalogue.md).\n\n"
            "Sensors (--sensor auto recognises them by name):\n"
            "  s2       Sentinel-2 L2A (SAFE, band folder or GeoTIFF stack; cloud mask from SCL when present,\n"
            "           else clearcube's own mask, docs/cloudmask.md)\n"
@@ -74,6 +78,29 @@ static int ingest_netcdf(const char *path, int sensor, cc_ingest_grid *og, const
             cc_cube_sensor_path(cube, sizeof cube, dir, tile, (cc_sensor)s);
             printf("%s -> %s (%d dates)\n", path, cube, stats.ndates[s]);
         }
+    return 0;
+}
+
+/* One product (or NetCDF series, or STAC item "FILE.json#ID": a Sentinel-2
+ * scene); 0 ingested, 1 failed (reported). */
+static int ingest_one(const char *p, int sensor, const cc_scene_options *so, cc_ingest_grid *og, const char *tile,
+                      const char *dir)
+{
+    if (sensor != CC_SENSOR_OLCI && !cc_stac_is_json(p) && cc_ingest_is_netcdf_series(p))
+        return ingest_netcdf(p, sensor, og, tile, dir);
+    if (!og->wkt) {
+        fprintf(stderr, "clearcube: error: %s: no grid yet (give --grid, or a NetCDF series first)\n", p);
+        return 1;
+    }
+    int s = sensor >= 0 ? sensor : cc_stac_is_json(p) ? CC_SENSOR_S2 : cc_ingest_detect_sensor(p);
+    if (s < 0) {
+        fprintf(stderr, "clearcube: error: %s: cannot tell the sensor from the name (use --sensor)\n", p);
+        return 1;
+    }
+    if (cc_ingest_product(p, s, so, &og->g, tile, dir) != CC_OK) {
+        fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
+        return 1;
+    }
     return 0;
 }
 
@@ -158,32 +185,24 @@ int cc_cmd_ingest(int argc, char **argv)
     }
     int failed = 0, done = 0;
     for (int i = optind; i < argc; i++) {
-        if (sensor != CC_SENSOR_OLCI && cc_ingest_is_netcdf_series(argv[i])) {
-            if (ingest_netcdf(argv[i], sensor, &og, tile, dir) == 0)
+        char **refs = NULL; /* a STAC file's items, a product list's lines, or argv[i] itself */
+        int nrefs = 0;
+        if (cc_stac_expand(argv[i], &refs, &nrefs) != CC_OK) {
+            fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
+            failed++;
+            continue;
+        }
+        for (int k = 0; k < nrefs; k++) {
+            if (ingest_one(refs[k], sensor, &so, &og, tile, dir) == 0)
                 done++;
             else
                 failed++;
-            continue;
+            free(refs[k]);
         }
-        if (!og.wkt) {
-            fprintf(stderr, "clearcube: error: %s: no grid yet (give --grid, or a NetCDF series first)\n", argv[i]);
-            failed++;
-            continue;
-        }
-        int s = sensor >= 0 ? sensor : cc_ingest_detect_sensor(argv[i]);
-        if (s < 0) {
-            fprintf(stderr, "clearcube: error: %s: cannot tell the sensor from the name (use --sensor)\n", argv[i]);
-            failed++;
-            continue;
-        }
-        if (cc_ingest_product(argv[i], s, &so, &og.g, tile, dir) != CC_OK) {
-            fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
-            failed++;
-        } else
-            done++;
+        free(refs);
     }
     cc_ingest_grid_free(&og);
     if (failed)
-        cc_warn("ingest: %d of %d product(s) failed (listed above); %d ingested", failed, argc - optind, done);
+        cc_warn("ingest: %d of %d product(s) failed (listed above); %d ingested", failed, failed + done, done);
     return failed ? 1 : 0;
 }

@@ -14,13 +14,16 @@
 
 void cc_cmd_reference_help(void)
 {
-    printf("Usage: clearcube reference INPUT -o OUT.nc [options]\n\n"
+    printf("Usage: clearcube reference INPUT... -o OUT.nc [options]\n\n"
            "Physically based Level-2A surface reflectance from a Sentinel-2 Level-1C product:\n"
            "SMAC inversion per band (S2A/S2B/S2C coefficients), aerosol optical thickness from\n"
            "dark dense vegetation, water vapour from the B9/B8A ratio. Writes 12 BOA bands (B10\n"
            "dropped) in L2A DN convention plus AOT and WVP layers into a CF-1.8 NetCDF cube; if\n"
            "OUT.nc exists, the date is added to it (same grid required).\n\n"
-           "INPUT: a SAFE directory, a SAFE .zip, a multi-band GeoTIFF or a folder of per-band files.\n\n"
+           "INPUT: a SAFE directory, a SAFE .zip, a multi-band GeoTIFF, a folder of per-band files, or a STAC\n"
+           "Item / scene sidecar JSON (FILE.json or FILE.json#ITEM_ID, docs/formats/catalogue.md) pointing at\n"
+           "one of those. Several INPUTs of one tile and day are mosaicked (the newest processing baseline\n"
+           "first where they overlap).\n\n"
            "Options:\n"
            "  -o, --output OUT.nc   output cube (required)\n"
            "  --quicklook OUT.png   also write a true-colour PNG (B4/B3/B2, robust stretch)\n"
@@ -72,22 +75,25 @@ int cc_cmd_reference(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc - 1 || !out) {
-        fprintf(stderr, "clearcube: error: reference: need exactly one INPUT and -o OUT.nc "
-                        "(see clearcube reference --help)\n");
+    if (!out) {
+        fprintf(stderr, "clearcube: error: reference: need INPUT... and -o OUT.nc (see clearcube reference --help)\n");
         return 2;
     }
-    const char *input = argv[optind];
+    char *input = NULL; /* the inputs, for provenance; several: a same-day mosaic */
+    if (cc_cli_scene_inputs("reference", argc, argv, optind, &so, &input))
+        return 2;
     cc_device dev;
-    if ((rc = cc_cli_device(&dreq, "reference", "reading the bands and the per-pixel context", &dev)) != 0)
+    if ((rc = cc_cli_device(&dreq, "reference", "reading the bands and the per-pixel context", &dev)) != 0) {
+        free(input);
         return rc;
+    }
     ro.cuda = dev.kind == CC_DEVICE_CUDA;
     cc_scene *s = NULL;
     cc_reference_result r;
     memset(&r, 0, sizeof r);
-    if (cc_scene_open(input, &so, &s) != CC_OK)
-        return fail();
     rc = 1;
+    if (cc_scene_open(argv[optind], &so, &s) != CC_OK)
+        goto out;
     if (cc_reference_run_cube(s, &ro, input, out, ql, &r) != CC_OK)
         goto out;
     cc_info("wrote %s (%d bands + AOT + WVP, %dx%d, %zu valid pixels; context %.1f s, SMAC %.1f s, write %.1f s "
@@ -101,5 +107,6 @@ out:
         rc = fail();
     cc_reference_result_free(&r);
     cc_scene_free(s);
+    free(input);
     return rc;
 }

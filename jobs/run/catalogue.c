@@ -1,17 +1,31 @@
 /* clearcube: expanding a job into work items by scanning its catalogues.
  *
- * Products recognised (the tile and date come from names, never from pixels):
+ * A catalogue is a folder, a STAC Item / ItemCollection or scene sidecar (a
+ * .json or .geojson file, io/stac/stac.h) or a product list (any other file:
+ * one path a line, each a product, a folder or a STAC file).
+ * Products recognised:
  *   - SAFE folders and .zip files named S2x_MSIL1C_YYYYMMDDTHHMMSS_Nxxxx_Rxxx_Txxxxx_...
- *     (L2A products are skipped: the reference product starts from L1C);
+ *     (the tile and date from the name; L2A products are skipped: the reference
+ *     product starts from L1C);
+ *   - STAC Items and scene sidecars (in folders: every *.json that is one): the
+ *     tile and date from their properties (datetime, s2:mgrs_tile, ...), the
+ *     tile of a stack without one from the raster's centre; an item whose asset
+ *     is a SAFE product becomes that product, any other becomes "FILE.json#ID",
+ *     which the scene reader opens with the item's metadata;
  *   - band folders holding Txxxxx_YYYYMMDDTHHMMSS_Bxx.jp2 files of one tile and date;
- *   - GeoTIFF stacks X.tif with a sidecar X.options (one line of `clearcube
- *     reference` input options, as written by `clearcube simulate`): the date
- *     from --date, the tile from a Txxxxx part of the name or else the primary
- *     tile of the raster's centre (GDAL reads the header only).
+ *   - GeoTIFF stacks X.tif with a legacy sidecar X.options (one line of `clearcube
+ *     reference` options): the date from --date, the tile from a Txxxxx part of the
+ *     name or else the primary tile of the raster's centre.
  * Folders are scanned recursively (symbolic links followed, 16 levels at most);
- * a recognised product folder is not entered. See jobs/job.h. */
+ * a recognised product folder is not entered. One product reached twice (a SAFE
+ * folder and the STAC item pointing at it) is used once. Products of one tile
+ * and day form one item (a same-day mosaic, io/s2/scene.h). Inputs left out
+ * (unreadable items, missing assets, L2A, duplicates) are listed in the notes
+ * (cc_job_items_noted), which the run report prints. See jobs/run/job.h. */
 #define _GNU_SOURCE /* strdup, strndup, scandir, M_PI */
 #include <ctype.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -23,15 +37,18 @@
 #include <ogr_srs_api.h>
 
 #include "core/date.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "io/cube.h"
 #include "jobs/run/job.h"
 #include "io/grid/mgrs.h"
+#include "io/stac/stac.h"
 
 typedef struct {
     char tile[8];
     char date[11];
-    char *path;
+    char *path;  /* the item's input: a product path or "FILE.json#ID" */
+    char *data;  /* the data it reads (real path), to use each product once */
     double bytes;
 } product;
 
@@ -41,7 +58,29 @@ typedef struct {
     char **tiles; /* the area's tiles, sorted */
     int ntiles;
     const cc_job *job;
+    cc_job_notes *notes; /* inputs left out, with why (NULL: not kept) */
+    int outside;         /* products outside the area or dates */
 } scan_state;
+
+/* Records an input left out (and logs it). */
+static void note(scan_state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(scan_state *s, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    cc_warn("catalogue: %s", line);
+    if (!s->notes)
+        return;
+    char **nl = realloc(s->notes->lines, (size_t)(s->notes->n + 1) * sizeof *nl);
+    if (!nl)
+        return;
+    s->notes->lines = nl;
+    if ((nl[s->notes->n] = strdup(line)) != NULL)
+        s->notes->n++;
+}
 
 static int is_digits(const char *s, int n)
 {
@@ -138,11 +177,14 @@ static double tree_bytes(const char *path, int depth)
     return sum;
 }
 
-/* Adds a product if its tile and date are in the job. */
-static cc_status add_product(scan_state *s, const char *path, const char *tile, const char *date, double bytes)
+/* Adds a product if its tile and date are in the job. `data` is the file or
+ * folder it reads (NULL: path itself). */
+static cc_status add_product(scan_state *s, const char *path, const char *data, const char *tile, const char *date,
+                             double bytes)
 {
     if (!in_tiles(s, tile) || strcmp(date, s->job->start_date) < 0 || strcmp(date, s->job->end_date) > 0) {
         cc_debug("catalogue: %s (%s %s) is outside the job's area or dates", path, tile, date);
+        s->outside++;
         return CC_OK;
     }
     if (s->n == s->cap) {
@@ -156,8 +198,14 @@ static cc_status add_product(scan_state *s, const char *path, const char *tile, 
     snprintf(p->tile, sizeof p->tile, "%s", tile);
     snprintf(p->date, sizeof p->date, "%s", date);
     p->bytes = bytes;
-    if (!(p->path = strdup(path)))
+    char real[PATH_MAX];
+    p->path = strdup(path);
+    p->data = strdup(realpath(data ? data : path, real) ? real : data ? data : path);
+    if (!p->path || !p->data) {
+        free(p->path);
+        free(p->data);
         return cc_error_set(CC_ERR_NOMEM, "catalogue: out of memory");
+    }
     s->n++;
     return CC_OK;
 }
@@ -225,6 +273,112 @@ static int stack_date(const char *opts, char date[11])
     return ok;
 }
 
+/* The items of a STAC file (or scene sidecar). A file that is no catalogue
+ * is an error when named by the job (`strict`), and noted when met in a folder. */
+static cc_status add_stac(scan_state *s, const char *path, int strict)
+{
+    cc_stac_item *it = NULL;
+    int n = 0;
+    cc_status st = cc_stac_read(path, &it, &n);
+    if (st != CC_OK) {
+        if (strict)
+            return st;
+        note(s, "%s: not used: %s", path, cc_error_message());
+        return CC_OK;
+    }
+    for (int i = 0; i < n && st == CC_OK; i++) {
+        const cc_stac_item *x = &it[i];
+        char tile[8], date[11], ref[4200];
+        const char *data = x->href ? x->href : NULL;
+        for (int b = 0; !data && b < CC_NBANDS; b++)
+            data = x->band_href[b];
+        if (cc_stac_check_assets(x, path) != CC_OK) {
+            note(s, "%s; item not used", cc_error_message());
+            continue;
+        }
+        if (!strcmp(x->level, "L2A")) {
+            note(s, "%s: item '%s' is an L2A product (the job reads L1C); not used", path, x->id);
+            continue;
+        }
+        snprintf(date, sizeof date, "%s", x->date);
+        snprintf(tile, sizeof tile, "%s", x->tile);
+        if (!tile[0] && x->kind == CC_STAC_PRODUCT) {
+            const char *b = strrchr(x->href, '/');
+            char d2[11];
+            safe_name(b ? b + 1 : x->href, tile, d2);
+        }
+        if (!tile[0] && x->kind != CC_STAC_PRODUCT) {
+            const char *b = strrchr(data, '/');
+            if (!stack_tile(data, b ? b + 1 : data, tile))
+                tile[0] = 0;
+        }
+        if (!tile[0]) {
+            note(s, "%s: item '%s' names no tile (s2:mgrs_tile) and its raster has no usable georeferencing; "
+                    "not used", path, x->id);
+            continue;
+        }
+        char esa[8];
+        if (cc_mgrs_tile_parse(tile, esa) != CC_OK) {
+            note(s, "%s: item '%s': %s; not used", path, x->id, cc_error_message());
+            continue;
+        }
+        /* a SAFE product is read with its own metadata; anything else through the item */
+        if (x->kind == CC_STAC_PRODUCT)
+            snprintf(ref, sizeof ref, "%s", x->href);
+        else if (n == 1)
+            snprintf(ref, sizeof ref, "%s", path);
+        else
+            snprintf(ref, sizeof ref, "%s#%s", path, x->id);
+        double bytes = x->kind == CC_STAC_PRODUCT ? tree_bytes(x->href, 0) : 0;
+        for (int b = 0; x->kind != CC_STAC_PRODUCT && b < CC_NBANDS; b++)
+            bytes += x->band_href[b] ? tree_bytes(x->band_href[b], 0) : 0;
+        if (x->kind == CC_STAC_STACK)
+            bytes = tree_bytes(x->href, 0);
+        st = add_product(s, ref, data, tile, date, bytes);
+    }
+    cc_stac_free(it, n);
+    return st;
+}
+
+static cc_status scan_dir(scan_state *s, const char *dir, int depth);
+
+/* A product list: each line a product (SAFE folder or zip), a folder to
+ * scan, or a STAC file. */
+static cc_status add_list(scan_state *s, const char *path)
+{
+    char **paths = NULL;
+    int n = 0;
+    cc_status st = cc_stac_read_list(path, &paths, &n);
+    if (st != CC_OK)
+        return st;
+    for (int i = 0; i < n && st == CC_OK; i++) {
+        struct stat sb;
+        const char *b = strrchr(paths[i], '/');
+        const char *name = b ? b + 1 : paths[i];
+        char tile[8], date[11];
+        if (stat(paths[i], &sb) != 0) {
+            note(s, "%s: %s: %s; not used", path, paths[i], strerror(errno));
+            continue;
+        }
+        int level = safe_name(name, tile, date);
+        if (level == 1)
+            st = add_product(s, paths[i], NULL, tile, date,
+                             S_ISDIR(sb.st_mode) ? tree_bytes(paths[i], 0) : (double)sb.st_size);
+        else if (level == 2)
+            note(s, "%s: an L2A product (the job reads L1C); not used", paths[i]);
+        else if (cc_stac_is_json(paths[i]))
+            st = add_stac(s, paths[i], 1);
+        else if (S_ISDIR(sb.st_mode))
+            st = scan_dir(s, paths[i], 0);
+        else
+            note(s, "%s: %s is neither a SAFE product, a folder nor a STAC file; not used", path, paths[i]);
+    }
+    for (int i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+    return st;
+}
+
 static cc_status scan_dir(scan_state *s, const char *dir, int depth)
 {
     cc_status st = CC_OK;
@@ -248,10 +402,10 @@ static cc_status scan_dir(scan_state *s, const char *dir, int depth)
         int level = safe_name(name, tile, date);
         if (level && (S_ISDIR(sb.st_mode) || ends_with(name, ".zip"))) {
             if (level == 2) {
-                cc_debug("catalogue: %s is an L2A product; skipped", path);
+                note(s, "%s: an L2A product (the job reads L1C); not used", path);
                 continue;
             }
-            st = add_product(s, path, tile, date, S_ISDIR(sb.st_mode) ? tree_bytes(path, 0) : (double)sb.st_size);
+            st = add_product(s, path, NULL, tile, date, S_ISDIR(sb.st_mode) ? tree_bytes(path, 0) : (double)sb.st_size);
         } else if (S_ISDIR(sb.st_mode)) {
             if (depth < 16)
                 st = scan_dir(s, path, depth + 1);
@@ -261,6 +415,8 @@ static cc_status scan_dir(scan_state *s, const char *dir, int depth)
             snprintf(btile, sizeof btile, "%s", tile), snprintf(bdate, sizeof bdate, "%s", date);
             nband++;
             bbytes += (double)sb.st_size;
+        } else if (S_ISREG(sb.st_mode) && cc_stac_is_json(name)) {
+            st = add_stac(s, path, 0);
         } else if (S_ISREG(sb.st_mode) && (ends_with(name, ".tif") || ends_with(name, ".tiff"))) {
             char opts[4096];
             snprintf(opts, sizeof opts, "%.*s.options", (int)(strrchr(path, '.') - path), path);
@@ -275,14 +431,14 @@ static cc_status scan_dir(scan_state *s, const char *dir, int depth)
                 continue;
             }
             struct stat tb;
-            st = add_product(s, path, tile, date, stat(path, &tb) == 0 ? (double)tb.st_size : 0);
+            st = add_product(s, path, NULL, tile, date, stat(path, &tb) == 0 ? (double)tb.st_size : 0);
         }
     }
     if (st == CC_OK && nband) {
         if (mixed)
             cc_warn("catalogue: %s holds band files of several tiles or dates; skipped", dir);
         else
-            st = add_product(s, dir, btile, bdate, bbytes);
+            st = add_product(s, dir, NULL, btile, bdate, bbytes);
     }
     for (int i = 0; i < n; i++)
         free(ents[i]);
@@ -338,7 +494,7 @@ static cc_status scan_sensor_cubes(scan_state *s, const char *dir)
         for (long day = first; day <= last && st == CC_OK; day++) {
             char date[CC_DATE_ISO_SIZE];
             cc_date_format(day, date);
-            st = add_product(s, dir, tile, date, bytes);
+            st = add_product(s, dir, NULL, tile, date, bytes);
         }
     }
     for (int i = 0; i < n; i++)
@@ -388,30 +544,66 @@ static cc_status area_tiles(const cc_job *job, char ***ids, int *n)
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-cc_status cc_job_items(const cc_job *job, cc_job_item **items, int *nitems)
+/* Drops the second and later products that read the same data (a SAFE folder
+ * found in a folder and through a STAC item); s->p is sorted by tile, date, path. */
+static void dedupe(scan_state *s)
+{
+    int k = 0;
+    for (int i = 0; i < s->n; i++) {
+        int dup = -1;
+        for (int j = 0; j < k && dup < 0; j++)
+            if (!strcmp(s->p[j].data, s->p[i].data) && !strcmp(s->p[j].tile, s->p[i].tile))
+                dup = j;
+        if (dup >= 0) {
+            note(s, "%s reads the same data as %s; used once", s->p[i].path, s->p[dup].path);
+            free(s->p[i].path);
+            free(s->p[i].data);
+            continue;
+        }
+        s->p[k++] = s->p[i];
+    }
+    s->n = k;
+}
+
+static cc_status scan_catalogue(scan_state *s, const cc_job *job, int i)
+{
+    struct stat sb;
+    const char *cat = job->catalogues[i];
+    if (stat(cat, &sb) != 0 || !(S_ISDIR(sb.st_mode) || S_ISREG(sb.st_mode)))
+        return cc_error_set(CC_ERR_IO, "%s: catalogues[%d]: %s: not a readable folder or file",
+                            job->path ? job->path : "job", i, cat);
+    if (job->product && !strcmp(job->product, "cloudless")) {
+        if (!S_ISDIR(sb.st_mode))
+            return cc_error_set(CC_ERR_IO, "%s: catalogues[%d]: %s: product cloudless reads folders of sensor cubes",
+                                job->path ? job->path : "job", i, cat);
+        return scan_sensor_cubes(s, cat);
+    }
+    if (S_ISDIR(sb.st_mode))
+        return scan_dir(s, cat, 0);
+    return cc_stac_is_json(cat) ? add_stac(s, cat, 1) : add_list(s, cat);
+}
+
+cc_status cc_job_items_noted(const cc_job *job, cc_job_item **items, int *nitems, cc_job_notes *notes)
 {
     cc_status st = CC_ERR_INTERNAL;
-    scan_state s = {.job = job};
+    scan_state s = {.job = job, .notes = notes};
     cc_job_item *it = NULL;
     int nit = 0;
     *items = NULL, *nitems = 0;
+    if (notes)
+        notes->lines = NULL, notes->n = 0;
     if ((st = area_tiles(job, &s.tiles, &s.ntiles)) != CC_OK)
         goto out;
     if (s.ntiles > 1)
         qsort(s.tiles, (size_t)s.ntiles, sizeof *s.tiles, cmp_str);
-    for (int i = 0; i < job->ncatalogues; i++) {
-        struct stat sb;
-        if (stat(job->catalogues[i], &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-            st = cc_error_set(CC_ERR_IO, "%s: catalogues[%d]: %s: not a readable folder", job->path ? job->path : "job",
-                              i, job->catalogues[i]);
+    for (int i = 0; i < job->ncatalogues; i++)
+        if ((st = scan_catalogue(&s, job, i)) != CC_OK)
             goto out;
-        }
-        int cloudless = job->product && !strcmp(job->product, "cloudless");
-        if ((st = cloudless ? scan_sensor_cubes(&s, job->catalogues[i]) : scan_dir(&s, job->catalogues[i], 0)) != CC_OK)
-            goto out;
-    }
     if (s.n)
         qsort(s.p, (size_t)s.n, sizeof *s.p, cmp_product);
+    dedupe(&s);
+    if (s.outside)
+        cc_info("catalogue: %d product(s) outside the job's area or dates", s.outside);
     if (s.n && !(it = calloc((size_t)s.n, sizeof *it))) {
         st = cc_error_set(CC_ERR_NOMEM, "catalogue: out of memory");
         goto out;
@@ -428,6 +620,8 @@ cc_status cc_job_items(const cc_job *job, cc_job_item **items, int *nitems)
             st = cc_error_set(CC_ERR_NOMEM, "catalogue: out of memory");
             goto out;
         }
+        if (j - i > 1)
+            cc_info("catalogue: %s: %d products of one day, mosaicked", x->id, j - i);
         for (int k = i; k < j; k++) {
             x->inputs[x->ninputs++] = s.p[k].path; /* ownership moves to the item */
             s.p[k].path = NULL;
@@ -443,10 +637,27 @@ cc_status cc_job_items(const cc_job *job, cc_job_item **items, int *nitems)
 out:
     cc_job_items_free(it, nit);
     for (int i = 0; i < s.n; i++)
-        free(s.p[i].path);
+        free(s.p[i].path), free(s.p[i].data);
     free(s.p);
     cc_mgrs_ids_free(s.tiles, s.ntiles);
+    if (st != CC_OK && notes)
+        cc_job_notes_free(notes);
     return st;
+}
+
+cc_status cc_job_items(const cc_job *job, cc_job_item **items, int *nitems)
+{
+    return cc_job_items_noted(job, items, nitems, NULL);
+}
+
+void cc_job_notes_free(cc_job_notes *notes)
+{
+    if (!notes)
+        return;
+    for (int i = 0; i < notes->n; i++)
+        free(notes->lines[i]);
+    free(notes->lines);
+    notes->lines = NULL, notes->n = 0;
 }
 
 void cc_job_items_free(cc_job_item *items, int nitems)

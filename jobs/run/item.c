@@ -123,15 +123,17 @@ out:
 /* Builds the child's argv (strings owned by `store`, freed by the caller). */
 static char **item_argv(run_ctx *c, const cc_job_item *it, const char *part)
 {
-    int cap = 16 + c->o.nextra + 64, n = 0;
+    int cap = 16 + c->o.nextra + 64 + it->ninputs, n = 0;
     char **av = calloc((size_t)cap, sizeof *av);
     if (!av)
         return NULL;
 #define ADD(s) do { if (n < cap - 1) av[n++] = strdup(s); } while (0)
     ADD(c->exe);
     ADD(c->o.product ? c->o.product : "reference");
-    ADD(it->inputs[0]);
     int cloudless = c->o.product && strcmp(c->o.product, "cloudless") == 0;
+    /* every product of the tile and day: the command mosaics them (io/s2/scene.h) */
+    for (int k = 0; k < (cloudless ? 1 : it->ninputs); k++)
+        ADD(it->inputs[k]);
     if (c->o.model && c->o.product && (strcmp(c->o.product, "boa") == 0 || cloudless)) {
         ADD("--model");
         ADD(c->o.model);

@@ -211,7 +211,7 @@ cc_status cc_run_load_job(run_ctx *c, cc_job *job, char ***owned)
         return st;
     cc_job_item *ji = NULL;
     int nji = 0;
-    if ((st = cc_job_items(job, &ji, &nji)) != CC_OK)
+    if ((st = cc_job_items_noted(job, &ji, &nji, &c->notes)) != CC_OK)
         return st;
     /* a deep copy in this file's allocation (freed with cc_run_free_items) */
     long plen = 0;

@@ -69,8 +69,21 @@ void cc_job_print_markdown(void *stream /* FILE* */);
 const char *cc_job_key_path(int i);
 
 /* Expands a job into items sorted by decreasing cost, then id (a deterministic
- * order). *items is an array the caller frees with cc_job_items_free. */
+ * order). *items is an array the caller frees with cc_job_items_free. The
+ * catalogues are folders, STAC files or product lists (jobs/run/catalogue.c);
+ * the products of one tile and day are the inputs of one item (a same-day
+ * mosaic). */
 cc_status cc_job_items(const cc_job *job, cc_job_item **items, int *nitems);
+
+/* The inputs a catalogue scan left out, one line each, with why (unreadable
+ * STAC files, missing assets, L2A products, the same data reached twice). */
+typedef struct {
+    char **lines;
+    int n;
+} cc_job_notes;
+/* cc_job_items that also returns the notes (free with cc_job_notes_free; NULL: not kept). */
+cc_status cc_job_items_noted(const cc_job *job, cc_job_item **items, int *nitems, cc_job_notes *notes);
+void cc_job_notes_free(cc_job_notes *notes);
 void cc_job_items_free(cc_job_item *items, int nitems);
 
 #ifdef __cplusplus

@@ -63,8 +63,9 @@ static const job_key top_keys[] = {
      "(<tile>_s2.nc, _landsat.nc, _olci.nc, _s1.nc) in the catalogues (clearcube cloudless)",
      OFF(product), NOCOUNT},
     {"catalogues", K_PATHS, 1, 1e6, NULL, NULL, F_REQUIRED, "[/data/s2/l1c]",
-     "input folders, scanned recursively for products (SAFE folders or .zip, band folders, GeoTIFF "
-     "stacks with a .options sidecar); several products per tile and date are allowed",
+     "where the inputs are: folders (scanned recursively for SAFE folders or .zip, STAC Item JSON files and "
+     "scene sidecars, band folders), STAC Item / ItemCollection files (.json, .geojson) and product lists (any "
+     "other file: one path a line); products of one tile and day are mosaicked (docs/formats/catalogue.md)",
      OFF(catalogues), OFF(ncatalogues)},
     {"output", K_PATH, 0, 0, NULL, NULL, F_REQUIRED, "/scratch/clearcube/out",
      "output folder: one cube per tile, and the job journal", OFF(output_dir), NOCOUNT},

@@ -77,6 +77,58 @@ static void sort_slowest(int *idx, int n, const cc_run_item_result *r)
 
 /* run-report.json: counts (count[state], skipped), stages per rank, problems,
  * tiles, the slowest items (slow[0..nslow), slowest first), the mosaic. */
+/* Same-day mosaics (items with several inputs, every one listed) and the
+ * inputs the catalogue left out, with why. */
+static void write_json_inputs(FILE *j, const cc_run_report *r)
+{
+    char q[PATH_MAX * 2 + 8];
+    fprintf(j, "  \"same_day_mosaics\": [");
+    int first = 1;
+    for (int i = 0; i < r->nitems; i++) {
+        if (r->items[i].ninputs < 2)
+            continue;
+        cc_json_quote(q, sizeof q, r->items[i].id);
+        fprintf(j, "%s\n    {\"item\": %s, \"inputs\": [", first ? "" : ",", q);
+        for (int k = 0; k < r->items[i].ninputs; k++) {
+            cc_json_quote(q, sizeof q, r->items[i].inputs[k]);
+            fprintf(j, "%s%s", k ? ", " : "", q);
+        }
+        fprintf(j, "]}");
+        first = 0;
+    }
+    fprintf(j, "%s],\n  \"inputs_not_used\": [", first ? "" : "\n  ");
+    for (int i = 0; r->notes && i < r->notes->n; i++) {
+        cc_json_quote(q, sizeof q, r->notes->lines[i]);
+        fprintf(j, "%s\n    %s", i ? "," : "", q);
+    }
+    fprintf(j, "%s],\n", r->notes && r->notes->n ? "\n  " : "");
+}
+
+static void write_markdown_inputs(FILE *m, const cc_run_report *r)
+{
+    int nm = 0;
+    for (int i = 0; i < r->nitems; i++)
+        nm += r->items[i].ninputs > 1;
+    if (nm) {
+        fprintf(m, "\n## Same-day mosaics\n\nItems with several products of one tile and day: every product is "
+                   "mosaicked, the newest processing baseline first where they overlap; an item fails rather than "
+                   "leave one out (docs/formats/catalogue.md).\n\n| item | state | products |\n|---|---|---|\n");
+        for (int i = 0; i < r->nitems; i++) {
+            if (r->items[i].ninputs < 2)
+                continue;
+            fprintf(m, "| %s | %s |", r->items[i].id, state_names[r->results[i].state]);
+            for (int k = 0; k < r->items[i].ninputs; k++)
+                fprintf(m, "%s`%s`", k ? "<br>" : " ", r->items[i].inputs[k]);
+            fprintf(m, " |\n");
+        }
+    }
+    if (r->notes && r->notes->n) {
+        fprintf(m, "\n## Inputs not used\n\n");
+        for (int i = 0; i < r->notes->n; i++)
+            fprintf(m, "- %s\n", r->notes->lines[i]);
+    }
+}
+
 static void write_json(FILE *j, const cc_run_report *r, const int *count, int skipped, const int *slow,
                        int nslow)
 {
@@ -139,6 +191,7 @@ static void write_json(FILE *j, const cc_run_report *r, const int *count, int sk
                 r->results[slow[k]].rank, r->results[slow[k]].seconds);
     }
     fprintf(j, "],\n");
+    write_json_inputs(j, r);
     if (r->mosaic_path) {
         cc_json_quote(q, sizeof q, r->mosaic_path);
         char e[600];
@@ -206,6 +259,7 @@ static void write_markdown(FILE *m, const cc_run_report *r, const int *count, in
             fprintf(m, "| %s | %d | %.2f |\n", r->items[slow[k]].id, r->results[slow[k]].rank,
                     r->results[slow[k]].seconds);
     }
+    write_markdown_inputs(m, r);
     if (r->mosaic_path)
         fprintf(m, "\n## Mosaic\n\n`%s`: %s\n", r->mosaic_path,
                 r->mosaic_error ? r->mosaic_error : "written");

@@ -81,6 +81,7 @@ typedef struct {
     char outdir[PATH_MAX], staging[PATH_MAX], exe[PATH_MAX];
     cc_job_item *items;
     int nitems;
+    cc_job_notes notes;          /* inputs the catalogue scan left out (rank 0) */
     int64_t submitted;
     char gpu[64];                /* this rank's GPU: a CUDA_VISIBLE_DEVICES entry
                                     for its items; "": none (kernels/device/device.h)     */

@@ -66,6 +66,7 @@ typedef struct {
     const char (*devices)[CC_RUN_DEVICE_LEN]; /* nranks entries, or NULL        */
     const char *mosaic_path;        /* NULL if none                           */
     const char *mosaic_error;       /* NULL if ok                             */
+    const cc_job_notes *notes;      /* inputs left out by the catalogue scan, or NULL */
 } cc_run_report;
 
 /* The scheduler of `clearcube run` (rank 0 hands out items largest first in

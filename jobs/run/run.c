@@ -346,7 +346,7 @@ static int finish_root(run_ctx *c, cc_run_rank_times *all, const char (*devs)[CC
                          .exit_code = code, .stopped = stopped, .nitems = c->nitems, .items = c->items,
                          .results = c->res, .ntiles = c->ntiles, .tiles = c->tiles, .ranks = all, .devices = devs,
                          .mosaic_path = c->o.mosaic_res > 0 && !stopped ? mosaic_path : NULL,
-                         .mosaic_error = mosaic_err};
+                         .mosaic_error = mosaic_err, .notes = &c->notes};
     if (all && cc_run_report_write(&rep) != CC_OK)
         cc_errorlog("%s", cc_error_message());
     cc_info("run: exit %d (%s)", code,
@@ -444,6 +444,7 @@ out:
     cc_fs_lock_release(c->lock);
     cc_journal_state_free(&c->js);
     cc_run_free_items(c->items, c->nitems);
+    cc_job_notes_free(&c->notes);
     if (c->rank == 0 && c->o.job_path)
         cc_job_free(&job);
     cc_run_free_strv(extra_owned);
