@@ -21,6 +21,7 @@
 enum { CUBE_MASK_CLOUD = 3, CUBE_MASK_SHADOW = 4 };
 
 const double cc_gfr_lambda[CC_GFR_NLAMBDA] = {10, 100, 1000, 10000, 100000};
+const double cc_gfr_ridge[CC_GFR_NRIDGE] = {0.001, 0.01, 0.1, 1, 10, INFINITY};
 const double cc_gfr_levels[CC_GFR_NLEVELS] = {0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99};
 /* Two-sided standard normal quantiles of the levels. */
 static const double level_z[CC_GFR_NLEVELS] = {0.67449, 0.84162, 1.03643, 1.28155, 1.64485, 1.95996, 2.57583};
@@ -463,16 +464,37 @@ static int cmp_double(const void *a, const void *b)
 
 /* Appends |error| / sd (sd with sd_scale 1) of every hidden value of g, with
  * all targets hidden at once, to z[b] (counts in nz[b]; capacity cap each). */
+/* Gap stratum of day d in y (n days): days between the visible samples around it. */
+static int gap_stratum(const float *y, int n, int d)
+{
+    int prev = -1, next = -1;
+    for (int i = d - 1; i >= 0 && prev < 0; i--)
+        if (!isnan(y[i])) prev = i;
+    for (int i = d + 1; i < n && next < 0; i++)
+        if (!isnan(y[i])) next = i;
+    return cc_gapfill_stratum(prev >= 0 && next >= 0 ? next - prev : -1);
+}
+
+static void stack_add(cc_gfr_stack *sk, int b, int j, double kf, double lin, double wh, double truth)
+{
+    double x0 = lin - kf, x1 = wh - kf, r = truth - kf;
+    sk->xtx[b][j][0] += x0 * x0, sk->xtx[b][j][1] += x0 * x1, sk->xtx[b][j][2] += x1 * x1;
+    sk->xtr[b][j][0] += x0 * r, sk->xtr[b][j][1] += x1 * r;
+    sk->rr[b][j] += r * r, sk->n[b][j] += 1;
+}
+
 static cc_status collect_z(const cc_gfr_series *g, const cc_gfr_targets *t, const cc_gfr_protocol *pr,
-                           const cc_kf_params *p, double **z, size_t *nz, size_t *cap)
+                           const cc_kf_params *p, double lambda, double **z, size_t *nz, size_t *cap,
+                           cc_gfr_stack *sk)
 {
     const size_t npix = g->s.npix, nb = CC_CL_NBANDS, stride = npix * nb;
     const int n = g->s.ndays, step = pr->pixel_step > 0 ? pr->pixel_step : 1;
     float *seen = hidden_copy(g, t);
     uint8_t *hday = calloc((size_t)n, npix);
     double *work = malloc((size_t)n * 10 * sizeof *work);
-    float *buf = malloc((size_t)n * 4 * sizeof *buf);
+    float *buf = malloc((size_t)n * 6 * sizeof *buf);
     cc_status st = CC_OK;
+    memset(sk, 0, sizeof *sk);
     if (!seen || !hday || !work || !buf) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory (calibration)", g->name);
         goto out;
@@ -481,7 +503,7 @@ static cc_status collect_z(const cc_gfr_series *g, const cc_gfr_targets *t, cons
         for (size_t q = 0; q < npix; q++) hday[(size_t)t->day[k] * npix + q] |= t->hide[(size_t)k * npix + q];
     for (size_t q = 0; q < npix; q += (size_t)step)
         for (size_t b = 0; b < nb; b++) {
-            float *y = buf, *tr = buf + n, *est = buf + 2 * n, *sd = buf + 3 * n;
+            float *y = buf, *tr = buf + n, *est = buf + 2 * n, *sd = buf + 3 * n, *lin = buf + 4 * n, *wh = buf + 5 * n;
             int any = 0;
             for (int d = 0; d < n; d++) {
                 y[d] = seen[(size_t)d * stride + q * nb + b];
@@ -490,8 +512,15 @@ static cc_status collect_z(const cc_gfr_series *g, const cc_gfr_targets *t, cons
             }
             if (!any) continue;
             cc_kf_smooth_band(p, (int)b, y, NULL, n, 1, 0, n, work, est, sd);
+            cc_gapfill_linear(y, n, 1, lin);
+            if (cc_gapfill_whittaker(y, n, 1, lambda, 2, wh) != CC_OK) {
+                st = cc_error_status();
+                goto out;
+            }
             for (int d = 0; d < n; d++) {
                 if (!hday[(size_t)d * npix + q] || isnan(tr[d]) || !(sd[d] > 0)) continue;
+                if (!isnan(lin[d]))
+                    stack_add(sk, (int)b, gap_stratum(y, n, d), est[d], lin[d], isnan(wh[d]) ? lin[d] : wh[d], tr[d]);
                 if (nz[b] == cap[b]) {
                     size_t nc = cap[b] ? 2 * cap[b] : 4096;
                     double *zz = realloc(z[b], nc * sizeof *zz);
@@ -510,6 +539,52 @@ out:
     free(work);
     free(buf);
     return st;
+}
+
+/* Ridge weights of band b, stratum j from the stacks of the series other
+ * than `skip` (-1: all), relative strength rel (INFINITY: 0). */
+static void ridge_w(const cc_gfr_stack *sk, int ns, int skip, int b, int j, double rel, double w[2])
+{
+    double a = 0, c = 0, d = 0, e0 = 0, e1 = 0;
+    for (int i = 0; i < ns; i++) {
+        if (i == skip) continue;
+        a += sk[i].xtx[b][j][0], c += sk[i].xtx[b][j][1], d += sk[i].xtx[b][j][2];
+        e0 += sk[i].xtr[b][j][0], e1 += sk[i].xtr[b][j][1];
+    }
+    w[0] = w[1] = 0;
+    if (!isfinite(rel) || !(a + d > 0)) return;
+    double lam = rel * (a + d) / 2, A = a + lam, D = d + lam, det = A * D - c * c;
+    if (!(det > 0)) return;
+    w[0] = (D * e0 - c * e1) / det;
+    w[1] = (A * e1 - c * e0) / det;
+}
+
+/* The correction: the ridge strength of the lowest leave-one-training-
+ * series-out squared error (summed over bands and strata), then the weights
+ * on every training series. */
+static cc_status fit_stack(const cc_gfr_stack *sk, int ns, cc_gfr_fit *fit)
+{
+    int best = CC_GFR_NRIDGE - 1;
+    for (int k = 0; k < CC_GFR_NRIDGE; k++) {
+        double sse = 0;
+        for (int i = 0; i < ns; i++)
+            for (int b = 0; b < CC_CL_NBANDS; b++)
+                for (int j = 0; j < CC_GAPFILL_NSTRATA; j++) {
+                    double w[2];
+                    ridge_w(sk, ns, ns > 1 ? i : -1, b, j, cc_gfr_ridge[k], w);
+                    const double *x = sk[i].xtx[b][j], *e = sk[i].xtr[b][j];
+                    sse += sk[i].rr[b][j] - 2 * (w[0] * e[0] + w[1] * e[1]) + w[0] * w[0] * x[0] +
+                           2 * w[0] * w[1] * x[1] + w[1] * w[1] * x[2];
+                }
+        fit->ridge_cv_sse[k] = sse;
+        if (sse < fit->ridge_cv_sse[best] || k == 0) best = k;
+    }
+    /* ties and near-ties go to the plain filter (the last candidate) */
+    if (!(fit->ridge_cv_sse[best] < fit->ridge_cv_sse[CC_GFR_NRIDGE - 1])) best = CC_GFR_NRIDGE - 1;
+    fit->ridge = best;
+    for (int b = 0; b < CC_CL_NBANDS; b++)
+        for (int j = 0; j < CC_GAPFILL_NSTRATA; j++) ridge_w(sk, ns, -1, b, j, cc_gfr_ridge[best], fit->w[b][j]);
+    return CC_OK;
 }
 
 cc_status cc_gfr_fit_run(cc_gfr_series *const *train, cc_gfr_targets *const *tt, const cc_gfr_table *const *tabs,
@@ -572,9 +647,12 @@ cc_status cc_gfr_fit_run(cc_gfr_series *const *train, cc_gfr_targets *const *tt,
     /* The sd calibration: 90 % of the training hidden errors within 1.645 sd. */
     double *z[CC_CL_NBANDS] = {0};
     size_t nz[CC_CL_NBANDS] = {0}, cap[CC_CL_NBANDS] = {0};
-    cc_status st = CC_OK;
+    cc_gfr_stack *sk = calloc((size_t)ntrain, sizeof *sk);
+    cc_status st = sk ? CC_OK : cc_error_set(CC_ERR_NOMEM, "Kalman fit: out of memory");
     for (int i = 0; i < ntrain && st == CC_OK; i++)
-        st = collect_z(train[i], tt[i], p, &fit->params, z, nz, cap);
+        st = collect_z(train[i], tt[i], p, &fit->params, fit->lambda[0], z, nz, cap, &sk[i]);
+    if (st == CC_OK) st = fit_stack(sk, ntrain, fit);
+    free(sk);
     double kpool = 0;
     int npool = 0;
     for (int b = 0; b < CC_CL_NBANDS && st == CC_OK; b++) {
@@ -599,12 +677,50 @@ typedef struct {
     const cc_gfr_series *g;
     const uint8_t *hide;
     cc_gfr_coverage *cov;
+    const cc_gfr_fit *correct; /* non-NULL: apply its correction */
 } wrap_ctx;
+
+/* The learned correction at day t of every pixel the filter filled. */
+static cc_status apply_correction(const cc_gfr_fit *f, const cc_series *s, int t, float *out)
+{
+    const size_t npix = s->npix, nb = CC_CL_NBANDS, stride = npix * nb;
+    const int n = s->ndays;
+    int fail = 0;
+#pragma omp parallel
+    {
+        float *buf = malloc((size_t)n * 3 * sizeof *buf);
+        if (!buf) {
+#pragma omp atomic write
+            fail = 1;
+        }
+#pragma omp for schedule(dynamic, 64)
+        for (long i = 0; i < (long)npix; i++) {
+            const size_t q = (size_t)i;
+            if (!buf || !any_finite(out + q * nb)) continue;
+            float *y = buf, *lin = buf + n, *wh = buf + 2 * n;
+            for (size_t b = 0; b < nb; b++) {
+                if (isnan(out[q * nb + b])) continue;
+                for (int d = 0; d < n; d++) y[d] = s->s2[(size_t)d * stride + q * nb + b];
+                int j = gap_stratum(y, n, t);
+                const double *w = f->w[b][j];
+                if (w[0] == 0 && w[1] == 0) continue;
+                cc_gapfill_linear(y, n, 1, lin);
+                if (isnan(lin[t])) continue;
+                if (cc_gapfill_whittaker(y, n, 1, f->lambda[0], 2, wh) != CC_OK || isnan(wh[t])) wh[t] = lin[t];
+                double kf = out[q * nb + b];
+                out[q * nb + b] = (float)(kf + w[0] * (lin[t] - kf) + w[1] * (wh[t] - kf));
+            }
+        }
+        free(buf);
+    }
+    return fail ? cc_error_set(CC_ERR_NOMEM, "correction: out of memory") : CC_OK;
+}
 
 static cc_status wrap_predict(void *ctx, const cc_series *s, int t, float *out)
 {
     wrap_ctx *w = ctx;
     cc_status st = cc_kf_predictor(&w->kc, s, t, out);
+    if (st == CC_OK && w->correct) st = apply_correction(w->correct, s, t, out);
     if (st != CC_OK || !w->cov) return st;
     const size_t npix = s->npix, nb = CC_CL_NBANDS;
     const float *tr = w->g->s.s2 + (size_t)t * npix * nb;
@@ -623,7 +739,7 @@ static cc_status wrap_predict(void *ctx, const cc_series *s, int t, float *out)
 
 cc_status cc_gfr_eval(const cc_gfr_series *g, const cc_gfr_targets *t, const cc_gfr_fit *fit,
                       cc_gapfill_eval_result *r, cc_gapfill_eval_result *now, cc_gapfill_eval_result *nols,
-                      cc_gfr_coverage *cov)
+                      cc_gapfill_eval_result *corr, cc_gfr_coverage *cov)
 {
     const size_t npix = g->s.npix;
     float *sd = cc_malloc3(npix, CC_CL_NBANDS, sizeof *sd);
@@ -654,6 +770,12 @@ cc_status cc_gfr_eval(const cc_gfr_series *g, const cc_gfr_targets *t, const cc_
         if (st == CC_OK && nols && g->has_landsat) {
             w.kc.reanalysis = 1, w.kc.use_landsat = 0;
             st = cc_gapfill_eval_series(&g->s, NULL, &day, 1, h, &m, nols);
+        }
+        if (st == CC_OK && corr && fit->ridge != CC_GFR_NRIDGE - 1) {
+            w.kc.reanalysis = 1, w.kc.use_landsat = 1;
+            w.correct = fit;
+            st = cc_gapfill_eval_series(&g->s, NULL, &day, 1, h, &m, corr);
+            w.correct = NULL;
         }
     }
     free(sd);

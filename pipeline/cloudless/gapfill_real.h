@@ -103,8 +103,25 @@ cc_status cc_gfr_table_make(const cc_gfr_series *g, const cc_gfr_targets *t, con
 /* The grid point k: the parameters of band b (r_s2 = 1e-4). */
 void cc_gfr_grid_params(int k, int b, cc_kf_params *p);
 
+/* The learned correction of the reanalysis (stacking, per band and gap
+ * stratum of gapfill_eval.h): est = kalman + w0 (linear - kalman) + w1
+ * (whittaker - kalman), w by ridge regression on the training series' hidden
+ * values, the ridge strength chosen by leave-one-training-series-out score
+ * (w = 0, the plain filter, is a candidate). Sufficient statistics of one
+ * series: */
+typedef struct {
+    double xtx[CC_CL_NBANDS][CC_GAPFILL_NSTRATA][3]; /* x0x0, x0x1, x1x1 */
+    double xtr[CC_CL_NBANDS][CC_GAPFILL_NSTRATA][2];
+    double rr[CC_CL_NBANDS][CC_GAPFILL_NSTRATA], n[CC_CL_NBANDS][CC_GAPFILL_NSTRATA];
+} cc_gfr_stack;
+#define CC_GFR_NRIDGE 6
+extern const double cc_gfr_ridge[CC_GFR_NRIDGE]; /* relative ridge strengths; the last: w = 0 */
+
 typedef struct {
     cc_kf_params params;
+    double w[CC_CL_NBANDS][CC_GAPFILL_NSTRATA][2]; /* the correction (0: none)  */
+    int ridge;                                     /* chosen cc_gfr_ridge index */
+    double ridge_cv_sse[CC_GFR_NRIDGE];            /* its selection scores      */
     int grid[CC_CL_NBANDS];           /* chosen grid point per band            */
     double lambda[CC_CL_NBANDS];      /* chosen Whittaker lambda per band      */
     double train_rmse_kf[CC_CL_NBANDS], train_rmse_lin[CC_CL_NBANDS], train_rmse_wh[CC_CL_NBANDS];
@@ -127,10 +144,12 @@ typedef struct {
  * against linear and Whittaker (lambda: per band as fitted, the median band's
  * for all bands) scored into r, the nowcast (filter) into now (model only),
  * the reanalysis without Landsat into nols (model only; NULL: skipped), the
- * coverage of the reanalysis sd into cov. Per target, in order. */
+ * reanalysis with the learned correction into corr (model only; skipped when
+ * NULL or when the fit chose no correction), the coverage of the reanalysis
+ * sd into cov. Per target, in order. */
 cc_status cc_gfr_eval(const cc_gfr_series *g, const cc_gfr_targets *t, const cc_gfr_fit *fit,
                       cc_gapfill_eval_result *r, cc_gapfill_eval_result *now, cc_gapfill_eval_result *nols,
-                      cc_gfr_coverage *cov);
+                      cc_gapfill_eval_result *corr, cc_gfr_coverage *cov);
 
 /* The whole leave-one-series-out run of `clearcube gapfill-eval --loo`:
  * loads every spec, makes its targets and table, then for each series fits on

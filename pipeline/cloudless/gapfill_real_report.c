@@ -28,8 +28,21 @@ static json_t *params_json(const cc_gfr_fit *f)
         json_object_set_new(jb, "train_rmse_kalman", jnum(f->train_rmse_kf[b]));
         json_object_set_new(jb, "train_rmse_linear", jnum(f->train_rmse_lin[b]));
         json_object_set_new(jb, "train_rmse_whittaker", jnum(f->train_rmse_wh[b]));
+        json_t *jw = json_array();
+        for (int j = 0; j < CC_GAPFILL_NSTRATA; j++) {
+            json_t *pair = json_array();
+            json_array_append_new(pair, jnum(f->w[b][j][0]));
+            json_array_append_new(pair, jnum(f->w[b][j][1]));
+            json_array_append_new(jw, pair);
+        }
+        json_object_set_new(jb, "correction_w_linear_whittaker_by_stratum", jw);
         json_object_set_new(o, cc_cl_band_names[b], jb);
     }
+    json_t *rc = json_object(), *cv = json_array();
+    for (int k = 0; k < CC_GFR_NRIDGE; k++) json_array_append_new(cv, jnum(f->ridge_cv_sse[k]));
+    json_object_set_new(rc, "ridge", isfinite(cc_gfr_ridge[f->ridge]) ? json_real(cc_gfr_ridge[f->ridge]) : json_string("none (plain filter)"));
+    json_object_set_new(rc, "cv_sse_by_ridge", cv);
+    json_object_set_new(o, "correction", rc);
     return o;
 }
 
@@ -256,17 +269,17 @@ static cc_status fold(loo_set *L, int i, const cc_gfr_protocol *p, const char *f
     cc_gfr_fit fit;
     cc_status st = fit_on(L, i, p, &fit);
     if (st != CC_OK) return st;
-    cc_gapfill_eval_result *r = malloc(3 * sizeof *r);
+    cc_gapfill_eval_result *r = malloc(4 * sizeof *r);
     long *tdays = malloc(((size_t)L->t[i].n + 1) * sizeof *tdays);
     if (!r || !tdays) {
         free(r), free(tdays);
         return cc_error_set(CC_ERR_NOMEM, "out of memory");
     }
-    for (int k = 0; k < 3; k++) cc_gapfill_eval_result_init(&r[k]);
+    for (int k = 0; k < 4; k++) cc_gapfill_eval_result_init(&r[k]);
     memset(&L->cov[i], 0, sizeof L->cov[i]);
     const cc_gfr_series *g = &L->g[i];
     cc_log(CC_LOG_INFO, "gapfill-eval: %s held out: %d targets", g->name, L->t[i].n);
-    st = cc_gfr_eval(g, &L->t[i], &fit, &r[0], &r[1], &r[2], &L->cov[i]);
+    st = cc_gfr_eval(g, &L->t[i], &fit, &r[0], &r[1], &r[2], &r[3], &L->cov[i]);
     if (st == CC_OK) {
         for (int k = 0; k < L->t[i].n; k++) tdays[k] = g->s.day0 + L->t[i].day[k];
         json_t *o = json_object(), *tr = json_array();
@@ -287,6 +300,11 @@ static cc_status fold(loo_set *L, int i, const cc_gfr_protocol *p, const char *f
             json_t *nl = cc_gapfill_eval_result_json(&r[2], p->seed, tdays, L->t[i].n, "real");
             json_object_set(o, "reanalysis_without_landsat", json_object_get(nl, "model"));
             json_decref(nl);
+        }
+        if (r[3].used[CC_GAPFILL_MODEL]) {
+            json_t *cj = cc_gapfill_eval_result_json(&r[3], p->seed, tdays, L->t[i].n, "real");
+            json_object_set(o, "reanalysis_corrected", json_object_get(cj, "model"));
+            json_decref(cj);
         }
         json_object_set_new(o, "coverage", coverage_json(&L->cov[i]));
         json_array_append_new(folds, o);
