@@ -195,6 +195,7 @@ static cc_status open_stac(const char *ref, const cc_scene_options *o, cc_scene 
     }
     if (st != CC_OK)
         goto out;
+    s->elevation = it->elevation;
     if (it->tile[0] && s->tile_id[0] && strcmp(it->tile, s->tile_id))
         cc_warn("%s: the item names tile %s, the product %s; using %s", ref, it->tile, s->tile_id, s->tile_id);
     else if (it->tile[0])
@@ -277,6 +278,7 @@ cc_status cc_scene_open(const char *path, const cc_scene_options *opt, cc_scene 
         return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
     s->nodata_dn = 0;
     s->saturated_dn = 65535;
+    s->elevation = NAN;
     if ((st = open_any(path, opt, s)) != CC_OK)
         goto out;
     if ((st = cc_scene_check_grids(s, path)) != CC_OK)

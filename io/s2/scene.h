@@ -85,6 +85,7 @@ typedef struct {
 
     int checksums_verified;     /* number of files verified against manifest.safe */
     char *mosaic_note;          /* same-day mosaics: "P1 (PB 04.00): N px; P2 (...): M px"; owned, NULL otherwise */
+    double elevation;           /* surface elevation (m) a catalogue gives (clearcube:elevation); NaN if none */
 } cc_scene;
 
 /* Options for inputs without SAFE metadata (and overrides for SAFE). A field

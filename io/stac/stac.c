@@ -202,7 +202,7 @@ static cc_status parse_sidecar(const ctx *c0, json_t *root, cc_stac_item *it)
     static const char *const keys[] = {"type",        "href",        "datetime",     "tile",
                                        "spacecraft",  "bands",       "sun_zenith",   "sun_azimuth",
                                        "view_zenith", "view_azimuth", "dn_offset",   "processing_baseline",
-                                       "level",       NULL};
+                                       "level",       "elevation",   NULL};
     ctx c = *c0;
     cc_status st = CC_OK;
     const char *key;
@@ -224,6 +224,7 @@ static cc_status parse_sidecar(const ctx *c0, json_t *root, cc_stac_item *it)
     it->view_zenith = opt_number(&c, root, "view_zenith", "view_zenith", 0, 90, &st);
     it->view_azimuth = opt_number(&c, root, "view_azimuth", "view_azimuth", 0, 360, &st);
     it->dn_offset = opt_number(&c, root, "dn_offset", "dn_offset", -10000, 10000, &st);
+    it->elevation = opt_number(&c, root, "elevation", "elevation", -500, 9000, &st);
     if (st != CC_OK)
         return st;
     if (!href)
@@ -294,7 +295,7 @@ static cc_status parse_assets(const ctx *c, json_t *assets, cc_stac_item *it)
     const char *key;
     json_t *a;
     const char *safe = NULL, *stack = NULL;
-    json_t *stack_bands = NULL, *first_band = NULL;
+    json_t *stack_bands = NULL, *stack_asset = NULL, *first_band = NULL;
     const char *band[CC_NBANDS] = {0};
     char field[160];
     if (!json_is_object(assets))
@@ -319,7 +320,7 @@ static cc_status parse_assets(const ctx *c, json_t *assets, cc_stac_item *it)
         size_t neb = json_is_array(eb) ? json_array_size(eb) : 0;
         if (neb > 1) {
             if (!stack)
-                stack = h, stack_bands = eb;
+                stack = h, stack_bands = eb, stack_asset = a;
             continue;
         }
         int b = common_band(neb == 1 ? json_string_value(json_object_get(json_array_get(eb, 0), "name")) : NULL);
@@ -339,6 +340,8 @@ static cc_status parse_assets(const ctx *c, json_t *assets, cc_stac_item *it)
     }
     if (stack) {
         it->kind = CC_STAC_STACK;
+        if (isnan(it->dn_offset))
+            it->dn_offset = raster_offset(stack_asset);
         if ((st = band_list(c, "assets (stack).eo:bands", stack_bands, it->bands, sizeof it->bands)) != CC_OK)
             return st;
         return resolve(c, "assets (stack).href", stack, &it->href);
@@ -439,6 +442,7 @@ static cc_status parse_item(const ctx *c0, json_t *f, cc_stac_item *it)
         it->sun_azimuth = opt_number(&c, p, "s2:mean_solar_azimuth", "properties.s2:mean_solar_azimuth", 0, 360, &st);
     it->view_zenith = opt_number(&c, p, "view:incidence_angle", "properties.view:incidence_angle", 0, 90, &st);
     it->view_azimuth = opt_number(&c, p, "view:azimuth", "properties.view:azimuth", 0, 360, &st);
+    it->elevation = opt_number(&c, p, "clearcube:elevation", "properties.clearcube:elevation", -500, 9000, &st);
     double epsg = opt_number(&c, p, "proj:epsg", "properties.proj:epsg", 1024, 999999, &st);
     it->epsg = isnan(epsg) ? 0 : (int)epsg;
     if (st != CC_OK)
@@ -449,7 +453,7 @@ static cc_status parse_item(const ctx *c0, json_t *f, cc_stac_item *it)
 static void item_init(cc_stac_item *it)
 {
     memset(it, 0, sizeof *it);
-    it->sun_zenith = it->sun_azimuth = it->view_zenith = it->view_azimuth = it->dn_offset = NAN;
+    it->sun_zenith = it->sun_azimuth = it->view_zenith = it->view_azimuth = it->dn_offset = it->elevation = NAN;
 }
 
 cc_status cc_stac_parse(const char *bytes, size_t len, const char *name, const char *base_dir,

@@ -54,6 +54,7 @@ typedef struct {
     char level[4];                /* "L1C", "L2A"; "" if not given */
     double sun_zenith, sun_azimuth, view_zenith, view_azimuth; /* degrees; NaN if not given */
     double dn_offset;             /* DN offset (RADIO_ADD_OFFSET); NaN if not given */
+    double elevation;             /* surface elevation in metres (clearcube:elevation); NaN if not given */
     int epsg;                     /* proj:epsg; 0 if not given */
 } cc_stac_item;
 

@@ -155,6 +155,8 @@ int cc_cmd_boa(int argc, char **argv)
     so.defer_bands = cc_boa_defer_bands(&bo); /* decoded by window, overlapping inference */
     if (cc_scene_open(argv[optind], &so, &s) != CC_OK)
         goto out;
+    if (isnan(bo.atmos.elevation_m) && !bo.atmos.dem_path)
+        bo.atmos.elevation_m = s->elevation; /* the catalogue's, if any */
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double open_s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     cc_boa_stats st;

@@ -94,6 +94,8 @@ int cc_cmd_reference(int argc, char **argv)
     rc = 1;
     if (cc_scene_open(argv[optind], &so, &s) != CC_OK)
         goto out;
+    if (isnan(ro.elevation_m) && !ro.dem_path)
+        ro.elevation_m = s->elevation; /* the catalogue's, if any */
     if (cc_reference_run_cube(s, &ro, input, out, ql, &r) != CC_OK)
         goto out;
     cc_info("wrote %s (%d bands + AOT + WVP, %dx%d, %zu valid pixels; context %.1f s, SMAC %.1f s, write %.1f s "

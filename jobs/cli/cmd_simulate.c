@@ -25,7 +25,7 @@ void cc_cmd_simulate_help(void)
            "resampled onto the product's finest grid, through the SMAC forward model exactly as\n"
            "`clearcube dataset` does for kind sen2cor-l2a, at the scene-mean geometry. Writes into DIR\n"
            "(created if absent; nothing is left on error):\n"
-           "  <SC>_SIMULATED_L1C.tif, .options   simulated TOA, DN = 10000*rho + 1000, 12 bands\n"
+           "  <SC>_SIMULATED_L1C.tif, .options, .json (scene sidecar) simulated TOA, DN = 10000*rho + 1000, 12 bands\n"
            "  <SC>_SEN2COR_BOA.tif, .options     the product's own BOA on the same grid, same DN\n"
            "                                     convention (a reference for clearcube validate)\n"
            "  README-SIMULATED.txt               what is simulated, with which atmosphere and geometry\n"

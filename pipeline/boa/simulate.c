@@ -194,6 +194,22 @@ cc_status cc_simulate_scene(const char *dir, const cc_simulate_options *o)
             "--sun-zenith %g --sun-azimuth %g --view-zenith %g --view-azimuth %g --dn-offset %d\n",
             o->sun_zenith, o->sun_azimuth, o->view_zenith, o->view_azimuth, SIM_DN_OFFSET);
     fclose(f);
+    /* the same as a scene sidecar (docs/formats/catalogue.md): the stack's metadata for
+     * catalogues, `clearcube reference S2A_SIMULATED_L1C.json` */
+    snprintf(path, sizeof path, "%s/S2A_SIMULATED_L1C.json", dir);
+    if (!(f = fopen(path, "w"))) {
+        st = cc_error_set(CC_ERR_IO, "%s: cannot write", path);
+        goto out;
+    }
+    fprintf(f,
+            "{\"type\": \"clearcube-scene\", \"href\": \"S2A_SIMULATED_L1C.tif\", \"datetime\": \"" SIM_DATE
+            "T10:30:00Z\",\n \"spacecraft\": \"" SIM_SPACECRAFT "\", \"level\": \"L1C\", \"processing_baseline\": "
+            "\"04.00\", \"dn_offset\": %d,\n \"bands\": [\"B01\", \"B02\", \"B03\", \"B04\", \"B05\", \"B06\", "
+            "\"B07\", \"B08\", \"B8A\", \"B09\", \"B10\", \"B11\", \"B12\"],\n \"sun_zenith\": %g, "
+            "\"sun_azimuth\": %g, \"view_zenith\": %g, \"view_azimuth\": %g}\n",
+            SIM_DN_OFFSET, o->sun_zenith, o->sun_azimuth, o->view_zenith, o->view_azimuth);
+    if (fclose(f) != 0)
+        st = cc_error_set(CC_ERR_IO, "%s: write failed", path);
 out:
     free(toa);
     free(truth);

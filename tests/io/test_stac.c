@@ -121,6 +121,15 @@ static void test_parse(void)
         CHECK(it->dn_offset == -1000);
     }
     cc_stac_free(it, n);
+    /* a stack: its band order from eo:bands, its DN offset from raster:bands; clearcube:elevation */
+    j = item_json("stack", "\"datetime\": \"2017-07-03T10:10:00Z\", \"clearcube:elevation\": 1900",
+                  "\"toa\": {\"href\": \"s.tif\", \"eo:bands\": [{\"name\": \"B02\"}, {\"name\": \"B03\"}], "
+                  "\"raster:bands\": [{\"scale\": 0.0001, \"offset\": 0}]}");
+    CHECK_OK(cc_stac_parse(j, strlen(j), "mem.json", "/d", &it, &n));
+    if (it)
+        CHECK(it->kind == CC_STAC_STACK && !strcmp(it->bands, "B02,B03") && it->dn_offset == 0 &&
+              it->elevation == 1900 && !strcmp(it->href, "/d/s.tif"));
+    cc_stac_free(it, n);
     printf("  bad variants\n");
     expect_parse_error("not JSON", "{\"type\": ", "not JSON");
     expect_parse_error("no type", "{\"id\": 1}", "type");
@@ -269,7 +278,7 @@ static void test_sidecar(const char *shared)
                    "\"tile\": \"T32TNR\", \"spacecraft\": \"S2A\", \"bands\": [\"B01\", \"B02\", \"B03\", \"B04\", "
                    "\"B05\", \"B06\", \"B07\", \"B08\", \"B09\", \"B10\", \"B11\", \"B12\"], \"sun_zenith\": 27.5, "
                    "\"sun_azimuth\": 140.9, \"view_zenith\": 5, \"view_azimuth\": 105, \"dn_offset\": 0, "
-                   "\"processing_baseline\": \"02.05\"}\n",
+                   "\"processing_baseline\": \"02.05\", \"elevation\": 1900}\n",
                    tif));
     cc_scene *s = NULL;
     CHECK_OK(cc_scene_open(fmt("%s/barbellino.json", tmp), NULL, &s));
@@ -277,7 +286,7 @@ static void test_sidecar(const char *shared)
         printf("  %s tile %s %04d-%02d-%02d, B8A %s, sun zenith %.1f\n", s->product_id, s->tile_id, s->year, s->month,
                s->day, s->band[CC_B8A].present ? "present" : "absent", cc_angle_grid_mean(&s->sun_zenith));
         CHECK(!strcmp(s->tile_id, "32TNR") && s->band[CC_B12].present && !s->band[CC_B8A].present);
-        CHECK(!strcmp(s->product_id, "barbellino") && s->day == 3);
+        CHECK(!strcmp(s->product_id, "barbellino") && s->day == 3 && s->elevation == 1900);
         CHECK_NEAR(cc_angle_grid_mean(&s->sun_zenith), 27.5, 1e-4);
     }
     cc_scene_free(s);
