@@ -464,6 +464,23 @@ static int cmp_double(const void *a, const void *b)
 
 /* Appends |error| / sd (sd with sd_scale 1) of every hidden value of g, with
  * all targets hidden at once, to z[b] (counts in nz[b]; capacity cap each). */
+/* The noise factor of g as a run sees it (every target hidden), with p
+ * (gapfill_real.h: the adaptive sd calibration); bands without enough
+ * observations get 1. */
+static cc_status seen_noise(const cc_gfr_series *g, const cc_gfr_targets *t, const cc_gfr_protocol *pr,
+                            const cc_kf_params *p, double f[CC_CL_NBANDS])
+{
+    float *seen = hidden_copy(g, t);
+    if (!seen) return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", g->name);
+    cc_series s = g->s;
+    s.s2 = seen;
+    cc_status st = cc_kf_noise_factor(p, &s, pr->pixel_step, f);
+    for (int b = 0; b < CC_CL_NBANDS; b++)
+        if (!(f[b] > 0)) f[b] = 1;
+    free(seen);
+    return st;
+}
+
 /* Gap stratum of day d in y (n days): days between the visible samples around it. */
 static int gap_stratum(const float *y, int n, int d)
 {
@@ -487,6 +504,9 @@ static cc_status collect_z(const cc_gfr_series *g, const cc_gfr_targets *t, cons
                            const cc_kf_params *p, double lambda, double **z, size_t *nz, size_t *cap,
                            cc_gfr_stack *sk)
 {
+    double f[CC_CL_NBANDS];
+    cc_status fs = seen_noise(g, t, pr, p, f);
+    if (fs != CC_OK) return fs;
     const size_t npix = g->s.npix, nb = CC_CL_NBANDS, stride = npix * nb;
     const int n = g->s.ndays, step = pr->pixel_step > 0 ? pr->pixel_step : 1;
     float *seen = hidden_copy(g, t);
@@ -530,7 +550,7 @@ static cc_status collect_z(const cc_gfr_series *g, const cc_gfr_targets *t, cons
                     }
                     z[b] = zz, cap[b] = nc;
                 }
-                z[b][nz[b]++] = fabs(est[d] - tr[d]) / sd[d];
+                z[b][nz[b]++] = fabs(est[d] - tr[d]) / (sd[d] * f[b]); /* relative to the series' own noise */
             }
         }
 out:
@@ -739,7 +759,7 @@ static cc_status wrap_predict(void *ctx, const cc_series *s, int t, float *out)
 
 cc_status cc_gfr_eval(const cc_gfr_series *g, const cc_gfr_targets *t, const cc_gfr_fit *fit,
                       cc_gapfill_eval_result *r, cc_gapfill_eval_result *now, cc_gapfill_eval_result *nols,
-                      cc_gapfill_eval_result *corr, cc_gfr_coverage *cov)
+                      cc_gapfill_eval_result *corr, cc_gfr_coverage *cov, double *noise)
 {
     const size_t npix = g->s.npix;
     float *sd = cc_malloc3(npix, CC_CL_NBANDS, sizeof *sd);
@@ -747,7 +767,18 @@ cc_status cc_gfr_eval(const cc_gfr_series *g, const cc_gfr_targets *t, const cc_
     /* One Whittaker lambda for every band (the harness's smoother): the most
      * frequent choice. */
     double lambda = fit->lambda[0];
-    wrap_ctx w = {.kc = {.params = &fit->params, .reanalysis = 1, .use_landsat = 1, .only_missing = 1, .sd = sd},
+    /* The adaptive calibration: sd_scale x the held-out series' own noise
+     * factor (from the observations the run sees, never the hidden truths). */
+    cc_kf_params ap = fit->params;
+    double f[CC_CL_NBANDS];
+    cc_status fs = seen_noise(g, t, &(cc_gfr_protocol){.pixel_step = 2}, &fit->params, f);
+    if (fs != CC_OK) {
+        free(sd);
+        return fs;
+    }
+    for (int b = 0; b < CC_CL_NBANDS; b++) ap.sd_scale[b] = (float)(ap.sd_scale[b] * f[b]);
+    if (noise) memcpy(noise, f, sizeof f);
+    wrap_ctx w = {.kc = {.params = &ap, .reanalysis = 1, .use_landsat = 1, .only_missing = 1, .sd = sd},
                   .g = g,
                   .cov = cov};
     cc_gapfill_eval_methods m = {.linear = 1, .whittaker = 1, .whittaker_lambda = lambda, .whittaker_d = 2,

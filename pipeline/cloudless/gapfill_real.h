@@ -27,9 +27,11 @@
  * q_slope, phi, gate) relative to r_s2, the Whittaker smoother for lambda in
  * {10, 100, 1000, 10^4, 10^5} (d = 2); per band the lowest summed squared error
  * over the training series wins (selection by held-out pixels only). m0 /
- * p0 are the mean / variance of the training observations. The sd scale of
- * each band is then set so that 90 % of the training hidden errors lie in
- * +-1.645 sd. Landsat's noise is not fitted (no training series but one
+ * p0 are the mean / variance of the training observations. The sd is
+ * calibrated ADAPTIVELY: a series' noise factor f (cc_kf_noise_factor: the
+ * 90th percentile of its standardised one-step innovations, from the
+ * observations a run sees) times a per-band sd_scale fitted so that 90 % of
+ * the training hidden errors lie within +-1.645 sd_scale f sd. Landsat's noise is not fitted (no training series but one
  * WorldCereal site has Landsat): r_landsat = r_s2 + 0.02^2 a priori.
  */
 #ifndef CC_PIPELINE_CLOUDLESS_GAPFILL_REAL_H
@@ -146,10 +148,11 @@ typedef struct {
  * the reanalysis without Landsat into nols (model only; NULL: skipped), the
  * reanalysis with the learned correction into corr (model only; skipped when
  * NULL or when the fit chose no correction), the coverage of the reanalysis
- * sd into cov. Per target, in order. */
+ * sd into cov, the held-out series' noise factor into noise[10] (may be
+ * NULL). Per target, in order. */
 cc_status cc_gfr_eval(const cc_gfr_series *g, const cc_gfr_targets *t, const cc_gfr_fit *fit,
                       cc_gapfill_eval_result *r, cc_gapfill_eval_result *now, cc_gapfill_eval_result *nols,
-                      cc_gapfill_eval_result *corr, cc_gfr_coverage *cov);
+                      cc_gapfill_eval_result *corr, cc_gfr_coverage *cov, double *noise);
 
 /* The whole leave-one-series-out run of `clearcube gapfill-eval --loo`:
  * loads every spec, makes its targets and table, then for each series fits on

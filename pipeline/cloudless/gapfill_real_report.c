@@ -279,7 +279,8 @@ static cc_status fold(loo_set *L, int i, const cc_gfr_protocol *p, const char *f
     memset(&L->cov[i], 0, sizeof L->cov[i]);
     const cc_gfr_series *g = &L->g[i];
     cc_log(CC_LOG_INFO, "gapfill-eval: %s held out: %d targets", g->name, L->t[i].n);
-    st = cc_gfr_eval(g, &L->t[i], &fit, &r[0], &r[1], &r[2], &r[3], &L->cov[i]);
+    double noise[CC_CL_NBANDS];
+    st = cc_gfr_eval(g, &L->t[i], &fit, &r[0], &r[1], &r[2], &r[3], &L->cov[i], noise);
     if (st == CC_OK) {
         for (int k = 0; k < L->t[i].n; k++) tdays[k] = g->s.day0 + L->t[i].day[k];
         json_t *o = json_object(), *tr = json_array();
@@ -307,18 +308,23 @@ static cc_status fold(loo_set *L, int i, const cc_gfr_protocol *p, const char *f
             json_decref(cj);
         }
         json_object_set_new(o, "coverage", coverage_json(&L->cov[i]));
+        json_t *jn = json_object();
+        for (int b = 0; b < CC_CL_NBANDS; b++) json_object_set_new(jn, cc_cl_band_names[b], jnum(noise[b]));
+        json_object_set_new(o, "noise_factor", jn);
         json_array_append_new(folds, o);
         if (fig_dir) {
+            cc_gfr_fit fa = fit; /* the pictures' sd: calibrated as evaluated */
+            for (int b = 0; b < CC_CL_NBANDS; b++) fa.params.sd_scale[b] = (float)(fa.params.sd_scale[b] * noise[b]);
             char png[4400], base[160];
             snprintf(base, sizeof base, "%s", g->name);
             for (char *c = base; *c; c++)
                 if (*c == ':' || *c == '/') *c = '-';
             snprintf(png, sizeof png, "%s/strip-%s.png", fig_dir, base);
-            if ((st = strip_png(g, &L->t[i], &fit.params, png)) == CC_OK) {
+            if ((st = strip_png(g, &L->t[i], &fa.params, png)) == CC_OK) {
                 const int bands[2] = {7, 2}; /* B8A, B04 */
                 for (int k = 0; k < 2 && st == CC_OK; k++) {
                     snprintf(png, sizeof png, "%s/pixel-%s-%s.png", fig_dir, base, cc_cl_band_names[bands[k]]);
-                    st = pixel_png(g, &L->t[i], &fit, bands[k], png);
+                    st = pixel_png(g, &L->t[i], &fa, bands[k], png);
                 }
             }
         }

@@ -270,3 +270,38 @@ cc_status cc_kf_predictor(void *ctx, const cc_series *s, int t, float *out)
     if (fail) return cc_error_set(CC_ERR_NOMEM, "Kalman: out of memory (%d days)", n);
     return CC_OK;
 }
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+cc_status cc_kf_noise_factor(const cc_kf_params *p, const cc_series *s, int pixel_step, double f[CC_CL_NBANDS])
+{
+    const size_t npix = s->npix, nb = CC_CL_NBANDS, stride = npix * nb, step = pixel_step > 0 ? (size_t)pixel_step : 1;
+    const size_t cap = ((npix + step - 1) / step) * (size_t)s->ndays;
+    float *z = cc_malloc3(cap ? cap : 1, 1, sizeof *z);
+    if (!z) return cc_error_set(CC_ERR_NOMEM, "Kalman noise factor: out of memory");
+    for (size_t b = 0; b < nb; b++) {
+        size_t nz = 0;
+        for (size_t q = 0; q < npix; q += step) {
+            double m[2] = {p->m0[b], 0}, P[3] = {p->p0[b], 0, p->p0_slope[b]};
+            for (int d = 0; d < s->ndays; d++) {
+                band_predict(p, (int)b, m, P);
+                float y = s->s2[(size_t)d * stride + q * nb + b];
+                if (isnan(y)) continue;
+                double S = P[0] + p->r_s2[b];
+                if (S > 0 && nz < cap) z[nz++] = (float)(fabs(y - m[0]) / sqrt(S));
+                band_update(y, p->r_s2[b], p->gate[b], m, P);
+            }
+        }
+        f[b] = NAN;
+        if (nz >= 20) {
+            qsort(z, nz, sizeof *z, cmp_float);
+            f[b] = z[(size_t)ceil(0.9 * (double)nz) - 1] / 1.64485;
+        }
+    }
+    free(z);
+    return CC_OK;
+}

@@ -114,6 +114,15 @@ void cc_kf_smooth_band(const cc_kf_params *p, int b, const float *y_s2, const fl
  * NULL). OpenMP over pixels. CC_ERR_ARG (t outside the series), CC_ERR_NOMEM. */
 cc_status cc_kf_smooth_day(const cc_kf_params *p, const cc_series *s, int t, float *out, float *sd);
 
+/* The noise factor of a series: per band, the 90th percentile of the
+ * standardised one-step innovations |y - predicted| / sqrt(S) of the filter
+ * (sd_scale not applied) over the S2 observations of every pixel_step-th
+ * pixel, divided by 1.645 (1 when the parameters' noise matches the series;
+ * NAN for a band with fewer than 20 observations). It uses only what a run
+ * sees (no hidden truth): the sd of a series is calibrated as sd_scale x f
+ * (gapfill_real.h). CC_ERR_NOMEM. */
+cc_status cc_kf_noise_factor(const cc_kf_params *p, const cc_series *s, int pixel_step, double f[CC_CL_NBANDS]);
+
 /* A gap-filling predictor (gapfill_eval.h's cc_gapfill_predictor) of the
  * filter: ctx is a cc_kf_predictor_ctx. */
 typedef struct {
