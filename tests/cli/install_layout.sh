@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The installed layout (docs/user-guide.md, "Installing"): `cmake --install BUILD --prefix P`
+# The installed layout (docs/user-guide.md, "Installing"; docs/install.md): `cmake --install BUILD --prefix P`
 # puts clearcube in P/bin and its data (models, recipes, the Slurm template) in
 # P/share/clearcube, and P/bin/clearcube finds them there at run time (core/datapath.h),
 # with CLEARCUBE_DATA unset and from any working folder. The binary names no source path:
@@ -137,6 +137,68 @@ mkdir -p "$T/moved" && cp -a "$P" "$M" && mv "$P" "$T/prefix.gone"
   exit $fails
 ) || fails=$((fails + $?))
 mv "$T/prefix.gone" "$P"
+
+# 6b. scripts/demo's jobs (its simulated-scene path) from an installed copy with the SOURCE TREE
+# UNREACHABLE: the prefix is copied outside the tree, and in a private mount namespace an empty
+# tmpfs covers the source tree (and so the build tree and CLEARCUBE_TMP inside it) while the
+# installed clearcube runs, from a working folder outside it: the Rapid BoA job and the reference
+# job over 3 tiles x 2 dates (2 ranks), validate on their cubes, the Cloudless job over simulated
+# sensor cubes and one Cloudless day. Where mount namespaces are not allowed (unprivileged
+# containers) this part says so and only the checks on the binary below apply.
+# The binary without its debug sections (which name the compile folders; nothing reads them at
+# run time) holds no path into the source or build tree, and its run path points into neither.
+X=$(mktemp -d /tmp/cc-install-XXXXXX)
+cp -a "$M" "$X/clearcube" && cp "$SRC/tests/lib/sim_catalogue.sh" "$SRC/tests/run/lsan-openmpi.supp" "$X/"
+strip --strip-debug -o "$X/stripped" "$X/clearcube/bin/clearcube" 2> /dev/null || cp "$X/clearcube/bin/clearcube" "$X/stripped"
+# (source file names, e.g. from __FILE__ or ASan's global descriptors, are not data paths: left out)
+hits=$(strings -n 6 "$X/stripped" | grep -F -e "$SRC" -e "$(cd "$BUILD" && pwd)" \
+  | grep -vE '\.(c|h|cu|cuh)(:[0-9]+)*$' | head -n 3)
+rp=$(readelf -d "$X/clearcube/bin/clearcube" 2> /dev/null | grep -E 'RPATH|RUNPATH' | grep -F -e "$SRC" -e "$BUILD")
+[ -z "$hits" ] && [ -z "$rp" ] && ok "installed binary: no source/build path outside its debug sections, none in its run path" \
+  || fail "installed binary holds tree paths: ${hits:-} ${rp:-}"
+cat > "$X/demo-jobs.sh" << 'DEMO'
+set -u
+X=$1 SRC=$2
+cd "$X" || exit 1
+[ -z "$(ls -A "$SRC" 2> /dev/null)" ] || { echo "FAIL the source tree is still visible"; exit 1; }
+export PATH="$X/clearcube/bin:/usr/bin:/bin" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_mca_base_component_disable_dlclose=1
+export LSAN_OPTIONS="suppressions=$X/lsan-openmpi.supp:fast_unwind_on_malloc=0:print_suppressions=0"
+unset CLEARCUBE_DATA CLEARCUBE_SBATCH_TEMPLATE
+nf=0
+say() { printf '%-4s %s\n' "$1" "$2"; [ "$1" = ok ] || nf=$((nf + 1)); }
+. "$X/sim_catalogue.sh"
+cc_sim_catalogue clearcube > /dev/null 2>&1 || say FAIL "demo: simulate"
+for product in boa reference; do
+  sed "s/^product: reference/product: $product/; s/^output: out/output: $product/" job.yaml > "job-$product.yaml"
+  mpirun -n 2 clearcube run "job-$product.yaml" --progress never --log-level warn > "$product.jsonl" 2> "$product.err"
+  rc=$?
+  [ $rc -eq 0 ] && [ "$(ls "$product"/*.nc 2> /dev/null | wc -l)" -eq 3 ] \
+    && say ok "source tree hidden: the demo's $product job (2 ranks, 3 tiles x 2 dates)" \
+    || say FAIL "source tree hidden: $product job rc $rc: $(tail -n 3 "$product.err")"
+done
+clearcube validate --prediction boa/32UMF.nc --reference reference/32UMF.nc --simulated -o val --log-level warn \
+    > val.txt 2> val.err && [ -s val.md ] && say ok "source tree hidden: validate boa vs reference" \
+  || say FAIL "source tree hidden: validate: $(tail -n 3 val.err)"
+read -r CTILE CFIRST CLAST CSIZE < <(clearcube cloudless-sim --out-dir cubes --synthetic --days 60 --size 32 \
+    --seed 3 2> cs.err)
+printf '%s\n' "product: cloudless" "area:" "  tiles: [$CTILE]" "dates:" "  start: 2020-05-10" "  end: 2020-05-11" \
+  "catalogues: [cubes]" "output: cloudless" > job-cloudless.yaml
+mpirun -n 2 clearcube run job-cloudless.yaml --progress never --log-level warn > cl.jsonl 2> cl.err \
+  && [ -s "cloudless/$CTILE.nc" ] && say ok "source tree hidden: the demo's cloudless job ($CTILE, 2 days)" \
+  || say FAIL "source tree hidden: cloudless job: $(tail -n 3 cl.err) $(cat cs.err)"
+clearcube cloudless cubes --tile "$CTILE" --date 2020-05-10 -o one.nc --quicklook one.png --log-level warn 2> c1.err \
+  && [ -s one.nc ] && [ -s one.png ] && say ok "source tree hidden: clearcube cloudless (one day, shipped model)" \
+  || say FAIL "source tree hidden: cloudless: $(tail -n 3 c1.err)"
+exit $nf
+DEMO
+if unshare -m true 2> /dev/null; then
+  unshare -m bash -c 'mount -t tmpfs -o size=1m cc-hidden "$2" && exec bash "$1/demo-jobs.sh" "$1" "$2"' _ "$X" "$SRC"
+  fails=$((fails + $?))
+else
+  echo "skip: mount namespaces are not allowed here (unshare -m): the demo jobs ran only with the tree present (6.)"
+fi
+rm -rf "$X"
 
 # 7. a Debian package of the same tree (cpack -G DEB), when cpack and dpkg-deb are here
 if command -v dpkg-deb > /dev/null && [ -f "$BUILD/CPackConfig.cmake" ]; then
