@@ -76,11 +76,11 @@ static const job_key top_keys[] = {
      "where each rank computes: 'auto' the GPU of the rank's node-local rank when the node has one and the "
      "build has CUDA, else the CPU; 'cpu'; 'cuda' a GPU per rank, and a rank without one fails at start "
      "(exit 4). clearcube run --device overrides it (docs/gpu.md)", OFF(device), NOCOUNT},
-};
     {"layout", K_CHOICE, 0, 0, "check|oversubscribe|share-gpu|any", "check", 0, NULL,
      "what clearcube run accepts of its layout: 'check' refuses (exit 2) more threads than the ranks' cores "
      "and a GPU shared by several ranks; 'oversubscribe', 'share-gpu' or 'any' allow them. clearcube run "
      "--layout overrides it (docs/running.md)", OFF(layout), NOCOUNT},
+};
 
 static const job_key area_keys[] = {
     {"bbox", K_BBOX, 0, 0, NULL, NULL, F_AREA, "[5.5, 47.0, 15.5, 55.0]",

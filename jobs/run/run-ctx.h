@@ -87,10 +87,10 @@ typedef struct {
                                     for its items; "": none (kernels/device/device.h)     */
     char device[CC_RUN_DEVICE_LEN]; /* what the run report says of it             */
     int device_error;            /* --device cuda and no GPU on this rank          */
+    int gpu_share;               /* node-local ranks on this rank's GPU (1: none)  */
     cc_run_rank_times times;
     /* worker side */
     run_slot *slots;
-    int gpu_share;               /* node-local ranks on this rank's GPU (1: none)  */
     int outstanding, stop_received, signal_sent;
     double signal_t;
     run_msg local_reply;         /* rank 0's reply to itself                      */

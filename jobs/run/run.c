@@ -121,13 +121,13 @@ typedef struct {
     char product[16];      /* the job's product ("" = reference)                 */
     char model[PATH_MAX];  /* the job's model file ("" = the product's default)  */
     char device[8];        /* auto, cpu, cuda ("" = auto)                         */
+    char layout[16];       /* check, oversubscribe, share-gpu, any ("" = check)   */
 } run_header;
 
 /* SIGTERM, SIGUSR1 and SIGINT only set cc_run_stop_signal (the loop stops
  * handing out items and gives in-flight ones the grace period); old[3] gets
  * the handlers to restore. */
 static void stop_handlers_install(struct sigaction old[3])
-    char layout[16];       /* check, oversubscribe, share-gpu, any ("" = check)   */
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -212,13 +212,13 @@ static void root_prepare(run_ctx *c, cc_job *job, char ***extra_owned, run_heade
     fmt_buf(h->product, sizeof h->product, "%s", c->o.product ? c->o.product : "");
     fmt_buf(h->model, sizeof h->model, "%s", c->o.model ? c->o.model : "");
     fmt_buf(h->device, sizeof h->device, "%s", c->o.device ? c->o.device : "");
+    fmt_buf(h->layout, sizeof h->layout, "%s", c->o.layout ? c->o.layout : "");
 }
 
 /* Every rank: the packed arguments and items of rank 0 (*pack) and the
  * settings of its header h (which must outlive the run: c->o points into it).
  * Returns nonzero when this rank could not unpack them. */
 static int receive_setup(run_ctx *c, const run_header *h, char **pack, char ***extra_owned)
-    fmt_buf(h->layout, sizeof h->layout, "%s", c->o.layout ? c->o.layout : "");
 {
     if (c->rank != 0) {
         *pack = malloc((size_t)h->len + 1);
@@ -233,13 +233,13 @@ static int receive_setup(run_ctx *c, const run_header *h, char **pack, char ***e
     c->o.product = h->product[0] ? h->product : NULL;
     c->o.model = h->model[0] ? h->model : NULL;
     c->o.device = h->device[0] ? h->device : NULL;
+    c->o.layout = h->layout[0] ? h->layout : NULL;
     fmt_buf(c->staging, sizeof c->staging, "%s/.staging", c->outdir);
     int lerr = 0;
     if (c->rank != 0) {
         const char *p = *pack;
         *extra_owned = calloc((size_t)h->nextra + 1, sizeof **extra_owned);
         for (int k = 0; *extra_owned && k < h->nextra; k++) {
-    c->o.layout = h->layout[0] ? h->layout : NULL;
             (*extra_owned)[k] = strdup(p);
             p += strlen(p) + 1;
         }
@@ -400,17 +400,17 @@ int cc_run(int argc, char **argv, MPI_Comm comm)
             fprintf(stderr, "clearcube: error: run: set-up failed on %d rank(s)\n", nerr);
         goto out;
     }
-    if (c->rank == 0) {
-        c->t_start = mono_now();
-        c->progress = c->o.progress < 0 ? isatty(2) : c->o.progress;
-        cc_info("run: %d items over %d tiles on %d ranks (%d done earlier), output %s", c->nitems,
-                c->ntiles, c->size, c->skipped, c->outdir);
-    }
     int refused = cc_run_layout_check(c);
     MPI_Bcast(&refused, 1, MPI_INT, 0, comm);
     if (refused) {
         code = CC_RUN_EXIT_USAGE;
         goto out;
+    }
+    if (c->rank == 0) {
+        c->t_start = mono_now();
+        c->progress = c->o.progress < 0 ? isatty(2) : c->o.progress;
+        cc_info("run: %d items over %d tiles on %d ranks (%d done earlier), output %s", c->nitems,
+                c->ntiles, c->size, c->skipped, c->outdir);
     }
     cc_info("run: device %s", c->device);
     for (int k = 0; k < c->o.slots; k++)
