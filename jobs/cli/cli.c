@@ -51,7 +51,89 @@ static void usage(FILE *f)
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "  %-10s %s\n", "version", "the version, commit, backends (CPU, CUDA, cuDNN) and shipped models' hashes");
-    fprintf(f, "\nCommon options: --log-level debug|info|warn|error|quiet (default info)\n");
+    fputs("\n" CC_CLI_COMMON_HELP, f);
+}
+
+/* Value of a common option at argv[*i]: "--name=V" or "--name V" (advancing
+ * *i); NULL (message printed) when it is missing. */
+static const char *common_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "clearcube: error: %s needs a value\n", name);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int is_opt(const char *arg, const char *name)
+{
+    size_t n = strlen(name);
+    return !strncmp(arg, name, n) && (arg[n] == '\0' || arg[n] == '=');
+}
+
+/* The options every command takes (CC_CLI_COMMON_HELP), anywhere before "--":
+ * applied to core/log and removed from argv (so that the commands never see
+ * them). Returns 0, or the exit code after a one-line error. */
+static int common_options(int *argc, char **argv)
+{
+    int out = 1, level = -1, format = -1;
+    const char *file = NULL;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--")) {
+            while (i < *argc)
+                argv[out++] = argv[i++];
+            break;
+        }
+        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            level = CC_LOG_WARN;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            level = CC_LOG_DEBUG;
+        } else if (is_opt(a, "--log-level")) {
+            if (!(v = common_value(*argc, argv, &i, "--log-level")))
+                return 2;
+            if ((level = cc_log_parse_level(v)) < 0) {
+                fprintf(stderr, "clearcube: error: --log-level: unknown level '%s' (debug, info, warn, "
+                                "error, quiet)\n", v);
+                return 2;
+            }
+        } else if (is_opt(a, "--log-format")) {
+            if (!(v = common_value(*argc, argv, &i, "--log-format")))
+                return 2;
+            if ((format = cc_log_parse_format(v)) < 0) {
+                fprintf(stderr, "clearcube: error: --log-format: unknown format '%s' (text, json)\n", v);
+                return 2;
+            }
+        } else if (is_opt(a, "--log-file")) {
+            if (!(file = common_value(*argc, argv, &i, "--log-file")))
+                return 2;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    argv[out] = NULL;
+    *argc = out;
+    if (level >= 0)
+        cc_log_set_level((cc_log_level)level);
+    if (format >= 0)
+        cc_log_set_format((cc_log_format)format);
+    if (file && cc_log_add_file(file) != CC_OK) {
+        fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
+        return 1;
+    }
+    return 0;
+}
+
+/* -h or --help before "--". */
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return 1;
+    return 0;
 }
 
 int cc_cli_parse_double(const char *opt, const char *val, double *out)
@@ -111,15 +193,6 @@ int cc_cli_scene_option(int id, const char *val, cc_scene_options *so)
     case CC_OPT_VIEW_AZIMUTH: return cc_cli_parse_double("view-azimuth", val, &so->view_azimuth) ? -1 : 1;
     case CC_OPT_DN_OFFSET: return cc_cli_parse_double("dn-offset", val, &so->dn_offset) ? -1 : 1;
     case CC_OPT_NO_VERIFY: so->verify_checksums = 0; return 1;
-    case CC_OPT_LOG_LEVEL: {
-        int l = cc_log_parse_level(val);
-        if (l < 0) {
-            fprintf(stderr, "clearcube: error: --log-level: unknown level '%s'\n", val);
-            return -1;
-        }
-        cc_log_set_level((cc_log_level)l);
-        return 1;
-    }
     default: return 0;
     }
 }
@@ -143,15 +216,31 @@ int cc_cli_main(int argc, char **argv)
         usage(stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version"))
-        return cc_cmd_version(argc - 1, argv + 1);
+    int rc = common_options(&argc, argv);
+    if (rc || argc < 2) {
+        if (!rc)
+            usage(stderr);
+        return rc ? rc : 2;
+    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        rc = cc_cmd_version(argc - 1, argv + 1);
+        cc_log_close_files();
+        return rc;
+    }
     for (size_t i = 0; i < NCOMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;
+        if (wants_help(argc - 1, argv + 1)) {
+            commands[i].help();
+            fputs("\n" CC_CLI_COMMON_HELP, stdout);
+            cc_log_close_files();
+            return 0;
+        }
         GDALAllRegister();
         cc_log_route_gdal();
-        int rc = commands[i].run(argc - 1, argv + 1);
+        rc = commands[i].run(argc - 1, argv + 1);
         GDALDestroyDriverManager();
+        cc_log_close_files();
         return rc;
     }
     fprintf(stderr, "clearcube: error: unknown command '%s' (see clearcube --help)\n", argv[1]);

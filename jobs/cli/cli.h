@@ -12,6 +12,18 @@ typedef struct {
 
 int cc_cli_main(int argc, char **argv);
 
+/* The options of every command, parsed once by cc_cli_main before the command
+ * runs (jobs/cli/cli.c) and printed after each command's --help. */
+#define CC_CLI_COMMON_HELP                                                                        \
+    "Common options (every command, anywhere before \"--\"):\n"                                    \
+    "  -q, --quiet           warnings and errors only\n"                                           \
+    "  -v, --verbose         debug messages too\n"                                                 \
+    "  --log-level LEVEL     debug, info (default), warn, error, quiet\n"                          \
+    "  --log-file FILE       append the log also to FILE (at least the info lines, even with -q)\n" \
+    "  --log-format FORMAT   text (default) or json: one JSON object per line\n"                   \
+    "Long commands show a progress bar on a terminal, else a progress line every\n"              \
+    "CLEARCUBE_PROGRESS_INTERVAL seconds (default 10; 0: every percent).\n"
+
 int cc_cmd_reference(int argc, char **argv);
 void cc_cmd_reference_help(void);
 int cc_cmd_boa(int argc, char **argv);
@@ -67,7 +79,7 @@ int cc_cli_scene_option(int id, const char *val, cc_scene_options *so);
 enum {
     CC_OPT_BANDS = 1000, CC_OPT_SPACECRAFT, CC_OPT_DATE, CC_OPT_SUN_ZENITH, CC_OPT_SUN_AZIMUTH,
     CC_OPT_VIEW_ZENITH, CC_OPT_VIEW_AZIMUTH, CC_OPT_DN_OFFSET, CC_OPT_NO_VERIFY,
-    CC_OPT_LOG_LEVEL, CC_OPT_SCENE_LAST
+    CC_OPT_SCENE_LAST
 };
 #define CC_CLI_SCENE_LONGOPTS                                                 \
     {"bands", required_argument, 0, CC_OPT_BANDS},                            \
@@ -78,8 +90,7 @@ enum {
     {"view-zenith", required_argument, 0, CC_OPT_VIEW_ZENITH},                \
     {"view-azimuth", required_argument, 0, CC_OPT_VIEW_AZIMUTH},              \
     {"dn-offset", required_argument, 0, CC_OPT_DN_OFFSET},                    \
-    {"no-verify-checksums", no_argument, 0, CC_OPT_NO_VERIFY},                \
-    {"log-level", required_argument, 0, CC_OPT_LOG_LEVEL}
+    {"no-verify-checksums", no_argument, 0, CC_OPT_NO_VERIFY}
 
 /* --device auto|cpu|cuda|cuda:N (kernels/device/device.h), on every command that computes. */
 #include "kernels/device/device.h"

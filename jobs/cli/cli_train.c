@@ -21,10 +21,6 @@ int cc_cli_train_option(const char *cmd, int id, const char *val, long *steps, i
     switch (id) {
     case CC_OPT_TRAIN_STEPS: return cc_cli_train_count(cmd, "steps", val, steps);
     case CC_OPT_TRAIN_NOPROG: *progress = 0; return 0;
-    case CC_OPT_LOG_LEVEL: {
-        cc_scene_options unused;
-        return cc_cli_scene_option(id, val, &unused) < 0 ? -1 : 0;
-    }
     default: fprintf(stderr, "clearcube: error: %s: bad option (see clearcube %s --help)\n", cmd, cmd); return -1;
     }
 }

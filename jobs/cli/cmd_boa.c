@@ -45,7 +45,7 @@ void cc_cmd_boa_help(void)
            "                        network's per-pixel context). Every cube has a `quality` layer: 1 in\n"
            "                        domain, 2 out of domain, 3 out of domain and recomputed, 4 saturated,\n"
            "                        0 nodata (docs/boa-model.md, \"Out-of-domain layer\")\n"
-           "  --log-level LEVEL     debug, info, warn, error, quiet\n" CC_DEVICE_HELP "\n" CC_CLI_SCENE_OPTIONS_HELP);
+           CC_DEVICE_HELP "\n" CC_CLI_SCENE_OPTIONS_HELP);
 }
 
 static int fail(void)

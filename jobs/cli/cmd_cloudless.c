@@ -35,7 +35,7 @@ void cc_cmd_cloudless_help(void)
            "  --quicklook OUT.png    also write a true-colour PNG (B04/B03/B02)\n"
            "  --block N              side of the square windows processed at once (default: from a 256 MiB\n"
            "                         budget, aligned to the cubes' 512 x 512 chunks); no effect on the output\n"
-           "  --log-level LEVEL      debug, info, warn, error, quiet\n" CC_DEVICE_HELP
+           CC_DEVICE_HELP
            "                        (the network; the features and the merge run on the CPU)\n");
 }
 
@@ -69,13 +69,13 @@ static unsigned parse_sensors(const char *list)
 
 int cc_cmd_cloudless(int argc, char **argv)
 {
-    enum { O_TILE = 2000, O_DATE, O_MODEL, O_SENS, O_QL, O_BLOCK, O_LOG };
+    enum { O_TILE = 2000, O_DATE, O_MODEL, O_SENS, O_QL, O_BLOCK };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'},   {"help", no_argument, 0, 'h'},
         {"tile", required_argument, 0, O_TILE},  {"date", required_argument, 0, O_DATE},
         {"model", required_argument, 0, O_MODEL}, {"sensors", required_argument, 0, O_SENS},
         {"quicklook", required_argument, 0, O_QL}, {"block", required_argument, 0, O_BLOCK},
-        {"log-level", required_argument, 0, O_LOG}, CC_CLI_DEVICE_LONGOPT, {0, 0, 0, 0}};
+        CC_CLI_DEVICE_LONGOPT, {0, 0, 0, 0}};
     cc_cloudless_args a = {.model_path = NULL};
     cc_device_request dreq = {CC_DEVICE_AUTO, -1};
     const char *date = NULL;
@@ -103,16 +103,6 @@ int cc_cmd_cloudless(int argc, char **argv)
                 return 2;
             }
             a.block = (int)v;
-            break;
-        }
-        case O_LOG: {
-            int l = cc_log_parse_level(optarg);
-            if (l < 0) {
-                fprintf(stderr, "clearcube: error: --log-level %s: expected debug, info, warn, error or quiet\n",
-                        optarg);
-                return 2;
-            }
-            cc_log_set_level((cc_log_level)l);
             break;
         }
         default:

@@ -49,14 +49,14 @@ static int parse_day(const char *opt, const char *v, long *day)
 
 int cc_cmd_cloudless_plot(int argc, char **argv)
 {
-    enum { O_TILE = 2200, O_FROM, O_DAYS, O_OUT, O_PIX, O_BAND, O_STRIP, O_TRUTH, O_MODEL, O_LOG };
+    enum { O_TILE = 2200, O_FROM, O_DAYS, O_OUT, O_PIX, O_BAND, O_STRIP, O_TRUTH, O_MODEL };
     static const struct option longopts[] = {
         {"help", no_argument, 0, 'h'},           {"tile", required_argument, 0, O_TILE},
         {"from", required_argument, 0, O_FROM},  {"days", required_argument, 0, O_DAYS},
         {"out", required_argument, 0, O_OUT},    {"pixel", required_argument, 0, O_PIX},
         {"band", required_argument, 0, O_BAND},  {"strip", no_argument, 0, O_STRIP},
         {"truth", required_argument, 0, O_TRUTH}, {"model", required_argument, 0, O_MODEL},
-        {"log-level", required_argument, 0, O_LOG}, {0, 0, 0, 0}};
+        {0, 0, 0, 0}};
     const char *tile = NULL, *png = NULL, *truth = NULL, *model = NULL;
     long from = 0;
     int have_from = 0, ndays = 7, px = -1, py = -1, band = cc_cl_band_index("B8A"), strip = 0, c;
@@ -95,15 +95,6 @@ int cc_cmd_cloudless_plot(int argc, char **argv)
         case O_STRIP: strip = 1; break;
         case O_TRUTH: truth = optarg; break;
         case O_MODEL: model = optarg; break;
-        case O_LOG: {
-            int l = cc_log_parse_level(optarg);
-            if (l < 0) {
-                fprintf(stderr, "clearcube: error: --log-level %s: unknown level\n", optarg);
-                return 2;
-            }
-            cc_log_set_level((cc_log_level)l);
-            break;
-        }
         default:
             fprintf(stderr, "clearcube: error: cloudless-plot: bad option (see clearcube cloudless-plot --help)\n");
             return 2;

@@ -11,7 +11,7 @@
 
 void cc_cmd_dataset_help(void)
 {
-    printf("Usage: clearcube dataset CONFIG.yaml -o DATA.h5 [--log-level LEVEL] [--device D]\n\n"
+    printf("Usage: clearcube dataset CONFIG.yaml -o DATA.h5 [--device D]\n\n"
            "Builds training data for an L1C -> L2A emulator: 128x128 patches of the 12 L2A bands\n"
            "(B01..B08, B8A, B09, B11, B12) with TOA (l1c) and BOA (l2a) DN = 10000*rho + 1000, the\n"
            "patch context (mu_s, mu_v, cos_raa, aot550, wv, p_rel, o3), the per-pixel context the\n"
@@ -36,14 +36,10 @@ void cc_cmd_dataset_help(void)
 
 int cc_cmd_dataset(int argc, char **argv)
 {
-    enum { O_LOG = 1 };
     static const struct option longopts[] = {{"output", required_argument, 0, 'o'},
                                              {"help", no_argument, 0, 'h'},
-                                             {"log-level", required_argument, 0, O_LOG},
                                              CC_CLI_DEVICE_LONGOPT,
                                              {0, 0, 0, 0}};
-    cc_scene_options so;
-    cc_scene_options_init(&so);
     const char *out = NULL;
     cc_device_request dreq = {CC_DEVICE_AUTO, -1};
     int c;
@@ -53,10 +49,6 @@ int cc_cmd_dataset(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'h': cc_cmd_dataset_help(); return 0;
         case CC_OPT_DEVICE: if (cc_cli_device_option(optarg, &dreq)) return 2; break;
-        case O_LOG:
-            if (cc_cli_scene_option(CC_OPT_LOG_LEVEL, optarg, &so) != 1)
-                return 2;
-            break;
         default:
             fprintf(stderr, "clearcube: error: dataset: bad option (see clearcube dataset --help)\n");
             return 2;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "io/s2/scene.h"
 #include "jobs/cli/cli.h"
 
@@ -16,20 +17,55 @@ void cc_cmd_info_help(void)
            "bands with size and geotransform, mean sun/view angles, L2A layers.\n\n" CC_CLI_SCENE_OPTIONS_HELP);
 }
 
-static void json_num(const char *k, double v, int last)
+/* A finite number, else null. */
+static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static json_t *raster(const cc_raster_u16 *r)
 {
-    if (isfinite(v))
-        printf("  \"%s\": %.10g%s\n", k, v, last ? "" : ",");
-    else
-        printf("  \"%s\": null%s\n", k, last ? "" : ",");
+    json_t *gt = json_array();
+    for (int i = 0; i < 6; i++)
+        json_array_append_new(gt, num(r->gt[i]));
+    return json_pack("{s:i,s:i,s:o}", "width", r->width, "height", r->height, "geotransform", gt);
 }
 
-static void print_raster(const char *name, const cc_raster_u16 *r, int last)
+/* What the readers make of the scene, as a JSON object (jansson: every string
+ * escaped, whatever bytes a file name holds). */
+static json_t *scene_json(const cc_scene *s)
 {
-    printf("    \"%s\": {\"width\": %d, \"height\": %d, \"geotransform\": [%.10g, %.10g, %.10g, %.10g, "
-           "%.10g, %.10g]}%s\n",
-           name, r->width, r->height, r->gt[0], r->gt[1], r->gt[2], r->gt[3], r->gt[4], r->gt[5],
-           last ? "" : ",");
+    char date[16];
+    snprintf(date, sizeof date, "%04d-%02d-%02d", s->year % 10000, s->month % 100, s->day % 100);
+    json_t *o = json_object();
+    json_object_set_new(o, "product_id", cc_json_str(s->product_id));
+    json_object_set_new(o, "level", json_string(s->level == CC_LEVEL_L2A ? "L2A" : "L1C"));
+    json_object_set_new(o, "spacecraft", cc_json_str(cc_spacecraft_name(s->spacecraft)));
+    json_object_set_new(o, "tile_id", cc_json_str(s->tile_id));
+    json_object_set_new(o, "date", json_string(date));
+    json_object_set_new(o, "processing_baseline", cc_json_str(s->processing_baseline));
+    json_object_set_new(o, "epsg", json_integer(s->epsg));
+    json_object_set_new(o, "checksums_verified", json_integer(s->checksums_verified));
+    json_object_set_new(o, "quantification", num(s->quantification));
+    json_object_set_new(o, "u", num(s->u));
+    json_object_set_new(o, "mean_sun_zenith", num(cc_angle_grid_mean(&s->sun_zenith)));
+    json_object_set_new(o, "mean_sun_azimuth", num(cc_angle_grid_mean(&s->sun_azimuth)));
+    json_t *off = json_object(), *vz = json_object(), *bands = json_object(), *l2 = json_object();
+    for (int b = 0; b < CC_NBANDS; b++) {
+        if (!s->band[b].present)
+            continue;
+        json_object_set_new(off, cc_band_names[b], num(s->radio_offset[b]));
+        if (s->view_zenith[b].v)
+            json_object_set_new(vz, cc_band_names[b], num(cc_angle_grid_mean(&s->view_zenith[b])));
+        json_object_set_new(bands, cc_band_names[b], raster(&s->band[b]));
+    }
+    const cc_raster_u16 *l2r[3] = {&s->scl, &s->aot, &s->wvp};
+    const char *l2n[3] = {"SCL", "AOT", "WVP"};
+    for (int k = 0; k < 3; k++)
+        if (l2r[k]->present)
+            json_object_set_new(l2, l2n[k], raster(l2r[k]));
+    json_object_set_new(o, "radio_offset", off);
+    json_object_set_new(o, "mean_view_zenith", vz);
+    json_object_set_new(o, "bands", bands);
+    json_object_set_new(o, "l2a_layers", l2);
+    return o;
 }
 
 int cc_cmd_info(int argc, char **argv)
@@ -57,48 +93,13 @@ int cc_cmd_info(int argc, char **argv)
         fprintf(stderr, "clearcube: error: %s\n", cc_error_message());
         return cc_status_exit_code(cc_error_status());
     }
-    printf("{\n  \"product_id\": \"%s\",\n  \"level\": \"%s\",\n  \"spacecraft\": \"%s\",\n", s->product_id,
-           s->level == CC_LEVEL_L2A ? "L2A" : "L1C", cc_spacecraft_name(s->spacecraft));
-    printf("  \"tile_id\": \"%s\",\n  \"date\": \"%04d-%02d-%02d\",\n  \"processing_baseline\": \"%s\",\n",
-           s->tile_id, s->year, s->month, s->day, s->processing_baseline);
-    printf("  \"epsg\": %d,\n  \"checksums_verified\": %d,\n", s->epsg, s->checksums_verified);
-    json_num("quantification", s->quantification, 0);
-    json_num("u", s->u, 0);
-    json_num("mean_sun_zenith", cc_angle_grid_mean(&s->sun_zenith), 0);
-    json_num("mean_sun_azimuth", cc_angle_grid_mean(&s->sun_azimuth), 0);
-    printf("  \"radio_offset\": {");
-    int first = 1;
-    for (int b = 0; b < CC_NBANDS; b++)
-        if (s->band[b].present) {
-            printf("%s\"%s\": %g", first ? "" : ", ", cc_band_names[b], s->radio_offset[b]);
-            first = 0;
-        }
-    printf("},\n  \"mean_view_zenith\": {");
-    first = 1;
-    for (int b = 0; b < CC_NBANDS; b++)
-        if (s->band[b].present && s->view_zenith[b].v) {
-            double v = cc_angle_grid_mean(&s->view_zenith[b]);
-            printf("%s\"%s\": %.6g", first ? "" : ", ", cc_band_names[b], isfinite(v) ? v : -1);
-            first = 0;
-        }
-    printf("},\n  \"bands\": {\n");
-    int last = -1;
-    for (int b = 0; b < CC_NBANDS; b++)
-        if (s->band[b].present)
-            last = b;
-    for (int b = 0; b < CC_NBANDS; b++)
-        if (s->band[b].present)
-            print_raster(cc_band_names[b], &s->band[b], b == last);
-    printf("  },\n  \"l2a_layers\": {\n");
-    const cc_raster_u16 *l2[3] = {&s->scl, &s->aot, &s->wvp};
-    const char *l2n[3] = {"SCL", "AOT", "WVP"};
-    int nl2 = 0, k2 = 0;
-    for (int k = 0; k < 3; k++)
-        nl2 += l2[k]->present;
-    for (int k = 0; k < 3; k++)
-        if (l2[k]->present)
-            print_raster(l2n[k], l2[k], ++k2 == nl2);
-    printf("  }\n}\n");
+    json_t *o = scene_json(s);
+    int bad = !o || json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) != 0;
+    json_decref(o);
     cc_scene_free(s);
+    if (bad || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+        fprintf(stderr, "clearcube: error: info: cannot write the JSON to stdout\n");
+        return 1;
+    }
     return 0;
 }

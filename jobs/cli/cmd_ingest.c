@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/progress.h"
 #include "io/grid/mgrs.h"
 #include "io/s2/scene.h"
 #include "io/stac/stac.h"
@@ -46,8 +47,7 @@ void cc_cmd_ingest_help(void)
            "  --tile T               the MGRS tile: its grid (109.8 km) at --resolution (default 10 m)\n"
            "  --grid REF             instead: the grid of a GDAL raster or clearcube cube (small areas);\n"
            "                         then --tile only names the cubes\n"
-           "  --sensor S             auto (default), s2, landsat, olci or s1\n"
-           "  --log-level LEVEL      debug, info, warn, error, quiet\n\n" CC_CLI_SCENE_OPTIONS_HELP);
+           "  --sensor S             auto (default), s2, landsat, olci or s1\n\n" CC_CLI_SCENE_OPTIONS_HELP);
 }
 
 /* A cube name from --tile when the grid comes from a file: letters, digits,
@@ -184,7 +184,8 @@ int cc_cmd_ingest(int argc, char **argv)
         return fail();
     }
     int failed = 0, done = 0;
-    for (int i = optind; i < argc; i++) {
+    cc_progress *prog = cc_progress_start("ingest", "products", (uint64_t)(argc - optind));
+    for (int i = optind; i < argc; i++, cc_progress_add(prog, 1)) {
         char **refs = NULL; /* a STAC file's items, a product list's lines, or argv[i] itself */
         int nrefs = 0;
         if (cc_stac_expand(argv[i], &refs, &nrefs) != CC_OK) {
@@ -201,6 +202,7 @@ int cc_cmd_ingest(int argc, char **argv)
         }
         free(refs);
     }
+    cc_progress_end(prog);
     cc_ingest_grid_free(&og);
     if (failed)
         cc_warn("ingest: %d of %d product(s) failed (listed above); %d ingested", failed, failed + done, done);

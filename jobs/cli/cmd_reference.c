@@ -32,8 +32,7 @@ void cc_cmd_reference_help(void)
            "  --elevation M         surface elevation in metres (pressure; default sea level)\n"
            "  --dem PATH            elevation raster (any GDAL format), warped onto the grid\n"
            "  --ozone X             ozone in cm-atm (default 0.331)\n"
-           "  --resolution M        output grid resolution (default: finest band present)\n"
-           "  --log-level LEVEL     debug, info, warn, error, quiet\n" CC_DEVICE_HELP
+           "  --resolution M        output grid resolution (default: finest band present)\n" CC_DEVICE_HELP
            "                        (on a GPU: the SMAC inversion, while the next block of bands\n"
            "                        is decoded on the CPU; the cube is the CPU's within 1 DN)\n\n"
            CC_CLI_SCENE_OPTIONS_HELP);

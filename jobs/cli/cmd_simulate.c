@@ -74,8 +74,7 @@ int cc_cmd_simulate(int argc, char **argv)
                     fprintf(stderr, "clearcube: error: simulate: bad option (see clearcube simulate --help)\n");
                 return 2;
             }
-            if (c != CC_OPT_LOG_LEVEL)
-                l2a_only = 1;
+            l2a_only = 1;
         }
         }
     }

@@ -39,8 +39,7 @@ void cc_cmd_validate_help(void)
            "  --reference-bands LIST    band order of a GeoTIFF reference\n"
            "  --reference-dn-offset DN  offset added to the reference's DN\n"
            "  --input-bands LIST        band order of an L1C stack (default: 13 bands B01..B12\n"
-           "                            with B8A, or 12 without B8A)\n"
-           "  --log-level LEVEL         debug, info, warn, error, quiet\n\n"
+           "                            with B8A, or 12 without B8A)\n\n"
            "Or: clearcube validate --model M.h5 --dataset D.h5 [--split val|train] [-o PREFIX]\n"
            "runs a Rapid BoA model (CPU engine) on the patches of one split of a `clearcube dataset`\n"
            "file (version 2) and prints, per scene of the dataset, MAE and the 99th percentile of\n"
@@ -81,7 +80,7 @@ static int validate_dataset(const char *model, const char *dataset, int split, c
 int cc_cmd_validate(int argc, char **argv)
 {
     enum { O_PRED = CC_OPT_SCENE_LAST + 1, O_REF, O_INPUT, O_LABEL, O_SIM, O_PB, O_PO, O_RB, O_RO, O_IB,
-           O_LOG, O_MODEL, O_DATASET, O_SPLIT };
+           O_MODEL, O_DATASET, O_SPLIT };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'},         {"help", no_argument, 0, 'h'},
         {"prediction", required_argument, 0, O_PRED},  {"reference", required_argument, 0, O_REF},
@@ -90,7 +89,7 @@ int cc_cmd_validate(int argc, char **argv)
         {"prediction-dn-offset", required_argument, 0, O_PO},
         {"reference-bands", required_argument, 0, O_RB},
         {"reference-dn-offset", required_argument, 0, O_RO},
-        {"input-bands", required_argument, 0, O_IB},   {"log-level", required_argument, 0, O_LOG},
+        {"input-bands", required_argument, 0, O_IB},
         {"model", required_argument, 0, O_MODEL},      {"dataset", required_argument, 0, O_DATASET},
         {"split", required_argument, 0, O_SPLIT},      {0, 0, 0, 0}};
     const char *model = NULL, *dataset = NULL;
@@ -131,15 +130,6 @@ int cc_cmd_validate(int argc, char **argv)
             }
             split = !strcmp(optarg, "val");
             break;
-        case O_LOG: {
-            int l = cc_log_parse_level(optarg);
-            if (l < 0) {
-                fprintf(stderr, "clearcube: error: --log-level: unknown level '%s'\n", optarg);
-                return 2;
-            }
-            cc_log_set_level((cc_log_level)l);
-            break;
-        }
         default:
             fprintf(stderr, "clearcube: error: validate: bad option (see clearcube validate --help)\n");
             return 2;

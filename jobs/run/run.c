@@ -107,6 +107,12 @@ static cc_status setup_root(run_ctx *c, const char *job_label)
              (long long)time(NULL));
     if ((st = cc_journal_append(c->journal, "run", f)) != CC_OK)
         return st;
+    /* a dated log of this start (rank 0's lines, at least info): DIR/logs/run-<UTC time>.log */
+    char ld[PATH_MAX + 32], lp[PATH_MAX + 96];
+    snprintf(ld, sizeof ld, "%s/logs", c->outdir);
+    if ((st = cc_fs_mkdir_p(ld, 0755)) != CC_OK || (st = cc_log_add_dated_file(ld, "run", lp, sizeof lp)) != CC_OK)
+        return st;
+    cc_info("run: this start's log is %s", lp);
     return CC_OK;
 }
 

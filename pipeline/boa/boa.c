@@ -13,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/progress.h"
 #include "core/reflectance.h"
 #include "core/version.h"
 #include "io/cube.h"
@@ -229,6 +230,7 @@ typedef struct {
     uint16_t *ql[3]; /* B04, B03, B02 decimated by f (NULL: no quicklook) */
     size_t n_valid;
     cc_boa_quality *q;   /* the quality channel, the fallback values (quality.h) */
+    cc_progress *prog;   /* pixels written (core/progress.h) */
 } boa_sink;
 
 static cc_status boa_write(void *vctx, int x0, int y0, int w, int h, const uint16_t *net)
@@ -240,6 +242,7 @@ static cc_status boa_write(void *vctx, int x0, int y0, int w, int h, const uint1
         st = cc_cube_stream_write_window(k->cube, x0, y0, w, h, data);
     if (st != CC_OK)
         return st;
+    cc_progress_add(k->prog, (uint64_t)w * (uint64_t)h);
     for (int r = 0; r < h; r++)
         for (int c = 0; c < w; c++) {
             const uint16_t *px = data + ((size_t)r * w + c) * (CC_BOA_NBANDS + 1);
@@ -494,7 +497,10 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
         goto out;
     cc_infer_stats is;
     double t1 = now_s();
-    if ((st = boa_infer(&mm, o, input_name, out_nc, &src, &snk, &is)) != CC_OK)
+    snk.prog = cc_progress_start("boa", "px", (uint64_t)g->width * (uint64_t)g->height);
+    st = boa_infer(&mm, o, input_name, out_nc, &src, &snk, &is);
+    cc_progress_end(snk.prog);
+    if (st != CC_OK)
         goto out;
     if (snk.n_valid == 0) {
         st = cc_error_set(CC_ERR_NODATA, "%s: the scene has no valid pixel", input_name);

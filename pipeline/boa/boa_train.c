@@ -23,6 +23,7 @@
 #include "core/config.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/progress.h"
 #include "core/reflectance.h"
 #include "io/model_file.h"
 #include "pipeline/report/plot.h"
@@ -846,11 +847,15 @@ static cc_status train_loop(trainer *tr, const cc_boa_train_options *o, long ste
 {
     const cc_boa_train_config *c = tr->c;
     double tlast = t0;
-    cc_status st;
+    cc_status st = CC_OK;
+    /* the steps of this start (a resumed run counts from its checkpoint) */
+    cc_progress *prog = tr->rank == 0 && o->progress && step_end > tr->step0
+                            ? cc_progress_start("train", "steps", (uint64_t)(step_end - tr->step0))
+                            : NULL;
     for (long s = tr->step0; s < step_end; s++) {
         double loss;
         if ((st = train_step(tr, s, &loss)) != CC_OK)
-            return st;
+            break;
         tr->loss_acc += loss;
         tr->loss_n++;
         if (s == tr->step0)
@@ -858,21 +863,22 @@ static cc_status train_loop(trainer *tr, const cc_boa_train_options *o, long ste
         long done = s + 1;
         int last = done == step_end;
         if (tr->rank == 0 && (done % c->eval_every == 0 || last) && (st = train_evaluate(tr, done, r)) != CC_OK)
-            return st;
+            break;
         if (tr->rank == 0 && (done % c->checkpoint_every == 0 || last) && (st = train_checkpoint(tr, done)) != CC_OK)
-            return st;
+            break;
         double tn = now_s();
-        if (tr->rank == 0 && o->progress && (tn - tlast > 2.0 || last)) {
-            double rate = (double)(done - tr->step0) * c->batch / (tn - t0);
-            double eta = (double)(tr->total - done) * c->batch / (rate > 0 ? rate : 1);
-            fprintf(stderr, "\rtrain: step %ld/%ld  loss %.4g  %.0f px/s  ETA %.0f s   ", done, tr->total,
-                    tr->loss_n ? tr->loss_acc / tr->loss_n : r->last_loss, rate, eta);
-            if (last)
-                fputc('\n', stderr);
+        if (prog && (tn - tlast > 1.0 || last)) {
+            char note[96];
+            snprintf(note, sizeof note, "step %ld/%ld, loss %.4g, %.0f px/s", done, tr->total,
+                     tr->loss_n ? tr->loss_acc / tr->loss_n : r->last_loss,
+                     (double)(done - tr->step0) * c->batch / (tn - t0));
+            cc_progress_note(prog, note);
             tlast = tn;
         }
+        cc_progress_set(prog, (uint64_t)(done - tr->step0));
     }
-    return CC_OK;
+    cc_progress_end(prog);
+    return st;
 }
 
 cc_status cc_boa_train(MPI_Comm comm, const cc_boa_train_config *c, const cc_boa_train_options *o,

@@ -21,6 +21,7 @@
 #include "core/alloc.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/progress.h"
 #include "core/reflectance.h"
 #include "io/s2/scene.h"
 #include "io/grid/grid.h"
@@ -726,6 +727,7 @@ cc_status cc_dataset_build(const cc_dataset_config *c, const char *out, cc_datas
     ds_library lib;
     memset(&lib, 0, sizeof lib);
     int created = 0;
+    cc_progress *prog = NULL;
     if (!scenes || !prov || !rc.p1 || !rc.p2 || !rc.valid || !rc.cpx) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", out);
         goto out;
@@ -745,6 +747,7 @@ cc_status cc_dataset_build(const cc_dataset_config *c, const char *out, cc_datas
     created = w.f > 0;
     if (st != CC_OK)
         goto out;
+    prog = cc_progress_start("dataset", "sources", (uint64_t)c->nsrc);
     /* the spectral library first (every kind simulated draws from all of it) */
     for (int i = 0; i < c->nsrc; i++) {
         if (c->src[i].kind != CC_DS_LIBRARY)
@@ -757,6 +760,7 @@ cc_status cc_dataset_build(const cc_dataset_config *c, const char *out, cc_datas
             goto out;
         }
         sum->n_sources_used++;
+        cc_progress_add(prog, 1);
     }
     if (lib.n && (st = cc_library_fill(&lib, c->file)) != CC_OK)
         goto out;
@@ -781,7 +785,10 @@ cc_status cc_dataset_build(const cc_dataset_config *c, const char *out, cc_datas
                              cc_error_message());
             goto out;
         }
+        cc_progress_add(prog, 1);
     }
+    cc_progress_end(prog);
+    prog = NULL;
     if (sum->n_patches == 0) {
         st = cc_error_set(CC_ERR_NODATA, "%s: no patch was produced (%d source(s) skipped, none with >= 50 %% valid "
                                          "pixels in a %dx%d patch)", c->file, sum->n_sources_skipped, P, P);
@@ -829,6 +836,7 @@ cc_status cc_dataset_build(const cc_dataset_config *c, const char *out, cc_datas
     created = 0; /* after the commit it is the dataset, or removed */
     st = cc_fs_commit(tmp, out);
 out:
+    cc_progress_end(prog);
     writer_close(&w);
     if (created)
         cc_fs_abort(tmp);

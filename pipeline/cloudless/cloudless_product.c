@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/date.h"
 #include "core/log.h"
+#include "core/progress.h"
 #include "io/cube.h"
 #include "pipeline/cloudless/cloudless.h"
 #include "pipeline/cloudless/cloudmask.h"
@@ -283,6 +284,7 @@ static cc_status fuse_tile(const cc_cloudless_args *a, const cc_cl_model *model,
                            const int *have, int W, int H, uint16_t *out, cc_cloudless_stats *stats)
 {
     cc_status st = CC_OK;
+    cc_progress *prog = NULL;
     const int half = cc_cl_model_half_window(model), ndays = 2 * half + 1, side = block_side(a->block, ndays);
     const int bw = side < W ? side : W, bh = side < H ? side : H;
     const size_t npix = (size_t)W * (size_t)H, bmax = (size_t)bw * (size_t)bh;
@@ -298,6 +300,7 @@ static cc_status fuse_tile(const cc_cloudless_args *a, const cc_cl_model *model,
     }
     double tread = 0, tmodel = 0;
     size_t filled = 0;
+    prog = cc_progress_start("cloudless", "px", (uint64_t)npix);
     for (int y0 = 0; y0 < H; y0 += bh)
         for (int x0 = 0; x0 < W; x0 += bw) {
             int nr = y0 + bh <= H ? bh : H - y0, nc = x0 + bw <= W ? bw : W - x0;
@@ -326,11 +329,13 @@ static cc_status fuse_tile(const cc_cloudless_args *a, const cc_cl_model *model,
                 out[(size_t)(CC_CL_NBANDS + 1) * npix + q] = ok ? (uint16_t)(sens[p] + 1) : 0;
                 filled += ok;
             }
+            cc_progress_add(prog, (uint64_t)bp);
         }
     stats->seconds_read = tread;
     stats->seconds_model = tmodel;
     stats->filled_fraction = (double)filled / (double)npix;
 out:
+    cc_progress_end(prog);
     cc_series_free(&ser);
     free(buf);
     free(mbuf);

@@ -17,6 +17,7 @@
 #include "core/alloc.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/progress.h"
 #include "io/landsat/landsat.h"
 #include "io/model_file.h"
 #include "pipeline/cloudless/cloudless_sim.h"
@@ -543,6 +544,7 @@ static cc_status train_samples(const cc_cl_train_config *c, const cc_cl_train_op
     memset(r, 0, sizeof *r);
     *out = NULL;
     cc_status st = CC_OK;
+    cc_progress *prog = NULL;
     trainer t;
     memset(&t, 0, sizeof t);
     t.c = c, t.src = src, t.nsrc = nsrc, t.S = Sp;
@@ -574,6 +576,8 @@ static cc_status train_samples(const cc_cl_train_config *c, const cc_cl_train_op
     double tlast = t.t1 = now_s(), first_acc = 0;
     long first_n = 0;
     const long first_win = total / 20 > 0 ? (total / 20 < 50 ? total / 20 : 50) : 1;
+    if (o && o->progress)
+        prog = cc_progress_start("cloudless-train", "steps", (uint64_t)total);
     for (long s = 0; s < total; s++) {
         trainer_batch(&t, s);
         const float *y;
@@ -596,14 +600,16 @@ static cc_status train_samples(const cc_cl_train_config *c, const cc_cl_train_op
         if ((done % c->eval_every == 0 || done == total) && (st = trainer_evaluate(&t, done, r)) != CC_OK)
             goto out;
         double tn = now_s();
-        if (o && o->progress && (tn - tlast > 2.0 || done == total)) {
-            fprintf(stderr, "\rcloudless-train: step %ld/%ld  loss %.4g   ", done, total,
-                    t.accn ? t.acc / t.accn : r->last_loss);
-            if (done == total)
-                fputc('\n', stderr);
+        if (prog && (tn - tlast > 1.0 || done == total)) {
+            char note[64];
+            snprintf(note, sizeof note, "loss %.4g", t.accn ? t.acc / t.accn : r->last_loss);
+            cc_progress_note(prog, note);
             tlast = tn;
         }
+        cc_progress_set(prog, (uint64_t)done);
     }
+    cc_progress_end(prog);
+    prog = NULL;
     r->first_loss = first_acc / (first_n ? first_n : 1);
     r->loss_factor = r->last_loss > 0 ? r->first_loss / r->last_loss : NAN;
     r->steps_done = total;
@@ -619,6 +625,7 @@ static cc_status train_samples(const cc_cl_train_config *c, const cc_cl_train_op
     *out = t.m;
     t.m = NULL;
 out:
+    cc_progress_end(prog);
     trainer_free(&t);
     return st;
 }
