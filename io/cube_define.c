@@ -229,7 +229,7 @@ cc_status cc_cube_check_args(const cc_cube_write_args *a, int need_data)
         if (!isfinite(L->scale_factor) || L->scale_factor == 0 || !isfinite(L->add_offset))
             return cc_error_set(CC_ERR_ARG, "%s: layer %s: bad scale_factor/add_offset", a->path,
                                 L->name);
-        if (L->nflags > 0 && (!L->flag_values || !L->flag_meanings || L->nflags > 255 || L->fill_value > 255))
+        if (L->nflags > 0 && ((!L->flag_values && !L->flag_masks) || !L->flag_meanings || L->nflags > 255 || L->fill_value > 255))
             return cc_error_set(CC_ERR_ARG, "%s: flag layer %s: bad flag_values/flag_meanings/_FillValue", a->path,
                                 L->name);
         for (int j = 0; j < i; j++)
@@ -354,18 +354,10 @@ cc_status cc_cube_define(const cc_cube_write_args *a, OGRSpatialReferenceH srs, 
     for (int i = 0; i < a->nlayers; i++) {
         const cc_cube_layer *L = &a->layers[o ? map[i] : i];
         int v;
-        unsigned short fv = L->fill_value;
-        unsigned char fv8 = (unsigned char)L->fill_value;
         NC(nc_def_var(ncid, L->name, L->nflags > 0 ? NC_UBYTE : NC_USHORT, 3, dims, &v));
         NC(nc_def_var_chunking(ncid, v, NC_CHUNKED, chunk));
         NC(nc_def_var_deflate(ncid, v, 1, 1, a->deflate_level > 0 ? a->deflate_level : CUBE_DEFLATE_LEVEL));
-        if (L->nflags > 0) {
-            NC(nc_put_att_uchar(ncid, v, "_FillValue", NC_UBYTE, 1, &fv8));
-            NC(nc_put_att_uchar(ncid, v, "flag_values", NC_UBYTE, (size_t)L->nflags, L->flag_values));
-            CHECK_ST(put_text(ncid, v, "flag_meanings", L->flag_meanings, ncfile));
-        } else {
-            NC(nc_put_att_ushort(ncid, v, "_FillValue", NC_USHORT, 1, &fv));
-        }
+        CHECK_ST(cc_cube_put_int_atts(ncid, v, L, ncfile));
         if (o) { /* keep extra attributes of the existing variable */
             int natts;
             char name[NC_MAX_NAME + 1];

@@ -138,10 +138,46 @@ cc_status cc_grid_warp_float(const float *src, int w, int h, const double gt[6],
     return st;
 }
 
+/* A band left in its file (cc_scene_options.defer_bands: dn NULL, source set)
+ * onto g: when g is the band's own grid coarsened by an integer factor (same
+ * upper-left corner), one decimated read with averaging, which lets GDAL use
+ * the file's overviews (the reduced resolution levels of JPEG 2000); else
+ * GDAL's warper on the file. */
+static cc_status resample_from_file(const cc_raster_u16 *src, const cc_grid *g, float *out)
+{
+    size_t n = cc_grid_npix(g);
+    GDALDatasetH ds = GDALOpen(src->source, GA_ReadOnly);
+    if (!ds)
+        return cc_error_set(CC_ERR_IO, "%s: cannot open raster: %s", src->source, CPLGetLastErrorMsg());
+    cc_status st = CC_OK;
+    double f = g->gt[1] / src->gt[1];
+    long fi = lround(f);
+    int aligned = fi >= 1 && fabs(f - fi) < 1e-9 && fabs(g->gt[5] / src->gt[5] - fi) < 1e-9 &&
+                  fabs(src->gt[0] - g->gt[0]) < 1e-6 * g->gt[1] && fabs(src->gt[3] - g->gt[3]) < 1e-6 * g->gt[1] &&
+                  (long)g->width * fi <= GDALGetRasterXSize(ds) && (long)g->height * fi <= GDALGetRasterYSize(ds);
+    if (aligned) {
+        GDALRasterIOExtraArg ex;
+        INIT_RASTERIO_EXTRA_ARG(ex);
+        ex.eResampleAlg = GRIORA_Average;
+        if (GDALRasterIOEx(GDALGetRasterBand(ds, 1), GF_Read, 0, 0, (int)(g->width * fi), (int)(g->height * fi), out,
+                           g->width, g->height, GDT_Float32, 0, 0, &ex) != CE_None)
+            st = cc_error_set(CC_ERR_IO, "%s: cannot read: %s", src->source, CPLGetLastErrorMsg());
+    } else {
+        st = cc_grid_warp(ds, src->source, g, src->gt[1] > g->gt[1] + 1e-9 ? "bilinear" : "average", "0", 0, out);
+    }
+    GDALClose(ds);
+    for (size_t i = 0; st == CC_OK && i < n; i++)
+        if (isnan(out[i]))
+            out[i] = 0.0f;
+    return st;
+}
+
 cc_status cc_grid_resample_band(const cc_raster_u16 *src, const char *src_wkt, const cc_grid *g,
                                 float *out)
 {
     size_t n = cc_grid_npix(g);
+    if (!src->dn && src->source)
+        return resample_from_file(src, g, out);
     if (same_grid(src, g)) {
         for (size_t i = 0; i < n; i++)
             out[i] = (float)src->dn[i];

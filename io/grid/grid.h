@@ -44,7 +44,9 @@ int cc_grid_raster_factor(const cc_raster_u16 *r, const cc_grid *g);
  * upsampling, average when downsampling, a plain copy when the grids are
  * identical). DN 0 is nodata on both sides and never blends into valid
  * pixels. `out` receives width*height floats: the DN (not reflectance), or
- * 0 for nodata. */
+ * 0 for nodata. A band left in its file (dn NULL, source set: the scene's
+ * defer_bands) is read from there; onto a grid that is its own coarsened by
+ * an integer factor, with one averaging read that uses the file's overviews. */
 cc_status cc_grid_resample_band(const cc_raster_u16 *src, const char *src_wkt, const cc_grid *g,
                                 float *out);
 

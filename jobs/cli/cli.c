@@ -40,6 +40,7 @@ static const cc_cli_command commands[] = {
     {"submit", "submit a job to Slurm (batch script with graceful stop and requeue)", cc_cmd_submit,
      cc_cmd_submit_help},
     {"cloudmask", "Sentinel-2 cloud/shadow mask (GeoTIFF) and its scores against SCL or Fmask", cc_cmd_cloudmask, cc_cmd_cloudmask_help},
+    {"export", "a cube as Cloud-Optimized GeoTIFFs and STAC Items (--to cog)", cc_cmd_export, cc_cmd_export_help},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

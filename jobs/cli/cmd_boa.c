@@ -42,10 +42,9 @@ void cc_cmd_boa_help(void)
            "  --b8a-from-b08        a product without B8A (sen2r stacks): use B08 as the B8A input\n"
            "  --fallback MODE       none (default) or reference: pixels whose inputs are outside the model's\n"
            "                        training domain are recomputed by the physical processor (SMAC with the\n"
-           "                        network's per-pixel context). Every cube has a `quality` layer: 1 in\n"
-           "                        domain, 2 out of domain, 3 out of domain and recomputed, 4 saturated,\n"
-           "                        0 nodata (docs/boa-model.md, \"Out-of-domain layer\")\n"
-           CC_DEVICE_HELP "\n" CC_CLI_SCENE_OPTIONS_HELP);
+           "                        network's per-pixel context). Every cube has a `quality` layer of bit flags:\n"
+           "                        1 nodata, 2 saturated, 4 cloud, 8 cloud shadow, 16 snow, 32 water,\n"
+           "                        64 out of domain, 128 recomputed (docs/formats/cube.md, \"Quality layer\")\n" CC_DEVICE_HELP "\n" CC_CLI_SCENE_OPTIONS_HELP);
 }
 
 static int fail(void)

@@ -1,4 +1,4 @@
-/* clearcube cloudmask: the Sentinel-2 cloud and shadow mask (pipeline/cloudless/cloudmask.h)
+/* clearcube cloudmask: the Sentinel-2 cloud and shadow mask (pipeline/atmos/cloudmask.h)
  * of a scene as a GeoTIFF, and its evaluation against a reference mask (Sen2Cor
  * SCL or Fmask): precision, recall, F1 and IoU for cloud and shadow, overall
  * accuracy. */

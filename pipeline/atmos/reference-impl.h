@@ -11,6 +11,7 @@
 #include "io/grid/grid.h"
 #include "io/s2/scene.h"
 #include "pipeline/atmos/context.h"
+#include "pipeline/atmos/l2a_quality.h"
 #include "pipeline/atmos/reference.h"
 
 /* Rows per slab: the cube's chunk height, so that every chunk is written and
@@ -33,6 +34,7 @@ typedef struct {
                                             resampled[j] holds the whole grid  */
     uint16_t *resampled[CC_L2A_NBANDS];  /* owned, or NULL                     */
     double dn_offset;                    /* output L2A DN offset               */
+    cc_l2a_cloudbits cb;                 /* the quality layer's cloud mask     */
     int cuda;                            /* SMAC on the current CUDA device    */
     int reader;                          /* decode in a reader thread          */
 } ref_engine;
@@ -43,7 +45,8 @@ typedef struct {
 typedef cc_status (*ref_slab_fn)(void *ctx, int y0, int h, const uint16_t *data);
 
 /* The bands of s that are L2A bands, each read row by row (aligned) or
- * resampled once by GDAL. CC_ERR_MISSING when none is present. */
+ * resampled once by GDAL, and the cloud mask of the quality layer.
+ * CC_ERR_MISSING when no band is present. */
 cc_status ref_engine_init(ref_engine *e, const cc_scene *s, const cc_grid *g, const cc_reference_context *ctx);
 void ref_engine_free(ref_engine *e);
 
@@ -56,5 +59,11 @@ void ref_engine_free(ref_engine *e);
  * *compute_s, *write_s: seconds spent computing and (in the writer) writing. */
 cc_status ref_engine_run(const ref_engine *e, ref_slab_fn fn, void *fctx, size_t *n_valid, double *compute_s,
                          double *write_s);
+
+/* The quality values (l2a_quality.h) of rows [y0, y0+h) into q[(r * W + x)
+ * * stride] from the engine's slab of those rows (nbands + 2 channels): nodata
+ * where every band is 0, saturated where an input band's DN is 65535 at the
+ * pixel, the cloud mask's bits (reference_quality.c). */
+void ref_quality_rows(const ref_engine *e, int y0, int h, const uint16_t *slab, uint16_t *q, size_t stride);
 
 #endif

@@ -22,6 +22,7 @@
 #include "io/cube.h"
 #include "pipeline/atmos/atmos.h"
 #include "pipeline/atmos/context.h"
+#include "pipeline/atmos/l2a_quality.h"
 #include "pipeline/atmos/reference-impl.h"
 #include "pipeline/report/quicklook.h"
 
@@ -47,6 +48,7 @@ void cc_reference_result_free(cc_reference_result *r)
         free(r->boa[i]);
     free(r->aot);
     free(r->wvp);
+    free(r->quality);
     memset(r, 0, sizeof *r);
 }
 
@@ -115,24 +117,31 @@ static cc_status ref_setup(const cc_scene *s, const cc_reference_options *o, cc_
     return CC_OK;
 }
 
-static void ref_parameters(const cc_reference_context *ctx, cc_reference_result *r)
+static void ref_parameters(const cc_reference_context *ctx, const ref_engine *e, cc_reference_result *r)
 {
     const cc_reference_atmos *a = cc_reference_context_atmos(ctx);
     snprintf(r->parameters, sizeof r->parameters,
              "aot550=%.4f (%s); water_vapour=%.3f g cm-2 (%s, median; per pixel on the %g m context grid); "
              "pressure=%.2f hPa (%s); ozone=%.3f cm-atm; n_ddv=%zu; resolution=%g m; dn=10000*rho+%g; "
-             "sun_zenith=%.2f; view_zenith=%.2f",
+             "sun_zenith=%.2f; view_zenith=%.2f; cloud_mask=%s",
              r->aot550, r->aot_source, r->water_vapour, r->wv_source, a->grid_resolution, r->pressure_hpa,
              r->pressure_source, r->ozone, r->n_ddv, r->grid.gt[1], r->dn_offset, a->mean_sun_zenith,
-             a->mean_view_zenith);
+             a->mean_view_zenith, e->cb.summary);
 }
 
 /* ---- whole rasters in memory ---- */
 
-static cc_status ref_mem_slab(void *vr, int y0, int h, const uint16_t *data)
+typedef struct {
+    cc_reference_result *r;
+    const ref_engine *e;
+} ref_mem_sink;
+
+static cc_status ref_mem_slab(void *vk, int y0, int h, const uint16_t *data)
 {
-    cc_reference_result *r = vr;
+    const ref_mem_sink *k = vk;
+    cc_reference_result *r = k->r;
     const int W = r->grid.width, nb = r->nbands, nl = nb + 2;
+    ref_quality_rows(k->e, y0, h, data, r->quality + (size_t)y0 * W, 1);
     for (size_t i = 0; i < (size_t)W * h; i++) {
         size_t o = (size_t)y0 * W + i;
         const uint16_t *px = data + i * nl;
@@ -161,18 +170,20 @@ cc_status cc_reference_run(const cc_scene *s, const cc_reference_options *o, cc_
         }
     r->aot = cc_malloc3(n, sizeof(uint16_t), 1);
     r->wvp = cc_malloc3(n, sizeof(uint16_t), 1);
-    if (!r->aot || !r->wvp) {
+    r->quality = cc_malloc3(n, sizeof(uint16_t), 1);
+    if (!r->aot || !r->wvp || !r->quality) {
         st = CC_ERR_NOMEM;
         goto out;
     }
     double ws;
-    if ((st = ref_engine_run(&e, ref_mem_slab, r, &r->n_valid, &r->smac_s, &ws)) != CC_OK)
+    ref_mem_sink mk = {r, &e};
+    if ((st = ref_engine_run(&e, ref_mem_slab, &mk, &r->n_valid, &r->smac_s, &ws)) != CC_OK)
         goto out;
     if (r->n_valid == 0) {
         st = cc_error_set(CC_ERR_NODATA, "%s: the scene has no valid pixel", s->product_id);
         goto out;
     }
-    ref_parameters(ctx, r);
+    ref_parameters(ctx, &e, r);
 out:
     ref_engine_free(&e);
     cc_reference_context_free(ctx);
@@ -186,7 +197,7 @@ out:
 cc_status cc_reference_write_cube(const char *path, const cc_scene *s, const cc_reference_result *r,
                                   const char *input)
 {
-    cc_cube_layer layers[CC_L2A_NBANDS + 2];
+    cc_cube_layer layers[CC_L2A_NBANDS + 3];
     char long_names[CC_L2A_NBANDS][96];
     int nl = 0;
     for (int k = 0; k < r->nbands; k++) {
@@ -205,6 +216,7 @@ cc_status cc_reference_write_cube(const char *path, const cc_scene *s, const cc_
     layers[nl++] = (cc_cube_layer){.name = "WVP", .long_name = "total column water vapour",
                                    .units = "g cm-2", .scale_factor = 1e-3, .add_offset = 0,
                                    .fill_value = 0, .data = r->wvp};
+    cc_l2a_quality_layer(&layers[nl++], CC_Q_NFLAGS_L2A, r->quality);
     char processor[128];
     snprintf(processor, sizeof processor, "clearcube %s reference (SMAC, %s coefficients)", CC_VERSION,
              cc_spacecraft_name(s->spacecraft));
@@ -224,13 +236,19 @@ typedef struct {
     const cc_reference_result *r;
     int f, qw, qh, kq[3];  /* quicklook decimation, bands of R, G, B */
     uint16_t *ql[3];       /* NULL: no quicklook                     */
+    const ref_engine *e;
+    uint16_t *buf;         /* one slab with the quality channel      */
 } ref_cube_sink;
 
 static cc_status ref_cube_slab(void *vk, int y0, int h, const uint16_t *data)
 {
     ref_cube_sink *k = vk;
     const int W = k->r->grid.width, nl = k->r->nbands + 2;
-    cc_status st = cc_cube_stream_write_window(k->cube, 0, y0, W, h, data);
+    const size_t n = (size_t)W * (size_t)h;
+    for (size_t i = 0; i < n; i++)
+        memcpy(k->buf + i * (nl + 1), data + i * nl, (size_t)nl * sizeof *data);
+    ref_quality_rows(k->e, y0, h, data, k->buf + nl, (size_t)nl + 1);
+    cc_status st = cc_cube_stream_write_window(k->cube, 0, y0, W, h, k->buf);
     if (st != CC_OK || !k->ql[0])
         return st;
     for (int r = 0; r < h; r++) {
@@ -268,7 +286,7 @@ static void ref_quicklook_bands(const cc_reference_result *r, const char *input,
 static cc_status ref_cube_open(const cc_scene *s, const cc_reference_result *r, const char *input,
                                const char *out_nc, cc_cube_stream **cube)
 {
-    cc_cube_layer layers[CC_L2A_NBANDS + 2];
+    cc_cube_layer layers[CC_L2A_NBANDS + 3];
     char long_names[CC_L2A_NBANDS][96];
     int nl = 0;
     for (int k = 0; k < r->nbands; k++) {
@@ -284,6 +302,7 @@ static cc_status ref_cube_open(const cc_scene *s, const cc_reference_result *r, 
                                    .units = "1", .scale_factor = 1e-3, .fill_value = 0};
     layers[nl++] = (cc_cube_layer){.name = "WVP", .long_name = "total column water vapour", .units = "g cm-2",
                                    .scale_factor = 1e-3, .fill_value = 0};
+    cc_l2a_quality_layer(&layers[nl++], CC_Q_NFLAGS_L2A, NULL);
     char processor[128];
     snprintf(processor, sizeof processor, "clearcube %s reference (SMAC, %s coefficients)", CC_VERSION,
              cc_spacecraft_name(s->spacecraft));
@@ -316,7 +335,9 @@ static cc_status ref_run_append(const cc_scene *s, const cc_reference_options *o
     }
     free(r->aot);
     free(r->wvp);
+    free(r->quality);
     r->aot = r->wvp = NULL;
+    r->quality = NULL;
     return st;
 }
 
@@ -335,7 +356,7 @@ cc_status cc_reference_run_cube(const cc_scene *s, const cc_reference_options *o
     k.r = r;
     if ((st = ref_setup(s, o, r, &ctx, &e)) != CC_OK)
         goto out;
-    ref_parameters(ctx, r); /* before the cube is defined: n_valid is not in it */
+    ref_parameters(ctx, &e, r); /* before the cube is defined: n_valid is not in it */
     if ((st = ref_cube_open(s, r, input, out_nc, &k.cube)) != CC_OK)
         goto out;
     if (quicklook) {
@@ -350,6 +371,12 @@ cc_status cc_reference_run_cube(const cc_scene *s, const cc_reference_options *o
                 st = CC_ERR_NOMEM;
                 goto out;
             }
+    }
+    k.e = &e;
+    if (!(k.buf = cc_malloc3((size_t)r->grid.width * (size_t)(r->grid.height < REF_SLAB_ROWS ? r->grid.height : REF_SLAB_ROWS),
+                             (size_t)r->nbands + 3, sizeof *k.buf))) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory for an output slab", s->product_id);
+        goto out;
     }
     if ((st = ref_engine_run(&e, ref_cube_slab, &k, &r->n_valid, &r->smac_s, &r->write_s)) != CC_OK)
         goto out;
@@ -368,6 +395,7 @@ out:
         cc_cube_stream_abort(k.cube);
     for (int i = 0; i < 3; i++)
         free(k.ql[i]);
+    free(k.buf);
     ref_engine_free(&e);
     cc_reference_context_free(ctx);
     return st;

@@ -3,8 +3,9 @@
  *
  * cc_reference_run turns an L1C scene into 12 BOA bands (B10 dropped) in L2A
  * DN convention (10000*rho + 1000 for processing baseline >= 04.00 inputs,
- * 10000*rho before), plus AOT (DN/1000) and WVP (DN/1000 g cm-2) layers, all on
- * one output grid. */
+ * 10000*rho before), plus AOT (DN/1000) and WVP (DN/1000 g cm-2) layers and
+ * the quality layer (pipeline/atmos/l2a_quality.h: nodata, saturated and the
+ * cloud mask's classes), all on one output grid. */
 #ifndef CC_PIPELINE_ATMOS_REFERENCE_H
 #define CC_PIPELINE_ATMOS_REFERENCE_H
 
@@ -47,6 +48,7 @@ typedef struct {
     uint16_t *boa[CC_L2A_NBANDS];       /* L2A DN; 0 = nodata. Owned          */
     uint16_t *aot;                      /* AOT*1000, owned                    */
     uint16_t *wvp;                      /* WV*1000 (g cm-2), owned            */
+    uint16_t *quality;                  /* quality bits (l2a_quality.h), owned */
     double dn_offset;                   /* 1000 or 0: DN = 10000*rho + offset */
     double aot550;                      /* scene AOT used                     */
     const char *aot_source;             /* "option", "DDV", "default (no DDV)" */
@@ -76,8 +78,8 @@ void cc_reference_result_free(cc_reference_result *r);
  * rasters in memory). */
 cc_status cc_reference_run_cube(const cc_scene *s, const cc_reference_options *o, const char *input,
                                 const char *out_nc, const char *quicklook, cc_reference_result *r);
-/* Writes r as a new CF-1.8 NetCDF cube at path (the 12 BOA bands, then the AOT
- * and WVP layers); input names the product in the cube's `inputs`. */
+/* Writes r as a new CF-1.8 NetCDF cube at path (the 12 BOA bands, then the AOT,
+ * WVP and quality layers); input names the product in the cube's `inputs`. */
 cc_status cc_reference_write_cube(const char *path, const cc_scene *s, const cc_reference_result *r,
                                   const char *input);
 

@@ -70,13 +70,14 @@ cc_status ref_engine_init(ref_engine *e, const cc_scene *s, const cc_grid *g, co
     }
     if (e->nbands == 0)
         return cc_error_set(CC_ERR_MISSING, "%s: no L2A band present", s->product_id);
-    return CC_OK;
+    return cc_l2a_cloudbits_compute(s, g, &e->cb);
 }
 
 void ref_engine_free(ref_engine *e)
 {
     for (int j = 0; j < CC_L2A_NBANDS; j++)
         free(e->resampled[j]);
+    cc_l2a_cloudbits_free(&e->cb);
     memset(e, 0, sizeof *e);
 }
 

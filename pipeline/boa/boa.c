@@ -454,6 +454,8 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
     boa_sink snk;
     memset(&snk, 0, sizeof snk);
     cc_nn_node *nodes = NULL;
+    cc_l2a_cloudbits cb; /* the quality layer's cloud mask (l2a_quality.h) */
+    memset(&cb, 0, sizeof cb);
 
     if ((st = cc_boa_model_check(m, "model")) != CC_OK)
         return st;
@@ -491,6 +493,9 @@ cc_status cc_boa_run(const cc_scene *s, const cc_nn_model *m, const cc_boa_optio
     if ((st = cc_boa_quality_start(o->domain, &mm, o->fallback, src.ctx, &src.q)) != CC_OK)
         goto out;
     snk.q = src.q;
+    if ((st = cc_l2a_cloudbits_compute(s, g, &cb)) != CC_OK)
+        goto out;
+    cc_boa_quality_set_cloudbits(src.q, &cb);
 
     if ((st = boa_sink_open(s, m, o, b8a_sub, input_name, out_nc, quicklook != NULL, g, out_off, stats, &snk)) !=
         CC_OK)
@@ -537,6 +542,7 @@ out:
         free(src.resampled[k]);
     free(nodes);
     cc_boa_quality_free(src.q);
+    cc_l2a_cloudbits_free(&cb);
     cc_reference_context_free(src.ctx);
     cc_infer_gdal_close(src.defer);
     free(src.defer_buf);

@@ -14,8 +14,6 @@
 
 #define NCTX 6
 static const char *const ctx_names[NCTX] = {"MU_S", "MU_V", "COS_RAA", "AOT550", "WV_HALF", "P_REL"};
-static const uint8_t flag_values[CC_BOA_Q_NFLAGS] = {CC_BOA_Q_IN, CC_BOA_Q_OUT, CC_BOA_Q_OUT_REFERENCE,
-                                                     CC_BOA_Q_SATURATED};
 
 /* The flags of one input window, and the reference values of its pixels
  * flagged CC_BOA_Q_OUT_REFERENCE (in raster order within the window). */
@@ -41,7 +39,13 @@ struct cc_boa_quality {
     uint16_t *buf;                                 /* the writer's output window    */
     size_t cap;
     cc_boa_quality_counts counts;                  /* writer thread only            */
+    const cc_l2a_cloudbits *cb;                    /* cloud bits, or NULL           */
 };
+
+void cc_boa_quality_set_cloudbits(cc_boa_quality *q, const cc_l2a_cloudbits *cb)
+{
+    q->cb = cb;
+}
 
 static void qwin_free(qwin *r)
 {
@@ -246,7 +250,8 @@ cc_status cc_boa_quality_write(cc_boa_quality *q, int x0, int y0, int w, int h, 
                 c->fallback++;
             }
             memcpy(out + oi * (nb + 1), src, (size_t)nb * sizeof *out);
-            out[oi * (nb + 1) + nb] = f;
+            out[oi * (nb + 1) + nb] =
+                f == CC_BOA_Q_NODATA ? f : (uint16_t)(f | cc_l2a_cloudbits_at(q->cb, x0 + col, y0 + row));
             c->nodata += f == CC_BOA_Q_NODATA;
             c->in += f == CC_BOA_Q_IN;
             c->saturated += f == CC_BOA_Q_SATURATED;
@@ -299,6 +304,8 @@ cc_status cc_boa_quality_finish(cc_boa_quality *q, cc_cube_stream *cube, cc_boa_
                                            "(SMAC inversion with the network's per-pixel context)"
                                          : "none: out-of-domain pixels keep the network's value");
     if (st == CC_OK)
+        st = cc_cube_stream_set_text(cube, NULL, "quality_cloud_mask", q->cb ? q->cb->summary : "none");
+    if (st == CC_OK)
         st = cc_cube_stream_set_text(cube, NULL, "quality_counts", counts);
     return st;
 }
@@ -320,9 +327,5 @@ void cc_boa_quality_summary(const cc_boa_quality_counts *c, char *buf, size_t ca
 
 void cc_boa_quality_layer(cc_cube_layer *L)
 {
-    *L = (cc_cube_layer){.name = CC_BOA_Q_LAYER,
-                         .long_name = "Rapid BoA quality: inputs inside or outside the model's training domain",
-                         .units = "1", .standard_name = "quality_flag", .scale_factor = 1, .add_offset = 0,
-                         .fill_value = CC_BOA_Q_NODATA, .data = NULL, .nflags = CC_BOA_Q_NFLAGS,
-                         .flag_values = flag_values, .flag_meanings = CC_BOA_Q_MEANINGS};
+    cc_l2a_quality_layer(L, CC_Q_NFLAGS_BOA, NULL);
 }

@@ -2,19 +2,23 @@
  * `--fallback reference` recomputation (issue 13; docs/boa-model.md,
  * docs/formats/cube.md "Rapid BoA quality layer").
  *
- * The layer "quality" (uint8, CF flag_values / flag_meanings):
- *   0  _FillValue: nodata (an input channel is DN 0; the bands are nodata too)
- *   1  in_domain: the inputs are inside the model's training domain (domain.h)
- *   2  out_of_domain: outside it; the value is the network's
- *   3  out_of_domain_recomputed_by_reference: outside it, and the 12 bands are
- *      the physical processor's: cc_reference_smac_pixel (pipeline/atmos/
- *      context.h, the reference's own per-pixel code) with exactly the context
- *      the network got (sun and view zenith, relative azimuth, AOT550, water
- *      vapour, pressure and, in models with an O3 input, ozone, decoded from
- *      the network's input channels; else the scene ozone)
- *   4  saturated: an input band is saturated (DN 65535, the L1C "SATURATED"
- *      value); the network's value is kept (the physics cannot do better)
- * Precedence: nodata, saturated, out of domain, in domain.
+ * The layer "quality" is the L2A quality layer of pipeline/atmos/l2a_quality.h
+ * (uint8, CF flag_masks, one bit a property; issue 16 replaced the values
+ * 0..4 of issue 13): besides the cloud mask's bits,
+ *   1    nodata: an input channel is DN 0 (the bands are nodata too)
+ *   2    saturated: an input band is saturated (DN 65535, the L1C "SATURATED"
+ *        value); the network's value is kept (the physics cannot do better)
+ *   64   out_of_domain: outside the model's training domain (domain.h); the
+ *        value is the network's
+ *   64+128 out_of_domain recomputed_by_reference: outside it, and the 12 bands
+ *        are the physical processor's: cc_reference_smac_pixel (pipeline/atmos/
+ *        context.h, the reference's own per-pixel code) with exactly the context
+ *        the network got (sun and view zenith, relative azimuth, AOT550, water
+ *        vapour, pressure and, in models with an O3 input, ozone, decoded from
+ *        the network's input channels; else the scene ozone)
+ *   0    (no domain bit) in domain.
+ * Precedence of these: nodata, saturated, out of domain, in domain; the cloud
+ * bits (cloud, cloud_shadow, snow, water) are added to every valid pixel.
  *
  * Use from the streaming run (pipeline/boa/boa.c): the reader thread calls
  * cc_boa_quality_read on each input window (flags, and the reference values of
@@ -33,22 +37,22 @@
 #include "core/error.h"
 #include "io/cube.h"
 #include "pipeline/atmos/context.h"
+#include "pipeline/atmos/l2a_quality.h"
 #include "pipeline/boa/domain.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+/* The domain part of a pixel's quality value (the cloud bits aside). */
 enum {
-    CC_BOA_Q_NODATA = 0,
-    CC_BOA_Q_IN = 1,
-    CC_BOA_Q_OUT = 2,
-    CC_BOA_Q_OUT_REFERENCE = 3,
-    CC_BOA_Q_SATURATED = 4
+    CC_BOA_Q_NODATA = CC_Q_NODATA,
+    CC_BOA_Q_IN = 0,
+    CC_BOA_Q_OUT = CC_Q_OUT_OF_DOMAIN,
+    CC_BOA_Q_OUT_REFERENCE = CC_Q_OUT_OF_DOMAIN | CC_Q_RECOMPUTED,
+    CC_BOA_Q_SATURATED = CC_Q_SATURATED
 };
-#define CC_BOA_Q_NFLAGS 4
-#define CC_BOA_Q_MEANINGS "in_domain out_of_domain out_of_domain_recomputed_by_reference saturated"
-#define CC_BOA_Q_LAYER "quality"
+#define CC_BOA_Q_LAYER CC_Q_LAYER
 
 typedef enum { CC_BOA_FALLBACK_NONE = 0, CC_BOA_FALLBACK_REFERENCE = 1 } cc_boa_fallback;
 
@@ -78,6 +82,9 @@ typedef struct cc_boa_quality cc_boa_quality;
  * Free with cc_boa_quality_free. */
 cc_status cc_boa_quality_open(const cc_boa_quality_args *a, cc_boa_quality **out);
 void cc_boa_quality_free(cc_boa_quality *q);
+/* The cloud mask whose bits the writer adds to every valid pixel (borrowed;
+ * NULL: none); its summary becomes the cube's quality_cloud_mask attribute. */
+void cc_boa_quality_set_cloudbits(cc_boa_quality *q, const cc_l2a_cloudbits *cb);
 
 /* Reader side: the input window [x0, x0+w) x [y0, y0+h), channels-last with
  * the domain's nch channels. */
@@ -95,7 +102,8 @@ cc_status cc_boa_quality_write(cc_boa_quality *q, int x0, int y0, int w, int h, 
 cc_status cc_boa_quality_start(const cc_boa_domain *d, const cc_nn_model *mm, cc_boa_fallback fallback,
                                const cc_reference_context *ctx, cc_boa_quality **out);
 /* Before the cube is committed: its global attributes quality_domain (how the
- * domain is defined), quality_fallback and quality_counts (pixels by flag,
+ * domain is defined), quality_fallback, quality_cloud_mask and quality_counts
+ * (pixels by flag,
  * "in_domain=N out_of_domain=N ... nodata=N"); the counts into *c. */
 cc_status cc_boa_quality_finish(cc_boa_quality *q, cc_cube_stream *cube, cc_boa_quality_counts *c);
 

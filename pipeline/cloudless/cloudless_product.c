@@ -16,7 +16,7 @@
 #include "core/progress.h"
 #include "io/cube.h"
 #include "pipeline/cloudless/cloudless.h"
-#include "pipeline/cloudless/cloudmask.h"
+#include "pipeline/atmos/cloudmask.h"
 #include "pipeline/report/quicklook.h"
 
 #define MASK_NAME "cloud_mask"

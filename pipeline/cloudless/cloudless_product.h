@@ -15,7 +15,7 @@
  *
  * Sensor cube names: <tile>_s2.nc, <tile>_landsat.nc, <tile>_olci.nc,
  * <tile>_s1.nc. Optical cubes hold the 10 Cloudless bands (DN = 10000 rho +
- * 1000, fill 0) and a "cloud_mask" layer (the classes of pipeline/cloudless/cloudmask.h:
+ * 1000, fill 0) and a "cloud_mask" layer (the classes of pipeline/atmos/cloudmask.h:
  * 0 nodata, 1 clear, 2 cloud, 3 shadow, 4 snow, 5 water; clear and water
  * pixels are observations, the others not); the S1 cube
  * holds VV and VH (DN = 100 (dB + 50) + 1, fill 0).

@@ -186,51 +186,6 @@ static char *scores_json(const cc_cloudmask_scores *s, const char *pred, const c
     return strcat(line, "\n");
 }
 
-/* The odd window (>= 1 px) closest from below to `metres` on the ground. */
-static int odd_window(double metres, double pixel)
-{
-    double half = floor(metres / pixel / 2.0 + 1e-9);
-    return half > 50 ? 101 : 2 * (int)half + 1;
-}
-
-/* The mask of a scene on grid g (allocated by the caller). */
-static cc_status scene_mask(const cc_scene *s, const cc_grid *g, const cc_cloudmask_options *co, uint8_t *mask,
-                            unsigned *terms)
-{
-    cc_status st = CC_ERR_INTERNAL;
-    float *bands[CC_NBANDS] = {0};
-    const size_t n = cc_grid_npix(g);
-    cc_cloudmask_input in;
-    memset(&in, 0, sizeof in);
-    in.width = g->width;
-    in.height = g->height;
-    in.pixel_size_m = g->gt[1];
-    for (int b = 0; b < CC_NBANDS; b++) {
-        if (!s->band[b].present || b == CC_B09 || b == CC_B05 || b == CC_B06 || b == CC_B07 || b == CC_B12)
-            continue; /* not used by the tests */
-        if (!(bands[b] = cc_malloc3(n, 1, sizeof(float)))) {
-            st = cc_error_set(CC_ERR_NOMEM, "cloudmask: cannot allocate %d x %d pixels", g->width, g->height);
-            goto out;
-        }
-        if ((st = cc_grid_resample_band(&s->band[b], s->wkt, g, bands[b])) != CC_OK)
-            goto out;
-        cc_refl_decode_band(bands[b], n, s->radio_offset[b], s->quantification);
-        in.band[b] = bands[b];
-    }
-    *terms = cc_cloudmask_terms(&in, co);
-    if ((st = cc_cloudmask_compute(&in, co, mask)) != CC_OK) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", cc_error_message());
-        st = cc_error_set(st, "%s: %s", s->product_id, msg);
-        goto out;
-    }
-    st = CC_OK;
-out:
-    for (int b = 0; b < CC_NBANDS; b++)
-        free(bands[b]);
-    return st;
-}
-
 /* One run: what its steps share. */
 typedef struct {
     const cc_cloudmask_run_args *a;
@@ -285,8 +240,8 @@ static cc_status cm_from_scene(cm_run *x)
         return st;
     const cc_grid *g = &x->g;
     /* dsen2-cr's windows at 10 m (5 and 7 px) kept on the ground: 50 m and 70 m */
-    x->co.closing_size = isnan(a->closing) ? odd_window(50.0, g->gt[1]) : (int)a->closing;
-    x->co.mean_size = isnan(a->mean) ? odd_window(70.0, g->gt[1]) : (int)a->mean;
+    x->co.closing_size = isnan(a->closing) ? cc_cloudmask_window_px(50.0, g->gt[1]) : (int)a->closing;
+    x->co.mean_size = isnan(a->mean) ? cc_cloudmask_window_px(70.0, g->gt[1]) : (int)a->mean;
     const size_t n = cc_grid_npix(g);
     if (!(x->mask = cc_malloc3(n, 1, 1)))
         return cc_error_set(CC_ERR_NOMEM, "%s: cannot allocate the mask", a->scene_path);
@@ -297,7 +252,7 @@ static cc_status cm_from_scene(cm_run *x)
             return st;
     } else {
         x->used = "score";
-        if ((st = scene_mask(x->s, g, &x->co, x->mask, &x->terms)) != CC_OK)
+        if ((st = cc_cloudmask_scene(x->s, g, &x->co, x->mask, &x->terms)) != CC_OK)
             return st;
     }
     size_t cnt[CC_CM_NCLASSES] = {0};

@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "io/s2/scene.h"
-#include "pipeline/cloudless/cloudmask.h"
+#include "pipeline/atmos/cloudmask.h"
 
 #ifdef __cplusplus
 extern "C" {

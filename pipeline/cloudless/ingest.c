@@ -29,7 +29,7 @@
 #include "io/s1/s1.h"
 #include "io/s3/olci.h"
 #include "pipeline/cloudless/cloudless_product.h"
-#include "pipeline/cloudless/cloudmask.h"
+#include "pipeline/atmos/cloudmask.h"
 
 static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 

@@ -31,7 +31,7 @@ typedef struct {
 cc_status cc_ingest_netcdf_plan(const cc_ncs *s, int sensor, cc_nc_plan plans[CC_SENSOR_COUNT], int *nplans);
 
 /* Reads quality values q (physical, NaN = fill) of a mask kind into classes
- * (pipeline/cloudless/cloudmask.h). */
+ * (pipeline/atmos/cloudmask.h). */
 void cc_ingest_netcdf_mask(int kind, const float *q, size_t n, uint8_t *mask);
 
 /* Every date of plan p in s onto g, merged with the cube <dir>/<tile>_<sensor>.nc

@@ -30,7 +30,7 @@
 #include "io/cube.h"
 #include "io/landsat/landsat.h"
 #include "io/netcdf/ncseries.h"
-#include "pipeline/cloudless/cloudmask.h"
+#include "pipeline/atmos/cloudmask.h"
 #include "pipeline/cloudless/ingest_netcdf-impl.h"
 
 /* Values of one date in memory at most (the rest waits for the next batch). */

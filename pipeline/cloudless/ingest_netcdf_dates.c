@@ -11,7 +11,7 @@
 #include "core/log.h"
 #include "io/cube.h"
 #include "io/landsat/landsat.h"
-#include "pipeline/cloudless/cloudmask.h"
+#include "pipeline/atmos/cloudmask.h"
 #include "pipeline/cloudless/ingest_netcdf-impl.h"
 
 typedef struct {

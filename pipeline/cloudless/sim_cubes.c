@@ -22,7 +22,7 @@
 #include "io/grid/mgrs.h"
 #include "pipeline/cloudless/cloudless_product.h"
 #include "pipeline/cloudless/cloudless_sim.h"
-#include "pipeline/cloudless/cloudmask.h"
+#include "pipeline/atmos/cloudmask.h"
 
 /* A purely synthetic series (no real pieces): per pixel a double-logistic
  * NDVI season with a spatially varying onset, spectra mixed from textbook soil

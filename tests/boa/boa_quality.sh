@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The quality layer and --fallback reference of `clearcube boa` (issue 13), on SIMULATED scenes:
 #   - a model trained by `clearcube train` carries its training domain (/domain);
-#   - a pixel pushed out of the domain (TOA far beyond the training pixels) is flagged 2, an
-#     ordinary pixel 1; with --fallback reference the flagged pixel is 3 and its 12 bands equal
-#     `clearcube reference` (the same per-pixel context) to <= 1 DN, the other pixels are unchanged;
+#   - a pixel pushed out of the domain (TOA far beyond the training pixels) has the quality bit
+#     out_of_domain (64), an ordinary pixel none; with --fallback reference the flagged pixel also
+#     has recomputed_by_reference (128) and its 12 bands equal `clearcube reference` (the same
+#     per-pixel context) to <= 1 DN, the other pixels are unchanged;
 #   - a sun lower than any training scene puts the whole scene out of the domain; with the
 #     fallback the whole cube equals the reference to <= 1 DN;
-#   - a saturated input band (DN 65535) is flagged 4, nodata 0 (exactly where the bands are 0);
-#   - the cube's quality layer is uint8 with CF flag_values/flag_meanings, its counts are in the
-#     global attributes and in the log;
+#   - a saturated input band (DN 65535) has the bit saturated (2), nodata pixels exactly the bit
+#     nodata (1), exactly where the bands are 0 (the cloud-mask bits 4..32 aside);
+#   - the cube's quality layer is uint8 with CF flag_masks/flag_meanings (issue 16), its counts
+#     are in the global attributes and in the log;
 #   - a model file without /domain (before issue 13) still runs (the box of its normalisation);
 #     a damaged /domain attribute, a bad --fallback: one clear error line and no output;
 #   - scripts/boa-quality-report reads the cubes and counts the same pixels.
@@ -116,19 +118,21 @@ def cube(p):
 boa, fb, ref = cube("boa.nc"), cube("fb.nc"), cube("ref.nc")
 qv = boa["quality"]
 assert qv.dtype == np.uint8, qv.dtype
-assert list(qv.flag_values) == [1, 2, 3, 4], qv.flag_values
-assert qv.flag_meanings == "in_domain out_of_domain out_of_domain_recomputed_by_reference saturated"
-assert qv._FillValue == 0
-q, qf = boa["quality"][0], fb["quality"][0]
-assert q[10, 10] == 2, f"bright pixel flagged {q[10, 10]}"
-assert qf[10, 10] == 3, f"bright pixel with fallback flagged {qf[10, 10]}"
-share = (q == 2).mean()
-assert q[60, 60] == 1 and share < 0.01, f"ordinary pixel {q[60, 60]}, {share:.3%} flagged"
-assert ((q == 2) == (qf == 3)).all(), "the fallback recomputes exactly the flagged pixels"
-assert q[12, 30] == 4 and qf[12, 30] == 4, f"saturated pixel flagged {q[12, 30]}, {qf[12, 30]}"
-assert ((q == 0) == (boa["B02"][0] == 0)).all(), "quality 0 exactly where the bands are nodata"
-assert (q == 0).any(), "the scene has a nodata border"
-flag = qf == 3
+assert list(qv.flag_masks) == [1, 2, 4, 8, 16, 32, 64, 128], qv.flag_masks
+assert qv.flag_meanings == "nodata saturated cloud cloud_shadow snow water out_of_domain recomputed_by_reference"
+assert qv._FillValue == 255 and list(qv.valid_range) == [0, 254]
+# the bits of issue 16 (1 nodata, 2 saturated, 64 out of domain, 128 recomputed); the cloud bits aside
+q, qf = boa["quality"][0] & 0xC3, fb["quality"][0] & 0xC3
+assert q[10, 10] == 64, f"bright pixel flagged {q[10, 10]}"
+assert qf[10, 10] == 192, f"bright pixel with fallback flagged {qf[10, 10]}"
+share = (q == 64).mean()
+assert q[60, 60] == 0 and share < 0.01, f"ordinary pixel {q[60, 60]}, {share:.3%} flagged"
+assert ((q == 64) == (qf == 192)).all(), "the fallback recomputes exactly the flagged pixels"
+assert q[12, 30] == 2 and qf[12, 30] == 2, f"saturated pixel flagged {q[12, 30]}, {qf[12, 30]}"
+assert ((q == 1) == (boa["B02"][0] == 0)).all(), "quality nodata exactly where the bands are nodata"
+assert (q == 1).any(), "the scene has a nodata border"
+assert (boa["quality"][0][q == 1] == 1).all(), "nodata pixels carry no other bit"
+flag = qf == 192
 for b in B:
     a, f, r = boa[b][0].astype(int), fb[b][0].astype(int), ref[b][0].astype(int)
     d = np.abs(f[flag] - r[flag]).max()
@@ -137,11 +141,11 @@ for b in B:
 cnt = fb.getncattr("quality_counts")
 assert f"recomputed_by_reference={flag.sum()}" in cnt and f"out_of_domain={flag.sum()}" in cnt, cnt
 assert "Mahalanobis" in fb.getncattr("quality_domain")
-print(f"ok   flags: bright pixel 2 -> 3 with fallback, {share:.3%} flagged, recomputed == reference (<= 1 DN)")
+print(f"ok   flags: bright pixel 64 -> 64+128 with fallback, {share:.3%} flagged, recomputed == reference (<= 1 DN)")
 low, lowref = cube("low.nc"), cube("lowref.nc")
-ql = low["quality"][0]
-assert (ql[(ql != 0) & (ql != 4)] == 3).all() and ql[12, 30] == 4, f"low sun: flags {np.unique(ql)}"
-on = ql == 3  # every valid pixel but the saturated one
+ql = low["quality"][0] & 0xC3
+assert (ql[(ql != 1) & (ql != 2)] == 192).all() and ql[12, 30] == 2, f"low sun: flags {np.unique(ql)}"
+on = ql == 192  # every valid pixel but the saturated one
 worst = max(int(np.abs(low[b][0].astype(int)[on] - lowref[b][0].astype(int)[on]).max()) for b in B)
 assert worst <= 1, f"low sun: fallback cube differs from the reference by {worst} DN"
 print(f"ok   low sun: every pixel out of the domain, the cube equals the reference (max {worst} DN)")
@@ -154,8 +158,9 @@ PY
 import json, netCDF4, numpy as np
 r = json.load(open("rep.json"))
 q = netCDF4.Dataset("boa.nc")["quality"][0]
-assert r["bands"][0]["out"]["n"] == int((q == 2).sum()), r["bands"][0]
-assert abs(r["flagged_share"] - (q == 2).sum() / (q > 0).sum()) < 1e-9
+q = q & 0xC3  # nodata 1, saturated 2, out of domain 64, recomputed 128
+assert r["bands"][0]["out"]["n"] == int((q == 64).sum()), r["bands"][0]
+assert abs(r["flagged_share"] - (q == 64).sum() / (q != 1).sum()) < 1e-9
 print("ok   boa-quality-report:", r["valid_pixels"], "valid,", f"{100 * r['flagged_share']:.3f} % flagged")
 PY
 /usr/bin/python3 "$SRC/scripts/boa-quality-report" boa.nc nope.nc > /dev/null 2> rerr.txt \

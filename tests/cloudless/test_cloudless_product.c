@@ -14,7 +14,7 @@
 #include "io/cube.h"
 #include "pipeline/cloudless/cloudless.h"
 #include "pipeline/cloudless/cloudless_product.h"
-#include "pipeline/cloudless/cloudmask.h"
+#include "pipeline/atmos/cloudmask.h"
 #include "testutil.h"
 
 enum { W = 12, H = 10 };

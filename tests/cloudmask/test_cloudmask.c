@@ -1,12 +1,12 @@
 /* The cloud/shadow mask on hand-made pixels, the SCL and Fmask mappings and
- * the evaluation metrics on a known confusion matrix (pipeline/cloudless/cloudmask.h). */
+ * the evaluation metrics on a known confusion matrix (pipeline/atmos/cloudmask.h). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/cloudless/cloudmask.h"
+#include "pipeline/atmos/cloudmask.h"
 #include "testutil.h"
 
 #define W 30

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "io/landsat/landsat.h"
-#include "pipeline/cloudless/cloudmask.h"
+#include "pipeline/atmos/cloudmask.h"
 #include "testutil.h"
 
 int main(void)

@@ -11,7 +11,7 @@
 
 #include "core/date.h"
 #include "io/cube.h"
-#include "pipeline/cloudless/cloudmask.h"
+#include "pipeline/atmos/cloudmask.h"
 #include "pipeline/cloudless/ingest.h"
 #include "pipeline/cloudless/ingest_netcdf-impl.h"
 #include "testutil.h"

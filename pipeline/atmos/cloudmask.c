@@ -1,12 +1,15 @@
 /* clearcube: Sentinel-2 cloud and shadow mask (see cloudmask.h and
  * docs/cloudmask.md for the algorithm and its sources). */
-#include "pipeline/cloudless/cloudmask.h"
+#include "pipeline/atmos/cloudmask.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/reflectance.h"
+#include "io/grid/grid.h"
 
 const char *cc_cloudmask_class_name(int c)
 {
@@ -426,4 +429,50 @@ void cc_cloudmask_evaluate(const uint8_t *pred, const uint8_t *ref, size_t n, cc
     class_score(&s->cloud);
     class_score(&s->shadow);
     s->overall_accuracy = s->n ? (double)agree / (double)s->n : NAN;
+}
+
+int cc_cloudmask_window_px(double metres, double pixel)
+{
+    double half = floor(metres / pixel / 2.0 + 1e-9);
+    return half > 50 ? 101 : 2 * (int)half + 1;
+}
+
+cc_status cc_cloudmask_scene(const cc_scene *s, const cc_grid *g, const cc_cloudmask_options *co, uint8_t *mask,
+                             unsigned *terms)
+{
+    cc_status st = CC_ERR_INTERNAL;
+    float *bands[CC_NBANDS] = {0};
+    const size_t n = cc_grid_npix(g);
+    cc_cloudmask_input in;
+    memset(&in, 0, sizeof in);
+    in.width = g->width;
+    in.height = g->height;
+    in.pixel_size_m = g->gt[1];
+    for (int b = 0; b < CC_NBANDS; b++) {
+        if (!s->band[b].present || b == CC_B09 || b == CC_B05 || b == CC_B06 || b == CC_B07 || b == CC_B12)
+            continue; /* not used by the tests */
+        if (b == CC_B8A && s->band[CC_B08].present)
+            continue; /* the tests take B08 when both are there */
+        if (!(bands[b] = cc_malloc3(n, 1, sizeof(float)))) {
+            st = cc_error_set(CC_ERR_NOMEM, "cloudmask: cannot allocate %d x %d pixels", g->width, g->height);
+            goto out;
+        }
+        if ((st = cc_grid_resample_band(&s->band[b], s->wkt, g, bands[b])) != CC_OK)
+            goto out;
+        cc_refl_decode_band(bands[b], n, s->radio_offset[b], s->quantification);
+        in.band[b] = bands[b];
+    }
+    if (terms)
+        *terms = cc_cloudmask_terms(&in, co);
+    if ((st = cc_cloudmask_compute(&in, co, mask)) != CC_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", cc_error_message());
+        st = cc_error_set(st, "%s: %s", s->product_id, msg);
+        goto out;
+    }
+    st = CC_OK;
+out:
+    for (int b = 0; b < CC_NBANDS; b++)
+        free(bands[b]);
+    return st;
 }

@@ -1,4 +1,6 @@
 /* clearcube: a Sentinel-2 cloud and cloud-shadow mask of our own (issue 6).
+ * In pipeline/atmos, the lowest room that every product using it may use: the
+ * L2A cubes' quality layer (reference, boa) and Cloudless (issue 16).
  *
  * The cloud test is the dsen2-cr cloud score (Meraner et al. 2020,
  * ameraner/dsen2-cr Code/tools/feature_detectors.py; science.md section 6):
@@ -23,13 +25,14 @@
  * Classes: CC_CM_NODATA 0, CC_CM_CLEAR 1, CC_CM_CLOUD 2, CC_CM_SHADOW 3,
  * CC_CM_SNOW 4, CC_CM_WATER 5.
  */
-#ifndef CC_PIPELINE_CLOUDLESS_CLOUDMASK_H
-#define CC_PIPELINE_CLOUDLESS_CLOUDMASK_H
+#ifndef CC_PIPELINE_ATMOS_CLOUDMASK_H
+#define CC_PIPELINE_ATMOS_CLOUDMASK_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/error.h"
+#include "io/grid/grid.h"
 #include "io/s2/scene.h"
 
 #ifdef __cplusplus
@@ -82,6 +85,19 @@ unsigned cc_cloudmask_terms(const cc_cloudmask_input *in, const cc_cloudmask_opt
 cc_status cc_cloudmask_compute(const cc_cloudmask_input *in, const cc_cloudmask_options *o, uint8_t *mask);
 cc_status cc_cloudmask_compute_score(const cc_cloudmask_input *in, const cc_cloudmask_options *o,
                                      uint8_t *mask, float *score);
+
+/* The odd window (>= 1 px) closest from below to `metres` on the ground at
+ * `pixel` metres per pixel: dsen2-cr's 5 and 7 px at 10 m are 50 m and 70 m. */
+int cc_cloudmask_window_px(double metres, double pixel);
+
+/* The mask of a scene on grid g (mask: g's pixels, caller-allocated): the
+ * bands the tests use resampled onto g (cc_grid_resample_band: bands the
+ * scene left in their files are read from there), decoded to reflectance.
+ * *terms (may be NULL) receives cc_cloudmask_terms. Errors name the product.
+ * Used by `clearcube cloudmask` and by the quality layer of the L2A cubes
+ * (pipeline/atmos/l2a_quality.h). */
+cc_status cc_cloudmask_scene(const cc_scene *s, const cc_grid *g, const cc_cloudmask_options *co, uint8_t *mask,
+                             unsigned *terms);
 
 /* Sen2Cor scene classification -> classes: 0 no data and 1 saturated or
  * defective -> nodata; 3 cloud shadow -> shadow; 8, 9 cloud medium/high
