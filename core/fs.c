@@ -130,8 +130,10 @@ cc_status cc_fs_write_file(const char *path, const void *data, size_t n)
         e = errno;
     }
     if (bad) {
+        /* the cause first (a full disk is seen before the file is removed) */
+        cc_status st = cc_fs_write_error(path, e, "write failed");
         unlink(path);
-        return cc_error_set(CC_ERR_IO, "%s: write failed (disk full?): %s", path, strerror(e));
+        return st;
     }
     return CC_OK;
 }

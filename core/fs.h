@@ -74,6 +74,10 @@ void cc_fs_remove_stale_temps(const char *target);
 typedef struct cc_fs_lock cc_fs_lock;
 cc_status cc_fs_lock_acquire(const char *path, const char *what, double wait_s, cc_fs_lock **out);
 void cc_fs_lock_release(cc_fs_lock *l);
+/* Releases and removes the lock file (for locks beside an output, such as
+ * "<cube>.lock", that should not stay behind): unlinked while still held, so
+ * a waiter that then gets the old file notices and locks the new one. */
+void cc_fs_lock_release_remove(cc_fs_lock *l);
 
 /* Removes the temporaries "<name>.tmp-<pid>[.ext]" (regular files) in dir
  * whose process no longer exists; with all_but_mine every one not of this
@@ -82,14 +86,35 @@ void cc_fs_lock_release(cc_fs_lock *l);
 int cc_fs_remove_temps_in(const char *dir, int all_but_mine);
 
 /* CC_ERR_IO "PATH: WHAT: <cause>" for a failed write, with the real cause:
- * "no space left on device" when the file system is full (whatever errno a
- * library reported: HDF5 turns ENOSPC into other codes), "disk quota
- * exceeded", "permission denied", "read-only file system", else strerror(err). */
+ * "no space left on device (N KiB free in DIR)" when the file system is full
+ * or nearly so (whatever errno a library reported: HDF5 turns ENOSPC into
+ * other codes), "disk quota exceeded", "permission denied", "read-only file
+ * system", else strerror(err). */
 cc_status cc_fs_write_error(const char *path, int err, const char *what);
 /* The errno that explains a failed write of path (err: what the library
  * said, 0 if it gave none): ENOSPC/EDQUOT/EROFS/EACCES as found on the file
- * system, else err (0 when nothing is known). */
+ * system, else err (0 when nothing is known). "Full" includes nearly full:
+ * less than CC_FS_NEARLY_FULL bytes available, less than one failed write of
+ * a compressed chunk or an HDF5 metadata flush may need. */
+#define CC_FS_NEARLY_FULL (64ll << 20)
 int cc_fs_write_cause(const char *path, int err);
+
+/* Points every descriptor of this process that is open on `path` at an
+ * anonymous in-memory file (memfd). For a temporary that is being discarded
+ * after a failed write:
+ * HDF5 (under NetCDF-4) keeps dirty metadata and chunks after a write fails
+ * on a full disk, retries them at every close, and a file it cannot close
+ * stays registered until the library's exit handlers, which crash on it
+ * (H5F__close_cb), and netCDF's report of a failed close crashes too. With
+ * the descriptor elsewhere the close succeeds and writes nothing to disk. Call before the close (nc_abort, H5Fclose) and before
+ * cc_fs_abort; returns how many descriptors were redirected. */
+int cc_fs_discard_open(const char *path);
+
+/* CC_ERR_IO "PATH: WHAT: no space left on device ..." (or quota, read-only,
+ * permission: cc_fs_write_error) when the file system explains a failed
+ * write of path; else CC_OK and nothing is recorded, so the caller reports
+ * the library's own message. err as for cc_fs_write_cause. */
+cc_status cc_fs_write_explain(const char *path, int err, const char *what);
 
 /* The directory of path ("." when it has none, "/" for "/x") into dir, and
  * its last component (a pointer into path). */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -116,8 +117,17 @@ cc_status cc_fs_lock_acquire(const char *path, const char *what, double wait_s, 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int announced = 0;
     for (;;) {
-        if (try_lock(fd, path, busy, sizeof busy, &st))
-            break;
+        if (try_lock(fd, path, busy, sizeof busy, &st)) {
+            /* a holder that released with cc_fs_lock_release_remove unlinked
+             * the file we locked: lock the one now at path instead */
+            struct stat a, b;
+            if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+                break;
+            close(fd);
+            if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+                return cc_error_set(CC_ERR_IO, "%s: cannot open the lock file: %s", path, strerror(errno));
+            continue;
+        }
         if (st != CC_OK)
             goto fail;
         struct timespec t1;
@@ -145,6 +155,13 @@ cc_status cc_fs_lock_acquire(const char *path, const char *what, double wait_s, 
 fail:
     close(fd);
     return st;
+}
+
+void cc_fs_lock_release_remove(cc_fs_lock *l)
+{
+    if (l && unlink(l->path) != 0 && errno != ENOENT)
+        cc_debug("%s: cannot remove the lock file: %s", l->path, strerror(errno));
+    cc_fs_lock_release(l);
 }
 
 void cc_fs_lock_release(cc_fs_lock *l)
@@ -200,33 +217,100 @@ int cc_fs_remove_temps_in(const char *dir, int all_but_mine)
     return removed;
 }
 
+/* Bytes available to this process in dir (root may use the reserved
+ * blocks); -1 if unknown. */
+static long long space_left(const char *dir, int *rdonly)
+{
+    struct statvfs vs;
+    *rdonly = 0;
+    if (statvfs(dir, &vs) != 0)
+        return -1;
+    *rdonly = (vs.f_flag & ST_RDONLY) != 0;
+    unsigned long long blocks = geteuid() == 0 ? vs.f_bfree : vs.f_bavail;
+    return (long long)(blocks * (unsigned long long)(vs.f_frsize ? vs.f_frsize : vs.f_bsize));
+}
+
 int cc_fs_write_cause(const char *path, int err)
 {
     char dir[PATH_MAX];
     const char *base;
     cc_fs_split_path(path, dir, sizeof dir, &base);
-    struct statvfs vs;
     if (err == ENOSPC || err == EDQUOT)
         return err;
     /* libraries (HDF5 under NetCDF) often report another errno than the
-     * kernel's: ask the file system (root may use the reserved blocks) */
-    if (statvfs(dir, &vs) == 0) {
-        if (vs.f_bfree == 0 || (vs.f_bavail == 0 && geteuid() != 0))
-            return ENOSPC;
-        if (vs.f_flag & ST_RDONLY)
-            return EROFS;
-    }
-    if (err == EACCES || err == EPERM || err == EROFS)
-        return err;
+     * kernel's ("Permission denied", "HDF error"): ask the file system. A
+     * write that failed with less than CC_FS_NEARLY_FULL left failed for
+     * want of space (a chunk, a metadata flush did not fit). */
+    int rdonly = 0;
+    long long left = space_left(dir, &rdonly);
+    if (rdonly)
+        return EROFS;
     if (access(dir, W_OK) != 0 && (errno == EACCES || errno == EROFS))
         return errno;
+    if (left >= 0 && left < CC_FS_NEARLY_FULL)
+        return ENOSPC;
+    if (err == EACCES || err == EPERM || err == EROFS)
+        return err;
     return err > 0 ? err : 0;
+}
+
+cc_status cc_fs_write_explain(const char *path, int err, const char *what)
+{
+    int cause = cc_fs_write_cause(path, err);
+    if (cause == ENOSPC || cause == EDQUOT || cause == EROFS || cause == EACCES || cause == EPERM)
+        return cc_fs_write_error(path, cause, what);
+    return CC_OK;
+}
+
+int cc_fs_discard_open(const char *path)
+{
+    char want[PATH_MAX], link[64], got[PATH_MAX];
+    if (!path || !path[0] || !realpath(path, want))
+        return 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return 0;
+    int n = 0, dfd = dirfd(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        int fd = atoi(de->d_name);
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t len = fd == dfd ? -1 : readlink(link, got, sizeof got - 1);
+        if (len <= 0)
+            continue;
+        got[len] = '\0';
+        if (strcmp(got, want) != 0)
+            continue;
+        /* an anonymous in-memory file: reads, writes and ftruncate work
+         * (HDF5 truncates at close; /dev/null refuses that), holes cost nothing */
+        int mem = memfd_create("clearcube-discarded", MFD_CLOEXEC);
+        if (mem >= 0 && dup3(mem, fd, O_CLOEXEC) == fd)
+            n++;
+        if (mem >= 0)
+            close(mem);
+    }
+    closedir(d);
+    if (n)
+        cc_debug("%s: discarded (%d descriptor(s) now on /dev/null)", path, n);
+    return n;
 }
 
 cc_status cc_fs_write_error(const char *path, int err, const char *what)
 {
+    char dir[PATH_MAX];
+    const char *base;
+    int rdonly;
     switch ((err = cc_fs_write_cause(path, err))) {
-    case ENOSPC: return cc_error_set(CC_ERR_IO, "%s: %s: no space left on device", path, what);
+    case ENOSPC: {
+        cc_fs_split_path(path, dir, sizeof dir, &base);
+        long long left = space_left(dir, &rdonly);
+        if (left >= 0)
+            return cc_error_set(CC_ERR_IO, "%s: %s: no space left on device (%lld KiB free in %s)", path, what,
+                                left >> 10, dir);
+        return cc_error_set(CC_ERR_IO, "%s: %s: no space left on device", path, what);
+    }
     case EDQUOT: return cc_error_set(CC_ERR_IO, "%s: %s: disk quota exceeded", path, what);
     case EACCES:
     case EPERM: return cc_error_set(CC_ERR_IO, "%s: %s: permission denied", path, what);
