@@ -12,11 +12,20 @@
 #include <ogr_srs_api.h>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "io/cube.h"
 
 #define CUBE_CHUNK 512
 #define CUBE_DEFLATE_LEVEL 4
 #define CUBE_GRID_MAPPING "spatial_ref"
+
+/* One writer per cube (issue 17): ingest, cloudless, reference and boa may
+ * append to the same cube at once. flock on "<path>.lock" (core/fs.h: the
+ * holder's host and pid, taken over from a dead holder, removed on release).
+ * A busy cube is waited for, logging the holder, up to
+ * $CLEARCUBE_CUBE_LOCK_WAIT seconds (default 3600; 0: refuse at once, naming
+ * the holder; negative: no limit). Release with cc_fs_lock_release_remove. */
+cc_status cc_cube_lock(const char *path, cc_fs_lock **out);
 
 /* The cc_status of a NetCDF error code. */
 cc_status cc_cube_nc_status(int rc);

@@ -233,8 +233,10 @@ cc_status cc_cube_write(const cc_cube_write_args *a)
     struct stat sb, sb2;
     char dir[PATH_MAX];
     const char *base;
+    cc_fs_lock *lock = NULL;
 
     CHECK_ST(cc_cube_check_args(a, 1));
+    CHECK_ST(cc_cube_lock(a->path, &lock)); /* one writer per cube */
     srs = cc_cube_srs_from_wkt(a->wkt);
     if (!srs || OSRExportToWkt(srs, &wkt) != OGRERR_NONE || !wkt) {
         st = cc_error_set(CC_ERR_CRS, "%s: cannot parse the CRS WKT", a->path);
@@ -309,11 +311,8 @@ cc_status cc_cube_write(const cc_cube_write_args *a)
                                       a->layers[map[i]].data + (size_t)(-1 - slot[t]) * (size_t)a->width *
                                                                    (size_t)a->height));
         }
-    {
-        int ncid = n.ncid;
-        n.ncid = -1;
-        NC(nc_close(ncid));
-    }
+    NC(nc_close(n.ncid)); /* on failure n.ncid stays open for the abort below */
+    n.ncid = -1;
     if (have_old) {
         if (chmod(tmp, sb.st_mode & 07777) != 0) /* keep the cube's permissions */
             cc_warn("%s: cannot copy permissions: %s", tmp, strerror(errno));
@@ -323,12 +322,12 @@ cc_status cc_cube_write(const cc_cube_write_args *a)
     tmp_created = 0; /* after the commit it is the cube, or removed */
     CHECK_ST(cc_fs_commit(tmp, a->path));
 out:
-    if (n.ncid >= 0)
-        nc_abort(n.ncid);
+    cc_cube_nc_discard(n.ncid, tmp); /* a failed write: closed off the disk */
     if (tmp_created)
         cc_fs_abort(tmp);
     if (have_old)
         old_cube_free(&o);
+    cc_fs_lock_release_remove(lock);
     if (srs)
         OSRDestroySpatialReference(srs);
     if (wkt)

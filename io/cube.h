@@ -175,6 +175,14 @@ cc_status cc_cube_stream_set_text(cc_cube_stream *s, const char *layer, const ch
 /* Discards everything written and frees s; NULL is a no-op. */
 void cc_cube_stream_abort(cc_cube_stream *s);
 
+/* Closes a NetCDF-4 file whose write failed and that is being discarded
+ * (its temporary `tmp` is removed afterwards with cc_fs_abort): the file is
+ * moved off the disk first (cc_fs_discard_open), then closed, then aborted
+ * if the close still fails. nc_abort alone crashes in HDF5 after a failed
+ * nc_enddef on a full disk, and a file left open crashes at exit
+ * (H5F__close_cb) (issue 17). */
+void cc_cube_nc_discard(int ncid, const char *tmp);
+
 /* A text attribute of a NetCDF variable (NC_GLOBAL for global), as a
  * malloc'd NUL-terminated string the caller frees; NULL if absent, not text,
  * or out of memory. */

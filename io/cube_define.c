@@ -13,9 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "core/date.h"
+#include "core/fs.h"
 #include "core/version.h"
 
 /* ---- error helpers ----------------------------------------------------- */
@@ -30,13 +33,70 @@ cc_status cc_cube_nc_status(int rc)
     return CC_ERR_IO;
 }
 
-/* Records "<file>: <nc function>: <nc_strerror>" and returns the status. */
+/* 1 for the NetCDF calls that write a file (the others only read). */
+static int nc_call_writes(const char *call, int n)
+{
+    static const char *const w[] = {"nc_create", "nc_def_", "nc_put_", "nc_enddef", "nc_close", "nc_redef",
+                                    "nc_copy_att", "nc_sync", "nc_set_fill", "nc_rename_"};
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+        if ((int)strlen(w[i]) <= n && strncmp(call, w[i], strlen(w[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/* Records "<file>: <nc function>: <nc_strerror>" and returns the status. A
+ * failed write whose cause the file system knows (full, quota, read-only,
+ * permission) says that instead: NetCDF-4 reports a full disk as "HDF error"
+ * or "Permission denied" (issue 17). */
 cc_status cc_cube_nc_fail(const char *file, const char *call, int rc)
 {
     int n = 0;
     while (call[n] && call[n] != '(' && n < 64)
         n++;
+    if (nc_call_writes(call, n) && (rc > 0 || rc == NC_EHDFERR || rc == NC_EPERM || rc == NC_EIO ||
+                                    rc == NC_ECANTWRITE || rc == NC_EFILEMETA || rc == NC_EDIMMETA ||
+                                    rc == NC_EATTMETA || rc == NC_EVARMETA)) {
+        char what[72];
+        snprintf(what, sizeof what, "%.*s", n, call);
+        if (cc_fs_write_explain(file, rc > 0 ? rc : 0, what) != CC_OK)
+            return CC_ERR_IO;
+    }
     return cc_error_set(cc_cube_nc_status(rc), "%s: %.*s: %s", file, n, call, nc_strerror(rc));
+}
+
+void cc_cube_nc_discard(int ncid, const char *tmp)
+{
+    if (ncid < 0)
+        return;
+    cc_fs_discard_open(tmp);
+    if (nc_close(ncid) != NC_NOERR)
+        nc_abort(ncid);
+}
+
+/* ---- one writer per cube ---------------------------------------------- */
+
+cc_status cc_cube_lock(const char *path, cc_fs_lock **out)
+{
+    char lp[4096 + 8], dir[4096];
+    const char *base;
+    struct stat sd;
+    cc_fs_split_path(path, dir, sizeof dir, &base);
+    if (stat(dir, &sd) != 0 || !S_ISDIR(sd.st_mode))
+        return cc_error_set(CC_ERR_IO, "%s: directory %s does not exist", path, dir);
+    snprintf(lp, sizeof lp, "%s.lock", path);
+    const char *w = getenv("CLEARCUBE_CUBE_LOCK_WAIT");
+    char *end = NULL;
+    double wait_s = w && *w ? strtod(w, &end) : 3600.0;
+    if (end && (*end || !(wait_s == wait_s)))
+        wait_s = 3600.0;
+    cc_status st = cc_fs_lock_acquire(lp, "the cube", wait_s, out);
+    const char *hold = getenv("CLEARCUBE_TEST_CUBE_LOCK_HOLD_MS"); /* test hook: a slow writer */
+    if (st == CC_OK && hold && *hold) {
+        long ms = strtol(hold, NULL, 10);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return st;
 }
 
 /* ---- small utilities --------------------------------------------------- */

@@ -20,6 +20,7 @@
 
 struct cc_cube_stream {
     char *path;                /* the cube                                  */
+    cc_fs_lock *lock;          /* one writer per cube (cc_cube_lock)        */
     char tmp[PATH_MAX + 32];   /* its temporary (core/fs.h); "" when none   */
     new_cube n;         /* n.ncid >= 0 while open                           */
     int width, height, nlayers;
@@ -32,9 +33,9 @@ void cc_cube_stream_abort(cc_cube_stream *s)
 {
     if (!s)
         return;
-    if (s->n.ncid >= 0)
-        nc_abort(s->n.ncid);
+    cc_cube_nc_discard(s->n.ncid, s->tmp); /* a failed write: closed off the disk */
     cc_fs_abort(s->tmp);
+    cc_fs_lock_release_remove(s->lock);
     free(s->n.lvar);
     free(s->path);
     free(s->plane);
@@ -75,6 +76,7 @@ cc_status cc_cube_stream_open(const cc_cube_write_args *a, cc_cube_stream **out)
         goto out;
     }
     s->n.ncid = -1;
+    CHECK_ST(cc_cube_lock(a->path, &s->lock)); /* one writer per cube */
     s->width = a->width;
     s->height = a->height;
     s->nlayers = a->nlayers;
@@ -170,11 +172,8 @@ cc_status cc_cube_stream_commit(cc_cube_stream *s)
                           (unsigned long long)s->width * (unsigned long long)s->height);
         goto out;
     }
-    {
-        int ncid = s->n.ncid;
-        s->n.ncid = -1;
-        NC(nc_close(ncid));
-    }
+    NC(nc_close(s->n.ncid)); /* on failure the abort below closes it */
+    s->n.ncid = -1;
     if (stat(s->path, &sb) == 0) {
         st = cc_error_set(CC_ERR_UNSUPPORTED, "%s: the cube appeared while streaming; not "
                           "replaced", s->path);

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "io/cube.h"
 #include "jobs/run/run-ctx.h"
 
 /* A failed NetCDF call on `tmp`, with the file system's cause when there is
@@ -256,17 +257,12 @@ static cc_status assemble_tile(run_ctx *c, const char *tile, char **parts, int n
         goto out;
     if ((st = copy_data(src, n, dst, tile, tmp, cube)) != CC_OK)
         goto out;
-    int e = nc_close(dst);
+    NCK(nc_close(dst)); /* on failure dst stays open for the abort below */
     dst = -1;
-    if (e != NC_NOERR) {
-        st = cc_error_set(CC_ERR_IO, "%s: %s", tmp, nc_strerror(e));
-        goto out;
-    }
     st = cc_fs_commit(tmp, cube);
     tmp[0] = '\0'; /* the cube now, or removed */
 out:
-    if (dst >= 0)
-        nc_close(dst);
+    cc_cube_nc_discard(dst, tmp); /* a failed write: closed off the disk */
     cc_fs_abort(tmp);
     for (int i = 0; src && i < n; i++)
         if (src[i] >= 0)
