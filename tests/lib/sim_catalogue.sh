@@ -1,7 +1,8 @@
 # Sourced by the MPI and Slurm test scripts (tests/run/run_mpi.sh, tests/slurm/slurm_local.sh):
 # cc_sim_catalogue BIN writes, in the current folder, a catalogue cat/ of SIMULATED scenes
-# (`clearcube simulate`, fixed seeds) named as 3 tiles x 2 dates GeoTIFF stacks with .options
-# sidecars, and job.yaml over it (product reference, June 2024); sets TILES.
+# (`clearcube simulate`, fixed seeds) named as 3 tiles x 2 dates GeoTIFF stacks with scene
+# sidecars X.json (the simulator's, placed on the tile and day; docs/formats/catalogue.md), and
+# job.yaml over it (product reference, June 2024); sets TILES.
 # cc_sim_job_yaml [LINE...] writes job.yaml: product reference over the 3 tiles in June 2024,
 # catalogue cat/, output out/, then each LINE (more YAML).
 cc_sim_job_yaml() {
@@ -18,7 +19,9 @@ cc_sim_catalogue() {
       seed=$((seed + 1))
       iso="${d:0:4}-${d:4:2}-${d:6:2}"
       mv sim/S2A_SIMULATED_L1C.tif "cat/S2A_T${tile}_${d}_L1C.tif"
-      sed "s/--date [0-9-]*/--date $iso/" sim/S2A_SIMULATED_L1C.options > "cat/S2A_T${tile}_${d}_L1C.options"
+      sed -e "s|\"href\": \"[^\"]*\"|\"href\": \"S2A_T${tile}_${d}_L1C.tif\"|" \
+          -e "s|\"datetime\": \"[^\"]*\"|\"datetime\": \"${iso}T10:30:00Z\"|" \
+          -e "s|^{|{\"tile\": \"$tile\", |" sim/S2A_SIMULATED_L1C.json > "cat/S2A_T${tile}_${d}_L1C.json"
     done
   done
   cc_sim_job_yaml "limits:" "  item_timeout_s: 120" "  retries: 1"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # clearcube run scenarios (tests/run/CMakeLists.txt): run_mpi.sh SCENARIO MPIEXEC
 # A catalogue of SIMULATED scenes (clearcube simulate, fixed seeds) named as
-# 3 tiles x 2 dates GeoTIFF stacks with .options sidecars (docs/jobs.md), a job
+# 3 tiles x 2 dates GeoTIFF stacks with scene sidecars (docs/formats/catalogue.md), a job
 # file over it, and clearcube run under mpirun with 1, 2 or 4 ranks.
 set -u
 scenario=$1
