@@ -29,6 +29,7 @@
 #include "core/alloc.h"
 #include "core/date.h"
 #include "core/log.h"
+#include "io/grid/mgrs.h"
 
 void cc_scene_raster_free(cc_raster_u16 *r)
 {
@@ -352,8 +353,18 @@ static cc_status gdal_read_band(GDALDatasetH ds, const char *path, int bandno, c
         return cc_error_set(CC_ERR_CRS, "%s: not a north-up grid (geotransform %g %g %g %g %g %g)", path, gt[0],
                             gt[1], gt[2], gt[3], gt[4], gt[5]);
 
+    /* sizes from the header are checked before anything is allocated
+     * (issue 17): no Sentinel-2 band is larger than its tile, 109.8 km */
+    if ((double)w * gt[1] > CC_MGRS_TILE_SIZE + 2 * gt[1] || (double)h * -gt[5] > CC_MGRS_TILE_SIZE - 2 * gt[5])
+        return cc_error_set(CC_ERR_FORMAT,
+                            "%s: band %d is %d x %d pixels of %g m (%.1f x %.1f km), larger than a Sentinel-2 tile "
+                            "(%.1f km); not a tile product",
+                            path, bandno, w, h, gt[1], w * gt[1] / 1000, h * -gt[5] / 1000, CC_MGRS_TILE_SIZE / 1000);
     if (!decode)
         goto done;
+    snprintf(msg, sizeof msg, "band %d (%d x %d pixels)", bandno, w, h);
+    if ((st = cc_mem_check((unsigned long long)w * (unsigned long long)h * sizeof *dn, path, msg)) != CC_OK)
+        return st;
     dn = cc_malloc3((size_t)w, (size_t)h, sizeof *dn);
     if (!dn)
         return cc_error_set(CC_ERR_NOMEM, "%s: cannot allocate %d x %d pixels", path, w, h);

@@ -27,6 +27,7 @@
 #include <cpl_string.h>
 #include <cpl_vsi.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "core/reflectance.h"
 #include "io/s2/scene-impl.h"
@@ -168,6 +169,14 @@ cc_status cc_scene_read_stack_file(const char *path, const cc_scene_options *o, 
         goto out;
     if ((st = cc_scene_require_projected(s->wkt, path)) != CC_OK)
         goto out;
+    { /* the scene's pixels against the memory budget before any is read (issue 17) */
+        char what[128];
+        const unsigned long long w = (unsigned long long)GDALGetRasterXSize(ds);
+        const unsigned long long h = (unsigned long long)GDALGetRasterYSize(ds);
+        snprintf(what, sizeof what, "reading %d band(s) of %llu x %llu pixels", n, w, h);
+        if ((st = cc_mem_check((unsigned long long)n * w * h * sizeof(uint16_t), path, what)) != CC_OK)
+            goto out;
+    }
     for (int i = 0; i < n; i++)
         if ((st = cc_scene_gdal_read(ds, path, i + 1, cc_scene_layer(s, ids[i]))) != CC_OK)
             goto out;

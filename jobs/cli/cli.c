@@ -8,6 +8,7 @@
 
 #include <gdal.h>
 
+#include "core/alloc.h"
 #include "core/datapath.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -111,6 +112,15 @@ static int common_options(int *argc, char **argv)
         } else if (is_opt(a, "--log-file")) {
             if (!(file = common_value(*argc, argv, &i, "--log-file")))
                 return 2;
+        } else if (is_opt(a, "--memory-limit")) { /* core/alloc.h: the process's budget */
+            unsigned long long bytes;
+            if (!(v = common_value(*argc, argv, &i, "--memory-limit")))
+                return 2;
+            if (cc_mem_parse(v, &bytes) != 0) {
+                fprintf(stderr, "clearcube: error: --memory-limit: '%s' is not a size (e.g. 4G, 512M)\n", v);
+                return 2;
+            }
+            cc_mem_set_limit(bytes);
         } else {
             argv[out++] = argv[i];
         }

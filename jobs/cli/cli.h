@@ -21,6 +21,9 @@ int cc_cli_main(int argc, char **argv);
     "  --log-level LEVEL     debug, info (default), warn, error, quiet\n"                          \
     "  --log-file FILE       append the log also to FILE (at least the info lines, even with -q)\n" \
     "  --log-format FORMAT   text (default) or json: one JSON object per line\n"                   \
+    "  --memory-limit SIZE   the process's memory budget (4G, 512M; default: the machine's\n"      \
+    "                        memory, or CLEARCUBE_MEMORY_LIMIT): inputs too large are refused\n"    \
+    "                        before anything is allocated\n"                                         \
     "Long commands show a progress bar on a terminal, else a progress line every\n"              \
     "CLEARCUBE_PROGRESS_INTERVAL seconds (default 10; 0: every percent).\n"
 
@@ -46,6 +49,7 @@ void cc_cmd_plan_help(void);
 int cc_cmd_dataset(int argc, char **argv); void cc_cmd_dataset_help(void);
 int cc_cmd_ingest(int argc, char **argv); void cc_cmd_ingest_help(void);
 int cc_cmd_cloudless(int argc, char **argv); void cc_cmd_cloudless_help(void);
+int cc_cmd_cloudless_daily(int argc, char **argv); void cc_cmd_cloudless_daily_help(void);
 int cc_cmd_cloudless_train(int argc, char **argv); void cc_cmd_cloudless_train_help(void);
 int cc_cmd_gapfill_eval(int argc, char **argv); void cc_cmd_gapfill_eval_help(void);
 int cc_cmd_cloudless_sim(int argc, char **argv); void cc_cmd_cloudless_sim_help(void);

@@ -257,6 +257,21 @@ cc_status cc_run_load_job(run_ctx *c, cc_job *job, char ***owned)
         c->o.extra = ex;
         c->o.nextra = n;
     }
+    /* limits.memory_limit_mb: every item's --memory-limit (core/alloc.h) */
+    if (job->memory_limit_mb > 0) {
+        char **ex = calloc((size_t)c->o.nextra + 3, sizeof *ex), b[64];
+        if (!ex)
+            return cc_error_set(CC_ERR_NOMEM, "run: out of memory");
+        for (int k = 0; k < c->o.nextra; k++)
+            ex[k] = strdup(c->o.extra[k]);
+        snprintf(b, sizeof b, "%.0fM", job->memory_limit_mb);
+        ex[c->o.nextra] = strdup("--memory-limit");
+        ex[c->o.nextra + 1] = strdup(b);
+        cc_run_free_strv(*owned);
+        *owned = ex;
+        c->o.extra = ex;
+        c->o.nextra += 2;
+    }
     return CC_OK;
 }
 

@@ -40,6 +40,7 @@ typedef struct {
     /* limits */
     double item_timeout_s;       /* per-item wall-clock limit                        */
     int max_retries;             /* failed items are retried up to this many times    */
+    double memory_limit_mb;      /* each item's --memory-limit in MiB; NaN: not set    */
     /* product options (reference): NaN = not given */
     double aot, water_vapour, elevation;
     char *path;                  /* the job file, owned                               */

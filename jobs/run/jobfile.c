@@ -104,6 +104,9 @@ static const job_key limits_keys[] = {
      "wall-clock limit for one work item (tile and date), in seconds", OFF(item_timeout_s), NOCOUNT},
     {"retries", K_INT, 0, 1000, NULL, "2", 0, NULL, "how many times a failed item is retried",
      OFF(max_retries), NOCOUNT},
+    {"memory_limit_mb", K_NUMBER, 16, 1e9, NULL, NULL, 0, "16000",
+     "memory budget of one item process in MiB (its --memory-limit; unset: the node's memory)",
+     OFF(memory_limit_mb), NOCOUNT},
 };
 
 static const job_key options_keys[] = {
@@ -520,7 +523,7 @@ static cc_status apply_section(const ctx *c, const job_section *sec, const node 
 static void job_defaults(cc_job *job)
 {
     memset(job, 0, sizeof *job);
-    job->aot = job->water_vapour = job->elevation = NAN;
+    job->aot = job->water_vapour = job->elevation = job->memory_limit_mb = NAN;
 }
 
 /* Applies the table's defaults by parsing their text like a job file's. */

@@ -134,7 +134,7 @@ static cc_status read_s2(const char *path, const cc_scene_options *so, const cc_
 {
     cc_scene *s = NULL;
     size_t npix = cc_grid_npix(g);
-    float *full[CC_NBANDS] = {0};
+    float *full[CC_NBANDS] = {0}, *scratch = NULL;
     uint8_t *scl = NULL;
     /* ingest uses reflectance and the mask only: the sun and view angles that
      * the scene reader wants for inputs without SAFE metadata play no role */
@@ -158,22 +158,40 @@ static cc_status read_s2(const char *path, const cc_scene_options *so, const cc_
     if (st != CC_OK)
         return st;
     *day = cc_date_to_days(s->year, s->month, s->day);
+    /* one grid plane at a time, scattered into refl (issue 17: a whole tile
+     * held 13 planes besides refl); only the bands of clearcube's own cloud
+     * test stay, and only when the product has no SCL (cloudmask.c reads
+     * B01-B04, B08 (else B8A), B10, B11) */
+    for (int k = 0; k < CC_CL_NBANDS; k++)
+        for (size_t p = 0; p < npix; p++)
+            refl[p * CC_CL_NBANDS + (size_t)k] = NAN;
     for (int b = 0; b < CC_NBANDS; b++) {
         if (!s->band[b].present)
             continue;
-        if (!(full[b] = cc_malloc3(npix, 1, sizeof(float)))) {
+        int k = CC_CL_NBANDS - 1, keep = !s->scl.present &&
+            (b == CC_B01 || b == CC_B02 || b == CC_B03 || b == CC_B04 || b == CC_B08 || b == CC_B10 ||
+             b == CC_B11 || (b == CC_B8A && !s->band[CC_B08].present));
+        while (k >= 0 && cc_band_index(cc_cl_band_names[k]) != b)
+            k--;
+        if (!keep && k < 0)
+            continue;
+        float *plane = keep ? full[b] : scratch;
+        if (!plane && !(plane = cc_malloc3(npix, 1, sizeof(float)))) {
             st = CC_ERR_NOMEM;
             goto out;
         }
-        if ((st = cc_grid_resample_band(&s->band[b], s->wkt, g, full[b])) != CC_OK)
+        if (keep)
+            full[b] = plane;
+        else
+            scratch = plane;
+        if ((st = cc_grid_resample_band(&s->band[b], s->wkt, g, plane)) != CC_OK)
             goto out;
-        cc_refl_decode_band(full[b], npix, s->radio_offset[b], s->quantification);
+        cc_refl_decode_band(plane, npix, s->radio_offset[b], s->quantification);
+        for (size_t p = 0; k >= 0 && p < npix; p++)
+            refl[p * CC_CL_NBANDS + (size_t)k] = plane[p];
     }
-    for (int k = 0; k < CC_CL_NBANDS; k++) {
-        int b = cc_band_index(cc_cl_band_names[k]);
-        for (size_t p = 0; p < npix; p++)
-            refl[p * CC_CL_NBANDS + (size_t)k] = full[b] ? full[b][p] : NAN;
-    }
+    free(scratch);
+    scratch = NULL;
     if (s->scl.present) {
         if (!(scl = cc_malloc3(npix, 1, 1))) {
             st = CC_ERR_NOMEM;
@@ -199,6 +217,7 @@ out:
         cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
     for (int b = 0; b < CC_NBANDS; b++)
         free(full[b]);
+    free(scratch);
     free(scl);
     cc_scene_free(s);
     return st;
@@ -208,6 +227,15 @@ cc_status cc_ingest_product(const char *path, int sensor, const cc_scene_options
                             const char *tile, const char *dir)
 {
     size_t npix = cc_grid_npix(g);
+    /* the working set, checked before anything is allocated (issue 17): the
+     * grid's values (10 floats), mask and one band plane, and the DN planes
+     * of the cube writer (11 uint16) */
+    char what[128];
+    snprintf(what, sizeof what, "ingesting onto a %d x %d grid", g->width, g->height);
+    if (cc_mem_check((unsigned long long)npix * (CC_CL_NBANDS * sizeof(float) + 1 + sizeof(float) +
+                                                (CC_CL_NBANDS + 1) * sizeof(uint16_t)),
+                     path, what) != CC_OK)
+        return CC_ERR_NOMEM;
     float *refl = cc_malloc3(npix, CC_CL_NBANDS, sizeof(float));
     uint8_t *mask = cc_malloc3(npix, 1, 1);
     float *vh = NULL;
