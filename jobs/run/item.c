@@ -315,7 +315,9 @@ void cc_run_finish_item(run_ctx *c, run_slot *s, int ws)
         child_reason(s->log, reason, sizeof reason);
         if (!reason[0])
             snprintf(reason, sizeof reason, "item process exited with %d", WEXITSTATUS(ws));
-        end_item_msg(c, s, ST_FAILED, reason);
+        /* the writers name a full disk (io/cube.c, core/fs.h); the partial
+         * output is gone (its writer removed its temporary) */
+        end_item_msg(c, s, strstr(reason, "no space left on device") ? ST_NOSPACE : ST_FAILED, reason);
         return;
     }
     cc_status st = validate_output(s->part, it);
@@ -331,7 +333,7 @@ void cc_run_finish_item(run_ctx *c, run_slot *s, int ws)
     snprintf(final, sizeof final, "%s/%s.nc", c->staging, it->id);
     if (cc_fs_commit(s->part, final) != CC_OK) {
         fmt_buf(reason, sizeof reason, "cannot commit %s: %s", final, cc_error_message());
-        end_item_msg(c, s, ST_FAILED, reason);
+        end_item_msg(c, s, strstr(reason, "no space left on device") ? ST_NOSPACE : ST_FAILED, reason);
         return;
     }
     unlink(s->log);

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/log.h"
+
 struct cc_journal {
     int fd;
     char *path;
@@ -340,6 +342,11 @@ cc_status cc_journal_open(const char *path, int64_t submitted, const char *job, 
         st = cc_error_set(CC_ERR_IO, "%s: cannot stat journal: %s", path, strerror(errno));
         goto out;
     }
+    /* room for this run's lines, reserved beyond the end (the size does not
+     * change): on a disk that fills up, the journal can still record the
+     * failures and its close line (issue 17). Best effort. */
+    if (fallocate(j->fd, FALLOC_FL_KEEP_SIZE, sb.st_size, 256 << 10) != 0)
+        cc_debug("%s: cannot reserve journal space: %s", path, strerror(errno));
     if (sb.st_size == 0) {
         char q[1024], line[1200];
         cc_json_quote(q, sizeof q, job);

@@ -56,7 +56,9 @@ typedef struct {
 enum { TAG_UP = 4101, TAG_DOWN = 4102 };
 enum { M_REQ = 1, M_END_ITEM, M_END_TILE, M_SIGNAL, /* worker -> 0 */
        M_ITEM, M_TILE, M_STOP };                      /* 0 -> worker */
-enum { ST_DONE = 0, ST_FAILED, ST_TIMEOUT, ST_ABANDONED };
+/* ST_NOSPACE: the item failed for want of disk space (its message says "no
+ * space left on device"): not counted as a failure, the run stops, exit 75 */
+enum { ST_DONE = 0, ST_FAILED, ST_TIMEOUT, ST_ABANDONED, ST_NOSPACE };
 
 typedef struct {
     int kind, index, status, attempt;
@@ -120,6 +122,7 @@ typedef struct {
     double t_start, last_progress;
     int progress;
     int journal_error;
+    int disk_full;               /* an item or tile ran out of disk space: stop, exit 75 */
     /* cc_run_dispatch: items and tile tasks run in-process by these callbacks
      * instead of child processes and cube assembly (NULL in `clearcube run`) */
     cc_run_item_fn item_fn;

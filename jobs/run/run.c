@@ -336,7 +336,7 @@ static int finish_root(run_ctx *c, cc_run_rank_times *all, const char (*devs)[CC
     if (c->journal_error)
         code = CC_RUN_EXIT_ERROR;
     else if (!cc_run_all_final(c))
-        code = stopped ? CC_RUN_EXIT_REQUEUE : CC_RUN_EXIT_ERROR;
+        code = stopped || c->disk_full ? CC_RUN_EXIT_REQUEUE : CC_RUN_EXIT_ERROR;
     else
         code = failed || mosaic_err ? CC_RUN_EXIT_PARTIAL : CC_RUN_EXIT_OK;
     if (c->progress) {
@@ -425,7 +425,7 @@ int cc_run(int argc, char **argv, MPI_Comm comm)
     cc_run_loop(c);
 
     /* the end: exit code on rank 0 */
-    int stopped = 0, any_stop = cc_run_stop_signal != 0;
+    int stopped = 0, any_stop = cc_run_stop_signal != 0 || c->disk_full;
     MPI_Allreduce(&any_stop, &stopped, 1, MPI_INT, MPI_MAX, comm);
     char *mosaic_err = NULL;
     char mosaic_path[PATH_MAX + 32] = "";

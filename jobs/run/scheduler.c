@@ -14,7 +14,7 @@
 #include "jobs/run/journal.h"
 #include "jobs/run/run-ctx.h"
 
-static const char *const status_names[] = {"done", "failed", "timeout", "abandoned"};
+static const char *const status_names[] = {"done", "failed", "timeout", "abandoned", "nospace"};
 
 static void fnv_digest(char out[17], const cc_job_item *items, const int *idx, int n)
 {
@@ -214,6 +214,15 @@ static void sched_end_item(run_ctx *c, int rank, const run_msg *m)
         c->nfinal++;
     } else if (m->status == ST_ABANDONED) {
         r->state = CC_RI_PENDING; /* left for the next run */
+    } else if (m->status == ST_NOSPACE) {
+        /* a full disk is not the item's fault: no more work, the item waits
+         * for the rerun (exit 75), its attempt is not counted */
+        r->state = CC_RI_PENDING;
+        snprintf(r->reason, sizeof r->reason, "%s", m->reason);
+        if (!c->disk_full)
+            cc_errorlog("run: stopping: %s; free some space and rerun to resume", m->reason);
+        c->disk_full = 1;
+        c->stopping = 1;
     } else {
         r->failures++;
         snprintf(r->reason, sizeof r->reason, "%s", m->reason);
@@ -247,6 +256,12 @@ static void sched_end_tile(run_ctx *c, int rank, const run_msg *m)
     cc_json_quote(rq, sizeof rq, m->reason);
     t->state = m->status == ST_DONE ? 3 : 4;
     snprintf(t->reason, sizeof t->reason, "%s", m->reason);
+    if (m->status != ST_DONE && strstr(m->reason, "no space left on device")) {
+        if (!c->disk_full)
+            cc_errorlog("run: stopping: tile %s: %s; free some space and rerun to resume", t->tile, m->reason);
+        c->disk_full = 1; /* the tile is assembled again by the rerun */
+        c->stopping = 1;
+    }
     snprintf(f, sizeof f, "\"tile\":%s,\"items\":%d,\"digest\":\"%s\",\"rank\":%d,\"status\":\"%s\",\"seconds\":%.3f,\"reason\":%s",
              q, t->ndone, t->digest, rank, m->status == ST_DONE ? "done" : "failed", m->seconds, rq);
     cc_run_jlog(c, "tile", f);

@@ -20,6 +20,12 @@ mpi() { local n=$1; shift; "$MPIEXEC" -n "$n" --oversubscribe "$BIN" run "$@"; }
 # in the background, $! must be mpirun itself: a simple command, no function
 # (the callers write: VAR=... "$MPIEXEC" -n 2 "$BIN" run ... &)
 
+if [ "$scenario" = diskfull ] && [ -z "${CC_RUN_NS:-}" ]; then
+  # the output on a small tmpfs, mounted in a private mount namespace (root only)
+  [ "$(id -u)" = 0 ] || { echo "SKIP: mounting a test tmpfs needs root"; exit 77; }
+  unshare -m --propagation private true 2>/dev/null || { echo "SKIP: no private mount namespace here (unshare -m)"; exit 77; }
+  CC_RUN_NS=1 exec unshare -m --propagation private bash "$0" "$@"
+fi
 rm -rf "$T" && mkdir -p "$T/cat" && cd "$T" || exit 1
 # shellcheck source=../lib/sim_catalogue.sh
 . "$(dirname "$(readlink -f "$0")")/../lib/sim_catalogue.sh"
@@ -37,7 +43,7 @@ import json, sys, collections
 ends, done = collections.Counter(), collections.Counter()
 for line in open(sys.argv[1]):
     e = json.loads(line)
-    if e["event"] == "end" and e["status"] != "abandoned":  # abandoned: not processed
+    if e["event"] == "end" and e["status"] not in ("abandoned", "nospace"):  # not processed
         ends[e["item"]] += 1
         if e["status"] == "done":
             done[e["item"]] += 1
@@ -239,6 +245,32 @@ lock)
   grep -q 'ro/32UMF.nc: the tile cube is read-only; refusing to replace it' ro/journal.jsonl \
     || fail "read-only cube not named in the journal"
   cmp -s ro/32UMF.nc ro.orig || fail "the read-only cube was replaced"
+  ;;
+diskfull)
+  # issue 17: the disk fills up under a run: the failing write is named, the item is not
+  # counted as failed, the run stops with 75 (resumable), the journal is closed, no temporary
+  # is left, no rank crashes (HDF5's clean-up at MPI_Finalize); with space again the rerun
+  # completes and gives the cubes of an undisturbed run
+  reference_run
+  need=$(du -sk ref | cut -f1)
+  mkdir -p full && mount -t tmpfs -o size=$((need / 3))k tmpfs full || { echo "SKIP: cannot mount a tmpfs here"; exit 77; }
+  mpi 2 job.yaml -o full/out --log-level warn > full.jsonl 2> full.err; rc=$?
+  [ $rc -eq 75 ] || fail "disk full: exit $rc, expected 75 (stopped, resumable): $(tail -3 full.err)"
+  grep -q "no space left on device" full.err || fail "disk full: the cause is not named: $(tail -3 full.err)"
+  grep -q '"status":"nospace".*no space left on device' full/out/journal.jsonl \
+    || grep -q '"event":"tile".*no space left on device' full/out/journal.jsonl || fail "no item or tile ended for want of space"
+  tail -1 full/out/journal.jsonl | grep -q '"event":"close","run":1,"exit":75' || fail "journal not closed with 75: $(tail -1 full/out/journal.jsonl)"
+  left=$(find full/out -name '*.tmp-*' | tr '\n' ' ')
+  [ -z "$left" ] || fail "temporaries left: $left"
+  grep -qi "segmentation\|signal 11" full.err && fail "a process crashed: $(grep -i 'segmentation\|signal 11' full.err | head -2)"
+  grep -q '"status":"failed"' full/out/journal.jsonl && fail "an item was counted as failed"
+  # space again: the rerun resumes and completes
+  mount -o remount,size=$((need * 4))k full || fail "remount"
+  mpi 2 job.yaml -o full/out --log-level warn > /dev/null 2> resume.err; rc=$?
+  [ $rc -eq 0 ] || fail "resume after freeing space: exit $rc: $(tail -2 resume.err)"
+  same_cubes ref full/out
+  check_journal full/out strict
+  umount full
   ;;
 *) echo "unknown scenario $scenario"; exit 2 ;;
 esac
