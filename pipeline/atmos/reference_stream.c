@@ -109,25 +109,40 @@ typedef struct {
     ref_block *blocks; /* the queue's slots */
 } ref_decoder;
 
-/* cc_blockq_fill_fn: block i (OpenMP over rows). */
+/* Output row y: the bands' DN (dn, W x nbands) and the per-pixel context (px, W). */
+static cc_status ref_decode_row(const ref_engine *e, int y, uint16_t *dn, cc_atmos_pixel *px)
+{
+    const int nb = e->nbands;
+    for (int j = 0; j < nb; j++) {
+        cc_status st = ref_read_row(e, j, y, dn + j, (size_t)nb);
+        if (st != CC_OK)
+            return st;
+    }
+    cc_reference_context_fill(e->ctx, 0, y, e->g->width, 1, px);
+    return CC_OK;
+}
+
+static void ref_block_rows(const ref_engine *e, long i, ref_block *b)
+{
+    const int H = e->g->height;
+    b->y0 = (int)i * REF_BLOCK_ROWS;
+    b->h = H - b->y0 < REF_BLOCK_ROWS ? H - b->y0 : REF_BLOCK_ROWS;
+}
+
+/* cc_blockq_fill_fn: block i decoded (OpenMP over rows). */
 static cc_status ref_decode_block(void *vd, long i, void *slot)
 {
     const ref_decoder *d = vd;
     const ref_engine *e = d->e;
     ref_block *b = slot;
-    const int W = e->g->width, H = e->g->height, nb = e->nbands;
-    b->y0 = (int)i * REF_BLOCK_ROWS;
-    b->h = H - b->y0 < REF_BLOCK_ROWS ? H - b->y0 : REF_BLOCK_ROWS;
+    const int W = e->g->width, nb = e->nbands;
+    ref_block_rows(e, i, b);
     cc_status st = CC_OK;
     char msg[512] = "";
 #pragma omp parallel for schedule(dynamic, 4)
     for (int r = 0; r < b->h; r++) {
-        cc_status rs = CC_OK;
-        for (int j = 0; j < nb && rs == CC_OK; j++)
-            rs = ref_read_row(e, j, b->y0 + r, b->dn + (size_t)r * W * nb + j, (size_t)nb);
-        if (rs == CC_OK)
-            cc_reference_context_fill(e->ctx, 0, b->y0 + r, W, 1, b->px + (size_t)r * W);
-        else {
+        cc_status rs = ref_decode_row(e, b->y0 + r, b->dn + (size_t)r * W * nb, b->px + (size_t)r * W);
+        if (rs != CC_OK) {
 #pragma omp critical(ref_decode_err)
             if (st == CC_OK) {
                 st = rs;
@@ -138,6 +153,15 @@ static cc_status ref_decode_block(void *vd, long i, void *slot)
     if (st != CC_OK)
         cc_error_set(st, "%s", msg);
     return st;
+}
+
+/* cc_blockq_fill_fn of the fused CPU path (no reader thread): only the rows;
+ * the SMAC decodes each row itself into its thread's row buffers (cache-warm). */
+static cc_status ref_mark_block(void *vd, long i, void *slot)
+{
+    const ref_decoder *d = vd;
+    ref_block_rows(d->e, i, slot);
+    return CC_OK;
 }
 
 /* The output bands of the engine (kernels/smac/smac-pixel.h). */
@@ -153,35 +177,61 @@ static void ref_px_bands(const ref_engine *e, cc_smac_px_bands *pb)
     pb->dn_offset = e->dn_offset;
 }
 
-/* The SMAC of a decoded block on the CPU into out (its rows, W x (nbands +
- * 2) each); caches: one per OpenMP thread. */
-static void ref_smac_block(const ref_engine *e, const cc_smac_px_bands *pb, cc_reference_smac_cache **caches,
-                           const ref_block *b, uint16_t *out, size_t *n_valid)
+/* Per-thread row buffers of the fused CPU path. */
+typedef struct {
+    uint16_t *dn;
+    cc_atmos_pixel *px;
+} ref_rowbuf;
+
+/* The SMAC of block b on the CPU into out (its rows, W x (nbands + 2) each);
+ * caches and rows: one per OpenMP thread. A block without buffers (b->dn
+ * NULL: the fused path) is decoded here, row by row. */
+static cc_status ref_smac_block(const ref_engine *e, const cc_smac_px_bands *pb, cc_reference_smac_cache **caches,
+                                ref_rowbuf *rows, const ref_block *b, uint16_t *out, size_t *n_valid)
 {
     const int W = e->g->width, nb = e->nbands, nl = nb + 2;
     size_t nv = 0;
+    cc_status st = CC_OK;
+    char msg[512] = "";
 #pragma omp parallel reduction(+ : nv)
     {
 #ifdef _OPENMP
-        cc_reference_smac_cache *cache = caches[omp_get_thread_num()];
+        const int t = omp_get_thread_num();
 #else
-        cc_reference_smac_cache *cache = caches[0];
+        const int t = 0;
 #endif
+        cc_reference_smac_cache *cache = caches[t];
 #pragma omp for schedule(dynamic, 4)
-        for (int r = 0; r < b->h; r++)
+        for (int r = 0; r < b->h; r++) {
+            const uint16_t *dn = b->dn ? b->dn + (size_t)r * W * nb : rows[t].dn;
+            const cc_atmos_pixel *px = b->dn ? b->px + (size_t)r * W : rows[t].px;
+            if (!b->dn) {
+                cc_status rs = ref_decode_row(e, b->y0 + r, rows[t].dn, rows[t].px);
+                if (rs != CC_OK) {
+#pragma omp critical(ref_smac_err)
+                    if (st == CC_OK) {
+                        st = rs;
+                        snprintf(msg, sizeof msg, "%s", cc_error_message());
+                    }
+                    continue;
+                }
+            }
             for (int x = 0; x < W; x++) {
-                const size_t i = (size_t)r * W + x;
-                uint16_t *o = out + i * nl;
+                uint16_t *o = out + ((size_t)r * W + x) * nl;
                 double toa[CC_L2A_NBANDS], boa[CC_L2A_NBANDS];
-                if (!cc_smac_px_toa(pb, b->dn + i * nb, toa)) {
+                if (!cc_smac_px_toa(pb, dn + (size_t)x * nb, toa)) {
                     memset(o, 0, (size_t)nl * sizeof *o);
                     continue;
                 }
-                cc_reference_smac_pixel_cached(e->ctx, cache, &b->px[i], toa, boa);
-                nv += (size_t)cc_smac_px_encode(pb, (const float *)&b->px[i], boa, o);
+                cc_reference_smac_pixel_cached(e->ctx, cache, &px[x], toa, boa);
+                nv += (size_t)cc_smac_px_encode(pb, (const float *)&px[x], boa, o);
             }
+        }
     }
     *n_valid += nv;
+    if (st != CC_OK)
+        cc_error_set(st, "%s", msg);
+    return st;
 }
 
 /* ---- the writer thread: one slab in flight ---- */
@@ -280,6 +330,8 @@ typedef struct {
     uint16_t *buf[2];
     int nt;
     cc_reference_smac_cache **caches;
+    ref_rowbuf *rows;  /* fused: one per thread */
+    int fused;         /* CPU without a reader thread: decode inside the SMAC's rows */
     cc_blockq *q;
 #ifdef CC_HAVE_CUDA
     cc_cuda_smac_px *gpu;
@@ -302,7 +354,8 @@ static cc_status ref_state_init(ref_run_state *R, const ref_engine *e, ref_slab_
     for (int k = 0; k < 2; k++)
         if (!(R->buf[k] = ref_host_alloc(e, (size_t)W * rows, (size_t)nl * sizeof(uint16_t))))
             return cc_error_set(CC_ERR_NOMEM, "reference: out of memory for the output slabs");
-    for (int k = 0; k < REF_QUEUE_BLOCKS; k++) {
+    R->fused = !e->cuda && !e->reader;
+    for (int k = 0; !R->fused && k < REF_QUEUE_BLOCKS; k++) {
         R->blocks[k].dn = ref_host_alloc(e, (size_t)W * brows, (size_t)e->nbands * sizeof(uint16_t));
         R->blocks[k].px = ref_host_alloc(e, (size_t)W * brows, sizeof(cc_atmos_pixel));
         if (!R->blocks[k].dn || !R->blocks[k].px)
@@ -322,6 +375,14 @@ static cc_status ref_state_init(ref_run_state *R, const ref_engine *e, ref_slab_
         for (int t = 0; t < R->nt; t++)
             if (!(R->caches[t] = cc_reference_smac_cache_new()))
                 return cc_error_set(CC_ERR_NOMEM, "reference: out of memory for the SMAC caches");
+        if (R->fused && !(R->rows = calloc((size_t)R->nt, sizeof *R->rows)))
+            return CC_ERR_NOMEM;
+        for (int t = 0; R->fused && t < R->nt; t++) {
+            R->rows[t].dn = cc_malloc3((size_t)W, (size_t)e->nbands, sizeof(uint16_t));
+            R->rows[t].px = cc_malloc3((size_t)W, sizeof(cc_atmos_pixel), 1);
+            if (!R->rows[t].dn || !R->rows[t].px)
+                return cc_error_set(CC_ERR_NOMEM, "reference: out of memory for the row buffers");
+        }
     }
     R->w.fn = fn;
     R->w.fctx = fctx;
@@ -355,6 +416,11 @@ static void ref_state_free(ref_run_state *R)
     for (int t = 0; R->caches && t < R->nt; t++)
         cc_reference_smac_cache_free(R->caches[t]);
     free(R->caches);
+    for (int t = 0; R->rows && t < R->nt; t++) {
+        free(R->rows[t].dn);
+        free(R->rows[t].px);
+    }
+    free(R->rows);
     for (int k = 0; k < REF_QUEUE_BLOCKS; k++) {
         ref_host_free(e, R->blocks[k].dn);
         ref_host_free(e, R->blocks[k].px);
@@ -395,7 +461,8 @@ cc_status ref_engine_run(const ref_engine *e, ref_slab_fn fn, void *fctx, size_t
         slots[k] = &R.blocks[k];
     const long nblocks = (H + REF_BLOCK_ROWS - 1) / REF_BLOCK_ROWS;
     if (st == CC_OK)
-        st = cc_blockq_start(slots, REF_QUEUE_BLOCKS, nblocks, e->reader, ref_decode_block, &dec, &R.q);
+        st = cc_blockq_start(slots, REF_QUEUE_BLOCKS, nblocks, e->reader, R.fused ? ref_mark_block : ref_decode_block,
+                             &dec, &R.q);
     const ref_block *pending = NULL; /* GPU: the block in flight */
     int pending_lane = 0;
     for (long bi = 0; st == CC_OK && bi < nblocks; bi++) {
@@ -429,9 +496,10 @@ cc_status ref_engine_run(const ref_engine *e, ref_slab_fn fn, void *fctx, size_t
             continue;
         }
 #endif
-        ref_smac_block(e, &R.pb, R.caches, b, out, n_valid);
+        st = ref_smac_block(e, &R.pb, R.caches, R.rows, b, out, n_valid);
         *compute_s += ref_now() - t0;
-        st = ref_block_done(&R, b);
+        if (st == CC_OK)
+            st = ref_block_done(&R, b);
     }
 #ifdef CC_HAVE_CUDA
     if (pending) {
