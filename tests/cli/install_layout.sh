@@ -148,7 +148,9 @@ mv "$T/prefix.gone" "$P"
 # The binary without its debug sections (which name the compile folders; nothing reads them at
 # run time) holds no path into the source or build tree, and its run path points into neither.
 X=$(mktemp -d /tmp/cc-install-XXXXXX)
-cp -a "$M" "$X/clearcube" && cp "$SRC/tests/lib/sim_catalogue.sh" "$SRC/tests/run/lsan-openmpi.supp" "$X/"
+cp -a "$M" "$X/clearcube" && cp "$SRC/tests/lib/sim_catalogue.sh" "$X/"
+# under ASan: Open MPI's and netCDF's own leaks are not ours (tests/run/lsan-openmpi.supp, tests/lsan-libs.supp)
+cat "$SRC/tests/run/lsan-openmpi.supp" "$SRC/tests/lsan-libs.supp" > "$X/lsan.supp" 2> /dev/null
 strip --strip-debug -o "$X/stripped" "$X/clearcube/bin/clearcube" 2> /dev/null || cp "$X/clearcube/bin/clearcube" "$X/stripped"
 # (source file names, e.g. from __FILE__ or ASan's global descriptors, are not data paths: left out)
 hits=$(strings -n 6 "$X/stripped" | grep -F -e "$SRC" -e "$(cd "$BUILD" && pwd)" \
@@ -163,7 +165,7 @@ cd "$X" || exit 1
 [ -z "$(ls -A "$SRC" 2> /dev/null)" ] || { echo "FAIL the source tree is still visible"; exit 1; }
 export PATH="$X/clearcube/bin:/usr/bin:/bin" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_mca_base_component_disable_dlclose=1
-export LSAN_OPTIONS="suppressions=$X/lsan-openmpi.supp:fast_unwind_on_malloc=0:print_suppressions=0"
+export LSAN_OPTIONS="suppressions=$X/lsan.supp:fast_unwind_on_malloc=0:print_suppressions=0"
 unset CLEARCUBE_DATA CLEARCUBE_SBATCH_TEMPLATE
 nf=0
 say() { printf '%-4s %s\n' "$1" "$2"; [ "$1" = ok ] || nf=$((nf + 1)); }
