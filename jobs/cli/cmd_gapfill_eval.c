@@ -49,8 +49,7 @@ void cc_cmd_gapfill_eval_help(void)
            "                     executable in ../share/clearcube/ or in $CLEARCUBE_DATA)\n"
            "  --datasets DIR     shared datasets for --simulated (default: $CLEARCUBE_SHARED)\n"
            "  --eolearn-tif DIR  scripts/npy2tif output for --simulated (default: $CLEARCUBE_EOLEARN_TIF)\n"
-           "  --days N           length of the simulated series (default 450)\n"
-           "  --log-level LEVEL  debug, info, warn, error, quiet\n");
+           "  --days N           length of the simulated series (default 450)\n");
 }
 
 static int fail(void)
@@ -77,7 +76,6 @@ int cc_cmd_gapfill_eval(int argc, char **argv)
                                               {"figures", required_argument, 0, O_FIG},
                                               {"max-targets", required_argument, 0, O_MAXT},
                                               {"pixel-step", required_argument, 0, O_PSTEP},
-                                              {"log-level", required_argument, 0, CC_OPT_LOG_LEVEL},
                                               {0, 0, 0, 0}};
     const char *ls = NULL, *json = NULL, *model = NULL;
     const char *datasets = getenv("CLEARCUBE_SHARED"), *eotif = getenv("CLEARCUBE_EOLEARN_TIF");
@@ -128,12 +126,6 @@ int cc_cmd_gapfill_eval(int argc, char **argv)
             }
             days = (int)v;
             break;
-        case CC_OPT_LOG_LEVEL: {
-            cc_scene_options unused;
-            if (cc_cli_scene_option(c, optarg, &unused) < 0)
-                return 2;
-            break;
-        }
         default: fprintf(stderr, "clearcube: error: gapfill-eval: bad option (see clearcube gapfill-eval --help)\n"); return 2;
         }
     }
