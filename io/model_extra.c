@@ -89,9 +89,19 @@ static cc_status add_group(const char *tmp, const char *path, const char *group,
     }
     for (int i = 0; i < na && st == CC_OK; i++)
         st = put_one(g, path, group, &attrs[i]);
+    /* flushed before the close: a failed flush leaves the file intact, to be
+     * closed off the disk (core/fs.h); a failed H5Fclose would leave it half
+     * closed, and HDF5's exit handlers crash on it (issue 17) */
+    if (st == CC_OK && H5Fflush(fid, H5F_SCOPE_LOCAL) < 0)
+        st = cc_error_set(CC_ERR_IO, "%s: cannot write the group /%s", path, group);
 out:
     if (g >= 0)
         H5Gclose(g);
+    if (st != CC_OK && fid >= 0) {
+        cc_status ws = cc_fs_write_explain(tmp, 0, "adding the model's optional group");
+        st = ws != CC_OK ? ws : st;
+        cc_fs_discard_open(tmp);
+    }
     if (fid >= 0 && H5Fclose(fid) < 0 && st == CC_OK)
         st = cc_error_set(CC_ERR_IO, "%s: cannot close %s", path, tmp);
     if (fapl >= 0)

@@ -24,6 +24,7 @@
 #include "core/date.h"
 #include "core/fs.h"
 #include "core/version.h"
+#include "io/hdf5_image.h"
 #include "kernels/nn_canon.h"
 
 #if H5_VERSION_GE(1, 12, 0)
@@ -330,63 +331,12 @@ out:
     return st;
 }
 
-/* Bob Jenkins' lookup3 (hashlittle, byte-wise), the checksum of HDF5
- * metadata (H5_checksum_lookup3, not in HDF5's public API). */
-#define MF_ROT(x, k) (((x) << (k)) | ((x) >> (32 - (k))))
-static uint32_t mf_lookup3(const uint8_t *k, size_t len, uint32_t init)
-{
-    uint32_t a, b, c;
-    a = b = c = 0xdeadbeefu + (uint32_t)len + init;
-    for (; len > 12; len -= 12, k += 12) {
-        a += k[0] + ((uint32_t)k[1] << 8) + ((uint32_t)k[2] << 16) + ((uint32_t)k[3] << 24);
-        b += k[4] + ((uint32_t)k[5] << 8) + ((uint32_t)k[6] << 16) + ((uint32_t)k[7] << 24);
-        c += k[8] + ((uint32_t)k[9] << 8) + ((uint32_t)k[10] << 16) + ((uint32_t)k[11] << 24);
-        a -= c, a ^= MF_ROT(c, 4), c += b;
-        b -= a, b ^= MF_ROT(a, 6), a += c;
-        c -= b, c ^= MF_ROT(b, 8), b += a;
-        a -= c, a ^= MF_ROT(c, 16), c += b;
-        b -= a, b ^= MF_ROT(a, 19), a += c;
-        c -= b, c ^= MF_ROT(b, 4), b += a;
-    }
-    if (len == 0)
-        return c;
-    uint32_t w[3] = {0, 0, 0};
-    for (size_t i = 0; i < len; i++)
-        w[i / 4] += (uint32_t)k[i] << (8 * (i % 4));
-    a += w[0], b += w[1], c += w[2];
-    c ^= b, c -= MF_ROT(b, 14);
-    a ^= c, a -= MF_ROT(c, 11);
-    b ^= a, b -= MF_ROT(a, 25);
-    c ^= b, c -= MF_ROT(b, 16);
-    a ^= c, a -= MF_ROT(c, 4);
-    b ^= a, b -= MF_ROT(a, 14);
-    c ^= b, c -= MF_ROT(b, 24);
-    return c;
-}
-
-/* HDF5 1.10's H5Fget_file_image clears the superblock's "open for writing"
- * flags in the image but keeps the checksum computed with them set: the
- * checksum of a version 2/3 superblock is recomputed here. */
-static void mf_fix_superblock(uint8_t *img, size_t n)
-{
-    if (n < 12 || memcmp(img, "\211HDF\r\n\032\n", 8) != 0 || (img[8] != 2 && img[8] != 3))
-        return;
-    size_t at = 12 + 4 * (size_t)img[9];
-    if (at + 4 > n)
-        return;
-    uint32_t c = mf_lookup3(img, at, 0);
-    for (int i = 0; i < 4; i++)
-        img[at + (size_t)i] = (uint8_t)(c >> (8 * i));
-}
-
 cc_status cc_model_file_write(const char *path, const cc_nn_model *m, const char *provenance)
 {
     cc_status st = CC_OK;
     hid_t fid = H5I_INVALID_HID, fapl = H5I_INVALID_HID;
     char *tmp = NULL, hash[65];
     mf_eauto ea;
-    void *image = NULL;
-    ssize_t image_len = 0;
 
     if (!path || !m || m->nnodes < 1 || !m->nodes || m->output_node < 0 || m->output_node >= m->nnodes ||
         m->nodes[m->output_node].op != CC_OP_OUTPUT)
@@ -446,18 +396,11 @@ cc_status cc_model_file_write(const char *path, const cc_nn_model *m, const char
     }
     if ((st = write_contents(path, fid, m, hash, provenance)) != CC_OK)
         goto out;
-    if (H5Fflush(fid, H5F_SCOPE_LOCAL) < 0 || (image_len = H5Fget_file_image(fid, NULL, 0)) <= 0 ||
-        !(image = malloc((size_t)image_len)) || H5Fget_file_image(fid, image, (size_t)image_len) != image_len) {
-        st = cc_error_set(CC_ERR_IO, "%s: cannot build the HDF5 file image", path);
-        goto out;
-    }
-    mf_fix_superblock(image, (size_t)image_len);
-    st = cc_fs_write_atomic(path, image, (size_t)image_len);
+    st = cc_h5_image_write(fid, path);
 out:
     close_id(&fid);
     close_id(&fapl);
     eauto_restore(&ea);
-    free(image);
     free(tmp);
     return st;
 }

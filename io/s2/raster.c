@@ -29,7 +29,6 @@
 #include "core/alloc.h"
 #include "core/date.h"
 #include "core/log.h"
-#include "io/grid/mgrs.h"
 
 void cc_scene_raster_free(cc_raster_u16 *r)
 {
@@ -332,6 +331,10 @@ int cc_scene_same_crs(const char *wkt_a, const char *wkt_b)
     return same;
 }
 
+/* The side of a Sentinel-2 tile, metres (the MGRS grid's 109.8 km:
+ * CC_MGRS_TILE_SIZE of io/grid, which io/s2 may not include). */
+#define S2_TILE_EXTENT_M 109800.0
+
 /* cc_scene_gdal_read (decode != 0) and cc_scene_gdal_describe (decode == 0). */
 static cc_status gdal_read_band(GDALDatasetH ds, const char *path, int bandno, cc_raster_u16 *r, int decode)
 {
@@ -355,11 +358,11 @@ static cc_status gdal_read_band(GDALDatasetH ds, const char *path, int bandno, c
 
     /* sizes from the header are checked before anything is allocated
      * (issue 17): no Sentinel-2 band is larger than its tile, 109.8 km */
-    if ((double)w * gt[1] > CC_MGRS_TILE_SIZE + 2 * gt[1] || (double)h * -gt[5] > CC_MGRS_TILE_SIZE - 2 * gt[5])
+    if ((double)w * gt[1] > S2_TILE_EXTENT_M + 2 * gt[1] || (double)h * -gt[5] > S2_TILE_EXTENT_M - 2 * gt[5])
         return cc_error_set(CC_ERR_FORMAT,
                             "%s: band %d is %d x %d pixels of %g m (%.1f x %.1f km), larger than a Sentinel-2 tile "
                             "(%.1f km); not a tile product",
-                            path, bandno, w, h, gt[1], w * gt[1] / 1000, h * -gt[5] / 1000, CC_MGRS_TILE_SIZE / 1000);
+                            path, bandno, w, h, gt[1], w * gt[1] / 1000, h * -gt[5] / 1000, S2_TILE_EXTENT_M / 1000);
     if (!decode)
         goto done;
     snprintf(msg, sizeof msg, "band %d (%d x %d pixels)", bandno, w, h);

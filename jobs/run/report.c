@@ -1,4 +1,5 @@
 /* clearcube run: progress line, per-item JSON lines, run report (JSON + Markdown). */
+#define _GNU_SOURCE /* PATH_MAX without CUDA headers */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>

@@ -1,5 +1,6 @@
 /* Rapid BoA: the emulator's model layout, its context inputs, and the run over
  * a scene (read/resample + context channels -> streaming inference -> cube). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, CLOCK_MONOTONIC */
 #include "pipeline/boa/boa.h"
 
 #include <math.h>
