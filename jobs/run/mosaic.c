@@ -213,11 +213,23 @@ static int all_ok(MPI_Comm comm, cc_status st)
     return all;
 }
 
+/* A failed NetCDF call on the mosaic's temporary: the file system's cause
+ * when it has one (a full disk reaches NetCDF-4 as "HDF error"), else
+ * NetCDF's message. */
+static cc_status mos_fail(const char *tmp, const char *call, int e)
+{
+    char what[64];
+    snprintf(what, sizeof what, "%.*s", (int)strcspn(call, "("), call);
+    if (cc_fs_write_explain(tmp, e > 0 ? e : 0, what) != CC_OK)
+        return CC_ERR_IO;
+    return cc_error_set(CC_ERR_IO, "%s: %s: %s", tmp, what, nc_strerror(e));
+}
+
 #define NCP(call)                                                                       \
     do {                                                                                \
         int e_ = (call);                                                                \
         if (e_ != NC_NOERR && st == CC_OK)                                              \
-            st = cc_error_set(CC_ERR_IO, "%s: %s: %s", tmp, #call, nc_strerror(e_));    \
+            st = mos_fail(tmp, #call, e_);                                              \
     } while (0)
 
 /* The mosaic's grid: the union of the cubes' dates (sorted, unique) and of their
@@ -382,7 +394,7 @@ cc_status cc_run_mosaic(MPI_Comm comm, const char *path, const char *crs, double
     /* define, identically on every rank */
     int e = nc_create_par(tmp, NC_NETCDF4 | NC_CLOBBER, comm, MPI_INFO_NULL, &ncid);
     if (e != NC_NOERR) {
-        st = cc_error_set(CC_ERR_IO, "%s: nc_create_par: %s", tmp, nc_strerror(e));
+        st = mos_fail(tmp, "nc_create_par", e);
         ncid = -1;
     }
     if (!all_ok(comm, st)) {
@@ -444,7 +456,7 @@ cc_status cc_run_mosaic(MPI_Comm comm, const char *path, const char *crs, double
     e = nc_close(ncid);
     ncid = -1;
     if (e != NC_NOERR && st == CC_OK)
-        st = cc_error_set(CC_ERR_IO, "%s: nc_close: %s", tmp, nc_strerror(e));
+        st = mos_fail(tmp, "nc_close", e);
     if (!all_ok(comm, st)) {
         if (st == CC_OK)
             st = cc_error_set(CC_ERR_IO, "mosaic: failed on another rank");
