@@ -696,8 +696,8 @@ void cc_job_free(cc_job *job)
     free(job->output_dir);
     free(job->model_path);
     free(job->device);
-    free(job->path);
     free(job->layout);
+    free(job->path);
     job_defaults(job);
 }
 

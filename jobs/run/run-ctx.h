@@ -185,13 +185,13 @@ void cc_run_finish_item(run_ctx *c, run_slot *s, int ws);
 char **cc_run_make_env(run_ctx *c);
 void cc_run_free_strv(char **v);
 
-/* assemble.c */
-void cc_run_tile_task(run_ctx *c, int t, const char *tile);
-
-#endif
 /* layout.c: prints the layout (rank 0) and checks it (collective); 1 on rank 0
  * when it is refused (message printed), else 0. cc_run_layout_allows: does
  * --layout `layout` (NULL: check) allow `what` (oversubscribe, share-gpu)? */
 int cc_run_layout_check(run_ctx *c);
 int cc_run_layout_allows(const char *layout, const char *what);
 
+/* assemble.c */
+void cc_run_tile_task(run_ctx *c, int t, const char *tile);
+
+#endif
