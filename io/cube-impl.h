@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include <hdf5.h>
 #include <netcdf.h>
 #include <ogr_srs_api.h>
 
@@ -102,3 +103,40 @@ cc_status cc_cube_write_coords(const cc_cube_write_args *a, const new_cube *n, c
                               const char *ncfile);
 
 #endif
+/* ---- in-place append (cube_append.c) and its undo log (cube_undo.c) ---- */
+
+/* The history line of a write ("<now>: clearcube <version> wrote <dates>
+ * (<processor>) from <inputs>; <parameters>"), malloc'd; NULL: no memory. */
+char *cc_cube_history_line(const cc_cube_write_args *a, const char *now);
+
+/* 0 when $CLEARCUBE_CUBE_APPEND is "copy" (every append rewrites the cube, the
+ * former way; benchmarks compare the two), else 1. */
+int cc_cube_append_in_place_enabled(void);
+
+/* Appends a's date(s), all after the cube's last date, to the closed cube
+ * a->path in place: old layer i (names[i], of nvars) receives
+ * a->layers[map[i]]; n0 = dates already there. On failure the cube is rolled
+ * back to its old bytes. */
+cc_status cc_cube_append_in_place(const cc_cube_write_args *a, const char *const *names, const int *map, int nvars,
+                                  size_t n0);
+
+/* For the streaming appender: recovers, opens and checks the cube against a
+ * (grid, layers, encodings; a's layers need no data), and that a's dates all
+ * come after its last. names (nvars file-order layer names) and map (old layer
+ * i is a->layers[map[i]]) are malloc'd; ntime = dates already there. */
+cc_status cc_cube_append_check(const cc_cube_write_args *a, char (**names)[NC_MAX_NAME + 1], int **map, int *nvars,
+                               size_t *ntime);
+
+typedef struct cc_cube_undo cc_cube_undo;
+/* Creates "<path>.undo" (flock'd, durable) holding the cube's current size. */
+cc_status cc_cube_undo_begin(const char *path, cc_cube_undo **out);
+/* A file-access property list whose driver records old bytes into u before
+ * overwriting them (caller closes it); -1 on failure. */
+hid_t cc_cube_undo_fapl(cc_cube_undo *u);
+/* errno of the driver's first failure (0: none); bytes saved so far. */
+int cc_cube_undo_errno(const cc_cube_undo *u);
+unsigned long long cc_cube_undo_bytes(const cc_cube_undo *u);
+/* Commits (removes the log; the driver fsync'd the cube) / rolls back; both free u. */
+cc_status cc_cube_undo_commit(cc_cube_undo *u);
+void cc_cube_undo_abort(cc_cube_undo *u);
+

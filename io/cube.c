@@ -217,6 +217,71 @@ out:
     return st;
 }
 
+/* Whether every date of a comes after the last of o (a non-empty cube), so
+ * that the write is an in-place append. */
+static int appends_after_last(const cc_cube_write_args *a, const old_cube *o)
+{
+    if (o->ntime == 0 || !cc_cube_append_in_place_enabled())
+        return 0;
+    double first = a->ndates > 1 ? (double)a->dates[0] : (double)cc_date_to_days(a->year, a->month, a->day);
+    return first > o->days[o->ntime - 1];
+}
+
+/* Closes o and appends a's dates to the cube in place. */
+static cc_status append_in_place(const cc_cube_write_args *a, old_cube *o, const int *map)
+{
+    const char **names = malloc((size_t)o->nvars * sizeof *names);
+    if (!names)
+        return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", a->path);
+    for (int i = 0; i < o->nvars; i++)
+        names[i] = o->names[i];
+    nc_close(o->ncid);
+    o->ncid = -1;
+    cc_status st = cc_cube_append_in_place(a, names, map, o->nvars, o->ntime);
+    free(names);
+    return st;
+}
+
+cc_status cc_cube_append_check(const cc_cube_write_args *a, char (**names)[NC_MAX_NAME + 1], int **map, int *nvars,
+                               size_t *ntime)
+{
+    cc_status st = CC_OK;
+    old_cube o = {.ncid = -1};
+    OGRSpatialReferenceH srs = NULL;
+    int *m = NULL;
+    *names = NULL, *map = NULL, *nvars = 0, *ntime = 0;
+    CHECK_ST(cc_cube_check_args(a, 0));
+    CHECK_ST(cc_cube_recover(a->path));
+    if (!(srs = cc_cube_srs_from_wkt(a->wkt))) {
+        st = cc_error_set(CC_ERR_CRS, "%s: cannot parse the CRS WKT", a->path);
+        goto out;
+    }
+    CHECK_ST(old_cube_open(a->path, &o));
+    if (!(m = malloc((size_t)a->nlayers * sizeof *m))) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", a->path);
+        goto out;
+    }
+    CHECK_ST(check_compatible(a, srs, &o, m));
+    double first = a->ndates > 1 ? (double)a->dates[0] : (double)cc_date_to_days(a->year, a->month, a->day);
+    if (o.ntime && !(first > o.days[o.ntime - 1])) {
+        char d1[CC_DATE_ISO_SIZE], d2[CC_DATE_ISO_SIZE];
+        cc_date_format((long)first, d1);
+        cc_date_format((long)o.days[o.ntime - 1], d2);
+        st = cc_error_set(CC_ERR_ARG, "%s: %s is not after the cube's last date %s (an append adds later dates only)",
+                          a->path, d1, d2);
+        goto out;
+    }
+    *names = o.names, o.names = NULL;
+    *map = m, m = NULL;
+    *nvars = o.nvars, *ntime = o.ntime;
+out:
+    old_cube_free(&o);
+    if (srs)
+        OSRDestroySpatialReference(srs);
+    free(m);
+    return st;
+}
+
 cc_status cc_cube_write(const cc_cube_write_args *a)
 {
     cc_status st = CC_OK;
@@ -254,10 +319,15 @@ cc_status cc_cube_write(const cc_cube_write_args *a)
         map[i] = i;
     if (stat(a->path, &sb) == 0) {
         have_old = 1;
+    CHECK_ST(cc_cube_recover(a->path)); /* an append killed earlier is rolled back first */
         CHECK_ST(old_cube_open(a->path, &o));
         CHECK_ST(check_compatible(a, srs, &o, map));
     } else if (errno != ENOENT) {
         st = cc_error_set(CC_ERR_IO, "%s: %s", a->path, strerror(errno));
+        if (appends_after_last(a, &o)) { /* the cost of the new slices only (cube_append.c) */
+            st = append_in_place(a, &o, map);
+            goto out;
+        }
         goto out;
     }
 
@@ -505,6 +575,7 @@ cc_status cc_cube_dates(const char *path, int *ndates, double **days)
     double *d = NULL;
     *ndates = 0;
     *days = NULL;
+    CHECK_ST(cc_cube_recover(path));
     NC(nc_open(path, NC_NOWRITE, &ncid));
     if (nc_inq_dimid(ncid, "time", &dim) != NC_NOERR ||
         nc_inq_varid(ncid, "time", &var) != NC_NOERR) {

@@ -8,11 +8,15 @@
  * GeoTransform; chunked (1, <=512, <=512) and zlib-compressed; provenance as
  * global attributes.
  *
- * Crash safety: cc_cube_write never modifies the existing cube in place. It
- * writes the new state to "<path>.tmp-<pid>" (copying the existing dates),
- * fsyncs it and renames it over <path>. A process killed at any moment leaves
- * either the old cube or the new one, never a broken one; stale temporaries
- * from killed writers are removed by the next write.
+ * Appending: dates after the cube's last one are appended in place (only
+ * the new slices are written: the cost of an append does not grow with the
+ * cube), with an undo log "<path>.undo" that rolls a killed append back to
+ * the exact old bytes (cc_cube_recover, which every clearcube open and write
+ * of a cube runs first). Any other write (a date before the last, a replaced
+ * date) writes the new state to "<path>.tmp-<pid>" (copying the existing
+ * dates), fsyncs it and renames it over <path>. A process killed at any
+ * moment leaves the old cube or the new one, never a broken one; stale
+ * temporaries from killed writers are removed by the next write.
  */
 #ifndef CC_IO_CUBE_H
 #define CC_IO_CUBE_H
@@ -187,10 +191,51 @@ void cc_cube_nc_discard(int ncid, const char *tmp);
  * malloc'd NUL-terminated string the caller frees; NULL if absent, not text,
  * or out of memory. */
 char *cc_cube_text_att(int ncid, int varid, const char *name);
+/* ---- streaming appender (dates added in place, window by window) ----
+ *
+ * Adds one or more dates, all after the cube's last, to an existing cube in
+ * place, window by window, so that a full tile day never sits in memory:
+ * open extends every layer and the time coordinate (the undo log of
+ * cc_cube_write's in-place append makes it crash safe), write_window fills
+ * the new slices, commit makes them durable. A cube that does not exist is
+ * first created empty (no date) with the layout of a (atomically). Windows
+ * should cover whole 512-row chunk rows (a full-width block of rows that is a
+ * multiple of 512, or the grid's last rows) so that every chunk is compressed
+ * once; pixels never written read as fill. Not thread-safe. */
+typedef struct cc_cube_appender cc_cube_appender;
+
+/* `a` as for cc_cube_write (layers[i].data ignored; ndates/dates or the
+ * single date). CC_ERR_ARG when a date is not after the cube's last, or the
+ * grid, layers or encodings differ from the cube's. */
+cc_status cc_cube_append_open(const cc_cube_write_args *a, cc_cube_appender **out);
+/* Writes the window [x0, x0+w) x [y0, y0+h) of new date k (0 .. ndates-1):
+ * data[(l*h + r)*w + c] is layer l (the order of a->layers) at window row r,
+ * column c. A failure leaves the appender usable only for abort. */
+cc_status cc_cube_append_window(cc_cube_appender *p, int k, int x0, int y0, int w, int h, const uint16_t *data);
+/* Closes and commits the new dates; frees p (on failure the cube is rolled back). */
+cc_status cc_cube_append_commit(cc_cube_appender *p);
+/* Rolls the cube back to its state before open; frees p; NULL is a no-op. */
+void cc_cube_append_abort(cc_cube_appender *p);
+
+/* Closes a NetCDF-4 file whose write failed and that is being discarded
+ * (its temporary `tmp` is removed afterwards with cc_fs_abort): the file is
+ * moved off the disk first (cc_fs_discard_open), then closed, then aborted
+ * if the close still fails. nc_abort alone crashes in HDF5 after a failed
+ * nc_enddef on a full disk, and a file left open crashes at exit
+ * (H5F__close_cb) (issue 17). */
+void cc_cube_nc_discard(int ncid, const char *tmp);
+
 
 /* Small reader for tests and tools: the number of dates and their values
  * (days since 1970-01-01) in a cube. *days is malloc'd; caller frees. */
 cc_status cc_cube_dates(const char *path, int *ndates, double **days);
+
+/* Rolls back an append of `path` whose writer was killed (its undo log
+ * "<path>.undo" exists and no live process holds it) to the cube's exact
+ * bytes before that append; CC_OK when there is nothing to do. Every clearcube
+ * reader and writer of cubes calls it before opening one; run it (or any
+ * clearcube write) before reading a cube with other tools after a crash. */
+cc_status cc_cube_recover(const char *path);
 
 #ifdef __cplusplus
 }
