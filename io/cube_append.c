@@ -357,23 +357,36 @@ cc_status cc_cube_append_open(const cc_cube_write_args *a, cc_cube_appender **ou
         st = cc_error_set(CC_ERR_IO, "%s: cannot open the cube for an in-place append (HDF5)", a->path);
         goto out;
     }
+    /* a chunk cache that holds a whole row of chunks per layer: windows of
+     * fewer rows than a chunk fill each chunk before it is compressed once */
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    size_t row_bytes = ((size_t)a->width + CUBE_CHUNK) * CUBE_CHUNK * sizeof(uint16_t) + (1u << 20);
+    if (dapl < 0 || H5Pset_chunk_cache(dapl, 12007, row_bytes, 1.0) < 0) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: HDF5 chunk cache", a->path);
+        if (dapl >= 0)
+            H5Pclose(dapl);
+        goto out;
+    }
     for (int i = 0; i < p->nvars; i++) {
         hsize_t dims[3];
         hid_t fs = -1;
-        if ((p->dset[i] = H5Dopen2(p->fid, p->names[i], H5P_DEFAULT)) < 0 || (fs = H5Dget_space(p->dset[i])) < 0 ||
+        if ((p->dset[i] = H5Dopen2(p->fid, p->names[i], dapl)) < 0 || (fs = H5Dget_space(p->dset[i])) < 0 ||
             H5Sget_simple_extent_dims(fs, dims, NULL) != 3) {
             if (fs >= 0)
                 H5Sclose(fs);
             st = cc_error_set(CC_ERR_FORMAT, "%s: layer %s unreadable (HDF5)", a->path, p->names[i]);
+            H5Pclose(dapl);
             goto out;
         }
         H5Sclose(fs);
         dims[0] = p->n0 + p->nin;
         if (H5Dset_extent(p->dset[i], dims) < 0) {
             st = cc_fs_write_error(a->path, cc_cube_undo_errno(p->u), "extending a layer");
+            H5Pclose(dapl);
             goto out;
         }
     }
+    H5Pclose(dapl);
     if (extend_write(p->fid, "time", p->n0, p->nin, H5T_NATIVE_DOUBLE, days) != 0 || update_globals(p->fid, a) != 0) {
         st = cc_fs_write_error(a->path, cc_cube_undo_errno(p->u), "appending the time coordinate");
         goto out;
