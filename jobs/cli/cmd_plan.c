@@ -177,7 +177,7 @@ int cc_cmd_plan(int argc, char **argv)
     int dates = cc_plan_acquisitions((int)days);
     double tw = cc_plan_item_wall(&costs, &p);
     printf("clearcube plan: %s\n", label);
-    printf("  items      %ld = %d tiles (MGRS grid, io/grid/mgrs.c) x %d acquisitions per tile\n"
+    printf("  items      %ld = %d tiles (ESA tile list, io/grid/mgrs.h) x %d acquisitions per tile\n"
            "             (%ld days, 5-day revisit with Sentinel-2A+2B, every acquisition an item)\n",
            (long)ntiles * dates, ntiles, dates, days);
     if (costs.item_wall_s > 0)
