@@ -41,6 +41,7 @@ static const cc_cli_command commands[] = {
     {"cloudless-plot", "Cloudless: time series of a pixel and quicklook strips (accuracy report pictures)", cc_cmd_cloudless_plot, cc_cmd_cloudless_plot_help},
     {"submit", "submit a job to Slurm (batch script with graceful stop and requeue)", cc_cmd_submit,
      cc_cmd_submit_help},
+    {"quicklook", "a true-colour PNG of one date of a cube (percentile stretch)", cc_cmd_quicklook, cc_cmd_quicklook_help},
     {"cloudmask", "Sentinel-2 cloud/shadow mask (GeoTIFF) and its scores against SCL or Fmask", cc_cmd_cloudmask, cc_cmd_cloudmask_help},
     {"export", "a cube as Cloud-Optimized GeoTIFFs and STAC Items (--to cog)", cc_cmd_export, cc_cmd_export_help},
 };

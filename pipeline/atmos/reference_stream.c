@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "core/blockq.h"
 #include "core/log.h"
+#include "core/progress.h"
 #include "core/reflectance.h"
 #include "io/grid/upsample.h"
 #include "kernels/smac/smac-pixel.h"
@@ -338,6 +339,7 @@ typedef struct {
 #endif
     ref_writer w;
     int writer_started;
+    cc_progress *prog; /* rows done (core/progress.h) */
 } ref_run_state;
 
 static cc_status ref_state_init(ref_run_state *R, const ref_engine *e, ref_slab_fn fn, void *fctx)
@@ -435,6 +437,7 @@ static cc_status ref_block_done(ref_run_state *R, const ref_block *b)
 {
     const int H = R->e->g->height;
     cc_blockq_release(R->q, (void *)b);
+    cc_progress_add(R->prog, (uint64_t)b->h);
     const int y_end = b->y0 + b->h;
     if (y_end % REF_SLAB_ROWS != 0 && y_end != H)
         return CC_OK;
@@ -452,6 +455,7 @@ cc_status ref_engine_run(const ref_engine *e, ref_slab_fn fn, void *fctx, size_t
     const int W = e->g->width, H = e->g->height, nl = e->nbands + 2;
     ref_run_state R;
     memset(&R, 0, sizeof R);
+    R.prog = cc_progress_start("reference", "rows", (uint64_t)H);
     *n_valid = 0;
     *compute_s = 0;
     ref_decoder dec = {e, R.blocks};
@@ -523,6 +527,7 @@ cc_status ref_engine_run(const ref_engine *e, ref_slab_fn fn, void *fctx, size_t
     }
     if (write_s)
         *write_s = R.w.write_s;
+    cc_progress_end(R.prog);
     ref_state_free(&R);
     return st;
 }

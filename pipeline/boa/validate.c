@@ -652,7 +652,7 @@ static void draw_rgb(cc_image *im, int ox, int oy, int pw, int ph, const rgb_src
                     col = col << 8 | (uint32_t)lround(255 * sqrt(t));
                 }
             }
-            cc_image_fill_rect(im, ox + x, oy + y, 1, 1, col);
+            cc_image_set_pixel(im, ox + x, oy + y, col);
         }
 }
 
@@ -768,7 +768,7 @@ static cc_status write_quicklook(const char *tmp, const char *final, const produ
         for (int xx = 0; xx < pw; xx++) {
             int sx = (int)((long)xx * w / pw), sy = (int)((long)yy * h / ph);
             float e = err[(size_t)sy * w + sx];
-            cc_image_fill_rect(&im, x + xx, top + yy, 1, 1, isnan(e) ? 0x808080 : inferno(e / vmax));
+            cc_image_set_pixel(&im, x + xx, top + yy, isnan(e) ? 0x808080 : inferno(e / vmax));
         }
     free(err);
     snprintf(lab, sizeof lab, "|prediction - reference| %s", use_b4 ? "B04" : "mean of bands");
@@ -783,14 +783,14 @@ static cc_status write_quicklook(const char *tmp, const char *final, const produ
         char tl[32];
         double v = vmax * t / 4;
         snprintf(tl, sizeof tl, "%.6g%s", v, t == 4 ? "+" : "");
-        int tw = cc_image_text_width(tl, 1);
+        int tw = cc_image_text_width(&im, tl, 1);
         int lx = tx - tw / 2;
         if (lx < x) lx = x;
         if (lx + tw > x + barw) lx = x + barw - tw;
         cc_image_text(&im, lx, by + 20, tl, 0x141414, 1);
     }
     snprintf(lab, sizeof lab, "absolute error (DN)");
-    cc_image_text(&im, x + barw / 2 - cc_image_text_width(lab, 1) / 2, by + 34, lab, 0x141414, 1);
+    cc_image_text(&im, x + barw / 2 - cc_image_text_width(&im, lab, 1) / 2, by + 34, lab, 0x141414, 1);
     st = cc_image_write_png(&im, tmp);
     if (st != CC_OK) {
         char msg[512];

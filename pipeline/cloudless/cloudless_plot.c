@@ -173,6 +173,8 @@ out:
 }
 
 static uint8_t to8(double r) { return (uint8_t)(r <= 0 ? 0 : r >= 0.25 ? 255 : floor(r / 0.25 * 255 + 0.5)); }
+/* 0xRRGGBB of the B04/B03/B02 reflectances v[2], v[1], v[0] */
+static uint32_t rgb8(const float *v) { return (uint32_t)to8(v[2]) << 16 | (uint32_t)to8(v[1]) << 8 | to8(v[0]); }
 
 cc_status cc_cl_plot_strip(const char *dir, const char *tile, long from, int ndays, const cc_cl_model *m,
                            const char *png)
@@ -219,18 +221,9 @@ cc_status cc_cl_plot_strip(const char *dir, const char *tile, long from, int nda
             for (int xv = 0; xv < cw; xv++) {
                 size_t p = (size_t)(yv / scale) * (size_t)W + (size_t)(xv / scale);
                 const float *a = in + p * CC_CL_NBANDS, *o = out + p * CC_CL_NBANDS;
-                uint8_t *q = im.rgb + ((size_t)(top + yv) * (size_t)im.w + (size_t)(ox + xv)) * 3;
-                if (!any)
-                    q[0] = q[1] = q[2] = 160; /* no acquisition */
-                else if (!isfinite(a[2]))
-                    q[0] = q[1] = q[2] = 250; /* cloud */
-                else
-                    q[0] = to8(a[2]), q[1] = to8(a[1]), q[2] = to8(a[0]);
-                uint8_t *r = im.rgb + ((size_t)(top + ch + pad + yv) * (size_t)im.w + (size_t)(ox + xv)) * 3;
-                if (isfinite(o[2]))
-                    r[0] = to8(o[2]), r[1] = to8(o[1]), r[2] = to8(o[0]);
-                else
-                    r[0] = 255, r[1] = 0, r[2] = 255; /* nothing to fill with */
+                /* input: grey no acquisition, white cloud; output: magenta nothing to fill with */
+                cc_image_set_pixel(&im, ox + xv, top + yv, !any ? 0xa0a0a0u : !isfinite(a[2]) ? 0xfafafau : rgb8(a));
+                cc_image_set_pixel(&im, ox + xv, top + ch + pad + yv, isfinite(o[2]) ? rgb8(o) : 0xff00ffu);
             }
     }
     cc_image_text(&im, pad, im.h - 10, "top: Sentinel-2 input (white cloud, grey no acquisition); bottom: Cloudless",

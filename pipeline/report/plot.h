@@ -1,13 +1,13 @@
-/* clearcube: small PNG plots (line plots, histogram panels) without any
- * plotting library.
+/* clearcube: PNG plots (line plots, histogram panels) and a small drawing
+ * canvas, drawn with cairo (libcairo2-dev) and its text API (fontconfig,
+ * DejaVu Sans from fonts-dejavu-core).
  *
- * Everything is rendered into an 8-bit RGB raster in memory with a built-in
- * 6x8 bitmap font (ASCII 32..126; other bytes print as '?') and written with
- * GDAL's PNG driver (MEM dataset + CreateCopy) to "<path>.tmp-<pid>.png",
- * then committed to <path> (core/fs.h): a failure leaves no file at <path>. Output is
- * deterministic (same inputs -> byte-identical PNG). Not thread-safe only in
- * the sense that GDAL's error state is per thread; the module has no globals
- * that are written.
+ * Plots have a frame, grid, tick marks with "nice" tick labels, axis labels
+ * (the y label rotated), a title and a legend; lines are anti-aliased. PNGs
+ * are written by cairo to "<path>.tmp-<pid>.png", then committed to <path>
+ * (core/fs.h): a failure leaves no file at <path>. Output is deterministic
+ * for a given cairo and font (same inputs -> byte-identical PNG). The module
+ * has no global state: separate images may be drawn from separate threads.
  *
  * Errors: CC_ERR_ARG for bad arguments (size, no series, NULL pointers),
  * CC_ERR_IO with a message naming the file when the PNG cannot be written
@@ -50,43 +50,45 @@ cc_status cc_plot_lines_styled(const char *png_path, int width, int height, cons
 
 /* Histograms in a grid of panels (up to 4 per row), one panel per band:
  * counts[p][0..nbins-1] are the counts of panel p over nbins equal bins
- * spanning [lo, hi]; each panel is drawn as bars with its own y scale, an x
- * axis with tick labels, a vertical line at x = 0 when 0 lies inside
- * [lo, hi], and panel_titles[p] above it (NULL: "panel <p+1>"). title and
- * xlabel (shown under every panel) may be NULL. Image size is fixed by the
- * number of panels (about 320x240 pixels per panel). npanels 1..64,
- * nbins 1..4096, lo < hi. */
+ * spanning [lo, hi]; each panel is drawn as bars with its own y scale (y axis
+ * "count"), an x axis with tick labels, a vertical line at x = 0 when 0 lies
+ * inside [lo, hi], and panel_titles[p] above it (NULL: "panel <p+1>"). title
+ * and xlabel (shown under every panel) may be NULL. Image size is fixed by the
+ * number of panels (320x240 pixels per panel). npanels 1..64, nbins 1..4096,
+ * lo < hi. */
 cc_status cc_plot_histograms(const char *png_path, const char *title, int npanels,
                              const char *const *panel_titles, const double *const *counts,
                              int nbins, double lo, double hi, const char *xlabel);
 
-/* ---- lower-level raster API (used by the validation quicklook) ---- */
+/* ---- a canvas for pictures that are not plots (validation panels, Cloudless
+ * strips, quicklooks) ---- */
 
-/* An RGB image, 3 bytes per pixel, row-major, rgb[(y*w + x)*3 + c]. */
+/* A cairo image surface (opaque pointers: cairo_surface_t, cairo_t). */
 typedef struct {
     int w, h;
-    uint8_t *rgb;
+    void *surface, *cr;
+    int direct; /* pixels written by cc_image_set_pixel since cairo last drew */
 } cc_image;
 
-/* Allocates a w x h image filled with (r, g, b). */
+/* A w x h opaque RGB image filled with (r, g, b). */
 cc_status cc_image_new(cc_image *im, int w, int h, uint8_t r, uint8_t g, uint8_t b);
+/* A w x h RGBA image, all transparent (quicklooks: nodata stays transparent). */
+cc_status cc_image_new_transparent(cc_image *im, int w, int h);
 void cc_image_free(cc_image *im);
 /* Fills the rectangle [x0, x0+w) x [y0, y0+h), clipped to the image. */
 void cc_image_fill_rect(cc_image *im, int x0, int y0, int w, int h, uint32_t rgb);
-/* Draws text with its top-left corner at (x, y); scale >= 1 magnifies each
- * glyph pixel. Returns the width drawn in pixels. Clipped to the image. */
+/* One opaque pixel 0xRRGGBB (fast: writes the surface's memory). Clipped. */
+void cc_image_set_pixel(cc_image *im, int x, int y, uint32_t rgb);
+/* Draws text (UTF-8; invalid bytes show as '?') with the top-left corner of
+ * its line box at (x, y), in a 10*scale pixel font (scale 2: titles, bold).
+ * Returns the width drawn in pixels. Clipped to the image. */
 int cc_image_text(cc_image *im, int x, int y, const char *text, uint32_t rgb, int scale);
-/* Width in pixels of text at a scale (6 px per character at scale 1). */
-int cc_image_text_width(const char *text, int scale);
-/* Height of one text line at scale 1. */
-#define CC_PLOT_FONT_H 8
-/* Writes the image as an RGB PNG (temporary + rename). */
+/* Width in pixels of text drawn by cc_image_text at a scale. */
+int cc_image_text_width(cc_image *im, const char *text, int scale);
+/* Writes the image as a PNG through cairo (temporary + rename): RGB for
+ * cc_image_new images; RGBA for cc_image_new_transparent ones that have a
+ * transparent pixel (cairo writes RGB when every pixel is opaque). */
 cc_status cc_image_write_png(const cc_image *im, const char *png_path);
-
-/* Writes a GDAL in-memory dataset (a GDALDatasetH of the MEM driver) as PNG
- * at path, through a temporary and cc_fs_commit; GDAL's own message, if any,
- * ends the error. The image writers of pipeline/report share it. */
-cc_status cc_png_write_dataset(void *mem, const char *path);
 
 #ifdef __cplusplus
 }

@@ -67,6 +67,9 @@ if grep -Eq ' info: boa: [0-9]+% \([0-9]+/[0-9]+ px\), .* elapsed, ETA ' "$T/pro
 else
   fail "progress lines: $(grep boa: "$T/prog.err" | head -n 3)"
 fi
+CLEARCUBE_PROGRESS_INTERVAL=0 ref 2>"$T/progr.err"
+grep -Eq ' info: reference: [0-9]+% \([0-9]+/[0-9]+ rows\)' "$T/progr.err" && grep -q ' info: reference: done, ' "$T/progr.err" \
+  && ok "reference progress lines" || fail "reference progress lines: $(grep reference: "$T/progr.err" | head -n 3)"
 CLEARCUBE_PROGRESS_INTERVAL=0 boa -q 2>"$T/progq.err"
 grep -q 'boa: ' "$T/progq.err" && fail "-q prints progress lines" || ok "-q hides progress lines"
 # a terminal (script(1) gives the command a pty): a bar with ETA, redrawn in place
@@ -100,7 +103,7 @@ grep -q '^32' "$T/tiles.out" && ok "tiles (no log option before) takes -v --log-
 if command -v mpirun >/dev/null; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
   export LSAN_OPTIONS="suppressions=$(dirname "$(readlink -f "$0")")/../run/lsan-openmpi.supp:print_suppressions=0"
-  echo "a 32TNR 2024-06-15 $SIM" > "$T/items.txt"
+  echo "a 32TNR 2024-06-15 $T/sim/S2A_SIMULATED_L1C.json" > "$T/items.txt"   # the scene sidecar
   for k in 1 2; do
     mpirun -n 1 "$CC" run --items "$T/items.txt" -o "$T/run" -q --progress never >/dev/null 2>"$T/run$k.err" || fail "run $k: $(tail -n 1 "$T/run$k.err")"
   done

@@ -1,7 +1,10 @@
 /* Unit test of pipeline/plot: line plots (linear and log y, with NaN and
  * non-positive values), histogram panels, and the error for an unwritable
- * path. Checks the PNG size with GDAL. Writes to $CLEARCUBE_TMP/test_plot. */
+ * path. Reads the PNGs back with GDAL: size, the series' colours, text in the
+ * margins, anti-aliasing; the canvas (pixels, rectangles, text, RGBA). Writes to $CLEARCUBE_TMP/test_plot. */
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,25 +14,62 @@
 #include "pipeline/report/plot.h"
 #include "testutil.h"
 
-static void check_png(const char *path, int w, int h)
+/* The PNG at path: w x h, RGB, and its pixels (malloc'd, 3 planes) or NULL. */
+static unsigned char *read_png(const char *path, int w, int h)
 {
     GDALDatasetH ds = GDALOpen(path, GA_ReadOnly);
     CHECK(ds != NULL);
     if (!ds)
-        return;
+        return NULL;
     CHECK(!strcmp(GDALGetDriverShortName(GDALGetDatasetDriver(ds)), "PNG"));
     CHECK(GDALGetRasterXSize(ds) == w);
     CHECK(GDALGetRasterYSize(ds) == h);
     CHECK(GDALGetRasterCount(ds) == 3);
-    /* not blank: some pixel is not white */
-    int nonwhite = 0;
-    unsigned char *buf = malloc((size_t)w * h);
-    if (buf && GDALRasterIO(GDALGetRasterBand(ds, 1), GF_Read, 0, 0, w, h, buf, w, h, GDT_Byte, 0, 0) == CE_None)
-        for (int i = 0; i < w * h; i++)
-            nonwhite += buf[i] != 255;
-    CHECK(nonwhite > 100);
-    free(buf);
+    unsigned char *buf = malloc((size_t)w * h * 3);
+    if (!buf || GDALGetRasterCount(ds) != 3 || GDALGetRasterXSize(ds) != w || GDALGetRasterYSize(ds) != h ||
+        GDALDatasetRasterIO(ds, GF_Read, 0, 0, w, h, buf, w, h, GDT_Byte, 3, NULL, 0, 0, 0) != CE_None) {
+        free(buf);
+        buf = NULL;
+    }
     GDALClose(ds);
+    return buf;
+}
+
+/* Pixels of colour 0xRRGGBB (within tol per channel) in the rectangle. */
+static int count_colour(const unsigned char *b, int w, int h, int x0, int y0, int x1, int y1, uint32_t c, int tol)
+{
+    int n = 0;
+    size_t np = (size_t)w * h;
+    for (int y = y0; y < y1 && y < h; y++)
+        for (int x = x0; x < x1 && x < w; x++) {
+            size_t i = (size_t)y * w + x;
+            n += abs(b[i] - (int)(c >> 16 & 255)) <= tol && abs(b[np + i] - (int)(c >> 8 & 255)) <= tol &&
+                 abs(b[2 * np + i] - (int)(c & 255)) <= tol;
+        }
+    return n;
+}
+
+/* Distinct grey levels (r == g == b) in the image: anti-aliased text and lines
+ * have many; a 1-bit bitmap font has two. */
+static int grey_levels(const unsigned char *b, int w, int h)
+{
+    int seen[256] = {0}, n = 0;
+    size_t np = (size_t)w * h;
+    for (size_t i = 0; i < np; i++)
+        if (b[i] == b[np + i] && b[i] == b[2 * np + i] && !seen[b[i]]++)
+            n++;
+    return n;
+}
+
+static void check_png(const char *path, int w, int h)
+{
+    unsigned char *b = read_png(path, w, h);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    /* not blank: dark pixels (frame, ticks, text) */
+    CHECK(count_colour(b, w, h, 0, 0, w, h, 0x000000, 100) > 100);
+    free(b);
 }
 
 int main(void)
@@ -50,6 +90,22 @@ int main(void)
     snprintf(p, sizeof p, "%s/lines.png", dir);
     CHECK_OK(cc_plot_lines(p, 640, 400, "Loss curves", "step", "loss", 0, s, 3));
     check_png(p, 640, 400);
+    {
+        unsigned char *b = read_png(p, 640, 400);
+        if (b) {
+            /* the three series in the palette's first three colours, inside the plot */
+            CHECK(count_colour(b, 640, 400, 40, 30, 620, 360, 0x1f77b4, 30) > 200);
+            CHECK(count_colour(b, 640, 400, 40, 30, 620, 360, 0xff7f0e, 30) > 200);
+            CHECK(count_colour(b, 640, 400, 40, 30, 620, 360, 0x2ca02c, 30) > 100);
+            /* tick labels left of the axis and under it, the title on top: dark text */
+            CHECK(count_colour(b, 640, 400, 0, 40, 40, 360, 0x141414, 60) > 50);
+            CHECK(count_colour(b, 640, 400, 40, 360, 640, 400, 0x141414, 60) > 50);
+            CHECK(count_colour(b, 640, 400, 200, 0, 440, 30, 0x141414, 60) > 50);
+            /* anti-aliased drawing (cairo), not a 1-bit font */
+            CHECK(grey_levels(b, 640, 400) > 20);
+            free(b);
+        }
+    }
 
     snprintf(p, sizeof p, "%s/lines_log.png", dir);
     CHECK_OK(cc_plot_lines(p, 800, 500, "Loss curves (log)", "step", "loss", 1, s, 3));
@@ -94,6 +150,43 @@ int main(void)
     snprintf(p, sizeof p, "%s/hist1.png", dir);
     CHECK_OK(cc_plot_histograms(p, NULL, 1, NULL, cp, NB, 0, 1, NULL));
     check_png(p, 320, 4 + 240);
+
+    /* the canvas: pixels, rectangles, text; a transparent image is an RGBA PNG */
+    {
+        cc_image im;
+        CHECK_OK(cc_image_new(&im, 120, 60, 255, 255, 255));
+        cc_image_set_pixel(&im, 3, 4, 0xff0000);
+        cc_image_fill_rect(&im, 10, 10, 20, 10, 0x00ff00);
+        cc_image_set_pixel(&im, 5, 4, 0x0000ff); /* after cairo drew: still seen */
+        CHECK(cc_image_text(&im, 40, 20, "B04 \xc3\xa9 \xff", 0x000000, 1) > 20); /* invalid byte: '?' */
+        CHECK(cc_image_text_width(&im, "abc", 2) > cc_image_text_width(&im, "abc", 1));
+        snprintf(p, sizeof p, "%s/canvas.png", dir);
+        CHECK_OK(cc_image_write_png(&im, p));
+        cc_image_free(&im);
+        unsigned char *b = read_png(p, 120, 60);
+        if (b) {
+            size_t np = 120 * 60;
+            CHECK(b[4 * 120 + 3] == 255 && b[np + 4 * 120 + 3] == 0 && b[2 * np + 4 * 120 + 3] == 0);
+            CHECK(b[4 * 120 + 5] == 0 && b[2 * np + 4 * 120 + 5] == 255);
+            CHECK(count_colour(b, 120, 60, 10, 10, 30, 20, 0x00ff00, 0) == 200);
+            CHECK(count_colour(b, 120, 60, 40, 18, 120, 40, 0x000000, 100) > 20);
+            free(b);
+        }
+        CHECK_OK(cc_image_new_transparent(&im, 16, 8));
+        cc_image_set_pixel(&im, 1, 1, 0x808080);
+        snprintf(p, sizeof p, "%s/rgba.png", dir);
+        CHECK_OK(cc_image_write_png(&im, p));
+        cc_image_free(&im);
+        GDALDatasetH ds = GDALOpen(p, GA_ReadOnly);
+        CHECK(ds && GDALGetRasterCount(ds) == 4);
+        if (ds && GDALGetRasterCount(ds) == 4) {
+            unsigned char a[16 * 8];
+            CHECK(GDALRasterIO(GDALGetRasterBand(ds, 4), GF_Read, 0, 0, 16, 8, a, 16, 8, GDT_Byte, 0, 0) == CE_None);
+            CHECK(a[17] == 255 && a[0] == 0 && a[16 * 8 - 1] == 0);
+        }
+        if (ds)
+            GDALClose(ds);
+    }
 
     /* errors: unwritable path names the file and leaves nothing */
     snprintf(p, sizeof p, "%s/no-such-dir/x.png", dir);
