@@ -77,6 +77,20 @@ int main(void)
     printf("| cloud | %.3f | %.3f | %.3f | %.3f |\n| shadow | %.3f | %.3f | %.3f | %.3f |\nOA %.4f\n",
            all.cloud.precision, all.cloud.recall, all.cloud.f1, all.cloud.iou, all.shadow.precision,
            all.shadow.recall, all.shadow.f1, all.shadow.iou, all.overall_accuracy);
+    /* every class from the confusion matrix (pixels valid in both), as scripts/cloudmask-accuracy does */
+    printf("\nper class (confusion matrix, pixels valid in both):\n| class | Fmask pixels | precision | recall | IoU |\n"
+           "|---|---|---|---|---|\n");
+    for (int k = CC_CM_CLEAR; k < CC_CM_NCLASSES; k++) {
+        uint64_t tp = all.confusion[k][k], fp = 0, fn = 0;
+        for (int j = CC_CM_CLEAR; j < CC_CM_NCLASSES; j++)
+            if (j != k) {
+                fp += all.confusion[k][j];
+                fn += all.confusion[j][k];
+            }
+        printf("| %s | %llu | %.3f | %.3f | %.3f |\n", cc_cloudmask_class_name(k), (unsigned long long)(tp + fn),
+               tp + fp ? (double)tp / (double)(tp + fp) : NAN, tp + fn ? (double)tp / (double)(tp + fn) : NAN,
+               tp + fp + fn ? (double)tp / (double)(tp + fp + fn) : NAN);
+    }
     CHECK(used == 17);
     /* measured (docs/cloudmask.md): cloud P 0.759 R 0.399, shadow IoU 0.455 */
     CHECK_NEAR(all.cloud.precision, 0.759, 0.002);
