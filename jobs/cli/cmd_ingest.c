@@ -29,7 +29,8 @@ void cc_cmd_ingest_help(void)
            "reported (one line naming it) and the others are still ingested; the exit code is then 1.\n"
            "A PRODUCT may also be a STAC Item / ItemCollection JSON file (each item is a Sentinel-2 product:\n"
            "its SAFE asset, or its band rasters read with the item's metadata) or a product list FILE.txt /\n"
-           "FILE.list (one path a line; docs/formats/catalogue.md).\n\n"
+           "FILE.list (one path a line; docs/formats/catalogue.md). The items of one day in one such file\n"
+           "are mosaicked into one date (the newest processing baseline first where they overlap).\n\n"
            "Sensors (--sensor auto recognises them by name):\n"
            "  s2       Sentinel-2 L2A (SAFE, band folder or GeoTIFF stack; cloud mask from SCL when present,\n"
            "           else clearcube's own mask, docs/cloudmask.md)\n"
@@ -102,6 +103,47 @@ static int ingest_one(const char *p, int sensor, const cc_scene_options *so, cc_
         return 1;
     }
     return 0;
+}
+
+/* The inputs one argument stands for (cc_stac_expand). STAC items of one
+ * acquisition day are one product, mosaicked (io/s2/scene.h): a sensor cube
+ * keeps one image a day, and a second product of the day would replace the
+ * first. Frees refs. */
+static void ingest_refs(char **refs, int nrefs, int sensor, const cc_scene_options *so, cc_ingest_grid *og,
+                        const char *tile, const char *dir, int *done, int *failed)
+{
+    char (*day)[11] = calloc((size_t)nrefs + 1, sizeof *day);
+    const char **more = calloc((size_t)nrefs + 1, sizeof *more);
+    for (int k = 0; day && k < nrefs; k++) {
+        cc_stac_item *it = NULL;
+        if (cc_stac_is_json(refs[k]) && cc_stac_read_ref(refs[k], &it) == CC_OK)
+            snprintf(day[k], sizeof day[k], "%s", it->date);
+        cc_stac_free(it, it ? 1 : 0);
+    }
+    for (int k = 0; k < nrefs; k++) {
+        if (!refs[k])
+            continue;
+        cc_scene_options o = *so;
+        int n = 0;
+        for (int j = k + 1; day && more && day[k][0] && j < nrefs; j++)
+            if (refs[j] && !strcmp(day[j], day[k]))
+                more[n++] = refs[j];
+        o.mosaic = n ? more : NULL, o.nmosaic = n;
+        if (ingest_one(refs[k], sensor, &o, og, tile, dir) == 0)
+            (*done)++;
+        else
+            (*failed)++;
+        for (int j = k + 1; n && j < nrefs; j++)
+            if (refs[j] && !strcmp(day[j], day[k])) {
+                free(refs[j]);
+                refs[j] = NULL;
+            }
+        free(refs[k]);
+        refs[k] = NULL;
+    }
+    free(day);
+    free(more);
+    free(refs);
 }
 
 static int fail(void)
@@ -193,14 +235,7 @@ int cc_cmd_ingest(int argc, char **argv)
             failed++;
             continue;
         }
-        for (int k = 0; k < nrefs; k++) {
-            if (ingest_one(refs[k], sensor, &so, &og, tile, dir) == 0)
-                done++;
-            else
-                failed++;
-            free(refs[k]);
-        }
-        free(refs);
+        ingest_refs(refs, nrefs, sensor, &so, &og, tile, dir, &done, &failed);
     }
     cc_progress_end(prog);
     cc_ingest_grid_free(&og);

