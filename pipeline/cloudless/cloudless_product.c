@@ -17,6 +17,9 @@
 #include "io/cube.h"
 #include "pipeline/cloudless/cloudless.h"
 #include "pipeline/atmos/cloudmask.h"
+
+/* The fill of the sensors layer: the pixel has no product (255 is no set of the 4 bits). */
+#define CL_SENSORS_FILL 255
 #include "pipeline/report/quicklook.h"
 
 #define MASK_NAME "cloud_mask"
@@ -326,7 +329,7 @@ static cc_status fuse_tile(const cc_cloudless_args *a, const cc_cl_model *model,
                     out[(size_t)b * npix + q] = cc_cube_refl_dn(v);
                 }
                 out[(size_t)CC_CL_NBANDS * npix + q] = ok ? evidence_days_dn(dsince[p]) : 0;
-                out[(size_t)(CC_CL_NBANDS + 1) * npix + q] = ok ? (uint16_t)(sens[p] + 1) : 0;
+                out[(size_t)(CC_CL_NBANDS + 1) * npix + q] = ok ? (uint16_t)sens[p] : CL_SENSORS_FILL;
                 filled += ok;
             }
             cc_progress_add(prog, (uint64_t)bp);
@@ -388,9 +391,13 @@ static cc_status write_product(const cc_cloudless_args *a, const sensor_cube *g,
         .name = "days_since_s2", .units = "days", .scale_factor = 1, .add_offset = -1, .fill_value = 0,
         .long_name = "days since the last clear Sentinel-2 observation of the pixel (fill: none in the window)",
         .data = out + (size_t)CC_CL_NBANDS * npix};
+    /* evidence as CF bit flags (issue 16), like the L2A quality layer: bit 1 << sensor */
+    static const uint8_t sensor_bits[4] = {1u << CC_SENSOR_S2, 1u << CC_SENSOR_LANDSAT, 1u << CC_SENSOR_OLCI,
+                                           1u << CC_SENSOR_S1};
     layers[CC_CL_NBANDS + 1] = (cc_cube_layer){
-        .name = "sensors", .units = "1", .scale_factor = 1, .add_offset = -1, .fill_value = 0,
-        .long_name = "sensors that contributed within the window, bit mask: 1 Sentinel-2, 2 Landsat, 4 OLCI, 8 Sentinel-1",
+        .name = "sensors", .standard_name = "status_flag", .scale_factor = 1, .fill_value = CL_SENSORS_FILL,
+        .long_name = "sensors that contributed within the window (fill: no product at the pixel)",
+        .nflags = 4, .flag_masks = sensor_bits, .flag_meanings = "sentinel_2 landsat olci sentinel_1",
         .data = out + (size_t)(CC_CL_NBANDS + 1) * npix};
     int y, m, d;
     cc_date_from_days(a->day, &y, &m, &d);

@@ -47,7 +47,7 @@ for b in names:
     print(f"  {b}: MAE vs truth {mae:.4f}")
     bad += not (mae < 0.1)  # a sanity bound: the accuracy is measured by gapfill-eval
     bad += not np.array_equal(L("day.nc", b), L("day-rows.nc", b))
-ds = L("day.nc", "days_since_s2") - 1; sens = L("day.nc", "sensors") - 1
+ds = L("day.nc", "days_since_s2") - 1; sens = L("day.nc", "sensors")  # flag_masks 1 S2, 2 Landsat, 4 OLCI, 8 S1; fill 255
 with netCDF4.Dataset("cubes/33UUP_s2.nc") as d:
     t = np.array(d["time"][:]); d.set_auto_maskandscale(False); m = np.array(d["cloud_mask"][:])
 # days since the last clear S2 recomputed from the sensor cube
