@@ -77,7 +77,8 @@ static uint8_t to8(float v, float hi)
 }
 
 /* A strip of up to 4 targets: rows input (hidden pixels white, other cloud
- * grey) | model | truth, B04/B03/B02. */
+ * grey) | model | truth, B04/B03/B02, or B11/B8A/B04 (false colour) when the
+ * series has no blue (Landsat Red/NIR/SWIR1 series). */
 static cc_status strip_png(const cc_gfr_series *g, const cc_gfr_targets *t, const cc_kf_params *p, const char *png)
 {
     const int W = g->width, H = g->height, sc = W < 100 ? 2 : 1, pad = 6, top = 14;
@@ -93,6 +94,10 @@ static cc_status strip_png(const cc_gfr_series *g, const cc_gfr_targets *t, cons
     }
     cc_series s = g->s;
     s.s2 = seen;
+    int blue = 0;
+    for (size_t i = 0; i < (size_t)g->s.ndays * npix && !blue; i++) blue = !isnan(g->s.s2[i * nb]);
+    const int cr = blue ? 2 : 8, cg = blue ? 1 : 7, cb = blue ? 0 : 2; /* band indices of R, G, B */
+    const float hi = blue ? 0.25f : 0.5f;
     const char *rows[3] = {"input", "model", "truth"};
     for (int r = 0; r < 3; r++) cc_image_text(&im, pad + 4 * (W * sc + pad), top + r * (H * sc + pad) + 4, rows[r], 0, 1);
     for (int k = 0; k < nt; k++) {
@@ -118,14 +123,17 @@ static cc_status strip_png(const cc_gfr_series *g, const cc_gfr_targets *t, cons
                     uint32_t rgb;
                     if (r == 0 && h[q])
                         rgb = 0xffffff;
-                    else if (isnan(v[2]) || isnan(v[1]) || isnan(v[0]))
+                    else if (isnan(v[cr]) || isnan(v[cg]) || isnan(v[cb]))
                         rgb = 0xb0b0b0;
                     else
-                        rgb = (uint32_t)to8(v[2], 0.25f) << 16 | (uint32_t)to8(v[1], 0.25f) << 8 | to8(v[0], 0.25f);
+                        rgb = (uint32_t)to8(v[cr], hi) << 16 | (uint32_t)to8(v[cg], hi) << 8 | to8(v[cb], hi);
                     cc_image_fill_rect(&im, ox + x * sc, top + r * (H * sc + pad) + y * sc, sc, sc, rgb);
                 }
     }
-    cc_image_text(&im, pad, im.h - 10, "B04/B03/B02; input: white = hidden (transplanted cloud), grey = cloud / no value", 0, 1);
+    cc_image_text(&im, pad, im.h - 10,
+                  blue ? "B04/B03/B02; input: white = hidden (transplanted cloud), grey = cloud / no value"
+                       : "B11/B8A/B04 (false colour); input: white = hidden (transplanted cloud), grey = cloud / no value",
+                  0, 1);
     st = cc_image_write_png(&im, png);
 out:
     free(seen);
