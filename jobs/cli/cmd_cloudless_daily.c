@@ -35,7 +35,6 @@ void cc_cmd_cloudless_daily_help(void)
            "  --margin N             reanalysis: days of observations beyond the period (default 45)\n"
            "  --block-rows N         rows per block (default 256; memory ~600 bytes per pixel of a block)\n"
            "  --no-landsat           Sentinel-2 only\n"
-           "  --log-level LEVEL      debug, info, warn, error, quiet\n"
            "Exit codes: 0 done (or nothing to do), 2 bad arguments or inputs, 1 other errors.\n");
 }
 
@@ -47,14 +46,14 @@ static int bad(const char *what, const char *v)
 
 int cc_cmd_cloudless_daily(int argc, char **argv)
 {
-    enum { O_TILE = 2000, O_STATE, O_DATE, O_FROM, O_PARAMS, O_REAN, O_MARGIN, O_ROWS, O_NOLS, O_LOG };
+    enum { O_TILE = 2000, O_STATE, O_DATE, O_FROM, O_PARAMS, O_REAN, O_MARGIN, O_ROWS, O_NOLS };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'},     {"help", no_argument, 0, 'h'},
         {"tile", required_argument, 0, O_TILE},    {"state", required_argument, 0, O_STATE},
         {"date", required_argument, 0, O_DATE},    {"from", required_argument, 0, O_FROM},
         {"params", required_argument, 0, O_PARAMS}, {"reanalysis", no_argument, 0, O_REAN},
         {"margin", required_argument, 0, O_MARGIN}, {"block-rows", required_argument, 0, O_ROWS},
-        {"no-landsat", no_argument, 0, O_NOLS},    {"log-level", required_argument, 0, O_LOG},
+        {"no-landsat", no_argument, 0, O_NOLS},
         {0, 0, 0, 0}};
     cc_cl_state_args a = {0};
     const char *date = NULL, *from = NULL;
@@ -81,13 +80,6 @@ int cc_cmd_cloudless_daily(int argc, char **argv)
                 margin = (int)v;
             else
                 a.block_rows = (int)v;
-            break;
-        }
-        case O_LOG: {
-            int l = cc_log_parse_level(optarg);
-            if (l < 0)
-                return bad("--log-level: expected debug, info, warn, error or quiet, not", optarg);
-            cc_log_set_level((cc_log_level)l);
             break;
         }
         default:

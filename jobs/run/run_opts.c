@@ -51,8 +51,7 @@ void cc_run_help(void)
            "                        rank, GPUs per rank) and refuses (exit 2) more threads than\n"
            "                        the ranks' cores (CPU affinity) or a GPU shared by ranks;\n"
            "                        oversubscribe, share-gpu or any allow them (Open MPI's\n"
-           "                        OMPI_MCA_rmaps_base_oversubscribe=1 also allows the former)\n"
-           "  --log-level LEVEL     debug, info, warn, error, quiet\n\n"
+           "                        OMPI_MCA_rmaps_base_oversubscribe=1 also allows the former)\n\n"
            "Exit codes: 0 all done; 3 finished with failed or quarantined items; 4 --device cuda\n"
            "and a rank without a GPU; 75 stopped\n"
            "by a signal, rerun to resume (Slurm: requeue); 2 usage; 1 other errors.\n");
@@ -86,14 +85,14 @@ static int parse_pos_opt(const char *opt, const char *v, double *out)
 int cc_run_parse_opts(int argc, char **argv, run_opts *o, int loud)
 {
     enum { O_ITEMS = 1, O_TIMEOUT, O_RETRIES, O_SLOTS, O_THREADS, O_GRACE, O_MRES, O_MCRS,
-           O_PROGRESS, O_LOG, O_RETRYF, O_SHARE, O_WAIT, O_DEVICE, O_LAYOUT };
+           O_PROGRESS, O_RETRYF, O_SHARE, O_WAIT, O_DEVICE, O_LAYOUT };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
         {"items", required_argument, 0, O_ITEMS}, {"timeout", required_argument, 0, O_TIMEOUT},
         {"retries", required_argument, 0, O_RETRIES}, {"slots", required_argument, 0, O_SLOTS},
         {"threads", required_argument, 0, O_THREADS}, {"grace", required_argument, 0, O_GRACE},
         {"mosaic-res", required_argument, 0, O_MRES}, {"mosaic-crs", required_argument, 0, O_MCRS},
-        {"progress", required_argument, 0, O_PROGRESS}, {"log-level", required_argument, 0, O_LOG},
+        {"progress", required_argument, 0, O_PROGRESS},
         {"retry-failed", no_argument, 0, O_RETRYF}, {"share", required_argument, 0, O_SHARE},
         {"wait", optional_argument, 0, O_WAIT}, {"device", required_argument, 0, O_DEVICE},
         {"layout", required_argument, 0, O_LAYOUT}, {0, 0, 0, 0}};
@@ -178,16 +177,6 @@ int cc_run_parse_opts(int argc, char **argv, run_opts *o, int loud)
                 return 2;
             }
             break;
-        case O_LOG: {
-            int l = cc_log_parse_level(optarg);
-            if (l < 0) {
-                if (loud)
-                    fprintf(stderr, "clearcube: error: run: --log-level: unknown level '%s'\n", optarg);
-                return 2;
-            }
-            cc_log_set_level((cc_log_level)l);
-            break;
-        }
         default:
             if (loud)
                 fprintf(stderr, "clearcube: error: run: bad option (see clearcube run --help)\n");

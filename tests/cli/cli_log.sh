@@ -88,13 +88,14 @@ for bad in "--log-level loud" "--log-format xml" "--log-file"; do
 done
 
 # every command takes them (help lists them; the command runs with them)
-for c in reference boa train info simulate tiles job run validate plan dataset ingest cloudless \
-         cloudless-train gapfill-eval cloudless-sim cloudless-plot submit cloudmask; do
+cmds=$("$CC" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF && $1 != "version" {print $1}')
+[ "$(wc -w <<<"$cmds")" -ge 20 ] || fail "clearcube --help lists only: $cmds"
+for c in $cmds; do
   out=$("$CC" "$c" -q -v --log-level debug --log-format json --log-file "$T/help.log" --help 2>&1); rc=$?
   [ $rc -eq 0 ] && grep -q 'Common options' <<<"$out" && grep -q -- '--log-format' <<<"$out" \
     || fail "$c --help with the common options: rc $rc"
 done
-ok "every command's --help takes and lists the common options"
+ok "every command's --help takes and lists the common options ($(wc -w <<<"$cmds") commands)"
 "$CC" tiles --bbox 9.0,45.0,9.1,45.1 -v --log-format json >"$T/tiles.out" 2>"$T/tiles.err" || fail "tiles -v"
 grep -q '^32' "$T/tiles.out" && ok "tiles (no log option before) takes -v --log-format json" || fail "tiles output: $(cat "$T/tiles.out" "$T/tiles.err")"
 "$CC" job --template -q >/dev/null 2>&1 && ok "job --template -q" || fail "job --template -q"
