@@ -34,6 +34,7 @@ static const cc_cli_command commands[] = {
     {"dataset", "build emulator training data (L1C/L2A patches, HDF5) from a YAML config", cc_cmd_dataset, cc_cmd_dataset_help},
     {"ingest", "Cloudless: S2/Landsat/OLCI/S1 products onto the tile grid, appended to the tile's sensor cubes", cc_cmd_ingest, cc_cmd_ingest_help},
     {"cloudless", "Cloudless: the cloud-free 10-band image of a tile and day, fused from the sensor cubes", cc_cmd_cloudless, cc_cmd_cloudless_help},
+    {"daily", "daily operation: bring a cloudless job's nowcast up to the newest ingested day", cc_cmd_daily, cc_cmd_daily_help},
     {"cloudless-daily", "Cloudless daily in O(1): the nowcast from a per-pixel state (or a reanalysis)", cc_cmd_cloudless_daily, cc_cmd_cloudless_daily_help},
     {"cloudless-train", "train the Cloudless fusion model (hidden clear targets; YAML recipe)", cc_cmd_cloudless_train, cc_cmd_cloudless_train_help},
     {"gapfill-eval", "score the Cloudless model vs linear and Whittaker gap filling on hidden clear pixels (JSON)", cc_cmd_gapfill_eval, cc_cmd_gapfill_eval_help},

@@ -49,6 +49,7 @@ void cc_cmd_plan_help(void);
 int cc_cmd_dataset(int argc, char **argv); void cc_cmd_dataset_help(void);
 int cc_cmd_ingest(int argc, char **argv); void cc_cmd_ingest_help(void);
 int cc_cmd_cloudless(int argc, char **argv); void cc_cmd_cloudless_help(void);
+int cc_cmd_daily(int argc, char **argv); void cc_cmd_daily_help(void);
 int cc_cmd_cloudless_daily(int argc, char **argv); void cc_cmd_cloudless_daily_help(void);
 int cc_cmd_cloudless_train(int argc, char **argv); void cc_cmd_cloudless_train_help(void);
 int cc_cmd_gapfill_eval(int argc, char **argv); void cc_cmd_gapfill_eval_help(void);

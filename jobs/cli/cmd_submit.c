@@ -16,11 +16,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/datapath.h"
 #include "jobs/cli/cli.h"
 #include "jobs/run/job.h"
 #include "jobs/run/submit.h"
 
 #define TEMPLATE_REL "slurm/clearcube.sbatch.in" /* for --help; found by jobs/run/submit.c */
+#define DAILY_TEMPLATE_REL "slurm/clearcube-daily.sbatch.in"
 #define CC_SUBMIT_MAX_SBATCH_ARGS 64
 
 void cc_cmd_submit_help(void)
@@ -56,6 +58,12 @@ void cc_cmd_submit_help(void)
            "  --name NAME           Slurm job name (default clearcube-<job file name>)\n"
            "  --template FILE       the batch script template (default: the shipped " TEMPLATE_REL ")\n"
            "  --dry-run             print the script; write nothing, submit nothing\n"
+           "  --daily               daily operation of a 'cloudless' job (docs/user-guide.md, \"Daily\n"
+           "                        operation\"): a one-task job running `clearcube daily JOB` that first\n"
+           "                        submits itself for the next run (--nodes/--gpus-per-node not needed;\n"
+           "                        template slurm/clearcube-daily.sbatch.in); stop: scancel --name NAME\n"
+           "  --at HH:MM            --daily: the run time of the following days (default 06:00)\n"
+           "  --every S             --daily: instead, the next run S seconds after this one starts\n"
            "  -- OPTIONS...         appended to `clearcube run JOB` (e.g. --threads 4 -o DIR)\n\n"
            "Without --dry-run the script is written to the output folder (the job's, or the\n"
            "-o of the run options) as <name>.sbatch, the Slurm log there as slurm-<id>.out.\n"
@@ -196,12 +204,16 @@ static int check_sbatch_arg(const char *v)
     return 0;
 }
 
+/* --daily, and when its next run begins (`date -d` text; "" = tomorrow 06:00) */
+static int daily;
+static char daily_begin[64];
+
 /* The options before "--" into v (everything after it is for `clearcube run`).
  * 0 parsed; 1 help printed; 2 bad arguments (message printed). */
 static int parse_args(int argc, char **argv, cc_submit_vars *v, int *dry, const char **tpl_opt, const char **job_path)
 {
     enum { O_NODES = 1, O_GPUS, O_RPN, O_TIME, O_DRY, O_PART, O_ACCT, O_ARRAY, O_STOP, O_NAME, O_TPL, O_CPT,
-           O_GPT, O_MEM, O_MPG, O_QOS, O_CONS, O_DEP, O_SARG, O_MAXRQ };
+           O_GPT, O_MEM, O_MPG, O_QOS, O_CONS, O_DEP, O_SARG, O_MAXRQ, O_DAILY, O_AT, O_EVERY };
     static const struct option longopts[] = {
         {"help", no_argument, 0, 'h'}, {"nodes", required_argument, 0, O_NODES},
         {"gpus-per-node", required_argument, 0, O_GPUS}, {"ranks-per-node", required_argument, 0, O_RPN},
@@ -213,7 +225,8 @@ static int parse_args(int argc, char **argv, cc_submit_vars *v, int *dry, const 
         {"mem", required_argument, 0, O_MEM}, {"mem-per-gpu", required_argument, 0, O_MPG},
         {"qos", required_argument, 0, O_QOS}, {"constraint", required_argument, 0, O_CONS},
         {"dependency", required_argument, 0, O_DEP}, {"sbatch-arg", required_argument, 0, O_SARG},
-        {"max-requeues", required_argument, 0, O_MAXRQ}, {0, 0, 0, 0}};
+        {"max-requeues", required_argument, 0, O_MAXRQ}, {"daily", no_argument, 0, O_DAILY},
+        {"at", required_argument, 0, O_AT}, {"every", required_argument, 0, O_EVERY}, {0, 0, 0, 0}};
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--")) {
             v->run_args = &argv[i + 1];
@@ -241,6 +254,21 @@ static int parse_args(int argc, char **argv, cc_submit_vars *v, int *dry, const 
         case O_CPT: if (parse_count("cpus-per-task", optarg, 1, &v->cpus_per_task)) return 2; break;
         case O_GPT: if (parse_count("gpus-per-task", optarg, 1, &v->gpus_per_task)) return 2; break;
         case O_MAXRQ: if (parse_count("max-requeues", optarg, 0, &v->max_requeues)) return 2; break;
+        case O_DAILY: daily = 1; break;
+        case O_AT: {
+            int hh, mm, n = -1;
+            if (sscanf(optarg, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != (int)strlen(optarg) || hh < 0 || hh > 23 ||
+                mm < 0 || mm > 59)
+                return usage_err("--at: '%s' must be a time HH:MM", optarg);
+            snprintf(daily_begin, sizeof daily_begin, "tomorrow %02d:%02d", hh, mm);
+            break;
+        }
+        case O_EVERY: {
+            int e;
+            if (parse_count("every", optarg, 1, &e)) return 2;
+            snprintf(daily_begin, sizeof daily_begin, "now + %d seconds", e);
+            break;
+        }
         case O_MEM: if (check_mem("mem", optarg)) return 2; v->mem = optarg; break;
         case O_MPG: if (check_mem("mem-per-gpu", optarg)) return 2; v->mem_per_gpu = optarg; break;
         case O_QOS: if (check_word("qos", optarg)) return 2; v->qos = optarg; break;
@@ -271,6 +299,14 @@ static int parse_args(int argc, char **argv, cc_submit_vars *v, int *dry, const 
  * grace; 0, or 2 (message printed). */
 static int check_args(cc_submit_vars *v)
 {
+    if (!daily && daily_begin[0])
+        return usage_err("--at and --every go with --daily");
+    if (daily) { /* one task: `clearcube daily` is not an MPI program */
+        if (v->array > 0 || v->gpus > 0 || v->gpus_per_task > 0)
+            return usage_err("--daily runs one task: no --array or GPUs");
+        v->nodes = 1, v->gpus = 0, v->ranks_per_node = 1;
+        v->daily_begin = daily_begin[0] ? daily_begin : NULL;
+    }
     if (v->nodes < 0)
         return usage_err("--nodes N is required");
     if (v->gpus_per_task > 0 && v->gpus > 0)
@@ -406,7 +442,9 @@ int cc_cmd_submit(int argc, char **argv)
         return rc;
     char tpl_path[PATH_MAX + 64], script[PATH_MAX + 300], id[256];
     char *tpl = NULL;
-    cc_status st = cc_submit_find_template(tpl_opt, tpl_path, sizeof tpl_path);
+    cc_status st = daily && !tpl_opt && !getenv("CLEARCUBE_SBATCH_TEMPLATE")
+                       ? cc_data_find(DAILY_TEMPLATE_REL, tpl_path, sizeof tpl_path)
+                       : cc_submit_find_template(tpl_opt, tpl_path, sizeof tpl_path);
     if (st == CC_OK)
         st = cc_submit_read_template(tpl_path, &tpl);
     if (st == CC_OK)

@@ -165,6 +165,7 @@ static int put_key(FILE *f, const char *key, size_t klen, const cc_submit_vars *
         optional_sbatch(f, v);
     } else if (IS("MAX_REQUEUES")) fprintf(f, "%d", v->max_requeues);
     else if (IS("ARRAY")) fprintf(f, "%d", v->array);
+    else if (IS("DAILY_BEGIN")) shell_quote(f, v->daily_begin ? v->daily_begin : "tomorrow 06:00");
     else if (IS("CLEARCUBE")) shell_quote(f, v->exe);
     else if (IS("JOB")) shell_quote(f, v->job);
     else if (IS("RUN_ARGS")) {

@@ -30,6 +30,8 @@ typedef struct {
     char **sbatch_args;    /* further "#SBATCH <arg>" lines, verbatim                         */
     int nsbatch_args;
     int max_requeues;      /* the script requeues after exit 75 at most this many times       */
+    const char *daily_begin; /* --daily: when the next run starts, as `date -d` reads it
+                                ("tomorrow 06:00", "now + 60 seconds")                         */
 } cc_submit_vars;
 
 /* The template's path into out (n bytes): opt (--template), else
