@@ -4,12 +4,16 @@
 #include "io/netcdf/ncseries.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <netcdf.h>
 #include <ogr_srs_api.h>
@@ -346,9 +350,80 @@ static cc_status find_vars(cc_ncs *s, int td, int yd, int xd)
     return CC_OK;
 }
 
+/* Reads every attribute of variable v (NC_GLOBAL too), as a reader would. */
+static void probe_atts(int ncid, int v)
+{
+    int na = 0;
+    if (nc_inq_varnatts(ncid, v, &na) != NC_NOERR)
+        return;
+    for (int a = 0; a < na && a < 4096; a++) {
+        char name[NC_MAX_NAME + 1];
+        nc_type t;
+        size_t len = 0, sz = 0;
+        if (nc_inq_attname(ncid, v, a, name) != NC_NOERR || nc_inq_att(ncid, v, name, &t, &len) != NC_NOERR)
+            continue;
+        if (t == NC_STRING && len < (1u << 16)) {
+            char **ss = calloc(len ? len : 1, sizeof *ss);
+            if (ss && nc_get_att_string(ncid, v, name, ss) == NC_NOERR)
+                nc_free_string(len, ss);
+            free(ss);
+        } else if (t != NC_STRING && nc_inq_type(ncid, t, NULL, &sz) == NC_NOERR && sz && len < (1u << 24) / sz) {
+            void *b = malloc(len * sz + 1);
+            if (b)
+                nc_get_att(ncid, v, name, b);
+            free(b);
+        }
+    }
+}
+
+/* HDF5 1.10.8 (under NetCDF-4) crashes on some corrupt files while reading
+ * their metadata (a SEGV in H5HG_read reading a variable-length attribute,
+ * found by tests/fuzz/fuzz_ncseries). A file that takes input from outside
+ * is therefore read once in a child process first: every dimension,
+ * variable and attribute, as the reader will. Returns the signal (or
+ * sanitizer exit status) the child died of, 0 when it finished (an ordinary
+ * NetCDF error included: the reader reports it) or could not be started. */
+static int probe_metadata(const char *path)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 0;
+    if (pid == 0) {
+        int ncid, nv = 0;
+        if (nc_open(path, NC_NOWRITE, &ncid) == NC_NOERR) {
+            probe_atts(ncid, NC_GLOBAL);
+            nc_inq_nvars(ncid, &nv);
+            for (int v = 0; v < nv && v < 4096; v++) {
+                int nd = 0, dims[NC_MAX_VAR_DIMS];
+                nc_type ty;
+                char name[NC_MAX_NAME + 1];
+                if (nc_inq_var(ncid, v, name, &ty, &nd, dims, NULL) == NC_NOERR)
+                    probe_atts(ncid, v);
+            }
+            nc_close(ncid);
+        }
+        _exit(0);
+    }
+    int ws = 0;
+    while (waitpid(pid, &ws, 0) < 0)
+        if (errno != EINTR)
+            return 0;
+    if (WIFSIGNALED(ws))
+        return WTERMSIG(ws);
+    return WIFEXITED(ws) && WEXITSTATUS(ws) != 0 ? 128 + WEXITSTATUS(ws) : 0;
+}
+
 cc_status cc_ncs_open(const char *path, cc_ncs **out)
 {
     *out = NULL;
+    int crash = probe_metadata(path);
+    if (crash)
+        return cc_error_set(CC_ERR_FORMAT,
+                            "%s: the NetCDF/HDF5 library crashed reading its metadata (%s %d): a corrupt or "
+                            "hostile file, refused",
+                            path, crash > 128 ? "exit" : "signal", crash > 128 ? crash - 128 : crash);
+
     cc_ncs *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) {
         free(s);

