@@ -78,6 +78,8 @@ static cc_status cube_open(sensor_cube *c, const char *dir, const char *tile, cc
     if (!f)
         return CC_ERR_MISSING;
     fclose(f);
+    if (cc_cube_recover(c->path) != CC_OK) /* an append killed earlier is rolled back first */
+        return CC_ERR_IO;
     int e = nc_open(c->path, NC_NOWRITE, &c->ncid), dim, tv, sr;
     if (e != NC_NOERR)
         return cc_error_set(CC_ERR_FORMAT, "%s: not a readable NetCDF cube: %s", c->path, nc_strerror(e));
