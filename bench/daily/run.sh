@@ -2,7 +2,8 @@
 # Daily Cloudless cost (issue 14; docs/benchmarks.md "Daily at tile scale"): the nowcast from
 # a per-pixel state (clearcube cloudless-daily) against the window-based fusion (clearcube
 # cloudless, the former daily path), in the same run, on SIMULATED synthetic sensor cubes.
-#   bench/daily/run.sh BUILD_DIR WORK_DIR [SIZE [DAYS]]     (default 512 100)
+#   bench/daily/run.sh BUILD_DIR WORK_DIR [SIZE [DAYS [new]]]     (default 512 100; "new": skip
+#   the former path, for large crops)
 # Prints /usr/bin/time -v's wall, CPU and peak memory of: a backfill of DAYS-10 days in one
 # pass, then one daily run (state in, day in, model, day out, state out), then the former path
 # for one day (+-45-day window). Scale to a 10980 x 10980 tile by the pixel count.
@@ -20,6 +21,7 @@ t "$B" cloudless-daily cubes --tile "$tile" --state state.nc -o nowcast.nc --fro
 echo "== one daily run: $day"
 t "$B" cloudless-daily cubes --tile "$tile" --state state.nc -o nowcast.nc --date "$day" --log-level warn
 ls -l state.nc nowcast.nc | awk '{print "  " $5 " bytes " $9}'
+[ "${5:-}" = new ] && exit 0
 mid=$(date -u -d "$d0 + 45 days" +%F)
 echo "== former path: clearcube cloudless (window +-45 days) for $mid"
 t "$B" cloudless cubes --tile "$tile" --date "$mid" -o window.nc --log-level warn

@@ -35,7 +35,8 @@ void cc_cmd_cloudless_daily_help(void)
            "  --margin N             reanalysis: days of observations beyond the period (default 45)\n"
            "  --block-rows N         rows per block (default 256; memory ~600 bytes per pixel of a block)\n"
            "  --no-landsat           Sentinel-2 only\n"
-           "Exit codes: 0 done (or nothing to do), 2 bad arguments or inputs, 1 other errors.\n");
+           "Exit codes: 0 done (or nothing to do); 2 bad arguments, or a state of another tile, grid or\n"
+           "parameter set; 1 other errors (an unreadable state, no sensor cube): one line says which.\n");
 }
 
 static int bad(const char *what, const char *v)
