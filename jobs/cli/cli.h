@@ -60,7 +60,6 @@ void cc_cmd_submit_help(void);
 int cc_cmd_cloudmask(int argc, char **argv); void cc_cmd_cloudmask_help(void);
 int cc_cmd_export(int argc, char **argv); void cc_cmd_export_help(void);
 int cc_cmd_quicklook(int argc, char **argv); void cc_cmd_quicklook_help(void);
-int cc_cmd_quicklook(int argc, char **argv); void cc_cmd_quicklook_help(void);
 int cc_cmd_version(int argc, char **argv);
 
 /* Shared option handling for commands that read a scene. */
