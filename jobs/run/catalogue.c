@@ -504,15 +504,18 @@ static cc_status area_tiles(const cc_job *job, char ***ids, int *n)
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Drops the second and later products that read the same data (a SAFE folder
- * found in a folder and through a STAC item); s->p is sorted by tile, date, path. */
+/* Drops the second and later products that read the same data for the same tile
+ * and day (a SAFE folder found in a folder and through a STAC item); a Cloudless
+ * cube folder serves every day, so the day is part of the key. s->p is sorted by
+ * tile, date, path. */
 static void dedupe(scan_state *s)
 {
     int k = 0;
     for (int i = 0; i < s->n; i++) {
         int dup = -1;
         for (int j = 0; j < k && dup < 0; j++)
-            if (!strcmp(s->p[j].data, s->p[i].data) && !strcmp(s->p[j].tile, s->p[i].tile))
+            if (!strcmp(s->p[j].data, s->p[i].data) && !strcmp(s->p[j].tile, s->p[i].tile) &&
+                !strcmp(s->p[j].date, s->p[i].date))
                 dup = j;
         if (dup >= 0) {
             /* the entry with metadata (a STAC item or sidecar) is the one kept */
