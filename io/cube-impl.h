@@ -102,7 +102,6 @@ cc_status cc_cube_put_int_atts(int ncid, int varid, const cc_cube_layer *L, cons
 cc_status cc_cube_write_coords(const cc_cube_write_args *a, const new_cube *n, const double *days, size_t ndays,
                               const char *ncfile);
 
-#endif
 /* ---- in-place append (cube_append.c) and its undo log (cube_undo.c) ---- */
 
 /* The history line of a write ("<now>: clearcube <version> wrote <dates>
@@ -140,3 +139,4 @@ unsigned long long cc_cube_undo_bytes(const cc_cube_undo *u);
 cc_status cc_cube_undo_commit(cc_cube_undo *u);
 void cc_cube_undo_abort(cc_cube_undo *u);
 
+#endif
