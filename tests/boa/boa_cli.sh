@@ -171,17 +171,19 @@ boa)
   # shellcheck disable=SC2086
   expect_fail "missing band" "band B12 is missing" "$CC" boa s12.tif $OPTS12 --model m.h5 -o x.nc
   [ ! -e x.nc ] || fail "output left by a failed run"
-  # the boa product through the MPI job runner (a band folder with a <folder>.options
-  # sidecar, and a stack with <stem>.options): 1 and 2 ranks give the same cubes
+  # the boa product through the MPI job runner (a band folder and a stack, each with a scene
+  # sidecar X.json, docs/formats/catalogue.md): 1 and 2 ranks give the same cubes
   mkdir -p cat/T32UNF_20240601
   i=1
   for b in B01 B02 B03 B04 B05 B06 B07 B08 B8A B09 B10 B11 B12; do
     gdal_translate -q -of JP2OpenJPEG -co REVERSIBLE=YES -co QUALITY=100 -b $i scene/S2A_SIMULATED_L1C.tif cat/T32UNF_20240601/T32UNF_20240601T103021_$b.jp2
     i=$((i + 1))
   done
-  echo "$OPTS" | sed 's/--bands [^ ]*//; s/--date [0-9-]*//' > cat/T32UNF_20240601.options
+  sed -e 's|"href": "[^"]*"|"href": "T32UNF_20240601"|' -e 's|"datetime": "[^"]*"|"datetime": "2024-06-01T10:30:21Z"|' \
+      -e 's|^{|{"tile": "32UNF", |' -e '/"bands":/d' scene/S2A_SIMULATED_L1C.json > cat/T32UNF_20240601.json
   cp scene/S2A_SIMULATED_L1C.tif cat/S2A_T32UMF_20240601_L1C.tif
-  cp scene/S2A_SIMULATED_L1C.options cat/S2A_T32UMF_20240601_L1C.options
+  sed -e 's|"href": "[^"]*"|"href": "S2A_T32UMF_20240601_L1C.tif"|' -e 's|"datetime": "[^"]*"|"datetime": "2024-06-01T10:30:00Z"|' \
+      -e 's|^{|{"tile": "32UMF", |' scene/S2A_SIMULATED_L1C.json > cat/S2A_T32UMF_20240601_L1C.json
   cat > job.yaml <<YAML
 product: boa
 model: m.h5
