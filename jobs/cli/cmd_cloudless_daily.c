@@ -9,7 +9,9 @@
 #include "core/date.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/datapath.h"
 #include "jobs/cli/cli.h"
+#include "pipeline/cloudless/kalman_model.h"
 #include "pipeline/cloudless/state.h"
 
 void cc_cmd_cloudless_daily_help(void)
@@ -30,7 +32,7 @@ void cc_cmd_cloudless_daily_help(void)
            "  -o, --output OUT.nc    the product cube (created or appended)\n"
            "  --date YYYY-MM-DD      the last day to process (required)\n"
            "  --from YYYY-MM-DD      first day without a state, or of the reanalysis\n"
-           "  --params FILE          Kalman parameters (pipeline/cloudless/kalman_model.h; default: built-in)\n"
+           "  --params FILE          Kalman parameters (default: the shipped " CC_KF_SHIPPED_MODEL ", else built-in)\n"
            "  --reanalysis           smoother over [--from, --date] (+- --margin days of observations)\n"
            "  --margin N             reanalysis: days of observations beyond the period (default 45)\n"
            "  --block-rows N         rows per block (default 256; memory ~600 bytes per pixel of a block)\n"
@@ -94,6 +96,10 @@ int cc_cmd_cloudless_daily(int argc, char **argv)
         return 2;
     }
     a.cube_dir = argv[optind];
+    char shipped[4096]; /* the shipped parameters (fitted on real series) unless --params */
+    if (!a.params_path && cc_data_find(CC_KF_SHIPPED_MODEL, shipped, sizeof shipped) == CC_OK)
+        a.params_path = shipped;
+    cc_error_clear();
     if (!cc_date_parse(date, &a.last_day))
         return bad("--date: not a date YYYY-MM-DD:", date);
     a.first_day = a.last_day;

@@ -8,7 +8,9 @@
 
 #include "core/date.h"
 #include "core/error.h"
+#include "core/datapath.h"
 #include "jobs/cli/cli.h"
+#include "pipeline/cloudless/kalman_model.h"
 #include "jobs/run/daily.h"
 
 void cc_cmd_daily_help(void)
@@ -25,7 +27,7 @@ void cc_cmd_daily_help(void)
            "  -o, --output DIR      output folder (default: the job's)\n"
            "  --today YYYY-MM-DD    the current day (default: the UTC date now)\n"
            "  --lag N               days without acquisition are made when N days old (default 2)\n"
-           "  --params FILE         Kalman parameters (default: built-in)\n"
+           "  --params FILE         Kalman parameters (default: the shipped " CC_KF_SHIPPED_MODEL ", else built-in)\n"
            "  --block-rows N        rows per block (default 256)\n"
            "  --wait S              wait up to S seconds for another daily run of the folder (default 0)\n"
            "Exit codes: 0 up to date, 1 a tile failed (see the journal), 2 bad arguments or job file.\n");
@@ -82,6 +84,10 @@ int cc_cmd_daily(int argc, char **argv)
         return 2;
     }
     a.job_path = argv[optind];
+    char shipped[4096]; /* the shipped parameters (fitted on real series) unless --params */
+    if (!a.params && cc_data_find(CC_KF_SHIPPED_MODEL, shipped, sizeof shipped) == CC_OK)
+        a.params = shipped;
+    cc_error_clear();
     int days = 0, failed = 0;
     cc_status st = cc_daily_run(&a, &days, &failed);
     if (st != CC_OK) {
