@@ -99,6 +99,10 @@ cc_status cc_fs_write_error(const char *path, int err, const char *what);
 #define CC_FS_NEARLY_FULL (64ll << 20)
 int cc_fs_write_cause(const char *path, int err);
 
+/* Bytes this process may still write in the folder of `path` (root may use
+ * the reserved blocks); -1 if unknown. */
+long long cc_fs_space_left(const char *path);
+
 /* Points every descriptor of this process that is open on `path` at an
  * anonymous in-memory file (memfd). For a temporary that is being discarded
  * after a failed write:

@@ -230,6 +230,15 @@ static long long space_left(const char *dir, int *rdonly)
     return (long long)(blocks * (unsigned long long)(vs.f_frsize ? vs.f_frsize : vs.f_bsize));
 }
 
+long long cc_fs_space_left(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *base;
+    int rdonly = 0;
+    cc_fs_split_path(path, dir, sizeof dir, &base);
+    return space_left(dir, &rdonly);
+}
+
 int cc_fs_write_cause(const char *path, int err)
 {
     char dir[PATH_MAX];

@@ -218,13 +218,27 @@ out:
 }
 
 /* Whether every date of a comes after the last of o (a non-empty cube), so
- * that the write is an in-place append. */
+ * that the write is an in-place append. An append that might not fit the
+ * free space (its raw size at 4 bytes a value, + 1/8 + 8 MiB for chunk
+ * overhead and the undo log) takes the copy path instead: a full disk in the
+ * middle of an in-place HDF5 write is not an error HDF5 recovers from (it
+ * crashes at close), while the copy path fails cleanly and leaves the cube
+ * as it was. */
 static int appends_after_last(const cc_cube_write_args *a, const old_cube *o)
 {
     if (o->ntime == 0 || !cc_cube_append_in_place_enabled())
         return 0;
     double first = a->ndates > 1 ? (double)a->dates[0] : (double)cc_date_to_days(a->year, a->month, a->day);
-    return first > o->days[o->ntime - 1];
+    if (!(first > o->days[o->ntime - 1]))
+        return 0;
+    double raw = 4.0 * a->width * a->height * a->nlayers * (a->ndates > 1 ? a->ndates : 1);
+    long long left = cc_fs_space_left(a->path);
+    if (left >= 0 && (double)left < raw * 1.125 + 8.0 * 1024 * 1024) {
+        cc_info("%s: %lld MiB free, the append needs up to %.0f MiB: written by copy, not in place", a->path,
+                left >> 20, raw * 1.125 / 1048576.0 + 8);
+        return 0;
+    }
+    return 1;
 }
 
 /* Closes o and appends a's dates to the cube in place. */
@@ -317,17 +331,17 @@ cc_status cc_cube_write(const cc_cube_write_args *a)
     }
     for (int i = 0; i < a->nlayers; i++)
         map[i] = i;
+    CHECK_ST(cc_cube_recover(a->path)); /* an append killed earlier is rolled back first */
     if (stat(a->path, &sb) == 0) {
         have_old = 1;
-    CHECK_ST(cc_cube_recover(a->path)); /* an append killed earlier is rolled back first */
         CHECK_ST(old_cube_open(a->path, &o));
         CHECK_ST(check_compatible(a, srs, &o, map));
-    } else if (errno != ENOENT) {
-        st = cc_error_set(CC_ERR_IO, "%s: %s", a->path, strerror(errno));
         if (appends_after_last(a, &o)) { /* the cost of the new slices only (cube_append.c) */
             st = append_in_place(a, &o, map);
             goto out;
         }
+    } else if (errno != ENOENT) {
+        st = cc_error_set(CC_ERR_IO, "%s: %s", a->path, strerror(errno));
         goto out;
     }
 

@@ -179,18 +179,6 @@ cc_status cc_cube_stream_set_text(cc_cube_stream *s, const char *layer, const ch
 /* Discards everything written and frees s; NULL is a no-op. */
 void cc_cube_stream_abort(cc_cube_stream *s);
 
-/* Closes a NetCDF-4 file whose write failed and that is being discarded
- * (its temporary `tmp` is removed afterwards with cc_fs_abort): the file is
- * moved off the disk first (cc_fs_discard_open), then closed, then aborted
- * if the close still fails. nc_abort alone crashes in HDF5 after a failed
- * nc_enddef on a full disk, and a file left open crashes at exit
- * (H5F__close_cb) (issue 17). */
-void cc_cube_nc_discard(int ncid, const char *tmp);
-
-/* A text attribute of a NetCDF variable (NC_GLOBAL for global), as a
- * malloc'd NUL-terminated string the caller frees; NULL if absent, not text,
- * or out of memory. */
-char *cc_cube_text_att(int ncid, int varid, const char *name);
 /* ---- streaming appender (dates added in place, window by window) ----
  *
  * Adds one or more dates, all after the cube's last, to an existing cube in
@@ -225,10 +213,10 @@ void cc_cube_append_abort(cc_cube_appender *p);
  * (H5F__close_cb) (issue 17). */
 void cc_cube_nc_discard(int ncid, const char *tmp);
 
-
-/* Small reader for tests and tools: the number of dates and their values
- * (days since 1970-01-01) in a cube. *days is malloc'd; caller frees. */
-cc_status cc_cube_dates(const char *path, int *ndates, double **days);
+/* A text attribute of a NetCDF variable (NC_GLOBAL for global), as a
+ * malloc'd NUL-terminated string the caller frees; NULL if absent, not text,
+ * or out of memory. */
+char *cc_cube_text_att(int ncid, int varid, const char *name);
 
 /* Rolls back an append of `path` whose writer was killed (its undo log
  * "<path>.undo" exists and no live process holds it) to the cube's exact
@@ -236,6 +224,10 @@ cc_status cc_cube_dates(const char *path, int *ndates, double **days);
  * reader and writer of cubes calls it before opening one; run it (or any
  * clearcube write) before reading a cube with other tools after a crash. */
 cc_status cc_cube_recover(const char *path);
+
+/* Small reader for tests and tools: the number of dates and their values
+ * (days since 1970-01-01) in a cube. *days is malloc'd; caller frees. */
+cc_status cc_cube_dates(const char *path, int *ndates, double **days);
 
 #ifdef __cplusplus
 }
