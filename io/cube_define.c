@@ -320,18 +320,7 @@ static cc_status define_global_atts(const cc_cube_write_args *a, const old_cube 
     }
     title = cc_cube_asprintf("clearcube %s datacube, tile %s", a->product ? a->product : "",
                       a->tile_id ? a->tile_id : "");
-    char what[64];
-    if (a->ndates > 1) {
-        char first[CC_DATE_ISO_SIZE], last[CC_DATE_ISO_SIZE];
-        cc_date_format(a->dates[0], first);
-        cc_date_format(a->dates[a->ndates - 1], last);
-        snprintf(what, sizeof what, "%d dates %s..%s", a->ndates, first, last);
-    } else
-        snprintf(what, sizeof what, "%04d-%02d-%02d", a->year, a->month, a->day);
-    line = cc_cube_asprintf("%s: clearcube %s wrote %s (%s)%s%s%s%s", now, CC_VERSION,
-                     what, a->processor ? a->processor : "cc_cube_write",
-                     a->inputs ? " from " : "", a->inputs ? a->inputs : "",
-                     a->parameters ? "; " : "", a->parameters ? a->parameters : "");
+    line = cc_cube_history_line(a, now); /* one format with the in-place append (cube_append.c) */
     if (!title || !line) {
         st = CC_ERR_NOMEM;
         goto out;
