@@ -105,7 +105,7 @@ if command -v mpirun >/dev/null; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
   # sanitizer builds: Open MPI's own allocations are suppressed, as in tests/run/run_mpi.sh
   export OMPI_MCA_mca_base_component_disable_dlclose=1
-  export LSAN_OPTIONS="suppressions=$(dirname "$(readlink -f "$0")")/../run/lsan-openmpi.supp:fast_unwind_on_malloc=0:print_suppressions=0"
+  export LSAN_OPTIONS="suppressions=$(dirname "$(readlink -f "$0")")/../lsan-libs.supp:fast_unwind_on_malloc=0:print_suppressions=0"
   echo "a 32TNR 2024-06-15 $T/sim/S2A_SIMULATED_L1C.json" > "$T/items.txt"   # the scene sidecar
   for k in 1 2; do
     mpirun -n 1 "$CC" run --items "$T/items.txt" -o "$T/run" -q --progress never >/dev/null 2>"$T/run$k.err" || fail "run $k: $(tail -n 1 "$T/run$k.err")"

@@ -124,7 +124,7 @@ mkdir -p "$T/moved" && cp -a "$P" "$M" && mv "$P" "$T/prefix.gone"
     mkdir -p job2 && cd job2 || exit 1
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
     # under ASan: Open MPI's own allocations are not ours (as tests/run/run_mpi.sh)
-    export LSAN_OPTIONS="suppressions=$SRC/tests/run/lsan-openmpi.supp:fast_unwind_on_malloc=0:print_suppressions=0"
+    export LSAN_OPTIONS="suppressions=$SRC/tests/lsan-libs.supp:fast_unwind_on_malloc=0:print_suppressions=0"
     . "$SRC/tests/lib/sim_catalogue.sh"
     cc_sim_catalogue clearcube > /dev/null 2>&1 || fail "moved prefix: simulate"
     sed -i 's/^product: reference/product: boa/' job.yaml
@@ -149,8 +149,8 @@ mv "$T/prefix.gone" "$P"
 # run time) holds no path into the source or build tree, and its run path points into neither.
 X=$(mktemp -d /tmp/cc-install-XXXXXX)
 cp -a "$M" "$X/clearcube" && cp "$SRC/tests/lib/sim_catalogue.sh" "$X/"
-# under ASan: Open MPI's and netCDF's own leaks are not ours (tests/run/lsan-openmpi.supp, tests/lsan-libs.supp)
-cat "$SRC/tests/run/lsan-openmpi.supp" "$SRC/tests/lsan-libs.supp" > "$X/lsan.supp" 2> /dev/null
+# under ASan: Open MPI's and the libraries' own leaks are not ours (tests/lsan-libs.supp)
+cp "$SRC/tests/lsan-libs.supp" "$X/lsan.supp" 2> /dev/null
 strip --strip-debug -o "$X/stripped" "$X/clearcube/bin/clearcube" 2> /dev/null || cp "$X/clearcube/bin/clearcube" "$X/stripped"
 # (source file names, e.g. from __FILE__ or ASan's global descriptors, are not data paths: left out)
 hits=$(strings -n 6 "$X/stripped" | grep -F -e "$SRC" -e "$(cd "$BUILD" && pwd)" \

@@ -8,7 +8,7 @@ BENCH=${2:?usage: dispatch_smoke.sh MPIEXEC BENCH}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 # sanitizer builds: Open MPI's own allocations are suppressed, as in tests/run/run_mpi.sh
 export OMPI_MCA_mca_base_component_disable_dlclose=1
-export LSAN_OPTIONS="suppressions=$(dirname "$(readlink -f "$0")")/../run/lsan-openmpi.supp:fast_unwind_on_malloc=0:print_suppressions=0"
+export LSAN_OPTIONS="suppressions=$(dirname "$(readlink -f "$0")")/../lsan-libs.supp:fast_unwind_on_malloc=0:print_suppressions=0"
 out=$("$MPIEXEC" -n 2 --oversubscribe "$BENCH" --items 1000 --tiles 10 --pingpong 100) || {
   echo "FAIL: cc_bench_dispatch exited $?"; exit 1; }
 printf '%s\n' "$out" | python3 -c '

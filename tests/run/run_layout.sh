@@ -16,7 +16,7 @@ T=${CLEARCUBE_TMP:-/tmp}/run_layout
 rm -rf "$T" && mkdir -p "$T" && cd "$T" || exit 1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_mca_base_component_disable_dlclose=1
-export LSAN_OPTIONS="suppressions=$SRC/tests/run/lsan-openmpi.supp:fast_unwind_on_malloc=0:print_suppressions=0"
+export LSAN_OPTIONS="suppressions=$SRC/tests/lsan-libs.supp:fast_unwind_on_malloc=0:print_suppressions=0"
 unset OMPI_MCA_rmaps_base_oversubscribe PRTE_MCA_rmaps_base_oversubscribe CUDA_VISIBLE_DEVICES
 fails=0
 ok() { echo "ok   $1"; }

@@ -10,10 +10,10 @@ BIN=${CLEARCUBE_BIN:?}
 T=${CLEARCUBE_TMP:-/tmp}/run_$scenario
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export SOURCE_DATE_EPOCH=1700000000   # the job's "submission time" in every cube
-# sanitizer builds: Open MPI's own allocations are suppressed (lsan-openmpi.supp);
+# sanitizer builds: Open MPI's own allocations are suppressed (tests/lsan-libs.supp);
 # keep its components loaded so that their frames have names
 export OMPI_MCA_mca_base_component_disable_dlclose=1
-export LSAN_OPTIONS="suppressions=$(dirname "$(readlink -f "$0")")/lsan-openmpi.supp:fast_unwind_on_malloc=0:print_suppressions=0"
+export LSAN_OPTIONS="suppressions=$(dirname "$(readlink -f "$0")")/../lsan-libs.supp:fast_unwind_on_malloc=0:print_suppressions=0"
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 mpi() { local n=$1; shift; "$MPIEXEC" -n "$n" --oversubscribe "$BIN" run "$@"; }

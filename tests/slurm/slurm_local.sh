@@ -24,7 +24,7 @@ T=${CLEARCUBE_TMP:-/tmp}/slurm_$scenario
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export SOURCE_DATE_EPOCH=1700000000   # the same "submission time" in every cube compared here
 export OMPI_MCA_mca_base_component_disable_dlclose=1
-export LSAN_OPTIONS="suppressions=$SRC/tests/run/lsan-openmpi.supp:fast_unwind_on_malloc=0:print_suppressions=0"
+export LSAN_OPTIONS="suppressions=$SRC/tests/lsan-libs.supp:fast_unwind_on_malloc=0:print_suppressions=0"
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
