@@ -19,6 +19,7 @@
 #include "pipeline/atmos/context.h"
 #include "pipeline/atmos/reference.h"
 #include "pipeline/boa/simulate.h"
+#include "sim_scene.h"
 #include "testutil.h"
 
 static int is_quantised(double feature_plus_1)
@@ -114,18 +115,9 @@ static void check_stream(const cc_scene *s, const cc_reference_options *ro, cons
 
 int main(void)
 {
-    GDALAllRegister();
-    const char *dir = cc_test_tmpdir("reference_context");
     cc_simulate_options so;
-    cc_simulate_options_init(&so);
-    so.size = 192;
-    CHECK_OK(cc_simulate_scene(dir, &so));
-    char path[4200];
-    snprintf(path, sizeof path, "%s/S2A_SIMULATED_L1C.tif", dir);
-    cc_scene_options o;
-    cc_simulate_scene_options(&so, &o);
     cc_scene *s = NULL;
-    CHECK_OK(cc_scene_open(path, &o, &s));
+    const char *dir = sim_scene_open("reference_context", 192, 0, &so, &s);
     if (!s)
         TEST_RETURN();
 

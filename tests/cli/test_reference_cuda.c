@@ -14,6 +14,7 @@
 #include "kernels/device/device.h"
 #include "pipeline/atmos/reference.h"
 #include "pipeline/boa/simulate.h"
+#include "sim_scene.h"
 #include "testutil.h"
 
 int main(void)
@@ -30,19 +31,9 @@ int main(void)
         return 77;
     }
     printf("device: %s\n", dev.name);
-    GDALAllRegister();
-    const char *dir = cc_test_tmpdir("reference_cuda");
     cc_simulate_options so;
-    cc_simulate_options_init(&so);
-    so.size = 1100;
-    so.seed = 5;
-    CHECK_OK(cc_simulate_scene(dir, &so));
-    char path[4200];
-    snprintf(path, sizeof path, "%s/S2A_SIMULATED_L1C.tif", dir);
-    cc_scene_options o;
-    cc_simulate_scene_options(&so, &o);
     cc_scene *s = NULL;
-    CHECK_OK(cc_scene_open(path, &o, &s));
+    sim_scene_open("reference_cuda", 1100, 5, &so, &s);
     if (!s)
         TEST_RETURN();
     cc_reference_options ro;

@@ -15,6 +15,7 @@
 #include "pipeline/atmos/context.h"
 #include "pipeline/atmos/reference.h"
 #include "pipeline/boa/simulate.h"
+#include "sim_scene.h"
 #include "testutil.h"
 
 static int same(const cc_reference_result *a, const cc_reference_result *b)
@@ -28,19 +29,9 @@ static int same(const cc_reference_result *a, const cc_reference_result *b)
 
 int main(void)
 {
-    GDALAllRegister();
-    const char *dir = cc_test_tmpdir("reference_overlap");
     cc_simulate_options so;
-    cc_simulate_options_init(&so);
-    so.size = 600; /* 2 slabs of 512 rows, 5 blocks of 128 (the last ones partial) */
-    so.seed = 11;
-    CHECK_OK(cc_simulate_scene(dir, &so));
-    char path[4200];
-    snprintf(path, sizeof path, "%s/S2A_SIMULATED_L1C.tif", dir);
-    cc_scene_options o;
-    cc_simulate_scene_options(&so, &o);
     cc_scene *s = NULL;
-    CHECK_OK(cc_scene_open(path, &o, &s));
+    sim_scene_open("reference_overlap", 600, 11, &so, &s); /* 2 slabs of 512 rows, 5 blocks of 128 (the last ones partial) */
     if (!s)
         TEST_RETURN();
     cc_reference_options ro;

@@ -9,6 +9,7 @@
 #include "pipeline/atmos/reference.h"
 #include "pipeline/boa/simulate.h"
 #include "kernels/smac/smac.h"
+#include "sim_scene.h"
 #include "testutil.h"
 
 static int read_truth(const char *path, int n, uint16_t *out)
@@ -23,19 +24,10 @@ static int read_truth(const char *path, int n, uint16_t *out)
 
 int main(void)
 {
-    GDALAllRegister();
-    const char *dir = cc_test_tmpdir("reference_simulated");
     cc_simulate_options so;
-    cc_simulate_options_init(&so);
-    so.size = 192;
-    CHECK_OK(cc_simulate_scene(dir, &so));
-
-    char path[4200];
-    snprintf(path, sizeof path, "%s/S2A_SIMULATED_L1C.tif", dir);
-    cc_scene_options o;
-    cc_simulate_scene_options(&so, &o);
     cc_scene *s = NULL;
-    CHECK_OK(cc_scene_open(path, &o, &s));
+    const char *dir = sim_scene_open("reference_simulated", 192, 0, &so, &s);
+    char path[4200];
     if (!s)
         TEST_RETURN();
 
