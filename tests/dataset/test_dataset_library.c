@@ -32,6 +32,7 @@
 #include "io/s2/scene.h"
 #include "pipeline/atmos/reference.h"
 #include "pipeline/boa/dataset.h"
+#include "h5read.h"
 #include "testutil.h"
 
 #define P 128
@@ -266,45 +267,6 @@ static void write_config(const char *path, const char *extra)
 
 /* ------------------------------------------------------------ reading the file */
 
-static void *read_ds(hid_t f, const char *name, hid_t type, size_t elem, size_t *n0)
-{
-    *n0 = 0;
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-    if (d < 0)
-        return NULL;
-    hid_t sp = H5Dget_space(d);
-    hsize_t dims[4] = {0};
-    int rank = H5Sget_simple_extent_dims(sp, dims, NULL);
-    size_t tot = 1;
-    for (int i = 0; i < rank; i++)
-        tot *= dims[i];
-    void *buf = malloc(tot * elem + 1);
-    if (H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-        free(buf);
-        buf = NULL;
-    }
-    H5Sclose(sp);
-    H5Dclose(d);
-    *n0 = dims[0];
-    return buf;
-}
-
-static char *read_str_attr(hid_t obj, const char *name)
-{
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0)
-        return NULL;
-    hid_t t = H5Aget_type(a);
-    char *s = NULL, *out = NULL;
-    if (H5Tis_variable_str(t) > 0 && H5Aread(a, t, &s) >= 0 && s) {
-        out = strdup(s);
-        H5free_memory(s);
-    }
-    H5Tclose(t);
-    H5Aclose(a);
-    return out;
-}
-
 typedef struct {
     size_t n, nlib;
     uint16_t *l1c, *l2a, *cpx, *spec;
@@ -321,19 +283,19 @@ static int load(const char *path, dsfile *h)
     if (f < 0)
         return -1;
     size_t n;
-    h->l1c = read_ds(f, "l1c", H5T_NATIVE_UINT16, 2, &h->n);
-    h->l2a = read_ds(f, "l2a", H5T_NATIVE_UINT16, 2, &n);
-    h->cpx = read_ds(f, "context_px", H5T_NATIVE_UINT16, 2, &n);
-    h->ctx = read_ds(f, "context", H5T_NATIVE_FLOAT, 4, &n);
-    h->scene = read_ds(f, "scene", H5T_NATIVE_INT32, 4, &n);
-    h->split = read_ds(f, "split", H5T_NATIVE_UINT8, 1, &n);
-    h->kind = read_ds(f, "kind", H5T_NATIVE_UINT8, 1, &n);
-    h->spec = read_ds(f, "library/spectra", H5T_NATIVE_UINT16, 2, &h->nlib);
-    h->source = read_ds(f, "library/source", H5T_NATIVE_INT32, 4, &n);
-    h->cls = read_ds(f, "library/class", H5T_NATIVE_UINT8, 1, &n);
+    h->l1c = h5_read_all(f, "l1c", H5T_NATIVE_UINT16, 2, &h->n);
+    h->l2a = h5_read_all(f, "l2a", H5T_NATIVE_UINT16, 2, &n);
+    h->cpx = h5_read_all(f, "context_px", H5T_NATIVE_UINT16, 2, &n);
+    h->ctx = h5_read_all(f, "context", H5T_NATIVE_FLOAT, 4, &n);
+    h->scene = h5_read_all(f, "scene", H5T_NATIVE_INT32, 4, &n);
+    h->split = h5_read_all(f, "split", H5T_NATIVE_UINT8, 1, &n);
+    h->kind = h5_read_all(f, "kind", H5T_NATIVE_UINT8, 1, &n);
+    h->spec = h5_read_all(f, "library/spectra", H5T_NATIVE_UINT16, 2, &h->nlib);
+    h->source = h5_read_all(f, "library/source", H5T_NATIVE_INT32, 4, &n);
+    h->cls = h5_read_all(f, "library/class", H5T_NATIVE_UINT8, 1, &n);
     hid_t g = H5Gopen2(f, "library", H5P_DEFAULT);
     if (g >= 0) {
-        h->fill_rules = read_str_attr(g, "fill_rules");
+        h->fill_rules = h5_read_str_attr(g, "fill_rules");
         H5Gclose(g);
     }
     H5Fclose(f);

@@ -22,6 +22,7 @@
 #include "pipeline/atmos/reference.h"
 #include "pipeline/boa/simulate.h"
 #include "kernels/smac/smac.h"
+#include "h5read.h"
 #include "testutil.h"
 
 #define P 128
@@ -38,36 +39,17 @@ typedef struct {
     uint8_t *split, *kind;
 } h5data;
 
-static void *read_all(hid_t f, const char *name, hid_t type, size_t elem, size_t *n0)
-{
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-    if (d < 0)
-        return NULL;
-    hid_t sp = H5Dget_space(d);
-    hsize_t dims[4] = {0};
-    int rank = H5Sget_simple_extent_dims(sp, dims, NULL);
-    size_t tot = 1;
-    for (int i = 0; i < rank; i++)
-        tot *= dims[i];
-    void *buf = malloc(tot * elem + 1);
-    H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-    H5Sclose(sp);
-    H5Dclose(d);
-    *n0 = dims[0];
-    return buf;
-}
-
 static int load(const char *path, h5data *h)
 {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
         return -1;
     size_t n;
-    h->l1c = read_all(f, "l1c", H5T_NATIVE_UINT16, 2, &h->n);
-    h->l2a = read_all(f, "l2a", H5T_NATIVE_UINT16, 2, &n);
-    h->ctx = read_all(f, "context", H5T_NATIVE_FLOAT, 4, &n);
+    h->l1c = h5_read_all(f, "l1c", H5T_NATIVE_UINT16, 2, &h->n);
+    h->l2a = h5_read_all(f, "l2a", H5T_NATIVE_UINT16, 2, &n);
+    h->ctx = h5_read_all(f, "context", H5T_NATIVE_FLOAT, 4, &n);
     CHECK(n == h->n);
-    h->cpx = read_all(f, "context_px", H5T_NATIVE_UINT16, 2, &n);
+    h->cpx = h5_read_all(f, "context_px", H5T_NATIVE_UINT16, 2, &n);
     CHECK(n == h->n);
     /* the context has 7 columns, context_px [N, 128, 128, 7] */
     hid_t d = H5Dopen2(f, "context", H5P_DEFAULT), sp = H5Dget_space(d);
@@ -83,18 +65,13 @@ static int load(const char *path, h5data *h)
     hid_t a = H5Aopen(f, "version", H5P_DEFAULT);
     H5Aread(a, H5T_NATIVE_INT, &h->version);
     H5Aclose(a);
-    a = H5Aopen(f, "context", H5P_DEFAULT);
-    hid_t t = H5Aget_type(a);
-    char *str = NULL;
-    if (H5Tis_variable_str(t) > 0 && H5Aread(a, t, &str) >= 0 && str) {
+    char *str = h5_read_str_attr(f, "context");
+    if (str)
         snprintf(h->context_attr, sizeof h->context_attr, "%s", str);
-        H5free_memory(str);
-    }
-    H5Tclose(t);
-    H5Aclose(a);
-    h->scene = read_all(f, "scene", H5T_NATIVE_INT32, 4, &n);
-    h->split = read_all(f, "split", H5T_NATIVE_UINT8, 1, &n);
-    h->kind = read_all(f, "kind", H5T_NATIVE_UINT8, 1, &n);
+    free(str);
+    h->scene = h5_read_all(f, "scene", H5T_NATIVE_INT32, 4, &n);
+    h->split = h5_read_all(f, "split", H5T_NATIVE_UINT8, 1, &n);
+    h->kind = h5_read_all(f, "kind", H5T_NATIVE_UINT8, 1, &n);
     H5Fclose(f);
     return h->l1c && h->l2a && h->ctx && h->cpx ? 0 : -1;
 }
