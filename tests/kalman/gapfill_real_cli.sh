@@ -10,14 +10,7 @@ CC=${CLEARCUBE_BIN:?}
 T=${CLEARCUBE_TMP:-/tmp}/gapfill_real_cli
 rm -rf "$T" && mkdir -p "$T"
 fail=0
-err() { echo "FAIL: $*" >&2; fail=1; }
-one_line_error() { # name expected-substring command...
-  local name=$1 want=$2; shift 2
-  "$@" >"$T/$name.out" 2>"$T/$name.err"; local rc=$?
-  [ $rc -ne 0 ] || err "$name: exit 0"
-  [ "$(wc -l <"$T/$name.err")" -eq 1 ] || err "$name: stderr is not one line: $(cat "$T/$name.err")"
-  grep -q -- "$want" "$T/$name.err" || err "$name: stderr lacks '$want': $(cat "$T/$name.err")"
-}
+. "$(dirname "$(readlink -f "$0")")/../lib/one_line_error.sh"
 one_line_error nocube "$T/none/X_s2.nc" "$CC" gapfill-eval --json "$T/a.json" --loo "cube:$T/none:X" --loo "cube:$T/none:Y"
 one_line_error badspec "cube:DIR:TILE or landsat:DIR:YEAR" "$CC" gapfill-eval --json "$T/b.json" --loo foo --loo bar
 one_line_error badkind "unknown series kind" "$CC" gapfill-eval --json "$T/c.json" --loo "olci:$T:1" --loo "cube:$T:X"
