@@ -469,14 +469,14 @@ static const char *sensor_product(cc_sensor s)
  * io/ may not include; cloudless_product.c checks they agree). */
 enum { MASK_NODATA = 0, MASK_CLEAR = 1 };
 
-/* Encodes date k of the values (and mask) into dn, [layer][ndates][npix]. */
-static void sensor_encode(const cc_cube_sensor_args *a, int k, size_t npix, uint16_t *dn)
+/* Encodes date k of the values (and mask) of npix pixels into slot kout of
+ * dn, [layer][nd][npix]. */
+static void sensor_encode(const cc_cube_sensor_args *a, int k, size_t npix, uint16_t *dn, size_t nd, size_t kout)
 {
-    const size_t nd = (size_t)a->ndates;
     if (a->sensor == CC_SENSOR_S1) {
         const float *v = a->values + (size_t)(a->slices ? a->slices[k] : k) * npix * CC_CL_NS1;
         for (int b = 0; b < CC_CL_NS1; b++) {
-            uint16_t *d = dn + ((size_t)b * nd + (size_t)k) * npix;
+            uint16_t *d = dn + ((size_t)b * nd + kout) * npix;
             for (size_t p = 0; p < npix; p++)
                 d[p] = cc_cube_db_dn(v[p * CC_CL_NS1 + (size_t)b]);
         }
@@ -485,12 +485,12 @@ static void sensor_encode(const cc_cube_sensor_args *a, int k, size_t npix, uint
     const float *v = a->values + (size_t)(a->slices ? a->slices[k] : k) * npix * CC_CL_NBANDS;
     const uint8_t *mask = a->mask ? a->mask + (size_t)k * npix : NULL;
     for (int b = 0; b < CC_CL_NBANDS; b++) {
-        uint16_t *d = dn + ((size_t)b * nd + (size_t)k) * npix;
+        uint16_t *d = dn + ((size_t)b * nd + kout) * npix;
         /* the reflectance of cloudy pixels is kept: the mask says what is an observation */
         for (size_t p = 0; p < npix; p++)
             d[p] = (mask && mask[p] == MASK_NODATA) ? 0 : cc_cube_refl_dn(v[p * CC_CL_NBANDS + (size_t)b]);
     }
-    uint16_t *m = dn + ((size_t)CC_CL_NBANDS * nd + (size_t)k) * npix;
+    uint16_t *m = dn + ((size_t)CC_CL_NBANDS * nd + kout) * npix;
     for (size_t p = 0; p < npix; p++) {
         int any = 0;
         for (int b = 0; b < CC_CL_NBANDS; b++)
@@ -534,21 +534,86 @@ static int sensor_layers(cc_sensor sensor, uint16_t *dn, size_t slab, cc_cube_la
     return CC_CL_NBANDS + 1;
 }
 
+/* Whether the window's dates can be appended in place (the streaming
+ * appender): the cube is absent, empty or ends before the first new date,
+ * in-place appends are enabled and the new slices fit the free space (as
+ * appends_after_last). Anything unexpected: 0, and the copy path reports it. */
+static int sensor_window_in_place(const cc_cube_sensor_args *a, const char *path, size_t wpix, int nl)
+{
+    struct stat sb;
+    int n = 0, ok = 1;
+    double *days = NULL;
+    if (!cc_cube_append_in_place_enabled() || cc_cube_recover(path) != CC_OK) {
+        cc_error_clear();
+        return 0;
+    }
+    if (stat(path, &sb) == 0) {
+        if (cc_cube_dates(path, &n, &days) != CC_OK) {
+            cc_error_clear();
+            return 0;
+        }
+        ok = n == 0 || (double)a->days[0] > days[n - 1];
+        free(days);
+    } else if (errno != ENOENT)
+        return 0;
+    double raw = 4.0 * (double)wpix * nl * a->ndates;
+    long long left = cc_fs_space_left(path);
+    if (ok && left >= 0 && (double)left < raw * 1.125 + 8.0 * 1024 * 1024) {
+        cc_info("%s: %lld MiB free, the append needs up to %.0f MiB: written by copy, not in place", path, left >> 20,
+                raw * 1.125 / 1048576.0 + 8);
+        return 0;
+    }
+    return ok;
+}
+
+/* The window's dates appended in place, window-sized buffers only. */
+static cc_status sensor_append_window(const cc_cube_sensor_args *a, const cc_cube_write_args *w, size_t wpix, int nl)
+{
+    cc_fs_lock *lock = NULL;
+    cc_cube_appender *p = NULL;
+    uint16_t *dn = NULL;
+    cc_status st = cc_cube_lock(w->path, &lock); /* one writer per cube */
+    if (st != CC_OK)
+        return st;
+    cc_fs_remove_stale_temps(w->path);
+    if ((st = cc_cube_append_open(w, &p)) != CC_OK)
+        goto out;
+    if (!(dn = cc_malloc3((size_t)nl, wpix, sizeof *dn))) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: sensor cube: out of memory", a->tile);
+        goto out;
+    }
+    for (int k = 0; k < a->ndates && st == CC_OK; k++) {
+        sensor_encode(a, k, wpix, dn, 1, 0);
+        st = cc_cube_append_window(p, k, a->x0, a->y0, a->win_width, a->win_height, dn);
+    }
+    if (st == CC_OK) {
+        st = cc_cube_append_commit(p);
+        p = NULL;
+    }
+    if (st == CC_OK)
+        cc_debug("%s: %d date(s) appended in place, window %dx%d+%d+%d of %dx%d", w->path, a->ndates, a->win_width,
+                 a->win_height, a->x0, a->y0, a->width, a->height);
+out:
+    cc_cube_append_abort(p);
+    free(dn);
+    cc_fs_lock_release_remove(lock);
+    return st;
+}
+
 cc_status cc_cube_write_sensor(const cc_cube_sensor_args *a)
 {
     if (!a || !a->dir || !a->tile || !a->values || a->ndates < 1 || !a->days || a->width <= 0 || a->height <= 0 ||
         a->sensor < CC_SENSOR_S2 || a->sensor >= CC_SENSOR_COUNT)
         return cc_error_set(CC_ERR_ARG, "%s: sensor cube: no values, dates or grid", a && a->tile ? a->tile : "?");
-    const size_t npix = (size_t)a->width * (size_t)a->height, nd = (size_t)a->ndates;
+    const int windowed = a->win_width > 0 || a->win_height > 0;
+    const int ww = windowed ? a->win_width : a->width, wh = windowed ? a->win_height : a->height;
+    if (windowed && (ww <= 0 || wh <= 0 || a->x0 < 0 || a->y0 < 0 || a->x0 > a->width - ww || a->y0 > a->height - wh))
+        return cc_error_set(CC_ERR_ARG, "%s: sensor cube: window %dx%d+%d+%d outside the %dx%d grid", a->tile, ww, wh,
+                            a->x0, a->y0, a->width, a->height);
+    const size_t npix = (size_t)a->width * (size_t)a->height, wpix = (size_t)ww * (size_t)wh, nd = (size_t)a->ndates;
     const int nl = a->sensor == CC_SENSOR_S1 ? CC_CL_NS1 : CC_CL_NBANDS + 1;
-    uint16_t *dn = cc_malloc3((size_t)nl * nd, npix, sizeof *dn);
-    if (!dn)
-        return cc_error_set(CC_ERR_NOMEM, "%s: sensor cube: out of memory", a->tile);
-    for (int k = 0; k < a->ndates; k++)
-        sensor_encode(a, k, npix, dn);
     cc_cube_layer layers[CC_CL_NBANDS + 1];
     char names[CC_CL_NBANDS + 1][64], path[4096];
-    sensor_layers(a->sensor, dn, nd * npix, layers, names);
     cc_cube_sensor_path(path, sizeof path, a->dir, a->tile, a->sensor);
     cc_cube_write_args w = {.path = path, .tile_id = a->tile, .wkt = a->wkt, .width = a->width, .height = a->height,
                             .nlayers = nl, .layers = layers, .inputs = a->inputs,
@@ -559,6 +624,36 @@ cc_status cc_cube_write_sensor(const cc_cube_sensor_args *a)
         cc_date_from_days(a->days[0], &w.year, &w.month, &w.day);
     else
         w.ndates = a->ndates, w.dates = a->days;
+    if (windowed && wpix < npix) {
+        uint16_t none = 0; /* the appender takes no data from the layers */
+        sensor_layers(a->sensor, &none, 0, layers, names);
+        if (sensor_window_in_place(a, path, wpix, nl))
+            return sensor_append_window(a, &w, wpix, nl);
+        cc_info("%s: the date(s) go before the cube's last or replace one: written by copy, with the whole grid's "
+                "planes in memory (%zu MiB)", path, ((size_t)nl * nd * npix * sizeof(uint16_t)) >> 20);
+    }
+    /* the whole grid: the window (if any) inside fill */
+    uint16_t *dn = windowed && wpix < npix ? cc_calloc3((size_t)nl * nd, npix, sizeof *dn)
+                                           : cc_malloc3((size_t)nl * nd, npix, sizeof *dn);
+    uint16_t *win = windowed && wpix < npix && dn ? cc_malloc3((size_t)nl, wpix, sizeof *win) : NULL;
+    if (!dn || (windowed && wpix < npix && !win)) {
+        free(dn);
+        return cc_error_set(CC_ERR_NOMEM, "%s: sensor cube: out of memory", a->tile);
+    }
+    for (int k = 0; k < a->ndates; k++) {
+        if (!win) {
+            sensor_encode(a, k, npix, dn, nd, (size_t)k);
+            continue;
+        }
+        sensor_encode(a, k, wpix, win, 1, 0);
+        for (int l = 0; l < nl; l++)
+            for (int r = 0; r < wh; r++)
+                memcpy(dn + ((size_t)l * nd + (size_t)k) * npix + (size_t)(a->y0 + r) * (size_t)a->width +
+                           (size_t)a->x0,
+                       win + (size_t)l * wpix + (size_t)r * (size_t)ww, (size_t)ww * sizeof *dn);
+    }
+    free(win);
+    sensor_layers(a->sensor, dn, nd * npix, layers, names);
     cc_status st = cc_cube_write(&w);
     free(dn);
     return st;

@@ -131,11 +131,22 @@ typedef struct {
     const char *product;    /* NULL: the sensor's ("sensor-cube s2-l2a", ...)   */
     const char *inputs;     /* provenance                                        */
     const char *processor;  /* NULL: "clearcube ingest (Cloudless sensor cube)" */
+    /* the window of the grid that values and mask cover: columns
+     * [x0, x0+win_width), rows [y0, y0+win_height), the pixels of date k at
+     * values + slice_k * win_width*win_height * nb (npix above is then the
+     * window's); the rest of the grid is fill. win_width = win_height = 0:
+     * the whole grid. */
+    int x0, y0, win_width, win_height;
 } cc_cube_sensor_args;
 
 /* Adds the dates to the sensor cube (created if absent; a date already there
  * is replaced; cc_cube_write's crash safety). A pixel without any band value
- * is nodata in cloud_mask, whatever the mask says. */
+ * is nodata in cloud_mask, whatever the mask says. With a window smaller than
+ * the grid, dates after the cube's last (and a new cube) are written by the
+ * streaming appender, window-sized: memory follows the window, not the grid.
+ * A date before the cube's last or replacing one takes cc_cube_write's copy
+ * path, which holds the whole grid's DN planes (2 bytes a layer a pixel a
+ * date: 22 bytes a pixel for an optical date; said in an info line). */
 cc_status cc_cube_write_sensor(const cc_cube_sensor_args *a);
 
 /* ---- streaming writer (full tiles without whole bands in memory) ----

@@ -852,3 +852,42 @@ out:
     mtl_free(&m);
     return st;
 }
+
+cc_status cc_landsat_footprint(const char *path, double gt[6], int *width, int *height, char **wkt)
+{
+    cc_status st;
+    mtl_doc m;
+    char *dir = NULL, *files[7] = {NULL};
+    cc_landsat_info info;
+    GDALDatasetH ds = NULL;
+    memset(&m, 0, sizeof m);
+    *wkt = NULL;
+    if (GDALGetDriverCount() == 0)
+        GDALAllRegister();
+    if ((st = mtl_open(path, &m, &dir)) != CC_OK || (st = parse_info(&m, &info)) != CC_OK ||
+        (st = band_files(dir, &m, info.level, files)) != CC_OK)
+        goto out;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    ds = GDALOpen(files[6], GA_ReadOnly);
+    CPLPopErrorHandler();
+    if (!ds) {
+        st = cc_error_set(CC_ERR_IO, "%s: cannot open raster: %s", files[6], CPLGetLastErrorMsg());
+        goto out;
+    }
+    const char *w = GDALGetProjectionRef(ds);
+    if (GDALGetGeoTransform(ds, gt) != CE_None || !w || !*w) {
+        st = cc_error_set(CC_ERR_CRS, "%s: raster has no geotransform or CRS", files[6]);
+        goto out;
+    }
+    *width = GDALGetRasterXSize(ds), *height = GDALGetRasterYSize(ds);
+    if (!(*wkt = strdup(w)))
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", files[6]);
+out:
+    if (ds)
+        GDALClose(ds);
+    for (int k = 0; k < 7; k++)
+        free(files[k]);
+    free(dir);
+    mtl_free(&m);
+    return st;
+}

@@ -123,6 +123,12 @@ enum {
 cc_status cc_landsat_read(const char *path, const cc_grid *g, cc_spacecraft target, unsigned flags,
                           float *out, uint8_t *clear, cc_landsat_info *info);
 
+/* The grid of a Landsat 8/9 product (`path` as for cc_landsat_read): the
+ * geotransform, size and CRS (*wkt, malloc'd) of its quality band, which
+ * every band shares; for ingest to read only the part of a tile grid that
+ * the product covers. */
+cc_status cc_landsat_footprint(const char *path, double gt[6], int *width, int *height, char **wkt);
+
 /* "clear" decision for one QA pixel of a level (documented in
  * docs/formats/landsat.md): 1 clear, 0 fill/cloud/shadow/cirrus. */
 int cc_landsat_qa_clear(cc_landsat_level level, unsigned qa);

@@ -128,14 +128,9 @@ out:
     return st;
 }
 
-/* Sentinel-2 L2A -> reflectance in the Cloudless bands + cloud mask. */
-static cc_status read_s2(const char *path, const cc_scene_options *so, const cc_grid *g, float *refl, uint8_t *mask,
-                         long *day)
+/* Opens a Sentinel-2 L2A product for ingest. */
+static cc_status open_s2(const char *path, const cc_scene_options *so, cc_scene **s)
 {
-    cc_scene *s = NULL;
-    size_t npix = cc_grid_npix(g);
-    float *full[CC_NBANDS] = {0}, *scratch = NULL;
-    uint8_t *scl = NULL;
     /* ingest uses reflectance and the mask only: the sun and view angles that
      * the scene reader wants for inputs without SAFE metadata play no role */
     cc_scene_options o2 = *so;
@@ -154,10 +149,41 @@ static cc_status read_s2(const char *path, const cc_scene_options *so, const cc_
         snprintf(sc, sizeof sc, "%.3s", base); /* the name says it (S2A_MSIL2A_...) */
         o2.spacecraft = sc;
     }
-    cc_status st = cc_scene_open(path, &o2, &s);
-    if (st != CC_OK)
-        return st;
-    *day = cc_date_to_days(s->year, s->month, s->day);
+    return cc_scene_open(path, &o2, s);
+}
+
+/* The window of g that the scene's bands (and SCL) cover, as cc_ingest_footprint. */
+static int s2_footprint(const cc_scene *s, const cc_grid *g, cc_ingest_window *win)
+{
+    int any = 0, x0 = g->width, y0 = g->height, x1 = 0, y1 = 0;
+    for (int b = 0; b <= CC_NBANDS; b++) {
+        const cc_raster_u16 *r = b < CC_NBANDS ? &s->band[b] : &s->scl;
+        cc_ingest_window w;
+        if (!r->present)
+            continue;
+        int f = cc_ingest_footprint(r->gt, r->width, r->height, s->wkt, g, 2, &w);
+        if (f < 0) {
+            *win = w;
+            return -1;
+        }
+        if (f == 0)
+            continue;
+        any = 1;
+        x0 = w.x0 < x0 ? w.x0 : x0, y0 = w.y0 < y0 ? w.y0 : y0;
+        x1 = w.x0 + w.width > x1 ? w.x0 + w.width : x1, y1 = w.y0 + w.height > y1 ? w.y0 + w.height : y1;
+    }
+    if (any)
+        *win = (cc_ingest_window){x0, y0, x1 - x0, y1 - y0};
+    return any;
+}
+
+/* Sentinel-2 L2A (the opened scene s) -> reflectance in the Cloudless bands + cloud mask on g. */
+static cc_status read_s2(const char *path, cc_scene *s, const cc_grid *g, float *refl, uint8_t *mask)
+{
+    size_t npix = cc_grid_npix(g);
+    float *full[CC_NBANDS] = {0}, *scratch = NULL;
+    uint8_t *scl = NULL;
+    cc_status st = CC_OK;
     /* one grid plane at a time, scattered into refl (issue 17: a whole tile
      * held 13 planes besides refl); only the bands of clearcube's own cloud
      * test stay, and only when the product has no SCL (cloudmask.c reads
@@ -219,27 +245,141 @@ out:
         free(full[b]);
     free(scratch);
     free(scl);
-    cc_scene_free(s);
     return st;
 }
 
-cc_status cc_ingest_product(const char *path, int sensor, const cc_scene_options *so, const cc_grid *g,
+int cc_ingest_footprint(const double gt[6], int w, int h, const char *wkt, const cc_grid *g, int pad,
+                        cc_ingest_window *win)
+{
+    *win = (cc_ingest_window){0, 0, g->width, g->height};
+    OGRSpatialReferenceH src = OSRNewSpatialReference(NULL), dst = OSRNewSpatialReference(NULL);
+    OGRCoordinateTransformationH ct = NULL;
+    int ok = -1;
+    if (!src || !dst || !wkt || !g->wkt || OSRSetFromUserInput(src, wkt) != OGRERR_NONE ||
+        OSRSetFromUserInput(dst, g->wkt) != OGRERR_NONE)
+        goto out;
+    OSRSetAxisMappingStrategy(src, OAMS_TRADITIONAL_GIS_ORDER);
+    OSRSetAxisMappingStrategy(dst, OAMS_TRADITIONAL_GIS_ORDER);
+    /* the raster's extent in its CRS (the corners, for a rotated geotransform too) */
+    double sx0 = HUGE_VAL, sy0 = HUGE_VAL, sx1 = -HUGE_VAL, sy1 = -HUGE_VAL;
+    for (int c = 0; c < 4; c++) {
+        const double px = (c & 1) ? w : 0, py = (c & 2) ? h : 0;
+        const double x = gt[0] + px * gt[1] + py * gt[2], y = gt[3] + px * gt[4] + py * gt[5];
+        sx0 = fmin(sx0, x), sx1 = fmax(sx1, x), sy0 = fmin(sy0, y), sy1 = fmax(sy1, y);
+    }
+    double x0, y0, x1, y1;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    ct = OCTNewCoordinateTransformation(src, dst);
+    /* every edge densified (21 points), so that a curved edge in g's CRS stays inside */
+    int tr = ct && OCTTransformBounds(ct, sx0, sy0, sx1, sy1, &x0, &y0, &x1, &y1, 21);
+    CPLPopErrorHandler();
+    if (!tr || !isfinite(x0) || !isfinite(x1) || !isfinite(y0) || !isfinite(y1) || g->gt[1] <= 0 || g->gt[5] >= 0)
+        goto out;
+    double c0 = floor((x0 - g->gt[0]) / g->gt[1]) - pad, c1 = ceil((x1 - g->gt[0]) / g->gt[1]) + pad;
+    double r0 = floor((y1 - g->gt[3]) / g->gt[5]) - pad, r1 = ceil((y0 - g->gt[3]) / g->gt[5]) + pad;
+    c0 = fmax(c0, 0), r0 = fmax(r0, 0), c1 = fmin(c1, g->width), r1 = fmin(r1, g->height);
+    if (c1 <= c0 || r1 <= r0)
+        ok = 0;
+    else {
+        *win = (cc_ingest_window){(int)c0, (int)r0, (int)(c1 - c0), (int)(r1 - r0)};
+        ok = 1;
+    }
+out:
+    if (ct)
+        OCTDestroyCoordinateTransformation(ct);
+    if (src)
+        OSRDestroySpatialReference(src);
+    if (dst)
+        OSRDestroySpatialReference(dst);
+    return ok;
+}
+
+void cc_ingest_subgrid(const cc_grid *g, const cc_ingest_window *win, cc_grid *gw)
+{
+    *gw = *g;
+    gw->width = win->width, gw->height = win->height;
+    gw->gt[0] = g->gt[0] + win->x0 * g->gt[1] + win->y0 * g->gt[2];
+    gw->gt[3] = g->gt[3] + win->x0 * g->gt[4] + win->y0 * g->gt[5];
+}
+
+int cc_ingest_window_enabled(void)
+{
+    const char *e = getenv("CLEARCUBE_INGEST_WINDOW");
+    return !(e && !strcmp(e, "off"));
+}
+
+unsigned long long cc_ingest_window_bytes(const cc_grid *g, const cc_ingest_window *win, double per_pixel)
+{
+    const unsigned long long npix = (unsigned long long)win->width * (unsigned long long)win->height;
+    if (npix == cc_grid_npix(g))
+        return (unsigned long long)(npix * per_pixel);
+    /* + the appender's chunk caches: the chunks (512 x 512 uint16) of a row
+     * of them across the window, in each of the 11 layers */
+    return (unsigned long long)(npix * per_pixel) + 11ull * ((unsigned long long)win->width / 512 + 2) * 512 * 512 * 2;
+}
+
+/* The product's footprint on g (S2: from the opened scene *s, which is
+ * opened here): 1, 0 (no overlap) or -1 (unknown or a sensor whose reader
+ * exposes no simple geolocation, S1 and OLCI: the whole grid). */
+static int product_footprint(const char *path, int sensor, const cc_scene_options *so, const cc_grid *g,
+                             cc_scene **s, cc_ingest_window *win, cc_status *st)
+{
+    *win = (cc_ingest_window){0, 0, g->width, g->height};
+    *st = CC_OK;
+    if (sensor == CC_SENSOR_S2) {
+        if ((*st = open_s2(path, so, s)) != CC_OK)
+            return -1;
+        return cc_ingest_window_enabled() ? s2_footprint(*s, g, win) : -1;
+    }
+    if (sensor != CC_SENSOR_LANDSAT || !cc_ingest_window_enabled())
+        return -1;
+    double gt[6];
+    int w, h, f = -1;
+    char *wkt = NULL;
+    if (cc_landsat_footprint(path, gt, &w, &h, &wkt) == CC_OK)
+        f = cc_ingest_footprint(gt, w, h, wkt, g, 2, win);
+    else
+        cc_error_clear(); /* the reader says what is wrong */
+    free(wkt);
+    return f;
+}
+
+cc_status cc_ingest_product(const char *path, int sensor, const cc_scene_options *so, const cc_grid *full,
                             const char *tile, const char *dir)
 {
+    cc_scene *scene = NULL;
+    cc_ingest_window win;
+    cc_status st;
+    const int fp = product_footprint(path, sensor, so, full, &scene, &win, &st);
+    if (st != CC_OK)
+        return st;
+    if (fp == 0) { /* never an all-fill date in a cube */
+        cc_scene_free(scene);
+        return cc_error_set(CC_ERR_NODATA, "%s: no valid pixel on the tile grid (the product does not overlap it)",
+                            path);
+    }
+    /* the reader works on the product's window of the grid (issue 17: memory
+     * follows the product's footprint, not the grid) */
+    cc_grid gw, *g = &gw;
+    cc_ingest_subgrid(full, &win, &gw);
     size_t npix = cc_grid_npix(g);
     /* the working set, checked before anything is allocated (issue 17): the
-     * grid's values (10 floats), mask and one band plane, the DN planes of
-     * the cube writer (11 uint16) and its NetCDF chunk caches: 100 bytes per
-     * grid pixel measured at the peak (docs/benchmarks.md) */
-    char what[128];
-    snprintf(what, sizeof what, "ingesting onto a %d x %d grid", g->width, g->height);
-    if (cc_mem_check((unsigned long long)npix * 100u, path, what) != CC_OK)
+     * window's values (10 floats), mask and one band plane, the DN planes of
+     * the cube writer (11 uint16) and its chunk caches: 100 bytes per window
+     * pixel measured at the peak (docs/benchmarks.md) */
+    char what[160];
+    snprintf(what, sizeof what, "ingesting a %d x %d window of a %d x %d grid", g->width, g->height, full->width,
+             full->height);
+    if (cc_mem_check(cc_ingest_window_bytes(full, &win, 100), path, what) != CC_OK) {
+        cc_scene_free(scene);
         return CC_ERR_NOMEM;
+    }
+    cc_debug("%s: %s (+%d+%d)", path, what, win.x0, win.y0);
     float *refl = cc_malloc3(npix, CC_CL_NBANDS, sizeof(float));
     uint8_t *mask = cc_malloc3(npix, 1, 1);
     float *vh = NULL;
     long day = 0;
-    cc_status st = CC_ERR_NOMEM;
+    st = CC_ERR_NOMEM;
     if (!refl || !mask) {
         cc_error_set(CC_ERR_NOMEM, "%s: out of memory for a %dx%d grid", path, g->width, g->height);
         goto out;
@@ -247,7 +387,8 @@ cc_status cc_ingest_product(const char *path, int sensor, const cc_scene_options
     const uint8_t *m = mask;
     switch (sensor) {
     case CC_SENSOR_S2:
-        st = read_s2(path, so, g, refl, mask, &day);
+        day = cc_date_to_days(scene->year, scene->month, scene->day);
+        st = read_s2(path, scene, g, refl, mask);
         break;
     case CC_SENSOR_LANDSAT: {
         cc_landsat_info li;
@@ -305,10 +446,11 @@ cc_status cc_ingest_product(const char *path, int sensor, const cc_scene_options
             goto out;
         }
     }
-    cc_cube_sensor_args ca = {.dir = dir, .tile = tile, .sensor = (cc_sensor)sensor, .width = g->width,
-                              .height = g->height, .wkt = g->wkt, .ndates = 1, .days = &day, .values = refl,
-                              .mask = m, .inputs = path};
-    memcpy(ca.gt, g->gt, sizeof ca.gt);
+    cc_cube_sensor_args ca = {.dir = dir, .tile = tile, .sensor = (cc_sensor)sensor, .width = full->width,
+                              .height = full->height, .wkt = full->wkt, .ndates = 1, .days = &day, .values = refl,
+                              .mask = m, .inputs = path, .x0 = win.x0, .y0 = win.y0, .win_width = g->width,
+                              .win_height = g->height};
+    memcpy(ca.gt, full->gt, sizeof ca.gt);
     st = cc_cube_write_sensor(&ca);
     if (st == CC_OK) {
         char date[CC_DATE_ISO_SIZE], cube[4096];
@@ -320,6 +462,7 @@ out:
     free(refl);
     free(mask);
     free(vh);
+    cc_scene_free(scene);
     return st;
 }
 

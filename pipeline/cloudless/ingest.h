@@ -34,9 +34,33 @@ void cc_ingest_grid_free(cc_ingest_grid *og);
 /* The folder of the sensor cubes, created if absent. */
 cc_status cc_ingest_out_dir(const char *dir);
 
+/* A window of a grid: columns [x0, x0+width), rows [y0, y0+height). */
+typedef struct {
+    int x0, y0, width, height;
+} cc_ingest_window;
+
+/* The window of grid g that a raster (geotransform gt, w x h pixels, CRS wkt)
+ * covers: its extent transformed into g's CRS (edges densified), padded by
+ * `pad` pixels for resampling, clipped to g. 1: *win set; 0: the raster does
+ * not reach g; -1: the extent cannot be transformed (*win is the whole grid). */
+int cc_ingest_footprint(const double gt[6], int w, int h, const char *wkt, const cc_grid *g, int pad,
+                        cc_ingest_window *win);
+/* The sub-grid of g in win: the same pixel centres, shifted origin (gw->wkt = g->wkt). */
+void cc_ingest_subgrid(const cc_grid *g, const cc_ingest_window *win, cc_grid *gw);
+/* 0 when $CLEARCUBE_INGEST_WINDOW is "off" (every ingest reads the whole grid,
+ * the former way; tests compare the two), else 1. */
+int cc_ingest_window_enabled(void);
+/* The working set of an ingest at per_pixel bytes a window pixel, with the
+ * streaming appender's chunk caches when the window is smaller than g. */
+unsigned long long cc_ingest_window_bytes(const cc_grid *g, const cc_ingest_window *win, double per_pixel);
+
 /* Reads product `path` of `sensor` (scene options so for Sentinel-2 inputs
  * without SAFE metadata) onto grid g and appends it to dir/<tile>_<sensor>.nc.
- * A product that does not overlap the grid is an error (never an all-fill date). */
+ * A product that does not overlap the grid is an error (never an all-fill date).
+ * Sentinel-2 and Landsat are read onto the window of g that they cover
+ * (cc_ingest_footprint): memory follows the product's footprint, not the grid
+ * (the cube gets fill outside the window; cc_cube_write_sensor). Sentinel-1
+ * and OLCI are read onto the whole grid. */
 cc_status cc_ingest_product(const char *path, int sensor, const cc_scene_options *so, const cc_grid *g,
                             const char *tile, const char *dir);
 

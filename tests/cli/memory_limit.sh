@@ -42,11 +42,16 @@ expect "CLEARCUBE_MEMORY_LIMIT=2M" $rc "more than the memory limit of 2 MiB \(CL
   || fail "a 2 GiB budget refused a 300x300 scene: $(cat ok.err)"
 rm -f out/c.nc
 
-# 3. ingest: the working set on the tile grid is checked up front (a small crop onto a full tile)
+# 3. ingest: the working set of the product's window of the tile grid is checked up front (a
+#    small crop onto a full tile needs the crop's memory, not the tile's: 1 GiB is plenty)
 S2=${CLEARCUBE_SHARED:-}/datasets/bigearthnet-example/BigEarthNet-S2-Example/S2A_MSIL2A_20170613T101031_87_48
 if [ -d "$S2" ]; then
-  "$CC" ingest "$S2" --out-dir out --tile 33UUP --date 2017-06-13 --memory-limit 1G 2> ing.err; rc=$?
-  expect "ingest onto a full tile, 1 GiB" $rc "S2A_MSIL2A_20170613T101031_87_48: ingesting onto a 10980 x 10980 grid needs [0-9]+ MiB, more than the memory limit of 1024 MiB" ing.err
+  "$CC" ingest "$S2" --out-dir out --tile 33UUP --date 2017-06-13 --memory-limit 8M 2> ing.err; rc=$?
+  expect "ingest onto a full tile, 8 MiB" $rc "S2A_MSIL2A_20170613T101031_87_48: ingesting a 124 x 124 window of a 10980 x 10980 grid needs [0-9]+ MiB, more than the memory limit of 8 MiB" ing.err
+  "$CC" ingest "$S2" --out-dir out --tile 33UUP --date 2017-06-13 --memory-limit 1G 2> ing1g.err \
+    && [ -s out/33UUP_s2.nc ] && echo "ok   ingest onto a full tile, 1 GiB: written" \
+    || fail "ingest of a 120 x 120 crop onto a full tile refused at 1 GiB: $(tail -1 ing1g.err)"
+  rm -f out/33UUP_s2.nc
 else
   echo "(part 3 skipped: ../shared/datasets/bigearthnet-example absent)"
 fi

