@@ -437,6 +437,24 @@ static cc_status product_images(const char *path, CPLXMLNode *root, cc_s2_produc
     return CC_OK;
 }
 
+/* "..._T32UMF_N02.04" -> "32UMF". */
+static int tile_from_id(const char *id, char out[8])
+{
+    const char *p = id;
+    while (p && (p = strstr(p, "_T")) != NULL) {
+        const char *t = p + 2;
+        if (isdigit((unsigned char)t[0]) && isdigit((unsigned char)t[1]) &&
+            isupper((unsigned char)t[2]) && isupper((unsigned char)t[3]) &&
+            isupper((unsigned char)t[4]) && (t[5] == '_' || t[5] == '\0')) {
+            memcpy(out, t, 5);
+            out[5] = '\0';
+            return 1;
+        }
+        p = t;
+    }
+    return 0;
+}
+
 /* The opening both readers share: *out zeroed (size bytes), the document loaded. */
 static cc_status mtd_open(const char *xml_path, const char *fn, void *out, size_t size, CPLXMLNode **doc,
                           CPLXMLNode **root)
@@ -459,6 +477,10 @@ cc_status cc_s2_mtd_product_read(const char *xml_path, cc_s2_product_mtd *out)
         (st = product_radiometry(path, root, &m)) != CC_OK || (st = read_special_values(path, root, &m)) != CC_OK ||
         (st = product_images(path, root, &m)) != CC_OK)
         goto out;
+    /* the tile: the granule's folder ("GRANULE/L1C_T32UMF_...", or the old
+     * format's "..._T32UMF_N02.04"), else the product's URI */
+    if (!tile_from_id(m.granule_dir, m.tile_id))
+        tile_from_id(m.product_id, m.tile_id);
 out:
     if (doc)
         CPLDestroyXMLNode(doc);
@@ -600,24 +622,6 @@ static cc_status parse_grid(const char *path, const char *what, CPLXMLNode *node
 out:
     free(buf);
     return st;
-}
-
-/* "..._T32UMF_N02.04" -> "32UMF". */
-static int tile_from_id(const char *id, char out[8])
-{
-    const char *p = id;
-    while (p && (p = strstr(p, "_T")) != NULL) {
-        const char *t = p + 2;
-        if (isdigit((unsigned char)t[0]) && isdigit((unsigned char)t[1]) &&
-            isupper((unsigned char)t[2]) && isupper((unsigned char)t[3]) &&
-            isupper((unsigned char)t[4]) && (t[5] == '_' || t[5] == '\0')) {
-            memcpy(out, t, 5);
-            out[5] = '\0';
-            return 1;
-        }
-        p = t;
-    }
-    return 0;
 }
 
 static cc_status read_geocoding(const char *path, CPLXMLNode *root, cc_s2_tile_mtd *t)

@@ -33,6 +33,8 @@ typedef struct {
     char *image_file[CC_NBANDS];    /* IMAGE_FILE path relative to the SAFE root, no extension, at the band's NATIVE resolution (L2A: R10m/R20m/R60m; pick _10m for B02,B03,B04,B08; _20m for B05,B06,B07,B8A,B11,B12; _60m for B01,B09); NULL if not listed. L2A has no B10. Owned. */
     char *scl_file, *aot_file, *wvp_file; /* L2A: SCL_20m, AOT_20m (or 10m), WVP_20m; NULL for L1C. Owned. */
     char *granule_dir;              /* "GRANULE/L1C_T32UMF_A008828_20170301T103326", owned */
+    char tile_id[8];                /* "32UMF": the granule's (its folder or granuleIdentifier), else
+                                       PRODUCT_URI's "_Txxxxx_" token; "" if none names one */
 } cc_s2_product_mtd;
 
 /* Reads a product metadata file into *out (zeroed first). On failure every
@@ -74,6 +76,40 @@ void cc_s2_mtd_tile_free(cc_s2_tile_mtd *t);
 
 /* Verifies every file listed in <safe_root>/manifest.safe (dataObject/byteStream/fileLocation href + checksum; MD5 and SHA3-256 as used by ESA) that exists. *n_verified = number checked. Missing manifest -> CC_OK with *n_verified = 0 (caller logs "no manifest"). A mismatch -> CC_ERR_CHECKSUM naming the file. safe_root may be a /vsizip/ path: read through VSI (cpl_vsi.h: VSIFOpenL/VSIFReadL). */
 cc_status cc_s2_manifest_verify(const char *safe_root, int *n_verified);
+
+/* SAFE products by their content, whatever they are called (s2_safe.c; the
+ * scene reader and the job catalogue scan share these).
+ * cc_s2_safe_dir: 1 if the folder holds MTD_MSIL1C.xml or MTD_MSIL2A.xml; 2 if
+ * it only looks like a product (a name ending in .SAFE, or manifest.safe or
+ * GRANULE/ inside: a product missing its metadata, read as one so that this is
+ * reported); 0 otherwise. Works on /vsizip/ paths. */
+int cc_s2_safe_dir(const char *dir);
+
+/* The product inside a .zip: the zip's root when the MTD lies there, else its
+ * one top-level folder that is a product (cc_s2_safe_dir) or is named *.SAFE.
+ * *root is malloc'ed "/vsizip/ZIP" or "/vsizip/ZIP/NAME" (caller frees). */
+cc_status cc_s2_zip_safe_root(const char *zip, char **root);
+
+/* What a SAFE product is, from its product metadata only: the small
+ * MTD_MSIL1C.xml / MTD_MSIL2A.xml, not the granule metadata or any pixel. */
+typedef struct {
+    cc_level level;
+    cc_spacecraft spacecraft;
+    char product_id[128];           /* PRODUCT_URI without ".SAFE"                   */
+    char processing_baseline[8];    /* "02.04"                                       */
+    char tile_id[8];                /* "32UMF"                                       */
+    char date[11];                  /* "YYYY-MM-DD" of PRODUCT_START_TIME (UTC)       */
+    double sensing_time;            /* PRODUCT_START_TIME, s since 1970 (UTC)        */
+    char mtd[4200];                 /* the metadata file read (a /vsizip/ path for a zip) */
+} cc_s2_product_info;
+
+/* Identifies the product at `path`: a SAFE folder (by content: cc_s2_safe_dir),
+ * a .zip holding one (its central directory checked first, cc_s2_zip_check
+ * without inflating), or the MTD file itself. Errors are one line naming the
+ * product or its metadata file: CC_ERR_MISSING (no MTD; no tile named),
+ * CC_ERR_FORMAT (not a product, a bad zip or MTD), CC_ERR_IO, ... as
+ * cc_s2_mtd_product_read. */
+cc_status cc_s2_product_identify(const char *path, cc_s2_product_info *info);
 
 /* Checks a .zip before GDAL reads it (zipcheck.c): entries that escape the
  * product folder (absolute, "..", backslashes), symbolic links, encrypted

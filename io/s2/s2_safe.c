@@ -7,10 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include <cpl_string.h>
 #include <cpl_vsi.h>
 #include <ogr_srs_api.h>
 
+#include "core/date.h"
 #include "core/log.h"
 #include "io/s2/s2_mtd.h"
 #include "io/s2/scene-impl.h"
@@ -129,6 +132,157 @@ out:
     return st;
 }
 
+/* ------------------------------------------------------------------------ */
+/* SAFE products by content                                                 */
+/* ------------------------------------------------------------------------ */
+
+static int has_suffix_ci(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcasecmp(s + a - b, suf) == 0;
+}
+
+static int exists_in(const char *dir, const char *name)
+{
+    char *p = cc_scene_join(dir, name, NULL);
+    int ok = p && path_exists(p);
+    free(p);
+    return ok;
+}
+
+/* The product metadata file of root (MTD_MSIL1C.xml, else MTD_MSIL2A.xml),
+ * malloc'ed; NULL (no message) when neither exists or out of memory. */
+static char *safe_mtd_path(const char *root)
+{
+    static const char *const names[] = {"MTD_MSIL1C.xml", "MTD_MSIL2A.xml"};
+    for (int i = 0; i < 2; i++) {
+        char *p = cc_scene_join(root, names[i], NULL);
+        if (p && path_exists(p))
+            return p;
+        free(p);
+    }
+    return NULL;
+}
+
+int cc_s2_safe_dir(const char *dir)
+{
+    if (exists_in(dir, "MTD_MSIL1C.xml") || exists_in(dir, "MTD_MSIL2A.xml"))
+        return 1;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    size_t n = strlen(tmp);
+    while (n > 1 && tmp[n - 1] == '/')
+        tmp[--n] = '\0';
+    return has_suffix_ci(tmp, ".SAFE") || exists_in(dir, "manifest.safe") || exists_in(dir, "GRANULE") ? 2 : 0;
+}
+
+cc_status cc_s2_zip_safe_root(const char *zip, char **root)
+{
+    cc_status st = CC_OK;
+    char msg[512];
+    char *vz = NULL, *found = NULL;
+    char **ls = NULL;
+    int nsafe = 0;
+    *root = NULL;
+    size_t len = strlen(zip) + sizeof "/vsizip/";
+    vz = malloc(len);
+    if (!vz)
+        return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", zip);
+    snprintf(vz, len, "/vsizip/%s", zip);
+    cc_scene_gdal_quiet_begin();
+    ls = VSIReadDir(vz);
+    cc_scene_gdal_quiet_end(msg, sizeof msg);
+    if (!ls) {
+        st = cc_error_set(CC_ERR_FORMAT, "%s: not a readable zip archive or empty%s%s", zip, msg[0] ? ": " : "",
+                          msg);
+        goto out;
+    }
+    if (cc_s2_safe_dir(vz) == 1) { /* the product's files at the zip's root */
+        found = vz;
+        vz = NULL;
+        goto out;
+    }
+    for (int i = 0; ls[i]; i++) {
+        char *sub = cc_scene_join(vz, ls[i], NULL);
+        VSIStatBufL sb;
+        if (!sub) {
+            st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", zip);
+            goto out;
+        }
+        if (!has_suffix_ci(ls[i], ".SAFE") &&
+            !(VSIStatL(sub, &sb) == 0 && VSI_ISDIR(sb.st_mode) && cc_s2_safe_dir(sub) == 1)) {
+            free(sub);
+            continue;
+        }
+        nsafe++;
+        free(found);
+        found = sub;
+    }
+    if (nsafe != 1)
+        st = cc_error_set(CC_ERR_FORMAT, "%s: zip holds %d SAFE product folders (<name>.SAFE or a folder with "
+                          "MTD_MSIL1C.xml / MTD_MSIL2A.xml), expected exactly one", zip, nsafe);
+out:
+    if (st == CC_OK)
+        *root = found;
+    else
+        free(found);
+    CSLDestroy(ls);
+    free(vz);
+    return st;
+}
+
+cc_status cc_s2_product_identify(const char *path, cc_s2_product_info *info)
+{
+    cc_status st = CC_OK;
+    char *root = NULL, *mtd = NULL;
+    cc_s2_product_mtd pm;
+    VSIStatBufL sb;
+    memset(&pm, 0, sizeof pm);
+    memset(info, 0, sizeof *info);
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (VSIStatL(path, &sb) != 0)
+        return cc_error_set(CC_ERR_IO, "%s: no such file or folder", path);
+    if (VSI_ISDIR(sb.st_mode)) {
+        if (!(mtd = safe_mtd_path(path)))
+            return cc_error_set(CC_ERR_MISSING, "%s: SAFE product without MTD_MSIL1C.xml or MTD_MSIL2A.xml", path);
+    } else if (has_suffix_ci(path, ".zip")) {
+        if ((st = cc_s2_zip_check(path, 0)) != CC_OK || (st = cc_s2_zip_safe_root(path, &root)) != CC_OK)
+            goto out;
+        if (!(mtd = safe_mtd_path(root))) {
+            st = cc_error_set(CC_ERR_MISSING, "%s: SAFE product without MTD_MSIL1C.xml or MTD_MSIL2A.xml", path);
+            goto out;
+        }
+    } else if (!strcmp(base, "MTD_MSIL1C.xml") || !strcmp(base, "MTD_MSIL2A.xml")) {
+        if (!(mtd = strdup(path))) {
+            st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
+            goto out;
+        }
+    } else {
+        return cc_error_set(CC_ERR_FORMAT, "%s: not a SAFE product (a folder or .zip holding MTD_MSIL1C.xml or "
+                                           "MTD_MSIL2A.xml)", path);
+    }
+    if ((st = cc_s2_mtd_product_read(mtd, &pm)) != CC_OK)
+        goto out;
+    if (!pm.tile_id[0]) {
+        st = cc_error_set(CC_ERR_MISSING, "%s: names no tile (neither the granule nor PRODUCT_URI has _Txxxxx_)", mtd);
+        goto out;
+    }
+    info->level = pm.level;
+    info->spacecraft = pm.spacecraft;
+    snprintf(info->product_id, sizeof info->product_id, "%s", pm.product_id);
+    snprintf(info->processing_baseline, sizeof info->processing_baseline, "%s", pm.processing_baseline);
+    snprintf(info->tile_id, sizeof info->tile_id, "%s", pm.tile_id);
+    cc_date_format(cc_date_to_days(pm.year, pm.month, pm.day), info->date);
+    info->sensing_time = pm.sensing_time;
+    snprintf(info->mtd, sizeof info->mtd, "%s", mtd);
+out:
+    cc_s2_mtd_product_free(&pm);
+    free(mtd);
+    free(root);
+    return st;
+}
+
 cc_status cc_scene_read_safe(const char *root, const char *label, const cc_scene_options *o, cc_scene *s)
 {
     cc_status st = CC_OK;
@@ -154,22 +308,9 @@ cc_status cc_scene_read_safe(const char *root, const char *label, const cc_scene
     }
 
     /* product metadata */
-    mtd = cc_scene_join(root, "MTD_MSIL1C.xml", NULL);
-    if (!mtd) {
-        st = CC_ERR_NOMEM;
+    if (!(mtd = safe_mtd_path(root))) {
+        st = cc_error_set(CC_ERR_MISSING, "%s: SAFE product without MTD_MSIL1C.xml or MTD_MSIL2A.xml", label);
         goto out;
-    }
-    if (!path_exists(mtd)) {
-        free(mtd);
-        mtd = cc_scene_join(root, "MTD_MSIL2A.xml", NULL);
-        if (!mtd) {
-            st = CC_ERR_NOMEM;
-            goto out;
-        }
-        if (!path_exists(mtd)) {
-            st = cc_error_set(CC_ERR_MISSING, "%s: SAFE product without MTD_MSIL1C.xml or MTD_MSIL2A.xml", label);
-            goto out;
-        }
     }
     if ((st = cc_s2_mtd_product_read(mtd, &pm)) != CC_OK)
         goto out;

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cpl_string.h>
 #include <cpl_vsi.h>
 
 void cc_scene_options_init(cc_scene_options *o)
@@ -68,76 +67,6 @@ static int exists(const char *dir, const char *name)
     int ok = p && VSIStatL(p, &sb) == 0;
     free(p);
     return ok;
-}
-
-static int is_safe_dir(const char *dir)
-{
-    return exists(dir, "MTD_MSIL1C.xml") || exists(dir, "MTD_MSIL2A.xml");
-}
-
-/* A directory that looks like a SAFE product even without its MTD file: it is
- * read as SAFE so that the missing metadata is reported as such. */
-static int looks_like_safe(const char *dir)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    size_t n = strlen(tmp);
-    while (n > 1 && tmp[n - 1] == '/')
-        tmp[--n] = '\0';
-    return has_suffix(tmp, ".SAFE") || exists(dir, "manifest.safe") || exists(dir, "GRANULE");
-}
-
-/* A .zip holding one "<name>.SAFE/" folder (or a SAFE at its root). *root is
- * malloc'ed "/vsizip/<zip>/<name>.SAFE" (caller frees). */
-static cc_status zip_safe_root(const char *zip, char **root)
-{
-    cc_status st = CC_OK;
-    char msg[512];
-    char *vz = NULL, *found = NULL;
-    char **ls = NULL;
-    int nsafe = 0;
-    *root = NULL;
-    size_t len = strlen(zip) + sizeof "/vsizip/";
-    vz = malloc(len);
-    if (!vz)
-        return cc_error_set(CC_ERR_NOMEM, "%s: out of memory", zip);
-    snprintf(vz, len, "/vsizip/%s", zip);
-    cc_scene_gdal_quiet_begin();
-    ls = VSIReadDir(vz);
-    cc_scene_gdal_quiet_end(msg, sizeof msg);
-    if (!ls) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: not a readable zip archive or empty%s%s", zip, msg[0] ? ": " : "",
-                          msg);
-        goto out;
-    }
-    if (is_safe_dir(vz)) {
-        found = vz;
-        vz = NULL;
-        goto out;
-    }
-    for (int i = 0; ls[i]; i++) {
-        if (!has_suffix(ls[i], ".SAFE"))
-            continue;
-        nsafe++;
-        free(found);
-        found = cc_scene_join(vz, ls[i], NULL);
-        if (!found) {
-            st = CC_ERR_NOMEM;
-            goto out;
-        }
-    }
-    if (nsafe != 1) {
-        st = cc_error_set(CC_ERR_FORMAT, "%s: zip holds %d <name>.SAFE folders, expected exactly one", zip, nsafe);
-        goto out;
-    }
-out:
-    if (st == CC_OK)
-        *root = found;
-    else
-        free(found);
-    CSLDestroy(ls);
-    free(vz);
-    return st;
 }
 
 static cc_status open_any(const char *path, const cc_scene_options *o, cc_scene *s);
@@ -227,7 +156,7 @@ static cc_status open_any(const char *path, const cc_scene_options *o, cc_scene 
     if (VSIStatL(path, &sb) != 0)
         return cc_error_set(CC_ERR_IO, "%s: cannot open (%s)", path, strerror(errno ? errno : ENOENT));
     if (VSI_ISDIR(sb.st_mode)) {
-        if (is_safe_dir(path) || looks_like_safe(path))
+        if (cc_s2_safe_dir(path))
             return cc_scene_read_safe(path, path, o, s);
         return cc_scene_read_stack_dir(path, o, s);
     }
@@ -236,7 +165,7 @@ static cc_status open_any(const char *path, const cc_scene_options *o, cc_scene 
          * entry sizes are checked by inflating when no checksum will be */
         if ((st = cc_s2_zip_check(path, 0)) != CC_OK)
             return st;
-        if ((st = zip_safe_root(path, &root)) == CC_OK && (!o->verify_checksums || !exists(root, "manifest.safe")))
+        if ((st = cc_s2_zip_safe_root(path, &root)) == CC_OK && (!o->verify_checksums || !exists(root, "manifest.safe")))
             st = cc_s2_zip_check(path, 1);
         if (st == CC_OK)
             st = cc_scene_read_safe(root, path, o, s);

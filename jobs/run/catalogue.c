@@ -4,15 +4,23 @@
  * .json or .geojson file, io/stac/stac.h) or a product list (any other file:
  * one path a line, each a product, a folder or a STAC file).
  * Products recognised:
- *   - SAFE folders and .zip files named S2x_MSIL1C_YYYYMMDDTHHMMSS_Nxxxx_Rxxx_Txxxxx_...
- *     (the tile and date from the name; L2A products are skipped: the reference
- *     product starts from L1C);
+ *   - SAFE products by their content, whatever their names: a folder holding
+ *     MTD_MSIL1C.xml or MTD_MSIL2A.xml (or looking like a product: *.SAFE,
+ *     manifest.safe, GRANULE/; then its missing metadata is noted), a .zip holding
+ *     one (io/s2/s2_mtd.h: cc_s2_safe_dir, cc_s2_product_identify). The level,
+ *     tile and date come from the product metadata (the small MTD_MSIL1C.xml, not
+ *     the granule); a name of the S2x_MSIL1C_... form that disagrees with it is a
+ *     warning naming both, and the metadata rules. L2A products are skipped: the
+ *     reference product starts from L1C. A product whose metadata cannot be read
+ *     is one error line naming the file, noted; the scan goes on;
  *   - STAC Items and scene sidecars (in folders: every *.json that is one): the
  *     tile and date from their properties (datetime, s2:mgrs_tile, ...), the
  *     tile of a stack without one from the raster's centre; an item whose asset
- *     is a SAFE product becomes that product, any other becomes "FILE.json#ID",
- *     which the scene reader opens with the item's metadata;
- *   - band folders holding Txxxxx_YYYYMMDDTHHMMSS_Bxx.jp2 files of one tile and date
+ *     is a SAFE product becomes that product, with the product's own metadata
+ *     (the item's properties only checked against it); any other becomes
+ *     "FILE.json#ID", which the scene reader opens with the item's metadata;
+ *   - band folders holding Txxxxx_YYYYMMDDTHHMMSS_Bxx.jp2 files of one tile and date:
+ *     these have no metadata, so the tile and date come from the file names
  *     (their acquisition geometry then comes as explicit options, `run -- OPTIONS`).
  * A stack without metadata is a product through its scene sidecar X.json or a STAC
  * item; `.options` files (typed options) are not read.
@@ -31,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <gdal.h>
@@ -42,6 +51,7 @@
 #include "io/cube.h"
 #include "jobs/run/job.h"
 #include "io/grid/mgrs.h"
+#include "io/s2/s2_mtd.h"
 #include "io/stac/stac.h"
 
 typedef struct {
@@ -62,16 +72,12 @@ typedef struct {
     int outside;         /* products outside the area or dates */
 } scan_state;
 
-/* Records an input left out (and logs it). */
-static void note(scan_state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(scan_state *s, const char *fmt, ...)
+/* Records an input left out (and logs it at level lvl). */
+static void vnote(scan_state *s, cc_log_level lvl, const char *fmt, va_list ap)
 {
     char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    cc_warn("catalogue: %s", line);
+    cc_log(lvl, "catalogue: %s", line);
     if (!s->notes)
         return;
     char **nl = realloc(s->notes->lines, (size_t)(s->notes->n + 1) * sizeof *nl);
@@ -80,6 +86,26 @@ static void note(scan_state *s, const char *fmt, ...)
     s->notes->lines = nl;
     if ((nl[s->notes->n] = strdup(line)) != NULL)
         s->notes->n++;
+}
+
+/* An input left out (a warning). */
+static void note(scan_state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(scan_state *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vnote(s, CC_LOG_WARN, fmt, ap);
+    va_end(ap);
+}
+
+/* A product that cannot be read (an error line; the scan goes on). */
+static void note_error(scan_state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_error(scan_state *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vnote(s, CC_LOG_ERROR, fmt, ap);
+    va_end(ap);
 }
 
 static int is_digits(const char *s, int n)
@@ -106,18 +132,24 @@ static int set_date(char date[CC_DATE_ISO_SIZE], const char *ymd)
     return 1;
 }
 
-/* S2A_MSIL1C_20170301T103021_N0204_R108_T32UMF_20170301T103326[.SAFE][.zip]
- * -> 1 (L1C), 2 (L2A), 0 (not a SAFE name). */
-static int safe_name(const char *name, char tile[8], char date[11])
+/* What a product's name says: S2A_MSIL1C_20170301T103021_N0204_R108_T32UMF_20170301T103326[.SAFE][.zip] */
+typedef struct {
+    char spacecraft[4], level[4], tile[8], date[11], baseline[8];
+} safe_name_info;
+
+/* 1 if name has the form above (then *n is filled), else 0. */
+static int safe_name(const char *name, safe_name_info *n)
 {
     if (strlen(name) < 44 || name[0] != 'S' || name[1] != '2' || name[3] != '_' || strncmp(name + 4, "MSIL", 4) ||
         name[10] != '_' || !is_digits(name + 11, 8) || name[19] != 'T' || name[26] != '_' || name[27] != 'N' ||
-        name[32] != '_' || name[33] != 'R' || name[37] != '_' || name[38] != 'T' || !tile_like(name + 39))
+        !is_digits(name + 28, 4) || name[32] != '_' || name[33] != 'R' || name[37] != '_' || name[38] != 'T' ||
+        !tile_like(name + 39) || (strncmp(name + 8, "1C", 2) && strncmp(name + 8, "2A", 2)))
         return 0;
-    snprintf(tile, 8, "%.5s", name + 39);
-    if (!set_date(date, name + 11))
-        return 0;
-    return !strncmp(name + 8, "1C", 2) ? 1 : !strncmp(name + 8, "2A", 2) ? 2 : 0;
+    snprintf(n->spacecraft, sizeof n->spacecraft, "%.3s", name);
+    snprintf(n->level, sizeof n->level, "L%.2s", name + 8);
+    snprintf(n->tile, sizeof n->tile, "%.5s", name + 39);
+    snprintf(n->baseline, sizeof n->baseline, "%.2s.%.2s", name + 28, name + 30);
+    return set_date(n->date, name + 11);
 }
 
 /* T33UUU_20170216T102101_B02.jp2 */
@@ -131,10 +163,17 @@ static int band_file_name(const char *name, char tile[8], char date[11])
     return set_date(date, name + 7);
 }
 
-static int ends_with(const char *s, const char *suf)
+static int ends_with_ci(const char *s, const char *suf)
 {
     size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
+    return a >= b && !strcasecmp(s + a - b, suf);
+}
+
+/* Is the path (stat sb) a SAFE product by its content: a folder holding its
+ * metadata or looking like one, or a .zip (cc_s2_product_identify tells). */
+static int safe_candidate(const char *path, const struct stat *sb)
+{
+    return S_ISDIR(sb->st_mode) ? cc_s2_safe_dir(path) != 0 : S_ISREG(sb->st_mode) && ends_with_ci(path, ".zip");
 }
 
 static int in_tiles(const scan_state *s, const char *tile)
@@ -210,6 +249,80 @@ static cc_status add_product(scan_state *s, const char *path, const char *data, 
     return CC_OK;
 }
 
+/* One "field value" that a claim (a product's name, a STAC item) gives and the
+ * metadata contradicts, appended to said/meta. */
+static void differs(char *said, char *meta, size_t n, const char *field, const char *claim, const char *truth)
+{
+    if (!claim || !claim[0] || !strcmp(claim, truth))
+        return;
+    size_t a = strlen(said), b = strlen(meta);
+    snprintf(said + a, n - a, "%s%s %s", a ? ", " : "", field, claim);
+    snprintf(meta + b, n - b, "%s%s %s", b ? ", " : "", field, truth);
+}
+
+/* Warns when what `by` (the product's name, a STAC item) says of a product
+ * differs from its metadata; the metadata is used. */
+static void check_claim(const char *path, const char *by, const safe_name_info *c, const cc_s2_product_info *pi)
+{
+    char said[256] = "", meta[256] = "";
+    differs(said, meta, sizeof said, "spacecraft", c->spacecraft, cc_spacecraft_name(pi->spacecraft));
+    differs(said, meta, sizeof said, "level", c->level, pi->level == CC_LEVEL_L2A ? "L2A" : "L1C");
+    differs(said, meta, sizeof said, "tile", c->tile, pi->tile_id);
+    differs(said, meta, sizeof said, "date", c->date, pi->date);
+    differs(said, meta, sizeof said, "baseline", c->baseline, pi->processing_baseline);
+    if (said[0])
+        cc_warn("catalogue: %s: %s says %s, but its metadata %s says %s; using the metadata", path, by, said,
+                pi->mtd, meta);
+}
+
+/* A SAFE product (a folder or zip, found by its content, or its MTD file): its
+ * level, tile and date from the product metadata. `item` (NULL if none) is the
+ * STAC item that points at it, checked against the metadata like the name. A
+ * product that cannot be read is noted and the scan goes on. */
+static cc_status add_safe(scan_state *s, const char *path, const cc_stac_item *item, const char *ref)
+{
+    cc_s2_product_info pi;
+    if (cc_s2_product_identify(path, &pi) != CC_OK) {
+        if (item)
+            note_error(s, "%s: item '%s': %s; not used", ref, item->id, cc_error_message());
+        else
+            note_error(s, "%s; not used", cc_error_message());
+        return CC_OK;
+    }
+    char name[4096];
+    snprintf(name, sizeof name, "%s", path);
+    for (size_t n = strlen(name); n > 1 && name[n - 1] == '/';)
+        name[--n] = 0;
+    const char *base = strrchr(name, '/');
+    safe_name_info c;
+    if (safe_name(base ? base + 1 : name, &c))
+        check_claim(path, "its name", &c, &pi);
+    if (item) {
+        safe_name_info ic;
+        snprintf(ic.spacecraft, sizeof ic.spacecraft, "%s", item->spacecraft);
+        snprintf(ic.level, sizeof ic.level, "%s", item->level);
+        snprintf(ic.tile, sizeof ic.tile, "%s", item->tile);
+        snprintf(ic.date, sizeof ic.date, "%s", item->date);
+        snprintf(ic.baseline, sizeof ic.baseline, "%s", item->processing_baseline);
+        char by[4400];
+        snprintf(by, sizeof by, "item '%s' of %s", item->id, ref);
+        check_claim(path, by, &ic, &pi);
+    }
+    if (pi.level == CC_LEVEL_L2A) {
+        if (item)
+            note(s, "%s: item '%s' is an L2A product (its metadata %s; the job reads L1C); not used", ref, item->id,
+                 pi.mtd);
+        else
+            note(s, "%s: an L2A product (its metadata %s; the job reads L1C); not used", path, pi.mtd);
+        return CC_OK;
+    }
+    const char *mtd_base = strrchr(path, '/');
+    int is_mtd = mtd_base && (!strcmp(mtd_base + 1, "MTD_MSIL1C.xml") || !strcmp(mtd_base + 1, "MTD_MSIL2A.xml"));
+    char folder[4096];
+    snprintf(folder, sizeof folder, "%.*s", is_mtd ? (int)(mtd_base - path) : (int)strlen(path), path);
+    return add_product(s, path, folder, pi.tile_id, pi.date, tree_bytes(folder, 0));
+}
+
 /* Tile of a stack from its name (a Txxxxx part) or from the raster's centre. */
 static int stack_tile(const char *path, const char *name, char tile[8])
 {
@@ -271,18 +384,17 @@ static cc_status add_stac(scan_state *s, const char *path, int strict)
             note(s, "%s; item not used", cc_error_message());
             continue;
         }
+        if (x->kind == CC_STAC_PRODUCT) { /* read with its own metadata, which rules */
+            st = add_safe(s, x->href, x, path);
+            continue;
+        }
         if (!strcmp(x->level, "L2A")) {
             note(s, "%s: item '%s' is an L2A product (the job reads L1C); not used", path, x->id);
             continue;
         }
         snprintf(date, sizeof date, "%s", x->date);
         snprintf(tile, sizeof tile, "%s", x->tile);
-        if (!tile[0] && x->kind == CC_STAC_PRODUCT) {
-            const char *b = strrchr(x->href, '/');
-            char d2[11];
-            safe_name(b ? b + 1 : x->href, tile, d2);
-        }
-        if (!tile[0] && x->kind != CC_STAC_PRODUCT) {
+        if (!tile[0]) {
             const char *b = strrchr(data, '/');
             if (!stack_tile(data, b ? b + 1 : data, tile))
                 tile[0] = 0;
@@ -297,15 +409,13 @@ static cc_status add_stac(scan_state *s, const char *path, int strict)
             note(s, "%s: item '%s': %s; not used", path, x->id, cc_error_message());
             continue;
         }
-        /* a SAFE product is read with its own metadata; anything else through the item */
-        if (x->kind == CC_STAC_PRODUCT)
-            snprintf(ref, sizeof ref, "%s", x->href);
-        else if (n == 1)
+        /* anything but a SAFE product is read through the item */
+        if (n == 1)
             snprintf(ref, sizeof ref, "%s", path);
         else
             snprintf(ref, sizeof ref, "%s#%s", path, x->id);
-        double bytes = x->kind == CC_STAC_PRODUCT ? tree_bytes(x->href, 0) : 0;
-        for (int b = 0; x->kind != CC_STAC_PRODUCT && b < CC_NBANDS; b++)
+        double bytes = 0;
+        for (int b = 0; b < CC_NBANDS; b++)
             bytes += x->band_href[b] ? tree_bytes(x->band_href[b], 0) : 0;
         if (x->kind == CC_STAC_STACK)
             bytes = tree_bytes(x->href, 0);
@@ -317,8 +427,8 @@ static cc_status add_stac(scan_state *s, const char *path, int strict)
 
 static cc_status scan_dir(scan_state *s, const char *dir, int depth);
 
-/* A product list: each line a product (SAFE folder or zip), a folder to
- * scan, or a STAC file. */
+/* A product list: each line a product (SAFE folder or zip, or its MTD file),
+ * a folder to scan, or a STAC file. */
 static cc_status add_list(scan_state *s, const char *path)
 {
     char **paths = NULL;
@@ -330,17 +440,12 @@ static cc_status add_list(scan_state *s, const char *path)
         struct stat sb;
         const char *b = strrchr(paths[i], '/');
         const char *name = b ? b + 1 : paths[i];
-        char tile[8], date[11];
         if (stat(paths[i], &sb) != 0) {
             note(s, "%s: %s: %s; not used", path, paths[i], strerror(errno));
             continue;
         }
-        int level = safe_name(name, tile, date);
-        if (level == 1)
-            st = add_product(s, paths[i], NULL, tile, date,
-                             S_ISDIR(sb.st_mode) ? tree_bytes(paths[i], 0) : (double)sb.st_size);
-        else if (level == 2)
-            note(s, "%s: an L2A product (the job reads L1C); not used", paths[i]);
+        if (safe_candidate(paths[i], &sb) || !strcmp(name, "MTD_MSIL1C.xml") || !strcmp(name, "MTD_MSIL2A.xml"))
+            st = add_safe(s, paths[i], NULL, path);
         else if (cc_stac_is_json(paths[i]))
             st = add_stac(s, paths[i], 1);
         else if (S_ISDIR(sb.st_mode))
@@ -374,13 +479,8 @@ static cc_status scan_dir(scan_state *s, const char *dir, int depth)
             continue;
         if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path || stat(path, &sb) != 0)
             continue;
-        int level = safe_name(name, tile, date);
-        if (level && (S_ISDIR(sb.st_mode) || ends_with(name, ".zip"))) {
-            if (level == 2) {
-                note(s, "%s: an L2A product (the job reads L1C); not used", path);
-                continue;
-            }
-            st = add_product(s, path, NULL, tile, date, S_ISDIR(sb.st_mode) ? tree_bytes(path, 0) : (double)sb.st_size);
+        if (safe_candidate(path, &sb)) { /* a product: not entered */
+            st = add_safe(s, path, NULL, dir);
         } else if (S_ISDIR(sb.st_mode)) {
             if (depth < 16)
                 st = scan_dir(s, path, depth + 1);
@@ -546,6 +646,10 @@ static cc_status scan_catalogue(scan_state *s, const cc_job *job, int i)
                                 job->path ? job->path : "job", i, cat);
         return scan_sensor_cubes(s, cat);
     }
+    const char *b = strrchr(cat, '/');
+    b = b ? b + 1 : cat;
+    if (safe_candidate(cat, &sb) || !strcmp(b, "MTD_MSIL1C.xml") || !strcmp(b, "MTD_MSIL2A.xml"))
+        return add_safe(s, cat, NULL, job->path ? job->path : "job"); /* the catalogue is one product */
     if (S_ISDIR(sb.st_mode))
         return scan_dir(s, cat, 0);
     return cc_stac_is_json(cat) ? add_stac(s, cat, 1) : add_list(s, cat);
