@@ -12,12 +12,15 @@
 #include "io/cube.h"
 #include "io/landsat/landsat.h"
 #include "pipeline/atmos/cloudmask.h"
+#include "pipeline/cloudless/ingest.h"
 #include "pipeline/cloudless/ingest_netcdf-impl.h"
 
 typedef struct {
     const cc_ncs *s;
     const cc_nc_plan *p;
-    const cc_grid *g;
+    const cc_grid *g;    /* the window of the grid that the file covers (or all of it) */
+    const cc_grid *full; /* the grid                                 */
+    cc_ingest_window win;
     int same_grid, nb, warned;
     size_t npix;
     float *src;     /* [file npix] one slice on the file's grid     */
@@ -141,10 +144,10 @@ static void own_mask(reader *r, const float *vals, uint8_t *mask)
  * mask); CC_ERR_ARG when its grid is not g. */
 static cc_status cube_layers(const cc_ncs *c, const reader *r, int *lv, int *mv)
 {
-    if (c->width != r->g->width || c->height != r->g->height || !cc_grid_same_gt(c->gt, r->g->gt))
+    if (c->width != r->full->width || c->height != r->full->height || !cc_grid_same_gt(c->gt, r->full->gt))
         return cc_error_set(CC_ERR_ARG, "%s: the existing cube's grid (%dx%d) is not this ingest's (%dx%d at the "
                             "same origin): use another --out-dir or --tile", c->path, c->width, c->height,
-                            r->g->width, r->g->height);
+                            r->full->width, r->full->height);
     for (int k = 0; k < r->nb; k++)
         lv[k] = cc_ncs_find(c, r->p->sensor == CC_SENSOR_S1 ? (k ? "VH" : "VV") : cc_cl_band_names[k]);
     *mv = cc_ncs_find(c, "cloud_mask");
@@ -201,10 +204,11 @@ static cc_status group_days(const cc_ncs *s, long **days, int **first, int **ord
     return CC_OK;
 }
 
-static cc_status reader_init(reader *r, const cc_ncs *s, const cc_nc_plan *p, const cc_grid *g)
+static cc_status reader_init(reader *r, const cc_ncs *s, const cc_nc_plan *p, const cc_grid *g, const cc_grid *full,
+                             const cc_ingest_window *win)
 {
     memset(r, 0, sizeof *r);
-    r->s = s, r->p = p, r->g = g;
+    r->s = s, r->p = p, r->g = g, r->full = full, r->win = *win;
     r->nb = p->sensor == CC_SENSOR_S1 ? CC_CL_NS1 : CC_CL_NBANDS;
     r->npix = cc_grid_npix(g);
     r->same_grid = s->width == g->width && s->height == g->height && cc_grid_same_gt(s->gt, g->gt) &&
@@ -256,11 +260,36 @@ static cc_status do_batch(reader *r, const cc_ncs *c, const long *days, const in
     }
     if (st != CC_OK)
         return st;
-    cc_cube_sensor_args ca = {.dir = dir, .tile = tile, .sensor = (cc_sensor)p->sensor, .width = r->g->width,
-                              .height = r->g->height, .wkt = r->g->wkt, .ndates = (int)nd, .days = days + d0,
-                              .values = vals, .mask = mask, .inputs = r->s->path};
-    memcpy(ca.gt, r->g->gt, sizeof ca.gt);
+    cc_cube_sensor_args ca = {.dir = dir, .tile = tile, .sensor = (cc_sensor)p->sensor, .width = r->full->width,
+                              .height = r->full->height, .wkt = r->full->wkt, .ndates = (int)nd, .days = days + d0,
+                              .values = vals, .mask = mask, .inputs = r->s->path, .x0 = r->win.x0,
+                              .y0 = r->win.y0, .win_width = r->g->width, .win_height = r->g->height};
+    memcpy(ca.gt, r->full->gt, sizeof ca.gt);
     return cc_cube_write_sensor(&ca);
+}
+
+/* The window of g that the file covers, when its dates all come after the
+ * cube's last (the streaming appender writes them window by window); else
+ * the whole grid (a date merged into the cube's, or before its last: the
+ * copy path holds whole planes anyway). 0: the file does not reach g. */
+static int series_window(const cc_ncs *s, const cc_grid *g, const char *cube, long first_day, cc_ingest_window *win)
+{
+    const int fp = cc_ingest_window_enabled() ? cc_ingest_footprint(s->gt, s->width, s->height, s->wkt, g, 2, win)
+                                              : -1;
+    if (fp <= 0) {
+        *win = (cc_ingest_window){0, 0, g->width, g->height};
+        return fp;
+    }
+    int n = 0;
+    double *cd = NULL;
+    if (access(cube, F_OK) == 0 && cc_cube_dates(cube, &n, &cd) == CC_OK && n > 0 && !(first_day > cd[n - 1])) {
+        cc_info("%s: dates merged into the cube's or before its last: read onto the whole %d x %d grid", s->path,
+                g->width, g->height);
+        *win = (cc_ingest_window){0, 0, g->width, g->height};
+    }
+    cc_error_clear();
+    free(cd);
+    return 1;
 }
 
 cc_status cc_ingest_netcdf_sensor(const cc_ncs *s, const cc_nc_plan *p, const cc_grid *g, const char *tile,
@@ -273,19 +302,47 @@ cc_status cc_ingest_netcdf_sensor(const cc_ncs *s, const cc_nc_plan *p, const cc
     uint8_t *mask = NULL;
     cc_ncs *c = NULL;
     char cube[4096];
-    cc_status st = reader_init(&r, s, p, g);
-    if (st != CC_OK || (st = group_days(s, &days, &first, &order, &nd)) != CC_OK)
+    cc_ingest_window win;
+    cc_grid gw;
+    memset(&r, 0, sizeof r);
+    cc_cube_sensor_path(cube, sizeof cube, dir, tile, (cc_sensor)p->sensor);
+    cc_status st = group_days(s, &days, &first, &order, &nd);
+    if (st != CC_OK)
+        goto out;
+    const int fp = series_window(s, g, cube, nd > 0 ? days[0] : 0, &win);
+    if (fp == 0) { /* never an all-fill date in a cube */
+        st = cc_error_set(CC_ERR_NODATA, "%s: the series does not overlap the grid (%d x %d)", s->path, g->width,
+                          g->height);
+        goto out;
+    }
+    cc_ingest_subgrid(g, &win, &gw);
+    /* the working set at the window's size (issue 17), before anything is
+     * allocated: a band, an acquisition and the day (values and classes),
+     * the writer's DN planes, a batch of dates (capped by batch_bytes) and
+     * one slice of the file */
+    const size_t nbw = p->sensor == CC_SENSOR_S1 ? CC_CL_NS1 : CC_CL_NBANDS, wpix = cc_grid_npix(&gw);
+    const size_t wday = wpix * nbw * sizeof(float), wbatch = batch_bytes / wday > 0 ? batch_bytes / wday : 1;
+    char what[160];
+    snprintf(what, sizeof what, "ingesting a %d x %d window of a %d x %d grid", gw.width, gw.height, g->width,
+             g->height);
+    if (cc_mem_check(cc_ingest_window_bytes(g, &win, 4.0 + 8.0 * nbw + 3 + 2.0 * (nbw + 1)) +
+                         (unsigned long long)((size_t)nd < wbatch ? (size_t)nd : wbatch) * (wday + wpix) +
+                         (unsigned long long)s->width * (unsigned long long)s->height * sizeof(float),
+                     s->path, what) != CC_OK) {
+        st = CC_ERR_NOMEM;
+        goto out;
+    }
+    if ((st = reader_init(&r, s, p, &gw, g, &win)) != CC_OK)
         goto out;
     const size_t per_day = r.npix * (size_t)r.nb * sizeof(float);
     const int batch = (int)(batch_bytes / per_day > (size_t)nd ? (size_t)nd : batch_bytes / per_day > 0
                                                                                  ? batch_bytes / per_day : 1);
     if (!(vals = cc_malloc3((size_t)batch * r.npix, (size_t)r.nb, sizeof(float))) ||
         (p->sensor != CC_SENSOR_S1 && !(mask = cc_malloc3((size_t)batch, r.npix, 1)))) {
-        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory for %d dates of a %dx%d grid", s->path, batch, g->width,
-                          g->height);
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory for %d dates of a %dx%d grid", s->path, batch, gw.width,
+                          gw.height);
         goto out;
     }
-    cc_cube_sensor_path(cube, sizeof cube, dir, tile, (cc_sensor)p->sensor);
     for (int d0 = 0; d0 < nd && st == CC_OK; d0 += batch) {
         const int d1 = d0 + batch < nd ? d0 + batch : nd;
         if (access(cube, F_OK) == 0 && (st = cc_ncs_open(cube, &c)) != CC_OK)

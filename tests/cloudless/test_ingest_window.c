@@ -5,7 +5,8 @@
  * and fill elsewhere; and the window ingest equal, byte for byte, to the
  * whole-grid ingest ($CLEARCUBE_INGEST_WINDOW=off) for Sentinel-2 and Landsat,
  * including a date before the cube's last and a replaced date (the copy
- * path). Real data from ../shared (skips without it). */
+ * path); and an openEO NetCDF series onto a tile-sized grid. Real data from
+ * ../shared (skips without it). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <netcdf.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 
 #include <cpl_conv.h>
 #include <gdal.h>
@@ -203,6 +205,89 @@ static void identity(const char *product, int sensor, const cc_grid *g, const ch
     }
 }
 
+
+/* 3. an openEO NetCDF series (WorldCereal S2 10 m: 64 x 64 px, 118 dates) onto
+ * a 10980 x 10980 grid (--grid naming a large raster) under 1 GiB: its
+ * window equals the ingest onto the file's own grid, the rest is fill; and
+ * onto a 200 x 200 grid shifted by 3 m, window == whole grid. */
+static void netcdf_series(const char *nc, const char *tmp)
+{
+    char own[2100], big[2100], cbig[2200], cown[2200];
+    snprintf(own, sizeof own, "%s/nc-own", tmp);
+    snprintf(big, sizeof big, "%s/nc-big", tmp);
+    cc_ingest_out_dir(own);
+    cc_ingest_out_dir(big);
+    cc_ingest_grid og = {0};
+    CHECK_OK(cc_ingest_grid_netcdf(nc, &og));
+    if (!og.wkt)
+        return;
+    CHECK_OK(cc_ingest_netcdf(nc, CC_SENSOR_S2, &og.g, "site", own, NULL));
+    cc_grid g = og.g;
+    const int c0 = 3000, r0 = 7000; /* where the file lies on the big grid */
+    g.gt[0] -= c0 * g.gt[1], g.gt[3] -= r0 * g.gt[5], g.width = g.height = 10980;
+    cc_mem_set_limit(1ull << 30);
+    CHECK_OK(cc_ingest_netcdf(nc, CC_SENSOR_S2, &g, "site", big, NULL));
+    cc_mem_set_limit(0);
+    snprintf(cown, sizeof cown, "%s/site_s2.nc", own);
+    snprintf(cbig, sizeof cbig, "%s/site_s2.nc", big);
+    int a = -1, b = -1, va, vb, dt;
+    size_t nt = 0, diff = 0, outside = 0, valid = 0;
+    CHECK(nc_open(cown, NC_NOWRITE, &a) == NC_NOERR && nc_open(cbig, NC_NOWRITE, &b) == NC_NOERR);
+    CHECK(a >= 0 && b >= 0 && nc_inq_dimid(b, "time", &dt) == NC_NOERR && nc_inq_dimlen(b, dt, &nt) == NC_NOERR);
+    CHECK(nt == 118);
+    const int w = og.g.width, h = og.g.height;
+    uint16_t *x = malloc(nt * (size_t)w * h * 2), *y = malloc(nt * (size_t)w * h * 2);
+    uint16_t *strip = malloc((size_t)256 * 10980 * 2);
+    for (int k = 0; a >= 0 && b >= 0 && x && y && strip && k <= CC_CL_NBANDS; k++) {
+        const char *name = k < CC_CL_NBANDS ? cc_cl_band_names[k] : "cloud_mask";
+        if (nc_inq_varid(a, name, &va) != NC_NOERR || nc_inq_varid(b, name, &vb) != NC_NOERR) {
+            CHECK(!"layer missing");
+            continue;
+        }
+        size_t s0[3] = {0, 0, 0}, n0[3] = {nt, (size_t)h, (size_t)w}, s1[3] = {0, (size_t)r0, (size_t)c0};
+        CHECK(nc_get_vara_ushort(a, va, s0, n0, x) == NC_NOERR && nc_get_vara_ushort(b, vb, s1, n0, y) == NC_NOERR);
+        for (size_t i = 0; i < nt * (size_t)w * h; i++)
+            diff += x[i] != y[i], valid += x[i] != 0;
+        if (k != 2 && k != CC_CL_NBANDS)
+            continue;
+        /* B04 and the mask of the first date, the whole grid: fill outside the file */
+        for (size_t r = 0; r < 10980; r += 256) {
+            size_t rows = 10980 - r < 256 ? 10980 - r : 256, st[3] = {0, r, 0}, ct[3] = {1, rows, 10980};
+            CHECK(nc_get_vara_ushort(b, vb, st, ct, strip) == NC_NOERR);
+            for (size_t q = 0; q < rows * 10980; q++) {
+                const size_t rr = r + q / 10980, cc = q % 10980;
+                if (rr < (size_t)r0 || rr >= (size_t)(r0 + h) || cc < (size_t)c0 || cc >= (size_t)(c0 + w))
+                    outside += strip[q] != 0;
+            }
+        }
+    }
+    CHECK(diff == 0 && outside == 0 && valid > 0);
+    printf("ok   NetCDF series (%d x %d, %zu dates) onto a 10980 x 10980 grid under 1 GiB: window == its own grid's "
+           "cube (%zu values differ), %zu px outside not fill\n", w, h, nt, diff, outside);
+    if (a >= 0)
+        nc_close(a);
+    if (b >= 0)
+        nc_close(b);
+    free(x), free(y), free(strip);
+
+    /* window == whole grid on a 200 x 200 grid shifted by 3 m (partial-pixel averages) */
+    char dw[2100], df[2100], cw[2200], cf[2200];
+    snprintf(dw, sizeof dw, "%s/nc-window", tmp);
+    snprintf(df, sizeof df, "%s/nc-full", tmp);
+    cc_ingest_out_dir(dw);
+    cc_ingest_out_dir(df);
+    g = og.g;
+    g.gt[0] -= 60 * g.gt[1] + 3, g.gt[3] -= 90 * g.gt[5] - 3, g.width = g.height = 200;
+    CHECK_OK(cc_ingest_netcdf(nc, CC_SENSOR_S2, &g, "site", dw, NULL));
+    setenv("CLEARCUBE_INGEST_WINDOW", "off", 1);
+    CHECK_OK(cc_ingest_netcdf(nc, CC_SENSOR_S2, &g, "site", df, NULL));
+    unsetenv("CLEARCUBE_INGEST_WINDOW");
+    snprintf(cw, sizeof cw, "%s/site_s2.nc", dw);
+    snprintf(cf, sizeof cf, "%s/site_s2.nc", df);
+    same_cubes(cw, cf, "NetCDF series onto a 200 x 200 grid shifted by 3 m: window == whole grid");
+    cc_ingest_grid_free(&og);
+}
+
 int main(void)
 {
     const char *sh = cc_test_shared_or_skip();
@@ -254,5 +339,21 @@ int main(void)
         OSRDestroySpatialReference(srs);
     } else
         printf("(Landsat part skipped: %s absent)\n", qa);
+
+    char ncpat[1200];
+    snprintf(ncpat, sizeof ncpat, "%s/datasets/worldcereal-s2-s1-l8-timeseries/worldcerealtraining/00002806639B424A",
+             sh);
+    DIR *d = opendir(ncpat);
+    struct dirent *e;
+    char nc[2400] = "";
+    while (d && (e = readdir(d)) != NULL)
+        if (!strncmp(e->d_name, "S2_L2A_10m_", 11) && strstr(e->d_name, ".nc"))
+            snprintf(nc, sizeof nc, "%s/%s", ncpat, e->d_name);
+    if (d)
+        closedir(d);
+    if (nc[0])
+        netcdf_series(nc, tmp);
+    else
+        printf("(NetCDF part skipped: no S2_L2A_10m_*.nc in %s)\n", ncpat);
     return cc_test_failures ? 1 : 0;
 }
