@@ -12,31 +12,45 @@
 #include "jobs/cli/cli.h"
 #include "pipeline/cloudless/cloudless.h"
 #include "pipeline/cloudless/cloudless_product.h"
+#include "pipeline/cloudless/kalman_model.h"
 #include "pipeline/cloudless/sim_cubes.h"
 
 
 void cc_cmd_cloudless_help(void)
 {
     printf("Usage: clearcube cloudless CUBE_DIR --tile T --date YYYY-MM-DD -o OUT.nc [options]\n\n"
-           "The cloud-free 10-band image (B02 B03 B04 B05 B06 B07 B08 B8A B11 B12) of one tile and day,\n"
-           "fused by the Cloudless model (docs/cloudless-model.md) from the +-N-day window of the tile's\n"
-           "sensor cubes in CUBE_DIR: <tile>_s2.nc (clear Sentinel-2 L2A), <tile>_landsat.nc (HLS-adjusted\n"
-           "Landsat), <tile>_olci.nc (Sentinel-3 OLCI mapped to S2 bands), <tile>_s1.nc (Sentinel-1 VV/VH),\n"
-           "whichever exist (`clearcube ingest` writes them; docs/formats/cube.md). Every pixel carries its\n"
-           "evidence: days_since_s2 (days since the last clear Sentinel-2 observation) and sensors (bit mask\n"
-           "of the sensors that contributed). If OUT.nc exists the day is appended (or replaced).\n\n"
+           "The cloud-free 10-band image (B02 B03 B04 B05 B06 B07 B08 B8A B11 B12) of one tile and day with\n"
+           "its uncertainty, from the tile's sensor cubes in CUBE_DIR (<tile>_s2.nc clear Sentinel-2 L2A,\n"
+           "<tile>_landsat.nc HLS-adjusted Landsat, <tile>_olci.nc, <tile>_s1.nc; `clearcube ingest` writes\n"
+           "them; docs/formats/cube.md). By default the REANALYSIS of the per-pixel Kalman filter\n"
+           "(docs/cloudless-model.md): the smoother over the clear Sentinel-2 and Landsat observations of the\n"
+           "day +- --margin days, the same product as `clearcube cloudless-daily --reanalysis`: the 10 bands,\n"
+           "their standard deviation sd_B02 ... sd_B12 and days_since_s2 (days since the last clear\n"
+           "Sentinel-2 observation). The day is appended to OUT.nc (created if absent); a day OUT.nc already\n"
+           "holds is not written again, a day before OUT.nc's last is refused.\n"
+           "--method fusion (or --model with a fusion model file): the former fusion network over the\n"
+           "+-45-day window of all four sensors (10 bands, days_since_s2, sensors; no uncertainty; it\n"
+           "loses to linear interpolation on held-out real years: docs/accuracy.md); the day is appended\n"
+           "or replaced.\n\n"
            "Options:\n"
            "  -o, --output OUT.nc    output cube (required)\n"
            "  --tile T               tile id of the sensor cubes (required)\n"
            "  --date YYYY-MM-DD      the day (required)\n"
-           "  --model PATH           fusion model (default: the shipped " CC_CL_SHIPPED_MODEL ", found\n"
-           "                         beside the executable in ../share/clearcube/ or in $CLEARCUBE_DATA)\n"
-           "  --sensors LIST         sensors to use, e.g. s2,landsat,olci,s1 (default: all present)\n"
+           "  --method kalman|fusion (default kalman, or the kind of the --model file)\n"
+           "  --params FILE          Kalman parameters (default: the shipped " CC_KF_SHIPPED_MODEL ")\n"
+           "  --margin N             Kalman: days of observations each side of the day (default %d)\n"
+           "  --model PATH           a fusion model (default with --method fusion: the shipped\n"
+           "                         " CC_CL_SHIPPED_MODEL ") or a Kalman parameter file; found beside the\n"
+           "                         executable in ../share/clearcube/ or in $CLEARCUBE_DATA\n"
+           "  --sensors LIST         sensors to use, e.g. s2,landsat,olci,s1 (default: all present; Kalman\n"
+           "                         uses s2 and landsat)\n"
            "  --quicklook OUT.png    also write a true-colour PNG (B04/B03/B02)\n"
-           "  --block N              side of the square windows processed at once (default: from a 256 MiB\n"
-           "                         budget, aligned to the cubes' 512 x 512 chunks); no effect on the output\n"
+           "  --block N              fusion: side of the square windows processed at once (default: from a\n"
+           "                         256 MiB budget, aligned to the cubes' 512 x 512 chunks); Kalman: rows\n"
+           "                         per block (default: from a 256 MiB series); no effect on the output\n"
            CC_DEVICE_HELP
-           "                        (the network; the features and the merge run on the CPU)\n");
+           "                        (fusion: the network; everything else runs on the CPU)\n",
+           CC_CL_KALMAN_MARGIN);
 }
 
 static int fail(void)
@@ -69,16 +83,18 @@ static unsigned parse_sensors(const char *list)
 
 int cc_cmd_cloudless(int argc, char **argv)
 {
-    enum { O_TILE = 2000, O_DATE, O_MODEL, O_SENS, O_QL, O_BLOCK };
+    enum { O_TILE = 2000, O_DATE, O_MODEL, O_SENS, O_QL, O_BLOCK, O_METHOD, O_PARAMS, O_MARGIN };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'},   {"help", no_argument, 0, 'h'},
         {"tile", required_argument, 0, O_TILE},  {"date", required_argument, 0, O_DATE},
         {"model", required_argument, 0, O_MODEL}, {"sensors", required_argument, 0, O_SENS},
         {"quicklook", required_argument, 0, O_QL}, {"block", required_argument, 0, O_BLOCK},
+        {"method", required_argument, 0, O_METHOD}, {"params", required_argument, 0, O_PARAMS},
+        {"margin", required_argument, 0, O_MARGIN},
         CC_CLI_DEVICE_LONGOPT, {0, 0, 0, 0}};
     cc_cloudless_args a = {.model_path = NULL};
     cc_device_request dreq = {CC_DEVICE_AUTO, -1};
-    const char *date = NULL;
+    const char *date = NULL, *params = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
@@ -89,6 +105,28 @@ int cc_cmd_cloudless(int argc, char **argv)
         case O_DATE: date = optarg; break;
         case O_MODEL: a.model_path = optarg; break;
         case O_QL: a.quicklook = optarg; break;
+        case O_PARAMS: params = optarg; break;
+        case O_METHOD:
+            if (!strcmp(optarg, "kalman"))
+                a.method = CC_CL_METHOD_KALMAN;
+            else if (!strcmp(optarg, "fusion"))
+                a.method = CC_CL_METHOD_FUSION;
+            else {
+                fprintf(stderr, "clearcube: error: --method %s: kalman or fusion\n", optarg);
+                return 2;
+            }
+            break;
+        case O_MARGIN: {
+            double v;
+            if (cc_cli_parse_double("margin", optarg, &v))
+                return 2;
+            if (v < 1 || v > 100000 || v != (int)v) {
+                fprintf(stderr, "clearcube: error: --margin %s: must be an integer in [1, 100000]\n", optarg);
+                return 2;
+            }
+            a.margin = (int)v;
+            break;
+        }
         case CC_OPT_DEVICE: if (cc_cli_device_option(optarg, &dreq)) return 2; break;
         case O_SENS:
             if (!(a.sensors = parse_sensors(optarg)))
@@ -120,22 +158,43 @@ int cc_cmd_cloudless(int argc, char **argv)
         return 2;
     }
     a.cube_dir = argv[optind];
+    if (params && (a.model_path || a.method == CC_CL_METHOD_FUSION)) {
+        fprintf(stderr, "clearcube: error: cloudless: --params (Kalman) goes without --model and --method fusion\n");
+        return 2;
+    }
     char shipped[PATH_MAX];
-    int drc = cc_cli_data_file(&a.model_path, CC_CL_SHIPPED_MODEL, shipped, sizeof shipped);
-    if (drc)
-        return drc;
+    if (params) {
+        a.model_path = params;
+        a.method = CC_CL_METHOD_KALMAN;
+    } else if (!a.model_path && a.method == CC_CL_METHOD_FUSION) {
+        int drc = cc_cli_data_file(&a.model_path, CC_CL_SHIPPED_MODEL, shipped, sizeof shipped);
+        if (drc)
+            return drc;
+    } else if (!a.model_path) { /* the shipped Kalman parameters (fitted on real series) */
+        a.method = CC_CL_METHOD_KALMAN;
+        int drc = cc_cli_data_file(&a.model_path, CC_KF_SHIPPED_MODEL, shipped, sizeof shipped);
+        if (drc)
+            return drc;
+    }
     cc_device dev;
+    int drc;
     if ((drc = cc_cli_device(&dreq, "cloudless", NULL, &dev)) != 0)
         return drc;
     a.backend = dev.backend;
     cc_cloudless_stats st;
     if (cc_cloudless_run(&a, &st) != CC_OK)
         return fail();
-    cc_info("wrote %s (%s %s: %dx%d, %.1f %% filled; S2 %d, Landsat %d, OLCI %d, S1 %d dates in the window; "
-            "read %.2f s, model %.2f s, write %.2f s; network on %s)",
-            a.out_path, a.tile, date, st.width, st.height, 100 * st.filled_fraction, st.ndates[CC_SENSOR_S2],
-            st.ndates[CC_SENSOR_LANDSAT], st.ndates[CC_SENSOR_OLCI], st.ndates[CC_SENSOR_S1], st.seconds_read,
-            st.seconds_model, st.seconds_write, dev.name);
+    if (st.method == CC_CL_METHOD_KALMAN)
+        cc_info("%s %s (%s %s: %dx%d; S2 %d, Landsat %d dates within %d days; read %.2f s, smoother %.2f s, "
+                "write %.2f s)", st.written ? "wrote" : "kept", a.out_path, a.tile, date, st.width, st.height,
+                st.ndates[CC_SENSOR_S2], st.ndates[CC_SENSOR_LANDSAT], a.margin ? a.margin : CC_CL_KALMAN_MARGIN,
+                st.seconds_read, st.seconds_model, st.seconds_write);
+    else
+        cc_info("wrote %s (%s %s: %dx%d, %.1f %% filled; S2 %d, Landsat %d, OLCI %d, S1 %d dates in the window; "
+                "read %.2f s, model %.2f s, write %.2f s; network on %s)",
+                a.out_path, a.tile, date, st.width, st.height, 100 * st.filled_fraction, st.ndates[CC_SENSOR_S2],
+                st.ndates[CC_SENSOR_LANDSAT], st.ndates[CC_SENSOR_OLCI], st.ndates[CC_SENSOR_S1], st.seconds_read,
+                st.seconds_model, st.seconds_write, dev.name);
     return 0;
 }
 

@@ -16,6 +16,8 @@
 #include "core/progress.h"
 #include "io/cube.h"
 #include "pipeline/cloudless/cloudless.h"
+#include "pipeline/cloudless/kalman_model.h"
+#include "pipeline/cloudless/state.h"
 #include "pipeline/atmos/cloudmask.h"
 
 /* The fill of the sensors layer: the pixel has no product (255 is no set of the 4 bits). */
@@ -415,7 +417,7 @@ static cc_status write_product(const cc_cloudless_args *a, const sensor_cube *g,
     return CC_OK;
 }
 
-cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats)
+static cc_status fusion_run(const cc_cloudless_args *a, cc_cloudless_stats *stats)
 {
     cc_status st = CC_ERR_INTERNAL;
     sensor_cube cubes[CC_SENSOR_COUNT];
@@ -423,10 +425,6 @@ cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats
     cc_cl_model *model = NULL;
     uint16_t *out = NULL;
     char *inputs = NULL;
-    cc_cloudless_stats local;
-    if (!stats)
-        stats = &local;
-    memset(stats, 0, sizeof *stats);
     for (int s = 0; s < CC_SENSOR_COUNT; s++)
         cubes[s].ncid = -1, cubes[s].wkt = NULL, cubes[s].days = NULL;
 
@@ -474,6 +472,7 @@ cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats
     if ((st = write_product(a, g, out, inputs, params)) != CC_OK)
         goto out;
     stats->seconds_write = now() - tw;
+    stats->written = 1;
     cc_date_format(a->day, date);
     cc_info("cloudless %s %s: %dx%d, %.1f %% filled, read %.2f s, model %.2f s (total %.2f s)", a->tile, date, W, H,
             100 * stats->filled_fraction, stats->seconds_read, stats->seconds_model, now() - t0);
@@ -485,4 +484,121 @@ out:
     free(out);
     free(inputs);
     return st;
+}
+
+/* ---- the Kalman reanalysis (the default) ---------------------------------- */
+
+/* The dates of the output cube (none when it does not exist): *at = the index
+ * of day in it (-1: absent), *later = it holds a day after day. */
+static void output_dates(const char *path, long day, int *n, int *at, int *later)
+{
+    double *days = NULL;
+    *n = 0, *at = -1, *later = 0;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        fclose(f);
+        if (cc_cube_recover(path) == CC_OK && cc_cube_dates(path, n, &days) == CC_OK)
+            for (int i = 0; i < *n; i++) {
+                long d = (long)floor(days[i] + 0.5);
+                if (d == day)
+                    *at = i;
+                *later |= d > day;
+            }
+    }
+    free(days);
+    cc_error_clear(); /* an unreadable output fails later with its own message */
+}
+
+/* The dates of each sensor cube within +-margin days of day. */
+static void window_dates(const cc_cloudless_args *a, int margin, int ndates[CC_SENSOR_COUNT])
+{
+    for (int s = 0; s < CC_SENSOR_COUNT; s++) {
+        char path[4096];
+        int n = 0;
+        double *days = NULL;
+        ndates[s] = 0;
+        cc_cube_sensor_path(path, sizeof path, a->cube_dir, a->tile, (cc_sensor)s);
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            continue;
+        fclose(f);
+        if (cc_cube_recover(path) == CC_OK && cc_cube_dates(path, &n, &days) == CC_OK)
+            for (int i = 0; i < n; i++)
+                ndates[s] += fabs(days[i] - (double)a->day) <= margin;
+        free(days);
+    }
+    cc_error_clear(); /* a broken cube fails in the run with its own message */
+}
+
+static cc_status kalman_run(const cc_cloudless_args *a, const char *params_path, cc_cloudless_stats *stats)
+{
+    const unsigned use = a->sensors ? a->sensors : (1u << CC_SENSOR_COUNT) - 1;
+    const int margin = a->margin > 0 ? a->margin : CC_CL_KALMAN_MARGIN;
+    char date[CC_DATE_ISO_SIZE];
+    cc_date_format(a->day, date);
+    if (!(use & (1u << CC_SENSOR_S2)))
+        return cc_error_set(CC_ERR_ARG, "%s: the Kalman model needs Sentinel-2 (s2) among the sensors", a->cube_dir);
+    int n, at, later;
+    output_dates(a->out_path, a->day, &n, &at, &later);
+    if (at < 0 && later)
+        return cc_error_set(CC_ERR_ARG, "%s: holds days after %s: the Kalman product appends days in order (write %s "
+                            "to another file)", a->out_path, date, date);
+    window_dates(a, margin, stats->ndates);
+    const int use_ls = (use & (1u << CC_SENSOR_LANDSAT)) != 0;
+    if (stats->ndates[CC_SENSOR_S2] + (use_ls ? stats->ndates[CC_SENSOR_LANDSAT] : 0) == 0) {
+        /* the grid and the cubes are checked first: a missing tile is CC_ERR_MISSING */
+        cc_series s;
+        cc_status st = cc_cloudless_load(a->cube_dir, a->tile, use, a->day, 1, 0, 0, 1, 1, &s, NULL, NULL);
+        cc_series_free(&s);
+        if (st != CC_OK)
+            return st;
+        return cc_error_set(CC_ERR_NODATA, "%s: tile %s: no observation of Sentinel-2%s within %d days of %s",
+                            a->cube_dir, a->tile, use_ls ? " or Landsat" : "", margin, date);
+    }
+    if (at < 0) {
+        cc_cl_state_args sa = {.cube_dir = a->cube_dir, .tile = a->tile, .first_day = a->day, .last_day = a->day,
+                               .out_path = a->out_path, .params_path = params_path, .block_rows = a->block,
+                               .no_landsat = !use_ls};
+        cc_cl_state_stats ss;
+        cc_status st = cc_cl_reanalysis_run(&sa, margin, &ss);
+        if (st != CC_OK)
+            return st;
+        stats->width = ss.width, stats->height = ss.height;
+        stats->seconds_read = ss.s_day_in, stats->seconds_model = ss.s_model, stats->seconds_write = ss.s_day_out;
+        stats->written = ss.days_written > 0;
+        at = n;
+    } else
+        cc_info("%s already holds %s: not written again", a->out_path, date);
+    if (a->quicklook)
+        return cc_quicklook_cube(a->out_path, "B04,B03,B02", at, a->quicklook, NULL);
+    return CC_OK;
+}
+
+cc_status cc_cloudless_run(const cc_cloudless_args *a, cc_cloudless_stats *stats)
+{
+    cc_cloudless_stats local;
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    stats->filled_fraction = NAN;
+    cc_cl_method m = a->method;
+    if (m == CC_CL_METHOD_AUTO) {
+        m = CC_CL_METHOD_KALMAN;
+        if (a->model_path) {
+            int is_kalman = 0;
+            cc_status st = cc_kf_model_is_params(a->model_path, &is_kalman);
+            if (st != CC_OK)
+                return st;
+            m = is_kalman ? CC_CL_METHOD_KALMAN : CC_CL_METHOD_FUSION;
+        }
+    }
+    stats->method = m;
+    if (m == CC_CL_METHOD_FUSION) {
+        if (!a->model_path)
+            return cc_error_set(CC_ERR_ARG, "cloudless: the fusion method needs a model file");
+        return fusion_run(a, stats);
+    }
+    if (!a->model_path)
+        cc_info("cloudless: no Kalman parameter file: the built-in defaults (kalman.h)");
+    return kalman_run(a, a->model_path, stats);
 }

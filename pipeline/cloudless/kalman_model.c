@@ -95,3 +95,18 @@ out:
     cc_nn_model_free(&m);
     return st;
 }
+
+cc_status cc_kf_model_is_params(const char *path, int *yes)
+{
+    cc_nn_model m;
+    cc_nn_model_init(&m);
+    *yes = 0;
+    cc_status st = cc_model_file_read(path, &m);
+    if (st == CC_OK) {
+        const char *pv = m.provenance ? m.provenance : "";
+        size_t hl = strlen(CC_KF_MODEL_HEADER);
+        *yes = strncmp(pv, CC_KF_MODEL_HEADER, hl) == 0 && (pv[hl] == '\n' || pv[hl] == 0);
+    }
+    cc_nn_model_free(&m);
+    return st;
+}

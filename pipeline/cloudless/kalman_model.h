@@ -29,6 +29,11 @@ cc_status cc_kf_model_save(const char *path, const cc_kf_params *p, const char *
  * after the header (free it). */
 cc_status cc_kf_model_load(const char *path, cc_kf_params *p, char **note);
 
+/* *yes = 1 when path is a Kalman parameter file (its provenance starts with
+ * the header), 0 for another model file; the errors of cc_model_file_read
+ * (a missing or unreadable file, not a model file). */
+cc_status cc_kf_model_is_params(const char *path, int *yes);
+
 #ifdef __cplusplus
 }
 #endif

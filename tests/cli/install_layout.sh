@@ -78,7 +78,7 @@ CLEARCUBE_DATA=$P/share/clearcube alone/bin/clearcube boa "$SCENE" "${OPTS[@]}" 
     2> err.txt && cmp -s data.nc elsewhere/installed.nc && ok "CLEARCUBE_DATA=PREFIX/share/clearcube: found, same cube" \
   || fail "CLEARCUBE_DATA: $(cat err.txt)"
 one_line_error "CLEARCUBE_DATA without the file: one line naming both places" \
-  "searched $T/work/alone/bin/../share/clearcube/models/cloudless.h5, then $T/work/models/cloudless.h5 (\$CLEARCUBE_DATA)" \
+  "searched $T/work/alone/bin/../share/clearcube/models/cloudless-kalman.h5, then $T/work/models/cloudless-kalman.h5 (\$CLEARCUBE_DATA)" \
   env CLEARCUBE_DATA="$T/work" alone/bin/clearcube cloudless "$T/work" --tile 33UUP --date 2020-05-10 -o x.nc
 one_line_error "submit, no template anywhere" "slurm/clearcube.sbatch.in: data file not found" \
   alone/bin/clearcube submit "$T/work/job.yaml" --nodes 1 --gpus-per-node 0 --time 01:00:00 --dry-run

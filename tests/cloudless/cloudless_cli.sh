@@ -108,6 +108,38 @@ d, m = netCDF4.Dataset('out1/$TILE.nc'), netCDF4.Dataset('out1/mosaic.nc')
 sys.exit(0 if list(d['time'][:]) == days and list(m['time'][:]) == days and 'days_since_s2' in m.variables else 1)" \
   && ok "the next day's job appends its day to the tile cube and the regional mosaic" || bad "daily append"
 
+# the default method, the Kalman reanalysis: == `cloudless-daily --reanalysis` of the day bit for bit,
+# sd_* layers with their CF attributes; the distributed job without a model file makes the same day
+"$BIN" cloudless cubes --tile "$TILE" --date 2020-05-10 -o k.nc --quicklook k.png --log-level warn \
+  && [ -s k.png ] && ok "cloudless (Kalman, the default) ran" || bad "cloudless (Kalman) failed"
+"$BIN" cloudless-daily cubes --tile "$TILE" --reanalysis --from 2020-05-10 --date 2020-05-10 -o kr.nc \
+  --log-level warn > /dev/null || bad "cloudless-daily --reanalysis failed"
+sed -e '/^model:/d' -e 's/output: out1/output: out4/' -e 's/end: 2020-05-12/end: 2020-05-10/' job.yaml > job4.yaml
+"$MPIEXEC" -n 1 "$BIN" run job4.yaml --log-level warn > run4.log 2>&1 || bad "Kalman job: $(tail -2 run4.log)"
+/usr/bin/python3 - "$TILE" <<'PY' && ok "Kalman day == cloudless-daily --reanalysis == the job's day; sd_* with CF attributes" || bad "Kalman product checks"
+import sys, numpy as np, netCDF4
+tile = sys.argv[1]
+def load(p):
+    with netCDF4.Dataset(p) as d:
+        d.set_auto_maskandscale(False)
+        return {v: np.array(d[v][:]) for v in d.variables if v != "spatial_ref"}
+k, r, j = load("k.nc"), load("kr.nc"), load(f"out4/{tile}.nc")
+names = ["B02","B03","B04","B05","B06","B07","B08","B8A","B11","B12"]
+want = set(names) | {"sd_" + b for b in names} | {"days_since_s2", "time", "x", "y"}
+ok = set(k) == want and set(r) == want and all(np.array_equal(k[v], r[v]) for v in k)
+ok = ok and all(np.array_equal(k[v], j[v]) for v in k if v not in ("time",)) and list(j["time"]) == [18392]
+with netCDF4.Dataset("k.nc") as d:
+    for b in names:
+        v = d["sd_" + b]
+        ok = ok and v.units == "1" and abs(v.scale_factor - 1e-4) < 1e-12 and v.grid_mapping == "spatial_ref" and "standard deviation" in v.long_name
+    sd = np.array(d["sd_B04"][0]); ok = ok and np.all(sd[np.isfinite(sd)] > 0)
+    print(f"  sd_B04: median {np.nanmedian(sd):.4f}; product {d.product}")
+sys.exit(0 if ok else 1)
+PY
+"$BIN" cloudless cubes --tile "$TILE" --date 2020-05-09 -o k.nc --log-level warn 2> e0; rc=$?
+[ $rc -eq 2 ] && [ "$(grep -c . e0)" -eq 1 ] && grep -q "appends days in order" e0 && ok "Kalman: a day before the cube's last is refused" \
+  || bad "Kalman earlier day: rc $rc $(cat e0)"
+
 # bad inputs: one line, non-zero, nothing written
 one_line() { local n; n=$(grep -c . "$1"); [ "$n" -eq 1 ]; }
 "$BIN" cloudless cubes --date 2020-05-10 -o x.nc 2> e1; rc=$?
