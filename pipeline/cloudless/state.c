@@ -216,42 +216,89 @@ static cc_status check_state(const cc_cl_state_args *a, const cc_pixstate_info *
 
 typedef struct {
     cc_kf_pixel *px;  /* [npix] */
-    float *last_s2, *last_obs, *tmp; /* [npix], [npix], [NB][npix] */
+    float *last_s2, *last_obs; /* [npix] */
+    float *soa;       /* the state file's layout of a block of columns: [NVARS_F][rows][cols] */
     float *est, *sd;  /* [npix][NB] */
     uint16_t *dn;     /* [NLAYERS][npix] */
 } block_bufs;
+
+#define NVARS_F (5 * NB + 2) /* floats per pixel in the state file */
 
 static void bufs_free(block_bufs *b)
 {
     free(b->px);
     free(b->last_s2);
     free(b->last_obs);
-    free(b->tmp);
+    free(b->soa);
     free(b->est);
     free(b->sd);
     free(b->dn);
 }
 
-static cc_status bufs_alloc(block_bufs *b, size_t npix)
+static cc_status bufs_alloc(block_bufs *b, size_t npix, size_t soa_pix)
 {
     memset(b, 0, sizeof *b);
     b->px = cc_malloc3(npix, sizeof *b->px, 1);
     b->last_s2 = cc_malloc3(npix, sizeof(float), 1);
     b->last_obs = cc_malloc3(npix, sizeof(float), 1);
-    b->tmp = cc_malloc3(npix, NB * sizeof(float), 1);
+    b->soa = cc_malloc3(soa_pix, NVARS_F * sizeof(float), 1);
     b->est = cc_malloc3(npix, NB * sizeof(float), 1);
     b->sd = cc_malloc3(npix, NB * sizeof(float), 1);
     b->dn = cc_malloc3(npix, NLAYERS * sizeof(uint16_t), 1);
-    if (!b->px || !b->last_s2 || !b->last_obs || !b->tmp || !b->est || !b->sd || !b->dn) {
+    if (!b->px || !b->last_s2 || !b->last_obs || !b->soa || !b->est || !b->sd || !b->dn) {
         bufs_free(b);
         return cc_error_set(CC_ERR_NOMEM, "cloudless state: out of memory for a block of %zu pixels", npix);
     }
     return CC_OK;
 }
 
-/* Reads (or, without a state, initialises) the state of rows [y0, y0+nr). */
-static cc_status state_read(cc_pixstate *in, const cc_kf_params *p, int y0, int nr, size_t npix, block_bufs *b)
+/* The variables' planes of a block of nr x nc pixels in b->soa. */
+static void soa_planes(float *soa, size_t bp, float *d[NVARS])
 {
+    for (int v = 0; v < 5; v++)
+        d[v] = soa + (size_t)v * NB * bp;
+    d[5] = soa + (size_t)5 * NB * bp;
+    d[6] = d[5] + bp;
+}
+
+#define TILE_COLS 64 /* the transposes go by 64 pixels (12.8 kB of cc_kf_pixel): in L1 */
+
+/* Between the block's pixels (cc_kf_pixel, rows of W) and the file's planes
+ * of columns [x0, x0+nc): to_px 1 = planes -> pixels. */
+static void transpose(block_bufs *b, float *const d[NVARS], int W, int nr, int x0, int nc, int to_px)
+{
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < nr; r++)
+        for (int c0 = 0; c0 < nc; c0 += TILE_COLS) {
+            const int c1 = c0 + TILE_COLS < nc ? c0 + TILE_COLS : nc;
+            const size_t q0 = (size_t)r * (size_t)W + (size_t)x0, rb = (size_t)r * (size_t)nc;
+            for (int v = 0; v < 5; v++)
+                for (int k = 0; k < NB; k++) {
+                    float *pl = d[v] + (size_t)k * (size_t)nr * (size_t)nc + rb;
+                    const int f = v * NB + k;
+                    if (to_px)
+                        for (int c = c0; c < c1; c++)
+                            ((float *)&b->px[q0 + (size_t)c])[f] = pl[c];
+                    else
+                        for (int c = c0; c < c1; c++)
+                            pl[c] = ((const float *)&b->px[q0 + (size_t)c])[f];
+                }
+            for (int c = c0; c < c1; c++) {
+                if (to_px) {
+                    b->last_s2[q0 + (size_t)c] = d[5][rb + (size_t)c];
+                    b->last_obs[q0 + (size_t)c] = d[6][rb + (size_t)c];
+                } else {
+                    d[5][rb + (size_t)c] = b->last_s2[q0 + (size_t)c];
+                    d[6][rb + (size_t)c] = b->last_obs[q0 + (size_t)c];
+                }
+            }
+        }
+}
+
+/* Reads (or, without a state, initialises) the state of rows [y0, y0+nr). */
+static cc_status state_read(cc_pixstate *in, const cc_kf_params *p, int W, int y0, int nr, block_bufs *b)
+{
+    const size_t npix = (size_t)W * (size_t)nr;
     if (!in) {
         for (size_t q = 0; q < npix; q++) {
             cc_kf_pixel_init(p, &b->px[q]);
@@ -259,30 +306,32 @@ static cc_status state_read(cc_pixstate *in, const cc_kf_params *p, int y0, int 
         }
         return CC_OK;
     }
-    for (int v = 0; v < 5; v++) {
-        cc_status st = cc_pixstate_read_rows(in, v, y0, nr, b->tmp);
+    const int cw = cc_pixstate_chunk_cols(in);
+    for (int x0 = 0; x0 < W; x0 += cw) {
+        const int nc = x0 + cw <= W ? cw : W - x0;
+        float *d[NVARS];
+        soa_planes(b->soa, (size_t)nr * (size_t)nc, d);
+        cc_status st = cc_pixstate_read_block(in, y0, nr, x0, nc, d);
         if (st != CC_OK)
             return st;
-        for (int k = 0; k < NB; k++)
-            for (size_t q = 0; q < npix; q++)
-                ((float *)&b->px[q])[v * NB + k] = b->tmp[(size_t)k * npix + q];
+        transpose(b, d, W, nr, x0, nc, 1);
     }
-    cc_status st = cc_pixstate_read_rows(in, 5, y0, nr, b->last_s2);
-    return st == CC_OK ? cc_pixstate_read_rows(in, 6, y0, nr, b->last_obs) : st;
+    return CC_OK;
 }
 
-static cc_status state_write(cc_pixstate *out, int y0, int nr, size_t npix, block_bufs *b)
+static cc_status state_write(cc_pixstate *out, int W, int y0, int nr, block_bufs *b)
 {
-    for (int v = 0; v < 5; v++) {
-        for (int k = 0; k < NB; k++)
-            for (size_t q = 0; q < npix; q++)
-                b->tmp[(size_t)k * npix + q] = ((const float *)&b->px[q])[v * NB + k];
-        cc_status st = cc_pixstate_write_rows(out, v, y0, nr, b->tmp);
+    const int cw = cc_pixstate_chunk_cols(out);
+    for (int x0 = 0; x0 < W; x0 += cw) {
+        const int nc = x0 + cw <= W ? cw : W - x0;
+        float *d[NVARS];
+        soa_planes(b->soa, (size_t)nr * (size_t)nc, d);
+        transpose(b, d, W, nr, x0, nc, 0);
+        cc_status st = cc_pixstate_write_block(out, y0, nr, x0, nc, (const float *const *)d);
         if (st != CC_OK)
             return st;
     }
-    cc_status st = cc_pixstate_write_rows(out, 5, y0, nr, b->last_s2);
-    return st == CC_OK ? cc_pixstate_write_rows(out, 6, y0, nr, b->last_obs) : st;
+    return CC_OK;
 }
 
 /* Advances the block through the days [from, to], appending days >= first_new. */
@@ -386,20 +435,22 @@ cc_status cc_cl_state_run(const cc_cl_state_args *a, cc_cl_state_stats *stats)
     if ((st = cc_pixstate_create(&sa, &out)) != CC_OK)
         goto out;
     const int R = sa.block_rows < g.height ? sa.block_rows : g.height;
-    if ((st = bufs_alloc(&b, (size_t)R * (size_t)g.width)) != CC_OK)
+    int cw = cc_pixstate_chunk_cols(out);
+    if (in && cc_pixstate_chunk_cols(in) > cw)
+        cw = cc_pixstate_chunk_cols(in);
+    if ((st = bufs_alloc(&b, (size_t)R * (size_t)g.width, (size_t)R * (size_t)cw)) != CC_OK)
         goto out;
     have_bufs = 1;
     for (int y0 = 0; y0 < g.height; y0 += R) {
         int nr = y0 + R <= g.height ? R : g.height - y0;
-        size_t npix = (size_t)nr * (size_t)g.width;
         double ta = now();
-        if ((st = state_read(in, &p, y0, nr, npix, &b)) != CC_OK)
+        if ((st = state_read(in, &p, g.width, y0, nr, &b)) != CC_OK)
             goto out;
         s->s_state_in += now() - ta;
         if ((st = run_block(a, &p, g.width, y0, nr, from, a->last_day, app, first_new, &b, s)) != CC_OK)
             goto out;
         ta = now();
-        if ((st = state_write(out, y0, nr, npix, &b)) != CC_OK)
+        if ((st = state_write(out, g.width, y0, nr, &b)) != CC_OK)
             goto out;
         s->s_state_out += now() - ta;
     }
