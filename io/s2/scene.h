@@ -84,7 +84,8 @@ typedef struct {
     double aot_quantification, wvp_quantification; /* 1000 */
 
     int checksums_verified;     /* number of files verified against manifest.safe */
-    char *mosaic_note;          /* same-day mosaics: "P1 (PB 04.00): N px; P2 (...): M px"; owned, NULL otherwise */
+    char *mosaic_note;          /* same-day mosaics: "P1 (baseline 04.00): N px of B02; P2 (...): M px of B02"; owned,
+                                   NULL otherwise */
     double elevation;           /* surface elevation (m) a catalogue gives (clearcube:elevation); NaN if none */
 } cc_scene;
 
@@ -126,6 +127,9 @@ void cc_scene_options_init(cc_scene_options *o);
  * the CRS and the tile grid, or the call fails naming both. What each product
  * contributed is logged (info) and kept in the scene's `mosaic_note`. */
 cc_status cc_scene_open(const char *path, const cc_scene_options *opt, cc_scene **out);
+/* A cube's provenance (its `inputs` attribute) ends with this and the scene's
+ * mosaic_note for a same-day mosaic; the run report reads it back. */
+#define CC_SCENE_MOSAIC_TAG "; same-day mosaic: "
 /* The mosaic behind cc_scene_open (opt->nmosaic > 0). */
 cc_status cc_scene_open_mosaic(const char *path, const cc_scene_options *opt, cc_scene **out);
 void cc_scene_free(cc_scene *s);

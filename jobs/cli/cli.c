@@ -285,3 +285,19 @@ int cc_cli_scene_inputs(const char *cmd, int argc, char **argv, int first, cc_sc
     so->nmosaic = argc - first - 1;
     return 0;
 }
+
+int cc_cli_mosaic_label(const cc_scene *s, char **label)
+{
+    if (!s->mosaic_note)
+        return 0;
+    size_t n = strlen(*label) + sizeof CC_SCENE_MOSAIC_TAG + strlen(s->mosaic_note);
+    char *l = malloc(n);
+    if (!l) {
+        cc_error_set(CC_ERR_NOMEM, "%s: out of memory", *label);
+        return 1;
+    }
+    snprintf(l, n, "%s%s%s", *label, CC_SCENE_MOSAIC_TAG, s->mosaic_note);
+    free(*label);
+    *label = l;
+    return 0;
+}

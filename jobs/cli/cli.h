@@ -132,5 +132,8 @@ int cc_cli_atmos_option(int id, const char *val, cc_reference_options *ro);
  * joined by ", " for the cube's provenance (free it). 0 if fine, 2 after a
  * one-line message when there is no input. */
 int cc_cli_scene_inputs(const char *cmd, int argc, char **argv, int first, cc_scene_options *so, char **label);
+/* For a same-day mosaic, appends CC_SCENE_MOSAIC_TAG and what each product
+ * contributed (s->mosaic_note) to *label. 0 if fine, 1 when out of memory. */
+int cc_cli_mosaic_label(const cc_scene *s, char **label);
 
 #endif

@@ -152,7 +152,7 @@ int cc_cmd_boa(int argc, char **argv)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     so.defer_bands = cc_boa_defer_bands(&bo); /* decoded by window, overlapping inference */
-    if (cc_scene_open(argv[optind], &so, &s) != CC_OK)
+    if (cc_scene_open(argv[optind], &so, &s) != CC_OK || cc_cli_mosaic_label(s, &input))
         goto out;
     if (isnan(bo.atmos.elevation_m) && !bo.atmos.dem_path)
         bo.atmos.elevation_m = s->elevation; /* the catalogue's, if any */

@@ -91,7 +91,7 @@ int cc_cmd_reference(int argc, char **argv)
     cc_reference_result r;
     memset(&r, 0, sizeof r);
     rc = 1;
-    if (cc_scene_open(argv[optind], &so, &s) != CC_OK)
+    if (cc_scene_open(argv[optind], &so, &s) != CC_OK || cc_cli_mosaic_label(s, &input))
         goto out;
     if (isnan(ro.elevation_m) && !ro.dem_path)
         ro.elevation_m = s->elevation; /* the catalogue's, if any */

@@ -7,8 +7,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <netcdf.h>
+
 #include "core/fs.h"
 #include "core/version.h"
+#include "io/cube.h"
+#include "io/s2/scene.h"
 #include "jobs/run/journal.h"
 #include "jobs/run/run-impl.h"
 
@@ -76,10 +80,83 @@ static void sort_slowest(int *idx, int n, const cc_run_item_result *r)
         }
 }
 
+/* What each product of a same-day mosaic contributed: the mosaic note
+ * (io/s2/scene.h) that ends the provenance of the item's committed cube,
+ * "ID (baseline PB): N px of BAND; ..."; malloc'ed, NULL when there is none
+ * (the item not done, or no staging folder given). */
+static char *mosaic_note(const cc_run_report *r, const cc_job_item *it)
+{
+    char p[PATH_MAX + 200];
+    int ncid;
+    if (!r->staging || snprintf(p, sizeof p, "%s/%s.nc", r->staging, it->id) >= (int)sizeof p ||
+        nc_open(p, NC_NOWRITE, &ncid) != NC_NOERR)
+        return NULL;
+    char *v = cc_cube_text_att(ncid, NC_GLOBAL, "inputs");
+    nc_close(ncid);
+    const char *t = v ? strstr(v, CC_SCENE_MOSAIC_TAG) : NULL;
+    char *note = t ? strdup(t + strlen(CC_SCENE_MOSAIC_TAG)) : NULL;
+    free(v);
+    return note;
+}
+
+/* One part, "ID (baseline PB): N px of BAND": 1 and the fields, or 0. */
+static int note_part(char *part, const char **id, const char **pb, unsigned long long *px, char band[8])
+{
+    char *b = NULL;
+    for (char *x = strstr(part, " (baseline "); x; x = strstr(x + 1, " (baseline "))
+        b = x; /* the last one: an id may hold the text */
+    if (!b)
+        return 0;
+    char *pe = strstr(b, "): ");
+    if (!pe || sscanf(pe + 3, "%llu px of %7s", px, band) != 2)
+        return 0;
+    *b = 0, *pe = 0;
+    *id = part, *pb = b + 11;
+    return 1;
+}
+
+/* The next part of a mosaic note at *cur, "ID (baseline PB): N px of BAND":
+ * 1 and its fields (id and pb point into the note, which is cut; *cur moves
+ * on), or 0 at the end. */
+static int note_next(char **cur, const char **id, const char **pb, unsigned long long *px, char band[8])
+{
+    while (*cur && **cur) {
+        char *part = *cur, *semi = strchr(part, ';');
+        *cur = semi ? semi + 1 : NULL;
+        if (semi)
+            *semi = 0;
+        while (*part == ' ')
+            part++;
+        if (note_part(part, id, pb, px, band))
+            return 1;
+    }
+    return 0;
+}
+
+/* run-report.json: the contributions of a same-day mosaic's products (note:
+ * mosaic_note's text, consumed). */
+static void write_json_contributions(FILE *j, char *note)
+{
+    char q[PATH_MAX * 2 + 8];
+    int k = 0;
+    const char *id, *pb;
+    unsigned long long px;
+    char band[8];
+    fprintf(j, ", \"contributions\": [");
+    for (char *cur = note; note_next(&cur, &id, &pb, &px, band);) {
+        cc_json_quote(q, sizeof q, id);
+        fprintf(j, "%s{\"product\": %s, ", k++ ? ", " : "", q);
+        cc_json_quote(q, sizeof q, pb);
+        fprintf(j, "\"baseline\": %s, \"valid_pixels\": %llu, \"band\": \"%s\"}", q, px, band);
+    }
+    fprintf(j, "]");
+}
+
 /* run-report.json: counts (count[state], skipped), stages per rank, problems,
  * tiles, the slowest items (slow[0..nslow), slowest first), the mosaic. */
-/* Same-day mosaics (items with several inputs, every one listed) and the
- * inputs the catalogue left out, with why. */
+/* Same-day mosaics (items with several inputs, every one listed, with what
+ * each contributed once the item is done) and the inputs the catalogue left
+ * out, with why. */
 static void write_json_inputs(FILE *j, const cc_run_report *r)
 {
     char q[PATH_MAX * 2 + 8];
@@ -94,7 +171,11 @@ static void write_json_inputs(FILE *j, const cc_run_report *r)
             cc_json_quote(q, sizeof q, r->items[i].inputs[k]);
             fprintf(j, "%s%s", k ? ", " : "", q);
         }
-        fprintf(j, "]}");
+        fprintf(j, "]");
+        char *note = mosaic_note(r, &r->items[i]);
+        write_json_contributions(j, note);
+        free(note);
+        fprintf(j, "}");
         first = 0;
     }
     fprintf(j, "%s],\n  \"inputs_not_used\": [", first ? "" : "\n  ");
@@ -113,14 +194,25 @@ static void write_markdown_inputs(FILE *m, const cc_run_report *r)
     if (nm) {
         fprintf(m, "\n## Same-day mosaics\n\nItems with several products of one tile and day: every product is "
                    "mosaicked, the newest processing baseline first where they overlap; an item fails rather than "
-                   "leave one out (docs/formats/catalogue.md).\n\n| item | state | products |\n|---|---|---|\n");
+                   "leave one out (docs/formats/catalogue.md). *Contributed*: the valid pixels each product gave "
+                   "the finest band, newest baseline first (from the item cube's `inputs` attribute).\n\n"
+                   "| item | state | products | contributed |\n|---|---|---|---|\n");
         for (int i = 0; i < r->nitems; i++) {
             if (r->items[i].ninputs < 2)
                 continue;
             fprintf(m, "| %s | %s |", r->items[i].id, state_names[r->results[i].state]);
             for (int k = 0; k < r->items[i].ninputs; k++)
                 fprintf(m, "%s`%s`", k ? "<br>" : " ", r->items[i].inputs[k]);
-            fprintf(m, " |\n");
+            char *note = mosaic_note(r, &r->items[i]);
+            int k = 0;
+            const char *id, *pb;
+            unsigned long long px;
+            char band[8];
+            fprintf(m, " |");
+            for (char *cur = note; note_next(&cur, &id, &pb, &px, band); k++)
+                fprintf(m, "%s`%s` (baseline %s): %llu px of %s", k ? "<br>" : " ", id, pb, px, band);
+            fprintf(m, "%s |\n", k ? "" : " –");
+            free(note);
         }
     }
     if (r->notes && r->notes->n) {

@@ -51,6 +51,8 @@ typedef struct {
 
 typedef struct {
     const char *output_dir;
+    const char *staging;  /* the committed item cubes (<output>/.staging), for what each
+                             product of a same-day mosaic contributed; NULL: not listed */
     const char *job;
     int nranks;
     int64_t submitted;

