@@ -20,13 +20,17 @@
 void cc_cmd_cloudless_plot_help(void)
 {
     printf("Usage: clearcube cloudless-plot CUBE_DIR --tile T --from YYYY-MM-DD --days N --out PNG\n"
-           "                                (--pixel X,Y [--band B] | --strip) [--truth TRUTH.nc] [--model M]\n\n"
+           "                                (--pixel X,Y [--band B] | --strip) [--truth TRUTH.nc] [--model M]\n"
+           "       clearcube cloudless-plot CUBE_DIR --tile T --from YYYY-MM-DD --day PRODUCT.nc --out PNG [--title TEXT]\n\n"
            "--pixel: the time series of pixel (X, Y) over N days: clear Sentinel-2, Landsat, OLCI observations\n"
            "(points), the Cloudless model, linear interpolation and the Whittaker smoother of the clear S2\n"
            "series, and the truth of a SIMULATED series (--truth). Each day is predicted WITHOUT that day's\n"
            "S2 observation (leave-one-out), so clear days show the gap-filling error too.\n"
            "--strip: N consecutive days side by side: top the Sentinel-2 input (white: cloud, grey: no\n"
-           "acquisition), bottom the cloud-free output (B04/B03/B02, reflectance 0..0.25 stretched).\n\n"
+           "acquisition), bottom the cloud-free output (B04/B03/B02, reflectance 0..0.25 stretched).\n"
+           "--day PRODUCT.nc: the day --from in three panels: the Sentinel-2 input as acquired (clouds included,\n"
+           "masked pixels outlined in red), the cloud-free day of PRODUCT.nc (`clearcube cloudless`) and its\n"
+           "uncertainty sd_B04 (0..0.05, with a scale bar); no model is run. --title: the line above them.\n\n"
            "  --band B      band of the time series (default B8A)\n"
            "  --model M     (default: the shipped " CC_CL_SHIPPED_MODEL ", beside the executable in\n"
            "                ../share/clearcube/ or in $CLEARCUBE_DATA)\n");
@@ -49,15 +53,16 @@ static int parse_day(const char *opt, const char *v, long *day)
 
 int cc_cmd_cloudless_plot(int argc, char **argv)
 {
-    enum { O_TILE = 2200, O_FROM, O_DAYS, O_OUT, O_PIX, O_BAND, O_STRIP, O_TRUTH, O_MODEL };
+    enum { O_TILE = 2200, O_FROM, O_DAYS, O_OUT, O_PIX, O_BAND, O_STRIP, O_TRUTH, O_MODEL, O_DAY, O_TITLE };
     static const struct option longopts[] = {
         {"help", no_argument, 0, 'h'},           {"tile", required_argument, 0, O_TILE},
         {"from", required_argument, 0, O_FROM},  {"days", required_argument, 0, O_DAYS},
         {"out", required_argument, 0, O_OUT},    {"pixel", required_argument, 0, O_PIX},
         {"band", required_argument, 0, O_BAND},  {"strip", no_argument, 0, O_STRIP},
         {"truth", required_argument, 0, O_TRUTH}, {"model", required_argument, 0, O_MODEL},
+        {"day", required_argument, 0, O_DAY},    {"title", required_argument, 0, O_TITLE},
         {0, 0, 0, 0}};
-    const char *tile = NULL, *png = NULL, *truth = NULL, *model = NULL;
+    const char *tile = NULL, *png = NULL, *truth = NULL, *model = NULL, *day = NULL, *title = NULL;
     long from = 0;
     int have_from = 0, ndays = 7, px = -1, py = -1, band = cc_cl_band_index("B8A"), strip = 0, c;
     optind = 1;
@@ -95,14 +100,22 @@ int cc_cmd_cloudless_plot(int argc, char **argv)
         case O_STRIP: strip = 1; break;
         case O_TRUTH: truth = optarg; break;
         case O_MODEL: model = optarg; break;
+        case O_DAY: day = optarg; break;
+        case O_TITLE: title = optarg; break;
         default:
             fprintf(stderr, "clearcube: error: cloudless-plot: bad option (see clearcube cloudless-plot --help)\n");
             return 2;
         }
     }
-    if (optind != argc - 1 || !tile || !png || !have_from || (strip == (px >= 0))) {
+    if (day && optind == argc - 1 && tile && png && have_from && !strip && px < 0) {
+        if (cc_cl_plot_day(argv[optind], tile, from, day, title, png) != CC_OK)
+            return fail();
+        cc_info("wrote %s", png);
+        return 0;
+    }
+    if (day || optind != argc - 1 || !tile || !png || !have_from || (strip == (px >= 0))) {
         fprintf(stderr, "clearcube: error: cloudless-plot: need CUBE_DIR, --tile, --from, --out and one of --pixel or "
-                        "--strip (see clearcube cloudless-plot --help)\n");
+                        "--strip, or --day alone (see clearcube cloudless-plot --help)\n");
         return 2;
     }
     char shipped[PATH_MAX];

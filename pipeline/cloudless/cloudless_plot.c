@@ -15,6 +15,7 @@
 #include "io/cube.h"
 #include "pipeline/cloudless/cloudless_product.h"
 #include "pipeline/cloudless/gapfill.h"
+#include "pipeline/atmos/cloudmask.h"
 #include "pipeline/report/plot.h"
 
 /* The status of a failure: the one its message was set with. */
@@ -239,3 +240,146 @@ out:
     return rc ? plot_fail() : CC_OK;
 }
 
+
+/* Layer `name` of the date `day` of a cube as reflectance-like values (scale
+ * and offset applied; fill -> NaN): a new [h][w] array; *w, *h the grid. */
+static cc_status read_day_layer(const char *path, const char *name, long day, float **out, int *w, int *h)
+{
+    int nc, v, dim, e;
+    size_t nx = 0, ny = 0;
+    int nd = 0;
+    double *days = NULL;
+    *out = NULL;
+    if (cc_cube_dates(path, &nd, &days) != CC_OK)
+        return cc_error_status();
+    int ti = -1;
+    for (int k = 0; k < nd; k++)
+        if ((long)floor(days[k] + 0.5) == day)
+            ti = k;
+    free(days);
+    char date[CC_DATE_ISO_SIZE];
+    cc_date_format(day, date);
+    if (ti < 0)
+        return cc_error_set(CC_ERR_MISSING, "%s: no date %s", path, date);
+    if ((e = nc_open(path, NC_NOWRITE, &nc)) != NC_NOERR)
+        return cc_error_set(CC_ERR_IO, "%s: %s", path, nc_strerror(e));
+    cc_status st = CC_OK;
+    uint16_t *dn = NULL;
+    if (nc_inq_dimid(nc, "x", &dim) || nc_inq_dimlen(nc, dim, &nx) || nc_inq_dimid(nc, "y", &dim) ||
+        nc_inq_dimlen(nc, dim, &ny) || nc_inq_varid(nc, name, &v)) {
+        st = cc_error_set(CC_ERR_MISSING, "%s: no layer %s", path, name);
+        goto out;
+    }
+    if (nx * ny > 4096u * 4096u) {
+        st = cc_error_set(CC_ERR_ARG, "%s: the grid (%zux%zu) is too large for a picture", path, nx, ny);
+        goto out;
+    }
+    double sc = 1, off = 0;
+    unsigned short fill = 0;
+    nc_get_att_double(nc, v, "scale_factor", &sc);
+    nc_get_att_double(nc, v, "add_offset", &off);
+    nc_get_att_ushort(nc, v, "_FillValue", &fill);
+    size_t start[3] = {(size_t)ti, 0, 0}, count[3] = {1, ny, nx};
+    dn = cc_malloc3(nx, ny, sizeof *dn);
+    *out = cc_malloc3(nx, ny, sizeof **out);
+    if (!dn || !*out) {
+        st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    if (nc_get_vara_ushort(nc, v, start, count, dn) != NC_NOERR) {
+        st = cc_error_set(CC_ERR_FORMAT, "%s: layer %s unreadable", path, name);
+        goto out;
+    }
+    for (size_t p = 0; p < nx * ny; p++)
+        (*out)[p] = dn[p] == fill ? NAN : (float)(dn[p] * sc + off);
+    *w = (int)nx, *h = (int)ny;
+out:
+    nc_close(nc);
+    free(dn);
+    if (st != CC_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* Pixel (x, y) rejected by the cloud mask (outside the grid: not). */
+static int masked(const float *mask, int w, int h, int x, int y)
+{
+    if (x < 0 || y < 0 || x >= w || y >= h)
+        return 0;
+    float m = mask[(size_t)y * (size_t)w + (size_t)x];
+    return !isfinite(m) || (m != CC_CM_CLEAR && m != CC_CM_WATER);
+}
+
+static uint32_t grey8(double v, double hi)
+{
+    uint32_t g = (uint32_t)(v <= 0 ? 0 : v >= hi ? 255 : floor(v / hi * 255 + 0.5));
+    return g << 16 | g << 8 | g;
+}
+
+cc_status cc_cl_plot_day(const char *dir, const char *tile, long day, const char *product, const char *title,
+                         const char *png)
+{
+    static const char *rgb[3] = {"B02", "B03", "B04"}; /* v[0], v[1], v[2] as rgb8 takes them */
+    char s2[4096];
+    float *in[3] = {0}, *out[3] = {0}, *mask = NULL, *sd = NULL;
+    cc_image im = {0};
+    int W = 0, H = 0, w2, h2, rc = 1;
+    snprintf(s2, sizeof s2, "%s/%s_s2.nc", dir, tile);
+    for (int c = 0; c < 3; c++)
+        if (read_day_layer(s2, rgb[c], day, &in[c], &W, &H) != CC_OK ||
+            read_day_layer(product, rgb[c], day, &out[c], &w2, &h2) != CC_OK)
+            goto out;
+    if (read_day_layer(s2, "cloud_mask", day, &mask, &w2, &h2) != CC_OK ||
+        read_day_layer(product, "sd_B04", day, &sd, &w2, &h2) != CC_OK)
+        goto out;
+    if (w2 != W || h2 != H) {
+        cc_error_set(CC_ERR_FORMAT, "%s: grid %dx%d differs from %s's %dx%d", product, w2, h2, s2, W, H);
+        goto out;
+    }
+    const int scale = W < 96 ? 4 : W < 192 ? 2 : 1, pad = 8, top = 34, cw = W * scale, ch = H * scale;
+    const int bar = 14, iw = 3 * cw + 4 * pad, ih = top + ch + pad + bar + 26;
+    if (cc_image_new(&im, iw < 480 ? 480 : iw, ih, 255, 255, 255) != CC_OK)
+        goto out;
+    char date[CC_DATE_ISO_SIZE], head[512];
+    cc_date_format(day, date);
+    snprintf(head, sizeof head, "%s %s", title ? title : tile, date);
+    cc_image_text(&im, pad, 3, head, 0x000000, 1);
+    cc_image_text(&im, pad, 18, "Sentinel-2 input (red: cloud mask edge)", 0x000000, 1);
+    cc_image_text(&im, 2 * pad + cw, 18, "cloud-free (Kalman)", 0x000000, 1);
+    cc_image_text(&im, 3 * pad + 2 * cw, 18, "uncertainty sd_B04", 0x000000, 1);
+    for (int y = 0; y < ch; y++)
+        for (int x = 0; x < cw; x++) {
+            size_t p = (size_t)(y / scale) * (size_t)W + (size_t)(x / scale);
+            float a[3] = {in[0][p], in[1][p], in[2][p]}, o[3] = {out[0][p], out[1][p], out[2][p]};
+            /* the masked region (not clear, not water) is outlined in red: the sides of its
+             * pixels that face an unmasked pixel */
+            const int px = x / scale, py = y / scale, sx = x % scale, sy = y % scale;
+            int edge = masked(mask, W, H, px, py) &&
+                       ((sx == 0 && !masked(mask, W, H, px - 1, py)) || (sx == scale - 1 && !masked(mask, W, H, px + 1, py)) ||
+                        (sy == 0 && !masked(mask, W, H, px, py - 1)) || (sy == scale - 1 && !masked(mask, W, H, px, py + 1)));
+            uint32_t ci = !isfinite(a[2]) ? 0xa0a0a0u : edge ? 0xff2020u : rgb8(a);
+            cc_image_set_pixel(&im, pad + x, top + y, ci);
+            cc_image_set_pixel(&im, 2 * pad + cw + x, top + y, isfinite(o[2]) ? rgb8(o) : 0xff00ffu);
+            cc_image_set_pixel(&im, 3 * pad + 2 * cw + x, top + y, isfinite(sd[p]) ? grey8(sd[p], 0.05) : 0xff00ffu);
+        }
+    /* the sd scale bar: 0 .. 0.05 reflectance */
+    const int bx = 3 * pad + 2 * cw, by = top + ch + pad;
+    for (int x = 0; x < cw; x++)
+        for (int y = 0; y < bar; y++)
+            cc_image_set_pixel(&im, bx + x, by + y, grey8(0.05 * x / (cw > 1 ? cw - 1 : 1), 0.05));
+    cc_image_text(&im, bx, by + bar + 2, "0", 0x000000, 1);
+    cc_image_text(&im, bx + cw - cc_image_text_width(&im, "0.05", 1), by + bar + 2, "0.05", 0x000000, 1);
+    cc_image_text(&im, pad, by + 2, "B04/B03/B02, reflectance 0..0.25", 0x000000, 1);
+    if (cc_image_write_png(&im, png) != CC_OK)
+        goto out;
+    rc = 0;
+out:
+    for (int c = 0; c < 3; c++)
+        free(in[c]), free(out[c]);
+    free(mask);
+    free(sd);
+    cc_image_free(&im);
+    return rc ? plot_fail() : CC_OK;
+}

@@ -24,6 +24,17 @@ cc_status cc_cl_plot_pixel(const char *dir, const char *tile, long from, int nda
 cc_status cc_cl_plot_strip(const char *dir, const char *tile, long from, int ndays, const cc_cl_model *m,
                            const char *png);
 
+/* PNG of one day in three panels: the Sentinel-2 input of the day as
+ * acquired (tile's S2 sensor cube in dir, clouds included; pixels its
+ * cloud_mask rejects outlined in red), the product of the day (a Cloudless
+ * cube with B04/B03/B02, e.g. `clearcube cloudless`; both in reflectance
+ * 0..0.25) and its uncertainty sd_B04 (0..0.05, black to white, with a scale
+ * bar). title: the line above the panels (e.g. "REAL: ..."). CC_ERR_MISSING
+ * when the S2 cube or the product lacks the day or a layer; tiles above
+ * 4096 x 4096 pixels are refused. */
+cc_status cc_cl_plot_day(const char *dir, const char *tile, long day, const char *product, const char *title,
+                         const char *png);
+
 #ifdef __cplusplus
 }
 #endif

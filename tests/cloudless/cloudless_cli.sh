@@ -140,6 +140,12 @@ PY
 [ $rc -eq 2 ] && [ "$(grep -c . e0)" -eq 1 ] && grep -q "appends days in order" e0 && ok "Kalman: a day before the cube's last is refused" \
   || bad "Kalman earlier day: rc $rc $(cat e0)"
 
+"$BIN" cloudless-plot cubes --tile "$TILE" --from 2020-05-10 --day k.nc --out kday.png --title "SIMULATED" \
+  --log-level warn && [ -s kday.png ] && ok "cloudless-plot --day: input | output | sd picture" || bad "cloudless-plot --day"
+"$BIN" cloudless-plot cubes --tile "$TILE" --from 2020-05-11 --day k.nc --out kx.png 2> e7; rc=$?
+[ $rc -ne 0 ] && [ "$(grep -c . e7)" -eq 1 ] && grep -q "no date 2020-05-11" e7 && [ ! -e kx.png ] \
+  && ok "cloudless-plot --day of a day the product lacks: one line, no picture" || bad "plot --day absent day: rc $rc $(cat e7)"
+
 # bad inputs: one line, non-zero, nothing written
 one_line() { local n; n=$(grep -c . "$1"); [ "$n" -eq 1 ]; }
 "$BIN" cloudless cubes --date 2020-05-10 -o x.nc 2> e1; rc=$?
