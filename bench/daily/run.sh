@@ -23,5 +23,5 @@ t "$B" cloudless-daily cubes --tile "$tile" --state state.nc -o nowcast.nc --dat
 ls -l state.nc nowcast.nc | awk '{print "  " $5 " bytes " $9}'
 [ "${5:-}" = new ] && exit 0
 mid=$(date -u -d "$d0 + 45 days" +%F)
-echo "== former path: clearcube cloudless (window +-45 days) for $mid"
-t "$B" cloudless cubes --tile "$tile" --date "$mid" -o window.nc --log-level warn
+echo "== former path: clearcube cloudless --method fusion (window +-45 days) for $mid"
+t "$B" cloudless cubes --tile "$tile" --date "$mid" -o window.nc --method fusion --log-level warn

@@ -168,9 +168,11 @@ def main():
                "--seed", "3").split()[0]
     run("cloudless", "cubes", "--tile", tile, "--date", "2020-03-20", "-o", "cl.nc", "--model",
         os.path.join(SRC, "models", "cloudless.h5"), "--log-level", "warn")
+    # the default Cloudless product, the Kalman reanalysis (sd_* layers, the daily nowcast's layer set)
+    run("cloudless", "cubes", "--tile", tile, "--date", "2020-03-20", "-o", "clk.nc", "--log-level", "warn")
     with netCDF4.Dataset(f"cubes/{tile}_s2.nc") as d:
         epsg_cl = CRS.from_wkt(d["spatial_ref"].getncattr("crs_wkt")).to_epsg()
-    cubes = [("ref.nc", 32632), ("boa.nc", 32632), ("cl.nc", epsg_cl)]
+    cubes = [("ref.nc", 32632), ("boa.nc", 32632), ("cl.nc", epsg_cl), ("clk.nc", epsg_cl)]
     cubes += [(f"cubes/{tile}_{s}.nc", epsg_cl) for s in ("s2", "landsat", "olci", "s1")]
     for path, epsg in cubes:
         layers = cf_checks(path)
