@@ -70,8 +70,9 @@ static const job_key top_keys[] = {
     {"output", K_PATH, 0, 0, NULL, NULL, F_REQUIRED, "/scratch/clearcube/out",
      "output folder: one cube per tile, and the job journal", OFF(output_dir), NOCOUNT},
     {"model", K_PATH, 0, 0, NULL, NULL, 0, "/models/rapid-boa.h5",
-     "model file (HDF5) for 'boa' or 'cloudless' (unset: the shipped models/boa-s2.h5 or models/cloudless.h5); not "
-     "used by 'reference'", OFF(model_path), NOCOUNT},
+     "model file (HDF5) for 'boa' or 'cloudless' (unset: the shipped models/boa-s2.h5, or for 'cloudless' the Kalman "
+     "parameters models/cloudless-kalman.h5; a fusion model such as models/cloudless.h5 selects the former fusion "
+     "network); not used by 'reference'", OFF(model_path), NOCOUNT},
     {"device", K_CHOICE, 0, 0, "auto|cpu|cuda", "auto", 0, NULL,
      "where each rank computes: 'auto' the GPU of the rank's node-local rank when the node has one and the "
      "build has CUDA, else the CPU; 'cpu'; 'cuda' a GPU per rank, and a rank without one fails at start "
