@@ -57,11 +57,11 @@ for p in boa reference; do
 done
 read -r CTILE _ < <("$BIN" cloudless-sim --out-dir cubes --synthetic --days 60 --size 128 --seed 3 2> /dev/null)
 for d in cpu cuda; do
-  "$BIN" cloudless cubes --tile "$CTILE" --date 2020-05-10 -o cl-$d.nc --device $d --log-level warn 2> cl-$d.log \
+  "$BIN" cloudless cubes --tile "$CTILE" --date 2020-05-10 -o cl-$d.nc --method fusion --device $d --log-level warn 2> cl-$d.log \
     || fail "cloudless --device $d: $(tail -n 2 cl-$d.log)"
 done
 "$BIN" validate --prediction cl-cuda.nc --reference cl-cpu.nc --simulated -o cl-val > /dev/null 2>&1 &&
   "$BIN" validate --prediction cl-cpu.nc --reference cl-cpu.nc --simulated -o cl-self > /dev/null 2>&1 &&
-  within1 cl-val.json cl-self.json p99 > cl-cmp.txt && ok "cloudless: GPU = CPU (P99 <= 1 DN, same valid pixels)" \
+  within1 cl-val.json cl-self.json p99 > cl-cmp.txt && ok "cloudless --method fusion (the network): GPU = CPU (P99 <= 1 DN, same valid pixels)" \
   || fail "cloudless: $(tail -n 1 cl-cmp.txt 2> /dev/null)"
 [ $fails -eq 0 ] && echo "PASS gpu_parity" || { echo "$fails failure(s)"; exit 1; }
