@@ -64,9 +64,13 @@ int cc_cmd_train(int argc, char **argv)
     if (arg < 0)
         return 2;
     cc_device dev;
-    int drc = cc_cli_device(&dreq, "train", "training (kernels/train: forward and backward)", &dev);
+    int drc = cc_cli_device(&dreq, "train",
+                            "the forward pass, the loss and AdamW (the dense layers' backward GEMMs "
+                            "run on the GPU)",
+                            &dev);
     if (drc)
         return drc;
+    o.device = &dev;
     cc_boa_train_config cfg;
     if (cc_boa_train_config_load(argv[arg], &cfg) != CC_OK)
         return cc_cli_train_fail();

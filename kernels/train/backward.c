@@ -51,7 +51,7 @@ void cc_train_act_bwd_par(cc_act a, float alpha, const float *y, const float *z,
     }
 }
 
-static cc_status grow(float **p, size_t *cap, size_t n)
+cc_status cc_train_grow(float **p, size_t *cap, size_t n)
 {
     if (*cap >= n && *p)
         return CC_OK;
@@ -100,8 +100,8 @@ static inline int tap_coord(const cc_nn_node *nd, int o, int j, int n)
 /* im2col of output row (t, oy) of a conv on x: cols[ox][(ky*k + kx)*cin + ci];
  * or, x NULL, its transpose: the columns added into the input gradient gx
  * (col2im). */
-static void row_columns(const float *x, float *gx, const int *is, const cc_nn_node *nd, int t, int oy, int wo,
-                        float *cols)
+void cc_train_row_columns(const float *x, float *gx, const int *is, const cc_nn_node *nd, int t,
+                          int oy, int wo, float *cols)
 {
     const int H = is[1], W = is[2], cin = is[3], k = nd->kernel;
     const size_t kc = (size_t)k * (size_t)k * (size_t)cin;
@@ -159,8 +159,8 @@ cc_status cc_train_conv2d_bwd(cc_train_net *n, int i, float *g, float *gx, int g
     const int nch = nunits < NCHUNK_MAX ? (int)nunits : NCHUNK_MAX;
     const size_t pstride = (size_t)cout * ldk + rup16((size_t)cout);
     cc_status st;
-    if ((st = grow(&n->wpack, &n->wpack_cap, (size_t)cout * ldk)) != CC_OK ||
-        (st = grow(&n->partial, &n->partial_cap, (size_t)nch * pstride)) != CC_OK)
+    if ((st = cc_train_grow(&n->wpack, &n->wpack_cap, (size_t)cout * ldk)) != CC_OK ||
+        (st = cc_train_grow(&n->partial, &n->partial_cap, (size_t)nch * pstride)) != CC_OK)
         return st;
     if (!pw && (st = ensure_scratch(n, (size_t)Wo * kc)) != CC_OK)
         return st;
@@ -191,7 +191,7 @@ cc_status cc_train_conv2d_bwd(cc_train_net *n, int i, float *g, float *gx, int g
                 ldb = cin;
             } else {
                 float *cols = thread_scratch(n);
-                row_columns(x, NULL, is, nd, (int)(u / os[1]), (int)(u % os[1]), Wo, cols);
+                cc_train_row_columns(x, NULL, is, nd, (int)(u / os[1]), (int)(u % os[1]), Wo, cols);
                 np = Wo;
                 dz = g + (size_t)u * Wo * cout;
                 bm = cols;
@@ -250,7 +250,7 @@ cc_status cc_train_conv2d_bwd(cc_train_net *n, int i, float *g, float *gx, int g
             gemm_t gi = {Wo, (int)kc, cout, dz, cout, 1, wp, (ptrdiff_t)ldk, NULL, dcols,
                          (ptrdiff_t)kc, 0};
             cc_train_gemm(&gi);
-            row_columns(NULL, gx, is, nd, t, oy, Wo, dcols);
+            cc_train_row_columns(NULL, gx, is, nd, t, oy, Wo, dcols);
         }
     }
     return CC_OK;
@@ -401,7 +401,7 @@ cc_status cc_train_affine_bwd(cc_train_net *n, int i, const float *g)
     const long nunits = (long)((P + UNIT_PX - 1) / UNIT_PX);
     const int nch = nunits < NCHUNK_MAX ? (int)nunits : NCHUNK_MAX;
     const size_t ps = 2 * rup16((size_t)C);
-    if (grow(&n->partial, &n->partial_cap, (size_t)nch * ps) != CC_OK)
+    if (cc_train_grow(&n->partial, &n->partial_cap, (size_t)nch * ps) != CC_OK)
         return CC_ERR_NOMEM;
     float *part = n->partial;
 #pragma omp parallel for schedule(static) if(par_worth((size_t)(nch), (P / (size_t)nch + 1) * (size_t)C))

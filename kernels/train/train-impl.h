@@ -12,6 +12,7 @@
 #endif
 
 #include "core/error.h"
+#include "kernels/cuda/train_cuda.h"
 #include "kernels/nn.h"
 #include "kernels/train/train.h"
 
@@ -102,6 +103,11 @@ struct cc_train_net {
     float *wpack, *partial, *scratch;
     size_t wpack_cap, partial_cap, scratch_cap; /* scratch: per thread */
     int scratch_nt;
+    /* the GPU (cc_train_net_use_cuda): the conv2d backward GEMMs on cuBLAS */
+    cc_cuda_train *gpu;
+    float *hbuf;          /* host staging of the GPU path (im2col columns, gradients) */
+    size_t hbuf_cap;
+    char engine[512];
 };
 
 /* n + SLACK zeroed floats, or NULL with the error set. */
@@ -122,6 +128,17 @@ typedef struct {
 void cc_train_gemm(const gemm_t *g);
 /* Chooses the GEMM micro-kernel once (CLEARCUBE_SIMD=scalar forces the portable one). */
 void cc_train_gemm_init(void);
+
+/* *p grown to n (+ SLACK) zeroed floats when smaller (contents not kept). */
+cc_status cc_train_grow(float **p, size_t *cap, size_t n);
+/* im2col of output row (t, oy) of conv2d node nd on x (shape is):
+ * cols[ox][(ky*k + kx)*cin + ci]; x NULL: its transpose, cols added into gx (col2im). */
+void cc_train_row_columns(const float *x, float *gx, const int *is, const cc_nn_node *nd, int t,
+                          int oy, int wo, float *cols);
+/* cc_train_conv2d_bwd on the net's GPU (backward_gpu.c): the same gradients,
+ * computed by cuBLAS (to a tolerance, docs/gpu.md); for a pointwise conv it
+ * applies the activation derivative to g itself, like the CPU path. */
+cc_status cc_train_conv2d_bwd_gpu(cc_train_net *n, int i, float *g, float *gx, int gx_set);
 
 /* ---- backward ops (backward.c): g is dL/dz of node i (its activation's
  * derivative already applied, except for a pointwise conv2d, which applies it

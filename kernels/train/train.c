@@ -28,6 +28,7 @@
 #include "kernels/train/train.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,6 +110,8 @@ void cc_train_net_free(cc_train_net *n)
     free(n->wpack);
     free(n->partial);
     free(n->scratch);
+    free(n->hbuf);
+    cc_cuda_train_free(n->gpu);
     free(n);
 }
 
@@ -225,6 +228,34 @@ cc_status cc_train_net_create(cc_nn_model *m, int max_b, int max_h, int max_w, c
 fail:
     cc_train_net_free(n);
     return st;
+}
+
+cc_status cc_train_net_use_cuda(cc_train_net *n, int device)
+{
+    if (!n)
+        return cc_error_set(CC_ERR_ARG, "train: NULL net");
+    cc_cuda_train *t = NULL;
+    if (device >= 0) {
+        cc_status st = cc_cuda_train_create(device, &t);
+        if (st != CC_OK)
+            return st; /* the net stays as it was */
+    }
+    cc_cuda_train_free(n->gpu);
+    n->gpu = t;
+    n->engine[0] = 0;
+    return CC_OK;
+}
+
+const char *cc_train_net_engine(cc_train_net *n)
+{
+    if (!n->engine[0]) {
+        if (n->gpu)
+            snprintf(n->engine, sizeof n->engine, "cuda:%s (conv2d backward GEMMs; forward, other ops "
+                     "and AdamW on the cpu)", cc_cuda_train_name(n->gpu));
+        else
+            snprintf(n->engine, sizeof n->engine, "cpu (%s)", cc_train_kernel_name());
+    }
+    return n->engine;
 }
 
 size_t cc_train_nparams(const cc_train_net *n)
@@ -382,7 +413,9 @@ cc_status cc_train_backward(cc_train_net *n, const float *dout)
             break;
         }
         case CC_OP_CONV2D:
-            if ((st = cc_train_conv2d_bwd(n, i, g, n->grad[in], n->gset[in])) != CC_OK)
+            st = n->gpu ? cc_train_conv2d_bwd_gpu(n, i, g, n->grad[in], n->gset[in])
+                        : cc_train_conv2d_bwd(n, i, g, n->grad[in], n->gset[in]);
+            if (st != CC_OK)
                 return st;
             n->gset[in] = 1;
             break;

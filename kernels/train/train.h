@@ -55,6 +55,18 @@ typedef struct cc_train_net cc_train_net;
 cc_status cc_train_net_create(cc_nn_model *m, int max_b, int max_h, int max_w, cc_train_net **out);
 void cc_train_net_free(cc_train_net *n);
 
+/* Runs the backward pass's GEMMs (weight, bias and input gradients of every
+ * conv2d: all of a per-pixel MLP's dense layers) on visible CUDA device
+ * `device` with cuBLAS (kernels/cuda/train_cuda.h) instead of the CPU GEMM;
+ * device < 0: back to the CPU. The forward pass, the other ops, the loss and
+ * AdamW stay on the CPU. Deterministic run to run on one GPU; equal to the CPU
+ * path to a tolerance only (docs/gpu.md, "Training on CUDA").
+ * CC_ERR_NODEVICE (the net unchanged) when the build has no CUDA or the GPU
+ * cannot be used. Use the net from the calling thread then. */
+cc_status cc_train_net_use_cuda(cc_train_net *n, int device);
+/* Where the backward GEMMs run: "cpu (avx2)" or "cuda:cuBLAS ... on <GPU> ...". */
+const char *cc_train_net_engine(cc_train_net *n);
+
 size_t cc_train_nparams(const cc_train_net *n);
 /* Copies the parameters to / from a flat vector of cc_train_nparams floats. */
 void cc_train_get_params(const cc_train_net *n, float *dst);

@@ -673,6 +673,12 @@ static cc_status trainer_setup(trainer *tr, const cc_boa_train_options *o)
     cc_status st;
     if ((st = trainer_model(tr)) != CC_OK)
         return st;
+    if (o->device && o->device->kind == CC_DEVICE_CUDA &&
+        (st = cc_train_net_use_cuda(tr->net, o->device->index)) != CC_OK)
+        return st;
+    if (tr->rank == 0)
+        cc_log(CC_LOG_INFO, "train: device %s; backward GEMMs on %s",
+               o->device ? o->device->name : "cpu", cc_train_net_engine(tr->net));
     if (o->resume && access(c->checkpoint, F_OK) == 0 && (st = trainer_resume(tr)) != CC_OK)
         return st;
     size_t cm = (size_t)tr->cm;

@@ -17,6 +17,7 @@
 #include <mpi.h>
 
 #include "core/error.h"
+#include "kernels/device/device.h"
 #include "kernels/train/train.h"
 #include "pipeline/boa/boa.h"
 
@@ -47,6 +48,8 @@ typedef struct {
     long stop_after;       /* stop (checkpointing) once this step is reached; 0: no  */
     int progress;          /* live progress line on stderr                          */
     long steps_override;   /* > 0: replaces config steps (tests)                    */
+    const cc_device *device; /* the resolved --device (NULL: the CPU); CUDA: the
+                                backward GEMMs on that GPU (cc_train_net_use_cuda) */
 } cc_boa_train_options;
 
 #define CC_BOA_TRAIN_NKINDS 5 /* the dataset kinds (pipeline/boa/dataset.h); 3 library is never a patch */

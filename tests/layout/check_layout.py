@@ -32,7 +32,7 @@ USES = {
     "kernels/cpu": CORE | {"kernels"},  # the backends implement kernels/backend-impl.h
     "kernels/cuda": CORE | {"kernels", "kernels/smac"},
     "kernels/smac": CORE,
-    "kernels/train": CORE | {"kernels", "kernels/cpu"},  # forward = the CPU backend's unfused run
+    "kernels/train": CORE | {"kernels", "kernels/cpu", "kernels/cuda"},  # forward = the CPU backend's unfused run; GEMMs on a GPU: kernels/cuda/train_cuda.h
     "kernels/device": CORE | {"kernels", "kernels/cpu", "kernels/cuda"},  # --device: picks a backend
     "io": KERNELS | {"io/grid"},
     "io/s2": KERNELS | {"io", "io/stac"},  # STAC items and sidecars as scene inputs
