@@ -576,7 +576,7 @@ static cc_status sensor_append_window(const cc_cube_sensor_args *a, const cc_cub
     if (st != CC_OK)
         return st;
     cc_fs_remove_stale_temps(w->path);
-    if ((st = cc_cube_append_open(w, &p)) != CC_OK)
+    if ((st = cc_cube_append_open_windows(w, &p)) != CC_OK)
         goto out;
     if (!(dn = cc_malloc3((size_t)nl, wpix, sizeof *dn))) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: sensor cube: out of memory", a->tile);

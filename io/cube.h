@@ -207,6 +207,10 @@ typedef struct cc_cube_appender cc_cube_appender;
  * single date). CC_ERR_ARG when a date is not after the cube's last, or the
  * grid, layers or encodings differ from the cube's. */
 cc_status cc_cube_append_open(const cc_cube_write_args *a, cc_cube_appender **out);
+/* The same for callers that write each date's window of each layer in one
+ * cc_cube_append_window call (a product's footprint): no chunk cache, every
+ * chunk is compressed once as it is written. */
+cc_status cc_cube_append_open_windows(const cc_cube_write_args *a, cc_cube_appender **out);
 /* Writes the window [x0, x0+w) x [y0, y0+h) of new date k (0 .. ndates-1):
  * data[(l*h + r)*w + c] is layer l (the order of a->layers) at window row r,
  * column c. A failure leaves the appender usable only for abort. */

@@ -320,7 +320,19 @@ void cc_cube_append_abort(cc_cube_appender *p)
     appender_free(p);
 }
 
+static cc_status append_open(const cc_cube_write_args *a, int row_cache, cc_cube_appender **out);
+
 cc_status cc_cube_append_open(const cc_cube_write_args *a, cc_cube_appender **out)
+{
+    return append_open(a, 1, out);
+}
+
+cc_status cc_cube_append_open_windows(const cc_cube_write_args *a, cc_cube_appender **out)
+{
+    return append_open(a, 0, out);
+}
+
+static cc_status append_open(const cc_cube_write_args *a, int row_cache, cc_cube_appender **out)
 {
     cc_status st = CC_OK;
     cc_cube_appender *p = NULL;
@@ -358,9 +370,11 @@ cc_status cc_cube_append_open(const cc_cube_write_args *a, cc_cube_appender **ou
         goto out;
     }
     /* a chunk cache that holds a whole row of chunks per layer: windows of
-     * fewer rows than a chunk fill each chunk before it is compressed once */
+     * fewer rows than a chunk fill each chunk before it is compressed once.
+     * None for windows written in one call each (every chunk is touched
+     * once): HDF5 then kept every partial chunk of every date in memory. */
     hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
-    size_t row_bytes = ((size_t)a->width + CUBE_CHUNK) * CUBE_CHUNK * sizeof(uint16_t) + (1u << 20);
+    size_t row_bytes = row_cache ? ((size_t)a->width + CUBE_CHUNK) * CUBE_CHUNK * sizeof(uint16_t) + (1u << 20) : 0;
     if (dapl < 0 || H5Pset_chunk_cache(dapl, 12007, row_bytes, 1.0) < 0) {
         st = cc_error_set(CC_ERR_NOMEM, "%s: HDF5 chunk cache", a->path);
         if (dapl >= 0)

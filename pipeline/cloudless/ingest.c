@@ -275,8 +275,17 @@ int cc_ingest_footprint(const double gt[6], int w, int h, const char *wkt, const
     CPLPopErrorHandler();
     if (!tr || !isfinite(x0) || !isfinite(x1) || !isfinite(y0) || !isfinite(y1) || g->gt[1] <= 0 || g->gt[5] >= 0)
         goto out;
+    /* a raster on g's own lattice (same CRS and pixel size, whole-pixel
+     * offset) covers exactly its pixels: no padding, and the reader copies
+     * it instead of resampling */
+    const double fx = (gt[0] - g->gt[0]) / g->gt[1], fy = (gt[3] - g->gt[3]) / g->gt[5];
+    const int lattice = gt[2] == 0 && gt[4] == 0 && fabs(gt[1] - g->gt[1]) <= 1e-9 * fabs(g->gt[1]) &&
+                        fabs(gt[5] - g->gt[5]) <= 1e-9 * fabs(g->gt[5]) && fabs(fx - round(fx)) < 1e-6 &&
+                        fabs(fy - round(fy)) < 1e-6 && OSRIsSame(src, dst);
     double c0 = floor((x0 - g->gt[0]) / g->gt[1]) - pad, c1 = ceil((x1 - g->gt[0]) / g->gt[1]) + pad;
     double r0 = floor((y1 - g->gt[3]) / g->gt[5]) - pad, r1 = ceil((y0 - g->gt[3]) / g->gt[5]) + pad;
+    if (lattice)
+        c0 = round(fx), c1 = c0 + w, r0 = round(fy), r1 = r0 + h;
     c0 = fmax(c0, 0), r0 = fmax(r0, 0), c1 = fmin(c1, g->width), r1 = fmin(r1, g->height);
     if (c1 <= c0 || r1 <= r0)
         ok = 0;

@@ -41,7 +41,8 @@ typedef struct {
 
 /* The window of grid g that a raster (geotransform gt, w x h pixels, CRS wkt)
  * covers: its extent transformed into g's CRS (edges densified), padded by
- * `pad` pixels for resampling, clipped to g. 1: *win set; 0: the raster does
+ * `pad` pixels for resampling (none for a raster on g's own pixel lattice:
+ * same CRS and pixel size, a whole-pixel offset), clipped to g. 1: *win set; 0: the raster does
  * not reach g; -1: the extent cannot be transformed (*win is the whole grid). */
 int cc_ingest_footprint(const double gt[6], int w, int h, const char *wkt, const cc_grid *g, int pad,
                         cc_ingest_window *win);

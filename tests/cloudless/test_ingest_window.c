@@ -208,8 +208,7 @@ static void identity(const char *product, int sensor, const cc_grid *g, const ch
 
 /* 3. an openEO NetCDF series (WorldCereal S2 10 m: 64 x 64 px, 118 dates) onto
  * a 10980 x 10980 grid (--grid naming a large raster) under 1 GiB: its
- * window equals the ingest onto the file's own grid, the rest is fill; and
- * onto a 200 x 200 grid shifted by 3 m, window == whole grid. */
+ * window equals the ingest onto the file's own grid, the rest is fill. */
 static void netcdf_series(const char *nc, const char *tmp)
 {
     char own[2100], big[2100], cbig[2200], cown[2200];
@@ -270,21 +269,31 @@ static void netcdf_series(const char *nc, const char *tmp)
         nc_close(b);
     free(x), free(y), free(strip);
 
-    /* window == whole grid on a 200 x 200 grid shifted by 3 m (partial-pixel averages) */
+    cc_ingest_grid_free(&og);
+}
+
+/* window == whole grid for a series (Landsat 8 SR, 26 dates, with QA) onto a
+ * 200 x 200 grid shifted by 3 m (partial-pixel averages) */
+static void netcdf_shifted(const char *nc, const char *tmp)
+{
     char dw[2100], df[2100], cw[2200], cf[2200];
+    cc_ingest_grid og = {0};
+    CHECK_OK(cc_ingest_grid_netcdf(nc, &og));
+    if (!og.wkt)
+        return;
     snprintf(dw, sizeof dw, "%s/nc-window", tmp);
     snprintf(df, sizeof df, "%s/nc-full", tmp);
     cc_ingest_out_dir(dw);
     cc_ingest_out_dir(df);
-    g = og.g;
+    cc_grid g = og.g;
     g.gt[0] -= 60 * g.gt[1] + 3, g.gt[3] -= 90 * g.gt[5] - 3, g.width = g.height = 200;
-    CHECK_OK(cc_ingest_netcdf(nc, CC_SENSOR_S2, &g, "site", dw, NULL));
+    CHECK_OK(cc_ingest_netcdf(nc, CC_SENSOR_LANDSAT, &g, "site", dw, NULL));
     setenv("CLEARCUBE_INGEST_WINDOW", "off", 1);
-    CHECK_OK(cc_ingest_netcdf(nc, CC_SENSOR_S2, &g, "site", df, NULL));
+    CHECK_OK(cc_ingest_netcdf(nc, CC_SENSOR_LANDSAT, &g, "site", df, NULL));
     unsetenv("CLEARCUBE_INGEST_WINDOW");
-    snprintf(cw, sizeof cw, "%s/site_s2.nc", dw);
-    snprintf(cf, sizeof cf, "%s/site_s2.nc", df);
-    same_cubes(cw, cf, "NetCDF series onto a 200 x 200 grid shifted by 3 m: window == whole grid");
+    snprintf(cw, sizeof cw, "%s/site_landsat.nc", dw);
+    snprintf(cf, sizeof cf, "%s/site_landsat.nc", df);
+    same_cubes(cw, cf, "NetCDF series (Landsat) onto a 200 x 200 grid shifted by 3 m: window == whole grid");
     cc_ingest_grid_free(&og);
 }
 
@@ -340,20 +349,24 @@ int main(void)
     } else
         printf("(Landsat part skipped: %s absent)\n", qa);
 
-    char ncpat[1200];
-    snprintf(ncpat, sizeof ncpat, "%s/datasets/worldcereal-s2-s1-l8-timeseries/worldcerealtraining/00002806639B424A",
+    char ncdir[1200];
+    snprintf(ncdir, sizeof ncdir, "%s/datasets/worldcereal-s2-s1-l8-timeseries/worldcerealtraining/00002806639B424A",
              sh);
-    DIR *d = opendir(ncpat);
+    DIR *d = opendir(ncdir);
     struct dirent *e;
-    char nc[2400] = "";
-    while (d && (e = readdir(d)) != NULL)
+    char s2nc[2400] = "", l8nc[2400] = "";
+    while (d && (e = readdir(d)) != NULL) {
         if (!strncmp(e->d_name, "S2_L2A_10m_", 11) && strstr(e->d_name, ".nc"))
-            snprintf(nc, sizeof nc, "%s/%s", ncpat, e->d_name);
+            snprintf(s2nc, sizeof s2nc, "%s/%s", ncdir, e->d_name);
+        if (!strncmp(e->d_name, "L8_SR_10m_", 10) && strstr(e->d_name, ".nc"))
+            snprintf(l8nc, sizeof l8nc, "%s/%s", ncdir, e->d_name);
+    }
     if (d)
         closedir(d);
-    if (nc[0])
-        netcdf_series(nc, tmp);
-    else
-        printf("(NetCDF part skipped: no S2_L2A_10m_*.nc in %s)\n", ncpat);
+    if (s2nc[0] && l8nc[0]) {
+        netcdf_series(s2nc, tmp);
+        netcdf_shifted(l8nc, tmp);
+    } else
+        printf("(NetCDF part skipped: no S2_L2A_10m_*.nc / L8_SR_10m_*.nc in %s)\n", ncdir);
     return cc_test_failures ? 1 : 0;
 }
