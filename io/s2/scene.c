@@ -111,7 +111,9 @@ static cc_status open_stac(const char *ref, const cc_scene_options *o, cc_scene 
     stac_options(it, &o2);
     if ((st = cc_stac_check_assets(it, ref)) != CC_OK || (st = cc_scene_check_options(ref, &o2)) != CC_OK)
         goto out;
-    if (it->kind == CC_STAC_PRODUCT) {
+    /* a SAFE product, also a sidecar's folder that is one by its content, keeps its own metadata */
+    int safe = it->kind == CC_STAC_PRODUCT || (it->kind == CC_STAC_STACK && cc_s2_safe_dir(it->href) == 1);
+    if (safe) {
         st = open_any(it->href, o, s);
     } else if (it->kind == CC_STAC_STACK) {
         if (cc_stac_is_json(it->href))
@@ -133,7 +135,7 @@ static cc_status open_stac(const char *ref, const cc_scene_options *o, cc_scene 
         cc_warn("%s: the item names tile %s, the product %s; using %s", ref, it->tile, s->tile_id, s->tile_id);
     else if (it->tile[0])
         snprintf(s->tile_id, sizeof s->tile_id, "%s", it->tile);
-    if (it->kind != CC_STAC_PRODUCT) {
+    if (!safe) {
         snprintf(s->product_id, sizeof s->product_id, "%s", it->id);
         snprintf(s->processing_baseline, sizeof s->processing_baseline, "%s", it->processing_baseline);
         if (!strcmp(it->level, "L2A") && s->level != CC_LEVEL_L2A) {

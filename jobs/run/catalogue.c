@@ -16,7 +16,8 @@
  *   - STAC Items and scene sidecars (in folders: every *.json that is one): the
  *     tile and date from their properties (datetime, s2:mgrs_tile, ...), the
  *     tile of a stack without one from the raster's centre; an item whose asset
- *     is a SAFE product becomes that product, with the product's own metadata
+ *     is a SAFE product (or a scene sidecar whose href is a folder that is one by
+ *     its content) becomes that product, with the product's own metadata
  *     (the item's properties only checked against it); any other becomes
  *     "FILE.json#ID", which the scene reader opens with the item's metadata;
  *   - band folders holding Txxxxx_YYYYMMDDTHHMMSS_Bxx.jp2 files of one tile and date:
@@ -384,7 +385,10 @@ static cc_status add_stac(scan_state *s, const char *path, int strict)
             note(s, "%s; item not used", cc_error_message());
             continue;
         }
-        if (x->kind == CC_STAC_PRODUCT) { /* read with its own metadata, which rules */
+        struct stat hs; /* a stack folder that is a SAFE product by its content is that product */
+        if (x->kind == CC_STAC_PRODUCT || (x->kind == CC_STAC_STACK && stat(x->href, &hs) == 0 &&
+                                           S_ISDIR(hs.st_mode) && cc_s2_safe_dir(x->href) == 1)) {
+            /* read with its own metadata, which rules */
             st = add_safe(s, x->href, x, path);
             continue;
         }

@@ -210,6 +210,20 @@ static void test_safe(const char *shared)
                       (size_t)a->band[CC_B02].width * (size_t)a->band[CC_B02].height * 2));
     cc_scene_free(a);
     cc_scene_free(b);
+    /* a scene sidecar whose href is the SAFE folder renamed (no .SAFE in its name): the product is
+       found by its content and keeps its own metadata (the sidecar's day is not used) */
+    CHECK(io_sh(fmt("ln -sfn 'good/%s.SAFE' '%s/renamed_scene'", PRODUCT, tmp)) == 0);
+    write_text(fmt("%s/side_safe.json", tmp), "{\"type\": \"clearcube-scene\", \"href\": \"renamed_scene\", "
+                                               "\"datetime\": \"2017-03-04T00:00:00Z\"}\n");
+    a = NULL;
+    CHECK_OK(cc_scene_open(fmt("%s/side_safe.json", tmp), NULL, &a));
+    if (a) {
+        printf("  sidecar -> renamed SAFE: %s %04d-%02d-%02d baseline %s\n", a->product_id, a->year, a->month, a->day,
+               a->processing_baseline);
+        CHECK(!strcmp(a->product_id, PRODUCT) && a->day == 1 && !strcmp(a->processing_baseline, "02.04"));
+        CHECK(a->sun_zenith.nx == 23);
+    }
+    cc_scene_free(a);
     /* an asset that is not there: one line naming it */
     write_text(fmt("%s/gone.json", tmp), item_json("gone", props, "\"product\": {\"href\": \"nowhere/x.SAFE\"}"));
     EXPECT_FAIL(fmt("%s/gone.json", tmp), NULL, CC_ERR_IO, "nowhere/x.SAFE");

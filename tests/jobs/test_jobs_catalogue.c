@@ -265,6 +265,21 @@ int main(void)
         "catalogues: [cat/item.json]\noutput: out\n",
         "item.yaml", 1, march, one);
     log = log_end();
+    /* a scene sidecar whose href is a renamed SAFE folder (no .SAFE in its name): that product, on
+       the day of its metadata (not the sidecar's) */
+    snprintf(p, sizeof p, "%s/../other/L1C_scene", cat);
+    snprintf(d, sizeof d, "mkdir -p '%s' && ln -s '%s' '%s/MTD_MSIL1C.xml'", p, mtd, p);
+    CHECK(system(d) == 0);
+    snprintf(p, sizeof p, "%s/../other/side.json", cat);
+    FILE *sf = fopen(p, "w");
+    CHECK(sf != NULL);
+    if (sf) {
+        fputs("{\"type\": \"clearcube-scene\", \"href\": \"L1C_scene\", \"datetime\": \"2017-03-04T00:00:00Z\"}\n", sf);
+        fclose(sf);
+    }
+    run("area: {tiles: [32UMF]}\ndates: {start: 2017-03-01, end: 2017-03-01}\n"
+        "catalogues: [other/side.json]\noutput: out\n",
+        "side.yaml", 1, march, one);
     CHECK(strstr(log, "/c/product1.SAFE: item 'umf' of ") &&
           strstr(log, "says tile 33UUU, date 2017-03-05, but its metadata ") &&
           strstr(log, "says tile 32UMF, date 2017-03-01; using the metadata"));
