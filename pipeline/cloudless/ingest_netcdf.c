@@ -3,8 +3,10 @@
  * its values mean, the cloud mask, and the dates added to the sensor cubes.
  *
  * A file is ingested whole or not at all: the cubes it changes are written
- * in a staging folder DIR/.ingest-<pid> (a hard link of the existing cube
- * first, which cc_cube_write never modifies in place) and renamed over the
+ * in a staging folder DIR/.ingest-<pid> (a copy of the existing cube first:
+ * not a hard link, since dates after a cube's last are appended in place, which
+ * would change the cube of DIR before the commit, and a killed append's undo
+ * log would be removed with the stale staging folder) and renamed over the
  * cubes of DIR together at the end; a failure removes the staging folder. */
 #define _GNU_SOURCE /* strcasestr, kill */
 #include "pipeline/cloudless/ingest.h"
@@ -313,9 +315,10 @@ static cc_status stage_cube(const char *final, const char *staged)
 {
     if (access(final, F_OK) != 0)
         return CC_OK;
-    if (link(final, staged) == 0)
-        return CC_OK;
-    /* no hard links here: copy */
+    cc_status st = cc_cube_recover(final); /* an append killed earlier is rolled back first */
+    if (st != CC_OK)
+        return st;
+    /* a copy, never a hard link (see the top of this file) */
     FILE *in = fopen(final, "rb"), *out = in ? fopen(staged, "wb") : NULL;
     char buf[1 << 16];
     size_t n;
