@@ -147,6 +147,11 @@ void cc_cuda_train_free(cc_cuda_train *t)
     free(t);
 }
 
+cc_status cc_cuda_train_bind(cc_cuda_train *t)
+{
+    return TC_CUDA(cudaSetDevice(t->device));
+}
+
 const char *cc_cuda_train_name(const cc_cuda_train *t)
 {
     return t ? t->name : "";

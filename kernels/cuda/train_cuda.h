@@ -27,10 +27,13 @@ extern "C" {
 typedef struct cc_cuda_train cc_cuda_train;
 
 /* A context on visible GPU `device` (made current for the calling thread; use
- * the context from that thread only). CC_ERR_NODEVICE with a one-line reason
+ * the context from one thread at a time; cc_cuda_train_bind). CC_ERR_NODEVICE with a one-line reason
  * when the build has no CUDA or the GPU cannot be used. */
 cc_status cc_cuda_train_create(int device, cc_cuda_train **out);
 void cc_cuda_train_free(cc_cuda_train *t);
+/* Makes the context's GPU current for the calling thread (cudaSetDevice): call
+ * before a batch of work from a thread other than the creator's. */
+cc_status cc_cuda_train_bind(cc_cuda_train *t);
 /* "cuBLAS 13.0.0 on NVIDIA H100 80GB HBM3 (sm_90, pedantic fp32)". */
 const char *cc_cuda_train_name(const cc_cuda_train *t);
 

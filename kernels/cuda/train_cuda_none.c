@@ -16,6 +16,12 @@ void cc_cuda_train_free(cc_cuda_train *t)
     (void)t;
 }
 
+cc_status cc_cuda_train_bind(cc_cuda_train *t)
+{
+    (void)t;
+    return cc_error_set(CC_ERR_NODEVICE, "train cuda: built without CUDA");
+}
+
 const char *cc_cuda_train_name(const cc_cuda_train *t)
 {
     (void)t;

@@ -133,6 +133,9 @@ static cc_status spatial(cc_train_net *n, int i, const float *g, float *gx, int 
 
 cc_status cc_train_conv2d_bwd_gpu(cc_train_net *n, int i, float *g, float *gx, int gx_set)
 {
+    cc_status st = cc_cuda_train_bind(n->gpu); /* the caller's thread may not be the creator's */
+    if (st != CC_OK)
+        return st;
     return is_pointwise(&n->m->nodes[i]) ? pointwise(n, i, g, gx, gx_set)
                                           : spatial(n, i, g, gx, gx_set);
 }

@@ -250,8 +250,8 @@ const char *cc_train_net_engine(cc_train_net *n)
 {
     if (!n->engine[0]) {
         if (n->gpu)
-            snprintf(n->engine, sizeof n->engine, "cuda:%s (conv2d backward GEMMs; forward, other ops "
-                     "and AdamW on the cpu)", cc_cuda_train_name(n->gpu));
+            snprintf(n->engine, sizeof n->engine, "cuda (%s): conv2d backward GEMMs; forward, "
+                     "other ops and AdamW on the cpu", cc_cuda_train_name(n->gpu));
         else
             snprintf(n->engine, sizeof n->engine, "cpu (%s)", cc_train_kernel_name());
     }

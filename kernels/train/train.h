@@ -64,7 +64,7 @@ void cc_train_net_free(cc_train_net *n);
  * CC_ERR_NODEVICE (the net unchanged) when the build has no CUDA or the GPU
  * cannot be used. Use the net from the calling thread then. */
 cc_status cc_train_net_use_cuda(cc_train_net *n, int device);
-/* Where the backward GEMMs run: "cpu (avx2)" or "cuda:cuBLAS ... on <GPU> ...". */
+/* Where the backward GEMMs run: "cpu (avx2)" or "cuda (cuBLAS ... on <GPU> ...): ...". */
 const char *cc_train_net_engine(cc_train_net *n);
 
 size_t cc_train_nparams(const cc_train_net *n);

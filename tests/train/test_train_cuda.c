@@ -16,11 +16,15 @@
  *          (rms of the difference / rms of the weights) and at most
  *          2 x STEPS x lr apart anywhere (AdamW moves a weight by <= ~lr a step);
  *       3. two GPU runs give bit-identical losses and weights.
- *       The measured errors are printed (to tighten the bounds on a GPU). */
+ *       The measured errors are printed (to tighten the bounds on a GPU).
+ *   test_train_cuda bench [npix] [iters]   (no assertion; docs/gpu.md) forward +
+ *       backward + AdamW of the BoA-sized MLP 18->64->64->64->12 (SiLU) on npix
+ *       pixels (default 65536): ms per step on the CPU and, when usable, on GPU 0. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "testutil.h"
 #include "kernels/cuda/train_cuda.h"
@@ -307,8 +311,81 @@ static int gpu(void)
     TEST_RETURN();
 }
 
+/* ---- bench ---- */
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double bench_one(int npix, int iters, int dev, char *engine, size_t len)
+{
+    cc_nn_model m;
+    tl_seed(7);
+    int x = tl_input(&m, 18);
+    for (int l = 0; l < 3; l++)
+        x = tl_conv(&m, x, 64, 1, 1, CC_PAD_ZERO, CC_ACT_SILU, TL_ALPHA);
+    x = tl_conv(&m, x, 12, 1, 1, CC_PAD_ZERO, CC_ACT_NONE, TL_ALPHA);
+    if (tl_output(&m, x, 0) < 0 || cc_nn_model_finalize(&m) != CC_OK)
+        return -1;
+    cc_train_net *n = NULL;
+    double ms = -1;
+    if (cc_train_net_create(&m, 1, 1, npix, &n) == CC_OK &&
+        (dev < 0 || cc_train_net_use_cuda(n, dev) == CC_OK)) {
+        snprintf(engine, len, "%s", cc_train_net_engine(n));
+        float *rho = malloc((size_t)npix * 18 * sizeof(float)), *t = malloc((size_t)npix * 12 * sizeof(float));
+        float *d = malloc((size_t)npix * 12 * sizeof(float));
+        for (size_t i = 0; i < (size_t)npix * 18; i++)
+            rho[i] = 0.25f + 0.2f * tl_sym(1.0f);
+        for (size_t i = 0; i < (size_t)npix * 12; i++)
+            t[i] = 0.3f;
+        cc_adamw_state s;
+        cc_adamw_options o;
+        cc_adamw_options_init(&o);
+        o.lr = LR;
+        double t0 = 0;
+        if (cc_adamw_init(&s, cc_train_nparams(n)) == CC_OK) {
+            for (int k = 0; k <= iters; k++) { /* step 0: warm-up */
+                if (k == 1)
+                    t0 = now_s();
+                const float *y;
+                if (cc_train_forward(n, 1, 1, npix, rho, &y) != CC_OK)
+                    break;
+                cc_train_loss(CC_LOSS_MSE, 0, (size_t)npix * 12, y, t, NULL, d);
+                cc_train_zero_grads(n);
+                if (cc_train_backward(n, d) != CC_OK ||
+                    cc_train_adamw_step(n, &s, &o, cc_train_grads(n)) != CC_OK)
+                    break;
+                if (k == iters)
+                    ms = 1e3 * (now_s() - t0) / iters;
+            }
+            cc_adamw_free(&s);
+        }
+        free(rho), free(t), free(d);
+    }
+    cc_train_net_free(n);
+    cc_nn_model_free(&m);
+    return ms;
+}
+
+static int bench(int npix, int iters)
+{
+    char e[512];
+    double c = bench_one(npix, iters, -1, e, sizeof e);
+    printf("bench: %d px, %d steps: cpu %.2f ms/step (%s)\n", npix, iters, c, e);
+    double g = bench_one(npix, iters, 0, e, sizeof e);
+    if (g < 0)
+        printf("bench: GPU 0: %s\n", cc_error_message());
+    else
+        printf("bench: %d px, %d steps: cuda %.2f ms/step (%s); cpu/cuda %.2f\n", npix, iters, g, e, c / g);
+    return c < 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "bench"))
+        return bench(argc > 2 ? atoi(argv[2]) : 65536, argc > 3 ? atoi(argv[3]) : 5);
     if (argc > 1 && !strcmp(argv[1], "dispatch"))
         return dispatch();
     if (argc > 1 && !strcmp(argv[1], "gpu"))
