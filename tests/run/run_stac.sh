@@ -63,8 +63,10 @@ json.dump({"type": "Feature", "stac_version": "1.0.0", "id": "whole", "geometry"
            "properties": dict(props, **{"s2:processing_baseline": "02.04"}), "assets": whole, "links": []},
           open("whole.json", "w"), indent=1)
 PY
-# a broken item in a scanned folder (no datetime), and a list line naming nothing
+# a broken item in a scanned folder (no datetime), a renamed SAFE product whose metadata is
+# corrupt (one error line naming the file, the scan goes on), and a list line naming nothing
 echo '{"type": "Feature", "id": "broken", "properties": {"platform": "sentinel-2a"}, "assets": {}}' > badcat/broken.json
+mkdir -p badcat/scene_copy && echo '<n1:Level-1C_User_Product><General_Info>' > badcat/scene_copy/MTD_MSIL1C.xml
 printf '# the catalogue of this test\ncat/items.json\nmissing/S2A_MSIL1C_20170216T102101_N0204_R065_T33UUU_20170216T102204.SAFE\n' > products.txt
 cat > job.yaml <<YAML
 product: reference
@@ -100,8 +102,12 @@ grep -q "cat/items.json#west-N0204\`<br>\`.*cat/items.json#east-N0400" out/run-r
 grep -q "## Inputs not used" out/run-report.md || fail "report: no 'Inputs not used' section"
 grep -q "broken.json: not used: .*properties.datetime: missing" out/run-report.md || fail "report: the broken item"
 grep -q "missing/S2A_MSIL1C_.*No such file or directory; not used" out/run-report.md || fail "report: the missing path"
+grep -q "^- badcat/scene_copy/MTD_MSIL1C.xml: not a well-formed XML document.*; not used" out/run-report.md ||
+  fail "report: the corrupt product metadata"
+[ "$(grep -c 'error: catalogue: badcat/scene_copy/MTD_MSIL1C.xml: not a well-formed XML' check.err)" = 1 ] ||
+  fail "job --check: not one error line for the corrupt metadata: $(cat check.err)"
 /usr/bin/python3 -c "import json,sys; r=json.load(open('out/run-report.json')); \
-assert len(r['same_day_mosaics'][0]['inputs']) == 2 and len(r['inputs_not_used']) == 2, r" || fail "run-report.json"
+assert len(r['same_day_mosaics'][0]['inputs']) == 2 and len(r['inputs_not_used']) == 3, r" || fail "run-report.json"
 # what each product contributed (the valid pixels of the finest band, newest baseline first): the
 # east half (04.00) all of its own, the west half the rest; together every valid pixel of the product
 grep -q "| \`east-N0400\` (baseline 04.00): [1-9][0-9]* px of B[0-9A]*<br>\`west-N0204\` (baseline 02.04): [1-9][0-9]* px of B" \
