@@ -278,8 +278,8 @@ static void check_claim(const char *path, const char *by, const safe_name_info *
 
 /* A SAFE product (a folder or zip, found by its content, or its MTD file): its
  * level, tile and date from the product metadata. `item` (NULL if none) is the
- * STAC item that points at it, checked against the metadata like the name. A
- * product that cannot be read is noted and the scan goes on. */
+ * STAC item of file `ref` that points at it, checked against the metadata like
+ * the name. A product that cannot be read is noted and the scan goes on. */
 static cc_status add_safe(scan_state *s, const char *path, const cc_stac_item *item, const char *ref)
 {
     cc_s2_product_info pi;
@@ -449,7 +449,7 @@ static cc_status add_list(scan_state *s, const char *path)
             continue;
         }
         if (safe_candidate(paths[i], &sb) || !strcmp(name, "MTD_MSIL1C.xml") || !strcmp(name, "MTD_MSIL2A.xml"))
-            st = add_safe(s, paths[i], NULL, path);
+            st = add_safe(s, paths[i], NULL, NULL);
         else if (cc_stac_is_json(paths[i]))
             st = add_stac(s, paths[i], 1);
         else if (S_ISDIR(sb.st_mode))
@@ -484,7 +484,7 @@ static cc_status scan_dir(scan_state *s, const char *dir, int depth)
         if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path || stat(path, &sb) != 0)
             continue;
         if (safe_candidate(path, &sb)) { /* a product: not entered */
-            st = add_safe(s, path, NULL, dir);
+            st = add_safe(s, path, NULL, NULL);
         } else if (S_ISDIR(sb.st_mode)) {
             if (depth < 16)
                 st = scan_dir(s, path, depth + 1);
@@ -653,7 +653,7 @@ static cc_status scan_catalogue(scan_state *s, const cc_job *job, int i)
     const char *b = strrchr(cat, '/');
     b = b ? b + 1 : cat;
     if (safe_candidate(cat, &sb) || !strcmp(b, "MTD_MSIL1C.xml") || !strcmp(b, "MTD_MSIL2A.xml"))
-        return add_safe(s, cat, NULL, job->path ? job->path : "job"); /* the catalogue is one product */
+        return add_safe(s, cat, NULL, NULL); /* the catalogue is one product */
     if (S_ISDIR(sb.st_mode))
         return scan_dir(s, cat, 0);
     return cc_stac_is_json(cat) ? add_stac(s, cat, 1) : add_list(s, cat);
