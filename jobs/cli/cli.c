@@ -190,7 +190,7 @@ int cc_cli_device(const cc_device_request *r, const char *cmd, const char *cpu_s
         return cc_status_exit_code(cc_error_status());
     }
     if (d->kind == CC_DEVICE_CUDA && cpu_stages)
-        cc_log(r && r->kind == CC_DEVICE_CUDA ? CC_LOG_WARN : CC_LOG_INFO,"%s: %s still run(s) on the CPU: no GPU path yet (docs/gpu.md, \"What runs where\")", cmd,
+        cc_log(r && r->kind == CC_DEVICE_CUDA ? CC_LOG_WARN : CC_LOG_INFO,"%s: on the CPU (no GPU path for it yet): %s (docs/gpu.md, \"What runs where\")", cmd,
                 cpu_stages);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* clearcube validate: per-band MAE/bias/RMSE and NDVI error of a prediction
  * against a reference L2A, with Markdown/JSON reports and PNG figures. */
+#define _GNU_SOURCE /* strtok_r */
 #include "pipeline/boa/validate.h"
 
 #include <ctype.h>
