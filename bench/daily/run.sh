@@ -19,7 +19,7 @@ last=$(date -u -d "$d0 + $((D - 11)) days" +%F); day=$(date -u -d "$d0 + $((D - 
 echo "== backfill $d0..$last in one pass ($((D - 10)) days)"
 t "$B" cloudless-daily cubes --tile "$tile" --state state.nc -o nowcast.nc --from "$d0" --date "$last" --log-level warn
 echo "== one daily run: $day"
-t "$B" cloudless-daily cubes --tile "$tile" --state state.nc -o nowcast.nc --date "$day" --log-level warn
+t "$B" cloudless-daily cubes --tile "$tile" --state state.nc -o nowcast.nc --date "$day" --log-level info
 ls -l state.nc nowcast.nc | awk '{print "  " $5 " bytes " $9}'
 [ "${5:-}" = new ] && exit 0
 mid=$(date -u -d "$d0 + 45 days" +%F)

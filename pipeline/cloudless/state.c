@@ -45,6 +45,14 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* CPU seconds of the process (every thread): the stages' cost on a shared machine. */
+static double cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* FNV-1a of the parameters, in hex: the state's params_id. */
 static void params_id(const cc_kf_params *p, char out[17])
 {
@@ -342,11 +350,11 @@ static cc_status run_block(const cc_cl_state_args *a, const cc_kf_params *p, int
     unsigned sensors = (1u << CC_SENSOR_S2) | (a->no_landsat ? 0 : 1u << CC_SENSOR_LANDSAT);
     for (long d = from; d <= to; d++) {
         cc_series ser;
-        double t0 = now();
+        double t0 = now(), u0 = cpu();
         cc_status st = cc_cloudless_load(a->cube_dir, a->tile, sensors, d, 1, 0, y0, W, nr, &ser, NULL, NULL);
         if (st != CC_OK)
             return st;
-        double t1 = now();
+        double t1 = now(), u1 = cpu();
         cc_kf_day(p, b->px, npix, ser.s2, a->no_landsat ? NULL : ser.landsat, b->est, b->sd);
         for (size_t q = 0; q < npix; q++) {
             int s2 = 0, any = 0;
@@ -360,14 +368,16 @@ static cc_status run_block(const cc_cl_state_args *a, const cc_kf_params *p, int
                 b->last_obs[q] = (float)d;
         }
         cc_series_free(&ser);
-        double t2 = now();
+        double t2 = now(), u2 = cpu();
         s->s_day_in += t1 - t0, s->s_model += t2 - t1;
+        s->c_day_in += u1 - u0, s->c_model += u2 - u1;
         if (d >= first_new) {
             encode_day(npix, d, b->est, b->sd, b->last_s2, b->last_obs, b->dn);
             st = cc_cube_append_window(app, (int)(d - first_new), 0, y0, W, nr, b->dn);
             if (st != CC_OK)
                 return st;
             s->s_day_out += now() - t2;
+            s->c_day_out += cpu() - u2;
         }
     }
     return CC_OK;
@@ -443,18 +453,20 @@ cc_status cc_cl_state_run(const cc_cl_state_args *a, cc_cl_state_stats *stats)
     have_bufs = 1;
     for (int y0 = 0; y0 < g.height; y0 += R) {
         int nr = y0 + R <= g.height ? R : g.height - y0;
-        double ta = now();
+        double ta = now(), ua = cpu();
         if ((st = state_read(in, &p, g.width, y0, nr, &b)) != CC_OK)
             goto out;
         s->s_state_in += now() - ta;
+        s->c_state_in += cpu() - ua;
         if ((st = run_block(a, &p, g.width, y0, nr, from, a->last_day, app, first_new, &b, s)) != CC_OK)
             goto out;
-        ta = now();
+        ta = now(), ua = cpu();
         if ((st = state_write(out, g.width, y0, nr, &b)) != CC_OK)
             goto out;
         s->s_state_out += now() - ta;
+        s->c_state_out += cpu() - ua;
     }
-    double tc = now();
+    double tc = now(), uc = cpu();
     if (app) { /* the product first: a state never runs ahead of its cube */
         cc_cube_appender *x = app;
         app = NULL;
@@ -462,17 +474,21 @@ cc_status cc_cl_state_run(const cc_cl_state_args *a, cc_cl_state_stats *stats)
             goto out;
     }
     s->s_day_out += now() - tc;
-    tc = now();
+    s->c_day_out += cpu() - uc;
+    tc = now(), uc = cpu();
     cc_pixstate_close(in); /* state_out may replace state_in */
     in = NULL;
     st = cc_pixstate_commit(out);
     out = NULL;
-    s->s_state_out += now() - tc;
+    s->s_state_commit = now() - tc;
+    s->s_state_out += s->s_state_commit;
+    s->c_state_out += cpu() - uc;
     if (st == CC_OK)
-        cc_info("%s: %s..%s (%d days, %d appended to %s), %dx%d: state in %.1f s, days in %.1f s, model %.1f s, "
-                "days out %.1f s, state out %.1f s",
+        cc_info("%s: %s..%s (%d days, %d appended to %s), %dx%d: wall (CPU) seconds: state in %.1f (%.1f), days in "
+                "%.1f (%.1f), model %.1f (%.1f), days out %.1f (%.1f), state out %.1f (%.1f; commit with fsync %.1f)",
                 a->tile, from_s, to_s, s->ndays, s->days_written, a->out_path, g.width, g.height, s->s_state_in,
-                s->s_day_in, s->s_model, s->s_day_out, s->s_state_out);
+                s->c_state_in, s->s_day_in, s->c_day_in, s->s_model, s->c_model, s->s_day_out, s->c_day_out,
+                s->s_state_out, s->c_state_out, s->s_state_commit);
 out:
     cc_cube_append_abort(app);
     cc_pixstate_abort(out);

@@ -47,7 +47,9 @@ typedef struct {
     long first_day, last_day; /* the days processed (first > last: none)               */
     int ndays, days_written;  /* days processed / appended to the cube                   */
     int fresh;                /* started from the prior                                 */
-    double s_state_in, s_day_in, s_model, s_day_out, s_state_out, s_total;
+    double s_state_in, s_day_in, s_model, s_day_out, s_state_out, s_total; /* wall seconds */
+    double s_state_commit;    /* of s_state_out: closing, fsync and rename of the state          */
+    double c_state_in, c_day_in, c_model, c_day_out, c_state_out; /* CPU seconds (all threads)   */
 } cc_cl_state_stats;
 
 /* Processes the days after the state's day (or from first_day without a
