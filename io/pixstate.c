@@ -378,15 +378,18 @@ static cc_status fast_write(cc_pixstate *s, int y0, int nrows, int x0, int ncols
             const int v = J->v, cr = s->crows[v], cc = s->ccols[v];
             if (!chunk || !sh || !c)
                 continue;
-            float *f = (float *)(void *)chunk;
-            memset(chunk, 0, (size_t)cr * (size_t)cc * sizeof(float)); /* the edge chunks' padding */
-            for (int r = 0; r < nrows; r++)
-                memcpy(f + (size_t)r * (size_t)cc, data[v] + ((size_t)J->b * (size_t)nrows + (size_t)r) * (size_t)ncols,
-                       (size_t)ncols * sizeof(float));
             const size_t n = (size_t)cr * (size_t)cc, bytes = n * sizeof(float);
-            const unsigned char *src = chunk;
+            const float *plane = data[v] + (size_t)J->b * (size_t)nrows * (size_t)ncols;
+            const unsigned char *src = (const unsigned char *)plane;
+            if (nrows != cr || ncols != cc) { /* an edge chunk: padded */
+                float *f = (float *)(void *)chunk;
+                memset(chunk, 0, bytes);
+                for (int r = 0; r < nrows; r++)
+                    memcpy(f + (size_t)r * (size_t)cc, plane + (size_t)r * (size_t)ncols, (size_t)ncols * sizeof(float));
+                src = chunk;
+            }
             if (s->filt[v] & F_SHUFFLE) {
-                shuffle4(chunk, n, sh);
+                shuffle4(src, n, sh);
                 src = sh;
             }
             unsigned char *dst = arena + (size_t)j * bound;
@@ -487,10 +490,13 @@ static cc_status fast_read(cc_pixstate *s, int y0, int nrows, int x0, int ncols,
                 src = raw;
             }
             ok = ok && got == bytes;
+            float *plane = data[v] + (size_t)J->b * (size_t)nrows * (size_t)ncols;
+            const int whole = nrows == cr && ncols == cc; /* straight into the caller's plane */
             if (ok && shuf) {
-                unshuffle4(src, n, un);
-                src = un;
-            }
+                unshuffle4(src, n, whole ? (unsigned char *)plane : un);
+                src = whole ? (const unsigned char *)plane : un;
+            } else if (ok && whole)
+                memcpy(plane, src, bytes);
             if (!ok) {
 #pragma omp critical(pixstate_bad)
                 if (bad < 0 || j < bad)
@@ -498,9 +504,8 @@ static cc_status fast_read(cc_pixstate *s, int y0, int nrows, int x0, int ncols,
                 continue;
             }
             const float *f = (const float *)(const void *)src;
-            for (int r = 0; r < nrows; r++)
-                memcpy(data[v] + ((size_t)J->b * (size_t)nrows + (size_t)r) * (size_t)ncols, f + (size_t)r * (size_t)cc,
-                       (size_t)ncols * sizeof(float));
+            for (int r = 0; !whole && r < nrows; r++)
+                memcpy(plane + (size_t)r * (size_t)ncols, f + (size_t)r * (size_t)cc, (size_t)ncols * sizeof(float));
         }
         libdeflate_free_decompressor(d);
         free(raw);
