@@ -132,8 +132,10 @@ out:
 }
 
 /* The global attributes of a write: history continued, the latest
- * provenance, date_modified. */
-static int update_globals(hid_t fid, const cc_cube_write_args *a)
+ * provenance, date_modified. A cube without dates (n0 == 0: just created
+ * empty by the appender) has only its creation line, which is this write's:
+ * replaced, not repeated. */
+static int update_globals(hid_t fid, const cc_cube_write_args *a, size_t n0)
 {
     char now[32];
     cc_date_stamp(cc_date_now_reproducible(), now, sizeof now);
@@ -144,7 +146,7 @@ static int update_globals(hid_t fid, const cc_cube_write_args *a)
     int rc = -1;
     if (!line)
         goto out;
-    hist = old && *old ? cc_cube_asprintf("%s\n%s", old, line) : cc_cube_strdup(line);
+    hist = n0 > 0 && old && *old ? cc_cube_asprintf("%s\n%s", old, line) : cc_cube_strdup(line);
     if (!hist || set_text(root, "history", hist) || set_text(root, "inputs", a->inputs) ||
         set_text(root, "processor", a->processor) || set_text(root, "parameters", a->parameters) ||
         set_text(root, "date_modified", now))
@@ -185,7 +187,7 @@ cc_status cc_cube_append_in_place(const cc_cube_write_args *a, const char *const
             st = cc_error_set(CC_ERR_IO, "%s: appending layer %s failed", a->path, names[i]);
             goto fail;
         }
-    if (extend_write(fid, "time", n0, nin, H5T_NATIVE_DOUBLE, days) != 0 || update_globals(fid, a) != 0) {
+    if (extend_write(fid, "time", n0, nin, H5T_NATIVE_DOUBLE, days) != 0 || update_globals(fid, a, n0) != 0) {
         st = cc_error_set(CC_ERR_IO, "%s: appending the time coordinate failed", a->path);
         goto fail;
     }
@@ -401,7 +403,7 @@ static cc_status append_open(const cc_cube_write_args *a, int row_cache, cc_cube
         }
     }
     H5Pclose(dapl);
-    if (extend_write(p->fid, "time", p->n0, p->nin, H5T_NATIVE_DOUBLE, days) != 0 || update_globals(p->fid, a) != 0) {
+    if (extend_write(p->fid, "time", p->n0, p->nin, H5T_NATIVE_DOUBLE, days) != 0 || update_globals(p->fid, a, p->n0) != 0) {
         st = cc_fs_write_error(a->path, cc_cube_undo_errno(p->u), "appending the time coordinate");
         goto out;
     }

@@ -136,6 +136,62 @@ static int cube_dates_ok(const char *p)
     return nd;
 }
 
+/* Lines of the cube's global history attribute; -1 if unreadable. */
+static int history_lines(const char *p)
+{
+    int nc, n = -1;
+    if (nc_open(p, NC_NOWRITE, &nc) != NC_NOERR)
+        return -1;
+    char *h = cc_cube_text_att(nc, NC_GLOBAL, "history");
+    if (h) {
+        n = 1;
+        for (const char *c = h; *c; c++)
+            n += *c == '\n';
+    }
+    free(h);
+    nc_close(nc);
+    return n;
+}
+
+/* A cube the streaming appender creates (empty, then its first dates) has one
+ * history line per write, as one cc_cube_write makes: the creation line of
+ * the empty cube is that first write's, not repeated. */
+static void test_appender_history(const char *dir)
+{
+    char p[4300];
+    snprintf(p, sizeof p, "%s/history.nc", dir);
+    unlink(p);
+    const int w = 32;
+    uint16_t *data = calloc((size_t)NL * w * w, sizeof *data);
+    CHECK(data != NULL);
+    if (!data)
+        return;
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < (size_t)NL * w * w; i++)
+            data[i] = (uint16_t)(1 + (i + (size_t)k) % 9000);
+        cc_cube_layer L[NL];
+        uint16_t *planes[NL] = {data, data + w * w, data + 2 * w * w};
+        ct_layers(L, NL, planes);
+        int y, m, d;
+        cc_date_from_days(day_of(k), &y, &m, &d);
+        cc_cube_write_args a = {.path = p, .tile_id = "32TMR", .product = "test", .wkt = wkt,
+                                .gt = {CT_ORIGIN_X, CT_RES, 0, CT_ORIGIN_Y, 0, -CT_RES},
+                                .width = w, .height = w, .year = y, .month = m, .day = d,
+                                .nlayers = NL, .layers = L, .inputs = "synthetic test pattern",
+                                .processor = "test_cube_append (appender)"};
+        cc_cube_appender *ap = NULL;
+        CHECK_OK(cc_cube_append_open(&a, &ap));
+        if (!ap)
+            break;
+        CHECK_OK(cc_cube_append_window(ap, 0, 0, 0, w, w, data));
+        CHECK_OK(cc_cube_append_commit(ap));
+        int n = history_lines(p);
+        printf("appender: %d date(s), %d history line(s)\n", k + 1, n);
+        CHECK(n == k + 1);
+    }
+    free(data);
+}
+
 int main(int argc, char **argv)
 {
     W = argc > 1 ? atoi(argv[1]) : 600;
@@ -157,6 +213,8 @@ int main(int argc, char **argv)
     for (int k = 0; k < MAXD; k++)
         for (int l = 0; l < NL; l++)
             expect[k][l] = ct_pattern_sum(l, seed_of(k), W, W);
+
+    test_appender_history(dir);
 
     /* two dates, timing the second append (in a child, as the killed ones) */
     CHECK_OK(write_date(path, 0));
