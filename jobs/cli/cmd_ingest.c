@@ -95,7 +95,7 @@ static int ingest_one(const char *p, int sensor, const cc_scene_options *so, cc_
     }
     int s = sensor >= 0 ? sensor : cc_stac_is_json(p) ? CC_SENSOR_S2 : cc_ingest_detect_sensor(p);
     if (s < 0) {
-        fprintf(stderr, "clearcube: error: %s: cannot tell the sensor from the name (use --sensor)\n", p);
+        fprintf(stderr, "clearcube: error: %s: cannot tell the sensor from its name or metadata (use --sensor)\n", p);
         return 1;
     }
     if (cc_ingest_product(p, s, so, &og->g, tile, dir) != CC_OK) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <cpl_conv.h>
@@ -27,6 +28,7 @@
 #include "io/grid/mgrs.h"
 #include "io/landsat/landsat.h"
 #include "io/s1/s1.h"
+#include "io/s2/s2_mtd.h"
 #include "io/s3/olci.h"
 #include "pipeline/cloudless/cloudless_product.h"
 #include "pipeline/atmos/cloudmask.h"
@@ -41,6 +43,16 @@ int cc_ingest_detect_sensor(const char *path)
     while (n > 1 && buf[n - 1] == '/')
         buf[--n] = 0;
     const char *b = basename(buf);
+    /* a Sentinel-2 L2A product by its metadata, whatever its name (issue 16) */
+    size_t nb = strlen(b);
+    struct stat sb;
+    if ((stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && cc_s2_safe_dir(path)) ||
+        (nb > 4 && !strcasecmp(b + nb - 4, ".zip"))) {
+        cc_s2_product_info info;
+        if (cc_s2_product_identify(path, &info) == CC_OK && info.level == CC_LEVEL_L2A)
+            return CC_SENSOR_S2;
+        cc_error_clear();
+    }
     if (has_prefix(b, "S1A_") || has_prefix(b, "S1B_") || has_prefix(b, "S1C_"))
         return CC_SENSOR_S1;
     if ((has_prefix(b, "S3A_OL_") || has_prefix(b, "S3B_OL_")) || strstr(b, ".SEN3"))

@@ -16,7 +16,9 @@
 extern "C" {
 #endif
 
-/* The sensor (cc_sensor) of a product from its name; -1 if unknown. */
+/* The sensor (cc_sensor) of a product: a Sentinel-2 L2A SAFE folder or zip by
+ * its product metadata whatever its name, the others by their names; -1 if
+ * unknown. */
 int cc_ingest_detect_sensor(const char *path);
 
 /* A target grid with its own WKT (g.wkt points into wkt). */
