@@ -252,6 +252,17 @@ static cc_status parse_sidecar(const ctx *c0, json_t *root, cc_stac_item *it)
 
 /* ---- STAC items ---- */
 
+/* An asset that is a file of a SAFE product whose folder is the product: its
+ * product metadata (MTD_MSIL1C.xml, MTD_MSIL2A.xml) or manifest.safe, the
+ * "product-metadata" and "safe-manifest" assets of STAC items made from SAFE
+ * products (stactools' sentinel2 package), whatever the folder's name. */
+static int product_file(const char *h)
+{
+    const char *b = strrchr(h, '/');
+    b = b ? b + 1 : h;
+    return !strcmp(b, "MTD_MSIL1C.xml") || !strcmp(b, "MTD_MSIL2A.xml") || !strcmp(b, "manifest.safe");
+}
+
 /* Band of an asset: its eo:bands name (one band), else its key ("B04", "red"). -1 if none. */
 static int common_band(const char *s)
 {
@@ -295,6 +306,7 @@ static cc_status parse_assets(const ctx *c, json_t *assets, cc_stac_item *it)
     const char *key;
     json_t *a;
     const char *safe = NULL, *stack = NULL;
+    int safe_file = 0; /* safe names a file of the product (its MTD or manifest), not the product */
     json_t *stack_bands = NULL, *stack_asset = NULL, *first_band = NULL;
     const char *band[CC_NBANDS] = {0};
     char field[160];
@@ -311,7 +323,12 @@ static cc_status parse_assets(const ctx *c, json_t *assets, cc_stac_item *it)
         if (has_suffix(h, ".SAFE") || has_suffix(h, ".SAFE/") || has_suffix(h, ".zip") ||
             (type && strstr(type, "application/zip"))) {
             if (!safe)
-                safe = h;
+                safe = h, safe_file = 0;
+            continue;
+        }
+        if (product_file(h)) { /* "product-metadata" / "safe-manifest" (stactools sentinel2): the folder */
+            if (!safe)
+                safe = h, safe_file = 1;
             continue;
         }
         if (!raster_href(h, type))
@@ -336,7 +353,15 @@ static cc_status parse_assets(const ctx *c, json_t *assets, cc_stac_item *it)
     }
     if (safe) {
         it->kind = CC_STAC_PRODUCT;
-        return resolve(c, "assets (SAFE)", safe, &it->href);
+        cc_status st2 = resolve(c, "assets (SAFE)", safe, &it->href);
+        if (st2 == CC_OK && safe_file) {
+            char *slash = strrchr(it->href, '/');
+            if (slash && slash > it->href)
+                *slash = 0;
+            else
+                snprintf(it->href, strlen(it->href) + 1, ".");
+        }
+        return st2;
     }
     if (stack) {
         it->kind = CC_STAC_STACK;

@@ -1,7 +1,9 @@
 /* clearcube: local catalogues, one reader (io/stac/stac.c, docs/formats/catalogue.md):
  *   - STAC Items and ItemCollections (GeoJSON Feature / FeatureCollection, STAC 1.0),
- *     whose assets point at SAFE folders, SAFE zips, one multi-band raster or one
- *     raster per band (COG, GeoTIFF, JP2), on the local file system;
+ *     whose assets point at SAFE folders, SAFE zips, a file of a SAFE folder (its
+ *     MTD_MSIL1C.xml / MTD_MSIL2A.xml or manifest.safe: the folder, whatever its
+ *     name), one multi-band raster or one raster per band (COG, GeoTIFF, JP2), on
+ *     the local file system;
  *   - the clearcube scene sidecar: a small JSON object ("type": "clearcube-scene")
  *     giving the metadata of a band stack that has none;
  *   - product lists: text files with one product path a line.

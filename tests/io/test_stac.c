@@ -224,6 +224,18 @@ static void test_safe(const char *shared)
         CHECK(a->sun_zenith.nx == 23);
     }
     cc_scene_free(a);
+    /* a STAC item whose asset is the product's metadata file ("product-metadata", as stactools'
+       sentinel2 items have) inside the renamed folder: the folder is the product */
+    write_text(fmt("%s/mtd_asset.json", tmp),
+               item_json("mtd", props, "\"product-metadata\": {\"href\": \"renamed_scene/MTD_MSIL1C.xml\", "
+                                       "\"type\": \"application/xml\"}"));
+    a = NULL;
+    CHECK_OK(cc_scene_open(fmt("%s/mtd_asset.json", tmp), NULL, &a));
+    if (a) {
+        printf("  item -> MTD of a renamed SAFE: %s %04d-%02d-%02d\n", a->product_id, a->year, a->month, a->day);
+        CHECK(!strcmp(a->product_id, PRODUCT) && a->day == 1 && a->sun_zenith.nx == 23);
+    }
+    cc_scene_free(a);
     /* an asset that is not there: one line naming it */
     write_text(fmt("%s/gone.json", tmp), item_json("gone", props, "\"product\": {\"href\": \"nowhere/x.SAFE\"}"));
     EXPECT_FAIL(fmt("%s/gone.json", tmp), NULL, CC_ERR_IO, "nowhere/x.SAFE");
