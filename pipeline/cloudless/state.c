@@ -500,6 +500,30 @@ out:
     return st;
 }
 
+cc_status cc_cl_calibrate_sd(const char *dir, const char *tile, unsigned sensors, long day0, int ndays, int width,
+                             int height, cc_kf_params *p, double f[CC_CL_NBANDS])
+{
+    double local[CC_CL_NBANDS];
+    double *fb = f ? f : local;
+    const int S = height < 128 ? height : 128, y0 = height / 2 - S / 2;
+    cc_series ser = {0};
+    cc_status st = cc_cloudless_load(dir, tile, sensors, day0, ndays, 0, y0, width, S, &ser, NULL, NULL);
+    if (st == CC_OK)
+        st = cc_kf_noise_factor(p, &ser, 3, fb);
+    cc_series_free(&ser);
+    if (st != CC_OK)
+        return st;
+    char line[CC_CL_NBANDS * 16 + 1] = "", *w = line;
+    for (int b = 0; b < CC_CL_NBANDS; b++) {
+        if (isfinite(fb[b]) && fb[b] > 0)
+            p->sd_scale[b] = (float)(p->sd_scale[b] * fb[b]);
+        w += snprintf(w, sizeof line - (size_t)(w - line), " %.3f", fb[b]);
+    }
+    cc_info("cloudless: sd calibrated to the series: noise factor per band%s (rows %d-%d, %d days)", line, y0,
+            y0 + S - 1, ndays);
+    return CC_OK;
+}
+
 cc_status cc_cl_reanalysis_run(const cc_cl_state_args *a, int margin, cc_cl_state_stats *stats)
 {
     cc_status st = CC_OK;
@@ -526,10 +550,12 @@ cc_status cc_cl_reanalysis_run(const cc_cl_state_args *a, int margin, cc_cl_stat
     s->days_written = (int)(a->last_day - first_new + 1);
     const long d0 = a->first_day - margin;
     const int nd = (int)(a->last_day + margin - d0 + 1);
+    unsigned sensors = (1u << CC_SENSOR_S2) | (a->no_landsat ? 0 : 1u << CC_SENSOR_LANDSAT);
+    if ((st = cc_cl_calibrate_sd(a->cube_dir, a->tile, sensors, d0, nd, g.width, g.height, &p, NULL)) != CC_OK)
+        goto out;
     /* rows per block: a series of nd days costs ~ nd x 136 bytes per pixel */
     int R = a->block_rows > 0 ? a->block_rows : (int)(256.0 * 1024 * 1024 / ((double)nd * 136 * g.width));
     R = R < 1 ? 1 : R > g.height ? g.height : R;
-    unsigned sensors = (1u << CC_SENSOR_S2) | (a->no_landsat ? 0 : 1u << CC_SENSOR_LANDSAT);
     const size_t bmax = (size_t)R * (size_t)g.width;
     est = cc_malloc3(bmax, NB * sizeof *est, 1);
     sd = cc_malloc3(bmax, NB * sizeof *sd, 1);

@@ -20,6 +20,7 @@
 #define CC_PIPELINE_CLOUDLESS_STATE_H
 
 #include "core/error.h"
+#include "pipeline/cloudless/kalman.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,9 +64,19 @@ cc_status cc_cl_state_run(const cc_cl_state_args *a, cc_cl_state_stats *stats);
 
 /* The reanalysis of the days [first_day, last_day] (a finished period),
  * smoothed over the period +- margin days of observations, appended to
- * out_path as cc_cl_state_run does (state_in/state_out unused). */
+ * out_path as cc_cl_state_run does (state_in/state_out unused). Its sd is
+ * calibrated to the series (cc_cl_calibrate_sd). */
 cc_status cc_cl_reanalysis_run(const cc_cl_state_args *a, int margin, cc_cl_state_stats *stats);
 
+/* Calibrates p's sd to a series (docs/cloudless-model.md: "a run must compute
+ * f for its series"): the noise factor f of kalman.h's cc_kf_noise_factor
+ * over the days [day0, day0+ndays) of the tile's S2 cube, on the rows
+ * [height/2 - 64, height/2 + 64) (clipped; the whole tile when smaller) and
+ * every 3rd pixel there, multiplies p->sd_scale per band; a band with too few
+ * observations (f NAN) keeps its sd_scale. f (may be NULL) receives the
+ * factors. The sample does not depend on block sizes or threads. */
+cc_status cc_cl_calibrate_sd(const char *dir, const char *tile, unsigned sensors, long day0, int ndays, int width,
+                             int height, cc_kf_params *p, double f[CC_CL_NBANDS]);
 #ifdef __cplusplus
 }
 #endif

@@ -23,6 +23,7 @@
 #include "pipeline/cloudless/cloudless_product.h"
 #include "pipeline/cloudless/kalman.h"
 #include "pipeline/cloudless/sim_cubes.h"
+#include "pipeline/cloudless/state.h"
 #include "testutil.h"
 
 #define NB CC_CL_NBANDS
@@ -105,6 +106,11 @@ int main(void)
     cc_kf_params_default(&p);
     cc_series win;
     unsigned sens = (1u << CC_SENSOR_S2) | (1u << CC_SENSOR_LANDSAT);
+    /* with the sd calibrated to the window's series as the product does (cc_cl_calibrate_sd) */
+    double f[NB];
+    CHECK_OK(cc_cl_calibrate_sd(dir, r.tile, sens, day - MARGIN, 2 * MARGIN + 1, W, H, &p, f));
+    printf("noise factor of the window's series: B02 %.3f, B04 %.3f, B08 %.3f\n", f[0], f[2], f[6]);
+    CHECK(isfinite(f[2]) && f[2] > 0);
     CHECK_OK(cc_cloudless_load(dir, r.tile, sens, day - MARGIN, 2 * MARGIN + 1, 0, 0, W, H, &win, NULL, NULL));
     float *est = malloc(npix * NB * sizeof *est), *sd = malloc(npix * NB * sizeof *sd);
     float *full = malloc(npix * NB * sizeof *full);
