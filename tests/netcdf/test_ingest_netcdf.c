@@ -14,6 +14,7 @@
 #include "pipeline/atmos/cloudmask.h"
 #include "pipeline/cloudless/ingest.h"
 #include "pipeline/cloudless/ingest_netcdf-impl.h"
+#include "series_fixture.h"
 #include "testutil.h"
 
 static void test_masks(void)
@@ -47,25 +48,10 @@ enum { NT = 5, NY = 6, NX = 7 };
  * only, with the global attribute `name` = name when not NULL. */
 static void write_series(const char *path, int plain, const char *name)
 {
-    int nc, dt, dy, dx, vt, vy, vx, vb[3], vc;
-    nc_create(path, NC_NETCDF4 | NC_CLOBBER, &nc);
-    nc_def_dim(nc, "time", NT, &dt);
-    nc_def_dim(nc, "y", NY, &dy);
-    nc_def_dim(nc, "x", NX, &dx);
-    nc_def_var(nc, "time", NC_DOUBLE, 1, &dt, &vt);
-    const char *units = "days since 2020-03-01 00:00:00";
-    nc_put_att_text(nc, vt, "units", strlen(units), units);
-    nc_def_var(nc, "y", NC_DOUBLE, 1, &dy, &vy);
-    nc_def_var(nc, "x", NC_DOUBLE, 1, &dx, &vx);
-    nc_def_var(nc, "spatial_ref", NC_INT, 0, NULL, &vc);
-    OGRSpatialReferenceH s = OSRNewSpatialReference(NULL);
-    char *wkt = NULL;
-    OSRImportFromEPSG(s, 32631);
-    OSRExportToWkt(s, &wkt);
-    nc_put_att_text(nc, vc, "crs_wkt", strlen(wkt), wkt);
-    CPLFree(wkt);
-    OSRDestroySpatialReference(s);
-    int dims[3] = {dt, dy, dx};
+    int vb[3];
+    series_file sf;
+    series_begin(&sf, path, NT, NY, NX);
+    int nc = sf.nc, *dims = sf.dims;
     const char *names[3] = {"B04", "B8A", "SCL"};
     if (name)
         nc_put_att_text(nc, NC_GLOBAL, "name", strlen(name), name);
@@ -76,16 +62,8 @@ static void write_series(const char *path, int plain, const char *name)
         if (i < 2)
             nc_put_att_double(nc, vb[i], "scale_factor", NC_DOUBLE, 1, &sc);
     }
-    nc_enddef(nc);
     const double t[NT] = {0, 5, 10.4, 10.41, 20};
-    double y[NY], x[NX];
-    for (int i = 0; i < NY; i++)
-        y[i] = 5600000 - 5 - 10.0 * i;
-    for (int i = 0; i < NX; i++)
-        x[i] = 400005 + 10.0 * i;
-    nc_put_var_double(nc, vt, t);
-    nc_put_var_double(nc, vy, y);
-    nc_put_var_double(nc, vx, x);
+    series_coords(&sf, t);
     unsigned short b[NT * NY * NX];
     unsigned char c[NT * NY * NX];
     for (int i = 0; i < NT * NY * NX; i++) {

@@ -15,6 +15,7 @@
 
 #include "io/cube.h"
 #include "pipeline/cloudless/ingest.h"
+#include "series_fixture.h"
 #include "testutil.h"
 
 enum { NT = 2, NY = 6, NX = 7 };
@@ -22,25 +23,10 @@ enum { NT = 2, NY = 6, NX = 7 };
 /* Sentinel-2 B04 + SCL and Sentinel-1 VV/VH (dB) on days t0, t0 + 5 after 2020-03-01. */
 static void write_series(const char *path, double t0)
 {
-    int nc, dt, dy, dx, vt, vy, vx, vc, v[4];
-    nc_create(path, NC_NETCDF4 | NC_CLOBBER, &nc);
-    nc_def_dim(nc, "time", NT, &dt);
-    nc_def_dim(nc, "y", NY, &dy);
-    nc_def_dim(nc, "x", NX, &dx);
-    nc_def_var(nc, "time", NC_DOUBLE, 1, &dt, &vt);
-    const char *units = "days since 2020-03-01 00:00:00";
-    nc_put_att_text(nc, vt, "units", strlen(units), units);
-    nc_def_var(nc, "y", NC_DOUBLE, 1, &dy, &vy);
-    nc_def_var(nc, "x", NC_DOUBLE, 1, &dx, &vx);
-    nc_def_var(nc, "spatial_ref", NC_INT, 0, NULL, &vc);
-    OGRSpatialReferenceH s = OSRNewSpatialReference(NULL);
-    char *wkt = NULL;
-    OSRImportFromEPSG(s, 32631);
-    OSRExportToWkt(s, &wkt);
-    nc_put_att_text(nc, vc, "crs_wkt", strlen(wkt), wkt);
-    CPLFree(wkt);
-    OSRDestroySpatialReference(s);
-    int dims[3] = {dt, dy, dx};
+    int v[4];
+    series_file sf;
+    series_begin(&sf, path, NT, NY, NX);
+    int nc = sf.nc, *dims = sf.dims;
     const char *names[4] = {"B04", "SCL", "VV", "VH"};
     const nc_type types[4] = {NC_USHORT, NC_UBYTE, NC_FLOAT, NC_FLOAT};
     for (int i = 0; i < 4; i++) {
@@ -51,16 +37,8 @@ static void write_series(const char *path, double t0)
     nc_put_att_double(nc, v[0], "scale_factor", NC_DOUBLE, 1, &sc);
     nc_put_att_text(nc, v[2], "units", 2, "dB");
     nc_put_att_text(nc, v[3], "units", 2, "dB");
-    nc_enddef(nc);
     const double t[NT] = {t0, t0 + 5};
-    double y[NY], x[NX];
-    for (int i = 0; i < NY; i++)
-        y[i] = 5600000 - 5 - 10.0 * i;
-    for (int i = 0; i < NX; i++)
-        x[i] = 400005 + 10.0 * i;
-    nc_put_var_double(nc, vt, t);
-    nc_put_var_double(nc, vy, y);
-    nc_put_var_double(nc, vx, x);
+    series_coords(&sf, t);
     unsigned short b[NT * NY * NX];
     unsigned char c[NT * NY * NX];
     float db[NT * NY * NX];
