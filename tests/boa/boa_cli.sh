@@ -47,32 +47,9 @@ assert ta.keys() == tb.keys() and all(np.array_equal(ta[k], tb[k]) for k in ta),
 PY
 }
 
+. "$(dirname "$(readlink -f "$0")")/../lib/sim_dataset.sh"
 sim_dataset() {
-  for s in 1 2 3 4; do
-    "$CC" simulate -o sim$s --size 128 --seed $s --aot 0.$((s + 1)) >/dev/null || exit 1
-  done
-  {
-    echo "seed: 7"
-    echo "sources:"
-    for s in 1 2 3 4; do
-      split=train; [ $s -eq 4 ] && split=val
-      cat <<YAML
-  - scene: SIM$s
-    kind: reference
-    split: $split
-    path: sim$s/S2A_SIMULATED_L1C.tif
-    bands: B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12
-    spacecraft: S2A
-    date: 2024-06-15
-    sun_zenith: $((25 + 8 * s))
-    sun_azimuth: 150
-    view_zenith: 5
-    view_azimuth: 100
-    dn_offset: -1000
-YAML
-    done
-  } > dataset.yaml
-  "$CC" dataset dataset.yaml -o data.h5 --log-level warn >/dev/null || { fail "dataset"; exit 1; }
+  cc_sim_dataset "$CC" 4 128 || { fail "dataset"; exit 1; }
 }
 
 train_cfg() { # name steps

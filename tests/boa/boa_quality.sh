@@ -32,30 +32,8 @@ expect_fail() { # NAME PATTERN CMD...: rc != 0, one "clearcube: error:" line mat
 }
 
 # a small trained model (3 simulated scenes, reference targets)
-for s in 1 2 3; do
-  "$CC" simulate -o sim$s --size 96 --seed $s --aot 0.$((s + 1)) >/dev/null || { echo "simulate failed"; exit 1; }
-done
-{
-  echo "seed: 7"
-  echo "sources:"
-  for s in 1 2 3; do
-    cat <<YAML
-  - scene: SIM$s
-    kind: reference
-    split: $([ $s -eq 3 ] && echo val || echo train)
-    path: sim$s/S2A_SIMULATED_L1C.tif
-    bands: B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12
-    spacecraft: S2A
-    date: 2024-06-15
-    sun_zenith: $((25 + 8 * s))
-    sun_azimuth: 150
-    view_zenith: 5
-    view_azimuth: 100
-    dn_offset: -1000
-YAML
-  done
-} > dataset.yaml
-"$CC" dataset dataset.yaml -o data.h5 --log-level warn >/dev/null || { echo "dataset failed"; exit 1; }
+. "$(dirname "$(readlink -f "$0")")/../lib/sim_dataset.sh"
+cc_sim_dataset "$CC" 3 96 || { echo "dataset failed"; exit 1; }
 cat > m.yaml <<YAML
 dataset: data.h5
 model: m.h5

@@ -17,31 +17,8 @@ ok() { echo "ok: $*"; }
 "$CC" --version > version.txt 2>&1
 grep -q '^devices: cpu only' version.txt || { echo "SKIP: a usable GPU is here (test_train_cuda covers it)"; exit 77; }
 
-for s in 1 2; do
-  "$CC" simulate -o sim$s --size 128 --seed $s --aot 0.$((s + 1)) > /dev/null || { echo "FAIL simulate"; exit 1; }
-done
-{
-  echo "seed: 7"
-  echo "sources:"
-  for s in 1 2; do
-    split=train; [ $s -eq 2 ] && split=val
-    cat <<YAML
-  - scene: SIM$s
-    kind: reference
-    split: $split
-    path: sim$s/S2A_SIMULATED_L1C.tif
-    bands: B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12
-    spacecraft: S2A
-    date: 2024-06-15
-    sun_zenith: $((25 + 8 * s))
-    sun_azimuth: 150
-    view_zenith: 5
-    view_azimuth: 100
-    dn_offset: -1000
-YAML
-  done
-} > dataset.yaml
-"$CC" dataset dataset.yaml -o data.h5 --device cpu --log-level warn > /dev/null || { echo "FAIL dataset"; exit 1; }
+. "$(dirname "$(readlink -f "$0")")/../lib/sim_dataset.sh"
+cc_sim_dataset "$CC" 2 128 --device cpu || { echo "FAIL dataset"; exit 1; }
 cfg() { # name
   cat > $1.yaml <<YAML
 dataset: data.h5
