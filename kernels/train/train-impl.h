@@ -113,18 +113,10 @@ struct cc_train_net {
 /* n + SLACK zeroed floats, or NULL with the error set. */
 float *cc_train_falloc(size_t n);
 
-/* ---- the GEMM (gemm.c): C (=|+=) bias + A*B, see there ---- */
-typedef struct {
-    int M, N, K;
-    const float *A;
-    ptrdiff_t ai, ak;
-    const float *B;
-    ptrdiff_t ldb;
-    const float *bias; /* NULL: 0 */
-    float *C;
-    ptrdiff_t ldc;
-    int accum;
-} gemm_t;
+/* ---- the GEMM (gemm.c): C (=|+=) bias + A*B, see there ----
+ * One argument type for the CPU and the GPU GEMM (kernels/cuda/train_cuda.h):
+ * M, N, K; A with strides ai, ak; B with ldb; bias (NULL: 0); C with ldc; accum. */
+typedef cc_cuda_gemm_args gemm_t;
 void cc_train_gemm(const gemm_t *g);
 /* Chooses the GEMM micro-kernel once (CLEARCUBE_SIMD=scalar forces the portable one). */
 void cc_train_gemm_init(void);
