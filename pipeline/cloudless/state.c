@@ -553,10 +553,13 @@ cc_status cc_cl_reanalysis_run(const cc_cl_state_args *a, int margin, cc_cl_stat
     unsigned sensors = (1u << CC_SENSOR_S2) | (a->no_landsat ? 0 : 1u << CC_SENSOR_LANDSAT);
     if ((st = cc_cl_calibrate_sd(a->cube_dir, a->tile, sensors, d0, nd, g.width, g.height, &p, NULL)) != CC_OK)
         goto out;
-    /* rows per block: a series of nd days costs ~ nd x 136 bytes per pixel */
-    int R = a->block_rows > 0 ? a->block_rows : (int)(256.0 * 1024 * 1024 / ((double)nd * 136 * g.width));
+    /* windows of CW columns (one chunk column of the sensor cubes, io/cube.h: 512) by R rows,
+     * column by column: a series of nd days costs ~ nd x 136 bytes per pixel, so full-width
+     * row blocks of a tile would be one row high and decompress every chunk 512 times */
+    const int cw0 = a->block_cols > 0 ? a->block_cols : 512, CW = g.width < cw0 ? g.width : cw0;
+    int R = a->block_rows > 0 ? a->block_rows : (int)(256.0 * 1024 * 1024 / ((double)nd * 136 * CW));
     R = R < 1 ? 1 : R > g.height ? g.height : R;
-    const size_t bmax = (size_t)R * (size_t)g.width;
+    const size_t bmax = (size_t)R * (size_t)CW;
     est = cc_malloc3(bmax, NB * sizeof *est, 1);
     sd = cc_malloc3(bmax, NB * sizeof *sd, 1);
     lasts2 = cc_malloc3(bmax, sizeof *lasts2, 1);
@@ -566,11 +569,13 @@ cc_status cc_cl_reanalysis_run(const cc_cl_state_args *a, int margin, cc_cl_stat
         st = cc_error_set(CC_ERR_NOMEM, "%s: out of memory", a->out_path);
         goto out;
     }
-    for (int y0 = 0; y0 < g.height; y0 += R) {
-        int nr = y0 + R <= g.height ? R : g.height - y0;
-        size_t npix = (size_t)nr * (size_t)g.width;
+    const int nwx = (g.width + CW - 1) / CW, nwy = (g.height + R - 1) / R;
+    for (int wi = 0; wi < nwx * nwy; wi++) { /* column by column, top to bottom in each */
+        const int x0 = wi / nwy * CW, y0 = wi % nwy * R;
+        int nr = y0 + R <= g.height ? R : g.height - y0, nc = x0 + CW <= g.width ? CW : g.width - x0;
+        size_t npix = (size_t)nr * (size_t)nc;
         double ta = now();
-        if ((st = cc_cloudless_load(a->cube_dir, a->tile, sensors, d0, nd, 0, y0, g.width, nr, &ser, NULL, NULL)) !=
+        if ((st = cc_cloudless_load(a->cube_dir, a->tile, sensors, d0, nd, x0, y0, nc, nr, &ser, NULL, NULL)) !=
             CC_OK)
             goto out;
         if (a->no_landsat) /* the smoother reads the Landsat slot when present */
@@ -599,7 +604,7 @@ cc_status cc_cl_reanalysis_run(const cc_cl_state_args *a, int margin, cc_cl_stat
             double te = now();
             s->s_model += te - tm;
             encode_day(npix, d, est, sd, lasts2, lastobs, dn);
-            if ((st = cc_cube_append_window(app, (int)(d - first_new), 0, y0, g.width, nr, dn)) != CC_OK)
+            if ((st = cc_cube_append_window(app, (int)(d - first_new), x0, y0, nc, nr, dn)) != CC_OK)
                 goto out;
             s->s_day_out += now() - te;
         }

@@ -40,6 +40,8 @@ typedef struct {
                                 it already holds are not written again                   */
     const char *params_path; /* Kalman parameter file (kalman_model.h); NULL: defaults    */
     int block_rows;          /* rows per block (0: 256)                                  */
+    int block_cols;          /* reanalysis: columns per window (0: 512, a sensor cube's
+                                chunk column); the output does not depend on it           */
     int no_landsat;          /* 1: Sentinel-2 only                                       */
 } cc_cl_state_args;
 
