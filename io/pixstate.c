@@ -226,6 +226,9 @@ cc_status cc_pixstate_create(const cc_pixstate_args *a, cc_pixstate **out)
     NCK(nc_put_att_int(s->ncid, NC_GLOBAL, "valid_after_day", NC_INT, 1, &day), "nc_put_att");
     NCK(put_text(s->ncid, NC_GLOBAL, "source", "clearcube " CC_VERSION), "nc_put_att");
     NCK(put_text(s->ncid, NC_GLOBAL, "history", a->history), "nc_put_att");
+    if (a->ncalibration > 0 && a->calibration)
+        NCK(nc_put_att_double(s->ncid, NC_GLOBAL, "calibration", NC_DOUBLE, (size_t)a->ncalibration, a->calibration),
+            "nc_put_att");
     NCK(nc_enddef(s->ncid), "nc_enddef");
     xs = cc_malloc3((size_t)a->width, sizeof *xs, 1);
     ys = cc_malloc3((size_t)a->height, sizeof *ys, 1);
@@ -641,6 +644,19 @@ cc_status cc_pixstate_open(const char *path, int nvars, const cc_pixstate_var *v
     }
     info->kind = s->kind, info->tile_id = s->tile, info->params_id = s->params, info->wkt = s->wkt;
     info->width = s->width, info->height = s->height, info->day = day;
+    {
+        nc_type ct;
+        size_t cn = 0;
+        info->ncalibration = 0;
+        if (nc_inq_att(s->ncid, NC_GLOBAL, "calibration", &ct, &cn) == NC_NOERR) {
+            if (ct != NC_DOUBLE || cn < 1 || cn > sizeof info->calibration / sizeof info->calibration[0] ||
+                nc_get_att_double(s->ncid, NC_GLOBAL, "calibration", info->calibration) != NC_NOERR) {
+                st = cc_error_set(CC_ERR_FORMAT, "%s: state file: attribute calibration is not 1..16 doubles", path);
+                goto out;
+            }
+            info->ncalibration = (int)cn;
+        }
+    }
     nc_close(s->ncid); /* the metadata are checked: the data through HDF5 */
     s->ncid = -1;
     if ((st = h5_attach(s, path, 0)) != CC_OK) {

@@ -47,6 +47,11 @@ typedef struct {
     const cc_pixstate_var *vars;
     int block_rows;        /* chunk height (>= 1)                           */
     const char *band_names; /* space-separated names of the band dimension, or NULL */
+    /* per-band factors of a calibration kept with the state (global attribute
+     * "calibration", ncalibration doubles; 0: none), e.g. the noise factor the
+     * product's sd is scaled by */
+    int ncalibration;
+    const double *calibration;
 } cc_pixstate_args;
 
 typedef struct cc_pixstate cc_pixstate;
@@ -74,6 +79,8 @@ typedef struct {
     double gt[6];
     int width, height;
     long day;
+    int ncalibration;       /* 0: the file has no "calibration" attribute */
+    double calibration[16];
 } cc_pixstate_info;
 
 /* Opens a state file for reading and checks that it holds every variable of

@@ -419,6 +419,28 @@ cc_status cc_cl_state_run(const cc_cl_state_args *a, cc_cl_state_stats *stats)
             goto out;
         from = info.day + 1;
     }
+    /* the sd's calibration to the series (docs/cloudless-model.md): a new state takes the noise
+     * factor of the S2 history before its first day (causal: a daily run from that day sees the
+     * same), a state keeps it; a state without one (older files) stays at f = 1 */
+    double calib[NB];
+    if (s->fresh) {
+        unsigned sens = (1u << CC_SENSOR_S2) | (a->no_landsat ? 0 : 1u << CC_SENSOR_LANDSAT);
+        cc_kf_params p0 = p;
+        if ((st = cc_cl_calibrate_sd(a->cube_dir, a->tile, sens, from - CC_CL_CALIB_DAYS, CC_CL_CALIB_DAYS, g.width,
+                                     g.height, &p0, calib)) != CC_OK)
+            goto out;
+        for (int k = 0; k < NB; k++)
+            calib[k] = isfinite(calib[k]) && calib[k] > 0 ? calib[k] : 1.0;
+    } else if (info.ncalibration == NB) {
+        memcpy(calib, info.calibration, sizeof calib);
+    } else {
+        for (int k = 0; k < NB; k++)
+            calib[k] = 1.0;
+        cc_info("%s: the state has no sd calibration (an older state file): sd at the training noise (f = 1)",
+                a->state_in);
+    }
+    for (int k = 0; k < NB; k++)
+        p.sd_scale[k] = (float)(p.sd_scale[k] * calib[k]);
     s->first_day = from, s->last_day = a->last_day;
     if (from > a->last_day) {
         cc_date_format(from - 1, from_s);
@@ -440,7 +462,8 @@ cc_status cc_cl_state_run(const cc_cl_state_args *a, cc_cl_state_stats *stats)
                            .width = g.width, .height = g.height, .day = a->last_day, .params_id = pid,
                            .history = hist, .nvars = NVARS, .vars = state_vars,
                            .block_rows = a->block_rows > 0 ? a->block_rows : 256,
-                           .band_names = "B02 B03 B04 B05 B06 B07 B08 B8A B11 B12"};
+                           .band_names = "B02 B03 B04 B05 B06 B07 B08 B8A B11 B12",
+                           .ncalibration = NB, .calibration = calib};
     memcpy(sa.gt, g.gt, sizeof sa.gt);
     if ((st = cc_pixstate_create(&sa, &out)) != CC_OK)
         goto out;
@@ -505,9 +528,15 @@ cc_status cc_cl_calibrate_sd(const char *dir, const char *tile, unsigned sensors
 {
     double local[CC_CL_NBANDS];
     double *fb = f ? f : local;
-    const int S = height < 128 ? height : 128, y0 = height / 2 - S / 2;
+    /* a block at the tile's centre: one chunk column of the sensor cubes (512 px) wide and as
+     * many rows (<= 128) as a 128 MiB series allows (~136 bytes a pixel and day) */
+    const int bw = width < 512 ? width : 512, x0 = width / 2 / 512 * 512 + bw <= width ? width / 2 / 512 * 512 : 0;
+    int S = (int)(128.0 * 1024 * 1024 / ((double)(ndays > 0 ? ndays : 1) * 136 * bw));
+    const int smax = height < 128 ? height : 128;
+    S = S < 1 ? 1 : S > smax ? smax : S;
+    const int y0 = height / 2 - S / 2;
     cc_series ser = {0};
-    cc_status st = cc_cloudless_load(dir, tile, sensors, day0, ndays, 0, y0, width, S, &ser, NULL, NULL);
+    cc_status st = cc_cloudless_load(dir, tile, sensors, day0, ndays, x0, y0, bw, S, &ser, NULL, NULL);
     if (st == CC_OK)
         st = cc_kf_noise_factor(p, &ser, 3, fb);
     cc_series_free(&ser);
@@ -519,8 +548,8 @@ cc_status cc_cl_calibrate_sd(const char *dir, const char *tile, unsigned sensors
             p->sd_scale[b] = (float)(p->sd_scale[b] * fb[b]);
         w += snprintf(w, sizeof line - (size_t)(w - line), " %.3f", fb[b]);
     }
-    cc_info("cloudless: sd calibrated to the series: noise factor per band%s (rows %d-%d, %d days)", line, y0,
-            y0 + S - 1, ndays);
+    cc_info("cloudless: sd calibrated to the series: noise factor per band%s (rows %d-%d, columns %d-%d, %d days)",
+            line, y0, y0 + S - 1, x0, x0 + bw - 1, ndays);
     return CC_OK;
 }
 

@@ -72,11 +72,16 @@ cc_status cc_cl_reanalysis_run(const cc_cl_state_args *a, int margin, cc_cl_stat
 
 /* Calibrates p's sd to a series (docs/cloudless-model.md: "a run must compute
  * f for its series"): the noise factor f of kalman.h's cc_kf_noise_factor
- * over the days [day0, day0+ndays) of the tile's S2 cube, on the rows
- * [height/2 - 64, height/2 + 64) (clipped; the whole tile when smaller) and
- * every 3rd pixel there, multiplies p->sd_scale per band; a band with too few
+ * over the days [day0, day0+ndays) of the tile's S2 cube, on a block at the
+ * tile's centre (one 512-px chunk column wide, <= 128 rows: as many as a
+ * 128 MiB series allows; the whole tile when smaller) and every 3rd pixel
+ * there, multiplies p->sd_scale per band; a band with too few
  * observations (f NAN) keeps its sd_scale. f (may be NULL) receives the
  * factors. The sample does not depend on block sizes or threads. */
+/* Days of S2 history before its first day from which a new daily state takes
+ * its sd calibration (cc_cl_state_run). */
+#define CC_CL_CALIB_DAYS 365
+
 cc_status cc_cl_calibrate_sd(const char *dir, const char *tile, unsigned sensors, long day0, int ndays, int width,
                              int height, cc_kf_params *p, double f[CC_CL_NBANDS]);
 #ifdef __cplusplus
