@@ -39,6 +39,21 @@ static int cc_test_failures = 0;
         }                                                                            \
     } while (0)
 
+/* FNV-1a of a whole file's bytes (to check that a file did not change); 0 if
+ * unreadable. */
+static inline unsigned long long cc_test_file_fnv(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    unsigned long long h = 1469598103934665603ull;
+    int c;
+    while ((c = fgetc(f)) != EOF)
+        h = (h ^ (unsigned long long)c) * 1099511628211ull;
+    fclose(f);
+    return h;
+}
+
 /* Path of the shared data folder, or exit 77 (skip) with a reason. */
 static inline const char *cc_test_shared_or_skip(void)
 {

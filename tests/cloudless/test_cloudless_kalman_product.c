@@ -63,18 +63,7 @@ static uint16_t sd_dn(float sd)
     return (uint16_t)(v < 1 ? 1 : v > 65534 ? 65534 : v);
 }
 
-static uint64_t file_sum(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;
-    uint64_t h = 1469598103934665603ull;
-    int c;
-    while ((c = fgetc(f)) != EOF)
-        h = (h ^ (uint64_t)c) * 1099511628211ull;
-    fclose(f);
-    return h;
-}
+static uint64_t file_sum(const char *path) { return cc_test_file_fnv(path); }
 
 int main(void)
 {

@@ -111,18 +111,7 @@ static int same_cubes(const char *a, const char *b)
     return 1;
 }
 
-static uint64_t file_sum(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;
-    uint64_t h = 1469598103934665603ull;
-    int c;
-    while ((c = fgetc(f)) != EOF)
-        h = (h ^ (uint64_t)c) * 1099511628211ull;
-    fclose(f);
-    return h;
-}
+static uint64_t file_sum(const char *path) { return cc_test_file_fnv(path); }
 
 static void copy(const char *from, const char *to)
 {
