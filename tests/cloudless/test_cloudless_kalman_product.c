@@ -65,6 +65,35 @@ static uint16_t sd_dn(float sd)
 
 static uint64_t file_sum(const char *path) { return cc_test_file_fnv(path); }
 
+/* the same day in windows of 10 columns x 7 rows (several columns and rows of windows, the
+   last ones partial): the same bytes in every layer */
+static void check_windows(const char *dir, const char *tile, long day, const char *out, int W, int H)
+{
+    const size_t npix = (size_t)W * (size_t)H;
+    char out2[640];
+    snprintf(out2, sizeof out2, "%s/day_windows.nc", dir);
+    cc_cl_state_args sa = {.cube_dir = dir, .tile = tile, .first_day = day, .last_day = day,
+                           .out_path = out2, .block_rows = 7, .block_cols = 10};
+    cc_cl_state_stats ss;
+    CHECK_OK(cc_cl_reanalysis_run(&sa, MARGIN, &ss));
+    size_t differ = 0;
+    for (int b = 0; b < NB; b++) {
+        char sdname[16];
+        snprintf(sdname, sizeof sdname, "sd_%s", cc_cl_band_names[b]);
+        const char *names[2] = {cc_cl_band_names[b], sdname};
+        for (int k = 0; k < 2; k++) {
+            uint16_t *u = read_layer(out, names[k], 0, W, H), *v2 = read_layer(out2, names[k], 0, W, H);
+            CHECK(u && v2);
+            for (size_t q = 0; u && v2 && q < npix; q++)
+                differ += u[q] != v2[q];
+            free(u);
+            free(v2);
+        }
+    }
+    printf("windows of 10 x 7 px vs the default: %zu values differ\n", differ);
+    CHECK(differ == 0);
+}
+
 int main(void)
 {
     char dir[512], out[600], ql[600], cmd[700];
@@ -134,32 +163,7 @@ int main(void)
            MARGIN, r.ndays, maxdiff, nval ? sumdiff / (double)nval : 0, nval);
     CHECK(mismatch == 0);
     CHECK(nval > npix * NB / 2);
-    /* the same day in windows of 10 columns x 7 rows (several columns and rows of windows, the
-       last ones partial): the same bytes in every layer */
-    {
-        char out2[640];
-        snprintf(out2, sizeof out2, "%s/day_windows.nc", dir);
-        cc_cl_state_args sa = {.cube_dir = dir, .tile = r.tile, .first_day = day, .last_day = day,
-                               .out_path = out2, .block_rows = 7, .block_cols = 10};
-        cc_cl_state_stats ss;
-        CHECK_OK(cc_cl_reanalysis_run(&sa, MARGIN, &ss));
-        size_t differ = 0;
-        for (int b = 0; b < NB; b++) {
-            char sdname[16];
-            snprintf(sdname, sizeof sdname, "sd_%s", cc_cl_band_names[b]);
-            const char *names[2] = {cc_cl_band_names[b], sdname};
-            for (int k = 0; k < 2; k++) {
-                uint16_t *u = read_layer(out, names[k], 0, W, H), *v2 = read_layer(out2, names[k], 0, W, H);
-                CHECK(u && v2);
-                for (size_t q = 0; u && v2 && q < npix; q++)
-                    differ += u[q] != v2[q];
-                free(u);
-                free(v2);
-            }
-        }
-        printf("windows of 10 x 7 px vs the default: %zu values differ\n", differ);
-        CHECK(differ == 0);
-    }
+    check_windows(dir, r.tile, day, out, W, H);
     CHECK(maxdiff <= 0.01); /* the tolerance of docs/cloudless-model.md */
     cc_series_free(&win);
     cc_series_free(&all);

@@ -120,6 +120,29 @@ static void copy(const char *from, const char *to)
     CHECK(system(cmd) == 0);
 }
 
+/* 6. the sd calibration: a state started after 15 days of the series takes the noise factor of
+   that history and keeps it: 3 one-day runs == one 3-day pass, every layer (the sd included);
+   the state holds 10 factors, not all 1 (this series is not the training series) */
+static void test_calibration(void)
+{
+    cc_cl_state_stats s;
+    const long f0 = day0 + 15;
+    for (int k = 0; k < 3; k++)
+        CHECK_OK(run(p("D.state.nc"), p("D.nc"), f0, f0 + k, 7, &s));
+    CHECK_OK(run(p("E.state.nc"), p("E.nc"), f0, f0 + 2, 64, &s));
+    CHECK(same_cubes(p("D.nc"), p("E.nc")));
+    cc_pixstate *ps = NULL;
+    cc_pixstate_info info;
+    CHECK_OK(cc_pixstate_open(p("D.state.nc"), 7, vars, &ps, &info));
+    int not_one = 0;
+    for (int k = 0; ps && k < info.ncalibration; k++)
+        not_one += isfinite(info.calibration[k]) && info.calibration[k] > 0 && info.calibration[k] != 1.0;
+    printf("state calibration: %d factors, %d not 1 (B04 %.3f)\n", ps ? info.ncalibration : 0, not_one,
+           ps && info.ncalibration > 2 ? info.calibration[2] : 0.0);
+    CHECK(ps && info.ncalibration == NB && not_one > 0);
+    cc_pixstate_close(ps);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s", cc_test_tmpdir("cloudless_state"));
@@ -267,25 +290,6 @@ int main(void)
     free(est);
     free(sa);
     free(sb);
-    /* 6. the sd calibration: a state started after 15 days of the series takes the noise factor of
-       that history and keeps it: 3 one-day runs == one 3-day pass, every layer (the sd included);
-       the state holds 10 factors, not all 1 (this series is not the training series) */
-    {
-        const long f0 = day0 + 15;
-        for (int k = 0; k < 3; k++)
-            CHECK_OK(run(p("D.state.nc"), p("D.nc"), f0, f0 + k, 7, &s));
-        CHECK_OK(run(p("E.state.nc"), p("E.nc"), f0, f0 + 2, 64, &s));
-        CHECK(same_cubes(p("D.nc"), p("E.nc")));
-        cc_pixstate *ps = NULL;
-        cc_pixstate_info info;
-        CHECK_OK(cc_pixstate_open(p("D.state.nc"), 7, vars, &ps, &info));
-        int not_one = 0;
-        for (int k = 0; ps && k < info.ncalibration; k++)
-            not_one += isfinite(info.calibration[k]) && info.calibration[k] > 0 && info.calibration[k] != 1.0;
-        printf("state calibration: %d factors, %d not 1 (B04 %.3f)\n", ps ? info.ncalibration : 0, not_one,
-               ps && info.ncalibration > 2 ? info.calibration[2] : 0.0);
-        CHECK(ps && info.ncalibration == NB && not_one > 0);
-        cc_pixstate_close(ps);
-    }
+    test_calibration();
     TEST_RETURN();
 }
